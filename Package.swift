@@ -1,0 +1,39 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "Sieve",
+    products: [
+        .executable(name: "sieve", targets: ["sieve"]),
+        .library(name: "SieveCore", targets: ["SieveCore"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+    ],
+    targets: [
+        // Runs on the board: C kernels and OS shims, and the Embedded-clean Swift core.
+        .target(
+            name: "CSieveKernels",
+            path: "Sources/CSieveKernels",
+            cSettings: [.unsafeFlags(["-O3", "-fno-strict-aliasing"])]
+        ),
+        .target(name: "SieveCore", dependencies: ["CSieveKernels"], path: "Sources/SieveCore"),
+        // Host only.
+        .target(
+            name: "SieveQuantize",
+            dependencies: ["SieveCore", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            path: "Tools/SieveQuantize",
+            exclude: ["onnx-subset.proto", "generate-proto.sh"]
+        ),
+        .executableTarget(
+            name: "sieve",
+            dependencies: ["SieveCore", "SieveQuantize", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Tools/sieve"
+        ),
+        .target(name: "CAllocationCounter", path: "Tests/CAllocationCounter"),
+        .testTarget(name: "SieveCoreTests", dependencies: ["SieveCore", "CAllocationCounter"], path: "Tests/SieveCoreTests"),
+        .testTarget(name: "SieveQuantizeTests", dependencies: ["SieveQuantize", "SieveCore"], path: "Tests/SieveQuantizeTests"),
+    ],
+    swiftLanguageModes: [.v5]
+)

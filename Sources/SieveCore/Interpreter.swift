@@ -1,0 +1,186 @@
+import CSieveKernels
+
+/// Runs a validated model. Everything it touches is allocated here, once: the activation arena
+/// (or the caller's), the kernel parameter blocks, the input table and the head score buffer.
+/// `run()` performs no heap allocation.
+public final class Interpreter {
+    public let model: Model
+    public let plan: ArenaPlan
+    private let arena: UnsafeMutableRawPointer
+    private let ownsArena: Bool
+    private var steps: [Step]
+    /// Head scores, `headCount x classCount`, filled after each head runs.
+    private let scores: UnsafeMutablePointer<Float>
+    /// u8 pixel -> int8 input, 256 entries per input channel (docs/FORMAT.md, MODEL).
+    public let inputTable: [Int8]
+
+    private enum Step {
+        case conv(sieve_conv_params)
+        case depthwiseConv(sieve_conv_params)
+        case fullyConnected(sieve_fc_params)
+        case maxPool(sieve_pool_params)
+        case averagePool(sieve_pool_params)
+        case globalAveragePool(input: UnsafePointer<Int8>, output: UnsafeMutablePointer<Int8>, pixels: Int32, channels: Int32)
+        case add(sieve_add_params)
+    }
+
+    /// - Parameters:
+    ///   - model: a model that passed validation.
+    ///   - arena: memory of at least `ArenaPlan(model:).bytes` bytes, 64-byte aligned; nil to allocate one.
+    ///   - maxArenaBytes: refuse models whose arena is larger.
+    public init(model: Model, arena: UnsafeMutableRawBufferPointer? = nil, maxArenaBytes: Int = 1 << 30) throws(SieveError) {
+        self.model = model
+        let plan = ArenaPlan(model: model)
+        self.plan = plan
+        guard plan.bytes <= maxArenaBytes else { throw .arenaTooLarge(needed: plan.bytes, limit: maxArenaBytes) }
+        if let arena {
+            guard arena.count >= plan.bytes, let base = arena.baseAddress, Int(bitPattern: base) % BlobLayout.alignment == 0 else {
+                throw .arenaTooLarge(needed: plan.bytes, limit: arena.count)
+            }
+            self.arena = base
+            self.ownsArena = false
+        } else {
+            guard let base = sieve_alloc_aligned(plan.bytes, BlobLayout.alignment) else { throw .outOfMemory(bytes: plan.bytes) }
+            self.arena = base
+            self.ownsArena = true
+        }
+        let scoreCount = max(1, model.heads.count * model.classCount)
+        self.scores = UnsafeMutablePointer<Float>.allocate(capacity: scoreCount)
+        self.scores.initialize(repeating: 0, count: scoreCount)
+        self.inputTable = Interpreter.makeInputTable(model)
+        self.steps = []
+        self.steps.reserveCapacity(model.ops.count)
+        for i in model.ops.indices { steps.append(makeStep(i)) }
+    }
+
+    deinit {
+        if ownsArena { sieve_free_aligned(arena) }
+        scores.deallocate()
+    }
+
+    // MARK: - Tensors
+
+    public func tensor(_ index: Int) -> UnsafeMutableBufferPointer<Int8> {
+        UnsafeMutableBufferPointer(start: (arena + plan.offsets[index]).assumingMemoryBound(to: Int8.self),
+                                   count: model.tensors[index].elementCount)
+    }
+
+    /// The int8 input tensor, NHWC.
+    public var input: UnsafeMutableBufferPointer<Int8> { tensor(Int(model.info.inputTensor)) }
+    /// The final logits, int8.
+    public var output: UnsafeMutableBufferPointer<Int8> { tensor(Int(model.info.outputTensor)) }
+
+    /// Fills the input from u8 pixels in HWC order with the model's input size and channels.
+    public func setInput(pixels: UnsafeRawBufferPointer) {
+        let dst = input
+        precondition(pixels.count == dst.count, "pixel buffer size differs from the model input")
+        let channels = Int(model.info.inputChannels)
+        inputTable.withUnsafeBufferPointer { table in
+            for i in 0..<dst.count { dst[i] = table[(i % channels) * 256 + Int(pixels[i])] }
+        }
+    }
+
+    // MARK: - Running
+
+    /// Runs every op in order and computes every head's scores.
+    public func run() {
+        for i in steps.indices { run(op: i) }
+        for h in model.heads.indices { computeScores(head: h) }
+    }
+
+    /// Runs one op; its output is valid until the arena slot is reused by a later op.
+    public func run(op index: Int) {
+        switch steps[index] {
+        case var .conv(p): sieve_conv_s8__scalar(&p)
+        case var .depthwiseConv(p): sieve_dwconv_s8__scalar(&p)
+        case var .fullyConnected(p): sieve_fc_s8__scalar(&p)
+        case var .maxPool(p): sieve_maxpool_s8__scalar(&p)
+        case var .averagePool(p): sieve_avgpool_s8__scalar(&p)
+        case let .globalAveragePool(input, output, pixels, channels): sieve_global_avgpool_s8__scalar(input, output, pixels, channels)
+        case var .add(p): sieve_add_s8__scalar(&p)
+        }
+    }
+
+    /// Sigmoid (exclusion head) or softmax (confidence head) of a head's logits, as computed by the last `run`.
+    public func scores(head: Int) -> UnsafeBufferPointer<Float> {
+        UnsafeBufferPointer(start: scores + head * model.classCount, count: model.classCount)
+    }
+
+    func computeScores(head h: Int) {
+        let head = model.heads[h]
+        let logits = model.tensors[Int(head.logitsTensor)]
+        let q = UnsafePointer(tensor(Int(head.logitsTensor)).baseAddress!)
+        let out = scores + h * model.classCount
+        if head.headKind == .confidence {
+            sieve_softmax_scores(q, Int32(model.classCount), logits.scale, logits.zeroPoint, out)
+        } else {
+            sieve_sigmoid_scores(q, Int32(model.classCount), logits.scale, logits.zeroPoint, out)
+        }
+    }
+
+    /// Index of the largest final logit (the first on ties).
+    public func argmax() -> Int {
+        let out = output
+        var best = 0
+        for i in 1..<out.count where out[i] > out[best] { best = i }
+        return best
+    }
+
+    // MARK: - Setup
+
+    private func makeStep(_ i: Int) -> Step {
+        let op = model.ops[i]
+        let inT = model.tensors[Int(op.input0)], outT = model.tensors[Int(op.output)]
+        let input = UnsafePointer(tensor(Int(op.input0)).baseAddress!)
+        let output = tensor(Int(op.output)).baseAddress!
+        switch op.opKind! {
+        case .conv, .depthwiseConv:
+            let p = sieve_conv_params(
+                input: input, weights: model.pointer(op.weights, as: Int8.self), bias: model.pointer(op.bias, as: Int32.self),
+                multipliers: model.pointer(op.multipliers, as: Int32.self), shifts: model.pointer(op.shifts, as: Int32.self),
+                output: output, in_h: Int32(inT.h), in_w: Int32(inT.w), in_c: Int32(inT.c),
+                out_h: Int32(outT.h), out_w: Int32(outT.w), out_c: Int32(outT.c),
+                kernel_h: Int32(op.kernelH), kernel_w: Int32(op.kernelW), stride_h: Int32(op.strideH), stride_w: Int32(op.strideW),
+                pad_top: Int32(op.padTop), pad_left: Int32(op.padLeft), groups: Int32(op.groups),
+                input_zero_point: inT.zeroPoint, output_zero_point: outT.zeroPoint, act_min: op.actMin, act_max: op.actMax)
+            return op.opKind == .conv ? .conv(p) : .depthwiseConv(p)
+        case .fullyConnected:
+            return .fullyConnected(sieve_fc_params(
+                input: input, weights: model.pointer(op.weights, as: Int8.self), bias: model.pointer(op.bias, as: Int32.self),
+                multipliers: model.pointer(op.multipliers, as: Int32.self), shifts: model.pointer(op.shifts, as: Int32.self),
+                output: output, k: Int32(inT.elementCount), out_c: Int32(outT.c),
+                output_zero_point: outT.zeroPoint, act_min: op.actMin, act_max: op.actMax))
+        case .maxPool, .averagePool:
+            let p = sieve_pool_params(
+                input: input, output: output, in_h: Int32(inT.h), in_w: Int32(inT.w), channels: Int32(inT.c),
+                out_h: Int32(outT.h), out_w: Int32(outT.w), kernel_h: Int32(op.kernelH), kernel_w: Int32(op.kernelW),
+                stride_h: Int32(op.strideH), stride_w: Int32(op.strideW), pad_top: Int32(op.padTop), pad_left: Int32(op.padLeft))
+            return op.opKind == .maxPool ? .maxPool(p) : .averagePool(p)
+        case .globalAveragePool:
+            return .globalAveragePool(input: input, output: output, pixels: Int32(inT.h * inT.w), channels: Int32(inT.c))
+        case .add:
+            let other = model.tensors[Int(op.input1)]
+            let m = model.pointer(op.multipliers, as: Int32.self), s = model.pointer(op.shifts, as: Int32.self)
+            return .add(sieve_add_params(
+                input0: input, input1: UnsafePointer(tensor(Int(op.input1)).baseAddress!), output: output,
+                count: Int32(outT.elementCount), zero_point0: inT.zeroPoint, zero_point1: other.zeroPoint,
+                output_zero_point: outT.zeroPoint, multipliers: (m[0], m[1], m[2]), shifts: (s[0], s[1], s[2]),
+                left_shift: op.leftShift, act_min: op.actMin, act_max: op.actMax))
+        }
+    }
+
+    /// q = clamp(round_half_away(((p * pixel_scale - mean) / std) / scale) + zero_point), in double.
+    static func makeInputTable(_ model: Model) -> [Int8] {
+        let t = model.inputTensor
+        var table: [Int8] = []
+        table.reserveCapacity(256 * Int(model.info.inputChannels))
+        for c in 0..<Int(model.info.inputChannels) {
+            for p in 0..<256 {
+                let x = (Double(p) * Double(model.info.pixelScale) - Double(model.info.mean(c))) / Double(model.info.std(c))
+                let q = (x / Double(t.scale)).rounded(.toNearestOrAwayFromZero) + Double(t.zeroPoint)
+                table.append(Int8(max(-128, min(127, q))))
+            }
+        }
+        return table
+    }
+}

@@ -1,0 +1,80 @@
+/// Everything that can go wrong loading or running a model. Each case carries the
+/// offending value and `description` says in one line what is wrong.
+public enum SieveError: Error, Equatable, CustomStringConvertible {
+    case cannotOpen(path: String, errno: Int32, reason: String)
+    case fileTooSmall(size: Int)
+    case badMagic
+    case unsupportedVersion(UInt32)
+    case fileSizeMismatch(declared: UInt64, actual: Int)
+    case headerChecksumMismatch(expected: UInt32, actual: UInt32)
+    case badSectionCount(UInt32)
+    case sectionTableChecksumMismatch(expected: UInt32, actual: UInt32)
+    case unknownSection(kind: UInt32)
+    case duplicateSection(kind: UInt32)
+    case missingSection(name: StaticString)
+    case sectionOutOfBounds(kind: UInt32, offset: UInt64, size: UInt64, fileSize: Int)
+    case sectionMisaligned(kind: UInt32, offset: UInt64)
+    case sectionsOverlap(kind: UInt32, other: UInt32)
+    case sectionChecksumMismatch(kind: UInt32, expected: UInt32, actual: UInt32)
+    case sectionTooSmall(name: StaticString, needed: Int, actual: Int)
+    case countOutOfRange(name: StaticString, value: UInt32)
+    case invalidTensor(index: Int, reason: StaticString)
+    case tensorIndexOutOfRange(op: Int, field: StaticString, index: UInt32)
+    case invalidOp(index: Int, reason: StaticString)
+    case unknownOpKind(index: Int, kind: UInt32)
+    case dataOutOfBounds(op: Int, field: StaticString, offset: UInt32, size: UInt32)
+    case invalidQuantization(op: Int, channel: Int, reason: StaticString)
+    case invalidHead(index: Int, reason: StaticString)
+    case invalidLabel(index: Int, reason: StaticString)
+    case invalidModel(reason: StaticString)
+    case arenaTooLarge(needed: Int, limit: Int)
+    case outOfMemory(bytes: Int)
+
+    public var description: String {
+        switch self {
+        case let .cannotOpen(path, errno, reason): return "cannot open \(path): \(reason) (errno \(errno))"
+        case let .fileTooSmall(size): return "blob truncated: \(size) bytes is smaller than the 64-byte header and table"
+        case .badMagic: return "not a Sieve blob: bad magic (expected SIEVEBLB)"
+        case let .unsupportedVersion(v): return "unsupported blob format version \(v) (this runtime reads version 1)"
+        case let .fileSizeMismatch(declared, actual): return "blob truncated or padded: header declares \(declared) bytes, file has \(actual)"
+        case let .headerChecksumMismatch(e, a): return "blob header CRC-32C mismatch: stored \(hex(e)), computed \(hex(a))"
+        case let .badSectionCount(n): return "blob declares \(n) sections (allowed 1...16)"
+        case let .sectionTableChecksumMismatch(e, a): return "blob section table CRC-32C mismatch: stored \(hex(e)), computed \(hex(a))"
+        case let .unknownSection(kind): return "blob has an unknown section kind \(kind)"
+        case let .duplicateSection(kind): return "blob has section kind \(kind) twice"
+        case let .missingSection(name): return "blob has no \(name) section"
+        case let .sectionOutOfBounds(kind, offset, size, fileSize): return "section kind \(kind) at offset \(offset) size \(size) runs past the end of the \(fileSize)-byte file"
+        case let .sectionMisaligned(kind, offset): return "section kind \(kind) at offset \(offset) is not 64-byte aligned"
+        case let .sectionsOverlap(kind, other): return "sections kind \(kind) and kind \(other) overlap"
+        case let .sectionChecksumMismatch(kind, e, a): return "section kind \(kind) CRC-32C mismatch: stored \(hex(e)), computed \(hex(a)) (corrupt blob)"
+        case let .sectionTooSmall(name, needed, actual): return "\(name) section holds \(actual) bytes, its records need \(needed)"
+        case let .countOutOfRange(name, value): return "\(name) is \(value), out of range"
+        case let .invalidTensor(index, reason): return "tensor \(index): \(reason)"
+        case let .tensorIndexOutOfRange(op, field, index): return "op \(op): \(field) tensor index \(index) is out of range or not yet computed"
+        case let .invalidOp(index, reason): return "op \(index): \(reason)"
+        case let .unknownOpKind(index, kind): return "op \(index): unknown op kind \(kind)"
+        case let .dataOutOfBounds(op, field, offset, size): return "op \(op): \(field) data at offset \(offset) size \(size) is misaligned, the wrong size, or outside the DATA section"
+        case let .invalidQuantization(op, channel, reason): return "op \(op) channel \(channel): \(reason)"
+        case let .invalidHead(index, reason): return "head \(index): \(reason)"
+        case let .invalidLabel(index, reason): return "label \(index): \(reason)"
+        case let .invalidModel(reason): return "model: \(reason)"
+        case let .arenaTooLarge(needed, limit): return "model needs a \(needed)-byte arena, above the \(limit)-byte limit"
+        case let .outOfMemory(bytes): return "cannot allocate \(bytes) bytes"
+        }
+    }
+
+    public static func == (lhs: SieveError, rhs: SieveError) -> Bool { lhs.description == rhs.description }
+}
+
+func hex(_ value: UInt32) -> String {
+    let digits: StaticString = "0123456789abcdef"
+    var text = "0x"
+    var shift: UInt32 = 28
+    while true {
+        let nibble = Int((value >> shift) & 0xF)
+        text.append(Character(Unicode.Scalar(digits.utf8Start[nibble])))
+        if shift == 0 { break }
+        shift -= 4
+    }
+    return text
+}
