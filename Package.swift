@@ -20,9 +20,10 @@ let package = Package(
         ),
         .target(name: "SieveCore", dependencies: ["CSieveKernels"], path: "Sources/SieveCore"),
         // Host only.
+        .systemLibrary(name: "CZlib", path: "Tools/CZlib"),
         .target(
             name: "SieveQuantize",
-            dependencies: ["SieveCore", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            dependencies: ["SieveCore", "CZlib", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
             path: "Tools/SieveQuantize",
             exclude: ["onnx-subset.proto", "generate-proto.sh"]
         ),

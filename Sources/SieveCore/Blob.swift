@@ -56,3 +56,6 @@ public struct Blob {
 
     public func section(_ kind: SectionKind) -> UnsafeRawBufferPointer { sections[Int(kind.rawValue)]! }
 }
+
+/// CRC-32C of a byte range (docs/FORMAT.md).
+public func crc32c(_ bytes: UnsafeRawBufferPointer) -> UInt32 { sieve_crc32c(0, bytes.baseAddress, bytes.count) }

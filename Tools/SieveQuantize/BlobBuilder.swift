@@ -1,0 +1,239 @@
+import SieveCore
+
+/// The fixed-point form of a real multiplier (docs/FORMAT.md, "The arithmetic"):
+/// m = f * 2^e with f in [0.5, 1), M = round(f * 2^31) (2^31 -> 2^30 with e + 1), s = 31 - e.
+/// Multipliers below 2^-32 clamp to the smallest one the format holds (M = 2^30, s = 62), which
+/// turns any int32 accumulator into 0 or +-1; multipliers of 2^30 and more cannot be expressed.
+func fixedPointMultiplier(_ m: Double) -> (multiplier: Int32, shift: Int32)? {
+    guard m.isFinite && m > 0 else { return nil }
+    var f = m.significand / 2            // [0.5, 1)
+    var e = Int(m.exponent) + 1
+    var q = (f * 2147483648.0).rounded(.toNearestOrAwayFromZero)
+    if q == 2147483648.0 { q = 1073741824.0; e += 1 }
+    var shift = 31 - e
+    if shift > 62 { q = 1073741824.0; shift = 62; f = 0.5 }
+    guard shift >= 1 else { return nil }
+    return (Int32(q), Int32(shift))
+}
+
+/// DATA section contents: every array starts at a multiple of 64 and is zero-padded to the next.
+struct DataBuilder {
+    var bytes: [UInt8] = []
+
+    mutating func append(_ values: [Int8]) -> DataRef {
+        let offset = bytes.count
+        bytes.append(contentsOf: values.map { UInt8(bitPattern: $0) })
+        return finish(offset)
+    }
+
+    mutating func append(_ values: [Int32]) -> DataRef {
+        let offset = bytes.count
+        var w = ByteWriter()
+        w.bytes.reserveCapacity(values.count * 4)
+        for v in values { w.i32(v) }
+        bytes.append(contentsOf: w.bytes)
+        return finish(offset)
+    }
+
+    private mutating func finish(_ offset: Int) -> DataRef {
+        let size = bytes.count - offset
+        let padded = roundUp(bytes.count, BlobLayout.alignment)
+        bytes.append(contentsOf: [UInt8](repeating: 0, count: padded - bytes.count))
+        return DataRef(offset: UInt32(offset), size: UInt32(size))
+    }
+}
+
+/// Quantises a scheduled `Graph` with the given activation parameters into a blob.
+struct BlobBuilder {
+    let graph: Graph
+    /// Quantisation of every value the blob holds (input and layer outputs).
+    let qparams: [Int: QParams]
+
+    /// Blob tensor index of each value: the input is 0, then each op's output in op order.
+    var tensorIndex: [Int: UInt32] {
+        var index: [Int: UInt32] = [graph.input: 0]
+        for (i, layer) in graph.layers.enumerated() { index[layer.output] = UInt32(i + 1) }
+        return index
+    }
+
+    func build(provenance: String) throws(QuantizeError) -> [UInt8] {
+        let index = tensorIndex
+        var data = DataBuilder()
+        var tensors: [TensorRecord] = []
+        for v in [graph.input] + graph.layers.map({ $0.output }) {
+            let s = graph.values[v].shape, q = qparams[v]!
+            tensors.append(TensorRecord(h: UInt32(s.h), w: UInt32(s.w), c: UInt32(s.c), scale: q.scale, zeroPoint: q.zeroPoint))
+        }
+        var ops: [OpRecord] = []
+        for layer in graph.layers { ops.append(try op(layer, index: index, data: &data)) }
+        guard data.bytes.count < Int(UInt32.max) else { throw .quantization(layer: "model", reason: "DATA is larger than 4 GiB") }
+
+        var info = ModelRecord()
+        info.tensorCount = UInt32(tensors.count)
+        info.opCount = UInt32(ops.count)
+        info.headCount = UInt32(graph.heads.count)
+        info.classCount = UInt32(graph.classCount)
+        info.inputTensor = index[graph.input]!
+        info.outputTensor = index[graph.final]!
+        info.inputChannels = UInt32(graph.inputShape.c)
+        let mean = graph.mean + [Float](repeating: 0, count: 4 - graph.mean.count)
+        let std = graph.std + [Float](repeating: 1, count: 4 - graph.std.count)
+        info.mean = (mean[0], mean[1], mean[2], mean[3])
+        info.std = (std[0], std[1], std[2], std[3])
+        info.pixelScale = graph.pixelScale
+
+        var w = BlobWriter()
+        var m = ByteWriter(); info.encode(into: &m); w.add(.model, m.bytes)
+        var t = ByteWriter(); for r in tensors { r.encode(into: &t) }; w.add(.tensors, t.bytes)
+        var o = ByteWriter(); for r in ops { r.encode(into: &o) }; w.add(.ops, o.bytes)
+        var h = ByteWriter()
+        for head in graph.heads {
+            HeadRecord(kind: head.kind == .exclusion ? .exclusion : .confidence, tapTensor: index[head.tap]!,
+                       logitsTensor: index[head.output]!, firstOp: UInt32(head.firstLayer), opCount: UInt32(head.layerCount))
+                .encode(into: &h)
+        }
+        w.add(.heads, h.bytes)
+        w.add(.labels, labelsSection())
+        w.add(.data, data.bytes)
+        w.add(.provenance, Array(provenance.utf8))
+        return w.write()
+    }
+
+    private func labelsSection() -> [UInt8] {
+        var w = ByteWriter()
+        let labels = graph.labels.map { Array($0.utf8) }
+        w.u32(UInt32(labels.count))
+        var offset = 4 + 8 * labels.count
+        for l in labels { w.u32(UInt32(offset)); w.u32(UInt32(l.count)); offset += l.count }
+        for l in labels { w.bytes.append(contentsOf: l) }
+        return w.bytes
+    }
+
+    /// The int8 output clamp of a fused ReLU/ReLU6/Clip.
+    private func clamp(_ layer: Layer, _ q: QParams) -> (Int32, Int32) {
+        func toQ(_ x: Float) -> Int32 {
+            let v = (Double(x) / Double(q.scale)).rounded(.toNearestOrAwayFromZero) + Double(q.zeroPoint)
+            return Int32(max(-128, min(127, v)))
+        }
+        let lo = layer.clampMin > -.infinity ? toQ(layer.clampMin) : -128
+        let hi = layer.clampMax < .infinity ? toQ(layer.clampMax) : 127
+        return (lo, max(lo, hi))
+    }
+
+    private func op(_ layer: Layer, index: [Int: UInt32], data: inout DataBuilder) throws(QuantizeError) -> OpRecord {
+        let inQ = qparams[layer.inputs[0]]!, outQ = qparams[layer.output]!
+        let inS = graph.values[layer.inputs[0]].shape, outS = graph.values[layer.output].shape
+        let name = graph.values[layer.output].name
+        var r: OpRecord
+        switch layer.kind {
+        case .conv(let p):
+            let depthwise = p.groups > 1 && p.groups == inS.c && p.cinPerGroup == 1
+            r = OpRecord(kind: depthwise ? .depthwiseConv : .conv)
+            r.kernelH = UInt32(p.kh); r.kernelW = UInt32(p.kw); r.strideH = UInt32(p.strideH); r.strideW = UInt32(p.strideW)
+            r.padTop = UInt32(p.padTop); r.padLeft = UInt32(p.padLeft); r.padBottom = UInt32(p.padBottom); r.padRight = UInt32(p.padRight)
+            r.groups = UInt32(p.groups)
+            let perChannel = p.cinPerGroup * p.kh * p.kw
+            let q = try quantizeChannels(name: name, weights: p.weights, bias: p.bias, cout: p.cout, perChannel: perChannel, inQ: inQ, outQ: outQ)
+            // ONNX [cout][cin/g][kh][kw] -> CONV [cout][kh][kw][cin/g], DEPTHWISE [kh][kw][cout].
+            var packed = [Int8](repeating: 0, count: q.weights.count)
+            for oc in 0..<p.cout {
+                for ci in 0..<p.cinPerGroup {
+                    for ky in 0..<p.kh {
+                        for kx in 0..<p.kw {
+                            let src = ((oc * p.cinPerGroup + ci) * p.kh + ky) * p.kw + kx
+                            let dst = depthwise ? (ky * p.kw + kx) * p.cout + oc : ((oc * p.kh + ky) * p.kw + kx) * p.cinPerGroup + ci
+                            packed[dst] = q.weights[src]
+                        }
+                    }
+                }
+            }
+            r.weights = data.append(packed)
+            r.bias = data.append(q.bias); r.multipliers = data.append(q.multipliers); r.shifts = data.append(q.shifts)
+        case .fullyConnected(let p):
+            r = OpRecord(kind: .fullyConnected)
+            let q = try quantizeChannels(name: name, weights: p.weights, bias: p.bias, cout: p.cout, perChannel: p.k, inQ: inQ, outQ: outQ)
+            // ONNX flattens NCHW (k = c*H*W + y*W + x); Sieve's input is NHWC (k = (y*W + x)*C + c).
+            var packed = q.weights
+            let plane = inS.h * inS.w
+            if plane > 1 {
+                for o in 0..<p.cout {
+                    for c in 0..<inS.c {
+                        for pix in 0..<plane { packed[o * p.k + pix * inS.c + c] = q.weights[o * p.k + c * plane + pix] }
+                    }
+                }
+            }
+            r.weights = data.append(packed)
+            r.bias = data.append(q.bias); r.multipliers = data.append(q.multipliers); r.shifts = data.append(q.shifts)
+        case .maxPool(let p), .averagePool(let p):
+            if case .maxPool = layer.kind { r = OpRecord(kind: .maxPool) } else { r = OpRecord(kind: .averagePool) }
+            r.kernelH = UInt32(p.kh); r.kernelW = UInt32(p.kw); r.strideH = UInt32(p.strideH); r.strideW = UInt32(p.strideW)
+            r.padTop = UInt32(p.padTop); r.padLeft = UInt32(p.padLeft); r.padBottom = UInt32(p.padBottom); r.padRight = UInt32(p.padRight)
+        case .globalAveragePool:
+            r = OpRecord(kind: .globalAveragePool)
+        case .add:
+            r = OpRecord(kind: .add)
+            let q1 = qparams[layer.inputs[1]]!
+            let s0 = Double(inQ.scale), s1 = Double(q1.scale), sOut = Double(outQ.scale)
+            let twiceMax = 2 * max(s0, s1)
+            let leftShift = 20
+            var multipliers: [Int32] = [], shifts: [Int32] = []
+            for m in [s0 / twiceMax, s1 / twiceMax, twiceMax / (Double(1 << leftShift) * sOut)] {
+                guard let fp = fixedPointMultiplier(m) else {
+                    throw .quantization(layer: name, reason: "ADD multiplier \(m) is outside what a 31-bit multiplier and shift 1...62 express")
+                }
+                multipliers.append(fp.multiplier); shifts.append(fp.shift)
+            }
+            r.leftShift = Int32(leftShift)
+            r.multipliers = data.append(multipliers); r.shifts = data.append(shifts)
+            r.input1 = index[layer.inputs[1]]!
+        }
+        _ = outS
+        r.input0 = index[layer.inputs[0]]!
+        r.output = index[layer.output]!
+        if !layer.kind.isPool { (r.actMin, r.actMax) = clamp(layer, outQ) }
+        return r
+    }
+
+    struct QuantizedChannels {
+        var weights: [Int8]
+        var bias: [Int32]
+        var multipliers: [Int32]
+        var shifts: [Int32]
+    }
+
+    /// Per-output-channel symmetric weights in [-127, 127], int32 bias with the input zero point
+    /// folded in, and the requantisation multiplier of each channel.
+    func quantizeChannels(name: String, weights: [Float], bias: [Float], cout: Int, perChannel: Int,
+                          inQ: QParams, outQ: QParams) throws(QuantizeError) -> QuantizedChannels {
+        var out = QuantizedChannels(weights: [Int8](repeating: 0, count: weights.count), bias: [], multipliers: [], shifts: [])
+        let sIn = Double(inQ.scale), sOut = Double(outQ.scale)
+        for oc in 0..<cout {
+            let row = (oc * perChannel)..<((oc + 1) * perChannel)
+            var maxAbs = 0.0
+            for i in row { maxAbs = max(maxAbs, Double(abs(weights[i]))) }
+            let b = Double(bias[oc])
+            // All-zero channel: a scale that keeps the bias precise and the multiplier in range.
+            var sW = maxAbs > 0 ? maxAbs / 127 : sOut / (sIn * 256)
+            // Keep the quantised bias within 2^29, whatever the weights.
+            sW = max(sW, abs(b) / (sIn * 536870912.0))
+            var sum = 0
+            for i in row {
+                let q = Int(max(-127, min(127, (Double(weights[i]) / sW).rounded(.toNearestOrAwayFromZero))))
+                out.weights[i] = Int8(q)
+                sum += q
+            }
+            let folded = Int((b / (sIn * sW)).rounded(.toNearestOrAwayFromZero)) - Int(inQ.zeroPoint) * sum
+            guard folded >= Int(Int32.min) && folded <= Int(Int32.max) else {
+                throw .quantization(layer: name, reason: "channel \(oc): the bias with the zero point folded in does not fit int32")
+            }
+            out.bias.append(Int32(folded))
+            let m = sIn * sW / sOut
+            guard let fp = fixedPointMultiplier(m) else {
+                throw .quantization(layer: name, reason: "channel \(oc): requantisation multiplier \(m) is 2^30 or more (output scale \(sOut) is far too small)")
+            }
+            out.multipliers.append(fp.multiplier)
+            out.shifts.append(fp.shift)
+        }
+        return out
+    }
+}

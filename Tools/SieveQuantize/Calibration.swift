@@ -1,0 +1,239 @@
+import Foundation
+
+/// How activation ranges are chosen from the float activations of the calibration images.
+public enum CalibrationMethod: String, CaseIterable, Sendable {
+    /// The observed minimum and maximum.
+    case minmax
+    /// The observed range with the top and bottom (100 - p)% of values clipped (p = 99.99 by default).
+    case percentile
+    /// The clipping range that minimises the expected quantisation mean squared error.
+    case mse
+}
+
+/// Asymmetric int8 quantisation of an activation tensor: real = scale * (q - zeroPoint).
+struct QParams: Equatable {
+    var scale: Float
+    var zeroPoint: Int32
+
+    /// The range is widened to include 0, `scale = (max - min) / 255`,
+    /// `zero_point = round(-128 - min / scale)` clamped to -128...127.
+    init(min lo: Double, max hi: Double) {
+        var lo = Swift.min(lo, 0), hi = Swift.max(hi, 0)
+        if !(hi - lo > 1e-12) || !lo.isFinite || !hi.isFinite { lo = 0; hi = 1 } // an all-zero tensor: any scale holds 0 exactly
+        let scale = Float((hi - lo) / 255)
+        let zp = (-128 - lo / Double(scale)).rounded(.toNearestOrAwayFromZero)
+        self.scale = scale
+        self.zeroPoint = Int32(Swift.max(-128, Swift.min(127, zp)))
+    }
+
+    init(scale: Float, zeroPoint: Int32) { self.scale = scale; self.zeroPoint = zeroPoint }
+
+    func dequantize(_ q: Int8) -> Float { scale * Float(Int32(q) - zeroPoint) }
+}
+
+/// A histogram of one tensor's values with 0 on a bin edge; exact zeros are counted apart
+/// (they quantise without error whatever the range).
+struct Histogram {
+    static let targetBins = 2048
+    let width: Double
+    /// Bins below zero; bin i covers [(i - negativeBins) * width, (i - negativeBins + 1) * width).
+    let negativeBins: Int
+    var bins: [Double]
+    var zeros: Double = 0
+
+    init(min lo: Float, max hi: Float) {
+        let lo = Double(Swift.min(lo, 0)), hi = Double(Swift.max(hi, 0))
+        let w = hi > lo ? (hi - lo) / Double(Histogram.targetBins) : 1
+        width = w
+        negativeBins = Int((-lo / w).rounded(.up))
+        let positive = Int((hi / w).rounded(.up))
+        bins = [Double](repeating: 0, count: Swift.max(1, negativeBins + positive))
+    }
+
+    var total: Double { bins.reduce(0, +) + zeros }
+    func edge(_ i: Int) -> Double { Double(i - negativeBins) * width }
+
+    mutating func add(_ values: UnsafeBufferPointer<Float>) {
+        let last = bins.count - 1
+        let inverse = 1 / width
+        bins.withUnsafeMutableBufferPointer { b in
+            for v in values {
+                if v == 0 { zeros += 1; continue }
+                let i = Int((Double(v) * inverse).rounded(.down)) + negativeBins
+                b[Swift.max(0, Swift.min(last, i))] += 1
+            }
+        }
+    }
+
+    mutating func merge(_ other: Histogram) {
+        for i in bins.indices { bins[i] += other.bins[i] }
+        zeros += other.zeros
+    }
+
+    /// Clips `(100 - percentile)`% of the values off each end.
+    func percentileRange(_ percentile: Double) -> (Double, Double) {
+        let tail = total * (100 - percentile) / 100
+        var zeroBin = negativeBins  // the bin that starts at 0 holds the exact zeros for counting
+        zeroBin = Swift.min(zeroBin, bins.count - 1)
+        func count(_ i: Int) -> Double { bins[i] + (i == zeroBin ? zeros : 0) }
+        var above = 0.0, hiEdge = bins.count
+        while hiEdge > 0 && above + count(hiEdge - 1) <= tail { above += count(hiEdge - 1); hiEdge -= 1 }
+        var below = 0.0, loEdge = 0
+        while loEdge < bins.count && below + count(loEdge) <= tail { below += count(loEdge); loEdge += 1 }
+        return (Swift.min(edge(loEdge), 0), Swift.max(edge(hiEdge), 0))
+    }
+
+    /// The range [L, U] (bin edges, L <= 0 <= U) minimising the expected squared error:
+    /// values inside are off by a uniform rounding error (step^2 / 12), values outside by their distance to the range.
+    func mseRange() -> (Double, Double) {
+        let n = bins.count
+        var s0 = [Double](repeating: 0, count: n + 1), s1 = s0, s2 = s0
+        for i in 0..<n {
+            let x = edge(i) + width / 2
+            s0[i + 1] = s0[i] + bins[i]
+            s1[i + 1] = s1[i] + bins[i] * x
+            s2[i + 1] = s2[i] + bins[i] * x * x
+        }
+        let zero = negativeBins
+        var best = (error: Double.infinity, lo: edge(0), hi: edge(n))
+        for a in 0...zero {
+            let lo = edge(a)
+            let belowErr = s2[a] - 2 * lo * s1[a] + lo * lo * s0[a]
+            if belowErr >= best.error { continue }
+            for b in zero...n where b > a {
+                let hi = edge(b)
+                let step = (hi - lo) / 255
+                let inside = (s0[b] - s0[a]) * step * step / 12
+                let c0 = s0[n] - s0[b], c1 = s1[n] - s1[b], c2 = s2[n] - s2[b]
+                let aboveErr = c2 - 2 * hi * c1 + hi * hi * c0
+                let e = belowErr + inside + aboveErr
+                if e < best.error { best = (e, lo, hi) }
+            }
+        }
+        return (best.lo, best.hi)
+    }
+}
+
+/// Runs the float model over calibration images and returns each calibrated value's range.
+struct Calibrator {
+    let graph: Graph
+    let images: ImageSet
+    let count: Int
+    let method: CalibrationMethod
+    let percentile: Double
+    let progress: Progress?
+
+    /// Values whose range is calibrated: every layer output except the pools', which keep their input's quantisation.
+    var calibrated: [Int] { graph.layers.filter { !$0.kind.isPool }.map { $0.output } }
+
+    func ranges() -> [Int: (min: Double, max: Double)] {
+        let values = calibrated
+        // Pass 1: min and max.
+        let minmax: [[(Float, Float)]] = parallelChunks(count: count, progress: progress, passes: method == .minmax ? 1 : 2, pass: 0) { range in
+            let executor = FloatExecutor(graph: graph)
+            var stats = [(Float, Float)](repeating: (.infinity, -.infinity), count: values.count)
+            for i in range.indices {
+                executor.run(pixels: images.image(i))
+                for (j, v) in values.enumerated() {
+                    var (lo, hi) = stats[j]
+                    for x in executor.value(v) { lo = min(lo, x); hi = max(hi, x) }
+                    stats[j] = (lo, hi)
+                }
+                range.step()
+            }
+            return stats
+        }
+        var merged = [(Float, Float)](repeating: (.infinity, -.infinity), count: values.count)
+        for part in minmax { for j in values.indices { merged[j] = (min(merged[j].0, part[j].0), max(merged[j].1, part[j].1)) } }
+        var result: [Int: (min: Double, max: Double)] = [:]
+        if method == .minmax {
+            for (j, v) in values.enumerated() { result[v] = (Double(merged[j].0), Double(merged[j].1)) }
+            return result
+        }
+        // Pass 2: histograms over the observed ranges.
+        let parts: [[Histogram]] = parallelChunks(count: count, progress: progress, passes: 2, pass: 1) { range in
+            let executor = FloatExecutor(graph: graph)
+            var hists = merged.map { Histogram(min: $0.0, max: $0.1) }
+            for i in range.indices {
+                executor.run(pixels: images.image(i))
+                for (j, v) in values.enumerated() { hists[j].add(executor.value(v)) }
+                range.step()
+            }
+            return hists
+        }
+        var hists = parts[0]
+        for part in parts.dropFirst() { for j in hists.indices { hists[j].merge(part[j]) } }
+        for (j, v) in values.enumerated() {
+            result[v] = method == .percentile ? hists[j].percentileRange(percentile) : hists[j].mseRange()
+        }
+        return result
+    }
+}
+
+// MARK: - Parallel loops and progress
+
+/// A contiguous slice of the work, with a hook to report one finished item.
+struct WorkRange {
+    let indices: Range<Int>
+    let report: (() -> Void)?
+    func step() { report?() }
+}
+
+/// Splits `0..<count` into one contiguous chunk per core and runs `body` on each concurrently.
+func parallelChunks<T>(count: Int, progress: Progress? = nil, passes: Int = 1, pass: Int = 0,
+                       _ body: (WorkRange) -> T) -> [T] {
+    let threads = max(1, min(ProcessInfo.processInfo.activeProcessorCount, 8, count))
+    let results = ResultSlots<T>(count: threads)
+    let counter = ProgressCounter()
+    DispatchQueue.concurrentPerform(iterations: threads) { t in
+        let range = (count * t / threads)..<(count * (t + 1) / threads)
+        let report: (() -> Void)? = progress.map { p in
+            { let done = counter.increment(); p.update(pass * count + done, of: passes * count) }
+        }
+        results.set(t, body(WorkRange(indices: range, report: report)))
+    }
+    return results.values()
+}
+
+final class ResultSlots<T>: @unchecked Sendable {
+    private var slots: [T?]
+    private let lock = NSLock()
+    init(count: Int) { slots = [T?](repeating: nil, count: count) }
+    func set(_ i: Int, _ value: T) { lock.lock(); slots[i] = value; lock.unlock() }
+    func values() -> [T] { slots.map { $0! } }
+}
+
+final class ProgressCounter: @unchecked Sendable {
+    private var value = 0
+    private let lock = NSLock()
+    func increment() -> Int { lock.lock(); defer { lock.unlock() }; value += 1; return value }
+}
+
+/// A one-line progress bar on stderr, drawn only when stderr is a terminal.
+final class Progress: @unchecked Sendable {
+    private let label: String
+    private let lock = NSLock()
+    private var lastDrawn = -1
+
+    /// nil unless `enabled` and stderr is a terminal.
+    static func make(_ label: String, enabled: Bool) -> Progress? {
+        enabled && isatty(STDERR_FILENO) != 0 ? Progress(label) : nil
+    }
+
+    private init(_ label: String) { self.label = label }
+
+    func update(_ done: Int, of total: Int) {
+        lock.lock(); defer { lock.unlock() }
+        let width = 30
+        let filled = total > 0 ? done * width / total : width
+        let percent = total > 0 ? done * 100 / total : 100
+        guard percent != lastDrawn || done == total else { return }
+        lastDrawn = percent
+        let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
+        FileHandle.standardError.write(Data("\r\(label) [\(bar)] \(percent)%".utf8))
+    }
+
+    func finish() {
+        FileHandle.standardError.write(Data("\r\u{1B}[K".utf8))
+    }
+}

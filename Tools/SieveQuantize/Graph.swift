@@ -1,0 +1,104 @@
+/// The quantiser's graph: the ONNX model after import and simplification (Identity/Dropout
+/// dropped, BatchNormalization folded, ReLU/Clip fused, Flatten/Reshape turned into views),
+/// in the op set Sieve runs. Float, NCHW, batch 1.
+
+/// Channels, height, width of an activation (batch is always 1).
+struct Shape: Equatable, CustomStringConvertible {
+    var c: Int, h: Int, w: Int
+    var count: Int { c * h * w }
+    var description: String { "\(c)x\(h)x\(w)" }
+}
+
+struct ConvParams {
+    /// `[cout][cin/groups][kh][kw]`, as ONNX stores it.
+    var weights: [Float]
+    var bias: [Float]
+    var cout: Int, cinPerGroup: Int, kh: Int, kw: Int
+    var strideH: Int, strideW: Int
+    var padTop: Int, padLeft: Int, padBottom: Int, padRight: Int
+    var groups: Int
+}
+
+struct FCParams {
+    /// `[cout][k]`, `k` indexing the input flattened in ONNX's (NCHW) order.
+    var weights: [Float]
+    var bias: [Float]
+    var cout: Int, k: Int
+}
+
+struct PoolParams {
+    var kh: Int, kw: Int, strideH: Int, strideW: Int
+    var padTop: Int, padLeft: Int, padBottom: Int, padRight: Int
+}
+
+enum LayerKind {
+    case conv(ConvParams)
+    case fullyConnected(FCParams)
+    case maxPool(PoolParams)
+    case averagePool(PoolParams)
+    case globalAveragePool
+    case add
+
+    var isPool: Bool {
+        switch self {
+        case .maxPool, .averagePool, .globalAveragePool: return true
+        default: return false
+        }
+    }
+}
+
+struct Layer {
+    /// The ONNX node this layer came from (the Conv, Gemm, ... that the others fused into).
+    var node: String
+    var opType: String
+    var kind: LayerKind
+    /// Value ids: one input, two for ADD.
+    var inputs: [Int]
+    var output: Int
+    /// Output clamp in real values (ReLU: 0...inf, ReLU6: 0...6).
+    var clampMin: Float = -.infinity
+    var clampMax: Float = .infinity
+    /// Index in ONNX node order, for scheduling.
+    var order: Int
+
+    var hasClamp: Bool { clampMin > -.infinity || clampMax < .infinity }
+}
+
+struct Value {
+    /// The ONNX tensor name (after fusion: the name of the last fused node's output).
+    var name: String
+    var shape: Shape
+    /// The layer writing it; nil for the graph input.
+    var producer: Int?
+}
+
+struct HeadSpec {
+    var kind: HeadKindName
+    var output: Int
+    var tap: Int = -1
+    /// Index of the head's first layer in the scheduled `layers` and its layer count.
+    var firstLayer: Int = 0
+    var layerCount: Int = 0
+}
+
+enum HeadKindName: String { case exclusion, confidence }
+
+struct Graph {
+    var values: [Value] = []
+    var layers: [Layer] = []
+    var input: Int = 0
+    var final: Int = 0
+    var heads: [HeadSpec] = []
+    var labels: [String] = []
+    var mean: [Float] = []
+    var std: [Float] = []
+    var pixelScale: Float = 1.0 / 255.0
+
+    var inputShape: Shape { values[input].shape }
+    var classCount: Int { values[final].shape.count }
+
+    /// The float value of input channel `c` for pixel `p` (docs/FORMAT.md, MODEL).
+    func normalized(_ p: Int, channel c: Int) -> Float {
+        Float((Double(p) * Double(pixelScale) - Double(mean[c])) / Double(std[c]))
+    }
+}

@@ -1,0 +1,191 @@
+import CZlib
+import Foundation
+
+/// A stack of u8 images, each `height x width x channels` in HWC order (the order
+/// `Interpreter.setInput(pixels:)` takes), read from an IDX or .npy file.
+public struct ImageSet {
+    public let count: Int
+    public let height: Int
+    public let width: Int
+    public let channels: Int
+    /// `count * height * width * channels` bytes, image after image, each HWC.
+    public let pixels: [UInt8]
+
+    public var imageSize: Int { height * width * channels }
+
+    public init(count: Int, height: Int, width: Int, channels: Int, pixels: [UInt8]) {
+        precondition(pixels.count == count * height * width * channels)
+        self.count = count; self.height = height; self.width = width; self.channels = channels; self.pixels = pixels
+    }
+
+    /// Image `i`, HWC.
+    public func image(_ i: Int) -> ArraySlice<UInt8> { pixels[(i * imageSize)..<((i + 1) * imageSize)] }
+
+    /// Reads IDX (ubyte, `[N,H,W]` or `[N,H,W,C]`) or .npy (uint8, `[N,H,W]`, `[N,H,W,C]` or `[N,C,H,W]`),
+    /// either of them optionally gzipped. `expect` (height, width, channels), when given, resolves the
+    /// 4-D .npy layout and is checked against the file's image size.
+    public static func load(path: String, expect: (height: Int, width: Int, channels: Int)? = nil) throws(QuantizeError) -> ImageSet {
+        var bytes = try readFile(path)
+        func fail(_ reason: String) -> QuantizeError { .invalidCalibrationData(path: path, reason: reason) }
+        if bytes.count >= 2 && bytes[0] == 0x1F && bytes[1] == 0x8B {
+            do { bytes = try gunzip(bytes) } catch { throw fail(error.reason) }
+        }
+        let set: ImageSet
+        if bytes.count >= 6 && Array(bytes[0..<6]) == [0x93] + Array("NUMPY".utf8) {
+            set = try parseNPY(bytes, expect: expect, fail: fail)
+        } else if bytes.count >= 4 && bytes[0] == 0 && bytes[1] == 0 {
+            set = try parseIDX(bytes, fail: fail)
+        } else {
+            throw fail("not an IDX or .npy file (unknown magic \(hexBytes(bytes.prefix(4))))")
+        }
+        if let e = expect, (set.height, set.width, set.channels) != (e.height, e.width, e.channels) {
+            throw fail("images are \(set.height)x\(set.width)x\(set.channels) (HxWxC), the model takes \(e.height)x\(e.width)x\(e.channels)")
+        }
+        return set
+    }
+
+    static func parseIDX(_ b: [UInt8], fail: (String) -> QuantizeError) throws(QuantizeError) -> ImageSet {
+        guard b[2] == 0x08 else { throw fail("IDX element type 0x\(String(b[2], radix: 16)) is not unsigned byte (0x08)") }
+        let ndim = Int(b[3])
+        guard ndim == 3 || ndim == 4 else { throw fail("IDX file has \(ndim) dimensions; images need [N,H,W] or [N,H,W,C]") }
+        guard b.count >= 4 + 4 * ndim else { throw fail("truncated IDX header") }
+        var dims: [Int] = []
+        for d in 0..<ndim {
+            let o = 4 + 4 * d
+            dims.append(Int(b[o]) << 24 | Int(b[o + 1]) << 16 | Int(b[o + 2]) << 8 | Int(b[o + 3]))
+        }
+        if ndim == 3 { dims.append(1) }
+        return try makeSet(dims: dims, bytes: b, offset: 4 + 4 * ndim, nchw: false, fail: fail)
+    }
+
+    static func parseNPY(_ b: [UInt8], expect: (height: Int, width: Int, channels: Int)?,
+                         fail: (String) -> QuantizeError) throws(QuantizeError) -> ImageSet {
+        guard b.count >= 10 else { throw fail("truncated .npy header") }
+        let major = b[6]
+        let headerLength: Int, start: Int
+        switch major {
+        case 1: headerLength = Int(b[8]) | Int(b[9]) << 8; start = 10
+        case 2, 3:
+            guard b.count >= 12 else { throw fail("truncated .npy header") }
+            headerLength = Int(b[8]) | Int(b[9]) << 8 | Int(b[10]) << 16 | Int(b[11]) << 24; start = 12
+        default: throw fail(".npy format version \(major) is not supported")
+        }
+        guard b.count >= start + headerLength else { throw fail("truncated .npy header") }
+        guard let header = String(bytes: b[start..<(start + headerLength)], encoding: .utf8) else { throw fail(".npy header is not text") }
+        func field(_ key: String) -> String? {
+            guard let r = header.range(of: "'\(key)':") else { return nil }
+            return String(header[r.upperBound...]).trimmingCharacters(in: .whitespaces)
+        }
+        guard let descr = field("descr"), let q = descr.dropFirst().firstIndex(of: "'") else { throw fail(".npy header has no 'descr'") }
+        let dtype = String(descr[descr.index(after: descr.startIndex)..<q])
+        guard ["|u1", "u1", "<u1", ">u1"].contains(dtype) else {
+            throw fail(".npy dtype '\(dtype)' is not uint8")
+        }
+        if let fortran = field("fortran_order"), fortran.hasPrefix("True") { throw fail(".npy array is in Fortran order; save it C-contiguous") }
+        guard let shapeText = field("shape"), shapeText.hasPrefix("("), let close = shapeText.firstIndex(of: ")") else {
+            throw fail(".npy header has no 'shape'")
+        }
+        var dims: [Int] = []
+        for part in shapeText[shapeText.index(after: shapeText.startIndex)..<close].split(separator: ",") {
+            let t = part.trimmingCharacters(in: .whitespaces)
+            if t.isEmpty { continue }
+            guard let v = Int(t), v >= 0 else { throw fail(".npy shape \(shapeText[...close]) does not parse") }
+            dims.append(v)
+        }
+        let offset = start + headerLength
+        switch dims.count {
+        case 3: return try makeSet(dims: dims + [1], bytes: b, offset: offset, nchw: false, fail: fail)
+        case 4:
+            // [N,C,H,W] (PyTorch's order) or [N,H,W,C]: the model's input decides; without it, a
+            // last axis of 1...4 reads as channels.
+            var nchw: Bool
+            if let e = expect {
+                let asNCHW = dims[1] == e.channels && dims[2] == e.height && dims[3] == e.width
+                let asNHWC = dims[1] == e.height && dims[2] == e.width && dims[3] == e.channels
+                nchw = asNCHW && !asNHWC
+            } else {
+                nchw = !(1...4).contains(dims[3]) && (1...4).contains(dims[1])
+            }
+            let shape = nchw ? [dims[0], dims[2], dims[3], dims[1]] : dims
+            return try makeSet(dims: shape, bytes: b, offset: offset, nchw: nchw, fail: fail)
+        default:
+            throw fail(".npy array has \(dims.count) dimensions; images need [N,H,W], [N,H,W,C] or [N,C,H,W]")
+        }
+    }
+
+    /// `dims` is [N, H, W, C]; with `nchw` the bytes are stored [N, C, H, W] and get transposed.
+    static func makeSet(dims: [Int], bytes b: [UInt8], offset: Int, nchw: Bool, fail: (String) -> QuantizeError) throws(QuantizeError) -> ImageSet {
+        let (n, h, w, c) = (dims[0], dims[1], dims[2], dims[3])
+        guard n >= 1 else { throw fail("holds no images") }
+        guard h >= 1, w >= 1, c >= 1, h <= 65535, w <= 65535, c <= 4 else {
+            throw fail("image shape \(h)x\(w)x\(c) (HxWxC) is not an image of 1...4 channels")
+        }
+        let (size, o1) = n.multipliedReportingOverflow(by: h * w * c)
+        guard !o1, size <= b.count - offset else {
+            throw fail("truncated: the header declares \(n) images of \(h)x\(w)x\(c) bytes, the file holds \(b.count - offset) data bytes")
+        }
+        if !nchw { return ImageSet(count: n, height: h, width: w, channels: c, pixels: Array(b[offset..<(offset + size)])) }
+        var out = [UInt8](repeating: 0, count: size)
+        let plane = h * w
+        for i in 0..<n {
+            let base = offset + i * plane * c, dst = i * plane * c
+            for ch in 0..<c { for p in 0..<plane { out[dst + p * c + ch] = b[base + ch * plane + p] } }
+        }
+        return ImageSet(count: n, height: h, width: w, channels: c, pixels: out)
+    }
+}
+
+/// Reads a whole file. The error names the file and the OS's reason.
+func readFile(_ path: String) throws(QuantizeError) -> [UInt8] {
+    var isDirectory: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { throw .cannotRead(path: path, reason: "no such file") }
+    guard !isDirectory.boolValue else { throw .cannotRead(path: path, reason: "is a directory") }
+    do {
+        let data = try Data(contentsOf: URL(fileURLWithPath: path))
+        return [UInt8](data)
+    } catch {
+        throw .cannotRead(path: path, reason: (error as NSError).localizedDescription)
+    }
+}
+
+func hexBytes<S: Sequence>(_ bytes: S) -> String where S.Element == UInt8 {
+    bytes.map { String(format: "%02x", $0) }.joined(separator: " ")
+}
+
+struct GzipError: Error { let reason: String }
+
+/// Inflates a gzip (or zlib) stream with zlib.
+func gunzip(_ input: [UInt8]) throws(GzipError) -> [UInt8] {
+    var stream = z_stream()
+    guard inflateInit2_(&stream, 15 + 32, zlibVersion(), Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
+        throw GzipError(reason: "cannot initialise zlib")
+    }
+    defer { inflateEnd(&stream) }
+    var output = [UInt8](repeating: 0, count: max(1 << 16, input.count * 4))
+    var produced = 0
+    var status: Int32 = Z_OK
+    input.withUnsafeBufferPointer { inBuf in
+        stream.next_in = UnsafeMutablePointer(mutating: inBuf.baseAddress!)
+        stream.avail_in = UInt32(inBuf.count)
+        while true {
+            if produced == output.count { output.append(contentsOf: [UInt8](repeating: 0, count: output.count)) }
+            status = output.withUnsafeMutableBufferPointer { outBuf -> Int32 in
+                stream.next_out = outBuf.baseAddress! + produced
+                stream.avail_out = UInt32(min(outBuf.count - produced, Int(UInt32.max)))
+                let before = stream.avail_out
+                let r = inflate(&stream, Z_NO_FLUSH)
+                produced += Int(before - stream.avail_out)
+                return r
+            }
+            if status == Z_STREAM_END || (status != Z_OK && status != Z_BUF_ERROR) { break }
+            if status == Z_BUF_ERROR && stream.avail_in == 0 { break }
+        }
+    }
+    switch status {
+    case Z_STREAM_END: return Array(output[0..<produced])
+    case Z_BUF_ERROR: throw GzipError(reason: "truncated gzip stream (after \(produced) decompressed bytes)")
+    case Z_DATA_ERROR: throw GzipError(reason: "corrupt gzip data")
+    case Z_MEM_ERROR: throw GzipError(reason: "out of memory while decompressing")
+    default: throw GzipError(reason: "zlib error \(status)")
+    }
+}

@@ -1,0 +1,726 @@
+import Foundation
+import SieveCore
+import SwiftProtobuf
+
+/// Parses an ONNX file. Anything that is not a serialized ModelProto with a graph gets
+/// `QuantizeError.notONNX`, never a crash.
+func readONNX(path: String) throws(QuantizeError) -> (model: Onnx_ModelProto, bytes: [UInt8]) {
+    let bytes = try readFile(path)
+    func fail(_ reason: String) -> QuantizeError { .notONNX(path: path, reason: reason) }
+    guard !bytes.isEmpty else { throw fail("the file is empty") }
+    if bytes.count >= 8 && Array(bytes[0..<8]) == Array("SIEVEBLB".utf8) { throw fail("it is a Sieve blob (quantise the ONNX model it came from)") }
+    var options = BinaryDecodingOptions()
+    options.discardUnknownFields = true
+    let model: Onnx_ModelProto
+    do {
+        model = try Onnx_ModelProto(serializedBytes: bytes, options: options)
+    } catch {
+        throw fail("not a protobuf ModelProto (\(error))")
+    }
+    guard model.hasGraph, !model.graph.node.isEmpty else { throw fail("it holds no graph (no ModelProto.graph with nodes)") }
+    guard model.irVersion > 0 else { throw fail("ir_version is missing") }
+    return (model, bytes)
+}
+
+/// ONNX -> `Graph`: translation, simplification and head scheduling.
+struct ONNXImporter {
+    private let model: Onnx_ModelProto
+    private var graph = Graph()
+    /// ONNX name -> value id, for activations.
+    private var valueOf: [String: Int] = [:]
+    /// ONNX names of 2-D (`[1, K]`) activations: Flatten/Reshape/Gemm/MatMul outputs.
+    private var rank2: Set<String> = []
+    /// Initializers and Constant outputs, decoded on use.
+    private var constants: [String: Onnx_TensorProto] = [:]
+    /// Identity/Dropout/Flatten/Reshape: output -> input.
+    private var aliasOf: [String: String] = [:]
+    /// How many nodes (alias nodes looked through) read each ONNX name; graph outputs count as readers.
+    private var consumers: [String: Int] = [:]
+    private var opset: Int64 = 0
+
+    init(model: Onnx_ModelProto) { self.model = model }
+
+    static func importGraph(_ model: Onnx_ModelProto) throws(QuantizeError) -> Graph {
+        var importer = ONNXImporter(model: model)
+        try importer.run()
+        return importer.graph
+    }
+
+    private func resolve(_ name: String) -> String {
+        var n = name
+        var steps = 0
+        while let next = aliasOf[n], steps < 100_000 { n = next; steps += 1 }
+        return n
+    }
+
+    private static let aliasOps: Set<String> = ["Identity", "Dropout", "Flatten", "Reshape"]
+
+    private mutating func run() throws(QuantizeError) {
+        let g = model.graph
+        opset = model.opsetImport.first { $0.domain.isEmpty || $0.domain == "ai.onnx" }?.version ?? 0
+        for t in g.initializer { constants[t.name] = t }
+
+        // Readers of each name, looking through alias nodes, so fusion knows when an output has one reader.
+        for node in g.node where Self.aliasOps.contains(node.opType) && !node.input.isEmpty && !node.output.isEmpty {
+            aliasOf[node.output[0]] = node.input[0]
+        }
+        for node in g.node where !Self.aliasOps.contains(node.opType) {
+            for input in node.input where !input.isEmpty { consumers[resolve(input), default: 0] += 1 }
+        }
+        for output in g.output { consumers[resolve(output.name), default: 0] += 1 }
+        aliasOf = [:]
+
+        try importInput(g)
+        for (index, node) in g.node.enumerated() { try translate(node, index: index) }
+        try importOutputsAndMetadata(g)
+        try graph.schedule()
+    }
+
+    // MARK: - Graph input
+
+    private mutating func importInput(_ g: Onnx_GraphProto) throws(QuantizeError) {
+        let inputs = g.input.filter { constants[$0.name] == nil }
+        guard inputs.count == 1 else {
+            throw .invalidModel(reason: "the graph has \(inputs.count) inputs (\(inputs.map { "'\($0.name)'" }.joined(separator: ", "))); Sieve models take one image")
+        }
+        let input = inputs[0]
+        guard input.hasType, case .tensorType(let tensorType)? = input.type.value else {
+            throw .invalidModel(reason: "graph input '\(input.name)' is not a tensor")
+        }
+        guard tensorType.elemType == Int32(Onnx_TensorProto.DataType.float.rawValue) else {
+            throw .invalidModel(reason: "graph input '\(input.name)' has element type \(tensorType.elemType), not float32")
+        }
+        let dims = tensorType.shape.dim
+        guard tensorType.hasShape, dims.count == 4 else {
+            throw .invalidModel(reason: "graph input '\(input.name)' has rank \(dims.count); Sieve needs a static [1,C,H,W] image")
+        }
+        var values: [Int] = []
+        for (axis, d) in dims.enumerated() {
+            switch d.value {
+            case .dimValue(let v)? where v > 0: values.append(Int(v))
+            case .dimParam(let p)?:
+                throw .invalidModel(reason: "graph input '\(input.name)' has a dynamic dimension '\(p)' on axis \(axis); export with a static [1,C,H,W] shape")
+            default:
+                throw .invalidModel(reason: "graph input '\(input.name)' has a missing or zero dimension on axis \(axis); export with a static [1,C,H,W] shape")
+            }
+        }
+        guard values[0] == 1 else { throw .invalidModel(reason: "graph input '\(input.name)' has batch size \(values[0]); Sieve needs 1") }
+        guard (1...4).contains(values[1]) else {
+            throw .invalidModel(reason: "graph input '\(input.name)' has \(values[1]) channels; Sieve supports 1...4")
+        }
+        guard values[2] <= 65535, values[3] <= 65535 else { throw .invalidModel(reason: "graph input '\(input.name)' is larger than 65535 pixels on a side") }
+        graph.values.append(Value(name: input.name, shape: Shape(c: values[1], h: values[2], w: values[3]), producer: nil))
+        graph.input = 0
+        valueOf[input.name] = 0
+    }
+
+    // MARK: - Nodes
+
+    private mutating func translate(_ node: Onnx_NodeProto, index: Int) throws(QuantizeError) {
+        let n = NodeView(node: node, index: index)
+        guard node.domain.isEmpty || node.domain == "ai.onnx" else {
+            throw .unsupportedOp(opType: "\(node.domain).\(node.opType)", node: n.name)
+        }
+        guard !node.output.isEmpty else { throw n.unsupported("the node has no outputs") }
+        switch node.opType {
+        case "Identity", "Dropout":
+            if node.opType == "Dropout" { try requireUnused(n, outputsFrom: 1) }
+            try alias(n, from: n.input(0), to: node.output[0])
+        case "Constant":
+            constants[node.output[0]] = try constantNode(n)
+        case "Flatten":
+            let x = try activation(n, 0)
+            let axis = try n.int("axis", 1)
+            if rank2.contains(n.input(0)) {
+                guard axis == 1 || axis == 0 || axis == -1 else { throw n.badAttribute("axis", "flattening a [1,K] tensor on axis \(axis)") }
+            } else {
+                guard axis == 1 || axis == -3 || axis == 0 else {
+                    throw n.badAttribute("axis", "axis \(axis): only flattening everything after the batch axis is supported")
+                }
+            }
+            _ = x
+            try alias(n, from: n.input(0), to: node.output[0])
+            rank2.insert(node.output[0])
+        case "Reshape":
+            try reshape(n)
+        case "Conv":
+            try conv(n)
+        case "BatchNormalization":
+            try batchNorm(n)
+        case "Relu":
+            try fuseClamp(n, min: 0, max: .infinity)
+        case "Clip":
+            try clip(n)
+        case "Gemm":
+            try gemm(n)
+        case "MatMul":
+            try matMul(n)
+        case "Add":
+            try add(n)
+        case "MaxPool", "AveragePool":
+            try pool(n)
+        case "GlobalAveragePool":
+            let x = try activation(n, 0)
+            try addLayer(n, .globalAveragePool, inputs: [x], shape: Shape(c: graph.values[x].shape.c, h: 1, w: 1))
+        default:
+            throw .unsupportedOp(opType: node.opType, node: n.name)
+        }
+    }
+
+    private mutating func alias(_ n: NodeView, from input: String, to output: String) throws(QuantizeError) {
+        if let v = valueOf[input] {
+            valueOf[output] = v
+            if rank2.contains(input) { rank2.insert(output) }
+        } else if let c = constants[input] {
+            constants[output] = c
+        } else {
+            throw n.unsupported("input '\(input)' is neither an activation nor a constant")
+        }
+        aliasOf[output] = input
+    }
+
+    private func requireUnused(_ n: NodeView, outputsFrom first: Int) throws(QuantizeError) {
+        for output in n.node.output.dropFirst(first) where !output.isEmpty && (consumers[output] ?? 0) > 0 {
+            throw n.unsupported("its extra output '\(output)' is used; only the first output is supported")
+        }
+    }
+
+    /// The value id of input `i`, which must be an activation (not a constant).
+    private func activation(_ n: NodeView, _ i: Int) throws(QuantizeError) -> Int {
+        let name = n.input(i)
+        guard !name.isEmpty else { throw n.unsupported("input \(i) is missing") }
+        guard let v = valueOf[name] else {
+            if constants[name] != nil { throw n.unsupported("input \(i) ('\(name)') is a constant; Sieve needs an activation here") }
+            throw .invalidModel(reason: "node '\(n.name)' reads '\(name)', which no earlier node writes (nodes must be in topological order)")
+        }
+        return v
+    }
+
+    @discardableResult
+    private mutating func addLayer(_ n: NodeView, _ kind: LayerKind, inputs: [Int], shape: Shape) throws(QuantizeError) -> Int {
+        guard shape.c >= 1, shape.h >= 1, shape.w >= 1, shape.c <= 65535, shape.h <= 65535, shape.w <= 65535, shape.count <= 1 << 26 else {
+            throw n.unsupported("its output shape \(shape) is outside what Sieve tensors hold")
+        }
+        try requireUnused(n, outputsFrom: 1)
+        let output = n.node.output[0]
+        let v = graph.values.count
+        graph.values.append(Value(name: output, shape: shape, producer: graph.layers.count))
+        graph.layers.append(Layer(node: n.name, opType: n.node.opType, kind: kind, inputs: inputs, output: v, order: n.index))
+        valueOf[output] = v
+        return graph.layers.count - 1
+    }
+
+    // MARK: Constants
+
+    private func constantNode(_ n: NodeView) throws(QuantizeError) -> Onnx_TensorProto {
+        guard let a = n.node.attribute.first else { throw n.unsupported("Constant without a value") }
+        var t = Onnx_TensorProto()
+        switch a.name {
+        case "value": return a.t
+        case "value_float": t.dataType = Int32(Onnx_TensorProto.DataType.float.rawValue); t.floatData = [a.f]
+        case "value_floats": t.dataType = Int32(Onnx_TensorProto.DataType.float.rawValue); t.floatData = a.floats; t.dims = [Int64(a.floats.count)]
+        case "value_int": t.dataType = Int32(Onnx_TensorProto.DataType.int64.rawValue); t.int64Data = [a.i]
+        case "value_ints": t.dataType = Int32(Onnx_TensorProto.DataType.int64.rawValue); t.int64Data = a.ints; t.dims = [Int64(a.ints.count)]
+        default: throw n.badAttribute(a.name, "Constant attributes other than value, value_float(s), value_int(s) are not supported")
+        }
+        return t
+    }
+
+    /// A float constant input (initializer or Constant output) with its dims.
+    private func floats(_ n: NodeView, _ i: Int, role: String) throws(QuantizeError) -> (dims: [Int], data: [Float]) {
+        let name = n.input(i)
+        guard !name.isEmpty else { throw n.unsupported("the \(role) input is missing") }
+        guard let t = constants[name] else {
+            if valueOf[name] != nil { throw n.unsupported("the \(role) ('\(name)') is computed by the graph; Sieve needs a constant initializer") }
+            throw .invalidModel(reason: "node '\(n.name)' reads '\(name)', which no earlier node writes")
+        }
+        return try decodeFloats(t, name: name)
+    }
+
+    private func int64s(_ n: NodeView, _ i: Int, role: String) throws(QuantizeError) -> [Int64] {
+        let name = n.input(i)
+        guard let t = constants[name] else { throw n.unsupported("the \(role) ('\(name)') must be a constant initializer") }
+        return try decodeInt64s(t, name: name)
+    }
+
+    private func decodeFloats(_ t: Onnx_TensorProto, name: String) throws(QuantizeError) -> (dims: [Int], data: [Float]) {
+        guard t.dataLocation != .external else {
+            throw .invalidModel(reason: "initializer '\(name)' is stored in an external file; save the model with all tensors inside it")
+        }
+        let dims = t.dims.map { Int($0) }
+        guard dims.allSatisfy({ $0 >= 0 && $0 <= 1 << 28 }) else { throw .invalidModel(reason: "initializer '\(name)' has invalid dims \(dims)") }
+        let count = dims.reduce(1, *)
+        var data: [Float]
+        switch Onnx_TensorProto.DataType(rawValue: Int(t.dataType)) {
+        case .float?:
+            if !t.rawData.isEmpty {
+                guard t.rawData.count == count * 4 else {
+                    throw .invalidModel(reason: "initializer '\(name)' holds \(t.rawData.count) raw bytes, its dims \(dims) need \(count * 4)")
+                }
+                data = [Float](repeating: 0, count: count)
+                data.withUnsafeMutableBytes { dst in t.rawData.withUnsafeBytes { src in dst.copyMemory(from: src) } }
+                #if _endian(big)
+                data = data.map { Float(bitPattern: $0.bitPattern.byteSwapped) }
+                #endif
+            } else {
+                data = t.floatData
+            }
+        case .double?:
+            if !t.rawData.isEmpty {
+                guard t.rawData.count == count * 8 else { throw .invalidModel(reason: "initializer '\(name)' has \(t.rawData.count) raw bytes for dims \(dims)") }
+                var d = [Double](repeating: 0, count: count)
+                d.withUnsafeMutableBytes { dst in t.rawData.withUnsafeBytes { src in dst.copyMemory(from: src) } }
+                data = d.map { Float($0) }
+            } else {
+                data = t.doubleData.map { Float($0) }
+            }
+        default:
+            throw .invalidModel(reason: "initializer '\(name)' has data type \(t.dataType); float32 is needed here")
+        }
+        guard data.count == count else { throw .invalidModel(reason: "initializer '\(name)' holds \(data.count) values, its dims \(dims) need \(count)") }
+        guard data.allSatisfy({ $0.isFinite }) else { throw .invalidModel(reason: "initializer '\(name)' holds NaN or infinite values") }
+        return (dims, data)
+    }
+
+    private func decodeInt64s(_ t: Onnx_TensorProto, name: String) throws(QuantizeError) -> [Int64] {
+        let count = t.dims.reduce(1, *)
+        switch Onnx_TensorProto.DataType(rawValue: Int(t.dataType)) {
+        case .int64?:
+            if !t.rawData.isEmpty {
+                guard Int64(t.rawData.count) == count * 8 else { throw .invalidModel(reason: "initializer '\(name)' has \(t.rawData.count) raw bytes for dims \(t.dims)") }
+                var d = [Int64](repeating: 0, count: Int(count))
+                d.withUnsafeMutableBytes { dst in t.rawData.withUnsafeBytes { src in dst.copyMemory(from: src) } }
+                return d
+            }
+            return t.int64Data
+        case .int32?:
+            return t.int32Data.map { Int64($0) }
+        default:
+            throw .invalidModel(reason: "initializer '\(name)' has data type \(t.dataType); int64 is needed here")
+        }
+    }
+
+    // MARK: Reshape
+
+    private mutating func reshape(_ n: NodeView) throws(QuantizeError) {
+        let x = try activation(n, 0)
+        let shape = graph.values[x].shape
+        let target = try int64s(n, 1, role: "shape").map { Int($0) }
+        let allowZero = try n.int("allowzero", 0)
+        let inputDims = rank2.contains(n.input(0)) ? [1, shape.count] : [1, shape.c, shape.h, shape.w]
+        var dims = target
+        for i in dims.indices where dims[i] == 0 && allowZero == 0 {
+            guard i < inputDims.count else { throw n.unsupported("shape \(target) copies a dimension the input does not have") }
+            dims[i] = inputDims[i]
+        }
+        if let minus = dims.firstIndex(of: -1) {
+            let known = dims.enumerated().filter { $0.offset != minus }.map { $0.element }.reduce(1, *)
+            guard known > 0, shape.count % known == 0 else { throw n.unsupported("shape \(target) does not fit the input \(inputDims)") }
+            dims[minus] = shape.count / known
+        }
+        if dims == [1, shape.count] {
+            try alias(n, from: n.input(0), to: n.node.output[0])
+            rank2.insert(n.node.output[0])
+        } else if dims == [1, shape.c, shape.h, shape.w] {
+            try alias(n, from: n.input(0), to: n.node.output[0])
+        } else {
+            throw n.unsupported("reshaping \(inputDims) to \(target): only flattening to [1, K] (or a no-op) is supported")
+        }
+    }
+
+    // MARK: Conv, BatchNormalization
+
+    private mutating func conv(_ n: NodeView) throws(QuantizeError) {
+        let x = try activation(n, 0)
+        let inShape = graph.values[x].shape
+        let (wDims, weights) = try floats(n, 1, role: "weights")
+        guard wDims.count == 4 else { throw n.unsupported("weights of rank \(wDims.count): only 2-D convolutions are supported") }
+        let (cout, cinPerGroup, kh, kw) = (wDims[0], wDims[1], wDims[2], wDims[3])
+        let groups = try n.int("group", 1)
+        guard groups >= 1, cinPerGroup * groups == inShape.c, cout % groups == 0 else {
+            throw n.badAttribute("group", "group \(groups) does not fit \(inShape.c) input channels and weights \(wDims)")
+        }
+        if let ks = try n.ints("kernel_shape"), ks != [kh, kw] { throw n.badAttribute("kernel_shape", "\(ks) differs from the weights' \([kh, kw])") }
+        if let d = try n.ints("dilations"), d.contains(where: { $0 != 1 }) { throw n.badAttribute("dilations", "\(d): only dilation 1 is supported") }
+        let strides = try n.ints("strides") ?? [1, 1]
+        guard strides.count == 2 else { throw n.badAttribute("strides", "\(strides) is not two values") }
+        let pads = try resolvePads(n, input: inShape, kh: kh, kw: kw, sh: strides[0], sw: strides[1])
+        var bias = [Float](repeating: 0, count: cout)
+        if n.node.input.count > 2 && !n.input(2).isEmpty {
+            let (bDims, b) = try floats(n, 2, role: "bias")
+            guard b.count == cout else { throw n.unsupported("bias has dims \(bDims), expected [\(cout)]") }
+            bias = b
+        }
+        let outH = (inShape.h + pads.top + pads.bottom - kh) / strides[0] + 1
+        let outW = (inShape.w + pads.left + pads.right - kw) / strides[1] + 1
+        guard inShape.h + pads.top + pads.bottom >= kh, inShape.w + pads.left + pads.right >= kw else {
+            throw n.unsupported("the kernel \(kh)x\(kw) is larger than the padded input \(inShape)")
+        }
+        let p = ConvParams(weights: weights, bias: bias, cout: cout, cinPerGroup: cinPerGroup, kh: kh, kw: kw,
+                           strideH: strides[0], strideW: strides[1], padTop: pads.top, padLeft: pads.left,
+                           padBottom: pads.bottom, padRight: pads.right, groups: groups)
+        try addLayer(n, .conv(p), inputs: [x], shape: Shape(c: cout, h: outH, w: outW))
+    }
+
+    /// Explicit pads [top, left, bottom, right] from `pads` ([x1_begin, x2_begin, x1_end, x2_end]) or `auto_pad`,
+    /// checked against the format's limits (kernel and stride 1...64, each pad below the kernel).
+    private func resolvePads(_ n: NodeView, input: Shape, kh: Int, kw: Int, sh: Int, sw: Int) throws(QuantizeError)
+        -> (top: Int, left: Int, bottom: Int, right: Int) {
+        guard (1...64).contains(kh), (1...64).contains(kw) else { throw n.badAttribute("kernel_shape", "\([kh, kw]): Sieve kernels are 1...64") }
+        guard (1...64).contains(sh), (1...64).contains(sw) else { throw n.badAttribute("strides", "\([sh, sw]): Sieve strides are 1...64") }
+        let autoPad = try n.string("auto_pad") ?? "NOTSET"
+        var p: [Int]
+        switch autoPad {
+        case "NOTSET", "":
+            p = try n.ints("pads") ?? [0, 0, 0, 0]
+            guard p.count == 4, p.allSatisfy({ $0 >= 0 }) else { throw n.badAttribute("pads", "\(p) is not four non-negative values") }
+        case "VALID":
+            p = [0, 0, 0, 0]
+        case "SAME_UPPER", "SAME_LOWER":
+            func split(_ size: Int, _ k: Int, _ s: Int) -> (Int, Int) {
+                let out = (size + s - 1) / s
+                let total = max((out - 1) * s + k - size, 0)
+                return autoPad == "SAME_UPPER" ? (total / 2, total - total / 2) : (total - total / 2, total / 2)
+            }
+            let (t, b) = split(input.h, kh, sh), (l, r) = split(input.w, kw, sw)
+            p = [t, l, b, r]
+        default:
+            throw n.badAttribute("auto_pad", "'\(autoPad)' is not NOTSET, SAME_UPPER, SAME_LOWER or VALID")
+        }
+        guard p[0] < kh, p[2] < kh, p[1] < kw, p[3] < kw else {
+            throw n.badAttribute(autoPad == "NOTSET" || autoPad.isEmpty ? "pads" : "auto_pad", "padding \(p) must be smaller than the kernel \([kh, kw])")
+        }
+        return (p[0], p[1], p[2], p[3])
+    }
+
+    /// The layer writing input 0, if that output is read by this node alone and is not a graph output.
+    private func soleProducer(_ n: NodeView) throws(QuantizeError) -> Int? {
+        let x = try activation(n, 0)
+        guard let layer = graph.values[x].producer, consumers[resolve(n.input(0))] == 1 else { return nil }
+        return layer
+    }
+
+    private mutating func batchNorm(_ n: NodeView) throws(QuantizeError) {
+        if try n.int("training_mode", 0) != 0 { throw n.badAttribute("training_mode", "1: export the model in eval mode") }
+        guard let l = try soleProducer(n), case .conv(var p) = graph.layers[l].kind, !graph.layers[l].hasClamp else {
+            throw n.unsupported("BatchNormalization is only supported right after a Conv whose output nothing else reads")
+        }
+        let epsilon = Double(try n.float("epsilon", 1e-5))
+        let (_, scale) = try floats(n, 1, role: "scale")
+        let (_, shift) = try floats(n, 2, role: "bias")
+        let (_, mean) = try floats(n, 3, role: "mean")
+        let (_, variance) = try floats(n, 4, role: "variance")
+        guard [scale, shift, mean, variance].allSatisfy({ $0.count == p.cout }) else {
+            throw n.unsupported("its parameters do not have \(p.cout) channels")
+        }
+        let perChannel = p.weights.count / p.cout
+        for oc in 0..<p.cout {
+            let a = Double(scale[oc]) / (Double(variance[oc]) + epsilon).squareRoot()
+            for i in 0..<perChannel { p.weights[oc * perChannel + i] = Float(Double(p.weights[oc * perChannel + i]) * a) }
+            p.bias[oc] = Float((Double(p.bias[oc]) - Double(mean[oc])) * a + Double(shift[oc]))
+        }
+        graph.layers[l].kind = .conv(p)
+        renameOutput(of: l, to: n)
+    }
+
+    private mutating func renameOutput(of layer: Int, to n: NodeView) {
+        let v = graph.layers[layer].output
+        graph.values[v].name = n.node.output[0]
+        valueOf[n.node.output[0]] = v
+        if rank2.contains(n.input(0)) { rank2.insert(n.node.output[0]) }
+    }
+
+    // MARK: ReLU, Clip
+
+    private mutating func clip(_ n: NodeView) throws(QuantizeError) {
+        var lo = -Float.infinity, hi = Float.infinity
+        if n.node.input.count > 1 {
+            for (i, isMin) in [(1, true), (2, false)] where n.node.input.count > i && !n.input(i).isEmpty {
+                let (_, v) = try floats(n, i, role: isMin ? "min" : "max")
+                guard v.count == 1 else { throw n.unsupported("Clip \(isMin ? "min" : "max") must be a scalar") }
+                if isMin { lo = v[0] } else { hi = v[0] }
+            }
+        } else {
+            if n.attribute("min") != nil { lo = try n.float("min", -.infinity) }
+            if n.attribute("max") != nil { hi = try n.float("max", .infinity) }
+        }
+        guard lo <= hi else { throw n.unsupported("Clip min \(lo) is above max \(hi)") }
+        try fuseClamp(n, min: lo, max: hi)
+    }
+
+    private mutating func fuseClamp(_ n: NodeView, min lo: Float, max hi: Float) throws(QuantizeError) {
+        guard let l = try soleProducer(n) else {
+            throw n.unsupported("\(n.node.opType) must follow a Conv, Gemm, MatMul or Add whose output nothing else reads")
+        }
+        switch graph.layers[l].kind {
+        case .conv, .fullyConnected, .add: break
+        default: throw n.unsupported("\(n.node.opType) must follow a Conv, Gemm, MatMul or Add, not \(graph.layers[l].opType)")
+        }
+        graph.layers[l].clampMin = Swift.max(graph.layers[l].clampMin, lo)
+        graph.layers[l].clampMax = Swift.min(graph.layers[l].clampMax, hi)
+        guard graph.layers[l].clampMin <= graph.layers[l].clampMax else { throw n.unsupported("the clamps fused here leave an empty range") }
+        renameOutput(of: l, to: n)
+    }
+
+    // MARK: Gemm, MatMul, Add
+
+    private mutating func gemm(_ n: NodeView) throws(QuantizeError) {
+        let x = try activation(n, 0)
+        let k = graph.values[x].shape.count
+        if try n.int("transA", 0) != 0 { throw n.badAttribute("transA", "1: only transA = 0 is supported") }
+        let alpha = try n.float("alpha", 1), beta = try n.float("beta", 1)
+        guard alpha == 1 else { throw n.badAttribute("alpha", "\(alpha): only 1 is supported") }
+        guard beta == 1 else { throw n.badAttribute("beta", "\(beta): only 1 is supported") }
+        let transB = try n.int("transB", 0)
+        guard transB == 0 || transB == 1 else { throw n.badAttribute("transB", "\(transB) is not 0 or 1") }
+        let (bDims, b) = try floats(n, 1, role: "weights")
+        guard bDims.count == 2 else { throw n.unsupported("weights of rank \(bDims.count), expected 2") }
+        let cout = transB == 1 ? bDims[0] : bDims[1]
+        let bk = transB == 1 ? bDims[1] : bDims[0]
+        guard bk == k else { throw n.unsupported("weights \(bDims) (transB \(transB)) do not fit an input of \(k) values") }
+        let weights = transB == 1 ? b : transpose(b, rows: k, cols: cout)
+        var bias = [Float](repeating: 0, count: cout)
+        if n.node.input.count > 2 && !n.input(2).isEmpty {
+            let (cDims, c) = try floats(n, 2, role: "bias")
+            if c.count == cout { bias = c } else if c.count == 1 { bias = [Float](repeating: c[0], count: cout) } else {
+                throw n.unsupported("bias dims \(cDims) do not broadcast to [1, \(cout)]")
+            }
+        }
+        try addLayer(n, .fullyConnected(FCParams(weights: weights, bias: bias, cout: cout, k: k)), inputs: [x], shape: Shape(c: cout, h: 1, w: 1))
+        rank2.insert(n.node.output[0])
+    }
+
+    private mutating func matMul(_ n: NodeView) throws(QuantizeError) {
+        let x = try activation(n, 0)
+        guard rank2.contains(n.input(0)) else {
+            throw n.unsupported("MatMul is only supported on a [1, K] input (Flatten first)")
+        }
+        let k = graph.values[x].shape.count
+        let (bDims, b) = try floats(n, 1, role: "weights")
+        guard bDims.count == 2, bDims[0] == k else { throw n.unsupported("weights \(bDims) do not fit an input of \(k) values") }
+        let cout = bDims[1]
+        let fc = FCParams(weights: transpose(b, rows: k, cols: cout), bias: [Float](repeating: 0, count: cout), cout: cout, k: k)
+        try addLayer(n, .fullyConnected(fc), inputs: [x], shape: Shape(c: cout, h: 1, w: 1))
+        rank2.insert(n.node.output[0])
+    }
+
+    private mutating func add(_ n: NodeView) throws(QuantizeError) {
+        guard n.node.input.count == 2 else { throw n.unsupported("Add needs two inputs") }
+        let a = n.input(0), b = n.input(1)
+        if let va = valueOf[a], let vb = valueOf[b] {
+            let sa = graph.values[va].shape, sb = graph.values[vb].shape
+            guard sa == sb else { throw n.unsupported("inputs of shapes \(sa) and \(sb): broadcasting is not supported") }
+            try addLayer(n, .add, inputs: [va, vb], shape: sa)
+            if rank2.contains(a) { rank2.insert(n.node.output[0]) }
+            return
+        }
+        // Activation + constant: the bias of the Conv/Gemm/MatMul right before.
+        let constantIndex = valueOf[a] == nil ? 0 : 1
+        let activationIndex = 1 - constantIndex
+        guard valueOf[n.input(activationIndex)] != nil else { throw n.unsupported("both inputs are constants") }
+        let (cDims, c) = try floats(n, constantIndex, role: "addend")
+        let x = valueOf[n.input(activationIndex)]!
+        guard let l = graph.values[x].producer, consumers[resolve(n.input(activationIndex))] == 1, !graph.layers[l].hasClamp else {
+            throw n.unsupported("adding a constant is only supported as the bias of a Conv, Gemm or MatMul whose output nothing else reads")
+        }
+        switch graph.layers[l].kind {
+        case .fullyConnected(var p):
+            guard c.count == p.cout || c.count == 1, cDims.filter({ $0 != 1 }).count <= 1 else {
+                throw n.unsupported("constant of dims \(cDims) is not a per-output bias of \(p.cout) values")
+            }
+            for o in 0..<p.cout { p.bias[o] += c.count == 1 ? c[0] : c[o] }
+            graph.layers[l].kind = .fullyConnected(p)
+        case .conv(var p):
+            // Broadcast against [1, C, H, W]: a per-channel constant is [C, 1, 1] or [1, C, 1, 1].
+            let padded = [Int](repeating: 1, count: max(0, 4 - cDims.count)) + cDims
+            guard c.count == 1 || (padded.count == 4 && padded[1] == p.cout && padded[0] == 1 && padded[2] == 1 && padded[3] == 1) else {
+                throw n.unsupported("constant of dims \(cDims) is not a per-channel bias of \(p.cout) channels")
+            }
+            for o in 0..<p.cout { p.bias[o] += c.count == 1 ? c[0] : c[o] }
+            graph.layers[l].kind = .conv(p)
+        default:
+            throw n.unsupported("adding a constant is only supported as the bias of a Conv, Gemm or MatMul")
+        }
+        renameOutput(of: l, to: NodeView(node: n.node, index: n.index, inputOverride: n.input(activationIndex)))
+    }
+
+    // MARK: Pools
+
+    private mutating func pool(_ n: NodeView) throws(QuantizeError) {
+        let x = try activation(n, 0)
+        let inShape = graph.values[x].shape
+        guard let ks = try n.ints("kernel_shape"), ks.count == 2 else { throw n.badAttribute("kernel_shape", "a 2-D kernel_shape is required") }
+        if let d = try n.ints("dilations"), d.contains(where: { $0 != 1 }) { throw n.badAttribute("dilations", "\(d): only dilation 1 is supported") }
+        if try n.int("storage_order", 0) != 0 { throw n.badAttribute("storage_order", "only 0 is supported") }
+        let strides = try n.ints("strides") ?? [1, 1]
+        guard strides.count == 2 else { throw n.badAttribute("strides", "\(strides) is not two values") }
+        let pads = try resolvePads(n, input: inShape, kh: ks[0], kw: ks[1], sh: strides[0], sw: strides[1])
+        let paddedH = inShape.h + pads.top + pads.bottom, paddedW = inShape.w + pads.left + pads.right
+        guard paddedH >= ks[0], paddedW >= ks[1] else { throw n.unsupported("the kernel \(ks) is larger than the padded input \(inShape)") }
+        let outH = (paddedH - ks[0]) / strides[0] + 1, outW = (paddedW - ks[1]) / strides[1] + 1
+        if try n.int("ceil_mode", 0) != 0 {
+            let ceilH = (paddedH - ks[0] + strides[0] - 1) / strides[0] + 1, ceilW = (paddedW - ks[1] + strides[1] - 1) / strides[1] + 1
+            guard ceilH == outH && ceilW == outW else { throw n.badAttribute("ceil_mode", "1 changes the output size here; only floor is supported") }
+        }
+        let p = PoolParams(kh: ks[0], kw: ks[1], strideH: strides[0], strideW: strides[1],
+                           padTop: pads.top, padLeft: pads.left, padBottom: pads.bottom, padRight: pads.right)
+        if n.node.opType == "AveragePool" {
+            let hasPadding = pads.top + pads.left + pads.bottom + pads.right > 0
+            if try n.int("count_include_pad", 0) != 0 && hasPadding {
+                throw n.badAttribute("count_include_pad", "1 with padding: Sieve averages over the positions inside the input only")
+            }
+            try addLayer(n, .averagePool(p), inputs: [x], shape: Shape(c: inShape.c, h: outH, w: outW))
+        } else {
+            try addLayer(n, .maxPool(p), inputs: [x], shape: Shape(c: inShape.c, h: outH, w: outW))
+        }
+    }
+
+    // MARK: - Outputs and metadata
+
+    private mutating func importOutputsAndMetadata(_ g: Onnx_GraphProto) throws(QuantizeError) {
+        let outputs = g.output.map { $0.name }
+        guard !outputs.isEmpty else { throw .invalidModel(reason: "the graph has no outputs") }
+        var meta: [String: String] = [:]
+        for entry in model.metadataProps { meta[entry.key] = entry.value }
+
+        func value(_ name: String, role: String) throws(QuantizeError) -> Int {
+            guard let v = valueOf[name] else { throw .invalidModel(reason: "\(role) '\(name)' is not computed from the graph input") }
+            guard graph.values[v].producer != nil else { throw .invalidModel(reason: "\(role) '\(name)' is the graph input itself") }
+            return v
+        }
+        let finalName = meta["sieve.final_output"] ?? outputs[0]
+        guard outputs.contains(finalName) else {
+            throw .invalidMetadata(key: "sieve.final_output", reason: "'\(finalName)' is not a graph output (outputs: \(outputs.joined(separator: ", ")))")
+        }
+        graph.final = try value(finalName, role: "final output")
+        let finalShape = graph.values[graph.final].shape
+        guard finalShape.h == 1 && finalShape.w == 1 else {
+            throw .invalidModel(reason: "final output '\(finalName)' is \(finalShape) (CxHxW); Sieve needs class logits of 1x1xK")
+        }
+        let classes = finalShape.c
+        guard (2...1000).contains(classes) else { throw .invalidModel(reason: "final output '\(finalName)' has \(classes) classes; Sieve supports 2...1000") }
+
+        var headList: [(String, HeadKindName)] = []
+        if let text = meta["sieve.heads"] {
+            guard let list = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [[String: Any]] else {
+                throw .invalidMetadata(key: "sieve.heads", reason: "not a JSON list of {\"output\", \"kind\"} objects")
+            }
+            for item in list {
+                guard let output = item["output"] as? String, let kindText = item["kind"] as? String else {
+                    throw .invalidMetadata(key: "sieve.heads", reason: "an entry lacks a string 'output' or 'kind'")
+                }
+                guard let kind = HeadKindName(rawValue: kindText) else {
+                    throw .invalidMetadata(key: "sieve.heads", reason: "kind '\(kindText)' is not exclusion or confidence")
+                }
+                guard outputs.contains(output), output != finalName else {
+                    throw .invalidMetadata(key: "sieve.heads", reason: "'\(output)' is not a graph output other than the final one")
+                }
+                headList.append((output, kind))
+            }
+        } else {
+            headList = outputs.filter { $0 != finalName }.map { ($0, .exclusion) }
+        }
+        guard headList.count <= 64 else { throw .invalidModel(reason: "\(headList.count) heads; Sieve supports up to 64") }
+        for (name, kind) in headList {
+            let v = try value(name, role: "head output")
+            let s = graph.values[v].shape
+            guard s.h == 1 && s.w == 1 && s.c == classes else {
+                throw .invalidModel(reason: "head output '\(name)' is \(s) (CxHxW); heads need 1x1x\(classes) logits like the final output")
+            }
+            graph.heads.append(HeadSpec(kind: kind, output: v))
+        }
+
+        let channels = graph.inputShape.c
+        if let text = meta["sieve.labels"] {
+            guard let labels = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String] else {
+                throw .invalidMetadata(key: "sieve.labels", reason: "not a JSON list of strings")
+            }
+            guard labels.count == classes else { throw .invalidMetadata(key: "sieve.labels", reason: "\(labels.count) labels for \(classes) classes") }
+            for (i, label) in labels.enumerated() {
+                let bytes = Array(label.utf8)
+                guard (1...255).contains(bytes.count) else { throw .invalidMetadata(key: "sieve.labels", reason: "label \(i) is not 1...255 bytes long") }
+                guard !bytes.contains(where: { $0 < 0x20 || $0 == 0x7F || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) else {
+                    throw .invalidMetadata(key: "sieve.labels", reason: "label \(i) '\(label)' contains a control character, quote or backslash")
+                }
+            }
+            graph.labels = labels
+        } else {
+            graph.labels = (0..<classes).map { String($0) }
+        }
+        graph.mean = try perChannel(meta, "sieve.input_mean", channels: channels, default: 0)
+        graph.std = try perChannel(meta, "sieve.input_std", channels: channels, default: 1)
+        guard graph.std.allSatisfy({ $0 > 0 }) else { throw .invalidMetadata(key: "sieve.input_std", reason: "every std must be positive") }
+        if let text = meta["sieve.pixel_scale"] {
+            let parts = text.split(separator: "/").map { Double($0.trimmingCharacters(in: .whitespaces)) }
+            var scale: Double?
+            if parts.count == 1 { scale = parts[0] } else if parts.count == 2, let a = parts[0], let b = parts[1], b != 0 { scale = a / b }
+            guard let s = scale, s.isFinite, s > 0 else { throw .invalidMetadata(key: "sieve.pixel_scale", reason: "'\(text)' is not a positive number or fraction") }
+            graph.pixelScale = Float(s)
+        }
+    }
+
+    private func perChannel(_ meta: [String: String], _ key: String, channels: Int, default d: Float) throws(QuantizeError) -> [Float] {
+        guard let text = meta[key] else { return [Float](repeating: d, count: channels) }
+        guard let list = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [NSNumber] else {
+            throw .invalidMetadata(key: key, reason: "not a JSON list of numbers")
+        }
+        let values = list.map { $0.floatValue }
+        guard values.allSatisfy({ $0.isFinite }) else { throw .invalidMetadata(key: key, reason: "values must be finite") }
+        if values.count == channels { return values }
+        if values.count == 1 { return [Float](repeating: values[0], count: channels) }
+        throw .invalidMetadata(key: key, reason: "\(values.count) values for \(channels) input channels")
+    }
+}
+
+func transpose(_ m: [Float], rows: Int, cols: Int) -> [Float] {
+    var out = [Float](repeating: 0, count: m.count)
+    for r in 0..<rows { for c in 0..<cols { out[c * rows + r] = m[r * cols + c] } }
+    return out
+}
+
+/// A node with attribute accessors whose errors name the node.
+struct NodeView {
+    let node: Onnx_NodeProto
+    let index: Int
+    var inputOverride: String?
+
+    var name: String { node.name.isEmpty ? "\(node.opType)#\(index)" : node.name }
+
+    func input(_ i: Int) -> String {
+        if i == 0, let o = inputOverride { return o }
+        return i < node.input.count ? node.input[i] : ""
+    }
+
+    func attribute(_ name: String) -> Onnx_AttributeProto? { node.attribute.first { $0.name == name } }
+
+    func unsupported(_ reason: String) -> QuantizeError { .unsupportedNode(opType: node.opType, node: name, reason: reason) }
+    func badAttribute(_ attribute: String, _ reason: String) -> QuantizeError {
+        .unsupportedAttribute(opType: node.opType, node: name, attribute: attribute, reason: reason)
+    }
+
+    func int(_ name: String, _ d: Int) throws(QuantizeError) -> Int {
+        guard let a = attribute(name) else { return d }
+        guard a.type == .int || a.type == .undefined else { throw badAttribute(name, "expected an integer") }
+        guard a.i >= Int64(Int32.min) && a.i <= Int64(Int32.max) else { throw badAttribute(name, "\(a.i) is out of range") }
+        return Int(a.i)
+    }
+
+    func float(_ name: String, _ d: Float) throws(QuantizeError) -> Float {
+        guard let a = attribute(name) else { return d }
+        guard a.type == .float || a.type == .undefined else { throw badAttribute(name, "expected a float") }
+        return a.f
+    }
+
+    func ints(_ name: String) throws(QuantizeError) -> [Int]? {
+        guard let a = attribute(name) else { return nil }
+        guard a.type == .ints || a.type == .undefined else { throw badAttribute(name, "expected a list of integers") }
+        guard a.ints.allSatisfy({ $0 >= Int64(Int32.min) && $0 <= Int64(Int32.max) }) else { throw badAttribute(name, "\(a.ints) is out of range") }
+        return a.ints.map { Int($0) }
+    }
+
+    func string(_ name: String) throws(QuantizeError) -> String? {
+        guard let a = attribute(name) else { return nil }
+        guard a.type == .string || a.type == .undefined else { throw badAttribute(name, "expected a string") }
+        return String(decoding: a.s, as: UTF8.self)
+    }
+}

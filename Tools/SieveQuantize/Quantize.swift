@@ -1,0 +1,253 @@
+import Foundation
+import SieveCore
+
+public let quantizerVersion = "0.1.0"
+
+public struct QuantizeOptions {
+    public var method: CalibrationMethod
+    /// Calibration images to use (the first `count` of the file, or all of them if it holds fewer).
+    public var count: Int
+    /// Draw a progress bar on stderr (only when stderr is a terminal).
+    public var progress: Bool
+    /// The percentile method's cut-off, in percent.
+    public var percentile: Double
+    /// Calibration images the per-layer SQNR is measured on (the first ones).
+    public var sqnrCount: Int
+
+    public static let defaultMethod = CalibrationMethod.percentile
+    public static let defaultCount = 500
+
+    public init(method: CalibrationMethod = QuantizeOptions.defaultMethod, count: Int = QuantizeOptions.defaultCount,
+                progress: Bool = false, percentile: Double = 99.99, sqnrCount: Int = 200) {
+        self.method = method; self.count = count; self.progress = progress; self.percentile = percentile; self.sqnrCount = sqnrCount
+    }
+}
+
+public struct QuantizeResult {
+    /// The blob, ready to write to disk; it loads with `Model(bytes:)`.
+    public let blob: [UInt8]
+    /// Per op in execution order: its output tensor's name, op kind, and the SQNR (dB) of its
+    /// dequantised int8 output against the float model, over the first `sqnrImageCount` calibration images.
+    public let layers: [(name: String, op: String, sqnr: Double)]
+    public let calibrationCount: Int
+    public let sqnrImageCount: Int
+    /// Fraction of the SQNR images on which the int8 model's top class equals the float model's.
+    public let top1Agreement: Double
+    public let opCount: Int
+    public let headCount: Int
+    /// Seconds spent importing, calibrating, quantising and measuring.
+    public let seconds: (importing: Double, calibrating: Double, quantizing: Double, measuring: Double)
+
+    /// A few lines for a terminal: the SQNR table and the agreement.
+    public var summary: String {
+        let width = min(60, layers.map { $0.name.count }.max() ?? 10)
+        var lines = ["  \("op".padding(toLength: 20, withPad: " ", startingAt: 0)) \("output tensor".padding(toLength: width, withPad: " ", startingAt: 0))  SQNR (dB)"]
+        for l in layers {
+            let name = l.name.count > width ? "..." + l.name.suffix(width - 3) : l.name
+            lines.append("  \(l.op.padding(toLength: 20, withPad: " ", startingAt: 0)) \(name.padding(toLength: width, withPad: " ", startingAt: 0))  \(formatDB(l.sqnr).leftPad(9))")
+        }
+        lines.append(String(format: "int8 vs float top-1 agreement: %.1f%% on %d calibration images", 100 * top1Agreement, sqnrImageCount))
+        lines.append(String(format: "time: import %.2fs, calibrate %.2fs (%d images), quantise %.2fs, measure %.2fs",
+                            seconds.importing, seconds.calibrating, calibrationCount, seconds.quantizing, seconds.measuring))
+        return lines.joined(separator: "\n")
+    }
+}
+
+func formatDB(_ v: Double) -> String { v.isInfinite ? "inf" : String(format: "%.2f", v) }
+
+extension String {
+    func leftPad(_ n: Int) -> String { count >= n ? self : String(repeating: " ", count: n - count) + self }
+}
+
+/// The whole quantiser: imports the ONNX model, calibrates on `calibrationPath` (IDX or .npy),
+/// quantises per docs/FORMAT.md, measures each layer's SQNR and returns the blob.
+public func quantizeModel(onnxPath: String, calibrationPath: String, options: QuantizeOptions) throws(QuantizeError) -> QuantizeResult {
+    guard options.count >= 1 else { throw .invalidCalibrationData(path: calibrationPath, reason: "the image count must be at least 1") }
+    guard options.percentile > 50 && options.percentile <= 100 else {
+        throw .invalidCalibrationData(path: calibrationPath, reason: "percentile \(options.percentile) is not in (50, 100]")
+    }
+    var clock = Date()
+    func lap() -> Double { let now = Date(); defer { clock = now }; return now.timeIntervalSince(clock) }
+
+    let (proto, sourceBytes) = try readONNX(path: onnxPath)
+    let graph = try ONNXImporter.importGraph(proto)
+    let s = graph.inputShape
+    let images = try ImageSet.load(path: calibrationPath, expect: (s.h, s.w, s.c))
+    let tImport = lap()
+
+    let count = min(options.count, images.count)
+    let progress = Progress.make("calibrating (\(options.method.rawValue), \(count) images)", enabled: options.progress)
+    let ranges = Calibrator(graph: graph, images: images, count: count, method: options.method,
+                            percentile: options.percentile, progress: progress).ranges()
+    progress?.finish()
+    let qparams = activationParams(graph, ranges)
+    let tCalibrate = lap()
+
+    let sourceName = (onnxPath as NSString).lastPathComponent
+    let calibName = (calibrationPath as NSString).lastPathComponent
+    var provenance = """
+        tool: sieve-quantize \(quantizerVersion)
+        source: \(sanitized(sourceName))
+        source_sha256: \(SHA256.hex(sourceBytes))
+        calibration: \(options.method.rawValue)\(options.method == .percentile ? " \(options.percentile)" : "") on \(count) images from \(sanitized(calibName))
+        weights: per-channel symmetric int8
+
+        """
+    let builder = BlobBuilder(graph: graph, qparams: qparams)
+    let draft = try builder.build(provenance: provenance)
+    let tQuantize = lap()
+
+    let sqnrCount = max(1, min(options.sqnrCount, count))
+    let measured = try measureSQNR(blob: draft, graph: graph, images: images, count: sqnrCount, progress: options.progress)
+    let layerNames = graph.layers.map { graph.values[$0.output].name }
+    for (name, sqnr) in zip(layerNames, measured.sqnr) { provenance += "sqnr \(sanitized(name)): \(formatDB(sqnr))\n" }
+    let blob = try builder.build(provenance: provenance)
+    try validate(blob)
+    let tMeasure = lap()
+
+    let ops = graph.layers.map { layer -> String in
+        switch layer.kind {
+        case .conv(let p): return p.groups > 1 && p.groups == graph.values[layer.inputs[0]].shape.c && p.cinPerGroup == 1 ? "DEPTHWISE_CONV" : "CONV"
+        case .fullyConnected: return "FULLY_CONNECTED"
+        case .maxPool: return "MAX_POOL"
+        case .averagePool: return "AVERAGE_POOL"
+        case .globalAveragePool: return "GLOBAL_AVERAGE_POOL"
+        case .add: return "ADD"
+        }
+    }
+    var layers: [(name: String, op: String, sqnr: Double)] = []
+    for i in graph.layers.indices { layers.append((layerNames[i], ops[i], measured.sqnr[i])) }
+    return QuantizeResult(blob: blob, layers: layers, calibrationCount: count, sqnrImageCount: sqnrCount,
+                          top1Agreement: measured.agreement, opCount: graph.layers.count, headCount: graph.heads.count,
+                          seconds: (tImport, tCalibrate, tQuantize, tMeasure))
+}
+
+/// One line, no control characters: names go into `key: value` lines.
+func sanitized(_ s: String) -> String {
+    String(s.unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7F ? "?" : Character($0) })
+}
+
+/// Quantisation of every value: the input from its exact range, pools from their input, the rest calibrated.
+func activationParams(_ graph: Graph, _ ranges: [Int: (min: Double, max: Double)]) -> [Int: QParams] {
+    var lo = Double.infinity, hi = -Double.infinity
+    for c in 0..<graph.inputShape.c {
+        for p in [0, 255] {
+            let x = (Double(p) * Double(graph.pixelScale) - Double(graph.mean[c])) / Double(graph.std[c])
+            lo = min(lo, x); hi = max(hi, x)
+        }
+    }
+    var q: [Int: QParams] = [graph.input: QParams(min: lo, max: hi)]
+    for layer in graph.layers {
+        if layer.kind.isPool {
+            q[layer.output] = q[layer.inputs[0]]!
+        } else {
+            let r = ranges[layer.output]!
+            q[layer.output] = QParams(min: r.min, max: r.max)
+        }
+    }
+    return q
+}
+
+func validate(_ blob: [UInt8]) throws(QuantizeError) {
+    let result: SieveError? = blob.withUnsafeBytes { bytes in
+        do throws(SieveError) { _ = try Model(bytes: bytes); return nil } catch { return error }
+    }
+    if let error = result { throw .internalError(reason: "the blob does not load: \(error)") }
+}
+
+/// Runs the blob with SieveCore's interpreter op by op next to the float executor and returns
+/// each op's SQNR in dB and the top-1 agreement of the final logits.
+func measureSQNR(blob: [UInt8], graph: Graph, images: ImageSet, count: Int, progress: Bool) throws(QuantizeError) -> (sqnr: [Double], agreement: Double) {
+    // A 64-aligned copy: the interpreter reads weights in place.
+    let memory = UnsafeMutableRawBufferPointer.allocate(byteCount: blob.count, alignment: BlobLayout.alignment)
+    defer { memory.deallocate() }
+    memory.copyBytes(from: blob)
+    let model: Model
+    do { model = try Model(bytes: UnsafeRawBufferPointer(memory)) } catch { throw .internalError(reason: "the blob does not load: \(error)") }
+    let bar = Progress.make("measuring SQNR (\(count) images)", enabled: progress)
+    defer { bar?.finish() }
+
+    struct Partial { var signal: [Double]; var noise: [Double]; var agree: Int }
+    let layerCount = graph.layers.count
+    let partials: [Result<Partial, QuantizeError>] = parallelChunks(count: count, progress: bar) { range in
+        let interpreter: Interpreter
+        do { interpreter = try Interpreter(model: model) } catch { return .failure(.internalError(reason: "interpreter: \(error)")) }
+        let executor = FloatExecutor(graph: graph)
+        var part = Partial(signal: [Double](repeating: 0, count: layerCount), noise: [Double](repeating: 0, count: layerCount), agree: 0)
+        let finalOp = graph.layers.firstIndex { $0.output == graph.final }!
+        for i in range.indices {
+            let pixels = Array(images.image(i))
+            executor.run(pixels: pixels)
+            pixels.withUnsafeBytes { interpreter.setInput(pixels: $0) }
+            for op in 0..<layerCount {
+                interpreter.run(op: op)
+                let record = model.ops[op]
+                let t = model.tensors[Int(record.output)]
+                let q = interpreter.tensor(Int(record.output))
+                let f = executor.value(graph.layers[op].output)
+                let c = Int(t.c), plane = Int(t.h) * Int(t.w)
+                let scale = t.scale, zp = t.zeroPoint
+                var signal = 0.0, noise = 0.0
+                for ch in 0..<c {
+                    for p in 0..<plane {
+                        let x = f[ch * plane + p]
+                        let d = scale * Float(Int32(q[p * c + ch]) - zp)
+                        signal += Double(x) * Double(x)
+                        noise += Double(x - d) * Double(x - d)
+                    }
+                }
+                part.signal[op] += signal
+                part.noise[op] += noise
+                if op == finalOp {
+                    var bestF = 0, bestQ = 0
+                    for k in 0..<q.count {
+                        if f[k] > f[bestF] { bestF = k }
+                        if q[k] > q[bestQ] { bestQ = k }
+                    }
+                    if bestF == bestQ { part.agree += 1 }
+                }
+            }
+            range.step()
+        }
+        return .success(part)
+    }
+    var signal = [Double](repeating: 0, count: layerCount), noise = signal
+    var agree = 0
+    for p in partials {
+        switch p {
+        case .failure(let e): throw e
+        case .success(let part):
+            for i in 0..<layerCount { signal[i] += part.signal[i]; noise[i] += part.noise[i] }
+            agree += part.agree
+        }
+    }
+    let sqnr = (0..<layerCount).map { i -> Double in
+        noise[i] == 0 ? .infinity : 10 * log10(max(signal[i], 1e-30) / noise[i])
+    }
+    return (sqnr, Double(agree) / Double(count))
+}
+
+/// The float reference model for cross-checks: imports and simplifies the ONNX file exactly as
+/// the quantiser does and runs it in float32. Not thread-safe; use one instance per thread.
+public final class FloatModel {
+    let graph: Graph
+    private let executor: FloatExecutor
+
+    public init(onnxPath: String) throws(QuantizeError) {
+        graph = try ONNXImporter.importGraph(readONNX(path: onnxPath).model)
+        executor = FloatExecutor(graph: graph)
+    }
+
+    public var inputHeight: Int { graph.inputShape.h }
+    public var inputWidth: Int { graph.inputShape.w }
+    public var inputChannels: Int { graph.inputShape.c }
+    public var labels: [String] { graph.labels }
+    /// Head output names in HEADS (execution) order, as `run` returns their logits.
+    public var headNames: [String] { graph.heads.map { graph.values[$0.output].name } }
+
+    /// Runs one image of u8 pixels in HWC order; returns the final logits and each head's logits.
+    public func run(pixels: [UInt8]) -> (final: [Float], heads: [[Float]]) {
+        executor.run(pixels: pixels)
+        return (Array(executor.value(graph.final)), graph.heads.map { Array(executor.value($0.output)) })
+    }
+}

@@ -1,0 +1,11 @@
+import ArgumentParser
+
+@main
+struct Sieve: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sieve",
+        abstract: "Quantise early-exit networks to int8 blobs, inspect and evaluate them.",
+        version: "0.1.0",
+        subcommands: [InspectCommand.self, EvalCommand.self]
+    )
+}
