@@ -28,7 +28,6 @@ public struct Model {
         self.labelRanges = try Model.decodeLabels(blob.section(.labels), classCount: Int(info.classCount))
         for (i, t) in tensors.enumerated() { try Model.check(tensor: t, index: i) }
         try checkInput()
-        for i in ops.indices { try check(op: i) }
         try checkGraph()
         try checkHeads()
     }
@@ -146,7 +145,7 @@ public struct Model {
         }
     }
 
-    private func check(op i: Int) throws(SieveError) {
+    private func check(op i: Int, written: [Bool]) throws(SieveError) {
         let op = ops[i]
         guard let kind = op.opKind else { throw .unknownOpKind(index: i, kind: op.kind) }
         guard op.input0 < info.tensorCount else { throw .tensorIndexOutOfRange(op: i, field: "input0", index: op.input0) }
@@ -156,6 +155,9 @@ public struct Model {
         } else {
             guard op.input1 == BlobLayout.noTensor else { throw .invalidOp(index: i, reason: "input1 is set on an op that takes one input") }
         }
+        guard written[Int(op.input0)] else { throw .tensorIndexOutOfRange(op: i, field: "input0", index: op.input0) }
+        if kind == .add { guard written[Int(op.input1)] else { throw .tensorIndexOutOfRange(op: i, field: "input1", index: op.input1) } }
+        guard !written[Int(op.output)] else { throw .invalidOp(index: i, reason: "output tensor is already written by an earlier op or is the input") }
         guard op.actMin >= -128 && op.actMin <= op.actMax && op.actMax <= 127 else { throw .invalidOp(index: i, reason: "activation clamp is not -128 <= min <= max <= 127") }
         let input = tensors[Int(op.input0)], output = tensors[Int(op.output)]
         if kind.isWindowed {
@@ -202,14 +204,12 @@ public struct Model {
         }
     }
 
-    /// Every op reads only tensors written earlier (or the input), and every tensor is written once.
+    /// Every op is well-formed, reads only tensors written earlier (or the input), and every tensor is written once.
     private func checkGraph() throws(SieveError) {
         var written = [Bool](repeating: false, count: tensors.count)
         written[Int(info.inputTensor)] = true
         for (i, op) in ops.enumerated() {
-            guard written[Int(op.input0)] else { throw .tensorIndexOutOfRange(op: i, field: "input0", index: op.input0) }
-            if op.input1 != BlobLayout.noTensor { guard written[Int(op.input1)] else { throw .tensorIndexOutOfRange(op: i, field: "input1", index: op.input1) } }
-            guard !written[Int(op.output)] else { throw .invalidOp(index: i, reason: "output tensor is already written by an earlier op or is the input") }
+            try check(op: i, written: written)
             written[Int(op.output)] = true
         }
         guard written[Int(info.outputTensor)] && info.outputTensor != info.inputTensor else { throw .invalidModel(reason: "no op writes the output tensor") }

@@ -97,7 +97,7 @@ struct TinyModel {
 func load(_ bytes: [UInt8]) -> Result<Model, SieveError> {
     bytes.withUnsafeBytes { raw in
         // Copy into 64-aligned memory as a mapped file would be.
-        let copy = UnsafeMutableRawBufferPointer.allocate(byteCount: max(raw.count, 1), alignment: 64)
+        let copy = UnsafeMutableRawBufferPointer.allocate(byteCount: raw.count, alignment: 64)
         copy.copyMemory(from: raw)
         do throws(SieveError) {
             let model = try Model(bytes: UnsafeRawBufferPointer(copy))
