@@ -189,3 +189,24 @@ func gunzip(_ input: [UInt8]) throws(GzipError) -> [UInt8] {
     default: throw GzipError(reason: "zlib error \(status)")
     }
 }
+
+/// Compresses to the gzip format with zlib (tests write gzipped IDX files with it).
+func gzipCompress(_ input: [UInt8]) -> [UInt8] {
+    var stream = z_stream()
+    guard deflateInit2_(&stream, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY,
+                        zlibVersion(), Int32(MemoryLayout<z_stream>.size)) == Z_OK else { return [] }
+    defer { deflateEnd(&stream) }
+    var output = [UInt8](repeating: 0, count: Int(deflateBound(&stream, UInt(input.count))) + 64)
+    var input = input
+    let produced = input.withUnsafeMutableBufferPointer { inBuf in
+        output.withUnsafeMutableBufferPointer { outBuf -> Int in
+            stream.next_in = inBuf.baseAddress
+            stream.avail_in = UInt32(inBuf.count)
+            stream.next_out = outBuf.baseAddress
+            stream.avail_out = UInt32(outBuf.count)
+            _ = deflate(&stream, Z_FINISH)
+            return outBuf.count - Int(stream.avail_out)
+        }
+    }
+    return Array(output[0..<produced])
+}

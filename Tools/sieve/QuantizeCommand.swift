@@ -16,9 +16,9 @@ struct QuantizeCommand: ParsableCommand {
     @Argument(help: "The ONNX model (static [1,C,H,W] input).") var model: String
     @Option(help: "Calibration images: IDX (gzipped or raw) or .npy, uint8, the model's input size.") var calib: String
     @Option(name: [.customShort("o"), .long], help: "The .sieve blob to write.") var output: String
-    @Option(help: "Activation range calibration: \(CalibrationMethod.allCases.map { $0.rawValue }.joined(separator: ", ")) (default: \(QuantizeOptions.defaultMethod.rawValue)).")
+    @Option(help: "Activation range calibration: \(CalibrationMethod.allCases.map { $0.rawValue }.joined(separator: " | ")).")
     var method: String = QuantizeOptions.defaultMethod.rawValue
-    @Option(help: "Calibration images to use, the first N of the file (default: \(QuantizeOptions.defaultCount)).")
+    @Option(help: "Calibration images to use: the first N of the file.")
     var calibCount: Int = QuantizeOptions.defaultCount
 
     func validate() throws {
@@ -29,19 +29,31 @@ struct QuantizeCommand: ParsableCommand {
     }
 
     func run() throws {
+        func fail(_ message: String) -> ExitCode {
+            FileHandle.standardError.write(Data("error: \(message)\n".utf8))
+            return ExitCode.failure
+        }
+        // Open a temporary file next to the output first, so a bad path fails before minutes of
+        // calibration and a failed run leaves an existing blob alone.
+        let temporary = "\(output).tmp\(getpid())"
+        guard let file = fopen(temporary, "wb") else { throw fail("cannot write \(output): \(String(cString: strerror(errno)))") }
+        var closed = false
+        defer {
+            if !closed { fclose(file) }
+            unlink(temporary)
+        }
         let options = QuantizeOptions(method: CalibrationMethod(rawValue: method)!, count: calibCount, progress: true)
         let result: QuantizeResult
         do {
             result = try quantizeModel(onnxPath: model, calibrationPath: calib, options: options)
         } catch {
-            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
-            throw ExitCode.failure
+            throw fail("\(error)")
         }
-        do {
-            try Data(result.blob).write(to: URL(fileURLWithPath: output))
-        } catch {
-            FileHandle.standardError.write(Data("error: cannot write \(output): \((error as NSError).localizedDescription)\n".utf8))
-            throw ExitCode.failure
+        let count = result.blob.withUnsafeBytes { fwrite($0.baseAddress, 1, $0.count, file) }
+        let closeStatus = fclose(file)
+        closed = true
+        guard count == result.blob.count, closeStatus == 0, rename(temporary, output) == 0 else {
+            throw fail("cannot write \(output): \(String(cString: strerror(errno)))")
         }
         print(result.summary)
         print("wrote \(output): \(result.blob.count) bytes, \(result.opCount) ops, \(result.headCount) heads")

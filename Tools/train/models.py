@@ -39,4 +39,72 @@ class VGGS(nn.Module):
         return self.classifier(x), head_logits
 
 
-ARCHS = {"vgg-s": VGGS}
+class BasicBlock(nn.Module):
+    """Two 3x3 conv+BN with a residual Add (1x1 conv+BN shortcut when the shape changes), then ReLU."""
+
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.conv1 = nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+        self.conv2 = nn.Sequential(nn.Conv2d(cout, cout, 3, 1, 1, bias=False), nn.BatchNorm2d(cout))
+        self.shortcut = nn.Identity() if stride == 1 and cin == cout else \
+            nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        return torch.relu(self.conv2(self.conv1(x)) + self.shortcut(x))
+
+
+class ResNetS(nn.Module):
+    """ResNet-S for 1x28x28: a 3x3 stem (32), then stages of one residual block each at 32 (28x28),
+    64 (stride 2, 14x14) and 128 (stride 2, 7x7), global average pool, FC 128->10. Heads after the
+    stem and after the first two stages (after the last one a head would duplicate the classifier)."""
+
+    def __init__(self, classes=10):
+        super().__init__()
+        self.stem = conv_bn_relu(1, 32)
+        self.stages = nn.ModuleList([BasicBlock(32, 32, 1), BasicBlock(32, 64, 2), BasicBlock(64, 128, 2)])
+        self.heads = nn.ModuleList(Head(c, classes) for c in (32, 32, 64))
+        self.classifier = nn.Linear(128, classes)
+
+    def forward(self, x):
+        x = self.stem(x)
+        head_logits = [self.heads[0](x)]
+        for i, stage in enumerate(self.stages):
+            x = stage(x)
+            if i + 1 < len(self.heads):
+                head_logits.append(self.heads[i + 1](x))
+        x = torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1)
+        return self.classifier(x), head_logits
+
+
+def separable(cin, cout, stride):
+    """Depthwise 3x3 conv+BN+ReLU6, then pointwise 1x1 conv+BN+ReLU6."""
+    return nn.Sequential(
+        nn.Conv2d(cin, cin, 3, stride, 1, groups=cin, bias=False), nn.BatchNorm2d(cin), nn.ReLU6(inplace=True),
+        nn.Conv2d(cin, cout, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU6(inplace=True))
+
+
+class MobileNetS(nn.Module):
+    """MobileNet-S for 1x28x28: a 3x3 stem (32, ReLU6), depthwise separable blocks 32->64 (28x28),
+    64->128 (stride 2, 14x14), 128->128, 128->256 (stride 2, 7x7), 256->256, global average pool,
+    FC 256->10. One head after each separable block but the last."""
+
+    def __init__(self, classes=10):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(1, 32, 3, 1, 1, bias=False), nn.BatchNorm2d(32), nn.ReLU6(inplace=True))
+        plan = [(32, 64, 1), (64, 128, 2), (128, 128, 1), (128, 256, 2), (256, 256, 1)]
+        self.blocks = nn.ModuleList(separable(a, b, s) for a, b, s in plan)
+        self.heads = nn.ModuleList(Head(b, classes) for _, b, _ in plan[:-1])
+        self.classifier = nn.Linear(256, classes)
+
+    def forward(self, x):
+        x = self.stem(x)
+        head_logits = []
+        for i, block in enumerate(self.blocks):
+            x = block(x)
+            if i < len(self.heads):
+                head_logits.append(self.heads[i](x))
+        x = torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1)
+        return self.classifier(x), head_logits
+
+
+ARCHS = {"vgg-s": VGGS, "resnet-s": ResNetS, "mobilenet-s": MobileNetS}

@@ -1,0 +1,120 @@
+"""The sieve CLI end to end: inspect and eval on a real quantised blob, and a clear one-line
+error with a non-zero exit code for every kind of bad input."""
+import json
+import os
+import subprocess
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper
+
+from conftest import CALIB, SIEVE_BIN, TEST1000_IMAGES, TEST1000_LABELS, run_cli
+
+# VGG-S MACs from the architecture alone: six 3x3 convs, FC 1152->256, FC 256->10, six heads C->10.
+CONV_MACS = [28 * 28 * 32 * 9 * 1, 28 * 28 * 32 * 9 * 32, 14 * 14 * 64 * 9 * 32,
+             14 * 14 * 64 * 9 * 64, 7 * 7 * 128 * 9 * 64, 7 * 7 * 128 * 9 * 128]
+BACKBONE_MACS = sum(CONV_MACS) + 1152 * 256 + 256 * 10
+HEAD_MACS = 10 * (32 + 32 + 64 + 64 + 128 + 128)
+
+
+def run_fail(*args):
+    """Runs the CLI expecting failure; returns stderr."""
+    proc = subprocess.run([SIEVE_BIN, *map(str, args)], capture_output=True, text=True, timeout=600)
+    assert proc.returncode != 0, f"expected failure, got exit 0:\n{proc.stdout}"
+    assert "Fatal error" not in proc.stderr and "Segmentation" not in proc.stderr, proc.stderr
+    assert proc.returncode < 128, f"crashed with signal {proc.returncode - 128}: {proc.stderr}"
+    return proc.stderr
+
+
+def test_inspect_json(quantized_blob):
+    proc, _ = run_cli("inspect", quantized_blob, "--json")
+    info = json.loads(proc.stdout)
+    assert info["full_macs"] == BACKBONE_MACS + HEAD_MACS
+    assert info["head_macs"] == HEAD_MACS
+    convs = [op for op in info["ops"] if op["kind"] == "CONV"]
+    assert [op["macs"] for op in convs] == CONV_MACS
+    assert len(info["heads"]) == 6 and all(h["kind"] == "exclusion" for h in info["heads"])
+    # The arena reuses memory: smaller than all activations side by side, at least the two largest live together.
+    assert 2 * 28 * 28 * 32 <= info["arena_bytes"] < info["arena_unshared_bytes"]
+    assert info["labels"][0] == "T-shirt/top" and len(info["labels"]) == 10
+    assert "source_sha256:" in info["provenance"] and "sqnr" in info["provenance"]
+
+
+def test_inspect_text(quantized_blob):
+    proc, _ = run_cli("inspect", quantized_blob)
+    assert "arena:" in proc.stdout and "MACs:" in proc.stdout and "provenance:" in proc.stdout
+
+
+def test_eval_json_and_logits(quantized_blob, tmp_path):
+    dump = tmp_path / "logits.npy"
+    proc, _ = run_cli("eval", quantized_blob, "--images", TEST1000_IMAGES, "--labels", TEST1000_LABELS,
+                      "--limit", 200, "--json", "--dump-logits", dump)
+    result = json.loads(proc.stdout)
+    assert result["images"] == 200
+    assert result["accuracy"] > 85.0
+    assert result["mean_us"] > 0
+    logits = np.load(dump)
+    assert logits.shape == (200, 7, 10) and logits.dtype == np.int8
+    labels = np.frombuffer(__import__("gzip").open(TEST1000_LABELS).read()[8:208], dtype=np.uint8)
+    assert (logits[:, 0, :].argmax(1) == labels).mean() * 100 == result["accuracy"]
+
+
+def corrupt(src, dst, change):
+    data = bytearray(open(src, "rb").read())
+    data = change(data)
+    with open(dst, "wb") as f:
+        f.write(data)
+    return dst
+
+
+def test_blob_errors(quantized_blob, tmp_path):
+    def flip(at):
+        def change(d):
+            d[at] ^= 0x40
+            return d
+        return change
+    size = os.path.getsize(quantized_blob)
+    cases = {
+        "missing": ("/nonexistent/model.sieve", "cannot open /nonexistent/model.sieve: No such file or directory"),
+        "truncated": (corrupt(quantized_blob, tmp_path / "t.sieve", lambda d: d[: size // 2]), "blob truncated"),
+        "magic": (corrupt(quantized_blob, tmp_path / "m.sieve", flip(0)), "bad magic"),
+        "version": (corrupt(quantized_blob, tmp_path / "v.sieve", flip(8)), "unsupported blob format version"),
+        "crc": (corrupt(quantized_blob, tmp_path / "c.sieve", flip(size - 5000)), "CRC-32C mismatch"),
+        "empty": (corrupt(quantized_blob, tmp_path / "e.sieve", lambda d: b""), "blob truncated"),
+        "onnx": (os.path.join(os.path.dirname(CALIB), "..", "models", "vgg-s.onnx"), "bad magic"),
+    }
+    for name, (path, message) in cases.items():
+        for command in (["inspect", path], ["eval", path, "--images", TEST1000_IMAGES, "--labels", TEST1000_LABELS]):
+            err = run_fail(*command)
+            assert message in err, f"{name}: {err}"
+            assert len(err.strip().splitlines()) == 1, f"{name}: not one line: {err}"
+
+
+def test_eval_input_errors(quantized_blob, tmp_path):
+    small = tmp_path / "small.npy"
+    np.save(small, np.zeros((3, 10, 10), dtype=np.uint8))
+    assert "28x28" in run_fail("eval", quantized_blob, "--images", small, "--labels", TEST1000_LABELS)
+    assert "labels" in run_fail("eval", quantized_blob, "--images", TEST1000_IMAGES, "--labels", TEST1000_IMAGES)
+    assert "--limit" in run_fail("eval", quantized_blob, "--images", TEST1000_IMAGES, "--labels", TEST1000_LABELS, "--limit", 0)
+
+
+def tiny_onnx(path, op_type):
+    """Conv -> <op_type> model, to check how the quantiser treats an op."""
+    w = helper.make_tensor("w", TensorProto.FLOAT, [4, 1, 3, 3], np.random.default_rng(0).standard_normal(36).tolist())
+    nodes = [helper.make_node("Conv", ["input", "w"], ["c"], name="conv0", pads=[1, 1, 1, 1]),
+             helper.make_node(op_type, ["c"], ["out"], name=f"{op_type}_7")]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 1, 28, 28])],
+                              [helper.make_tensor_value_info("out", TensorProto.FLOAT, None)], initializer=[w])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    return path
+
+
+def test_quantize_errors(tmp_path):
+    out = tmp_path / "x.sieve"
+    err = run_fail("quantize", tiny_onnx(tmp_path / "softmax.onnx", "Softmax"), "--calib", CALIB, "-o", out)
+    assert "unsupported ONNX op 'Softmax'" in err and "Softmax_7" in err
+    text = tmp_path / "notes.onnx"
+    text.write_text("this is not a model\n")
+    assert "is not an ONNX model" in run_fail("quantize", text, "--calib", CALIB, "-o", out)
+    assert "cannot read" in run_fail("quantize", tmp_path / "missing.onnx", "--calib", CALIB, "-o", out)
+    assert not out.exists()
