@@ -20,3 +20,5 @@ void sieve_softmax_scores(const int8_t *logits, int32_t count, float scale, int3
     for (int32_t i = 0; i < count; i++) scores[i] /= total;
     (void)zero_point; // softmax is shift-invariant: the zero point cancels
 }
+
+float sieve_expf(float x) { return expf(x); }

@@ -184,21 +184,26 @@ public struct HeadRecord: Equatable {
     public var logitsTensor: UInt32 = 0
     public var firstOp: UInt32 = 0
     public var opCount: UInt32 = 0
+    /// Exclusion: beta; confidence: the softmax probability to exit on. 0 = the head is off.
     public var threshold: Float = 0
+    /// Exclusion heads only: also exit when the softmax over the surviving classes' logits
+    /// tops this probability (0 = off). Sieve's combined rule; see README "Early exit".
+    public var exitConfidence: Float = 0
 
-    public init(kind: HeadKind, tapTensor: UInt32, logitsTensor: UInt32, firstOp: UInt32, opCount: UInt32, threshold: Float = 0) {
+    public init(kind: HeadKind, tapTensor: UInt32, logitsTensor: UInt32, firstOp: UInt32, opCount: UInt32,
+                threshold: Float = 0, exitConfidence: Float = 0) {
         self.kind = kind.rawValue; self.tapTensor = tapTensor; self.logitsTensor = logitsTensor
-        self.firstOp = firstOp; self.opCount = opCount; self.threshold = threshold
+        self.firstOp = firstOp; self.opCount = opCount; self.threshold = threshold; self.exitConfidence = exitConfidence
     }
 
     public init(_ r: ByteReader) {
         kind = r.u32(0); tapTensor = r.u32(4); logitsTensor = r.u32(8); firstOp = r.u32(12); opCount = r.u32(16)
-        threshold = r.f32(20)
+        threshold = r.f32(20); exitConfidence = r.f32(24)
     }
 
     public func encode(into w: inout ByteWriter) {
         w.u32(kind); w.u32(tapTensor); w.u32(logitsTensor); w.u32(firstOp); w.u32(opCount); w.f32(threshold)
-        w.u32(0); w.u32(0)
+        w.f32(exitConfidence); w.u32(0)
     }
 
     public var headKind: HeadKind? { HeadKind(rawValue: kind) }

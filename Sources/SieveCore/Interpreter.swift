@@ -13,6 +13,14 @@ public final class Interpreter {
     private let scores: UnsafeMutablePointer<Float>
     /// u8 pixel -> int8 input, 256 entries per input channel (docs/FORMAT.md, MODEL).
     public let inputTable: [Int8]
+    /// For early exit: the head whose first op is at each op index (-1: none), each op's MACs,
+    /// and which ops write class logits (their rows can be limited to the surviving classes).
+    let headStartingAt: [Int]
+    let opMACs: [Int]
+    let writesClassLogits: [Bool]
+    /// Surviving classes of the current frame (1 = alive), and float scratch for head scores.
+    let classMask: UnsafeMutablePointer<UInt8>
+    let scratch: UnsafeMutablePointer<Float>
 
     private enum Step {
         case conv(sieve_conv_params)
@@ -48,6 +56,22 @@ public final class Interpreter {
         self.scores = UnsafeMutablePointer<Float>.allocate(capacity: scoreCount)
         self.scores.initialize(repeating: 0, count: scoreCount)
         self.inputTable = Interpreter.makeInputTable(model)
+        var headStartingAt = [Int](repeating: -1, count: model.ops.count)
+        var writesClassLogits = [Bool](repeating: false, count: model.ops.count)
+        for (h, head) in model.heads.enumerated() {
+            headStartingAt[Int(head.firstOp)] = h
+            writesClassLogits[Int(head.firstOp + head.opCount) - 1] = model.ops[Int(head.firstOp + head.opCount) - 1].opKind == .fullyConnected
+        }
+        for (i, op) in model.ops.enumerated() where op.output == model.info.outputTensor {
+            writesClassLogits[i] = op.opKind == .fullyConnected
+        }
+        self.headStartingAt = headStartingAt
+        self.writesClassLogits = writesClassLogits
+        self.opMACs = model.ops.indices.map { model.macs(op: $0) }
+        self.classMask = UnsafeMutablePointer<UInt8>.allocate(capacity: model.classCount)
+        self.classMask.initialize(repeating: 1, count: model.classCount)
+        self.scratch = UnsafeMutablePointer<Float>.allocate(capacity: model.classCount)
+        self.scratch.initialize(repeating: 0, count: model.classCount)
         self.steps = []
         self.steps.reserveCapacity(model.ops.count)
         for i in model.ops.indices { steps.append(makeStep(i)) }
@@ -56,6 +80,8 @@ public final class Interpreter {
     deinit {
         if ownsArena { sieve_free_aligned(arena) }
         scores.deallocate()
+        classMask.deallocate()
+        scratch.deallocate()
     }
 
     // MARK: - Tensors
@@ -90,7 +116,13 @@ public final class Interpreter {
 
     /// Runs one op; its output is valid until the arena slot is reused by a later op.
     public func run(op index: Int) {
+        run(op: index, rows: nil)
+    }
+
+    /// Runs one op; a class-logits op computes only the rows `rows` marks (nil: all).
+    func run(op index: Int, rows: UnsafePointer<UInt8>?) {
         switch steps[index] {
+        case var .fullyConnected(p) where rows != nil && writesClassLogits[index]: sieve_fc_rows_s8__scalar(&p, rows)
         case var .conv(p): sieve_conv_s8__scalar(&p)
         case var .depthwiseConv(p): sieve_dwconv_s8__scalar(&p)
         case var .fullyConnected(p): sieve_fc_s8__scalar(&p)

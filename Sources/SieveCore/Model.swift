@@ -221,6 +221,10 @@ public struct Model {
         for (h, head) in heads.enumerated() {
             guard head.headKind != nil else { throw .invalidHead(index: h, reason: "unknown head kind") }
             guard head.threshold.isFinite && head.threshold >= 0 && head.threshold <= 1 else { throw .invalidHead(index: h, reason: "threshold is outside 0...1") }
+            guard head.exitConfidence.isFinite && head.exitConfidence >= 0 && head.exitConfidence <= 1,
+                  head.exitConfidence == 0 || head.headKind == .exclusion else {
+                throw .invalidHead(index: h, reason: "exit confidence is outside 0...1 or set on a confidence head")
+            }
             guard head.opCount >= 1, head.firstOp >= nextFree, head.firstOp < info.opCount, head.opCount <= info.opCount - head.firstOp else {
                 throw .invalidHead(index: h, reason: "op range is empty, overlaps another head, or runs past the last op")
             }
