@@ -27,13 +27,15 @@ let package = Package(
             path: "Tools/SieveQuantize",
             exclude: ["onnx-subset.proto", "generate-proto.sh"]
         ),
+        .target(name: "SieveTune", dependencies: ["SieveCore", "SieveQuantize"], path: "Tools/SieveTune"),
         .executableTarget(
             name: "sieve",
-            dependencies: ["SieveCore", "SieveQuantize", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["SieveCore", "SieveQuantize", "SieveTune", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Tools/sieve"
         ),
         .target(name: "CAllocationCounter", path: "Tests/CAllocationCounter"),
         .testTarget(name: "SieveCoreTests", dependencies: ["SieveCore", "CAllocationCounter"], path: "Tests/SieveCoreTests"),
+        .testTarget(name: "SieveTuneTests", dependencies: ["SieveTune", "SieveCore", "SieveQuantize"], path: "Tests/SieveTuneTests"),
         .testTarget(name: "SieveQuantizeTests", dependencies: ["SieveQuantize", "SieveCore"], path: "Tests/SieveQuantizeTests"),
     ],
     swiftLanguageModes: [.v5]

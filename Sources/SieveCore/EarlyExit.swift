@@ -16,7 +16,8 @@ public struct Classification: Equatable {
     }
 }
 
-/// Early exit (README "Early exit"). Heads run in op order, right after their tap tensor.
+/// The exit decision at one head, shared by the interpreter and `sieve tune`'s simulation so both
+/// decide identically (README "Early exit"):
 /// - Exclusion head (sigmoid scores p, beta = threshold): among the surviving classes, keep c iff
 ///   p_c > beta * max p; the top surviving class always stays. Once excluded, a class never returns.
 ///   One survivor left: exit with it. With `exitConfidence` set, also exit when the softmax over the
@@ -24,18 +25,57 @@ public struct Classification: Equatable {
 /// - Confidence head (threshold t): softmax over the surviving classes; exit when its max > t.
 /// - A head with threshold 0 is off: it is skipped and costs nothing.
 /// - The final answer is the argmax of the final logits over the survivors.
-/// Head and classifier logits are computed only for surviving classes.
+public enum ExitRule {
+    /// Updates `mask` (1 = alive) with one head's verdict; returns (exit now?, classes alive).
+    /// - Parameter scratch: room for `classes` floats.
+    @inline(__always)
+    public static func decide(head: HeadRecord, logits: UnsafePointer<Int8>, scale: Float, zeroPoint: Int32,
+                              mask: UnsafeMutablePointer<UInt8>, classes: Int, scratch: UnsafeMutablePointer<Float>) -> (exit: Bool, alive: Int) {
+        if head.kind == HeadKind.exclusion.rawValue {
+            sieve_sigmoid_scores(logits, Int32(classes), scale, zeroPoint, scratch)
+            let top = best(logits, mask: mask, classes: classes)
+            let cut = head.threshold * scratch[top]
+            var alive = 0
+            for c in 0..<classes where mask[c] != 0 {
+                if c != top && !(scratch[c] > cut) { mask[c] = 0 } else { alive += 1 }
+            }
+            if alive == 1 { return (true, 1) }
+            let confident = head.exitConfidence > 0 && softmaxMax(logits, scale: scale, mask: mask, classes: classes) > head.exitConfidence
+            return (confident, alive)
+        }
+        var alive = 0
+        for c in 0..<classes where mask[c] != 0 { alive += 1 }
+        return (softmaxMax(logits, scale: scale, mask: mask, classes: classes) > head.threshold, alive)
+    }
+
+    /// The largest softmax probability over the surviving classes' logits.
+    @inline(__always)
+    public static func softmaxMax(_ logits: UnsafePointer<Int8>, scale: Float, mask: UnsafePointer<UInt8>, classes: Int) -> Float {
+        let top = Int32(logits[best(logits, mask: mask, classes: classes)])
+        var total: Float = 0
+        for c in 0..<classes where mask[c] != 0 { total += sieve_expf(scale * Float(Int32(logits[c]) - top)) }
+        return 1 / total
+    }
+
+    /// The surviving class with the largest logit (the first on ties); the mask is never empty.
+    @inline(__always)
+    public static func best(_ logits: UnsafePointer<Int8>, mask: UnsafePointer<UInt8>, classes: Int) -> Int {
+        var top = -1
+        for c in 0..<classes where mask[c] != 0 && (top < 0 || logits[c] > logits[top]) { top = c }
+        return top
+    }
+}
+
 extension Interpreter {
-    /// Classifies the current input. With `exits` false, runs the backbone and classifier only
-    /// (the no-exit network: heads cost nothing). Allocates nothing.
+    /// Classifies the current input with the blob's exit thresholds. With `exits` false, runs the
+    /// backbone and classifier only (the no-exit network: heads cost nothing). Allocates nothing.
     public func classify(exits: Bool = true) -> Classification {
         let classes = model.classCount
         classMask.update(repeating: 1, count: classes)
         var alive = classes
         var macs = 0
         var op = 0
-        let opCount = opMACs.count
-        while op < opCount {
+        while op < opMACs.count {
             let h = headStartingAt[op]
             if h < 0 {
                 run(op: op, rows: classMask)
@@ -51,51 +91,19 @@ extension Interpreter {
                 macs += writesClassLogits[i] ? opMACs[i] / classes * alive : opMACs[i]
             }
             op = end
-            let logitsTensor = model.tensors[Int(head.logitsTensor)]
+            let t = model.tensors[Int(head.logitsTensor)]
             let logits = UnsafePointer(tensor(Int(head.logitsTensor)).baseAddress!)
-            if head.headKind == .exclusion {
-                alive = exclude(logits: logits, scale: logitsTensor.scale, zeroPoint: logitsTensor.zeroPoint, beta: head.threshold)
-                if alive == 1 { return Classification(answer: best(logits), exitHead: h, survivorCount: 1, macs: macs) }
-                if head.exitConfidence > 0 && survivorSoftmaxMax(logits, scale: logitsTensor.scale) > head.exitConfidence {
-                    return Classification(answer: best(logits), exitHead: h, survivorCount: alive, macs: macs)
-                }
-            } else if survivorSoftmaxMax(logits, scale: logitsTensor.scale) > head.threshold {
-                return Classification(answer: best(logits), exitHead: h, survivorCount: alive, macs: macs)
+            let verdict = ExitRule.decide(head: head, logits: logits, scale: t.scale, zeroPoint: t.zeroPoint,
+                                          mask: classMask, classes: classes, scratch: scratch)
+            alive = verdict.alive
+            if verdict.exit {
+                return Classification(answer: ExitRule.best(logits, mask: classMask, classes: classes), exitHead: h, survivorCount: alive, macs: macs)
             }
         }
-        return Classification(answer: best(UnsafePointer(output.baseAddress!)), exitHead: -1, survivorCount: alive, macs: macs)
+        let answer = ExitRule.best(UnsafePointer(output.baseAddress!), mask: classMask, classes: classes)
+        return Classification(answer: answer, exitHead: -1, survivorCount: alive, macs: macs)
     }
 
     /// The surviving classes after the last `classify` (1 = alive).
     public var survivors: UnsafeBufferPointer<UInt8> { UnsafeBufferPointer(start: classMask, count: model.classCount) }
-
-    /// Applies one exclusion head to the mask; returns how many classes survive.
-    private func exclude(logits: UnsafePointer<Int8>, scale: Float, zeroPoint: Int32, beta: Float) -> Int {
-        let classes = model.classCount
-        sieve_sigmoid_scores(logits, Int32(classes), scale, zeroPoint, scratch)
-        let top = best(logits)
-        let cut = beta * scratch[top]
-        var alive = 0
-        for c in 0..<classes where classMask[c] != 0 {
-            if c != top && !(scratch[c] > cut) { classMask[c] = 0 } else { alive += 1 }
-        }
-        return alive
-    }
-
-    /// The largest softmax probability over the surviving classes' logits.
-    private func survivorSoftmaxMax(_ logits: UnsafePointer<Int8>, scale: Float) -> Float {
-        let top = Int32(logits[best(logits)])
-        var total: Float = 0
-        for c in 0..<model.classCount where classMask[c] != 0 {
-            total += sieve_expf(scale * Float(Int32(logits[c]) - top))
-        }
-        return 1 / total
-    }
-
-    /// The surviving class with the largest logit (the first on ties).
-    private func best(_ logits: UnsafePointer<Int8>) -> Int {
-        var top = -1
-        for c in 0..<model.classCount where classMask[c] != 0 && (top < 0 || logits[c] > logits[top]) { top = c }
-        return top
-    }
 }

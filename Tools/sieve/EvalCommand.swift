@@ -7,19 +7,28 @@ import SieveQuantize
 struct EvalCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "eval",
-        abstract: "Top-1 accuracy and per-image latency of a blob on labelled images (no early exit).")
+        abstract: "Accuracy, MACs, exit histogram and per-image latency of a blob on labelled images, exits on and off.",
+        discussion: """
+            Every image is classified twice in the same run, interleaved: with the blob's exit thresholds \
+            (exits on) and with the backbone and classifier only (exits off). Heads with threshold 0 are off; \
+            a blob straight from `sieve quantize` has every head off, so both runs agree.
+            """)
 
     @Argument(help: "The .sieve blob.") var blob: String
     @Option(help: "Images: IDX (gzipped or raw) or .npy, uint8, the model's input size.") var images: String
     @Option(help: "Labels: IDX (gzipped or raw) or .npy, uint8, one per image.") var labels: String
     @Option(help: "Evaluate only the first N images.") var limit: Int?
-    @Flag(help: "Print one JSON object (images, accuracy, mean_us, ...).") var json = false
-    @Option(help: "Write every image's int8 logits to an .npy file, shape (N, 1 + heads, classes): [:,0] final, [:,1+i] head i.")
+    @Flag(help: "Print one JSON object (images, accuracy, mean_us, mean_macs, full_macs, exits, ...).") var json = false
+    @Option(help: "Write every image's int8 logits to an .npy file, shape (N, 1 + heads, classes): [:,0] final, [:,1+i] head i (all heads run).")
     var dumpLogits: String?
+    @Option(help: "Write each image's decision to a CSV file: index, label, answer, exit head (-1 final), survivors, MACs.")
+    var dumpExits: String?
 
     struct Report: Encodable {
-        let images: Int, correct: Int, accuracy: Double, mean_us: Double, p50_us: Double, p99_us: Double
-        let full_macs: Int, kernels: String, threads: Int
+        let images: Int, accuracy: Double, mean_us: Double, p50_us: Double, p99_us: Double
+        let accuracy_no_exit: Double, mean_us_no_exit: Double, p99_us_no_exit: Double
+        let mean_macs: Double, full_macs: Int, macs_reduction: Double, time_reduction: Double
+        let exits: [Int], kernels: String, threads: Int
     }
 
     func validate() throws {
@@ -50,16 +59,28 @@ struct EvalCommand: ParsableCommand {
         }
         let rows = 1 + model.heads.count, classes = model.classCount
         var logits = dumpLogits == nil ? [] : [Int8](repeating: 0, count: count * rows * classes)
-        var times = [Double](repeating: 0, count: count)
-        var correct = 0
+        var csv = "index,label,answer,exit_head,survivors,macs\n"
+        var onTimes = [Double](repeating: 0, count: count), offTimes = onTimes
+        var correctOn = 0, correctOff = 0, macs = 0
+        var exits = [Int](repeating: 0, count: model.heads.count + 1)
         for i in 0..<count {
-            let start = sieve_now_ns()
-            set.image(i).withUnsafeBytes { interpreter.setInput(pixels: $0) }
-            interpreter.run()
-            let answer = interpreter.argmax()
-            times[i] = Double(sieve_now_ns() - start) / 1000
-            if answer == Int(truth[i]) { correct += 1 }
+            set.image(i).withUnsafeBytes { pixels in
+                var start = sieve_now_ns()
+                interpreter.setInput(pixels: pixels)
+                let off = interpreter.classify(exits: false)
+                offTimes[i] = Double(sieve_now_ns() - start) / 1000
+                start = sieve_now_ns()
+                interpreter.setInput(pixels: pixels)
+                let on = interpreter.classify(exits: true)
+                onTimes[i] = Double(sieve_now_ns() - start) / 1000
+                if off.answer == Int(truth[i]) { correctOff += 1 }
+                if on.answer == Int(truth[i]) { correctOn += 1 }
+                macs += on.macs
+                exits[on.exitHead < 0 ? model.heads.count : on.exitHead] += 1
+                if dumpExits != nil { csv += "\(i),\(truth[i]),\(on.answer),\(on.exitHead),\(on.survivorCount),\(on.macs)\n" }
+            }
             if dumpLogits != nil {
+                interpreter.run()
                 let base = i * rows * classes
                 for (k, v) in interpreter.output.enumerated() { logits[base + k] = v }
                 for (h, head) in model.heads.enumerated() {
@@ -67,18 +88,41 @@ struct EvalCommand: ParsableCommand {
                 }
             }
         }
-        if let dumpLogits {
-            try writeNPY(int8: logits, shape: [count, rows, classes], to: dumpLogits)
-        }
-        let sorted = times.sorted()
+        if let dumpLogits { try writeNPY(int8: logits, shape: [count, rows, classes], to: dumpLogits) }
+        if let dumpExits { try csv.write(toFile: dumpExits, atomically: true, encoding: .utf8) }
+        let on = LatencyStats(onTimes), off = LatencyStats(offTimes)
+        let meanMACs = Double(macs) / Double(count)
         let report = Report(
-            images: count, correct: correct, accuracy: 100 * Double(correct) / Double(count),
-            mean_us: times.reduce(0, +) / Double(count), p50_us: sorted[count / 2], p99_us: sorted[min(count - 1, count * 99 / 100)],
-            full_macs: model.fullMACs, kernels: "scalar", threads: 1)
+            images: count, accuracy: 100 * Double(correctOn) / Double(count), mean_us: on.mean, p50_us: on.p50, p99_us: on.p99,
+            accuracy_no_exit: 100 * Double(correctOff) / Double(count), mean_us_no_exit: off.mean, p99_us_no_exit: off.p99,
+            mean_macs: meanMACs, full_macs: noExitMACs(model), macs_reduction: 100 * (1 - meanMACs / Double(noExitMACs(model))),
+            time_reduction: 100 * (1 - on.mean / off.mean), exits: exits, kernels: "scalar", threads: 1)
         if json { try printJSON(report); return }
-        print("\(blob) on \(count) images from \(images)")
-        print(String(format: "accuracy: %.2f %% (%d/%d), no early exit", report.accuracy, correct, count))
-        print(String(format: "latency: mean %.1f us, p50 %.1f us, p99 %.1f us per image (%@ kernels, 1 thread, %@ MACs)",
-                     report.mean_us, report.p50_us, report.p99_us, report.kernels, grouped(report.full_macs)))
+        print("\(blob) on \(count) images from \(images) (scalar kernels, 1 thread)")
+        print(String(format: "exits on:  accuracy %.2f %% (%d/%d), mean %@ MACs (%.1f %% fewer), latency mean %.1f us, p50 %.1f us, p99 %.1f us",
+                     report.accuracy, correctOn, count, grouped(Int(meanMACs)), report.macs_reduction, on.mean, on.p50, on.p99))
+        print(String(format: "exits off: accuracy %.2f %% (%d/%d), %@ MACs, latency mean %.1f us, p50 %.1f us, p99 %.1f us",
+                     report.accuracy_no_exit, correctOff, count, grouped(report.full_macs), off.mean, off.p50, off.p99))
+        print(String(format: "time saved by exits: %.1f %% of the mean latency", report.time_reduction))
+        let names = model.heads.indices.map { "head \($0)" } + ["final"]
+        print("exits: " + zip(names, exits).map { "\($0) \($1)" }.joined(separator: ", "))
+    }
+}
+
+/// MACs of the network with every head off: backbone and classifier.
+func noExitMACs(_ model: Model) -> Int {
+    let headMACs = model.heads.reduce(0) { total, head in
+        total + (Int(head.firstOp)..<Int(head.firstOp + head.opCount)).reduce(0) { $0 + model.macs(op: $1) }
+    }
+    return model.fullMACs - headMACs
+}
+
+struct LatencyStats {
+    let mean: Double, p50: Double, p99: Double
+    init(_ times: [Double]) {
+        let sorted = times.sorted()
+        mean = times.reduce(0, +) / Double(times.count)
+        p50 = sorted[sorted.count / 2]
+        p99 = sorted[min(sorted.count - 1, sorted.count * 99 / 100)]
     }
 }

@@ -3,8 +3,8 @@ import Foundation
 import SieveCore
 
 /// Prints one line to stderr (errors and progress; stdout carries results).
-func printError(_ text: String) {
-    FileHandle.standardError.write(Data((text + "\n").utf8))
+func printError(_ text: String, newline: Bool = true) {
+    FileHandle.standardError.write(Data((text + (newline ? "\n" : "")).utf8))
 }
 
 /// Prints an Encodable value as one JSON object on stdout.

@@ -1,0 +1,116 @@
+import SieveCore
+
+/// Which exit rule a setting uses (README "Early exit").
+public enum ExitRuleChoice: String, CaseIterable {
+    /// The paper's class exclusion: sigmoid scores, keep p_c > beta * max p, exit on one survivor.
+    case exclusion
+    /// The confidence baseline: softmax at each head, exit when its max tops a threshold.
+    case confidence
+    /// Sieve's combined rule: exclusion, plus an exit when the softmax over the survivors is confident.
+    case combined
+}
+
+public enum SearchMethod: String, CaseIterable {
+    /// The paper's greedy search: heads by MACs saved, each threshold stepped by 0.01 then backed off two steps.
+    case paper
+    /// Coordinate descent: each threshold in turn set to the grid value with the fewest mean MACs at the target accuracy.
+    case coordinate
+}
+
+/// Searches per-head thresholds that minimise mean MACs for an accuracy floor, over an `ExitSimulator`.
+public struct ThresholdSearch {
+    public let simulator: ExitSimulator
+    public let target: Double
+    public private(set) var evaluations = 0
+
+    public init(simulator: ExitSimulator, target: Double) {
+        self.simulator = simulator
+        self.target = target
+    }
+
+    /// The blob's heads with every threshold off and kinds set for `rule`.
+    public func base(_ rule: ExitRuleChoice) -> [HeadRecord] {
+        simulator.heads.map { head in
+            var h = head
+            h.kind = (rule == .confidence ? HeadKind.confidence : HeadKind.exclusion).rawValue
+            h.threshold = 0
+            h.exitConfidence = 0
+            return h
+        }
+    }
+
+    /// No-exit accuracy: the reference the budget is measured from.
+    public func referenceAccuracy() -> Double { simulator.evaluate(base(.exclusion)).accuracy }
+
+    public mutating func search(_ rule: ExitRuleChoice, _ method: SearchMethod) -> [HeadRecord] {
+        method == .paper ? paper(rule) : coordinate(rule)
+    }
+
+    mutating func evaluate(_ s: [HeadRecord]) -> ExitSimulator.Outcome {
+        evaluations += 1
+        return simulator.evaluate(s)
+    }
+
+    /// PAPER.md, "Choosing beta": heads in order of the MACs their exit saves (the earliest first);
+    /// exclusion: beta rises from 0.01 by 0.01 while accuracy >= target, then backs off two steps;
+    /// confidence: the threshold falls from 1.0 by 0.01 likewise. Clamped to [0.01, 0.99].
+    /// The combined rule has no paper search: it runs the exclusion search.
+    mutating func paper(_ rule: ExitRuleChoice) -> [HeadRecord] {
+        var setting = base(rule)
+        let order = setting.indices.sorted { simulator.backboneBefore[$0] < simulator.backboneBefore[$1] }
+        for h in order {
+            if rule == .confidence {
+                var step = 100
+                while step > 1 {
+                    setting[h].threshold = Float(step - 1) / 100
+                    if evaluate(setting).accuracy < target { break }
+                    step -= 1
+                }
+                setting[h].threshold = Float(min(99, max(1, step + 1))) / 100
+            } else {
+                var step = 1
+                while step <= 99 {
+                    setting[h].threshold = Float(step) / 100
+                    if evaluate(setting).accuracy < target { break }
+                    step += 1
+                }
+                setting[h].threshold = Float(min(99, max(1, step - 2))) / 100
+            }
+        }
+        return setting
+    }
+
+    static let betaGrid: [Float] = (1...99).map { Float($0) / 100 }
+    static let confidenceGrid: [Float] = (10...19).map { Float($0) / 20 } + [0.96, 0.97, 0.98, 0.99, 0.995, 0.999]
+
+    /// Coordinate descent from "all heads off": each parameter in turn takes the grid value (or off)
+    /// with the fewest mean MACs among settings at or above the target accuracy; rounds repeat
+    /// until nothing changes.
+    mutating func coordinate(_ rule: ExitRuleChoice) -> [HeadRecord] {
+        var setting = base(rule)
+        var current = evaluate(setting)
+        // Parameters: (head, which) with which 0 = threshold, 1 = exit confidence (combined rule only).
+        var parameters: [(Int, Int)] = setting.indices.map { ($0, 0) }
+        if rule == .combined { parameters += setting.indices.map { ($0, 1) } }
+        for _ in 0..<6 {
+            var changed = false
+            for (h, which) in parameters {
+                let grid = (which == 1 || rule == .confidence) ? ThresholdSearch.confidenceGrid : ThresholdSearch.betaGrid
+                var best = setting, bestOutcome = current
+                for value in [0] + grid {
+                    var trial = setting
+                    if which == 0 { trial[h].threshold = value } else { trial[h].exitConfidence = value }
+                    if which == 1 && trial[h].threshold == 0 { continue }
+                    let o = evaluate(trial)
+                    guard o.accuracy >= target else { continue }
+                    if o.macs < bestOutcome.macs || (o.macs == bestOutcome.macs && o.correct > bestOutcome.correct) {
+                        best = trial; bestOutcome = o
+                    }
+                }
+                if best != setting { setting = best; current = bestOutcome; changed = true }
+            }
+            if !changed { break }
+        }
+        return setting
+    }
+}
