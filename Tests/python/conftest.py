@@ -1,5 +1,6 @@
 """Shared fixtures for the Python tests of Sieve: paths, the CLI, a quantised VGG-S blob, and a tiny
 blob writer (written from docs/FORMAT.md, used only to exercise the reference reader)."""
+import math
 import os
 import struct
 import subprocess
@@ -83,6 +84,15 @@ def crc32c(data):
     return sieve_blob.crc32c(data)
 
 
+def quantize_multiplier(m):
+    """FORMAT.md: m = f * 2^e, f in [0.5, 1), M = round(f * 2^31) (2^31 -> 2^30, e + 1), s = 31 - e."""
+    f, e = math.frexp(m)
+    M = round(f * (1 << 31))
+    if M == 1 << 31:
+        M, e = 1 << 30, e + 1
+    return M, 31 - e
+
+
 class BlobBuilder:
     """Builds a format-v1 blob in memory: add tensors, ops and heads, then build()."""
 
@@ -119,6 +129,29 @@ class BlobBuilder:
         assert len(rec) == 128
         self.ops.append(rec)
         return len(self.ops) - 1
+
+    def weighted(self, rng, kind, x, y, wshape, relu=False, **kw):
+        """A CONV, DEPTHWISE_CONV or FULLY_CONNECTED op with random int8 weights, random bias, and
+        multipliers (FORMAT.md's frexp derivation) that put a typical accumulator near 60 LSB."""
+        cout = self.tensors[y][2]
+        k = int(np.prod(wshape[:2] if kind == 2 else wshape[1:]))     # fan-in
+        w = rng.integers(-128, 128, size=wshape, dtype=np.int64)
+        typ = np.sqrt(k) * 75 * 75
+        pairs = [quantize_multiplier(60.0 / typ * rng.uniform(0.5, 3.0)) for _ in range(cout)]
+        bias = rng.integers(-int(typ), int(typ) + 1, size=cout)
+        zp_y = self.tensors[y][4]
+        act = (zp_y, 127) if relu else (int(rng.integers(-128, -100)), int(rng.integers(100, 128)))
+        return self.op(kind, x, y, weights=w, bias=bias, multipliers=[m for m, _ in pairs],
+                       shifts=[s for _, s in pairs], act=act, **kw)
+
+    def add_op(self, x0, x1, y, act=(-128, 127), left_shift=20):
+        """ADD with the quantiser's multipliers from FORMAT.md."""
+        s0, s1, s_out = self.tensors[x0][3], self.tensors[x1][3], self.tensors[y][3]
+        mx = max(s0, s1)
+        pairs = [quantize_multiplier(s0 / (2 * mx)), quantize_multiplier(s1 / (2 * mx)),
+                 quantize_multiplier(2 * mx / ((1 << left_shift) * s_out))]
+        return self.op(7, x0, y, input1=x1, multipliers=[m for m, _ in pairs], shifts=[s for _, s in pairs],
+                       act=act, params=(left_shift,))
 
     def head(self, kind, tap, logits, first_op, op_count, threshold=0.0):
         self.heads.append(struct.pack("<5If2I", kind, tap, logits, first_op, op_count, threshold, 0, 0))

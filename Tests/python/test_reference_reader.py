@@ -117,66 +117,35 @@ def scalar_run(blob, image):
 # A random graph that uses every op kind, written with the conftest BlobBuilder.
 
 
-def quantize_multiplier(m):
-    """FORMAT.md: m = f * 2^e, M = round(f * 2^31) (2^31 -> 2^30, e + 1), s = 31 - e."""
-    f, e = math.frexp(m)
-    M = round(f * (1 << 31))
-    if M == 1 << 31:
-        M, e = 1 << 30, e + 1
-    return M, 31 - e
-
-
 def random_graph(builder_cls, seed, classes=5):
+    """7x6x2 input; every op kind, grouped and depthwise (multiplier 2 and 1) convolutions, asymmetric
+    padding and strides, two heads."""
     rng = np.random.default_rng(seed)
     b = builder_cls(classes)
-    scales = {}
 
     def tensor(h, w, c, like=None):
         if like is not None:
-            i = b.tensor(h, w, c, b.tensors[like][3], b.tensors[like][4])
-        else:
-            i = b.tensor(h, w, c, float(rng.uniform(0.01, 0.1)), int(rng.integers(-30, 30)))
-        scales[i] = b.tensors[i][3]
-        return i
-
-    def weighted(kind, x, y, cout, wshape, k, relu=False, **kw):
-        w = rng.integers(-128, 128, size=wshape, dtype=np.int64)
-        typ = math.sqrt(k) * 75 * 75          # rough size of an accumulator
-        mult, shifts = [], []
-        for oc in range(cout):
-            # a real multiplier that puts a typical accumulator near 60 LSB (some saturate)
-            M, s = quantize_multiplier(60.0 / typ * rng.uniform(0.5, 3.0))
-            mult.append(M)
-            shifts.append(s)
-        bias = rng.integers(-int(typ), int(typ) + 1, size=cout)
-        zp_y = b.tensors[y][4]
-        act = (zp_y, 127) if relu else (int(rng.integers(-128, -100)), int(rng.integers(100, 128)))
-        return b.op(kind, x, y, weights=w, bias=bias, multipliers=mult, shifts=shifts, act=act, **kw)
+            return b.tensor(h, w, c, b.tensors[like][3], b.tensors[like][4])
+        return b.tensor(h, w, c, float(rng.uniform(0.01, 0.1)), int(rng.integers(-30, 30)))
 
     t0 = tensor(7, 6, 2)
     t1 = tensor(4, 6, 4)
     # op0: grouped conv, 2 groups, stride 2x1, asymmetric padding
-    weighted(sb.CONV, t0, t1, 4, (4, 3, 3, 1), 9, relu=True, kernel=(3, 3), stride=(2, 1), pad=(1, 0, 1, 2), groups=2)
+    b.weighted(rng, sb.CONV, t0, t1, (4, 3, 3, 1), relu=True, kernel=(3, 3), stride=(2, 1), pad=(1, 0, 1, 2), groups=2)
     # head 0 on t1: ops 1, 2
     t12 = tensor(1, 1, 4, like=t1)
     b.op(sb.GLOBAL_AVERAGE_POOL, t1, t12)
     t13 = tensor(1, 1, classes)
-    weighted(sb.FULLY_CONNECTED, t12, t13, classes, (classes, 4), 4)
+    b.weighted(rng, sb.FULLY_CONNECTED, t12, t13, (classes, 4))
     b.head(sb.HEAD_EXCLUSION, t1, t13, 1, 2, 0.25)
     # op3: depthwise, channel multiplier 2
     t2 = tensor(4, 3, 8)
-    weighted(sb.DEPTHWISE_CONV, t1, t2, 8, (2, 3, 8), 6, kernel=(2, 3), stride=(1, 2), pad=(0, 1, 1, 1), groups=4)
+    b.weighted(rng, sb.DEPTHWISE_CONV, t1, t2, (2, 3, 8), kernel=(2, 3), stride=(1, 2), pad=(0, 1, 1, 1), groups=4)
     # op4: pointwise conv, op5: ADD
     t3 = tensor(4, 3, 8)
-    weighted(sb.CONV, t2, t3, 8, (8, 1, 1, 8), 8, kernel=(1, 1), stride=(1, 1), groups=1)
+    b.weighted(rng, sb.CONV, t2, t3, (8, 1, 1, 8), kernel=(1, 1), stride=(1, 1), groups=1)
     t4 = tensor(4, 3, 8)
-    s0, s1, s_out = scales[t2], scales[t3], scales[t4]
-    L = 20
-    mx = max(s0, s1)
-    Ms = [quantize_multiplier(s0 / (2 * mx)), quantize_multiplier(s1 / (2 * mx)),
-          quantize_multiplier(2 * mx / ((1 << L) * s_out))]
-    b.op(sb.ADD, t2, t4, input1=t3, multipliers=[m for m, _ in Ms], shifts=[s for _, s in Ms],
-         act=(-100, 120), params=(L,))
+    b.add_op(t2, t3, t4, act=(-100, 120))
     # op6: average pool with padding (counts exclude padding), op7: max pool with padding
     t5 = tensor(2, 3, 8, like=t4)
     b.op(sb.AVERAGE_POOL, t4, t5, kernel=(3, 2), stride=(2, 1), pad=(1, 1, 1, 0))
@@ -184,21 +153,21 @@ def random_graph(builder_cls, seed, classes=5):
     b.op(sb.MAX_POOL, t5, t6, kernel=(2, 2), stride=(1, 1), pad=(1, 1, 0, 0))
     # op8: depthwise, multiplier 1, stride 2
     t6b = tensor(1, 2, 8)
-    weighted(sb.DEPTHWISE_CONV, t6, t6b, 8, (3, 3, 8), 9, kernel=(3, 3), stride=(2, 2), pad=(1, 1, 1, 1), groups=8)
+    b.weighted(rng, sb.DEPTHWISE_CONV, t6, t6b, (3, 3, 8), kernel=(3, 3), stride=(2, 2), pad=(1, 1, 1, 1), groups=8)
     # op9: conv with 4 groups of 2 -> 3 channels
     t7 = tensor(1, 2, 12)
-    weighted(sb.CONV, t6b, t7, 12, (12, 1, 3, 2), 6, relu=True, kernel=(1, 3), stride=(1, 1), pad=(0, 1, 0, 1), groups=4)
+    b.weighted(rng, sb.CONV, t6b, t7, (12, 1, 3, 2), relu=True, kernel=(1, 3), stride=(1, 1), pad=(0, 1, 0, 1), groups=4)
     # head 1 on t7: ops 10, 11
     t10 = tensor(1, 1, 12, like=t7)
     b.op(sb.GLOBAL_AVERAGE_POOL, t7, t10)
     t11 = tensor(1, 1, classes)
-    weighted(sb.FULLY_CONNECTED, t10, t11, classes, (classes, 12), 12)
+    b.weighted(rng, sb.FULLY_CONNECTED, t10, t11, (classes, 12))
     b.head(sb.HEAD_CONFIDENCE, t7, t11, 10, 2, 0.0)
     # classifier: FC 24 -> 16 (relu), FC 16 -> classes
     t8 = tensor(1, 1, 16)
-    weighted(sb.FULLY_CONNECTED, t7, t8, 16, (16, 24), 24, relu=True)
+    b.weighted(rng, sb.FULLY_CONNECTED, t7, t8, (16, 24), relu=True)
     t9 = tensor(1, 1, classes)
-    weighted(sb.FULLY_CONNECTED, t8, t9, classes, (classes, 16), 16)
+    b.weighted(rng, sb.FULLY_CONNECTED, t8, t9, (classes, 16))
     return b.build(t0, t9, mean=(0.3, 0.6), std=(0.35, 0.2), pixel_scale=1 / 255)
 
 

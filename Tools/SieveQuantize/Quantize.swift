@@ -14,7 +14,7 @@ public struct QuantizeOptions {
     /// Calibration images the per-layer SQNR is measured on (the first ones).
     public var sqnrCount: Int
 
-    public static let defaultMethod = CalibrationMethod.percentile
+    public static let defaultMethod = CalibrationMethod.mse
     public static let defaultCount = 500
 
     public init(method: CalibrationMethod = QuantizeOptions.defaultMethod, count: Int = QuantizeOptions.defaultCount,

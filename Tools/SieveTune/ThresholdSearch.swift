@@ -114,3 +114,29 @@ public struct ThresholdSearch {
         return setting
     }
 }
+
+extension ThresholdSearch {
+    /// Operating points of `rule` for a plot: every head at one shared threshold (the grid), and the
+    /// coordinate search at several budgets below `reference`. Returns (mean MACs, accuracy) pairs.
+    public static func sweep(_ simulator: ExitSimulator, rule: ExitRuleChoice, reference: Double,
+                             budgets: [Double] = [0.25, 0.5, 1, 2]) -> [(macs: Double, accuracy: Double)] {
+        var points: [(macs: Double, accuracy: Double)] = [(Double(simulator.fullMACs), reference)]
+        let search = ThresholdSearch(simulator: simulator, target: 0)
+        let grid = rule == .confidence ? confidenceGrid + betaGrid.filter { $0 < 0.5 } : betaGrid
+        for value in grid {
+            var setting = search.base(rule)
+            for h in setting.indices {
+                setting[h].threshold = value
+                if rule == .combined { setting[h].exitConfidence = 0.99 }
+            }
+            let o = simulator.evaluate(setting)
+            points.append((o.meanMACs, o.accuracy))
+        }
+        for budget in budgets {
+            var s = ThresholdSearch(simulator: simulator, target: reference - budget)
+            let o = simulator.evaluate(s.coordinate(rule))
+            points.append((o.meanMACs, o.accuracy))
+        }
+        return points
+    }
+}

@@ -3,6 +3,7 @@ import CSieveKernels
 import Foundation
 import SieveCore
 import SieveQuantize
+import SieveTune
 
 struct EvalCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -23,6 +24,8 @@ struct EvalCommand: ParsableCommand {
     var dumpLogits: String?
     @Option(help: "Write each image's decision to a CSV file: index, label, answer, exit head (-1 final), survivors, MACs.")
     var dumpExits: String?
+    @Option(help: "Draw accuracy against mean MACs for the exclusion, confidence and combined rules across thresholds (Pareto fronts, swept on these images), with the blob's operating point marked, as an SVG file.")
+    var plot: String?
 
     struct Report: Encodable {
         let images: Int, accuracy: Double, mean_us: Double, p50_us: Double, p99_us: Double
@@ -90,6 +93,11 @@ struct EvalCommand: ParsableCommand {
         }
         if let dumpLogits { try writeNPY(int8: logits, shape: [count, rows, classes], to: dumpLogits) }
         if let dumpExits { try csv.write(toFile: dumpExits, atomically: true, encoding: .utf8) }
+        if let plot {
+            let svg = try paretoPlot(model: model, set: set, truth: truth, count: count,
+                                     marker: (Double(macs) / Double(count), 100 * Double(correctOn) / Double(count)))
+            try svg.write(toFile: plot, atomically: true, encoding: .utf8)
+        }
         let on = LatencyStats(onTimes), off = LatencyStats(offTimes)
         let meanMACs = Double(macs) / Double(count)
         let report = Report(
@@ -106,6 +114,23 @@ struct EvalCommand: ParsableCommand {
         print(String(format: "time saved by exits: %.1f %% of the mean latency", report.time_reduction))
         let names = model.heads.indices.map { "head \($0)" } + ["final"]
         print("exits: " + zip(names, exits).map { "\($0) \($1)" }.joined(separator: ", "))
+    }
+}
+
+extension EvalCommand {
+    func paretoPlot(model: Model, set: ImageSet, truth: [UInt8], count: Int, marker: (macs: Double, accuracy: Double)) throws -> String {
+        let cache = try ExitCache(model: model, images: set, labels: truth, indices: Array(0..<count))
+        let simulator = ExitSimulator(model: model, cache: cache)
+        let reference = ThresholdSearch(simulator: simulator, target: 0).referenceAccuracy()
+        var chart = ParetoPlot(title: "\(URL(fileURLWithPath: blob).lastPathComponent): accuracy against MACs, \(count) images",
+                               fullMACs: Double(simulator.fullMACs))
+        let colors: [ExitRuleChoice: String] = [.exclusion: "#d62728", .confidence: "#1f77b4", .combined: "#2ca02c"]
+        for rule in ExitRuleChoice.allCases {
+            chart.series.append(.init(name: rule.rawValue, color: colors[rule]!,
+                                      points: ThresholdSearch.sweep(simulator, rule: rule, reference: reference)))
+        }
+        chart.marker = ("this blob", marker.macs, marker.accuracy)
+        return chart.svg()
     }
 }
 
