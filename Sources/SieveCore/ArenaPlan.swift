@@ -1,8 +1,9 @@
 /// Where each tensor lives in the one activation arena.
 ///
 /// Algorithm (greedy by size, as TFLite Micro's GreedyMemoryPlanner): a tensor is alive from
-/// the op that writes it (the input: from the start) to the last op that reads it; head logits
-/// and the output stay alive to the end so their scores can be read after a run. Tensors are
+/// the op that writes it to the last op that reads it; the input, head logits and the output
+/// stay alive for the whole run, so a run never clobbers its own input (running twice on one
+/// input gives the same answer) and scores can be read after it. Tensors are
 /// placed largest first, each at the lowest 64-aligned offset that overlaps no placed tensor
 /// whose lifetime overlaps its own. Cost: O(T^2) for T tensors, once, at load.
 /// Every buffer is rounded up to 64 bytes and the arena ends with 64 spare bytes, so a
@@ -26,7 +27,7 @@ public struct ArenaPlan {
         let end = model.ops.count
         last[Int(model.info.outputTensor)] = end
         for head in model.heads { last[Int(head.logitsTensor)] = end }
-        last[Int(model.info.inputTensor)] = max(last[Int(model.info.inputTensor)], 0)
+        last[Int(model.info.inputTensor)] = end
 
         let sizes = model.tensors.map { roundUp($0.elementCount, BlobLayout.alignment) }
         let used = (0..<count).filter { first[$0] != Int.max }

@@ -118,6 +118,19 @@ import SieveCore
         #expect(Array(other.tensor(3)) == head)
     }
 
+    /// The input stays intact through a run, so classifying again without setting it gives the same answer.
+    @Test func runDoesNotClobberItsInput() throws {
+        let model = try load(TinyModel().blob()).get()
+        let interpreter = try Interpreter(model: model)
+        pixels(model, seed: 9).withUnsafeBytes { interpreter.setInput(pixels: $0) }
+        let before = Array(interpreter.input)
+        interpreter.run()
+        let first = Array(interpreter.output)
+        #expect(Array(interpreter.input) == before)
+        interpreter.run()
+        #expect(Array(interpreter.output) == first)
+    }
+
     @Test func callerArena() throws {
         let model = try load(TinyModel().blob()).get()
         let plan = ArenaPlan(model: model)

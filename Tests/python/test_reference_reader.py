@@ -1,6 +1,5 @@
 """Unit tests of the reference reader/executor (Tools/reference/sieve_blob.py) on blobs written by the
 tiny writer in conftest.py, checked against a scalar transcription of docs/FORMAT.md's arithmetic."""
-import math
 import struct
 from decimal import ROUND_HALF_UP, Decimal
 

@@ -83,6 +83,7 @@ struct EvalCommand: ParsableCommand {
                 if dumpExits != nil { csv += "\(i),\(truth[i]),\(on.answer),\(on.exitHead),\(on.survivorCount),\(on.macs)\n" }
             }
             if dumpLogits != nil {
+                set.image(i).withUnsafeBytes { interpreter.setInput(pixels: $0) }
                 interpreter.run()
                 let base = i * rows * classes
                 for (k, v) in interpreter.output.enumerated() { logits[base + k] = v }
