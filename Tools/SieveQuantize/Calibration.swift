@@ -59,6 +59,7 @@ struct Histogram {
         bins.withUnsafeMutableBufferPointer { b in
             for v in values {
                 if v == 0 { zeros += 1; continue }
+                guard v.isFinite else { continue }
                 let i = Int((Double(v) * inverse).rounded(.down)) + negativeBins
                 b[Swift.max(0, Swift.min(last, i))] += 1
             }
@@ -146,7 +147,8 @@ struct Calibrator {
         var merged = [(Float, Float)](repeating: (.infinity, -.infinity), count: values.count)
         for part in minmax { for j in values.indices { merged[j] = (min(merged[j].0, part[j].0), max(merged[j].1, part[j].1)) } }
         var result: [Int: (min: Double, max: Double)] = [:]
-        if method == .minmax {
+        // Non-finite activations: report them as they are (quantisation refuses them), no histograms.
+        if method == .minmax || merged.contains(where: { !$0.0.isFinite || !$0.1.isFinite }) {
             for (j, v) in values.enumerated() { result[v] = (Double(merged[j].0), Double(merged[j].1)) }
             return result
         }

@@ -108,7 +108,9 @@ struct ONNXImporter {
         guard (1...4).contains(values[1]) else {
             throw .invalidModel(reason: "graph input '\(input.name)' has \(values[1]) channels; Sieve supports 1...4")
         }
-        guard values[2] <= 65535, values[3] <= 65535 else { throw .invalidModel(reason: "graph input '\(input.name)' is larger than 65535 pixels on a side") }
+        guard values[2] <= 65535, values[3] <= 65535, values[1] * values[2] * values[3] <= 1 << 26 else {
+            throw .invalidModel(reason: "graph input '\(input.name)' is \(values[1])x\(values[2])x\(values[3]); Sieve tensors hold at most 65535 pixels a side and 2^26 values")
+        }
         graph.values.append(Value(name: input.name, shape: Shape(c: values[1], h: values[2], w: values[3]), producer: nil))
         graph.input = 0
         valueOf[input.name] = 0
@@ -415,9 +417,13 @@ struct ONNXImporter {
         }
         let perChannel = p.weights.count / p.cout
         for oc in 0..<p.cout {
+            guard Double(variance[oc]) + epsilon > 0 else { throw n.unsupported("channel \(oc) has variance + epsilon <= 0") }
             let a = Double(scale[oc]) / (Double(variance[oc]) + epsilon).squareRoot()
             for i in 0..<perChannel { p.weights[oc * perChannel + i] = Float(Double(p.weights[oc * perChannel + i]) * a) }
             p.bias[oc] = Float((Double(p.bias[oc]) - Double(mean[oc])) * a + Double(shift[oc]))
+        }
+        guard p.weights.allSatisfy({ $0.isFinite }), p.bias.allSatisfy({ $0.isFinite }) else {
+            throw n.unsupported("folding it into the Conv gives non-finite weights")
         }
         graph.layers[l].kind = .conv(p)
         renameOutput(of: l, to: n)

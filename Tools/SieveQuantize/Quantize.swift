@@ -1,3 +1,24 @@
+// The host-side quantiser: ONNX float model + calibration images -> int8 .sieve blob (docs/FORMAT.md).
+//
+//  1. readONNX / ONNXImporter (ONNXImport.swift): the ONNX subset in onnx-subset.proto, parsed with
+//     swift-protobuf, becomes a small graph of Sieve ops (Graph.swift). Identity and Dropout vanish,
+//     BatchNormalization folds into the Conv before it, Relu and Clip become that op's output clamp,
+//     Flatten/Reshape to [1, K] are views, Gemm/MatMul(+Add) become FULLY_CONNECTED.
+//  2. Graph.schedule (Schedule.swift): a head is what its output needs that the final output does
+//     not; ops run in ONNX order with each head right after the op that writes its tap.
+//  3. Calibrator (Calibration.swift): the float executor (FloatExecutor.swift) runs the calibration
+//     images; min-max, percentile or MSE ranges per activation tensor.
+//  4. BlobBuilder (BlobBuilder.swift): per-channel symmetric weights, int32 biases with the input
+//     zero point folded in, frexp multipliers, ADD parameters, the sections, via SieveCore's writer.
+//  5. measureSQNR: SieveCore's Interpreter op by op against the float executor, giving each op's
+//     SQNR, which goes into PROVENANCE of the second, final build.
+//
+// Default calibration (measured on models/vgg-s.onnx, 500 calibration images, Fashion-MNIST 10k test
+// set, float 93.05 %): minmax 93.16 %, percentile 99.99 93.07 %, mse 93.13 %; on the 10k validation
+// split (float 93.76 %) 93.73 / 93.67 / 93.68 %. Accuracy does not separate them; mse is the default
+// because it keeps the backbone's per-layer SQNR highest (32-38 dB against 28-33 dB for percentile,
+// which clips useful large activations) while guarding against outliers that min-max would keep.
+
 import Foundation
 import SieveCore
 
@@ -80,7 +101,7 @@ public func quantizeModel(onnxPath: String, calibrationPath: String, options: Qu
     let ranges = Calibrator(graph: graph, images: images, count: count, method: options.method,
                             percentile: options.percentile, progress: progress).ranges()
     progress?.finish()
-    let qparams = activationParams(graph, ranges)
+    let qparams = try activationParams(graph, ranges)
     let tCalibrate = lap()
 
     let sourceName = (onnxPath as NSString).lastPathComponent
@@ -128,7 +149,7 @@ func sanitized(_ s: String) -> String {
 }
 
 /// Quantisation of every value: the input from its exact range, pools from their input, the rest calibrated.
-func activationParams(_ graph: Graph, _ ranges: [Int: (min: Double, max: Double)]) -> [Int: QParams] {
+func activationParams(_ graph: Graph, _ ranges: [Int: (min: Double, max: Double)]) throws(QuantizeError) -> [Int: QParams] {
     var lo = Double.infinity, hi = -Double.infinity
     for c in 0..<graph.inputShape.c {
         for p in [0, 255] {
@@ -142,6 +163,9 @@ func activationParams(_ graph: Graph, _ ranges: [Int: (min: Double, max: Double)
             q[layer.output] = q[layer.inputs[0]]!
         } else {
             let r = ranges[layer.output]!
+            guard r.min.isFinite && r.max.isFinite else {
+                throw .quantization(layer: graph.values[layer.output].name, reason: "the float activations reach \(r.min)...\(r.max) on the calibration images")
+            }
             q[layer.output] = QParams(min: r.min, max: r.max)
         }
     }

@@ -11,7 +11,7 @@ if [ -z "$plugin" ]; then
     plugin=$src/.build/release/protoc-gen-swift
     if [ ! -x "$plugin" ]; then
         if [ ! -d "$src" ]; then
-            git clone --quiet --depth 1 --branch "$version" "${SWIFT_PROTOBUF_GIT:-/opt/swift-packages/apple/swift-protobuf.git}" "$src"
+            git -c advice.detachedHead=false clone --quiet --branch "$version" "${SWIFT_PROTOBUF_GIT:-/opt/swift-packages/apple/swift-protobuf.git}" "$src"
         fi
         (cd "$src" && swift build -c release --product protoc-gen-swift)
     fi
