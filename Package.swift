@@ -21,9 +21,10 @@ let package = Package(
         .target(name: "SieveCore", dependencies: ["CSieveKernels"], path: "Sources/SieveCore"),
         // Host only.
         .systemLibrary(name: "CZlib", path: "Tools/CZlib"),
+        .systemLibrary(name: "CCrypto", path: "Tools/CCrypto"),
         .target(
             name: "SieveQuantize",
-            dependencies: ["SieveCore", "CZlib", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            dependencies: ["SieveCore", "CZlib", "CCrypto", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
             path: "Tools/SieveQuantize",
             exclude: ["onnx-subset.proto", "generate-proto.sh"]
         ),

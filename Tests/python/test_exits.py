@@ -26,3 +26,18 @@ def test_tune_predicts_runtime_exactly(quantized_blob, tmp_path, rule, search):
     # The thresholds are in the blob for `sieve inspect` to show.
     info = json.loads(run_cli("inspect", tuned, "--json")[0].stdout)
     assert [h["threshold"] for h in info["heads"]] == pytest.approx(predicted["thresholds"])
+
+
+def test_eval_plot_is_an_svg_with_every_rule(quantized_blob, tmp_path):
+    import xml.etree.ElementTree as ET
+    plot = tmp_path / "front.svg"
+    run_cli("eval", quantized_blob, "--images", TEST1000_IMAGES, "--labels", TEST1000_LABELS, "--limit", 300, "--plot", plot)
+    root = ET.parse(plot).getroot()
+    ns = {"svg": "http://www.w3.org/2000/svg"}
+    assert root.tag == "{http://www.w3.org/2000/svg}svg"
+    series = {g.get("data-rule"): g for g in root.iter("{http://www.w3.org/2000/svg}g") if g.get("class") == "series"}
+    assert set(series) == {"exclusion", "confidence", "combined"}
+    for name, g in series.items():
+        points = g.find("svg:polyline", ns).get("points").split()
+        assert len(points) >= 3, f"{name}: a front needs several operating points"
+    assert any(g.get("class") == "operating-point" for g in root.iter("{http://www.w3.org/2000/svg}g"))
