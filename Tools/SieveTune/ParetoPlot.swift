@@ -15,6 +15,8 @@ public struct ParetoPlot {
     public var series: [Series] = []
     public var marker: (name: String, macs: Double, accuracy: Double)?
     public var fullMACs: Double
+    /// Accuracy points shown below the best one.
+    public var window = 6.0
 
     public init(title: String, fullMACs: Double) {
         self.title = title
@@ -35,8 +37,11 @@ public struct ParetoPlot {
         let width = 760.0, height = 480.0, left = 70.0, right = 190.0, top = 40.0, bottom = 60.0
         let all = series.flatMap(\.points) + (marker.map { [($0.macs, $0.accuracy)] } ?? [])
         let xMin = 0.0, xMax = fullMACs * 1.02
-        var yMin = (all.map(\.accuracy).min() ?? 0).rounded(.down), yMax = (all.map(\.accuracy).max() ?? 100).rounded(.up)
-        if yMax - yMin < 1 { yMin -= 0.5; yMax += 0.5 }
+        // The interesting part is near the top: show at most `window` points below the best accuracy.
+        let yMax = (all.map(\.accuracy).max() ?? 100).rounded(.up)
+        var yMin = max((all.map(\.accuracy).min() ?? 0).rounded(.down), yMax - window)
+        if yMax - yMin < 1 { yMin = yMax - 1 }
+        let tick = [0.1, 0.2, 0.5, 1, 2, 5, 10].first { (yMax - yMin) / $0 <= 12 } ?? 10
         func x(_ v: Double) -> Double { left + (v - xMin) / (xMax - xMin) * (width - left - right) }
         func y(_ v: Double) -> Double { top + (yMax - v) / (yMax - yMin) * (height - top - bottom) }
         func f(_ v: Double) -> String { String(Double(Int(v * 10)) / 10) }
@@ -53,9 +58,8 @@ public struct ParetoPlot {
             s += "<line x1=\"\(f(x(v)))\" y1=\"\(f(top))\" x2=\"\(f(x(v)))\" y2=\"\(f(height - bottom))\" stroke=\"#eee\"/>\n"
             s += "<text x=\"\(f(x(v)))\" y=\"\(f(height - bottom + 16))\" text-anchor=\"middle\">\(i * 10)%</text>\n"
         }
-        let steps = Int(((yMax - yMin) / 0.5).rounded())
-        for i in 0...max(1, steps) {
-            let v = yMin + Double(i) * (yMax - yMin) / Double(max(1, steps))
+        for i in 0...Int(((yMax - yMin) / tick).rounded(.down)) {
+            let v = yMin + Double(i) * tick
             s += "<line x1=\"\(f(left))\" y1=\"\(f(y(v)))\" x2=\"\(f(width - right))\" y2=\"\(f(y(v)))\" stroke=\"#eee\"/>\n"
             s += "<text x=\"\(f(left - 6))\" y=\"\(f(y(v) + 4))\" text-anchor=\"end\">\(f(v))</text>\n"
         }
@@ -63,7 +67,7 @@ public struct ParetoPlot {
         s += "<text transform=\"translate(18 \(f((top + height - bottom) / 2))) rotate(-90)\" text-anchor=\"middle\">top-1 accuracy (%)</text>\n"
         // One front per rule.
         for (i, item) in series.enumerated() {
-            let front = ParetoPlot.front(item.points)
+            let front = ParetoPlot.front(item.points).filter { $0.accuracy >= yMin }
             let path = front.map { "\(f(x($0.macs))),\(f(y($0.accuracy)))" }.joined(separator: " ")
             s += "<g class=\"series\" data-rule=\"\(escape(item.name))\">\n"
             s += "<polyline points=\"\(path)\" fill=\"none\" stroke=\"\(item.color)\" stroke-width=\"2\"/>\n"

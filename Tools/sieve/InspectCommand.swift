@@ -13,7 +13,7 @@ struct InspectCommand: ParsableCommand {
         let index: Int, kind: String, input: [UInt32], output: [UInt32], macs: Int
         let kernel: [UInt32]?, stride: [UInt32]?, head: Int?
     }
-    struct HeadInfo: Encodable { let index: Int, kind: String, tap: Int, ops: [Int], threshold: Float, macs: Int }
+    struct HeadInfo: Encodable { let index: Int, kind: String, tap: Int, ops: [Int], threshold: Float, exit_confidence: Float, macs: Int }
     struct SectionInfo: Encodable { let kind: String, offset: UInt64, size: UInt64 }
     struct Report: Encodable {
         let arena_bytes: Int, arena_unshared_bytes: Int, full_macs: Int, backbone_macs: Int, head_macs: Int
@@ -31,7 +31,7 @@ struct InspectCommand: ParsableCommand {
             let range = Int(head.firstOp)..<Int(head.firstOp + head.opCount)
             for i in range { headOf[i] = h }
             heads.append(HeadInfo(index: h, kind: "\(head.headKind!.name)", tap: Int(head.tapTensor), ops: Array(range),
-                                  threshold: head.threshold, macs: range.reduce(0) { $0 + model.macs(op: $1) }))
+                                  threshold: head.threshold, exit_confidence: head.exitConfidence, macs: range.reduce(0) { $0 + model.macs(op: $1) }))
         }
         let ops = model.ops.enumerated().map { i, op in
             let t = model.tensors[Int(op.input0)], o = model.tensors[Int(op.output)]
@@ -62,7 +62,7 @@ struct InspectCommand: ParsableCommand {
         }
         print("")
         for head in heads {
-            let threshold = head.threshold == 0 ? "not tuned" : "\(head.threshold)"
+            let threshold = head.threshold == 0 ? "0 (off)" : "\(head.threshold)" + (head.exit_confidence > 0 ? ", exit confidence \(head.exit_confidence)" : "")
             print("head \(head.index): \(head.kind), tap tensor \(head.tap) (\(shape(model.tensors[head.tap]))), ops \(head.ops.first!)-\(head.ops.last!), \(grouped(head.macs)) MACs, threshold \(threshold)")
         }
         print("MACs: \(grouped(report.full_macs)) in all (backbone and classifier \(grouped(report.backbone_macs)), heads \(grouped(headMACs)))")
