@@ -35,9 +35,10 @@ let package = Package(
             path: "Tools/sieve"
         ),
         .target(name: "CAllocationCounter", path: "Tests/CAllocationCounter"),
-        .testTarget(name: "SieveCoreTests", dependencies: ["SieveCore", "CAllocationCounter"], path: "Tests/SieveCoreTests"),
+        .target(name: "SieveTestSupport", path: "Tests/SieveTestSupport"),
+        .testTarget(name: "SieveCoreTests", dependencies: ["SieveCore", "CAllocationCounter", "SieveTestSupport"], path: "Tests/SieveCoreTests"),
         .testTarget(name: "SieveTuneTests", dependencies: ["SieveTune", "SieveCore", "SieveQuantize"], path: "Tests/SieveTuneTests"),
-        .testTarget(name: "SieveQuantizeTests", dependencies: ["SieveQuantize", "SieveCore"], path: "Tests/SieveQuantizeTests"),
+        .testTarget(name: "SieveQuantizeTests", dependencies: ["SieveQuantize", "SieveCore", "SieveTestSupport"], path: "Tests/SieveQuantizeTests"),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -1,5 +1,6 @@
 import Testing
 import SieveCore
+import SieveTestSupport
 
 /// Every way a blob can be wrong gets its own error, and none crashes.
 @Suite struct BlobValidationTests {
@@ -187,16 +188,4 @@ func refreshCRCs(_ blob: inout [UInt8]) {
     }
     put(blob[64..<(64 + 32 * count)].withUnsafeBytes { crc32c($0) }, 28)
     put(blob[0..<32].withUnsafeBytes { crc32c($0) }, 32)
-}
-
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
 }

@@ -1,3 +1,4 @@
+import SieveTestSupport
 import CAllocationCounter
 import Foundation
 import CSieveKernels

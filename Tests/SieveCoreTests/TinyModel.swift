@@ -1,3 +1,4 @@
+import SieveTestSupport
 import SieveCore
 
 /// A hand-built model small enough to reason about, exercising every container feature:

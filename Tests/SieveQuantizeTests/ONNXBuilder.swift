@@ -1,3 +1,4 @@
+import SieveTestSupport
 import Foundation
 @testable import SieveQuantize
 
@@ -104,19 +105,6 @@ func attr(_ name: String, float: Float) -> Onnx_AttributeProto {
 }
 func attr(_ name: String, string: String) -> Onnx_AttributeProto {
     var a = Onnx_AttributeProto(); a.name = name; a.type = .string; a.s = Data(string.utf8); return a
-}
-
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func uniform() -> Float { Float(next() >> 40) / Float(1 << 24) }
 }
 
 /// A scratch directory for one test, removed when the value is released.

@@ -1,3 +1,4 @@
+import SieveTestSupport
 import Foundation
 import SieveCore
 import Testing
