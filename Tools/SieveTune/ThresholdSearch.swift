@@ -83,11 +83,33 @@ public struct ThresholdSearch {
     static let betaGrid: [Float] = (1...99).map { Float($0) / 100 }
     static let confidenceGrid: [Float] = (10...19).map { Float($0) / 20 } + [0.96, 0.97, 0.98, 0.99, 0.995, 0.999]
 
-    /// Coordinate descent from "all heads off": each parameter in turn takes the grid value (or off)
-    /// with the fewest mean MACs among settings at or above the target accuracy; rounds repeat
-    /// until nothing changes.
+    /// Coordinate descent: each parameter in turn takes the grid value (or off) with the fewest
+    /// mean MACs among settings at or above the target accuracy; rounds repeat until nothing
+    /// changes. It starts from "all heads off"; the combined rule, whose two thresholds per head
+    /// trap a single descent, also starts from the exclusion and the confidence optima (the latter
+    /// of both searches, as beta 0.01 plus their thresholds as exit confidence) and keeps the best.
     mutating func coordinate(_ rule: ExitRuleChoice) -> [HeadRecord] {
-        var setting = base(rule)
+        guard rule == .combined else { return coordinate(rule, from: base(rule)) }
+        var starts = [base(rule), coordinate(.exclusion, from: base(.exclusion))]
+        for confidence in [coordinate(.confidence, from: base(.confidence)), paper(.confidence)] {
+            var start = base(.combined)
+            for (h, head) in confidence.enumerated() where head.threshold > 0 {
+                start[h].threshold = 0.01
+                start[h].exitConfidence = head.threshold
+            }
+            starts.append(start)
+        }
+        var best: (setting: [HeadRecord], outcome: ExitSimulator.Outcome)? = nil
+        for start in starts {
+            let setting = coordinate(.combined, from: start)
+            let o = evaluate(setting)
+            if o.accuracy >= target, best.map({ o.macs < $0.outcome.macs }) ?? true { best = (setting, o) }
+        }
+        return best?.setting ?? base(rule)
+    }
+
+    mutating func coordinate(_ rule: ExitRuleChoice, from start: [HeadRecord]) -> [HeadRecord] {
+        var setting = start
         var current = evaluate(setting)
         // Parameters: (head, which) with which 0 = threshold, 1 = exit confidence (combined rule only).
         var parameters: [(Int, Int)] = setting.indices.map { ($0, 0) }
