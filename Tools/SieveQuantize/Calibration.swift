@@ -165,7 +165,12 @@ struct Calibrator {
         }
         var hists = parts[0]
         for part in parts.dropFirst() { for j in hists.indices { hists[j].merge(part[j]) } }
+        // Logits keep their whole observed range: they decide exits and answers, and clipping the
+        // top would tie the leading classes at 127 (measured: head 0 argmax agreed with float on
+        // 94.6 % of images with an mse range, against 99+ % for the unclipped heads).
+        let logits = Set([graph.final] + graph.heads.map { $0.output })
         for (j, v) in values.enumerated() {
+            if logits.contains(v) { result[v] = (Double(merged[j].0), Double(merged[j].1)); continue }
             result[v] = method == .percentile ? hists[j].percentileRange(percentile) : hists[j].mseRange()
         }
         return result
@@ -175,14 +180,14 @@ struct Calibrator {
 // MARK: - Parallel loops and progress
 
 /// A contiguous slice of the work, with a hook to report one finished item.
-struct WorkRange {
-    let indices: Range<Int>
+package struct WorkRange {
+    package let indices: Range<Int>
     let report: (() -> Void)?
-    func step() { report?() }
+    package func step() { report?() }
 }
 
 /// Splits `0..<count` into one contiguous chunk per core and runs `body` on each concurrently.
-func parallelChunks<T>(count: Int, progress: Progress? = nil, passes: Int = 1, pass: Int = 0,
+package func parallelChunks<T>(count: Int, progress: Progress? = nil, passes: Int = 1, pass: Int = 0,
                        _ body: (WorkRange) -> T) -> [T] {
     let threads = max(1, min(ProcessInfo.processInfo.activeProcessorCount, 8, count))
     let results = ResultSlots<T>(count: threads)
@@ -212,19 +217,19 @@ final class ProgressCounter: @unchecked Sendable {
 }
 
 /// A one-line progress bar on stderr, drawn only when stderr is a terminal.
-final class Progress: @unchecked Sendable {
+package final class Progress: @unchecked Sendable {
     private let label: String
     private let lock = NSLock()
     private var lastDrawn = -1
 
     /// nil unless `enabled` and stderr is a terminal.
-    static func make(_ label: String, enabled: Bool) -> Progress? {
+    package static func make(_ label: String, enabled: Bool) -> Progress? {
         enabled && isatty(STDERR_FILENO) != 0 ? Progress(label) : nil
     }
 
     private init(_ label: String) { self.label = label }
 
-    func update(_ done: Int, of total: Int) {
+    package func update(_ done: Int, of total: Int) {
         lock.lock(); defer { lock.unlock() }
         let width = 30
         let filled = total > 0 ? done * width / total : width
@@ -235,7 +240,7 @@ final class Progress: @unchecked Sendable {
         FileHandle.standardError.write(Data("\r\(label) [\(bar)] \(percent)%".utf8))
     }
 
-    func finish() {
+    package func finish() {
         FileHandle.standardError.write(Data("\r\u{1B}[K".utf8))
     }
 }

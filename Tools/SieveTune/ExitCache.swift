@@ -15,27 +15,37 @@ public struct ExitCache {
     public let finalLogits: [Int8]
     public let labels: [UInt8]
 
-    public init(model: Model, images: ImageSet, labels: [UInt8], indices: [Int], progress: ((Int) -> Void)? = nil) throws {
-        let interpreter = try Interpreter(model: model)
+    /// Runs the model over `indices` of `images`, one interpreter per core.
+    public init(model: Model, images: ImageSet, labels: [UInt8], indices: [Int], progress: Bool = false) throws {
         classes = model.classCount
         headCount = model.heads.count
         count = indices.count
-        var heads = [Int8](repeating: 0, count: count * headCount * classes)
-        var finals = [Int8](repeating: 0, count: count * classes)
-        var truth: [UInt8] = []
-        truth.reserveCapacity(count)
-        for (n, i) in indices.enumerated() {
-            images.image(i).withUnsafeBytes { interpreter.setInput(pixels: $0) }
-            interpreter.run()
-            for (h, head) in model.heads.enumerated() {
-                for (c, v) in interpreter.tensor(Int(head.logitsTensor)).enumerated() { heads[(n * headCount + h) * classes + c] = v }
-            }
-            for (c, v) in interpreter.output.enumerated() { finals[n * classes + c] = v }
-            truth.append(labels[i])
-            if n % 250 == 0 { progress?(n) }
+        let (k, hc) = (classes, headCount)
+        let bar = Progress.make("caching head logits (\(indices.count) images)", enabled: progress)
+        let chunks: [Result<([Int8], [Int8]), SieveError>] = parallelChunks(count: indices.count, progress: bar) { range in
+            do throws(SieveError) {
+                let interpreter = try Interpreter(model: model)
+                var heads = [Int8](), finals = [Int8]()
+                heads.reserveCapacity(range.indices.count * hc * k)
+                finals.reserveCapacity(range.indices.count * k)
+                for n in range.indices {
+                    images.image(indices[n]).withUnsafeBytes { interpreter.setInput(pixels: $0) }
+                    interpreter.run()
+                    for head in model.heads { heads += interpreter.tensor(Int(head.logitsTensor)) }
+                    finals += interpreter.output
+                    range.step()
+                }
+                return .success((heads, finals))
+            } catch { return .failure(error) }
+        }
+        bar?.finish()
+        var heads = [Int8](), finals = [Int8]()
+        for chunk in chunks {
+            let (h, f) = try chunk.get()
+            heads += h; finals += f
         }
         headLogits = heads
         finalLogits = finals
-        self.labels = truth
+        self.labels = indices.map { labels[$0] }
     }
 }

@@ -15,10 +15,15 @@ public struct ExitSimulator {
     let backboneFixed: Int
     let classifierPerRow: Int
     public let fullMACs: Int
+    /// Per image: is the no-exit answer (final argmax over all classes) right?
+    let referenceCorrect: [Bool]
 
     public struct Outcome {
         public var correct = 0
         public var macs = 0
+        /// Images the no-exit network gets right and this setting wrong, and the reverse.
+        public var lost = 0
+        public var gained = 0
         /// Exits per head, then the final classifier last.
         public var exits: [Int]
         public let count: Int
@@ -48,6 +53,11 @@ public struct ExitSimulator {
         classifierPerRow = classifierIsFC ? model.macs(op: classifier) / classes : 0
         backboneFixed = model.ops.indices.filter { !inHead[$0] }.reduce(0) { $0 + model.macs(op: $1) } - classifierPerRow * classes
         fullMACs = backboneFixed + classifierPerRow * classes
+        referenceCorrect = (0..<cache.count).map { n in
+            var top = 0
+            for c in 1..<classes where cache.finalLogits[n * classes + c] > cache.finalLogits[n * classes + top] { top = c }
+            return top == Int(cache.labels[n])
+        }
     }
 
     /// Accuracy, MACs and exit histogram with these heads' kinds and thresholds.
@@ -83,7 +93,9 @@ public struct ExitSimulator {
                 }
                 outcome.exits[exitAt] += 1
                 outcome.macs += macs
-                if answer == Int(cache.labels[n]) { outcome.correct += 1 }
+                let right = answer == Int(cache.labels[n])
+                if right { outcome.correct += 1 }
+                if right != referenceCorrect[n] { if right { outcome.gained += 1 } else { outcome.lost += 1 } }
             }
         }}}}
         return outcome

@@ -15,18 +15,35 @@ public enum SearchMethod: String, CaseIterable {
     case paper
     /// Coordinate descent: each threshold in turn set to the grid value with the fewest mean MACs at the target accuracy.
     case coordinate
+    /// Marginal utility: from all heads off, repeatedly take the threshold step that saves the most
+    /// MACs per accuracy point lost, until no step stays within the budget.
+    case marginal
 }
 
 /// Searches per-head thresholds that minimise mean MACs for an accuracy floor, over an `ExitSimulator`.
 public struct ThresholdSearch {
     public let simulator: ExitSimulator
     public let target: Double
+    /// How many standard errors of the accuracy change a setting's accuracy is discounted by
+    /// before it is held against the target (0: the raw accuracy on the tuning images).
+    public let safety: Double
     public private(set) var evaluations = 0
 
-    public init(simulator: ExitSimulator, target: Double) {
+    public init(simulator: ExitSimulator, target: Double, safety: Double = 0) {
         self.simulator = simulator
         self.target = target
+        self.safety = safety
     }
+
+    /// The accuracy a setting is judged by: its accuracy on the tuning images less `safety` standard
+    /// errors of its change from the no-exit network. The change is the difference of two paired
+    /// proportions; only images whose correctness changes (lost + gained) carry its variance
+    /// (McNemar), so the standard error is sqrt(lost + gained) / count, in points here.
+    public func judged(_ o: ExitSimulator.Outcome) -> Double {
+        o.accuracy - safety * 100 * Double(o.lost + o.gained).squareRoot() / Double(o.count)
+    }
+
+    func meets(_ o: ExitSimulator.Outcome) -> Bool { judged(o) >= target }
 
     /// The blob's heads with every threshold off and kinds set for `rule`.
     public func base(_ rule: ExitRuleChoice) -> [HeadRecord] {
@@ -43,7 +60,11 @@ public struct ThresholdSearch {
     public func referenceAccuracy() -> Double { simulator.evaluate(base(.exclusion)).accuracy }
 
     public mutating func search(_ rule: ExitRuleChoice, _ method: SearchMethod) -> [HeadRecord] {
-        method == .paper ? paper(rule) : coordinate(rule)
+        switch method {
+        case .paper: paper(rule)
+        case .coordinate: coordinate(rule)
+        case .marginal: marginal(rule)
+        }
     }
 
     mutating func evaluate(_ s: [HeadRecord]) -> ExitSimulator.Outcome {
@@ -63,7 +84,7 @@ public struct ThresholdSearch {
                 var step = 100
                 while step > 1 {
                     setting[h].threshold = Float(step - 1) / 100
-                    if evaluate(setting).accuracy < target { break }
+                    if !meets(evaluate(setting)) { break }
                     step -= 1
                 }
                 setting[h].threshold = Float(min(99, max(1, step + 1))) / 100
@@ -71,7 +92,7 @@ public struct ThresholdSearch {
                 var step = 1
                 while step <= 99 {
                     setting[h].threshold = Float(step) / 100
-                    if evaluate(setting).accuracy < target { break }
+                    if !meets(evaluate(setting)) { break }
                     step += 1
                 }
                 setting[h].threshold = Float(min(99, max(1, step - 2))) / 100
@@ -103,7 +124,7 @@ public struct ThresholdSearch {
         for start in starts {
             let setting = coordinate(.combined, from: start)
             let o = evaluate(setting)
-            if o.accuracy >= target, best.map({ o.macs < $0.outcome.macs }) ?? true { best = (setting, o) }
+            if meets(o), best.map({ o.macs < $0.outcome.macs }) ?? true { best = (setting, o) }
         }
         return best?.setting ?? base(rule)
     }
@@ -124,7 +145,7 @@ public struct ThresholdSearch {
                     if which == 0 { trial[h].threshold = value } else { trial[h].exitConfidence = value }
                     if which == 1 && trial[h].threshold == 0 { continue }
                     let o = evaluate(trial)
-                    guard o.accuracy >= target else { continue }
+                    guard meets(o) else { continue }
                     if o.macs < bestOutcome.macs || (o.macs == bestOutcome.macs && o.correct > bestOutcome.correct) {
                         best = trial; bestOutcome = o
                     }
@@ -138,8 +159,62 @@ public struct ThresholdSearch {
 }
 
 extension ThresholdSearch {
+    /// Confidence thresholds from off (index 0) towards more exits, and exclusion betas likewise.
+    static let marginalConfidence: [Float] = [0, 0.99, 0.98, 0.97, 0.96, 0.95, 0.94, 0.93, 0.92, 0.91]
+        + (0...20).map { Float(90 - 2 * $0) / 100 }
+    static let marginalBeta: [Float] = [0] + betaGrid
+
+    /// Marginal utility: every parameter starts off; each round tries moving each one 1 to 3 grid
+    /// steps towards more exits and takes the move with the most MACs saved per accuracy point lost
+    /// (judged accuracy; a loss under 0.01 points counts as 0.01) among those still meeting the
+    /// target; stops when no move meets it. Small steps keep it from spending the budget on one
+    /// head, the failure of the paper's greedy search (PAPER.md, issue 3). Combined rule: per head a
+    /// beta and an exit confidence; a head with only the latter runs at beta 0.01.
+    mutating func marginal(_ rule: ExitRuleChoice) -> [HeadRecord] {
+        let heads = simulator.heads.count
+        var steps = [Int](repeating: 0, count: 2 * heads)   // [0, heads): confidence; [heads, 2 heads): beta
+        let movable = (0..<(2 * heads)).filter { p in
+            rule == .combined || (rule == .confidence ? p < heads : p >= heads)
+        }
+        func setting(_ steps: [Int]) -> [HeadRecord] {
+            var s = base(rule)
+            for h in 0..<heads {
+                let confidence = ThresholdSearch.marginalConfidence[steps[h]]
+                let beta = ThresholdSearch.marginalBeta[steps[heads + h]]
+                switch rule {
+                case .confidence: s[h].threshold = confidence
+                case .exclusion: s[h].threshold = beta
+                case .combined:
+                    s[h].threshold = beta > 0 ? beta : (confidence > 0 ? 0.01 : 0)
+                    s[h].exitConfidence = confidence
+                }
+            }
+            return s
+        }
+        var current = evaluate(setting(steps))
+        while true {
+            var best: (score: Double, steps: [Int], outcome: ExitSimulator.Outcome)? = nil
+            for p in movable {
+                let grid = p < heads ? ThresholdSearch.marginalConfidence.count : ThresholdSearch.marginalBeta.count
+                for k in 1...3 where steps[p] + k < grid {
+                    var trial = steps
+                    trial[p] += k
+                    let o = evaluate(setting(trial))
+                    let saved = Double(current.macs - o.macs)
+                    guard meets(o), saved > 0 else { continue }
+                    let score = saved / max(judged(current) - judged(o), 0.01)
+                    if best.map({ score > $0.score }) ?? true { best = (score, trial, o) }
+                }
+            }
+            guard let move = best else { break }
+            steps = move.steps
+            current = move.outcome
+        }
+        return setting(steps)
+    }
+
     /// Operating points of `rule` for a plot: every head at one shared threshold (the grid), and the
-    /// coordinate search at several budgets below `reference`. Returns (mean MACs, accuracy) pairs.
+    /// marginal search (no safety margin) at several budgets below `reference`. Returns (mean MACs, accuracy) pairs.
     public static func sweep(_ simulator: ExitSimulator, rule: ExitRuleChoice, reference: Double,
                              budgets: [Double] = [0.25, 0.5, 1, 2]) -> [(macs: Double, accuracy: Double)] {
         var points: [(macs: Double, accuracy: Double)] = [(Double(simulator.fullMACs), reference)]
@@ -156,7 +231,7 @@ extension ThresholdSearch {
         }
         for budget in budgets {
             var s = ThresholdSearch(simulator: simulator, target: reference - budget)
-            let o = simulator.evaluate(s.coordinate(rule))
+            let o = simulator.evaluate(s.marginal(rule))
             points.append((o.meanMACs, o.accuracy))
         }
         return points

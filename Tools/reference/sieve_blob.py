@@ -144,6 +144,7 @@ class Head:
     first_op: int
     op_count: int
     threshold: float
+    exit_confidence: float
 
 
 @dataclass
@@ -331,11 +332,14 @@ def _parse(buf):
     for i in range(head_count):
         kind, tap, logits, first, count = struct.unpack_from("<5I", hsec, HEAD_SIZE * i)
         threshold = struct.unpack_from("<f", hsec, HEAD_SIZE * i + 20)[0]
-        r0, r1 = struct.unpack_from("<2I", hsec, HEAD_SIZE * i + 24)
-        heads.append(Head(kind, tap, logits, first, count, threshold))
+        exit_confidence, r1 = struct.unpack_from("<fI", hsec, HEAD_SIZE * i + 24)
+        heads.append(Head(kind, tap, logits, first, count, threshold, exit_confidence))
         where = f"head {i}"
         _check(kind in (HEAD_EXCLUSION, HEAD_CONFIDENCE), f"{where}: kind {kind} not 1 or 2")
-        _check(r0 == 0 and r1 == 0, f"{where}: reserved not 0")
+        _check(math.isfinite(exit_confidence) and 0 <= exit_confidence <= 1
+               and (exit_confidence == 0 or kind == HEAD_EXCLUSION),
+               f"{where}: exit_confidence {exit_confidence} not in [0, 1] or set on a confidence head")
+        _check(r1 == 0, f"{where}: reserved not 0")
         _check(count >= 1, f"{where}: op_count {count} < 1")
         _check(first + count <= op_count, f"{where}: ops {first}..<{first + count} past op_count {op_count}")
         _check(math.isfinite(threshold) and (threshold == 0 or 0 < threshold <= 1),

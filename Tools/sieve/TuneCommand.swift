@@ -22,7 +22,10 @@ struct TuneCommand: ParsableCommand {
     var indices = "data/fashion-mnist-val-indices.txt"
     @Option(help: "Accuracy budget: points below the no-exit int8 accuracy.") var maxDrop = 0.5
     @Option(help: "Exit rule: \(ExitRuleChoice.allCases.map(\.rawValue).joined(separator: ", ")).") var rule = ExitRuleChoice.combined.rawValue
-    @Option(help: "Search: \(SearchMethod.allCases.map(\.rawValue).joined(separator: ", ")).") var search = SearchMethod.coordinate.rawValue
+    @Option(help: "Search: \(SearchMethod.allCases.map(\.rawValue).joined(separator: ", ")).") var search = SearchMethod.marginal.rawValue
+    @Option(help: ArgumentHelp("Standard errors of the accuracy change to hold in reserve when judging a setting against the budget (0: the raw validation accuracy).",
+                               discussion: "The standard error is sqrt(lost + gained) / images, from the images whose correctness the exits change."))
+    var safety = 1.0
     @Flag(help: "Also run every other rule and search and print them side by side.") var compare = false
     @Option(name: [.customShort("o"), .long], help: "Write the blob with the chosen thresholds here.") var output: String?
     @Flag(help: "Print one JSON object.") var json = false
@@ -31,10 +34,11 @@ struct TuneCommand: ParsableCommand {
         guard ExitRuleChoice(rawValue: rule) != nil else { throw ValidationError("--rule must be one of \(ExitRuleChoice.allCases.map(\.rawValue))") }
         guard SearchMethod(rawValue: search) != nil else { throw ValidationError("--search must be one of \(SearchMethod.allCases.map(\.rawValue))") }
         guard maxDrop >= 0 && maxDrop < 100 else { throw ValidationError("--max-drop must be in [0, 100)") }
+        guard safety >= 0 && safety <= 10 else { throw ValidationError("--safety must be in [0, 10]") }
     }
 
     struct Row: Encodable {
-        let rule: String, search: String, accuracy: Double, mean_macs: Double, reduction: Double
+        let rule: String, search: String, accuracy: Double, judged_accuracy: Double, lost: Int, gained: Int, mean_macs: Double, reduction: Double
         let exits: [Int], thresholds: [Float], exit_confidence: [Float]
     }
 
@@ -43,15 +47,12 @@ struct TuneCommand: ParsableCommand {
         let model = file.model
         let (set, truth, chosen) = try loadSplit(model)
         let start = Date()
-        let cache = try ExitCache(model: model, images: set, labels: truth, indices: chosen) { n in
-            if isatty(2) != 0 { printError("\rcaching head logits: \(n)/\(chosen.count)", newline: false) }
-        }
-        if isatty(2) != 0 { printError("") }
+        let cache = try ExitCache(model: model, images: set, labels: truth, indices: chosen, progress: true)
         let cacheSeconds = Date().timeIntervalSince(start)
         let simulator = ExitSimulator(model: model, cache: cache)
         var searcher = ThresholdSearch(simulator: simulator, target: 0)
         let reference = searcher.referenceAccuracy()
-        searcher = ThresholdSearch(simulator: simulator, target: reference - maxDrop)
+        searcher = ThresholdSearch(simulator: simulator, target: reference - maxDrop, safety: safety)
         let searchStart = Date()
         let primary = (ExitRuleChoice(rawValue: rule)!, SearchMethod(rawValue: search)!)
         var combos = [primary]
@@ -64,28 +65,29 @@ struct TuneCommand: ParsableCommand {
             let setting = searcher.search(r, s)
             if rows.isEmpty { chosenSetting = setting }
             let o = simulator.evaluate(setting)
-            rows.append(Row(rule: r.rawValue, search: s.rawValue, accuracy: o.accuracy, mean_macs: o.meanMACs,
+            rows.append(Row(rule: r.rawValue, search: s.rawValue, accuracy: o.accuracy, judged_accuracy: searcher.judged(o), lost: o.lost, gained: o.gained, mean_macs: o.meanMACs,
                             reduction: 100 * (1 - o.meanMACs / Double(simulator.fullMACs)), exits: o.exits,
                             thresholds: setting.map(\.threshold), exit_confidence: setting.map(\.exitConfidence)))
         }
         let searchSeconds = Date().timeIntervalSince(searchStart)
         if let output {
-            let note = "exit thresholds: \(rule) rule, \(search) search, max drop \(maxDrop) points, \(chosen.count) images from \(images)\n"
+            let note = "exit thresholds: \(rule) rule, \(search) search, max drop \(maxDrop) points, safety \(safety), \(chosen.count) images from \(images)\n"
             try Data(blobWithHeads(model, heads: chosenSetting, provenance: note)).write(to: URL(fileURLWithPath: output))
         }
         if json {
-            struct Report: Encodable { let images: Int, reference_accuracy: Double, target_accuracy: Double, full_macs: Int, results: [Row] }
-            try printJSON(Report(images: chosen.count, reference_accuracy: reference, target_accuracy: reference - maxDrop,
+            struct Report: Encodable { let images: Int, reference_accuracy: Double, target_accuracy: Double, safety: Double, full_macs: Int, results: [Row] }
+            try printJSON(Report(images: chosen.count, reference_accuracy: reference, target_accuracy: reference - maxDrop, safety: safety,
                                  full_macs: simulator.fullMACs, results: rows))
             return
         }
-        print(String(format: "validation: %d images, no-exit int8 accuracy %.2f %%, target %.2f %% (--max-drop %.2f)",
-                     chosen.count, reference, reference - maxDrop, maxDrop))
+        print(String(format: "validation: %d images, no-exit int8 accuracy %.2f %%, target %.2f %% (--max-drop %.2f) less %.1f standard errors (--safety)",
+                     chosen.count, reference, reference - maxDrop, maxDrop, safety))
         print(String(format: "cached head logits in %.1f s; %d rule evaluations in %.1f s", cacheSeconds, searcher.evaluations, searchSeconds))
         print("")
-        print(pad("rule", 12) + pad("search", 12) + lpad("accuracy", 9) + lpad("mean MACs", 13) + lpad("saved", 8) + "  exits per head, final")
+        print(pad("rule", 12) + pad("search", 12) + lpad("accuracy", 9) + lpad("judged", 8) + lpad("mean MACs", 13) + lpad("saved", 8) + "  exits per head, final")
         for r in rows {
-            print(pad(r.rule, 12) + pad(r.search, 12) + lpad(String(format: "%.2f", r.accuracy), 9) + lpad(grouped(Int(r.mean_macs)), 13)
+            print(pad(r.rule, 12) + pad(r.search, 12) + lpad(String(format: "%.2f", r.accuracy), 9) + lpad(String(format: "%.2f", r.judged_accuracy), 8)
+                  + lpad(grouped(Int(r.mean_macs)), 13)
                   + lpad(String(format: "%.1f%%", r.reduction), 8) + "  " + r.exits.map(String.init).joined(separator: " "))
         }
         print("")

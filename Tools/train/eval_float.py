@@ -92,21 +92,27 @@ class FloatModel:
         except Exception:
             self.batched = None
 
-    def logits_one_by_one(self, x):
-        return np.concatenate([self.single.run([self.output], {self.input: x[i:i + 1]})[0] for i in range(len(x))])
+    def logits_one_by_one(self, x, outputs):
+        runs = [self.single.run(outputs, {self.input: x[i:i + 1]}) for i in range(len(x))]
+        return [np.concatenate([r[k] for r in runs]) for k in range(len(outputs))]
 
-    def logits(self, x):
+    def outputs(self, x, names):
+        """The named outputs for every image, each [N, ...]."""
         if self.batched is not None:
             try:
                 probe = x[:8]
-                got = self.batched.run([self.output], {self.input: probe})[0]
-                if got.shape == (len(probe), got.shape[1]) and np.allclose(got, self.logits_one_by_one(probe), atol=1e-4):
-                    return np.concatenate([self.batched.run([self.output], {self.input: x[i:i + self.batch]})[0]
-                                           for i in range(0, len(x), self.batch)])
+                got = self.batched.run(names, {self.input: probe})
+                want = self.logits_one_by_one(probe, names)
+                if all(g.shape == w.shape and np.allclose(g, w, atol=1e-4) for g, w in zip(got, want)):
+                    runs = [self.batched.run(names, {self.input: x[i:i + self.batch]}) for i in range(0, len(x), self.batch)]
+                    return [np.concatenate([r[k] for r in runs]) for k in range(len(names))]
             except Exception:
                 pass
             self.batched = None
-        return self.logits_one_by_one(x)
+        return self.logits_one_by_one(x, names)
+
+    def logits(self, x):
+        return self.outputs(x, [self.output])[0]
 
 
 def float_logits(model_path, images):
