@@ -8,7 +8,7 @@ import pytest
 import eval_float
 import fmnist
 import sieve_blob as sb
-from conftest import (MODEL, TEST1000_IMAGES, TEST1000_LABELS, TEST10K_IMAGES, TEST10K_LABELS, report,
+from conftest import (CALIB, MODEL, TEST1000_IMAGES, TEST1000_LABELS, TEST10K_IMAGES, TEST10K_LABELS, report,
                       require_file, run_cli)
 
 
@@ -223,3 +223,34 @@ def test_int8_accuracy_close_to_float(quantized_blob):
            f"({cli_seconds:.1f}s, mean_us {cli.get('mean_us')}), difference {int8_acc - float_acc:+.2f} points; "
            f"test {time.time() - t0:.1f}s")
     assert abs(float_acc - int8_acc) <= 0.3, f"float {float_acc:.2f}% vs int8 {int8_acc:.2f}%"
+
+
+@pytest.mark.parametrize("arch", ["resnet-s", "mobilenet-s"])
+def test_other_networks_end_to_end(arch, tmp_path):
+    """ResNet-S (residual ADD, stride-2 convs) and MobileNet-S (depthwise separable, ReLU6): the
+    committed float models quantise, match the numpy reference to the bit on every logit, stay near
+    float accuracy, and run with exits tuned on the fly."""
+    import os
+    model = os.path.join(os.path.dirname(MODEL), f"{arch}.onnx")
+    require_file(model, f"trained {arch} model")
+    blob, dump = tmp_path / f"{arch}.sieve", tmp_path / "logits.npy"
+    run_cli("quantize", model, "--calib", CALIB, "-o", blob)
+    n = 200
+    cli = cli_json(run_cli("eval", blob, "--images", TEST1000_IMAGES, "--labels", TEST1000_LABELS, "--limit", n,
+                           "--json", "--dump-logits", dump)[0])
+    runtime = np.load(dump)
+    parsed = sb.load(str(blob))
+    out = sb.run(parsed, fmnist.read_idx(TEST1000_IMAGES)[:n])
+    reference = np.concatenate([out["final"][:, None, :], out["heads"]], axis=1)
+    assert np.array_equal(runtime, reference), describe_differences(runtime, reference, parsed)
+    labels = fmnist.read_idx(TEST1000_LABELS)
+    float_acc = eval_float.accuracy(model, fmnist.read_idx(TEST1000_IMAGES), labels)
+    full = cli_json(run_cli("eval", blob, "--images", TEST1000_IMAGES, "--labels", TEST1000_LABELS, "--json")[0])
+    report(f"{arch}: int8 {full['accuracy']:.2f} % vs float {float_acc:.2f} % on 1000 test images; "
+           f"{parsed.head_count} heads, 0 LSB against the reference on {n}")
+    assert abs(full["accuracy"] - float_acc) <= 1.0
+    tuned = tmp_path / "tuned.sieve"
+    run_cli("tune", blob, "--images", TEST1000_IMAGES, "--labels", TEST1000_LABELS, "--indices", "all",
+            "--max-drop", "1.0", "-o", tuned)
+    exits = cli_json(run_cli("eval", tuned, "--images", TEST1000_IMAGES, "--labels", TEST1000_LABELS, "--json")[0])
+    assert exits["mean_macs"] < exits["full_macs"] and sum(exits["exits"][:-1]) > 0

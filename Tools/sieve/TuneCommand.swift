@@ -25,7 +25,7 @@ struct TuneCommand: ParsableCommand {
     @Option(help: "Search: \(SearchMethod.allCases.map(\.rawValue).joined(separator: ", ")).") var search = SearchMethod.marginal.rawValue
     @Option(help: ArgumentHelp("Standard errors of the accuracy change to hold in reserve when judging a setting against the budget (0: the raw validation accuracy).",
                                discussion: "The standard error is sqrt(lost + gained) / images, from the images whose correctness the exits change."))
-    var safety = 1.0
+    var safety = 1.645
     @Flag(help: "Also run every other rule and search and print them side by side.") var compare = false
     @Option(name: [.customShort("o"), .long], help: "Write the blob with the chosen thresholds here.") var output: String?
     @Flag(help: "Print one JSON object.") var json = false
@@ -80,7 +80,7 @@ struct TuneCommand: ParsableCommand {
                                  full_macs: simulator.fullMACs, results: rows))
             return
         }
-        print(String(format: "validation: %d images, no-exit int8 accuracy %.2f %%, target %.2f %% (--max-drop %.2f) less %.1f standard errors (--safety)",
+        print(String(format: "validation: %d images, no-exit int8 accuracy %.2f %%, target %.2f %% (--max-drop %.2f) less %g standard errors (--safety)",
                      chosen.count, reference, reference - maxDrop, maxDrop, safety))
         print(String(format: "cached head logits in %.1f s; %d rule evaluations in %.1f s", cacheSeconds, searcher.evaluations, searchSeconds))
         print("")
