@@ -5,6 +5,7 @@ import os
 import subprocess
 
 import numpy as np
+import pytest
 import onnx
 from onnx import TensorProto, helper
 
@@ -118,3 +119,25 @@ def test_quantize_errors(tmp_path):
     assert "is not an ONNX model" in run_fail("quantize", text, "--calib", CALIB, "-o", out)
     assert "cannot read" in run_fail("quantize", tmp_path / "missing.onnx", "--calib", CALIB, "-o", out)
     assert not out.exists()
+
+
+def test_bench_reports_every_op(quantized_blob):
+    """`sieve bench --json`: one row per op with the blob's MACs, positive medians, shares summing to 100."""
+    proc, _ = run_cli("bench", quantized_blob, "--runs", 5, "--warmup", 1, "--json")
+    bench = json.loads(proc.stdout)
+    info = json.loads(run_cli("inspect", quantized_blob, "--json")[0].stdout)
+    assert [r["macs"] for r in bench["ops"]] == [o["macs"] for o in info["ops"]]
+    assert [r["kind"] for r in bench["ops"]] == [o["kind"] for o in info["ops"]]
+    heads = {op: h["index"] for h in info["heads"] for op in h["ops"]}
+    assert [r.get("head") for r in bench["ops"]] == [heads.get(o["index"]) for o in info["ops"]]
+    assert all(r["median_us"] > 0 for r in bench["ops"] if r["macs"] > 1000)
+    assert sum(r["share"] for r in bench["ops"]) == pytest.approx(100, abs=0.01)
+    assert bench["runs"] == 5 and bench["median_us"] > 0 and bench["full_macs"] == info["backbone_macs"]
+
+
+def test_bench_rejects_images_of_the_wrong_size(quantized_blob, tmp_path):
+    wrong = tmp_path / "wrong.npy"
+    np.save(wrong, np.zeros((3, 32, 32), dtype=np.uint8))
+    proc = subprocess.run([SIEVE_BIN, "bench", quantized_blob, "--images", str(wrong)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0
+    assert proc.stderr.startswith("error:") and len(proc.stderr.strip().splitlines()) == 1, proc.stderr

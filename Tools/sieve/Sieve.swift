@@ -4,8 +4,8 @@ import ArgumentParser
 struct Sieve: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sieve",
-        abstract: "Quantise early-exit networks to int8 blobs, inspect and evaluate them.",
+        abstract: "Quantise early-exit networks to int8 blobs, inspect, evaluate, tune and benchmark them.",
         version: "0.1.0",
-        subcommands: [QuantizeCommand.self, InspectCommand.self, EvalCommand.self, TuneCommand.self]
+        subcommands: [QuantizeCommand.self, InspectCommand.self, EvalCommand.self, TuneCommand.self, BenchCommand.self]
     )
 }

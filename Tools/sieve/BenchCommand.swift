@@ -1,0 +1,93 @@
+import ArgumentParser
+import CSieveKernels
+import Foundation
+import SieveCore
+import SieveQuantize
+
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Per-op time, MACs and GMAC/s of a blob, and its whole-network latency.",
+        discussion: """
+            Runs the network many times on real images (after warm-up runs that are not counted). \
+            Each op is timed inside every run, in network order, heads included; the whole network \
+            is timed separately with the heads off, as `sieve eval` times it with exits off. \
+            Medians throughout.
+            """)
+
+    @Argument(help: "The .sieve blob.") var blob: String
+    @Option(help: "Images to run on (IDX or .npy), cycled through.") var images = "data/fashion-mnist-test-1000-images-idx3-ubyte.gz"
+    @Option(help: "Timed runs.") var runs = 200
+    @Option(help: "Untimed warm-up runs first.") var warmup = 20
+    @Flag(help: "Print one JSON object.") var json = false
+
+    func validate() throws {
+        guard runs >= 1 && runs <= 1_000_000 else { throw ValidationError("--runs must be in 1...1000000") }
+        guard warmup >= 0 && warmup <= 1_000_000 else { throw ValidationError("--warmup must be in 0...1000000") }
+    }
+
+    struct OpRow: Encodable { let index: Int, kind: String, head: Int?, macs: Int, median_us: Double, gmacs: Double, share: Double }
+    struct Report: Encodable {
+        let runs: Int, kernels: String, threads: Int, full_macs: Int
+        let median_us: Double, p99_us: Double, gmacs: Double, ops: [OpRow]
+    }
+
+    func run() throws {
+        let file = try openBlob(blob)
+        let model = file.model
+        let input = model.inputTensor
+        let set: ImageSet
+        do {
+            set = try ImageSet.load(path: images, expect: (Int(input.h), Int(input.w), Int(input.c)))
+        } catch {
+            printError("error: \(error)")
+            throw ExitCode.failure
+        }
+        guard set.count > 0 else { printError("error: \(images) holds no images"); throw ExitCode.failure }
+        let interpreter = try Interpreter(model: model)
+        let opCount = model.ops.count
+        var headOf = [Int?](repeating: nil, count: opCount)
+        for (h, head) in model.heads.enumerated() { for i in Int(head.firstOp)..<Int(head.firstOp + head.opCount) { headOf[i] = h } }
+
+        var opTimes = [[Double]](repeating: [Double](repeating: 0, count: runs), count: opCount)
+        var wholeTimes = [Double](repeating: 0, count: runs)
+        for r in -warmup..<runs {
+            set.image((r + warmup) % set.count).withUnsafeBytes { interpreter.setInput(pixels: $0) }
+            for i in 0..<opCount {
+                let start = sieve_now_ns()
+                interpreter.run(op: i)
+                if r >= 0 { opTimes[i][r] = Double(sieve_now_ns() - start) / 1000 }
+            }
+            set.image((r + warmup) % set.count).withUnsafeBytes { interpreter.setInput(pixels: $0) }
+            let start = sieve_now_ns()
+            _ = interpreter.classify(exits: false)
+            if r >= 0 { wholeTimes[r] = Double(sieve_now_ns() - start) / 1000 }
+        }
+        let medians = opTimes.map { median($0) }
+        let total = medians.reduce(0, +)
+        let rows = (0..<opCount).map { i in
+            let macs = model.macs(op: i)
+            return OpRow(index: i, kind: "\(model.ops[i].opKind!.name)", head: headOf[i], macs: macs, median_us: medians[i],
+                         gmacs: medians[i] > 0 ? Double(macs) / medians[i] / 1000 : 0, share: total > 0 ? 100 * medians[i] / total : 0)
+        }
+        let whole = LatencyStats(wholeTimes)
+        let fullMACs = noExitMACs(model)
+        let report = Report(runs: runs, kernels: "scalar", threads: 1, full_macs: fullMACs, median_us: whole.p50, p99_us: whole.p99,
+                            gmacs: Double(fullMACs) / whole.p50 / 1000, ops: rows)
+        if json { try printJSON(report); return }
+        print("\(blob): \(runs) runs after \(warmup) warm-up, images from \(images) (scalar kernels, 1 thread)")
+        print("")
+        print(pad("op", 4) + pad("kind", 21) + pad("head", 6) + lpad("MACs", 12) + lpad("median us", 11) + lpad("GMAC/s", 8) + lpad("share", 8))
+        for row in rows {
+            print(pad("\(row.index)", 4) + pad(row.kind, 21) + pad(row.head.map(String.init) ?? "", 6) + lpad(grouped(row.macs), 12)
+                  + lpad(String(format: "%.1f", row.median_us), 11) + lpad(row.macs > 0 ? String(format: "%.2f", row.gmacs) : "", 8)
+                  + lpad(String(format: "%.1f%%", row.share), 8))
+        }
+        print("")
+        print(String(format: "whole network, heads off: median %.1f us, p99 %.1f us, %@ MACs, %.2f GMAC/s",
+                     whole.p50, whole.p99, grouped(fullMACs), report.gmacs))
+    }
+}
+
+/// The middle value (the upper one of an even count).
+func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
