@@ -53,10 +53,11 @@ public struct ExitSimulator {
         classifierPerRow = classifierIsFC ? model.macs(op: classifier) / classes : 0
         backboneFixed = model.ops.indices.filter { !inHead[$0] }.reduce(0) { $0 + model.macs(op: $1) } - classifierPerRow * classes
         fullMACs = backboneFixed + classifierPerRow * classes
+        let everyClass = [UInt8](repeating: 1, count: classes)
         referenceCorrect = (0..<cache.count).map { n in
-            var top = 0
-            for c in 1..<classes where cache.finalLogits[n * classes + c] > cache.finalLogits[n * classes + top] { top = c }
-            return top == Int(cache.labels[n])
+            cache.finalLogits.withUnsafeBufferPointer { logits in
+                ExitRule.best(logits.baseAddress! + n * classes, mask: everyClass, classes: classes) == Int(cache.labels[n])
+            }
         }
     }
 

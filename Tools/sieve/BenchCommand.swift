@@ -63,7 +63,7 @@ struct BenchCommand: ParsableCommand {
             _ = interpreter.classify(exits: false)
             if r >= 0 { wholeTimes[r] = Double(sieve_now_ns() - start) / 1000 }
         }
-        let medians = opTimes.map { median($0) }
+        let medians = opTimes.map { LatencyStats($0).p50 }
         let total = medians.reduce(0, +)
         let rows = (0..<opCount).map { i in
             let macs = model.macs(op: i)
@@ -88,6 +88,3 @@ struct BenchCommand: ParsableCommand {
                      whole.p50, whole.p99, grouped(fullMACs), report.gmacs))
     }
 }
-
-/// The middle value (the upper one of an even count).
-func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }

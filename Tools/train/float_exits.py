@@ -76,12 +76,11 @@ def float_outputs(model_path, images):
     return out[0], np.stack(out[1:], axis=1) if heads else np.zeros((len(images), 0, out[0].shape[1]))
 
 
-def decide(model_path, blob_path, images):
-    """Per image: (answer, exit head, survivors), and the no-exit answers."""
-    blob = sieve_blob.load(blob_path)
+def decide(model_path, blob, images):
+    """Per image: (answer, exit head, survivors), and the no-exit answers, for a loaded blob."""
     final, heads = float_outputs(model_path, images)
     if heads.shape[1] != len(blob.heads):
-        raise ValueError(f"{model_path} has {heads.shape[1]} heads, {blob_path} has {len(blob.heads)}")
+        raise ValueError(f"{model_path} has {heads.shape[1]} heads, the blob has {len(blob.heads)}")
     decisions = [decide_one(blob.heads, final[i], heads[i]) for i in range(len(images))]
     return decisions, final.argmax(axis=1)
 
@@ -124,14 +123,15 @@ def main(argv=None):
             raise ValueError(f"{len(images)} images but {len(labels)} labels")
         if args.limit is not None:
             images, labels = images[:args.limit], labels[:args.limit]
-        decisions, no_exit = decide(args.model, args.blob, images)
+        blob = sieve_blob.load(args.blob)
+        decisions, no_exit = decide(args.model, blob, images)
         runtime = read_runtime_csv(args.compare) if args.compare else None
         agree = agreement(decisions, runtime) if runtime is not None else None
     except (OSError, ValueError, sieve_blob.BlobError) as e:
         print(f"float_exits: {e}", file=sys.stderr)
         return 1
     n = len(images)
-    head_count = len(sieve_blob.load(args.blob).heads)
+    head_count = len(blob.heads)
     exits = [sum(d[1] == h for d in decisions) for h in range(head_count)] + [sum(d[1] == -1 for d in decisions)]
     result = {"images": n,
               "accuracy": 100.0 * sum(d[0] == y for d, y in zip(decisions, labels)) / n,
