@@ -1,14 +1,18 @@
 import CSieveKernels
 
 /// Runs a validated model. Everything it touches is allocated here, once: the activation arena
-/// (or the caller's), the kernel parameter blocks, the input table and the head score buffer.
-/// `run()` performs no heap allocation.
+/// (or the caller's), the kernel parameter blocks, the weights packed for the kernel path, the
+/// kernels' scratch, the input table and the head score buffer. `run()` performs no heap allocation.
 public final class Interpreter {
     public let model: Model
     public let plan: ArenaPlan
     private let arena: UnsafeMutableRawPointer
     private let ownsArena: Bool
     private var steps: [Step]
+    /// The kernel path (`SIEVE_ISA_*`) every op runs on, and its packed weights and scratch.
+    public let isa: Int32
+    private var packedWeights: UnsafeMutableRawPointer? = nil
+    private var kernelScratch: UnsafeMutableRawPointer? = nil
     /// Head scores, `headCount x classCount`, filled after each head runs.
     private let scores: UnsafeMutablePointer<Float>
     /// u8 pixel -> int8 input, 256 entries per input channel (docs/FORMAT.md, MODEL).
@@ -22,10 +26,10 @@ public final class Interpreter {
     let classMask: UnsafeMutablePointer<UInt8>
     let scratch: UnsafeMutablePointer<Float>
 
-    private enum Step {
-        case conv(sieve_conv_params)
-        case depthwiseConv(sieve_conv_params)
-        case fullyConnected(sieve_fc_params)
+    fileprivate enum Step {
+        case conv(sieve_conv_params, packed: UnsafeRawPointer?)
+        case depthwiseConv(sieve_conv_params, packed: UnsafeRawPointer?)
+        case fullyConnected(sieve_fc_params, packed: UnsafeRawPointer?)
         case maxPool(sieve_pool_params)
         case averagePool(sieve_pool_params)
         case globalAveragePool(input: UnsafePointer<Int8>, output: UnsafeMutablePointer<Int8>, pixels: Int32, channels: Int32)
@@ -36,8 +40,11 @@ public final class Interpreter {
     ///   - model: a model that passed validation.
     ///   - arena: memory of at least `ArenaPlan(model:).bytes` bytes, 64-byte aligned; nil to allocate one.
     ///   - maxArenaBytes: refuse models whose arena is larger.
-    public init(model: Model, arena: UnsafeMutableRawBufferPointer? = nil, maxArenaBytes: Int = 1 << 30) throws(SieveError) {
+    ///   - isa: the kernel path; nil picks `SIEVE_ISA` from the environment, else the best the CPU has.
+    public init(model: Model, arena: UnsafeMutableRawBufferPointer? = nil, maxArenaBytes: Int = 1 << 30,
+                isa: Int32? = nil) throws(SieveError) {
         self.model = model
+        self.isa = try KernelPath.resolve(isa)
         let plan = ArenaPlan(model: model)
         self.plan = plan
         guard plan.bytes <= maxArenaBytes else { throw .arenaTooLarge(needed: plan.bytes, limit: maxArenaBytes) }
@@ -75,10 +82,29 @@ public final class Interpreter {
         self.steps = []
         self.steps.reserveCapacity(model.ops.count)
         for i in model.ops.indices { steps.append(makeStep(i)) }
+        // Pack every op's weights for the path into one block, and size the scratch for the largest op.
+        var packedOffsets = [Int](repeating: 0, count: steps.count)
+        var packedBytes = 0, scratchBytes = 0
+        for (i, step) in steps.enumerated() {
+            packedOffsets[i] = packedBytes
+            packedBytes += KernelPath.roundUp(step.packedSize(isa: self.isa))
+            scratchBytes = max(scratchBytes, step.scratchSize(isa: self.isa))
+        }
+        self.packedWeights = packedBytes > 0 ? sieve_alloc_aligned(packedBytes, BlobLayout.alignment) : nil
+        self.kernelScratch = scratchBytes > 0 ? sieve_alloc_aligned(scratchBytes, BlobLayout.alignment) : nil
+        if packedBytes > 0 && packedWeights == nil { throw .outOfMemory(bytes: packedBytes) }
+        if scratchBytes > 0 && kernelScratch == nil { throw .outOfMemory(bytes: scratchBytes) }
+        if let packedWeights {
+            for i in steps.indices where steps[i].packedSize(isa: self.isa) > 0 {
+                steps[i].pack(isa: self.isa, into: packedWeights + packedOffsets[i])
+            }
+        }
     }
 
     deinit {
         if ownsArena { sieve_free_aligned(arena) }
+        if let packedWeights { sieve_free_aligned(packedWeights) }
+        if let kernelScratch { sieve_free_aligned(kernelScratch) }
         scores.deallocate()
         classMask.deallocate()
         scratch.deallocate()
@@ -122,10 +148,10 @@ public final class Interpreter {
     /// Runs one op; a class-logits op computes only the rows `rows` marks (nil: all).
     func run(op index: Int, rows: UnsafePointer<UInt8>?) {
         switch steps[index] {
-        case var .fullyConnected(p) where rows != nil && writesClassLogits[index]: sieve_fc_rows_s8__scalar(&p, rows)
-        case var .conv(p): sieve_conv_s8__scalar(&p)
-        case var .depthwiseConv(p): sieve_dwconv_s8__scalar(&p)
-        case var .fullyConnected(p): sieve_fc_s8__scalar(&p)
+        case var .fullyConnected(p, _) where rows != nil && writesClassLogits[index]: sieve_fc_rows_s8__scalar(&p, rows)
+        case var .conv(p, packed): sieve_conv_run(isa, &p, packed, kernelScratch)
+        case var .depthwiseConv(p, packed): sieve_dwconv_run(isa, &p, packed, kernelScratch)
+        case var .fullyConnected(p, packed): sieve_fc_run(isa, &p, packed, kernelScratch, 0, p.out_c)
         case var .maxPool(p): sieve_maxpool_s8__scalar(&p)
         case var .averagePool(p): sieve_avgpool_s8__scalar(&p)
         case let .globalAveragePool(input, output, pixels, channels): sieve_global_avgpool_s8__scalar(input, output, pixels, channels)
@@ -175,13 +201,13 @@ public final class Interpreter {
                 kernel_h: Int32(op.kernelH), kernel_w: Int32(op.kernelW), stride_h: Int32(op.strideH), stride_w: Int32(op.strideW),
                 pad_top: Int32(op.padTop), pad_left: Int32(op.padLeft), groups: Int32(op.groups),
                 input_zero_point: inT.zeroPoint, output_zero_point: outT.zeroPoint, act_min: op.actMin, act_max: op.actMax)
-            return op.opKind == .conv ? .conv(p) : .depthwiseConv(p)
+            return op.opKind == .conv ? .conv(p, packed: nil) : .depthwiseConv(p, packed: nil)
         case .fullyConnected:
             return .fullyConnected(sieve_fc_params(
                 input: input, weights: model.pointer(op.weights, as: Int8.self), bias: model.pointer(op.bias, as: Int32.self),
                 multipliers: model.pointer(op.multipliers, as: Int32.self), shifts: model.pointer(op.shifts, as: Int32.self),
                 output: output, k: Int32(inT.elementCount), out_c: Int32(outT.c),
-                output_zero_point: outT.zeroPoint, act_min: op.actMin, act_max: op.actMax))
+                output_zero_point: outT.zeroPoint, act_min: op.actMin, act_max: op.actMax), packed: nil)
         case .maxPool, .averagePool:
             let p = sieve_pool_params(
                 input: input, output: output, in_h: Int32(inT.h), in_w: Int32(inT.w), channels: Int32(inT.c),
@@ -214,5 +240,36 @@ public final class Interpreter {
             }
         }
         return table
+    }
+}
+
+extension Interpreter.Step {
+    /// Bytes of packed weights the path needs for this op (0: it runs the scalar kernel).
+    func packedSize(isa: Int32) -> Int {
+        switch self {
+        case var .conv(p, _): return sieve_conv_packed_size(isa, &p)
+        case var .depthwiseConv(p, _): return sieve_dwconv_packed_size(isa, &p)
+        case var .fullyConnected(p, _): return sieve_fc_packed_size(isa, &p)
+        default: return 0
+        }
+    }
+
+    func scratchSize(isa: Int32) -> Int {
+        switch self {
+        case var .conv(p, _): return sieve_conv_scratch_size(isa, &p)
+        case var .depthwiseConv(p, _): return sieve_dwconv_scratch_size(isa, &p)
+        case var .fullyConnected(p, _): return sieve_fc_scratch_size(isa, &p)
+        default: return 0
+        }
+    }
+
+    /// Packs the weights into `memory` and points the step at them.
+    mutating func pack(isa: Int32, into memory: UnsafeMutableRawPointer) {
+        switch self {
+        case var .conv(p, _): sieve_conv_pack(isa, &p, memory); self = .conv(p, packed: UnsafeRawPointer(memory))
+        case var .depthwiseConv(p, _): sieve_dwconv_pack(isa, &p, memory); self = .depthwiseConv(p, packed: UnsafeRawPointer(memory))
+        case var .fullyConnected(p, _): sieve_fc_pack(isa, &p, memory); self = .fullyConnected(p, packed: UnsafeRawPointer(memory))
+        default: break
+        }
     }
 }

@@ -29,6 +29,8 @@ public enum SieveError: Error, Equatable, CustomStringConvertible {
     case invalidModel(reason: StaticString)
     case arenaTooLarge(needed: Int, limit: Int)
     case outOfMemory(bytes: Int)
+    case unknownKernelPath(names: String)
+    case kernelPathUnavailable(name: String, names: String)
 
     public var description: String {
         switch self {
@@ -60,6 +62,8 @@ public enum SieveError: Error, Equatable, CustomStringConvertible {
         case let .invalidModel(reason): return "model: \(reason)"
         case let .arenaTooLarge(needed, limit): return "model needs a \(needed)-byte arena, above the \(limit)-byte limit"
         case let .outOfMemory(bytes): return "cannot allocate \(bytes) bytes"
+        case let .unknownKernelPath(names): return "SIEVE_ISA names no kernel path; this CPU has: \(names)"
+        case let .kernelPathUnavailable(name, names): return "kernel path \(name) is not available on this CPU; it has: \(names)"
         }
     }
 

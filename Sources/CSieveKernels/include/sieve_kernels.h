@@ -80,6 +80,53 @@ void sieve_avgpool_s8__scalar(const sieve_pool_params *p);
 void sieve_global_avgpool_s8__scalar(const int8_t *input, int8_t *output, int32_t pixels, int32_t channels);
 void sieve_add_s8__scalar(const sieve_add_params *p);
 
+// ---- SIMD paths (docs/KERNELS.md) -------------------------------------------------------------
+// One binary carries every path of its architecture; sieve_isa_best() picks at load.
+enum {
+    SIEVE_ISA_SCALAR = 0,      // the reference, every architecture
+    SIEVE_ISA_AVX2 = 1,        // x86-64: vpmaddwd on int16
+    SIEVE_ISA_AVX512VNNI = 2,  // x86-64: vpdpbusd (u8 x s8, input offset by 128)
+    SIEVE_ISA_NEON = 3,        // AArch64 v8.0: smull/smlal/sadalp
+    SIEVE_ISA_NEONDOT = 4,     // AArch64 v8.2 dot product: sdot
+    SIEVE_ISA_I8MM = 5,        // AArch64 v8.6 int8 matrix multiply: smmla
+    SIEVE_ISA_COUNT = 6
+};
+int32_t sieve_isa_available(int32_t isa);  // 1 if this build and this CPU can run it
+int32_t sieve_isa_best(void);              // the fastest available path
+const char *sieve_isa_name(int32_t isa);   // "scalar", "avx2", "avx512vnni", "neon", "neondot", "i8mm"
+int32_t sieve_isa_named(const char *name);  // the path with that name, -1 if none has it
+// The SIEVE_ISA environment variable: -1 when unset or empty, -2 when it names no path,
+// else the path (available or not: the caller says which).
+int32_t sieve_isa_from_environment(void);
+
+// Convolution (groups == 1), depthwise convolution and fully connected on a chosen path.
+// Weights are packed once, at load, into `packed` (64-byte aligned, `*_packed_size` bytes; 0 means
+// the path runs this op with the scalar kernel and needs nothing). `scratch` is per thread,
+// 64-byte aligned, `*_scratch_size` bytes. A conv or depthwise call may cover any band of output
+// rows (sieve_conv_rows); a fully connected call any range of output channels.
+size_t sieve_conv_packed_size(int32_t isa, const sieve_conv_params *p);
+void sieve_conv_pack(int32_t isa, const sieve_conv_params *p, void *packed);
+size_t sieve_conv_scratch_size(int32_t isa, const sieve_conv_params *p);
+void sieve_conv_run(int32_t isa, const sieve_conv_params *p, const void *packed, void *scratch);
+
+size_t sieve_dwconv_packed_size(int32_t isa, const sieve_conv_params *p);
+void sieve_dwconv_pack(int32_t isa, const sieve_conv_params *p, void *packed);
+size_t sieve_dwconv_scratch_size(int32_t isa, const sieve_conv_params *p);
+void sieve_dwconv_run(int32_t isa, const sieve_conv_params *p, const void *packed, void *scratch);
+
+size_t sieve_fc_packed_size(int32_t isa, const sieve_fc_params *p);
+void sieve_fc_pack(int32_t isa, const sieve_fc_params *p, void *packed);
+size_t sieve_fc_scratch_size(int32_t isa, const sieve_fc_params *p);
+void sieve_fc_run(int32_t isa, const sieve_fc_params *p, const void *packed, void *scratch, int32_t oc_begin, int32_t oc_end);
+
+// The parameters of output rows [row_begin, row_end) of a conv or depthwise conv: a band any
+// kernel computes on its own (threads split a layer this way).
+sieve_conv_params sieve_conv_rows(const sieve_conv_params *p, int32_t row_begin, int32_t row_end);
+
+// Peak int8 MAC rate of a path on this core: a register-only loop of its multiply-accumulate
+// instruction, `iterations` times 32 independent instructions. Returns the MACs performed.
+uint64_t sieve_peak_macs(int32_t isa, uint64_t iterations);
+
 // Head scores from int8 logits: real z = scale * (q - zero_point).
 void sieve_sigmoid_scores(const int8_t *logits, int32_t count, float scale, int32_t zero_point, float *scores);
 void sieve_softmax_scores(const int8_t *logits, int32_t count, float scale, int32_t zero_point, float *scores);

@@ -1,0 +1,195 @@
+// Picks a SIMD path at run time and routes each op to it (or to the scalar kernel for the shapes
+// a path leaves alone). Detection runs once per query; the interpreter asks at load.
+#define _GNU_SOURCE
+#include <stdlib.h>
+#include <string.h>
+#include "sieve_isa.h"
+#if defined(__aarch64__)
+#include <sys/auxv.h>
+#ifndef HWCAP_ASIMDDP
+#define HWCAP_ASIMDDP (1 << 20)
+#endif
+#ifndef HWCAP2_I8MM
+#define HWCAP2_I8MM (1 << 13)
+#endif
+#endif
+
+static const char *const isa_names[SIEVE_ISA_COUNT] = {"scalar", "avx2", "avx512vnni", "neon", "neondot", "i8mm"};
+
+const char *sieve_isa_name(int32_t isa) { return isa >= 0 && isa < SIEVE_ISA_COUNT ? isa_names[isa] : "unknown"; }
+
+int32_t sieve_isa_named(const char *name) {
+    for (int32_t i = 0; i < SIEVE_ISA_COUNT; i++) if (strcmp(name, isa_names[i]) == 0) return i;
+    return -1;
+}
+
+int32_t sieve_isa_from_environment(void) {
+    const char *value = getenv("SIEVE_ISA");
+    if (value == NULL || value[0] == 0) return -1;
+    const int32_t isa = sieve_isa_named(value);
+    return isa < 0 ? -2 : isa;
+}
+
+int32_t sieve_isa_available(int32_t isa) {
+    switch (isa) {
+    case SIEVE_ISA_SCALAR: return 1;
+#if defined(__x86_64__)
+    case SIEVE_ISA_AVX2: return __builtin_cpu_supports("avx2") ? 1 : 0;
+    case SIEVE_ISA_AVX512VNNI:
+        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+               __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
+#endif
+#if defined(__aarch64__)
+    case SIEVE_ISA_NEON: return 1;  // Advanced SIMD is part of every AArch64 Linux target
+    case SIEVE_ISA_NEONDOT: return (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
+    case SIEVE_ISA_I8MM: return (getauxval(AT_HWCAP2) & HWCAP2_I8MM) != 0;
+#endif
+    default: return 0;
+    }
+}
+
+int32_t sieve_isa_best(void) {
+    static const int32_t preference[] = {SIEVE_ISA_AVX512VNNI, SIEVE_ISA_AVX2, SIEVE_ISA_I8MM, SIEVE_ISA_NEONDOT, SIEVE_ISA_NEON};
+    for (size_t i = 0; i < sizeof preference / sizeof preference[0]; i++) {
+        if (sieve_isa_available(preference[i])) return preference[i];
+    }
+    return SIEVE_ISA_SCALAR;
+}
+
+sieve_conv_params sieve_conv_rows(const sieve_conv_params *p, int32_t row_begin, int32_t row_end) {
+    sieve_conv_params band = *p;
+    band.out_h = row_end - row_begin;
+    band.output = p->output + (size_t)row_begin * p->out_w * p->out_c;
+    band.pad_top = p->pad_top - row_begin * p->stride_h;
+    return band;
+}
+
+// ON_PATH(STEP) expands to a switch over this architecture's compiled paths, STEP(X) being the
+// statement for path X; an ISA of another architecture (or scalar) falls through.
+#if defined(__x86_64__)
+#define ON_PATH(STEP)                                   \
+    switch (isa) {                                      \
+    case SIEVE_ISA_AVX2: STEP(avx2); break;             \
+    case SIEVE_ISA_AVX512VNNI: STEP(avx512vnni); break; \
+    default: break;                                     \
+    }
+#elif defined(__aarch64__)
+#define ON_PATH(STEP)                             \
+    switch (isa) {                                \
+    case SIEVE_ISA_NEON: STEP(neon); break;       \
+    case SIEVE_ISA_NEONDOT: STEP(neondot); break; \
+    case SIEVE_ISA_I8MM: STEP(i8mm); break;       \
+    default: break;                               \
+    }
+#else
+#define ON_PATH(STEP) (void)isa;
+#endif
+
+// Grouped (non-depthwise) convs are rare enough to stay scalar on every path.
+size_t sieve_conv_packed_size(int32_t isa, const sieve_conv_params *p) {
+    if (p->groups != 1) return 0;
+#define STEP(X) return sieve_conv_packed_size__##X(p)
+    ON_PATH(STEP)
+#undef STEP
+    return 0;
+}
+
+void sieve_conv_pack(int32_t isa, const sieve_conv_params *p, void *packed) {
+    if (sieve_conv_packed_size(isa, p) == 0) return;
+#define STEP(X) sieve_conv_pack__##X(p, packed)
+    ON_PATH(STEP)
+#undef STEP
+}
+
+size_t sieve_conv_scratch_size(int32_t isa, const sieve_conv_params *p) {
+    if (sieve_conv_packed_size(isa, p) == 0) return 0;
+#define STEP(X) return sieve_conv_scratch_size__##X(p)
+    ON_PATH(STEP)
+#undef STEP
+    return 0;
+}
+
+void sieve_conv_run(int32_t isa, const sieve_conv_params *p, const void *packed, void *scratch) {
+    if (packed != NULL) {
+#define STEP(X) sieve_conv_s8__##X(p, packed, scratch); return
+        ON_PATH(STEP)
+#undef STEP
+    }
+    sieve_conv_s8__scalar(p);
+}
+
+size_t sieve_dwconv_packed_size(int32_t isa, const sieve_conv_params *p) {
+#define STEP(X) return sieve_dwconv_packed_size__##X(p)
+    ON_PATH(STEP)
+#undef STEP
+    return 0;
+}
+
+void sieve_dwconv_pack(int32_t isa, const sieve_conv_params *p, void *packed) {
+    if (sieve_dwconv_packed_size(isa, p) == 0) return;
+#define STEP(X) sieve_dwconv_pack__##X(p, packed)
+    ON_PATH(STEP)
+#undef STEP
+}
+
+size_t sieve_dwconv_scratch_size(int32_t isa, const sieve_conv_params *p) {
+    if (sieve_dwconv_packed_size(isa, p) == 0) return 0;
+#define STEP(X) return sieve_dwconv_scratch_size__##X(p)
+    ON_PATH(STEP)
+#undef STEP
+    return 0;
+}
+
+void sieve_dwconv_run(int32_t isa, const sieve_conv_params *p, const void *packed, void *scratch) {
+    if (packed != NULL) {
+#define STEP(X) sieve_dwconv_s8__##X(p, packed, scratch); return
+        ON_PATH(STEP)
+#undef STEP
+    }
+    sieve_dwconv_s8__scalar(p);
+}
+
+size_t sieve_fc_packed_size(int32_t isa, const sieve_fc_params *p) {
+#define STEP(X) return sieve_fc_packed_size__##X(p)
+    ON_PATH(STEP)
+#undef STEP
+    return 0;
+}
+
+void sieve_fc_pack(int32_t isa, const sieve_fc_params *p, void *packed) {
+    if (sieve_fc_packed_size(isa, p) == 0) return;
+#define STEP(X) sieve_fc_pack__##X(p, packed)
+    ON_PATH(STEP)
+#undef STEP
+}
+
+size_t sieve_fc_scratch_size(int32_t isa, const sieve_fc_params *p) {
+    if (sieve_fc_packed_size(isa, p) == 0) return 0;
+#define STEP(X) return sieve_fc_scratch_size__##X(p)
+    ON_PATH(STEP)
+#undef STEP
+    return 0;
+}
+
+void sieve_fc_run(int32_t isa, const sieve_fc_params *p, const void *packed, void *scratch, int32_t oc_begin, int32_t oc_end) {
+    if (packed != NULL) {
+#define STEP(X) sieve_fc_s8__##X(p, packed, scratch, oc_begin, oc_end); return
+        ON_PATH(STEP)
+#undef STEP
+    }
+    sieve_fc_params band = *p;
+    band.weights += (size_t)oc_begin * p->k;
+    band.bias += oc_begin;
+    band.multipliers += oc_begin;
+    band.shifts += oc_begin;
+    band.output += oc_begin;
+    band.out_c = oc_end - oc_begin;
+    sieve_fc_s8__scalar(&band);
+}
+
+uint64_t sieve_peak_macs(int32_t isa, uint64_t iterations) {
+#define STEP(X) return sieve_peak_macs__##X(iterations)
+    ON_PATH(STEP)
+#undef STEP
+    return 0;
+}

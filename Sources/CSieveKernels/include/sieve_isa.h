@@ -1,0 +1,35 @@
+// What each SIMD path provides (internal to CSieveKernels). For an op O in {conv, dwconv, fc} and a
+// path X: O_packed_size__X (0: the path leaves this shape to the scalar kernel), O_pack__X,
+// O_scratch_size__X and the kernel O_s8__X. dispatch.c routes sieve_O_* to them.
+#ifndef SIEVE_ISA_H
+#define SIEVE_ISA_H
+
+#include "sieve_kernels.h"
+
+#define SIEVE_DECLARE_PATH(X)                                                                              \
+    size_t sieve_conv_packed_size__##X(const sieve_conv_params *p);                                        \
+    void sieve_conv_pack__##X(const sieve_conv_params *p, void *packed);                                   \
+    size_t sieve_conv_scratch_size__##X(const sieve_conv_params *p);                                       \
+    void sieve_conv_s8__##X(const sieve_conv_params *p, const void *packed, void *scratch);                \
+    size_t sieve_dwconv_packed_size__##X(const sieve_conv_params *p);                                      \
+    void sieve_dwconv_pack__##X(const sieve_conv_params *p, void *packed);                                 \
+    size_t sieve_dwconv_scratch_size__##X(const sieve_conv_params *p);                                     \
+    void sieve_dwconv_s8__##X(const sieve_conv_params *p, const void *packed, void *scratch);              \
+    size_t sieve_fc_packed_size__##X(const sieve_fc_params *p);                                            \
+    void sieve_fc_pack__##X(const sieve_fc_params *p, void *packed);                                       \
+    size_t sieve_fc_scratch_size__##X(const sieve_fc_params *p);                                           \
+    void sieve_fc_s8__##X(const sieve_fc_params *p, const void *packed, void *scratch, int32_t oc_begin,    \
+                          int32_t oc_end);                                                                  \
+    uint64_t sieve_peak_macs__##X(uint64_t iterations);
+
+#if defined(__x86_64__)
+SIEVE_DECLARE_PATH(avx2)
+SIEVE_DECLARE_PATH(avx512vnni)
+#endif
+#if defined(__aarch64__)
+SIEVE_DECLARE_PATH(neon)
+SIEVE_DECLARE_PATH(neondot)
+SIEVE_DECLARE_PATH(i8mm)
+#endif
+
+#endif

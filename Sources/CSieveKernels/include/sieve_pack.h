@@ -1,0 +1,57 @@
+// Packed weight layouts shared by the SIMD paths (docs/KERNELS.md). Internal to CSieveKernels.
+#ifndef SIEVE_PACK_H
+#define SIEVE_PACK_H
+
+#include "sieve_kernels.h"
+
+#define SIEVE_OC_BLOCK 16
+
+static inline int32_t sieve_round_up(int32_t value, int32_t multiple) {
+    return (value + multiple - 1) / multiple * multiple;
+}
+
+// The K4 layout: a matrix of out_c rows of k int8 weights (k in the scalar kernels' order), as
+//   int32 bias[ocp]        bias[oc] - input_offset * sum(row oc), 0 past out_c
+//   int32 multiplier[ocp]  1 << 30 past out_c
+//   int32 shift[ocp]       31 past out_c
+//   int8  weights[ocp / 16][k4 / 4][16][4]   row oc, columns 4j...4j+3; zero past out_c and k
+// with ocp = out_c rounded up to 16 and k4 = k rounded up to 4. A 64-byte block holds four
+// consecutive k of sixteen output channels: one vpdpbusd zmm operand, four sdot q operands.
+// input_offset is what the kernel adds to every input value (128 for u8 x s8 vpdpbusd).
+size_t sieve_pack_k4_size(int32_t out_c, int32_t k);
+void sieve_pack_k4(const int8_t *weights, const int32_t *bias, const int32_t *multipliers, const int32_t *shifts,
+                   int32_t out_c, int32_t k, int32_t input_offset, void *packed);
+
+typedef struct {
+    const int32_t *bias, *multipliers, *shifts;
+    const int8_t *weights;
+    int32_t ocp, k4;
+} sieve_k4_view;
+
+static inline sieve_k4_view sieve_k4(const void *packed, int32_t out_c, int32_t k) {
+    sieve_k4_view v;
+    v.ocp = sieve_round_up(out_c, SIEVE_OC_BLOCK);
+    v.k4 = sieve_round_up(k, 4);
+    v.bias = (const int32_t *)packed;
+    v.multipliers = v.bias + v.ocp;
+    v.shifts = v.multipliers + v.ocp;
+    v.weights = (const int8_t *)(v.shifts + v.ocp);
+    return v;
+}
+
+// A conv reads its input directly (one K4 row per kernel tap) when in_c is a multiple of 4,
+// and through an im2col copy otherwise (the one-channel stem).
+static inline int sieve_conv_is_direct(const sieve_conv_params *p) { return p->in_c % 4 == 0; }
+
+// Input rows and columns a band of output rows touches, padding included.
+static inline int32_t sieve_conv_span_h(const sieve_conv_params *p) { return (p->out_h - 1) * p->stride_h + p->kernel_h; }
+static inline int32_t sieve_conv_span_w(const sieve_conv_params *p) { return (p->out_w - 1) * p->stride_w + p->kernel_w; }
+
+// Copies the input rows and columns a band of output rows reads into dst ([span_h][span_w][in_c],
+// the padding filled with the input zero point), adding `offset` to every byte (128 turns s8 into
+// the u8 vpdpbusd takes; 0 keeps s8).
+void sieve_pad_input(const sieve_conv_params *p, int32_t offset, uint8_t *dst);
+// im2col of a band: dst[out_h * out_w][k4], k in (ky, kx, ci) order, padding = zero point, plus offset.
+void sieve_im2col(const sieve_conv_params *p, int32_t offset, uint8_t *dst);
+
+#endif

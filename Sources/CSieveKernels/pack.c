@@ -1,0 +1,67 @@
+// Weight packing and input staging shared by the SIMD paths (sieve_pack.h says the layouts).
+#include <string.h>
+#include "sieve_pack.h"
+
+size_t sieve_pack_k4_size(int32_t out_c, int32_t k) {
+    const size_t ocp = (size_t)sieve_round_up(out_c, SIEVE_OC_BLOCK);
+    return ocp * 3 * sizeof(int32_t) + ocp * (size_t)sieve_round_up(k, 4);
+}
+
+void sieve_pack_k4(const int8_t *weights, const int32_t *bias, const int32_t *multipliers, const int32_t *shifts,
+                   int32_t out_c, int32_t k, int32_t input_offset, void *packed) {
+    sieve_k4_view v = sieve_k4(packed, out_c, k);
+    int32_t *b = (int32_t *)v.bias, *m = (int32_t *)v.multipliers, *s = (int32_t *)v.shifts;
+    int8_t *w = (int8_t *)v.weights;
+    memset(w, 0, (size_t)v.ocp * v.k4);
+    for (int32_t oc = 0; oc < v.ocp; oc++) {
+        if (oc >= out_c) { b[oc] = 0; m[oc] = 1 << 30; s[oc] = 31; continue; }
+        const int8_t *row = weights + (size_t)oc * k;
+        int32_t sum = 0;
+        for (int32_t i = 0; i < k; i++) {
+            sum += row[i];
+            w[(((size_t)(oc / SIEVE_OC_BLOCK) * (v.k4 / 4) + i / 4) * SIEVE_OC_BLOCK + oc % SIEVE_OC_BLOCK) * 4 + i % 4] = row[i];
+        }
+        // Wraps like the scalar accumulator: the result is the same modulo 2^32.
+        b[oc] = (int32_t)((uint32_t)bias[oc] - (uint32_t)input_offset * (uint32_t)sum);
+        m[oc] = multipliers[oc];
+        s[oc] = shifts[oc];
+    }
+}
+
+void sieve_pad_input(const sieve_conv_params *p, int32_t offset, uint8_t *dst) {
+    const int32_t span_h = sieve_conv_span_h(p), span_w = sieve_conv_span_w(p), c = p->in_c;
+    const uint8_t pad = (uint8_t)(p->input_zero_point + offset);
+    for (int32_t y = 0; y < span_h; y++) {
+        const int32_t iy = y - p->pad_top;
+        uint8_t *row = dst + (size_t)y * span_w * c;
+        if (iy < 0 || iy >= p->in_h) { memset(row, pad, (size_t)span_w * c); continue; }
+        for (int32_t x = 0; x < span_w; x++) {
+            const int32_t ix = x - p->pad_left;
+            uint8_t *out = row + (size_t)x * c;
+            if (ix < 0 || ix >= p->in_w) { memset(out, pad, (size_t)c); continue; }
+            const int8_t *in = p->input + ((size_t)iy * p->in_w + ix) * c;
+            for (int32_t ci = 0; ci < c; ci++) out[ci] = (uint8_t)(in[ci] + offset);
+        }
+    }
+}
+
+void sieve_im2col(const sieve_conv_params *p, int32_t offset, uint8_t *dst) {
+    const int32_t k = p->kernel_h * p->kernel_w * p->in_c, k4 = sieve_round_up(k, 4);
+    const uint8_t pad = (uint8_t)(p->input_zero_point + offset);
+    for (int32_t oy = 0; oy < p->out_h; oy++) {
+        for (int32_t ox = 0; ox < p->out_w; ox++) {
+            uint8_t *out = dst + ((size_t)oy * p->out_w + ox) * k4;
+            for (int32_t ky = 0; ky < p->kernel_h; ky++) {
+                const int32_t iy = oy * p->stride_h - p->pad_top + ky;
+                for (int32_t kx = 0; kx < p->kernel_w; kx++) {
+                    const int32_t ix = ox * p->stride_w - p->pad_left + kx;
+                    const int inside = iy >= 0 && iy < p->in_h && ix >= 0 && ix < p->in_w;
+                    for (int32_t ci = 0; ci < p->in_c; ci++) {
+                        *out++ = inside ? (uint8_t)(p->input[((size_t)iy * p->in_w + ix) * p->in_c + ci] + offset) : pad;
+                    }
+                }
+            }
+            for (int32_t i = k; i < k4; i++) *out++ = 0;
+        }
+    }
+}

@@ -1,0 +1,137 @@
+// Convolution (groups = 1) on AVX-512 VNNI: vpdpbusd of u8 inputs (x + 128) by s8 weights in the
+// K4 layout, 16 output channels per zmm. A tile is up to 12 output pixels of one row times 32
+// output channels (24 accumulators); the pixels' input bytes are broadcast from memory.
+#if defined(__x86_64__)
+#include <string.h>
+#include "sieve_isa.h"
+#include "sieve_pack.h"
+#include "sieve_target.h"
+
+SIEVE_TARGET_BEGIN("avx512f,avx512bw,avx512vl,avx512vnni")
+#include "requantize_avx512.h"
+
+#define MAX_TILE_PIXELS 12
+
+static inline int32_t conv_k(const sieve_conv_params *p) { return p->kernel_h * p->kernel_w * p->in_c; }
+
+size_t sieve_conv_packed_size__avx512vnni(const sieve_conv_params *p) { return sieve_pack_k4_size(p->out_c, conv_k(p)); }
+
+void sieve_conv_pack__avx512vnni(const sieve_conv_params *p, void *packed) {
+    sieve_pack_k4(p->weights, p->bias, p->multipliers, p->shifts, p->out_c, conv_k(p), 128, packed);
+}
+
+size_t sieve_conv_scratch_size__avx512vnni(const sieve_conv_params *p) {
+    if (sieve_conv_is_direct(p)) return (size_t)sieve_conv_span_h(p) * sieve_conv_span_w(p) * p->in_c;
+    return (size_t)p->out_h * p->out_w * sieve_round_up(conv_k(p), 4);
+}
+
+// Where a tile's inputs are: pixel j of tap (ky, kx), column group g reads 4 bytes at
+// x + j * pixel_stride + ky * row_stride + kx * tap_stride + 4 * g.
+typedef struct {
+    int32_t taps_h, taps_w;       // kernel taps walked (1 x 1 after im2col)
+    int32_t groups;               // 4-column groups per tap
+    int32_t pixel_stride, row_stride, tap_stride;
+    int32_t block_stride;         // bytes between the packed weights of consecutive 16-channel blocks
+} tile_geometry;
+
+static inline __attribute__((always_inline)) void conv_tile(
+    const tile_geometry *t, const uint8_t *x, const int8_t *w, const int32_t *bias, const int32_t *multipliers,
+    const int32_t *shifts, int8_t *out, int32_t out_stride, __mmask16 last_mask, const __m512i zp_lo_hi[3],
+    const int pixels, const int blocks) {
+    __m512i acc[MAX_TILE_PIXELS][2];
+    for (int b = 0; b < blocks; b++) {
+        const __m512i initial = _mm512_loadu_si512(bias + 16 * b);
+        for (int j = 0; j < pixels; j++) acc[j][b] = initial;
+    }
+    for (int32_t ky = 0; ky < t->taps_h; ky++) {
+        for (int32_t kx = 0; kx < t->taps_w; kx++) {
+            const uint8_t *xt = x + ky * t->row_stride + kx * t->tap_stride;
+            const int8_t *wt = w + (size_t)(ky * t->taps_w + kx) * t->groups * 64;
+            for (int32_t g = 0; g < t->groups; g++) {
+                __m512i wv[2];
+                for (int b = 0; b < blocks; b++) wv[b] = _mm512_load_si512(wt + (size_t)b * t->block_stride + 64 * g);
+                for (int j = 0; j < pixels; j++) {
+                    int32_t four;
+                    memcpy(&four, xt + j * t->pixel_stride + 4 * g, 4);
+                    const __m512i xb = _mm512_set1_epi32(four);
+                    for (int b = 0; b < blocks; b++) acc[j][b] = _mm512_dpbusd_epi32(acc[j][b], xb, wv[b]);
+                }
+            }
+        }
+    }
+    for (int b = 0; b < blocks; b++) {
+        const __mmask16 mask = b == blocks - 1 ? last_mask : 0xFFFF;
+        for (int j = 0; j < pixels; j++) {
+            const __m128i r = sieve_rq16_avx512(acc[j][b], multipliers + 16 * b, shifts + 16 * b, zp_lo_hi[0], zp_lo_hi[1], zp_lo_hi[2]);
+            _mm_mask_storeu_epi8(out + (size_t)j * out_stride + 16 * b, mask, r);
+        }
+    }
+}
+
+#define TILE_CASE(n)                                                                                         \
+    case n:                                                                                                  \
+        if (blocks == 2) conv_tile(t, x, w, bias, m, s, out, out_stride, last_mask, zp_lo_hi, n, 2);         \
+        else conv_tile(t, x, w, bias, m, s, out, out_stride, last_mask, zp_lo_hi, n, 1);                     \
+        break;
+
+static void conv_tile_any(const tile_geometry *t, const uint8_t *x, const int8_t *w, const int32_t *bias, const int32_t *m,
+                          const int32_t *s, int8_t *out, int32_t out_stride, __mmask16 last_mask, const __m512i zp_lo_hi[3],
+                          int pixels, int blocks) {
+    switch (pixels) {
+        TILE_CASE(1) TILE_CASE(2) TILE_CASE(3) TILE_CASE(4) TILE_CASE(5) TILE_CASE(6)
+        TILE_CASE(7) TILE_CASE(8) TILE_CASE(9) TILE_CASE(10) TILE_CASE(11) TILE_CASE(12)
+    default: break;
+    }
+}
+
+void sieve_conv_s8__avx512vnni(const sieve_conv_params *p, const void *packed, void *scratch) {
+    const int32_t k = conv_k(p);
+    const sieve_k4_view v = sieve_k4(packed, p->out_c, k);
+    uint8_t *staged = (uint8_t *)scratch;
+    tile_geometry t;
+    int32_t pixel_row_stride;  // staged bytes between output rows
+    if (sieve_conv_is_direct(p)) {
+        sieve_pad_input(p, 128, staged);
+        const int32_t span_w = sieve_conv_span_w(p);
+        t.taps_h = p->kernel_h;
+        t.taps_w = p->kernel_w;
+        t.groups = p->in_c / 4;
+        t.tap_stride = p->in_c;
+        t.row_stride = span_w * p->in_c;
+        t.pixel_stride = p->stride_w * p->in_c;
+        pixel_row_stride = p->stride_h * t.row_stride;
+    } else {
+        sieve_im2col(p, 128, staged);
+        t.taps_h = t.taps_w = 1;
+        t.groups = v.k4 / 4;
+        t.tap_stride = t.row_stride = 0;
+        t.pixel_stride = v.k4;
+        pixel_row_stride = p->out_w * v.k4;
+    }
+    t.block_stride = v.k4 * 16;
+    const __m512i zp_lo_hi[3] = {_mm512_set1_epi32(p->output_zero_point), _mm512_set1_epi32(p->act_min),
+                                 _mm512_set1_epi32(p->act_max)};
+    const int32_t oc_blocks = v.ocp / 16;
+    // Near-equal pixel tiles: 28 columns run as 10 + 9 + 9, not 12 + 12 + 4.
+    const int32_t tiles = (p->out_w + MAX_TILE_PIXELS - 1) / MAX_TILE_PIXELS;
+    for (int32_t oy = 0; oy < p->out_h; oy++) {
+        const uint8_t *x_row = staged + (size_t)oy * pixel_row_stride;
+        int8_t *out_row = p->output + (size_t)oy * p->out_w * p->out_c;
+        for (int32_t ob = 0; ob < oc_blocks; ob += 2) {
+            const int blocks = ob + 1 < oc_blocks ? 2 : 1;
+            const int32_t last_channels = p->out_c - (ob + blocks - 1) * 16;
+            const __mmask16 last_mask = last_channels >= 16 ? 0xFFFF : (__mmask16)((1u << last_channels) - 1);
+            int32_t ox = 0;
+            for (int32_t tile = 0; tile < tiles; tile++) {
+                const int32_t pixels = p->out_w / tiles + (tile < p->out_w % tiles ? 1 : 0);
+                conv_tile_any(&t, x_row + (size_t)ox * t.pixel_stride, v.weights + (size_t)ob * t.block_stride, v.bias + 16 * ob,
+                              v.multipliers + 16 * ob, v.shifts + 16 * ob, out_row + (size_t)ox * p->out_c + 16 * ob, p->out_c,
+                              last_mask, zp_lo_hi, pixels, blocks);
+                ox += pixels;
+            }
+        }
+    }
+}
+
+SIEVE_TARGET_END
+#endif

@@ -1,0 +1,29 @@
+// Requantisation of sixteen int32 accumulators on AVX-512, exactly as sieve_requantize:
+// (acc * M + 2^(s-1)) >> s in 64 bits (even and odd lanes apart), + zero point, clamp, narrow.
+// Include only from a file compiled for AVX-512 F/BW.
+#ifndef SIEVE_REQUANTIZE_AVX512_H
+#define SIEVE_REQUANTIZE_AVX512_H
+
+#include <immintrin.h>
+
+static inline __m512i sieve_rq_half_avx512(__m512i acc_lo, __m512i m_lo, __m512i s_lo) {
+    const __m512i one = _mm512_set1_epi64(1);
+    const __m512i product = _mm512_mul_epi32(acc_lo, m_lo);  // signed low 32 bits of each 64-bit lane
+    const __m512i round = _mm512_sllv_epi64(one, _mm512_sub_epi64(s_lo, one));
+    return _mm512_srav_epi64(_mm512_add_epi64(product, round), s_lo);
+}
+
+// Sixteen int8 results of acc with per-lane multipliers and shifts.
+static inline __m128i sieve_rq16_avx512(__m512i acc, const int32_t *multipliers, const int32_t *shifts,
+                                        __m512i zero_point, __m512i lo, __m512i hi) {
+    const __m512i m = _mm512_loadu_si512(multipliers), s = _mm512_loadu_si512(shifts);
+    const __m512i low32 = _mm512_set1_epi64(0xFFFFFFFF);
+    const __m512i even = sieve_rq_half_avx512(acc, m, _mm512_and_si512(s, low32));
+    const __m512i odd = sieve_rq_half_avx512(_mm512_srli_epi64(acc, 32), _mm512_srli_epi64(m, 32), _mm512_srli_epi64(s, 32));
+    __m512i r = _mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64(odd, 32));
+    r = _mm512_add_epi32(r, zero_point);
+    r = _mm512_max_epi32(_mm512_min_epi32(r, hi), lo);
+    return _mm512_cvtepi32_epi8(r);
+}
+
+#endif
