@@ -31,35 +31,47 @@ void sieve_pack_k4(const int8_t *weights, const int32_t *bias, const int32_t *mu
 void sieve_pad_input(const sieve_conv_params *p, int32_t offset, uint8_t *dst) {
     const int32_t span_h = sieve_conv_span_h(p), span_w = sieve_conv_span_w(p), c = p->in_c;
     const uint8_t pad = (uint8_t)(p->input_zero_point + offset);
+    // Columns [left, right) of the span hold input columns [left - pad_left, right - pad_left).
+    int32_t left = p->pad_left < 0 ? 0 : (p->pad_left > span_w ? span_w : p->pad_left);
+    int32_t right = p->pad_left + p->in_w < span_w ? p->pad_left + p->in_w : span_w;
+    if (right < left) right = left;
     for (int32_t y = 0; y < span_h; y++) {
         const int32_t iy = y - p->pad_top;
         uint8_t *row = dst + (size_t)y * span_w * c;
         if (iy < 0 || iy >= p->in_h) { memset(row, pad, (size_t)span_w * c); continue; }
-        for (int32_t x = 0; x < span_w; x++) {
-            const int32_t ix = x - p->pad_left;
-            uint8_t *out = row + (size_t)x * c;
-            if (ix < 0 || ix >= p->in_w) { memset(out, pad, (size_t)c); continue; }
-            const int8_t *in = p->input + ((size_t)iy * p->in_w + ix) * c;
-            for (int32_t ci = 0; ci < c; ci++) out[ci] = (uint8_t)(in[ci] + offset);
-        }
+        memset(row, pad, (size_t)left * c);
+        const int8_t *in = p->input + ((size_t)iy * p->in_w + (left - p->pad_left)) * c;
+        uint8_t *out = row + (size_t)left * c;
+        const size_t n = (size_t)(right - left) * c;
+        for (size_t i = 0; i < n; i++) out[i] = (uint8_t)(in[i] + offset);
+        memset(row + (size_t)right * c, pad, (size_t)(span_w - right) * c);
     }
 }
 
+// The im2col rows and 64 bytes of slack for the 8-byte copies below.
+static size_t rows_bytes(const sieve_conv_params *p) {
+    return (size_t)sieve_round_up(p->out_h * p->out_w * sieve_round_up(p->kernel_h * p->kernel_w * p->in_c, 4), 64) + 64;
+}
+
+size_t sieve_im2col_scratch_size(const sieve_conv_params *p) {
+    const size_t padded = (size_t)sieve_conv_span_h(p) * sieve_conv_span_w(p) * p->in_c;
+    return rows_bytes(p) + padded + 64;
+}
+
 void sieve_im2col(const sieve_conv_params *p, int32_t offset, uint8_t *dst) {
+    // Pads the band once after the im2col rows, then gathers each tap row's kw * in_c bytes in
+    // 8-byte copies: a copy's overrun is rewritten by the next one, or lands in the slack.
     const int32_t k = p->kernel_h * p->kernel_w * p->in_c, k4 = sieve_round_up(k, 4);
-    const uint8_t pad = (uint8_t)(p->input_zero_point + offset);
+    const int32_t span_w = sieve_conv_span_w(p), run = p->kernel_w * p->in_c;
+    uint8_t *padded = dst + rows_bytes(p);
+    sieve_pad_input(p, offset, padded);
     for (int32_t oy = 0; oy < p->out_h; oy++) {
         for (int32_t ox = 0; ox < p->out_w; ox++) {
             uint8_t *out = dst + ((size_t)oy * p->out_w + ox) * k4;
             for (int32_t ky = 0; ky < p->kernel_h; ky++) {
-                const int32_t iy = oy * p->stride_h - p->pad_top + ky;
-                for (int32_t kx = 0; kx < p->kernel_w; kx++) {
-                    const int32_t ix = ox * p->stride_w - p->pad_left + kx;
-                    const int inside = iy >= 0 && iy < p->in_h && ix >= 0 && ix < p->in_w;
-                    for (int32_t ci = 0; ci < p->in_c; ci++) {
-                        *out++ = inside ? (uint8_t)(p->input[((size_t)iy * p->in_w + ix) * p->in_c + ci] + offset) : pad;
-                    }
-                }
+                const uint8_t *in = padded + ((size_t)(oy * p->stride_h + ky) * span_w + (size_t)ox * p->stride_w) * p->in_c;
+                for (int32_t i = 0; i < run; i += 8) memcpy(out + i, in + i, 8);
+                out += run;
             }
             for (int32_t i = k; i < k4; i++) *out++ = 0;
         }

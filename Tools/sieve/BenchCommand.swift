@@ -7,18 +7,21 @@ import SieveQuantize
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Per-op time, MACs and GMAC/s of a blob, and its whole-network latency.",
+        abstract: "Per-op time, MACs and GMAC/s of a blob against the core's peak, and its whole-network latency.",
         discussion: """
             Runs the network many times on real images (after warm-up runs that are not counted). \
             Each op is timed inside every run, in network order, heads included; the whole network \
-            is timed separately with the heads off, as `sieve eval` times it with exits off. \
-            Medians throughout.
+            is timed separately with the heads off (as `sieve eval` times it with exits off) and with \
+            the blob's exits on. Medians throughout. The peak is the kernel path's multiply-accumulate \
+            instruction in a register-only loop, measured in the same run.
             """)
 
     @Argument(help: "The .sieve blob.") var blob: String
     @Option(help: "Images to run on (IDX or .npy), cycled through.") var images = "data/fashion-mnist-test-1000-images-idx3-ubyte.gz"
     @Option(help: "Timed runs.") var runs = 200
     @Option(help: "Untimed warm-up runs first.") var warmup = 20
+    @Option(help: "Kernel path (scalar, avx2, avx512vnni, neon, neondot, i8mm); default: SIEVE_ISA, else the best this CPU has.")
+    var isa: String?
     @Flag(help: "Print one JSON object.") var json = false
 
     func validate() throws {
@@ -26,10 +29,15 @@ struct BenchCommand: ParsableCommand {
         guard warmup >= 0 && warmup <= 1_000_000 else { throw ValidationError("--warmup must be in 0...1000000") }
     }
 
-    struct OpRow: Encodable { let index: Int, kind: String, head: Int?, macs: Int, median_us: Double, gmacs: Double, share: Double }
+    struct OpRow: Encodable {
+        let index: Int, kind: String, head: Int?, macs: Int, median_us: Double, gmacs: Double, share: Double
+        let peak_share: Double?
+    }
     struct Report: Encodable {
-        let runs: Int, kernels: String, threads: Int, full_macs: Int
-        let median_us: Double, p99_us: Double, gmacs: Double, ops: [OpRow]
+        let runs: Int, isa: String, threads: Int, full_macs: Int, peak_gmacs: Double?
+        let median_us: Double, p99_us: Double, gmacs: Double
+        let exits_median_us: Double, exits_p99_us: Double, exits_mean_macs: Double
+        let ops: [OpRow]
     }
 
     func run() throws {
@@ -44,13 +52,16 @@ struct BenchCommand: ParsableCommand {
             throw ExitCode.failure
         }
         guard set.count > 0 else { printError("error: \(images) holds no images"); throw ExitCode.failure }
-        let interpreter = try Interpreter(model: model)
+        let interpreter = try Interpreter(model: model, isa: try resolveKernelPath(isa))
+        let peak = PeakRate.measure(isa: interpreter.isa)
         let opCount = model.ops.count
         var headOf = [Int?](repeating: nil, count: opCount)
         for (h, head) in model.heads.enumerated() { for i in Int(head.firstOp)..<Int(head.firstOp + head.opCount) { headOf[i] = h } }
 
         var opTimes = [[Double]](repeating: [Double](repeating: 0, count: runs), count: opCount)
         var wholeTimes = [Double](repeating: 0, count: runs)
+        var exitTimes = [Double](repeating: 0, count: runs)
+        var exitMACs = 0
         for r in -warmup..<runs {
             set.image((r + warmup) % set.count).withUnsafeBytes { interpreter.setInput(pixels: $0) }
             for i in 0..<opCount {
@@ -62,29 +73,43 @@ struct BenchCommand: ParsableCommand {
             let start = sieve_now_ns()
             _ = interpreter.classify(exits: false)
             if r >= 0 { wholeTimes[r] = Double(sieve_now_ns() - start) / 1000 }
+            set.image((r + warmup) % set.count).withUnsafeBytes { interpreter.setInput(pixels: $0) }
+            let exitStart = sieve_now_ns()
+            let result = interpreter.classify(exits: true)
+            if r >= 0 { exitTimes[r] = Double(sieve_now_ns() - exitStart) / 1000; exitMACs += result.macs }
         }
         let medians = opTimes.map { LatencyStats($0).p50 }
         let total = medians.reduce(0, +)
         let rows = (0..<opCount).map { i in
             let macs = model.macs(op: i)
+            let gmacs = medians[i] > 0 ? Double(macs) / medians[i] / 1000 : 0
             return OpRow(index: i, kind: "\(model.ops[i].opKind!.name)", head: headOf[i], macs: macs, median_us: medians[i],
-                         gmacs: medians[i] > 0 ? Double(macs) / medians[i] / 1000 : 0, share: total > 0 ? 100 * medians[i] / total : 0)
+                         gmacs: gmacs, share: total > 0 ? 100 * medians[i] / total : 0,
+                         peak_share: peak.map { macs > 0 ? 100 * gmacs / $0 : 0 })
         }
-        let whole = LatencyStats(wholeTimes)
+        let whole = LatencyStats(wholeTimes), exiting = LatencyStats(exitTimes)
         let fullMACs = noExitMACs(model)
-        let report = Report(runs: runs, kernels: "scalar", threads: 1, full_macs: fullMACs, median_us: whole.p50, p99_us: whole.p99,
-                            gmacs: Double(fullMACs) / whole.p50 / 1000, ops: rows)
+        let pathName = KernelPath.name(interpreter.isa)
+        let report = Report(runs: runs, isa: pathName, threads: 1, full_macs: fullMACs, peak_gmacs: peak,
+                            median_us: whole.p50, p99_us: whole.p99, gmacs: Double(fullMACs) / whole.p50 / 1000,
+                            exits_median_us: exiting.p50, exits_p99_us: exiting.p99, exits_mean_macs: Double(exitMACs) / Double(runs),
+                            ops: rows)
         if json { try printJSON(report); return }
-        print("\(blob): \(runs) runs after \(warmup) warm-up, images from \(images) (scalar kernels, 1 thread)")
+        print("\(blob): \(runs) runs after \(warmup) warm-up, images from \(images) (\(pathName) kernels, 1 thread)")
+        if let peak { print(String(format: "peak of %@ on this core: %.1f GMAC/s (register-only loop)", pathName, peak)) }
         print("")
-        print(pad("op", 4) + pad("kind", 21) + pad("head", 6) + lpad("MACs", 12) + lpad("median us", 11) + lpad("GMAC/s", 8) + lpad("share", 8))
+        print(pad("op", 4) + pad("kind", 21) + pad("head", 6) + lpad("MACs", 12) + lpad("median us", 11) + lpad("GMAC/s", 8)
+              + lpad("of peak", 9) + lpad("share", 8))
         for row in rows {
             print(pad("\(row.index)", 4) + pad(row.kind, 21) + pad(row.head.map(String.init) ?? "", 6) + lpad(grouped(row.macs), 12)
                   + lpad(String(format: "%.1f", row.median_us), 11) + lpad(row.macs > 0 ? String(format: "%.2f", row.gmacs) : "", 8)
+                  + lpad(row.macs > 0 ? row.peak_share.map { String(format: "%.0f%%", $0) } ?? "" : "", 9)
                   + lpad(String(format: "%.1f%%", row.share), 8))
         }
         print("")
         print(String(format: "whole network, heads off: median %.1f us, p99 %.1f us, %@ MACs, %.2f GMAC/s",
                      whole.p50, whole.p99, grouped(fullMACs), report.gmacs))
+        print(String(format: "blob's exits on:          median %.1f us, p99 %.1f us, mean %@ MACs",
+                     exiting.p50, exiting.p99, grouped(Int(report.exits_mean_macs))))
     }
 }

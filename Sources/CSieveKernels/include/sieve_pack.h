@@ -51,7 +51,9 @@ static inline int32_t sieve_conv_span_w(const sieve_conv_params *p) { return (p-
 // the padding filled with the input zero point), adding `offset` to every byte (128 turns s8 into
 // the u8 vpdpbusd takes; 0 keeps s8).
 void sieve_pad_input(const sieve_conv_params *p, int32_t offset, uint8_t *dst);
-// im2col of a band: dst[out_h * out_w][k4], k in (ky, kx, ci) order, padding = zero point, plus offset.
+// im2col of a band: dst[out_h * out_w][k4], k in (ky, kx, ci) order, padding = zero point, plus
+// offset. dst holds sieve_im2col_scratch_size bytes (the padded band is staged after the rows).
+size_t sieve_im2col_scratch_size(const sieve_conv_params *p);
 void sieve_im2col(const sieve_conv_params *p, int32_t offset, uint8_t *dst);
 
 #endif

@@ -1,6 +1,6 @@
 // Convolution (groups = 1) on AVX-512 VNNI: vpdpbusd of u8 inputs (x + 128) by s8 weights in the
-// K4 layout, 16 output channels per zmm. A tile is up to 12 output pixels of one row times 32
-// output channels (24 accumulators); the pixels' input bytes are broadcast from memory.
+// K4 layout, 16 output channels per zmm. A tile is up to 8 output pixels of one row times 32
+// output channels (16 accumulators; 12 pixels ran slower here); the pixels' input bytes are broadcast from memory.
 #if defined(__x86_64__)
 #include <string.h>
 #include "sieve_isa.h"
@@ -10,19 +10,29 @@
 SIEVE_TARGET_BEGIN("avx512f,avx512bw,avx512vl,avx512vnni")
 #include "requantize_avx512.h"
 
-#define MAX_TILE_PIXELS 12
+#define MAX_TILE_PIXELS 8
 
 static inline int32_t conv_k(const sieve_conv_params *p) { return p->kernel_h * p->kernel_w * p->in_c; }
 
-size_t sieve_conv_packed_size__avx512vnni(const sieve_conv_params *p) { return sieve_pack_k4_size(p->out_c, conv_k(p)); }
+// The K4 layout, then one sieve_rq_block_avx512 per 16 output channels.
+size_t sieve_conv_packed_size__avx512vnni(const sieve_conv_params *p) {
+    return sieve_pack_k4_size(p->out_c, conv_k(p)) + (size_t)sieve_round_up(p->out_c, 16) / 16 * sizeof(sieve_rq_block_avx512);
+}
+
+static sieve_rq_block_avx512 *rq_blocks(const void *packed, const sieve_conv_params *p) {
+    return (sieve_rq_block_avx512 *)((uint8_t *)packed + sieve_pack_k4_size(p->out_c, conv_k(p)));
+}
 
 void sieve_conv_pack__avx512vnni(const sieve_conv_params *p, void *packed) {
     sieve_pack_k4(p->weights, p->bias, p->multipliers, p->shifts, p->out_c, conv_k(p), 128, packed);
+    const sieve_k4_view v = sieve_k4(packed, p->out_c, conv_k(p));
+    sieve_rq_block_avx512 *blocks = rq_blocks(packed, p);
+    for (int32_t b = 0; b < v.ocp / 16; b++) sieve_rq_block_fill(blocks + b, v.multipliers + 16 * b, v.shifts + 16 * b);
 }
 
 size_t sieve_conv_scratch_size__avx512vnni(const sieve_conv_params *p) {
     if (sieve_conv_is_direct(p)) return (size_t)sieve_conv_span_h(p) * sieve_conv_span_w(p) * p->in_c;
-    return (size_t)p->out_h * p->out_w * sieve_round_up(conv_k(p), 4);
+    return sieve_im2col_scratch_size(p);
 }
 
 // Where a tile's inputs are: pixel j of tap (ky, kx), column group g reads 4 bytes at
@@ -36,7 +46,7 @@ typedef struct {
 
 static inline __attribute__((always_inline)) void conv_tile(
     const tile_geometry *t, const uint8_t *x, const int8_t *w, const int32_t *bias, const int32_t *multipliers,
-    const int32_t *shifts, int8_t *out, int32_t out_stride, __mmask16 last_mask, const __m512i zp_lo_hi[3],
+    const sieve_rq_block_avx512 *shifts, int8_t *out, int32_t out_stride, __mmask16 last_mask, const __m512i zp_lo_hi[3],
     const int pixels, const int blocks) {
     __m512i acc[MAX_TILE_PIXELS][2];
     for (int b = 0; b < blocks; b++) {
@@ -62,7 +72,7 @@ static inline __attribute__((always_inline)) void conv_tile(
     for (int b = 0; b < blocks; b++) {
         const __mmask16 mask = b == blocks - 1 ? last_mask : 0xFFFF;
         for (int j = 0; j < pixels; j++) {
-            const __m128i r = sieve_rq16_avx512(acc[j][b], multipliers + 16 * b, shifts + 16 * b, zp_lo_hi[0], zp_lo_hi[1], zp_lo_hi[2]);
+            const __m128i r = sieve_rq16_block_avx512(acc[j][b], multipliers + 16 * b, shifts + b, zp_lo_hi[0], zp_lo_hi[1], zp_lo_hi[2]);
             _mm_mask_storeu_epi8(out + (size_t)j * out_stride + 16 * b, mask, r);
         }
     }
@@ -75,11 +85,11 @@ static inline __attribute__((always_inline)) void conv_tile(
         break;
 
 static void conv_tile_any(const tile_geometry *t, const uint8_t *x, const int8_t *w, const int32_t *bias, const int32_t *m,
-                          const int32_t *s, int8_t *out, int32_t out_stride, __mmask16 last_mask, const __m512i zp_lo_hi[3],
+                          const sieve_rq_block_avx512 *s, int8_t *out, int32_t out_stride, __mmask16 last_mask, const __m512i zp_lo_hi[3],
                           int pixels, int blocks) {
     switch (pixels) {
         TILE_CASE(1) TILE_CASE(2) TILE_CASE(3) TILE_CASE(4) TILE_CASE(5) TILE_CASE(6)
-        TILE_CASE(7) TILE_CASE(8) TILE_CASE(9) TILE_CASE(10) TILE_CASE(11) TILE_CASE(12)
+        TILE_CASE(7) TILE_CASE(8)
     default: break;
     }
 }
@@ -112,7 +122,7 @@ void sieve_conv_s8__avx512vnni(const sieve_conv_params *p, const void *packed, v
     const __m512i zp_lo_hi[3] = {_mm512_set1_epi32(p->output_zero_point), _mm512_set1_epi32(p->act_min),
                                  _mm512_set1_epi32(p->act_max)};
     const int32_t oc_blocks = v.ocp / 16;
-    // Near-equal pixel tiles: 28 columns run as 10 + 9 + 9, not 12 + 12 + 4.
+    // Near-equal pixel tiles: 14 columns run as 7 + 7, not 8 + 6.
     const int32_t tiles = (p->out_w + MAX_TILE_PIXELS - 1) / MAX_TILE_PIXELS;
     for (int32_t oy = 0; oy < p->out_h; oy++) {
         const uint8_t *x_row = staged + (size_t)oy * pixel_row_stride;
@@ -125,7 +135,7 @@ void sieve_conv_s8__avx512vnni(const sieve_conv_params *p, const void *packed, v
             for (int32_t tile = 0; tile < tiles; tile++) {
                 const int32_t pixels = p->out_w / tiles + (tile < p->out_w % tiles ? 1 : 0);
                 conv_tile_any(&t, x_row + (size_t)ox * t.pixel_stride, v.weights + (size_t)ob * t.block_stride, v.bias + 16 * ob,
-                              v.multipliers + 16 * ob, v.shifts + 16 * ob, out_row + (size_t)ox * p->out_c + 16 * ob, p->out_c,
+                              v.multipliers + 16 * ob, rq_blocks(packed, p) + ob, out_row + (size_t)ox * p->out_c + 16 * ob, p->out_c,
                               last_mask, zp_lo_hi, pixels, blocks);
                 ox += pixels;
             }

@@ -26,4 +26,36 @@ static inline __m128i sieve_rq16_avx512(__m512i acc, const int32_t *multipliers,
     return _mm512_cvtepi32_epi8(r);
 }
 
+// The per-lane constants of a 16-channel block, precomputed at pack time (5 x 64 bytes): the odd
+// lanes' multipliers, and each half's shift and rounding term as 64-bit lanes.
+typedef struct {
+    int64_t multiplier_odd[8], shift_even[8], shift_odd[8], round_even[8], round_odd[8];
+} sieve_rq_block_avx512;
+
+static inline void sieve_rq_block_fill(sieve_rq_block_avx512 *block, const int32_t *multipliers, const int32_t *shifts) {
+    for (int i = 0; i < 8; i++) {
+        block->multiplier_odd[i] = multipliers[2 * i + 1];
+        block->shift_even[i] = shifts[2 * i];
+        block->shift_odd[i] = shifts[2 * i + 1];
+        block->round_even[i] = (int64_t)1 << (shifts[2 * i] - 1);
+        block->round_odd[i] = (int64_t)1 << (shifts[2 * i + 1] - 1);
+    }
+}
+
+// As sieve_rq16_avx512 with the block's constants.
+static inline __m128i sieve_rq16_block_avx512(__m512i acc, const int32_t *multipliers, const sieve_rq_block_avx512 *block,
+                                              __m512i zero_point, __m512i lo, __m512i hi) {
+    const __m512i even = _mm512_srav_epi64(
+        _mm512_add_epi64(_mm512_mul_epi32(acc, _mm512_loadu_si512(multipliers)), _mm512_load_si512(block->round_even)),
+        _mm512_load_si512(block->shift_even));
+    const __m512i odd = _mm512_srav_epi64(
+        _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(acc, 32), _mm512_load_si512(block->multiplier_odd)),
+                         _mm512_load_si512(block->round_odd)),
+        _mm512_load_si512(block->shift_odd));
+    __m512i r = _mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64(odd, 32));
+    r = _mm512_add_epi32(r, zero_point);
+    r = _mm512_max_epi32(_mm512_min_epi32(r, hi), lo);
+    return _mm512_cvtepi32_epi8(r);
+}
+
 #endif
