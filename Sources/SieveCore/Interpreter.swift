@@ -13,6 +13,11 @@ public final class Interpreter {
     public let isa: Int32
     private var packedWeights: UnsafeMutableRawPointer? = nil
     private var kernelScratch: UnsafeMutableRawPointer? = nil
+    /// Threads that split each large op (1: the caller alone), and their pool.
+    public let threads: Int
+    private var pool: OpaquePointer? = nil
+    /// Ops with fewer MACs run on the caller alone: splitting them costs more than it saves.
+    static let smallestSplitOp = 50_000
     /// Head scores, `headCount x classCount`, filled after each head runs.
     private let scores: UnsafeMutablePointer<Float>
     /// u8 pixel -> int8 input, 256 entries per input channel (docs/FORMAT.md, MODEL).
@@ -41,9 +46,12 @@ public final class Interpreter {
     ///   - arena: memory of at least `ArenaPlan(model:).bytes` bytes, 64-byte aligned; nil to allocate one.
     ///   - maxArenaBytes: refuse models whose arena is larger.
     ///   - isa: the kernel path; nil picks `SIEVE_ISA` from the environment, else the best the CPU has.
+    ///   - threads: threads that split each large op, 1 ... 64; results are identical for any count.
     public init(model: Model, arena: UnsafeMutableRawBufferPointer? = nil, maxArenaBytes: Int = 1 << 30,
-                isa: Int32? = nil) throws(SieveError) {
+                isa: Int32? = nil, threads: Int = 1) throws(SieveError) {
+        guard threads >= 1 && threads <= Int(SIEVE_MAX_THREADS) else { throw .invalidThreadCount(threads) }
         self.model = model
+        self.threads = threads
         self.isa = try KernelPath.resolve(isa)
         let plan = ArenaPlan(model: model)
         self.plan = plan
@@ -91,9 +99,14 @@ public final class Interpreter {
             scratchBytes = max(scratchBytes, step.scratchSize(isa: self.isa))
         }
         self.packedWeights = packedBytes > 0 ? sieve_alloc_aligned(packedBytes, BlobLayout.alignment) : nil
-        self.kernelScratch = scratchBytes > 0 ? sieve_alloc_aligned(scratchBytes, BlobLayout.alignment) : nil
+        let scratchStride = KernelPath.roundUp(scratchBytes)
+        self.kernelScratch = scratchBytes > 0 ? sieve_alloc_aligned(scratchStride * threads, BlobLayout.alignment) : nil
         if packedBytes > 0 && packedWeights == nil { throw .outOfMemory(bytes: packedBytes) }
-        if scratchBytes > 0 && kernelScratch == nil { throw .outOfMemory(bytes: scratchBytes) }
+        if scratchBytes > 0 && kernelScratch == nil { throw .outOfMemory(bytes: scratchStride * threads) }
+        if threads > 1 {
+            pool = sieve_pool_create(Int32(threads), kernelScratch?.assumingMemoryBound(to: UInt8.self), scratchStride)
+            if pool == nil { throw .cannotStartThreads(threads) }
+        }
         if let packedWeights {
             for i in steps.indices where steps[i].packedSize(isa: self.isa) > 0 {
                 steps[i].pack(isa: self.isa, into: packedWeights + packedOffsets[i])
@@ -102,6 +115,7 @@ public final class Interpreter {
     }
 
     deinit {
+        if let pool { sieve_pool_destroy(pool) }
         if ownsArena { sieve_free_aligned(arena) }
         if let packedWeights { sieve_free_aligned(packedWeights) }
         if let kernelScratch { sieve_free_aligned(kernelScratch) }
@@ -149,6 +163,12 @@ public final class Interpreter {
     func run(op index: Int, rows: UnsafePointer<UInt8>?) {
         switch steps[index] {
         case var .fullyConnected(p, _) where rows != nil && writesClassLogits[index]: sieve_fc_rows_s8__scalar(&p, rows)
+        case var .conv(p, packed) where pool != nil && opMACs[index] >= Interpreter.smallestSplitOp:
+            split(SIEVE_JOB_CONV, &p, packed)
+        case var .depthwiseConv(p, packed) where pool != nil && opMACs[index] >= Interpreter.smallestSplitOp:
+            split(SIEVE_JOB_DWCONV, &p, packed)
+        case var .fullyConnected(p, packed) where pool != nil && opMACs[index] >= Interpreter.smallestSplitOp:
+            split(SIEVE_JOB_FC, &p, packed)
         case var .conv(p, packed): sieve_conv_run(isa, &p, packed, kernelScratch)
         case var .depthwiseConv(p, packed): sieve_dwconv_run(isa, &p, packed, kernelScratch)
         case var .fullyConnected(p, packed): sieve_fc_run(isa, &p, packed, kernelScratch, 0, p.out_c)
@@ -156,6 +176,14 @@ public final class Interpreter {
         case var .averagePool(p): sieve_avgpool_s8__scalar(&p)
         case let .globalAveragePool(input, output, pixels, channels): sieve_global_avgpool_s8__scalar(input, output, pixels, channels)
         case var .add(p): sieve_add_s8__scalar(&p)
+        }
+    }
+
+    /// Runs one op on every thread of the pool.
+    private func split<P>(_ kind: Int, _ params: inout P, _ packed: UnsafeRawPointer?) {
+        withUnsafePointer(to: &params) { p in
+            var job = sieve_job(kind: Int32(kind), isa: isa, params: UnsafeRawPointer(p), packed: packed)
+            sieve_pool_run(pool, &job)
         }
     }
 

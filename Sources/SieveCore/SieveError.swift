@@ -30,6 +30,8 @@ public enum SieveError: Error, Equatable, CustomStringConvertible {
     case arenaTooLarge(needed: Int, limit: Int)
     case outOfMemory(bytes: Int)
     case unknownKernelPath(names: String)
+    case invalidThreadCount(Int)
+    case cannotStartThreads(Int)
     case kernelPathUnavailable(name: String, names: String)
 
     public var description: String {
@@ -62,6 +64,8 @@ public enum SieveError: Error, Equatable, CustomStringConvertible {
         case let .invalidModel(reason): return "model: \(reason)"
         case let .arenaTooLarge(needed, limit): return "model needs a \(needed)-byte arena, above the \(limit)-byte limit"
         case let .outOfMemory(bytes): return "cannot allocate \(bytes) bytes"
+        case let .invalidThreadCount(n): return "thread count \(n) is out of range (1...64)"
+        case let .cannotStartThreads(n): return "cannot start \(n - 1) worker threads"
         case let .unknownKernelPath(names): return "SIEVE_ISA names no kernel path; this CPU has: \(names)"
         case let .kernelPathUnavailable(name, names): return "kernel path \(name) is not available on this CPU; it has: \(names)"
         }

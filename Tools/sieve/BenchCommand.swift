@@ -22,6 +22,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Untimed warm-up runs first.") var warmup = 20
     @Option(help: "Kernel path (scalar, avx2, avx512vnni, neon, neondot, i8mm); default: SIEVE_ISA, else the best this CPU has.")
     var isa: String?
+    @Option(help: "Threads that split each large op (1...64).") var threads = 1
     @Flag(help: "Print one JSON object.") var json = false
 
     func validate() throws {
@@ -52,7 +53,7 @@ struct BenchCommand: ParsableCommand {
             throw ExitCode.failure
         }
         guard set.count > 0 else { printError("error: \(images) holds no images"); throw ExitCode.failure }
-        let interpreter = try Interpreter(model: model, isa: try resolveKernelPath(isa))
+        let interpreter = try Interpreter(model: model, isa: try resolveKernelPath(isa), threads: threads)
         let peak = PeakRate.measure(isa: interpreter.isa)
         let opCount = model.ops.count
         var headOf = [Int?](repeating: nil, count: opCount)
@@ -90,12 +91,12 @@ struct BenchCommand: ParsableCommand {
         let whole = LatencyStats(wholeTimes), exiting = LatencyStats(exitTimes)
         let fullMACs = noExitMACs(model)
         let pathName = KernelPath.name(interpreter.isa)
-        let report = Report(runs: runs, isa: pathName, threads: 1, full_macs: fullMACs, peak_gmacs: peak,
+        let report = Report(runs: runs, isa: pathName, threads: threads, full_macs: fullMACs, peak_gmacs: peak,
                             median_us: whole.p50, p99_us: whole.p99, gmacs: Double(fullMACs) / whole.p50 / 1000,
                             exits_median_us: exiting.p50, exits_p99_us: exiting.p99, exits_mean_macs: Double(exitMACs) / Double(runs),
                             ops: rows)
         if json { try printJSON(report); return }
-        print("\(blob): \(runs) runs after \(warmup) warm-up, images from \(images) (\(pathName) kernels, 1 thread)")
+        print("\(blob): \(runs) runs after \(warmup) warm-up, images from \(images) (\(pathName) kernels, \(threads) thread\(threads == 1 ? "" : "s"))")
         if let peak { print(String(format: "peak of %@ on this core: %.1f GMAC/s (register-only loop)", pathName, peak)) }
         print("")
         print(pad("op", 4) + pad("kind", 21) + pad("head", 6) + lpad("MACs", 12) + lpad("median us", 11) + lpad("GMAC/s", 8)

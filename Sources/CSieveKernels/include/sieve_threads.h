@@ -1,0 +1,39 @@
+// A fixed pool of threads that splits one op at a time: conv and depthwise by bands of output
+// rows, fully connected by blocks of 16 output channels. Created once at load; running a job
+// allocates nothing. Workers spin briefly between ops, then sleep on a futex.
+#ifndef SIEVE_THREADS_H
+#define SIEVE_THREADS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "sieve_kernels.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SIEVE_MAX_THREADS 64
+
+enum { SIEVE_JOB_CONV = 0, SIEVE_JOB_DWCONV = 1, SIEVE_JOB_FC = 2 };
+
+typedef struct {
+    int32_t kind;        // SIEVE_JOB_*
+    int32_t isa;
+    const void *params;  // sieve_conv_params or sieve_fc_params
+    const void *packed;  // as for sieve_conv_run / sieve_fc_run
+} sieve_job;
+
+typedef struct sieve_pool sieve_pool;
+
+// `threads` in 2 ... SIEVE_MAX_THREADS: threads - 1 workers plus the caller. Each thread's kernel
+// scratch is scratch + t * scratch_stride. NULL if the threads cannot be started.
+sieve_pool *sieve_pool_create(int32_t threads, uint8_t *scratch, size_t scratch_stride);
+void sieve_pool_destroy(sieve_pool *pool);
+
+// Runs the job on every thread of the pool and returns when all parts are done.
+void sieve_pool_run(sieve_pool *pool, const sieve_job *job);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
