@@ -17,7 +17,7 @@ public final class Interpreter {
     public let threads: Int
     private var pool: OpaquePointer? = nil
     /// Ops with fewer MACs run on the caller alone: splitting them costs more than it saves.
-    static let smallestSplitOp = 50_000
+    public let smallestSplitOp: Int
     /// Head scores, `headCount x classCount`, filled after each head runs.
     private let scores: UnsafeMutablePointer<Float>
     /// u8 pixel -> int8 input, 256 entries per input channel (docs/FORMAT.md, MODEL).
@@ -47,11 +47,13 @@ public final class Interpreter {
     ///   - maxArenaBytes: refuse models whose arena is larger.
     ///   - isa: the kernel path; nil picks `SIEVE_ISA` from the environment, else the best the CPU has.
     ///   - threads: threads that split each large op, 1 ... 64; results are identical for any count.
+    ///   - smallestSplitOp: ops with fewer MACs run on the calling thread alone.
     public init(model: Model, arena: UnsafeMutableRawBufferPointer? = nil, maxArenaBytes: Int = 1 << 30,
-                isa: Int32? = nil, threads: Int = 1) throws(SieveError) {
+                isa: Int32? = nil, threads: Int = 1, smallestSplitOp: Int = 50_000) throws(SieveError) {
         guard threads >= 1 && threads <= Int(SIEVE_MAX_THREADS) else { throw .invalidThreadCount(threads) }
         self.model = model
         self.threads = threads
+        self.smallestSplitOp = smallestSplitOp
         self.isa = try KernelPath.resolve(isa)
         let plan = ArenaPlan(model: model)
         self.plan = plan
@@ -163,11 +165,11 @@ public final class Interpreter {
     func run(op index: Int, rows: UnsafePointer<UInt8>?) {
         switch steps[index] {
         case var .fullyConnected(p, _) where rows != nil && writesClassLogits[index]: sieve_fc_rows_s8__scalar(&p, rows)
-        case var .conv(p, packed) where pool != nil && opMACs[index] >= Interpreter.smallestSplitOp:
+        case var .conv(p, packed) where pool != nil && opMACs[index] >= smallestSplitOp:
             split(SIEVE_JOB_CONV, &p, packed)
-        case var .depthwiseConv(p, packed) where pool != nil && opMACs[index] >= Interpreter.smallestSplitOp:
+        case var .depthwiseConv(p, packed) where pool != nil && opMACs[index] >= smallestSplitOp:
             split(SIEVE_JOB_DWCONV, &p, packed)
-        case var .fullyConnected(p, packed) where pool != nil && opMACs[index] >= Interpreter.smallestSplitOp:
+        case var .fullyConnected(p, packed) where pool != nil && opMACs[index] >= smallestSplitOp:
             split(SIEVE_JOB_FC, &p, packed)
         case var .conv(p, packed): sieve_conv_run(isa, &p, packed, kernelScratch)
         case var .depthwiseConv(p, packed): sieve_dwconv_run(isa, &p, packed, kernelScratch)
