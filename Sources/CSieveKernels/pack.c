@@ -7,25 +7,43 @@ size_t sieve_pack_k4_size(int32_t out_c, int32_t k) {
     return ocp * 3 * sizeof(int32_t) + ocp * (size_t)sieve_round_up(k, 4);
 }
 
-void sieve_pack_k4(const int8_t *weights, const int32_t *bias, const int32_t *multipliers, const int32_t *shifts,
-                   int32_t out_c, int32_t k, int32_t input_offset, void *packed) {
+// Both element widths of the K4 layout: weight_bytes 1 (int8) or 2 (int16).
+static void pack_k4(const int8_t *weights, const int32_t *bias, const int32_t *multipliers, const int32_t *shifts,
+                    int32_t out_c, int32_t k, int32_t input_offset, int32_t weight_bytes, void *packed) {
     sieve_k4_view v = sieve_k4(packed, out_c, k);
     int32_t *b = (int32_t *)v.bias, *m = (int32_t *)v.multipliers, *s = (int32_t *)v.shifts;
     int8_t *w = (int8_t *)v.weights;
-    memset(w, 0, (size_t)v.ocp * v.k4);
+    int16_t *w16 = (int16_t *)v.weights;
+    memset(w, 0, (size_t)v.ocp * v.k4 * weight_bytes);
     for (int32_t oc = 0; oc < v.ocp; oc++) {
         if (oc >= out_c) { b[oc] = 0; m[oc] = 1 << 30; s[oc] = 31; continue; }
         const int8_t *row = weights + (size_t)oc * k;
         int32_t sum = 0;
         for (int32_t i = 0; i < k; i++) {
             sum += row[i];
-            w[(((size_t)(oc / SIEVE_OC_BLOCK) * (v.k4 / 4) + i / 4) * SIEVE_OC_BLOCK + oc % SIEVE_OC_BLOCK) * 4 + i % 4] = row[i];
+            const size_t at = (((size_t)(oc / SIEVE_OC_BLOCK) * (v.k4 / 4) + i / 4) * SIEVE_OC_BLOCK + oc % SIEVE_OC_BLOCK) * 4 + i % 4;
+            if (weight_bytes == 2) w16[at] = row[i];
+            else w[at] = row[i];
         }
         // Wraps like the scalar accumulator: the result is the same modulo 2^32.
         b[oc] = (int32_t)((uint32_t)bias[oc] - (uint32_t)input_offset * (uint32_t)sum);
         m[oc] = multipliers[oc];
         s[oc] = shifts[oc];
     }
+}
+
+void sieve_pack_k4(const int8_t *weights, const int32_t *bias, const int32_t *multipliers, const int32_t *shifts,
+                   int32_t out_c, int32_t k, int32_t input_offset, void *packed) {
+    pack_k4(weights, bias, multipliers, shifts, out_c, k, input_offset, 1, packed);
+}
+
+size_t sieve_pack_k4_s16_size(int32_t out_c, int32_t k) {
+    return sieve_pack_k4_size(out_c, k) + (size_t)sieve_round_up(out_c, SIEVE_OC_BLOCK) * sieve_round_up(k, 4);
+}
+
+void sieve_pack_k4_s16(const int8_t *weights, const int32_t *bias, const int32_t *multipliers, const int32_t *shifts,
+                       int32_t out_c, int32_t k, void *packed) {
+    pack_k4(weights, bias, multipliers, shifts, out_c, k, 0, 2, packed);
 }
 
 void sieve_pad_input(const sieve_conv_params *p, int32_t offset, uint8_t *dst) {

@@ -200,7 +200,7 @@ static inline size_t arm_conv_scratch_size(const sieve_conv_params *p) {
     if (sieve_conv_is_direct(p)) {
         return arm_round_up_size((size_t)sieve_conv_span_h(p) * (size_t)sieve_conv_span_w(p) * (size_t)p->in_c, 64);
     }
-    return arm_round_up_size((size_t)p->out_h * (size_t)p->out_w * (size_t)sieve_round_up(p->kernel_h * p->kernel_w * p->in_c, 4), 64);
+    return sieve_im2col_scratch_size(p);  // the rows [pixels][k4] first
 }
 
 // Stages the band's input (or reads it in place when the band needs no padding).

@@ -22,6 +22,11 @@ size_t sieve_pack_k4_size(int32_t out_c, int32_t k);
 void sieve_pack_k4(const int8_t *weights, const int32_t *bias, const int32_t *multipliers, const int32_t *shifts,
                    int32_t out_c, int32_t k, int32_t input_offset, void *packed);
 
+// The K4 layout with int16 weights (2 bytes each, same order): for int16 multiply-adds (vpmaddwd).
+size_t sieve_pack_k4_s16_size(int32_t out_c, int32_t k);
+void sieve_pack_k4_s16(const int8_t *weights, const int32_t *bias, const int32_t *multipliers, const int32_t *shifts,
+                       int32_t out_c, int32_t k, void *packed);
+
 typedef struct {
     const int32_t *bias, *multipliers, *shifts;
     const int8_t *weights;

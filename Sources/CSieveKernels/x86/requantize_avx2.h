@@ -1,0 +1,51 @@
+// Requantisation of eight int32 accumulators on AVX2, exactly as sieve_requantize. AVX2 has no
+// 64-bit arithmetic shift, so (p + round) >> s is computed as ((p + round + 2^63) >>> s) - 2^(63-s):
+// the offset makes the value unsigned, and 2^63 >>> s = 2^(63-s) comes back off exactly.
+// Include only from a file compiled for AVX2.
+#ifndef SIEVE_REQUANTIZE_AVX2_H
+#define SIEVE_REQUANTIZE_AVX2_H
+
+#include <immintrin.h>
+
+// Per-lane constants of 8 channels, precomputed at pack time (7 x 32 bytes).
+typedef struct {
+    int64_t multiplier_odd[4];
+    int64_t shift_even[4], shift_odd[4];
+    uint64_t add_even[4], add_odd[4];  // 2^(s-1) + 2^63
+    int64_t sub_even[4], sub_odd[4];   // 2^(63-s)
+} sieve_rq_block_avx2;
+
+static inline void sieve_rq_block_avx2_fill(sieve_rq_block_avx2 *block, const int32_t *multipliers, const int32_t *shifts) {
+    for (int i = 0; i < 4; i++) {
+        const int32_t se = shifts[2 * i], so = shifts[2 * i + 1];
+        block->multiplier_odd[i] = multipliers[2 * i + 1];
+        block->shift_even[i] = se;
+        block->shift_odd[i] = so;
+        block->add_even[i] = ((uint64_t)1 << (se - 1)) + ((uint64_t)1 << 63);
+        block->add_odd[i] = ((uint64_t)1 << (so - 1)) + ((uint64_t)1 << 63);
+        block->sub_even[i] = (int64_t)((uint64_t)1 << (63 - se));
+        block->sub_odd[i] = (int64_t)((uint64_t)1 << (63 - so));
+    }
+}
+
+static inline __m256i sieve_rq_half_avx2(__m256i product, const uint64_t *add, const int64_t *shift, const int64_t *sub) {
+    const __m256i biased = _mm256_add_epi64(product, _mm256_loadu_si256((const __m256i *)add));
+    return _mm256_sub_epi64(_mm256_srlv_epi64(biased, _mm256_loadu_si256((const __m256i *)shift)),
+                            _mm256_loadu_si256((const __m256i *)sub));
+}
+
+// Eight int8 results, in the low 8 bytes.
+static inline __m128i sieve_rq8_avx2(__m256i acc, const int32_t *multipliers, const sieve_rq_block_avx2 *block,
+                                     __m256i zero_point, __m256i lo, __m256i hi) {
+    const __m256i m = _mm256_loadu_si256((const __m256i *)multipliers);
+    const __m256i even = sieve_rq_half_avx2(_mm256_mul_epi32(acc, m), block->add_even, block->shift_even, block->sub_even);
+    const __m256i odd = sieve_rq_half_avx2(
+        _mm256_mul_epi32(_mm256_srli_epi64(acc, 32), _mm256_loadu_si256((const __m256i *)block->multiplier_odd)),
+        block->add_odd, block->shift_odd, block->sub_odd);
+    __m256i r = _mm256_blend_epi32(even, _mm256_slli_epi64(odd, 32), 0xAA);
+    r = _mm256_max_epi32(_mm256_min_epi32(_mm256_add_epi32(r, zero_point), hi), lo);
+    const __m256i bytes = _mm256_packs_epi16(_mm256_packs_epi32(r, r), r);  // lane 0: r0..r3 first, lane 1: r4..r7
+    return _mm_unpacklo_epi32(_mm256_castsi256_si128(bytes), _mm256_extracti128_si256(bytes, 1));
+}
+
+#endif
