@@ -10,9 +10,11 @@ SIEVE_TARGET_BEGIN("arch=armv8.2-a+dotprod")
 #include "neon_common.h"
 
 // ---- Conv -----------------------------------------------------------------------------------------
-// Micro-kernel: 4 pixels x 16 channels, sixteen int32x4 accumulators (pixel i, channels 4j...4j+3).
-// Per 16 input bytes of a run: 4 input loads, 16 weight loads (4 K4 blocks of 64 bytes),
-// 64 sdot by element: sdot acc(i,j), w(group g, channels 4j..4j+3), x_i[lane g].
+// Micro-kernel: 4 pixels x 16 channels, sixteen int32x4 accumulators a<i><j> (pixel i, channels
+// 4j...4j+3). Per 16 input bytes of a run (inline assembly, so gcc and clang emit the same loop):
+// 4 input loads (v24-v27), 8 ldp of weights (4 K4 blocks of 64 bytes into v28-v31), 64 sdot by
+// element: sdot a<i><j>, w(group g, channels 4j...4j+3), x_i[lane g]. Tails of 8 and 4 bytes use
+// intrinsics.
 
 #define DOT_GROUP(LANE, V0, V1, V2, V3, FN)                                                          \
     do {                                                                                              \
@@ -24,35 +26,55 @@ SIEVE_TARGET_BEGIN("arch=armv8.2-a+dotprod")
         a30 = FN(a30, w0, V3, LANE); a31 = FN(a31, w1, V3, LANE); a32 = FN(a32, w2, V3, LANE); a33 = FN(a33, w3, V3, LANE); \
     } while (0)
 
+#define SDOT(A, W, X, L) "sdot %[" #A "].4s, " #W ".16b, " #X ".4b[" #L "]\n"
+#define SDOT_GROUP(L)                                                                                 \
+    "ldp q28, q29, [%[w]], #32\n"                                                                     \
+    "ldp q30, q31, [%[w]], #32\n"                                                                     \
+    SDOT(a00, v28, v24, L) SDOT(a10, v28, v25, L) SDOT(a20, v28, v26, L) SDOT(a30, v28, v27, L)      \
+    SDOT(a01, v29, v24, L) SDOT(a11, v29, v25, L) SDOT(a21, v29, v26, L) SDOT(a31, v29, v27, L)      \
+    SDOT(a02, v30, v24, L) SDOT(a12, v30, v25, L) SDOT(a22, v30, v26, L) SDOT(a32, v30, v27, L)      \
+    SDOT(a03, v31, v24, L) SDOT(a13, v31, v25, L) SDOT(a23, v31, v26, L) SDOT(a33, v31, v27, L)
+
 static void dot_tile(const arm_gemm *g, const int8_t *const *x, int8_t *const *o, int32_t npx, int32_t oc) {
     const int8_t *w = g->weights + (size_t)(oc / 16) * g->block_bytes;
     const int32_t *bias = g->rq.bias + oc;
     const int32x4_t b0 = vld1q_s32(bias), b1 = vld1q_s32(bias + 4), b2 = vld1q_s32(bias + 8), b3 = vld1q_s32(bias + 12);
     int32x4_t a00 = b0, a01 = b1, a02 = b2, a03 = b3, a10 = b0, a11 = b1, a12 = b2, a13 = b3;
     int32x4_t a20 = b0, a21 = b1, a22 = b2, a23 = b3, a30 = b0, a31 = b1, a32 = b2, a33 = b3;
-    const int8_t *x0 = x[0], *x1 = x[1], *x2 = x[2], *x3 = x[3];
-    const int32_t L = g->in.L;
+    const int32_t L = g->in.L, steps = L / 16;
     const ptrdiff_t run_stride = g->in.run_stride;
     for (int32_t r = 0; r < g->in.runs; r++) {
-        int32_t j = 0;
-        for (; j + 16 <= L; j += 16) {
-            const int8x16_t v0 = vld1q_s8(x0 + j), v1 = vld1q_s8(x1 + j), v2 = vld1q_s8(x2 + j), v3 = vld1q_s8(x3 + j);
-            DOT_GROUP(0, v0, v1, v2, v3, vdotq_laneq_s32);
-            DOT_GROUP(1, v0, v1, v2, v3, vdotq_laneq_s32);
-            DOT_GROUP(2, v0, v1, v2, v3, vdotq_laneq_s32);
-            DOT_GROUP(3, v0, v1, v2, v3, vdotq_laneq_s32);
+        const int8_t *x0 = x[0] + r * run_stride, *x1 = x[1] + r * run_stride;
+        const int8_t *x2 = x[2] + r * run_stride, *x3 = x[3] + r * run_stride;
+        if (steps > 0) {
+            int64_t n = steps;
+            __asm__ volatile(
+                ".arch_extension dotprod\n"
+                "1:\n"
+                "ldr q24, [%[x0]], #16\n"
+                "ldr q25, [%[x1]], #16\n"
+                "ldr q26, [%[x2]], #16\n"
+                "ldr q27, [%[x3]], #16\n"
+                SDOT_GROUP(0) SDOT_GROUP(1) SDOT_GROUP(2) SDOT_GROUP(3)
+                "subs %[n], %[n], #1\n"
+                "b.ne 1b\n"
+                : [a00] "+w"(a00), [a01] "+w"(a01), [a02] "+w"(a02), [a03] "+w"(a03), [a10] "+w"(a10), [a11] "+w"(a11),
+                  [a12] "+w"(a12), [a13] "+w"(a13), [a20] "+w"(a20), [a21] "+w"(a21), [a22] "+w"(a22), [a23] "+w"(a23),
+                  [a30] "+w"(a30), [a31] "+w"(a31), [a32] "+w"(a32), [a33] "+w"(a33), [x0] "+r"(x0), [x1] "+r"(x1),
+                  [x2] "+r"(x2), [x3] "+r"(x3), [w] "+r"(w), [n] "+r"(n)
+                :
+                : "cc", "memory", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31");
         }
-        if (j + 8 <= L) {
-            const int8x8_t v0 = vld1_s8(x0 + j), v1 = vld1_s8(x1 + j), v2 = vld1_s8(x2 + j), v3 = vld1_s8(x3 + j);
+        if (L & 8) {
+            const int8x8_t v0 = vld1_s8(x0), v1 = vld1_s8(x1), v2 = vld1_s8(x2), v3 = vld1_s8(x3);
             DOT_GROUP(0, v0, v1, v2, v3, vdotq_lane_s32);
             DOT_GROUP(1, v0, v1, v2, v3, vdotq_lane_s32);
-            j += 8;
+            x0 += 8; x1 += 8; x2 += 8; x3 += 8;
         }
-        if (j < L) {
-            const int8x8_t v0 = arm_load4(x0 + j), v1 = arm_load4(x1 + j), v2 = arm_load4(x2 + j), v3 = arm_load4(x3 + j);
+        if (L & 4) {
+            const int8x8_t v0 = arm_load4(x0), v1 = arm_load4(x1), v2 = arm_load4(x2), v3 = arm_load4(x3);
             DOT_GROUP(0, v0, v1, v2, v3, vdotq_lane_s32);
         }
-        x0 += run_stride; x1 += run_stride; x2 += run_stride; x3 += run_stride;
     }
     const int32_t nch = arm_min(16, g->out_c - oc);
     arm_store(o[0] + oc, arm_rq16(&g->rq, oc, a00, a01, a02, a03, &g->out), nch);

@@ -166,14 +166,6 @@ void sieve_fc_s8__avx2(const sieve_fc_params *p, const void *packed, void *scrat
     }
 }
 
-size_t sieve_dwconv_packed_size__avx2(const sieve_conv_params *p) { (void)p; return 0; }
-void sieve_dwconv_pack__avx2(const sieve_conv_params *p, void *packed) { (void)p; (void)packed; }
-size_t sieve_dwconv_scratch_size__avx2(const sieve_conv_params *p) { (void)p; return 0; }
-void sieve_dwconv_s8__avx2(const sieve_conv_params *p, const void *packed, void *scratch) {
-    (void)packed; (void)scratch;
-    sieve_dwconv_s8__scalar(p);
-}
-
 // 32 vpmaddwd + vpaddd pairs (ymm, 16 MACs each) per iteration, on registers only. In assembly:
 // in C the compiler would compute the loop-invariant product once.
 uint64_t sieve_peak_macs__avx2(uint64_t iterations) {

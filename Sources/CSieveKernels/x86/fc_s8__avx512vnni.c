@@ -1,5 +1,5 @@
-// Fully connected on AVX-512 VNNI (K4 layout, input staged once as u8 = x + 128), the depthwise
-// entry points (scalar for now), and the peak-rate loop `sieve bench` measures against.
+// Fully connected on AVX-512 VNNI (K4 layout, input staged once as u8 = x + 128), and the
+// peak-rate loop `sieve bench` measures against.
 #if defined(__x86_64__)
 #include <string.h>
 #include "sieve_isa.h"
@@ -46,14 +46,6 @@ void sieve_fc_s8__avx512vnni(const sieve_fc_params *p, const void *packed, void 
         const __m128i r = sieve_rq16_avx512(sum, v.multipliers + oc, v.shifts + oc, zp, lo, hi);
         _mm_mask_storeu_epi8(p->output + oc, (__mmask16)((1u << n) - 1), r);
     }
-}
-
-size_t sieve_dwconv_packed_size__avx512vnni(const sieve_conv_params *p) { (void)p; return 0; }
-void sieve_dwconv_pack__avx512vnni(const sieve_conv_params *p, void *packed) { (void)p; (void)packed; }
-size_t sieve_dwconv_scratch_size__avx512vnni(const sieve_conv_params *p) { (void)p; return 0; }
-void sieve_dwconv_s8__avx512vnni(const sieve_conv_params *p, const void *packed, void *scratch) {
-    (void)packed; (void)scratch;
-    sieve_dwconv_s8__scalar(p);
 }
 
 // 32 independent vpdpbusd (zmm, 64 MACs each) per iteration, on registers only.

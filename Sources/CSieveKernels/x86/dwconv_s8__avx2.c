@@ -1,0 +1,98 @@
+// Depthwise convolution (depth multiplier 1) on AVX2: as the AVX-512 kernel, 8 channels per ymm.
+#if defined(__x86_64__)
+#include "sieve_isa.h"
+#include "sieve_pack.h"
+#include "sieve_target.h"
+
+SIEVE_TARGET_BEGIN("avx2")
+#include <string.h>
+#include "requantize_avx2.h"
+
+#define PIXELS 4
+
+// int32 weights[taps][cp], then one sieve_rq_block_avx2 per 8 channels (cp = channels rounded to 16).
+static int32_t padded_channels(const sieve_conv_params *p) { return sieve_round_up(p->out_c, 16); }
+static size_t weights_bytes(const sieve_conv_params *p) {
+    return (size_t)p->kernel_h * p->kernel_w * padded_channels(p) * sizeof(int32_t);
+}
+
+size_t sieve_dwconv_packed_size__avx2(const sieve_conv_params *p) {
+    if (p->out_c != p->in_c) return 0;
+    return weights_bytes(p) + (size_t)padded_channels(p) * (2 * sizeof(int32_t)) + (size_t)padded_channels(p) / 8 * sizeof(sieve_rq_block_avx2);
+}
+
+// Layout after the weights: int32 bias[cp], int32 multiplier[cp], then the requantisation blocks.
+void sieve_dwconv_pack__avx2(const sieve_conv_params *p, void *packed) {
+    const int32_t cp = padded_channels(p), taps = p->kernel_h * p->kernel_w;
+    int32_t *w = (int32_t *)packed;
+    int32_t *bias = (int32_t *)((uint8_t *)packed + weights_bytes(p)), *multipliers = bias + cp;
+    int32_t shifts[8];
+    for (int32_t t = 0; t < taps; t++) {
+        for (int32_t c = 0; c < cp; c++) w[(size_t)t * cp + c] = c < p->out_c ? p->weights[(size_t)t * p->out_c + c] : 0;
+    }
+    sieve_rq_block_avx2 *blocks = (sieve_rq_block_avx2 *)(multipliers + cp);
+    for (int32_t c = 0; c < cp; c++) {
+        bias[c] = c < p->out_c ? p->bias[c] : 0;
+        multipliers[c] = c < p->out_c ? p->multipliers[c] : 1 << 30;
+        shifts[c % 8] = c < p->out_c ? p->shifts[c] : 31;
+        if (c % 8 == 7) sieve_rq_block_avx2_fill(blocks + c / 8, multipliers + c - 7, shifts);
+    }
+}
+
+size_t sieve_dwconv_scratch_size__avx2(const sieve_conv_params *p) {
+    // The staged band, and 64 bytes of slack for the last 8-channel load's overrun.
+    return (size_t)sieve_conv_span_h(p) * sieve_conv_span_w(p) * p->in_c + 64;
+}
+
+static inline __attribute__((always_inline)) void dw_pixels(const sieve_conv_params *p, const int8_t *x, int32_t pixel_stride,
+                                                           int32_t row_stride, const int32_t *w, int32_t cp, const int32_t *bias,
+                                                           const int32_t *multipliers, const sieve_rq_block_avx2 *block,
+                                                           const __m256i zlh[3], int8_t *out, int32_t n, const int pixels) {
+    __m256i acc[PIXELS];
+    for (int j = 0; j < pixels; j++) acc[j] = _mm256_loadu_si256((const __m256i *)bias);
+    for (int32_t ky = 0; ky < p->kernel_h; ky++) {
+        for (int32_t kx = 0; kx < p->kernel_w; kx++) {
+            const __m256i wv = _mm256_loadu_si256((const __m256i *)(w + (size_t)(ky * p->kernel_w + kx) * cp));
+            const int8_t *xt = x + (size_t)ky * row_stride + (size_t)kx * p->in_c;
+            for (int j = 0; j < pixels; j++) {
+                const __m256i xv = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(xt + (size_t)j * pixel_stride)));
+                acc[j] = _mm256_add_epi32(acc[j], _mm256_mullo_epi32(xv, wv));
+            }
+        }
+    }
+    for (int j = 0; j < pixels; j++) {
+        int8_t bytes[16];
+        _mm_storel_epi64((__m128i *)bytes, sieve_rq8_avx2(acc[j], multipliers, block, zlh[0], zlh[1], zlh[2]));
+        memcpy(out + (size_t)j * p->out_c, bytes, (size_t)n);
+    }
+}
+
+void sieve_dwconv_s8__avx2(const sieve_conv_params *p, const void *packed, void *scratch) {
+    sieve_pad_input(p, 0, (uint8_t *)scratch);
+    const int8_t *staged = (const int8_t *)scratch;
+    const int32_t c = p->in_c, cp = padded_channels(p);
+    const int32_t row_stride = sieve_conv_span_w(p) * c, pixel_stride = p->stride_w * c;
+    const int32_t *w = (const int32_t *)packed;
+    const int32_t *bias = (const int32_t *)((const uint8_t *)packed + weights_bytes(p)), *multipliers = bias + cp;
+    const sieve_rq_block_avx2 *blocks = (const sieve_rq_block_avx2 *)(multipliers + cp);
+    const __m256i zlh[3] = {_mm256_set1_epi32(p->output_zero_point), _mm256_set1_epi32(p->act_min), _mm256_set1_epi32(p->act_max)};
+    for (int32_t oy = 0; oy < p->out_h; oy++) {
+        const int8_t *x_row = staged + (size_t)oy * p->stride_h * row_stride;
+        int8_t *out_row = p->output + (size_t)oy * p->out_w * c;
+        for (int32_t c0 = 0; c0 < c; c0 += 8) {
+            const int32_t n = c - c0 >= 8 ? 8 : c - c0;
+            int32_t ox = 0;
+            for (; ox + PIXELS <= p->out_w; ox += PIXELS) {
+                dw_pixels(p, x_row + (size_t)ox * pixel_stride + c0, pixel_stride, row_stride, w + c0, cp, bias + c0, multipliers + c0,
+                          blocks + c0 / 8, zlh, out_row + (size_t)ox * c + c0, n, PIXELS);
+            }
+            for (; ox < p->out_w; ox++) {
+                dw_pixels(p, x_row + (size_t)ox * pixel_stride + c0, pixel_stride, row_stride, w + c0, cp, bias + c0, multipliers + c0,
+                          blocks + c0 / 8, zlh, out_row + (size_t)ox * c + c0, n, 1);
+            }
+        }
+    }
+}
+
+SIEVE_TARGET_END
+#endif
