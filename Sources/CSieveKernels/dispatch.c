@@ -187,6 +187,19 @@ void sieve_fc_run(int32_t isa, const sieve_fc_params *p, const void *packed, voi
     sieve_fc_s8__scalar(&band);
 }
 
+#if defined(__x86_64__)
+void sieve_add_s8__avx512(const sieve_add_params *p);
+void sieve_add_s8__avx2(const sieve_add_params *p);
+#endif
+
+void sieve_add_run(int32_t isa, const sieve_add_params *p) {
+#if defined(__x86_64__)
+    if (isa == SIEVE_ISA_AVX512VNNI) { sieve_add_s8__avx512(p); return; }
+    if (isa == SIEVE_ISA_AVX2) { sieve_add_s8__avx2(p); return; }
+#endif
+    sieve_add_s8__scalar(p);
+}
+
 uint64_t sieve_peak_macs(int32_t isa, uint64_t iterations) {
 #define STEP(X) return sieve_peak_macs__##X(iterations)
     ON_PATH(STEP)

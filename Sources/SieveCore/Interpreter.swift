@@ -177,7 +177,7 @@ public final class Interpreter {
         case var .maxPool(p): sieve_maxpool_s8__scalar(&p)
         case var .averagePool(p): sieve_avgpool_s8__scalar(&p)
         case let .globalAveragePool(input, output, pixels, channels): sieve_global_avgpool_s8__scalar(input, output, pixels, channels)
-        case var .add(p): sieve_add_s8__scalar(&p)
+        case var .add(p): sieve_add_run(isa, &p)
         }
     }
 

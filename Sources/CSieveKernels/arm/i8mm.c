@@ -54,19 +54,18 @@ void sieve_conv_pack__i8mm(const sieve_conv_params *p, void *packed) {
 
 size_t sieve_conv_scratch_size__i8mm(const sieve_conv_params *p) { return arm_conv_scratch_size(p); }
 
-// Micro-kernel: 4 pixels (2 pairs) x 16 channels (8 pairs), sixteen 2x2 accumulators
-// acc(q, j) = [p(2q)c(2j), p(2q)c(2j+1), p(2q+1)c(2j), p(2q+1)c(2j+1)].
-// Per 16 columns: 4 input loads, 4 zip (pixel pairs' 8-column halves), 16 weight loads, 32 smmla.
-#define MM_STEP(P0, P1)                                                                                \
-    do {                                                                                              \
-        const int8x16_t w0 = vld1q_s8(w), w1 = vld1q_s8(w + 16), w2 = vld1q_s8(w + 32), w3 = vld1q_s8(w + 48); \
-        const int8x16_t w4 = vld1q_s8(w + 64), w5 = vld1q_s8(w + 80), w6 = vld1q_s8(w + 96), w7 = vld1q_s8(w + 112); \
-        w += 128;                                                                                     \
-        a00 = vmmlaq_s32(a00, P0, w0); a01 = vmmlaq_s32(a01, P0, w1); a02 = vmmlaq_s32(a02, P0, w2); a03 = vmmlaq_s32(a03, P0, w3); \
-        a04 = vmmlaq_s32(a04, P0, w4); a05 = vmmlaq_s32(a05, P0, w5); a06 = vmmlaq_s32(a06, P0, w6); a07 = vmmlaq_s32(a07, P0, w7); \
-        a10 = vmmlaq_s32(a10, P1, w0); a11 = vmmlaq_s32(a11, P1, w1); a12 = vmmlaq_s32(a12, P1, w2); a13 = vmmlaq_s32(a13, P1, w3); \
-        a14 = vmmlaq_s32(a14, P1, w4); a15 = vmmlaq_s32(a15, P1, w5); a16 = vmmlaq_s32(a16, P1, w6); a17 = vmmlaq_s32(a17, P1, w7); \
-    } while (0)
+// Micro-kernel: 4 pixels (2 pairs) x 16 channels (8 pairs), sixteen 2x2 accumulators, pixel pair q
+// and channel pair j in v(8q+j) = [p(2q)c(2j), p(2q)c(2j+1), p(2q+1)c(2j), p(2q+1)c(2j+1)].
+// Inline assembly, so gcc and clang emit the same loop. Per 16 columns of a run: 4 input loads
+// (v24-v27), 4 zip1/zip2 on 64-bit lanes (each pixel pair's columns 0-7 in v20/v21, 8-15 in
+// v22/v23), 8 ldp of weights (v28-v31), 32 smmla. Chunks of 8 (and of 4, the weights' other 4 zero):
+// d (s) loads, 2 zip1, 16 smmla.
+#define MM(A, X, W) "smmla v" #A ".4s, v" #X ".16b, v" #W ".16b\n"
+#define MM_STEP(P0, P1)                                                                              \
+    "ldp q28, q29, [x13], #32\n ldp q30, q31, [x13], #32\n"                                          \
+    MM(0, P0, 28) MM(8, P1, 28) MM(1, P0, 29) MM(9, P1, 29) MM(2, P0, 30) MM(10, P1, 30) MM(3, P0, 31) MM(11, P1, 31) \
+    "ldp q28, q29, [x13], #32\n ldp q30, q31, [x13], #32\n"                                          \
+    MM(4, P0, 28) MM(12, P1, 28) MM(5, P0, 29) MM(13, P1, 29) MM(6, P0, 30) MM(14, P1, 30) MM(7, P0, 31) MM(15, P1, 31)
 
 static inline int32x4_t zip_lo(int32x4_t a, int32x4_t b) {
     return vreinterpretq_s32_s64(vzip1q_s64(vreinterpretq_s64_s32(a), vreinterpretq_s64_s32(b)));
@@ -74,54 +73,66 @@ static inline int32x4_t zip_lo(int32x4_t a, int32x4_t b) {
 static inline int32x4_t zip_hi(int32x4_t a, int32x4_t b) {
     return vreinterpretq_s32_s64(vzip2q_s64(vreinterpretq_s64_s32(a), vreinterpretq_s64_s32(b)));
 }
-static inline int8x16_t pair_lo(int8x16_t a, int8x16_t b) {
-    return vreinterpretq_s8_s64(vzip1q_s64(vreinterpretq_s64_s8(a), vreinterpretq_s64_s8(b)));
-}
-static inline int8x16_t pair_hi(int8x16_t a, int8x16_t b) {
-    return vreinterpretq_s8_s64(vzip2q_s64(vreinterpretq_s64_s8(a), vreinterpretq_s64_s8(b)));
-}
 
 static void mm_tile(const arm_gemm *g, const int8_t *const *x, int8_t *const *o, int32_t npx, int32_t oc) {
     const int8_t *w = g->weights + (size_t)(oc / 16) * g->block_bytes;
-    int32x4_t a00 = vdupq_n_s32(0), a01 = a00, a02 = a00, a03 = a00, a04 = a00, a05 = a00, a06 = a00, a07 = a00;
-    int32x4_t a10 = a00, a11 = a00, a12 = a00, a13 = a00, a14 = a00, a15 = a00, a16 = a00, a17 = a00;
-    const int8_t *x0 = x[0], *x1 = x[1], *x2 = x[2], *x3 = x[3];
-    const int32_t L = g->in.L;
-    const ptrdiff_t run_stride = g->in.run_stride;
-    for (int32_t r = 0; r < g->in.runs; r++) {
-        int32_t j = 0;
-        for (; j + 16 <= L; j += 16) {
-            const int8x16_t v0 = vld1q_s8(x0 + j), v1 = vld1q_s8(x1 + j), v2 = vld1q_s8(x2 + j), v3 = vld1q_s8(x3 + j);
-            const int8x16_t p0 = pair_lo(v0, v1), p1 = pair_lo(v2, v3);
-            MM_STEP(p0, p1);
-            const int8x16_t q0 = pair_hi(v0, v1), q1 = pair_hi(v2, v3);
-            MM_STEP(q0, q1);
-        }
-        if (j + 8 <= L) {
-            const int8x16_t p0 = vcombine_s8(vld1_s8(x0 + j), vld1_s8(x1 + j)), p1 = vcombine_s8(vld1_s8(x2 + j), vld1_s8(x3 + j));
-            MM_STEP(p0, p1);
-            j += 8;
-        }
-        if (j < L) {  // 4 columns; the weights' other 4 are zero
-            const int8x16_t p0 = vcombine_s8(arm_load4(x0 + j), arm_load4(x1 + j)), p1 = vcombine_s8(arm_load4(x2 + j), arm_load4(x3 + j));
-            MM_STEP(p0, p1);
-        }
-        x0 += run_stride; x1 += run_stride; x2 += run_stride; x3 += run_stride;
-    }
+    int32_t acc[64] __attribute__((aligned(16)));
+    const int64_t runs = g->in.runs, steps = g->in.L / 16, L = g->in.L, stride = g->in.run_stride;
+    __asm__ volatile(
+        ".arch_extension i8mm\n"
+        "movi v0.4s, #0\n mov v1.16b, v0.16b\n mov v2.16b, v0.16b\n mov v3.16b, v0.16b\n"
+        "mov v4.16b, v0.16b\n mov v5.16b, v0.16b\n mov v6.16b, v0.16b\n mov v7.16b, v0.16b\n"
+        "mov v8.16b, v0.16b\n mov v9.16b, v0.16b\n mov v10.16b, v0.16b\n mov v11.16b, v0.16b\n"
+        "mov v12.16b, v0.16b\n mov v13.16b, v0.16b\n mov v14.16b, v0.16b\n mov v15.16b, v0.16b\n"
+        "mov x9, %[x0]\n mov x10, %[x1]\n mov x11, %[x2]\n mov x12, %[x3]\n"
+        "mov x13, %[w]\n mov x14, %[runs]\n"
+        "1:\n"
+        "mov x4, x9\n mov x5, x10\n mov x6, x11\n mov x7, x12\n"
+        "add x9, x9, %[stride]\n add x10, x10, %[stride]\n add x11, x11, %[stride]\n add x12, x12, %[stride]\n"
+        "cbz %[steps], 3f\n"
+        "mov x15, %[steps]\n"
+        "2:\n"
+        "ldr q24, [x4], #16\n ldr q25, [x5], #16\n ldr q26, [x6], #16\n ldr q27, [x7], #16\n"
+        "zip1 v20.2d, v24.2d, v25.2d\n zip1 v21.2d, v26.2d, v27.2d\n"
+        "zip2 v22.2d, v24.2d, v25.2d\n zip2 v23.2d, v26.2d, v27.2d\n"
+        MM_STEP(20, 21) MM_STEP(22, 23)
+        "subs x15, x15, #1\n"
+        "b.ne 2b\n"
+        "3:\n"
+        "tbz %[L], #3, 4f\n"
+        "ldr d24, [x4], #8\n ldr d25, [x5], #8\n ldr d26, [x6], #8\n ldr d27, [x7], #8\n"
+        "zip1 v20.2d, v24.2d, v25.2d\n zip1 v21.2d, v26.2d, v27.2d\n"
+        MM_STEP(20, 21)
+        "4:\n"
+        "tbz %[L], #2, 5f\n"
+        "ldr s24, [x4]\n ldr s25, [x5]\n ldr s26, [x6]\n ldr s27, [x7]\n"
+        "zip1 v20.2d, v24.2d, v25.2d\n zip1 v21.2d, v26.2d, v27.2d\n"
+        MM_STEP(20, 21)
+        "5:\n"
+        "subs x14, x14, #1\n"
+        "b.ne 1b\n"
+        "stp q0, q1, [%[acc]]\n stp q2, q3, [%[acc], #32]\n stp q4, q5, [%[acc], #64]\n stp q6, q7, [%[acc], #96]\n"
+        "stp q8, q9, [%[acc], #128]\n stp q10, q11, [%[acc], #160]\n stp q12, q13, [%[acc], #192]\n stp q14, q15, [%[acc], #224]\n"
+        :
+        : [x0] "r"(x[0]), [x1] "r"(x[1]), [x2] "r"(x[2]), [x3] "r"(x[3]), [w] "r"(w), [runs] "r"(runs), [steps] "r"(steps),
+          [L] "r"(L), [stride] "r"(stride), [acc] "r"(acc)
+        : "cc", "memory", "x4", "x5", "x6", "x7", "x9", "x10", "x11", "x12", "x13", "x14", "x15", "v0", "v1", "v2", "v3",
+          "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11", "v12", "v13", "v14", "v15", "v20", "v21", "v22", "v23", "v24",
+          "v25", "v26", "v27", "v28", "v29", "v30", "v31");
     const int32_t *bias = g->rq.bias + oc;
     const int32x4_t b0 = vld1q_s32(bias), b1 = vld1q_s32(bias + 4), b2 = vld1q_s32(bias + 8), b3 = vld1q_s32(bias + 12);
     const int32_t nch = arm_min(16, g->out_c - oc);
-    arm_store(o[0] + oc, arm_rq16(&g->rq, oc, vaddq_s32(zip_lo(a00, a01), b0), vaddq_s32(zip_lo(a02, a03), b1),
-                                  vaddq_s32(zip_lo(a04, a05), b2), vaddq_s32(zip_lo(a06, a07), b3), &g->out), nch);
-    if (npx > 1)
-        arm_store(o[1] + oc, arm_rq16(&g->rq, oc, vaddq_s32(zip_hi(a00, a01), b0), vaddq_s32(zip_hi(a02, a03), b1),
-                                      vaddq_s32(zip_hi(a04, a05), b2), vaddq_s32(zip_hi(a06, a07), b3), &g->out), nch);
-    if (npx > 2)
-        arm_store(o[2] + oc, arm_rq16(&g->rq, oc, vaddq_s32(zip_lo(a10, a11), b0), vaddq_s32(zip_lo(a12, a13), b1),
-                                      vaddq_s32(zip_lo(a14, a15), b2), vaddq_s32(zip_lo(a16, a17), b3), &g->out), nch);
-    if (npx > 3)
-        arm_store(o[3] + oc, arm_rq16(&g->rq, oc, vaddq_s32(zip_hi(a10, a11), b0), vaddq_s32(zip_hi(a12, a13), b1),
-                                      vaddq_s32(zip_hi(a14, a15), b2), vaddq_s32(zip_hi(a16, a17), b3), &g->out), nch);
+    for (int32_t q = 0; q < 2; q++) {
+        const int32_t *a = acc + 32 * q;  // pixel pair q: channel pairs 0-7
+        const int32x4_t c0 = vld1q_s32(a), c1 = vld1q_s32(a + 4), c2 = vld1q_s32(a + 8), c3 = vld1q_s32(a + 12);
+        const int32x4_t c4 = vld1q_s32(a + 16), c5 = vld1q_s32(a + 20), c6 = vld1q_s32(a + 24), c7 = vld1q_s32(a + 28);
+        if (2 * q < npx)
+            arm_store(o[2 * q] + oc, arm_rq16(&g->rq, oc, vaddq_s32(zip_lo(c0, c1), b0), vaddq_s32(zip_lo(c2, c3), b1),
+                                              vaddq_s32(zip_lo(c4, c5), b2), vaddq_s32(zip_lo(c6, c7), b3), &g->out), nch);
+        if (2 * q + 1 < npx)
+            arm_store(o[2 * q + 1] + oc, arm_rq16(&g->rq, oc, vaddq_s32(zip_hi(c0, c1), b0), vaddq_s32(zip_hi(c2, c3), b1),
+                                                  vaddq_s32(zip_hi(c4, c5), b2), vaddq_s32(zip_hi(c6, c7), b3), &g->out), nch);
+    }
 }
 
 void sieve_conv_s8__i8mm(const sieve_conv_params *p, const void *packed, void *scratch) {

@@ -78,25 +78,83 @@ void sieve_conv_pack__neon(const sieve_conv_params *p, void *packed) {
 
 size_t sieve_conv_scratch_size__neon(const sieve_conv_params *p) { return arm_conv_scratch_size(p); }
 
-// Micro-kernel: 4 pixels x 4 channels, sixteen int32x4 partial sums (pixel i, channel j), reduced
-// with addp at the end. Per 16 columns: 4 input loads, 4 weight loads and, per (pixel, channel),
-// smull + smlal2 + sadalp (safe form) or smull + sadalp + smull2 + sadalp.
-#define NEON_MAC16(A, X, W)                                                                            \
-    do {                                                                                              \
-        if (SAFE) {                                                                                   \
-            A = vpadalq_s16(A, vmlal_high_s8(vmull_s8(vget_low_s8(X), vget_low_s8(W)), X, W));       \
-        } else {                                                                                      \
-            A = vpadalq_s16(A, vmull_s8(vget_low_s8(X), vget_low_s8(W)));                            \
-            A = vpadalq_s16(A, vmull_high_s8(X, W));                                                  \
-        }                                                                                             \
-    } while (0)
-#define NEON_MAC8(A, X, W) A = vpadalq_s16(A, vmull_s8(X, W))
+// Micro-kernel: 4 pixels x 4 channels, sixteen int32x4 partial sums (pixel i, channel j in v(4i+j)),
+// reduced with addp after the loop. Inline assembly, so gcc and clang emit the same loop (gcc's
+// register allocation spills accumulators here). Per 16 columns of a run: 4 input loads (v24-v27),
+// 2 ldp of weights (4 channels x 16 columns: v28-v31) and, per (pixel, channel), the paired form
+// smull + smlal2 + sadalp (48 instructions) or the unpaired form smull + smull2 + 2 sadalp (64);
+// products go through the temporaries v16-v23. Chunks of 8 (and of 4, zero padded to 8): smull + sadalp.
+#define ML(T, X, W) "smull v" #T ".8h, v" #X ".8b, v" #W ".8b\n"
+#define ML2(T, X, W) "smull2 v" #T ".8h, v" #X ".16b, v" #W ".16b\n"
+#define MLA2(T, X, W) "smlal2 v" #T ".8h, v" #X ".16b, v" #W ".16b\n"
+#define PADAL(A, T) "sadalp v" #A ".4s, v" #T ".8h\n"
+// Two pixels (inputs X0, X1; accumulators from A0, A1) x 4 channels, paired.
+#define PAIRED_HALF(X0, X1, A0, A1)                                                                   \
+    ML(16, X0, 28) ML(17, X0, 29) ML(18, X0, 30) ML(19, X0, 31)                                      \
+    ML(20, X1, 28) ML(21, X1, 29) ML(22, X1, 30) ML(23, X1, 31)                                      \
+    MLA2(16, X0, 28) MLA2(17, X0, 29) MLA2(18, X0, 30) MLA2(19, X0, 31)                              \
+    MLA2(20, X1, 28) MLA2(21, X1, 29) MLA2(22, X1, 30) MLA2(23, X1, 31)
+#define PADAL8(A0, A1, A2, A3, B0, B1, B2, B3)                                                        \
+    PADAL(A0, 16) PADAL(A1, 17) PADAL(A2, 18) PADAL(A3, 19) PADAL(B0, 20) PADAL(B1, 21) PADAL(B2, 22) PADAL(B3, 23)
+// One pixel x 4 channels, unpaired.
+#define UNPAIRED_PIXEL(X, A0, A1, A2, A3)                                                             \
+    ML(16, X, 28) ML2(17, X, 28) ML(18, X, 29) ML2(19, X, 29)                                        \
+    ML(20, X, 30) ML2(21, X, 30) ML(22, X, 31) ML2(23, X, 31)                                        \
+    PADAL(A0, 16) PADAL(A0, 17) PADAL(A1, 18) PADAL(A1, 19) PADAL(A2, 20) PADAL(A2, 21) PADAL(A3, 22) PADAL(A3, 23)
+// Chunks of 8: two pixels x 4 channels, smull + sadalp.
+#define HALF8(X0, X1, A0, A1)                                                                         \
+    ML(16, X0, 28) ML(17, X0, 29) ML(18, X0, 30) ML(19, X0, 31)                                      \
+    ML(20, X1, 28) ML(21, X1, 29) ML(22, X1, 30) ML(23, X1, 31)
 
-#define NEON_ROW(MAC, X0, X1, X2, X3, W0, W1, W2, W3)                                              \
-    MAC(a00, X0, W0); MAC(a01, X0, W1); MAC(a02, X0, W2); MAC(a03, X0, W3);                          \
-    MAC(a10, X1, W0); MAC(a11, X1, W1); MAC(a12, X1, W2); MAC(a13, X1, W3);                          \
-    MAC(a20, X2, W0); MAC(a21, X2, W1); MAC(a22, X2, W2); MAC(a23, X2, W3);                          \
-    MAC(a30, X3, W0); MAC(a31, X3, W1); MAC(a32, X3, W2); MAC(a33, X3, W3)
+#define NEON_TILE_ASM(STEP)                                                                           \
+    __asm__ volatile(                                                                                 \
+        "movi v0.4s, #0\n mov v1.16b, v0.16b\n mov v2.16b, v0.16b\n mov v3.16b, v0.16b\n"           \
+        "mov v4.16b, v0.16b\n mov v5.16b, v0.16b\n mov v6.16b, v0.16b\n mov v7.16b, v0.16b\n"       \
+        "mov v8.16b, v0.16b\n mov v9.16b, v0.16b\n mov v10.16b, v0.16b\n mov v11.16b, v0.16b\n"     \
+        "mov v12.16b, v0.16b\n mov v13.16b, v0.16b\n mov v14.16b, v0.16b\n mov v15.16b, v0.16b\n"   \
+        "mov x9, %[x0]\n mov x10, %[x1]\n mov x11, %[x2]\n mov x12, %[x3]\n"                         \
+        "mov x13, %[w]\n mov x14, %[runs]\n"                                                          \
+        "1:\n"                                                                                        \
+        "mov x4, x9\n mov x5, x10\n mov x6, x11\n mov x7, x12\n"                                     \
+        "add x9, x9, %[stride]\n add x10, x10, %[stride]\n add x11, x11, %[stride]\n add x12, x12, %[stride]\n" \
+        "cbz %[steps], 3f\n"                                                                          \
+        "mov x15, %[steps]\n"                                                                         \
+        "2:\n"                                                                                        \
+        "ldr q24, [x4], #16\n ldr q25, [x5], #16\n ldr q26, [x6], #16\n ldr q27, [x7], #16\n"       \
+        "ldp q28, q29, [x13], #32\n ldp q30, q31, [x13], #32\n"                                      \
+        STEP                                                                                          \
+        "subs x15, x15, #1\n"                                                                         \
+        "b.ne 2b\n"                                                                                   \
+        "3:\n"                                                                                        \
+        "tbz %[L], #3, 4f\n"                                                                          \
+        "ldr d24, [x4], #8\n ldr d25, [x5], #8\n ldr d26, [x6], #8\n ldr d27, [x7], #8\n"           \
+        "ldp d28, d29, [x13], #16\n ldp d30, d31, [x13], #16\n"                                      \
+        HALF8(24, 25, 0, 4) PADAL8(0, 1, 2, 3, 4, 5, 6, 7)                                            \
+        HALF8(26, 27, 8, 12) PADAL8(8, 9, 10, 11, 12, 13, 14, 15)                                     \
+        "4:\n"                                                                                        \
+        "tbz %[L], #2, 5f\n"                                                                          \
+        "ldr s24, [x4]\n ldr s25, [x5]\n ldr s26, [x6]\n ldr s27, [x7]\n"                           \
+        "ldp d28, d29, [x13], #16\n ldp d30, d31, [x13], #16\n"                                      \
+        HALF8(24, 25, 0, 4) PADAL8(0, 1, 2, 3, 4, 5, 6, 7)                                            \
+        HALF8(26, 27, 8, 12) PADAL8(8, 9, 10, 11, 12, 13, 14, 15)                                     \
+        "5:\n"                                                                                        \
+        "subs x14, x14, #1\n"                                                                         \
+        "b.ne 1b\n"                                                                                   \
+        "stp q0, q1, [%[acc]]\n stp q2, q3, [%[acc], #32]\n stp q4, q5, [%[acc], #64]\n stp q6, q7, [%[acc], #96]\n" \
+        "stp q8, q9, [%[acc], #128]\n stp q10, q11, [%[acc], #160]\n stp q12, q13, [%[acc], #192]\n stp q14, q15, [%[acc], #224]\n" \
+        :                                                                                             \
+        : [x0] "r"(x[0]), [x1] "r"(x[1]), [x2] "r"(x[2]), [x3] "r"(x[3]), [w] "r"(w), [runs] "r"(runs), \
+          [steps] "r"(steps), [L] "r"(L), [stride] "r"(stride), [acc] "r"(acc)                        \
+        : "cc", "memory", "x4", "x5", "x6", "x7", "x9", "x10", "x11", "x12", "x13", "x14", "x15", "v0", "v1", "v2", "v3", \
+          "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11", "v12", "v13", "v14", "v15", "v16", "v17", "v18", "v19", "v20", \
+          "v21", "v22", "v23", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31")
+
+#define PAIRED_STEP                                                                                   \
+    PAIRED_HALF(24, 25, 0, 4) PADAL8(0, 1, 2, 3, 4, 5, 6, 7)                                          \
+    PAIRED_HALF(26, 27, 8, 12) PADAL8(8, 9, 10, 11, 12, 13, 14, 15)
+#define UNPAIRED_STEP                                                                                 \
+    UNPAIRED_PIXEL(24, 0, 1, 2, 3) UNPAIRED_PIXEL(25, 4, 5, 6, 7)                                     \
+    UNPAIRED_PIXEL(26, 8, 9, 10, 11) UNPAIRED_PIXEL(27, 12, 13, 14, 15)
 
 static inline int32x4_t neon_reduce4(int32x4_t c0, int32x4_t c1, int32x4_t c2, int32x4_t c3) {
     return vpaddq_s32(vpaddq_s32(c0, c1), vpaddq_s32(c2, c3));
@@ -105,39 +163,15 @@ static inline int32x4_t neon_reduce4(int32x4_t c0, int32x4_t c1, int32x4_t c2, i
 static inline __attribute__((always_inline)) void neon_tile(const arm_gemm *g, const int8_t *const *x, int8_t *const *o,
                                                             int32_t npx, int32_t oc, const int SAFE) {
     const int8_t *w = g->weights + (size_t)(oc / 4) * g->block_bytes;
-    int32x4_t a00 = vdupq_n_s32(0), a01 = a00, a02 = a00, a03 = a00, a10 = a00, a11 = a00, a12 = a00, a13 = a00;
-    int32x4_t a20 = a00, a21 = a00, a22 = a00, a23 = a00, a30 = a00, a31 = a00, a32 = a00, a33 = a00;
-    const int8_t *x0 = x[0], *x1 = x[1], *x2 = x[2], *x3 = x[3];
-    const int32_t L = g->in.L;
-    const ptrdiff_t run_stride = g->in.run_stride;
-    for (int32_t r = 0; r < g->in.runs; r++) {
-        int32_t j = 0;
-        for (; j + 16 <= L; j += 16) {
-            const int8x16_t v0 = vld1q_s8(x0 + j), v1 = vld1q_s8(x1 + j), v2 = vld1q_s8(x2 + j), v3 = vld1q_s8(x3 + j);
-            const int8x16_t w0 = vld1q_s8(w), w1 = vld1q_s8(w + 16), w2 = vld1q_s8(w + 32), w3 = vld1q_s8(w + 48);
-            w += 64;
-            NEON_ROW(NEON_MAC16, v0, v1, v2, v3, w0, w1, w2, w3);
-        }
-        if (j + 8 <= L) {
-            const int8x8_t v0 = vld1_s8(x0 + j), v1 = vld1_s8(x1 + j), v2 = vld1_s8(x2 + j), v3 = vld1_s8(x3 + j);
-            const int8x8_t w0 = vld1_s8(w), w1 = vld1_s8(w + 8), w2 = vld1_s8(w + 16), w3 = vld1_s8(w + 24);
-            w += 32;
-            NEON_ROW(NEON_MAC8, v0, v1, v2, v3, w0, w1, w2, w3);
-            j += 8;
-        }
-        if (j < L) {
-            const int8x8_t v0 = arm_load4(x0 + j), v1 = arm_load4(x1 + j), v2 = arm_load4(x2 + j), v3 = arm_load4(x3 + j);
-            const int8x8_t w0 = vld1_s8(w), w1 = vld1_s8(w + 8), w2 = vld1_s8(w + 16), w3 = vld1_s8(w + 24);
-            w += 32;
-            NEON_ROW(NEON_MAC8, v0, v1, v2, v3, w0, w1, w2, w3);
-        }
-        x0 += run_stride; x1 += run_stride; x2 += run_stride; x3 += run_stride;
-    }
+    int32_t acc[64] __attribute__((aligned(16)));
+    const int64_t runs = g->in.runs, steps = g->in.L / 16, L = g->in.L, stride = g->in.run_stride;
+    if (SAFE) NEON_TILE_ASM(PAIRED_STEP);
+    else NEON_TILE_ASM(UNPAIRED_STEP);
     const int32x4_t bias = vld1q_s32(g->rq.bias + oc), m = vld1q_s32(g->rq.mult + oc);
-    int32x4_t s0 = vaddq_s32(neon_reduce4(a00, a01, a02, a03), bias);
-    int32x4_t s1 = vaddq_s32(neon_reduce4(a10, a11, a12, a13), bias);
-    int32x4_t s2 = vaddq_s32(neon_reduce4(a20, a21, a22, a23), bias);
-    int32x4_t s3 = vaddq_s32(neon_reduce4(a30, a31, a32, a33), bias);
+    int32x4_t s0 = vaddq_s32(neon_reduce4(vld1q_s32(acc), vld1q_s32(acc + 4), vld1q_s32(acc + 8), vld1q_s32(acc + 12)), bias);
+    int32x4_t s1 = vaddq_s32(neon_reduce4(vld1q_s32(acc + 16), vld1q_s32(acc + 20), vld1q_s32(acc + 24), vld1q_s32(acc + 28)), bias);
+    int32x4_t s2 = vaddq_s32(neon_reduce4(vld1q_s32(acc + 32), vld1q_s32(acc + 36), vld1q_s32(acc + 40), vld1q_s32(acc + 44)), bias);
+    int32x4_t s3 = vaddq_s32(neon_reduce4(vld1q_s32(acc + 48), vld1q_s32(acc + 52), vld1q_s32(acc + 56), vld1q_s32(acc + 60)), bias);
     int8x16_t result;
     if (g->rq.fast[oc / 16]) {
         const int32x4_t r = vld1q_s32(g->rq.rshift + oc);
@@ -392,26 +426,59 @@ void sieve_fc_pack__neon(const sieve_fc_params *p, void *packed) {
 
 size_t sieve_fc_scratch_size__neon(const sieve_fc_params *p) { return arm_round_up_size((size_t)sieve_round_up(p->k, 16), 64); }
 
+// 16 channels: accumulators v0-v15, input v24, weights 4 channels at a time in v28-v31.
+#define FC_ROUND_PAIRED(A0, A1, A2, A3, T0, T1, T2, T3)                                              \
+    "ldp q28, q29, [x10], #32\n ldp q30, q31, [x10], #32\n"                                          \
+    ML(T0, 24, 28) ML(T1, 24, 29) ML(T2, 24, 30) ML(T3, 24, 31)                                      \
+    MLA2(T0, 24, 28) MLA2(T1, 24, 29) MLA2(T2, 24, 30) MLA2(T3, 24, 31)                              \
+    PADAL(A0, T0) PADAL(A1, T1) PADAL(A2, T2) PADAL(A3, T3)
+#define FC_ROUND_UNPAIRED(A0, A1, A2, A3)                                                            \
+    "ldp q28, q29, [x10], #32\n ldp q30, q31, [x10], #32\n"                                          \
+    UNPAIRED_PIXEL(24, A0, A1, A2, A3)
+#define FC_PAIRED_STEP                                                                                \
+    FC_ROUND_PAIRED(0, 1, 2, 3, 16, 17, 18, 19) FC_ROUND_PAIRED(4, 5, 6, 7, 20, 21, 22, 23)           \
+    FC_ROUND_PAIRED(8, 9, 10, 11, 16, 17, 18, 19) FC_ROUND_PAIRED(12, 13, 14, 15, 20, 21, 22, 23)
+#define FC_UNPAIRED_STEP                                                                              \
+    FC_ROUND_UNPAIRED(0, 1, 2, 3) FC_ROUND_UNPAIRED(4, 5, 6, 7)                                       \
+    FC_ROUND_UNPAIRED(8, 9, 10, 11) FC_ROUND_UNPAIRED(12, 13, 14, 15)
+
+#define FC_ASM(STEP)                                                                                  \
+    __asm__ volatile(                                                                                 \
+        "movi v0.4s, #0\n mov v1.16b, v0.16b\n mov v2.16b, v0.16b\n mov v3.16b, v0.16b\n"           \
+        "mov v4.16b, v0.16b\n mov v5.16b, v0.16b\n mov v6.16b, v0.16b\n mov v7.16b, v0.16b\n"       \
+        "mov v8.16b, v0.16b\n mov v9.16b, v0.16b\n mov v10.16b, v0.16b\n mov v11.16b, v0.16b\n"     \
+        "mov v12.16b, v0.16b\n mov v13.16b, v0.16b\n mov v14.16b, v0.16b\n mov v15.16b, v0.16b\n"   \
+        "mov x9, %[x]\n mov x10, %[w]\n mov x11, %[steps]\n"                                         \
+        "1:\n"                                                                                        \
+        "ldr q24, [x9], #16\n"                                                                        \
+        STEP                                                                                          \
+        "subs x11, x11, #1\n"                                                                         \
+        "b.ne 1b\n"                                                                                   \
+        "stp q0, q1, [%[acc]]\n stp q2, q3, [%[acc], #32]\n stp q4, q5, [%[acc], #64]\n stp q6, q7, [%[acc], #96]\n" \
+        "stp q8, q9, [%[acc], #128]\n stp q10, q11, [%[acc], #160]\n stp q12, q13, [%[acc], #192]\n stp q14, q15, [%[acc], #224]\n" \
+        :                                                                                             \
+        : [x] "r"(xs), [w] "r"(w), [steps] "r"(steps), [acc] "r"(acc)                                 \
+        : "cc", "memory", "x9", "x10", "x11", "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11", \
+          "v12", "v13", "v14", "v15", "v16", "v17", "v18", "v19", "v20", "v21", "v22", "v23", "v24", "v28", "v29", "v30", "v31")
+
 static inline __attribute__((always_inline)) void fc_blocks(const sieve_fc_params *p, const arm_rq_view *rq, const int8_t *weights,
                                                             const int8_t *xs, int32_t oc_begin, int32_t oc_end, const int SAFE) {
     const arm_out_stage out = arm_out(p->output_zero_point, p->act_min, p->act_max);
     const int32_t k16 = sieve_round_up(p->k, 16);
+    const int64_t steps = k16 / 16;
+    int32_t acc[64] __attribute__((aligned(16)));
     for (int32_t oc = oc_begin; oc < oc_end; oc += 16) {
         const int8_t *w = weights + (size_t)oc * k16;
-        int32x4_t a[16];
-        for (int32_t c = 0; c < 16; c++) a[c] = vdupq_n_s32(0);
-        for (int32_t j = 0; j < k16; j += 16) {
-            const int8x16_t v = vld1q_s8(xs + j);
-            for (int32_t c = 0; c < 16; c++) {
-                const int8x16_t wc = vld1q_s8(w + 16 * c);
-                NEON_MAC16(a[c], v, wc);
-            }
-            w += 256;
-        }
-        int32x4_t s0 = vaddq_s32(neon_reduce4(a[0], a[1], a[2], a[3]), vld1q_s32(rq->bias + oc));
-        int32x4_t s1 = vaddq_s32(neon_reduce4(a[4], a[5], a[6], a[7]), vld1q_s32(rq->bias + oc + 4));
-        int32x4_t s2 = vaddq_s32(neon_reduce4(a[8], a[9], a[10], a[11]), vld1q_s32(rq->bias + oc + 8));
-        int32x4_t s3 = vaddq_s32(neon_reduce4(a[12], a[13], a[14], a[15]), vld1q_s32(rq->bias + oc + 12));
+        if (SAFE) FC_ASM(FC_PAIRED_STEP);
+        else FC_ASM(FC_UNPAIRED_STEP);
+        const int32x4_t s0 = vaddq_s32(neon_reduce4(vld1q_s32(acc), vld1q_s32(acc + 4), vld1q_s32(acc + 8), vld1q_s32(acc + 12)),
+                                       vld1q_s32(rq->bias + oc));
+        const int32x4_t s1 = vaddq_s32(neon_reduce4(vld1q_s32(acc + 16), vld1q_s32(acc + 20), vld1q_s32(acc + 24), vld1q_s32(acc + 28)),
+                                       vld1q_s32(rq->bias + oc + 4));
+        const int32x4_t s2 = vaddq_s32(neon_reduce4(vld1q_s32(acc + 32), vld1q_s32(acc + 36), vld1q_s32(acc + 40), vld1q_s32(acc + 44)),
+                                       vld1q_s32(rq->bias + oc + 8));
+        const int32x4_t s3 = vaddq_s32(neon_reduce4(vld1q_s32(acc + 48), vld1q_s32(acc + 52), vld1q_s32(acc + 56), vld1q_s32(acc + 60)),
+                                       vld1q_s32(rq->bias + oc + 12));
         arm_store(p->output + oc, arm_rq16(rq, oc, s0, s1, s2, s3, &out), arm_min(16, oc_end - oc));
     }
 }

@@ -135,7 +135,7 @@ static inline int8x16_t arm_rq_narrow(int32x4_t a0, int32x4_t a1, int32x4_t a2, 
 }
 
 // Requantises sixteen consecutive channels [oc, oc + 16) of one pixel.
-static inline int8x16_t arm_rq16(const arm_rq_view *rq, int32_t oc, int32x4_t a0, int32x4_t a1, int32x4_t a2, int32x4_t a3,
+static inline __attribute__((always_inline)) int8x16_t arm_rq16(const arm_rq_view *rq, int32_t oc, int32x4_t a0, int32x4_t a1, int32x4_t a2, int32x4_t a3,
                                  const arm_out_stage *o) {
     const int32_t *m = rq->mult + oc;
     if (rq->fast[oc / 16]) {

@@ -10,77 +10,66 @@ SIEVE_TARGET_BEGIN("arch=armv8.2-a+dotprod")
 #include "neon_common.h"
 
 // ---- Conv -----------------------------------------------------------------------------------------
-// Micro-kernel: 4 pixels x 16 channels, sixteen int32x4 accumulators a<i><j> (pixel i, channels
-// 4j...4j+3). Per 16 input bytes of a run (inline assembly, so gcc and clang emit the same loop):
-// 4 input loads (v24-v27), 8 ldp of weights (4 K4 blocks of 64 bytes into v28-v31), 64 sdot by
-// element: sdot a<i><j>, w(group g, channels 4j...4j+3), x_i[lane g]. Tails of 8 and 4 bytes use
-// intrinsics.
-
-#define DOT_GROUP(LANE, V0, V1, V2, V3, FN)                                                          \
-    do {                                                                                              \
-        const int8x16_t w0 = vld1q_s8(w), w1 = vld1q_s8(w + 16), w2 = vld1q_s8(w + 32), w3 = vld1q_s8(w + 48); \
-        w += 64;                                                                                      \
-        a00 = FN(a00, w0, V0, LANE); a01 = FN(a01, w1, V0, LANE); a02 = FN(a02, w2, V0, LANE); a03 = FN(a03, w3, V0, LANE); \
-        a10 = FN(a10, w0, V1, LANE); a11 = FN(a11, w1, V1, LANE); a12 = FN(a12, w2, V1, LANE); a13 = FN(a13, w3, V1, LANE); \
-        a20 = FN(a20, w0, V2, LANE); a21 = FN(a21, w1, V2, LANE); a22 = FN(a22, w2, V2, LANE); a23 = FN(a23, w3, V2, LANE); \
-        a30 = FN(a30, w0, V3, LANE); a31 = FN(a31, w1, V3, LANE); a32 = FN(a32, w2, V3, LANE); a33 = FN(a33, w3, V3, LANE); \
-    } while (0)
-
-#define SDOT(A, W, X, L) "sdot %[" #A "].4s, " #W ".16b, " #X ".4b[" #L "]\n"
-#define SDOT_GROUP(L)                                                                                 \
-    "ldp q28, q29, [%[w]], #32\n"                                                                     \
-    "ldp q30, q31, [%[w]], #32\n"                                                                     \
-    SDOT(a00, v28, v24, L) SDOT(a10, v28, v25, L) SDOT(a20, v28, v26, L) SDOT(a30, v28, v27, L)      \
-    SDOT(a01, v29, v24, L) SDOT(a11, v29, v25, L) SDOT(a21, v29, v26, L) SDOT(a31, v29, v27, L)      \
-    SDOT(a02, v30, v24, L) SDOT(a12, v30, v25, L) SDOT(a22, v30, v26, L) SDOT(a32, v30, v27, L)      \
-    SDOT(a03, v31, v24, L) SDOT(a13, v31, v25, L) SDOT(a23, v31, v26, L) SDOT(a33, v31, v27, L)
+// Micro-kernel: 4 pixels x 16 channels, sixteen int32x4 accumulators (pixel i, channels 4j...4j+3 in
+// v(4i+j)), in inline assembly so gcc and clang emit the same loop (gcc's register allocation
+// spills accumulators here). Per 16 input bytes of a run: 4 input loads (v24-v27), 4 ldp of weights
+// (per K4 group of 64 bytes: v28-v31), 64 sdot by element: v(4i+j) += w(group g, channels 4j...4j+3)
+// . x_i[lane g]. Tails of 8 and 4 bytes per run: d and s loads, lanes 0-1 and 0.
+#define SD(A, W, X, L) "sdot v" #A ".4s, v" #W ".16b, v" #X ".4b[" #L "]\n"
+#define DOT_GROUP(L)                                                                                  \
+    "ldp q28, q29, [x13], #32\n"                                                                      \
+    "ldp q30, q31, [x13], #32\n"                                                                      \
+    SD(0, 28, 24, L) SD(4, 28, 25, L) SD(8, 28, 26, L) SD(12, 28, 27, L)                              \
+    SD(1, 29, 24, L) SD(5, 29, 25, L) SD(9, 29, 26, L) SD(13, 29, 27, L)                              \
+    SD(2, 30, 24, L) SD(6, 30, 25, L) SD(10, 30, 26, L) SD(14, 30, 27, L)                             \
+    SD(3, 31, 24, L) SD(7, 31, 25, L) SD(11, 31, 26, L) SD(15, 31, 27, L)
 
 static void dot_tile(const arm_gemm *g, const int8_t *const *x, int8_t *const *o, int32_t npx, int32_t oc) {
     const int8_t *w = g->weights + (size_t)(oc / 16) * g->block_bytes;
-    const int32_t *bias = g->rq.bias + oc;
-    const int32x4_t b0 = vld1q_s32(bias), b1 = vld1q_s32(bias + 4), b2 = vld1q_s32(bias + 8), b3 = vld1q_s32(bias + 12);
-    int32x4_t a00 = b0, a01 = b1, a02 = b2, a03 = b3, a10 = b0, a11 = b1, a12 = b2, a13 = b3;
-    int32x4_t a20 = b0, a21 = b1, a22 = b2, a23 = b3, a30 = b0, a31 = b1, a32 = b2, a33 = b3;
-    const int32_t L = g->in.L, steps = L / 16;
-    const ptrdiff_t run_stride = g->in.run_stride;
-    for (int32_t r = 0; r < g->in.runs; r++) {
-        const int8_t *x0 = x[0] + r * run_stride, *x1 = x[1] + r * run_stride;
-        const int8_t *x2 = x[2] + r * run_stride, *x3 = x[3] + r * run_stride;
-        if (steps > 0) {
-            int64_t n = steps;
-            __asm__ volatile(
-                ".arch_extension dotprod\n"
-                "1:\n"
-                "ldr q24, [%[x0]], #16\n"
-                "ldr q25, [%[x1]], #16\n"
-                "ldr q26, [%[x2]], #16\n"
-                "ldr q27, [%[x3]], #16\n"
-                SDOT_GROUP(0) SDOT_GROUP(1) SDOT_GROUP(2) SDOT_GROUP(3)
-                "subs %[n], %[n], #1\n"
-                "b.ne 1b\n"
-                : [a00] "+w"(a00), [a01] "+w"(a01), [a02] "+w"(a02), [a03] "+w"(a03), [a10] "+w"(a10), [a11] "+w"(a11),
-                  [a12] "+w"(a12), [a13] "+w"(a13), [a20] "+w"(a20), [a21] "+w"(a21), [a22] "+w"(a22), [a23] "+w"(a23),
-                  [a30] "+w"(a30), [a31] "+w"(a31), [a32] "+w"(a32), [a33] "+w"(a33), [x0] "+r"(x0), [x1] "+r"(x1),
-                  [x2] "+r"(x2), [x3] "+r"(x3), [w] "+r"(w), [n] "+r"(n)
-                :
-                : "cc", "memory", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31");
-        }
-        if (L & 8) {
-            const int8x8_t v0 = vld1_s8(x0), v1 = vld1_s8(x1), v2 = vld1_s8(x2), v3 = vld1_s8(x3);
-            DOT_GROUP(0, v0, v1, v2, v3, vdotq_lane_s32);
-            DOT_GROUP(1, v0, v1, v2, v3, vdotq_lane_s32);
-            x0 += 8; x1 += 8; x2 += 8; x3 += 8;
-        }
-        if (L & 4) {
-            const int8x8_t v0 = arm_load4(x0), v1 = arm_load4(x1), v2 = arm_load4(x2), v3 = arm_load4(x3);
-            DOT_GROUP(0, v0, v1, v2, v3, vdotq_lane_s32);
-        }
-    }
+    int32_t acc[64] __attribute__((aligned(16)));
+    const int64_t runs = g->in.runs, steps = g->in.L / 16, L = g->in.L, stride = g->in.run_stride;
+    __asm__ volatile(
+        ".arch_extension dotprod\n"
+        "ld1 {v0.4s, v1.4s, v2.4s, v3.4s}, [%[bias]]\n"
+        "mov v4.16b, v0.16b\n mov v5.16b, v1.16b\n mov v6.16b, v2.16b\n mov v7.16b, v3.16b\n"
+        "mov v8.16b, v0.16b\n mov v9.16b, v1.16b\n mov v10.16b, v2.16b\n mov v11.16b, v3.16b\n"
+        "mov v12.16b, v0.16b\n mov v13.16b, v1.16b\n mov v14.16b, v2.16b\n mov v15.16b, v3.16b\n"
+        "mov x9, %[x0]\n mov x10, %[x1]\n mov x11, %[x2]\n mov x12, %[x3]\n"
+        "mov x13, %[w]\n mov x14, %[runs]\n"
+        "1:\n"
+        "mov x4, x9\n mov x5, x10\n mov x6, x11\n mov x7, x12\n"
+        "add x9, x9, %[stride]\n add x10, x10, %[stride]\n add x11, x11, %[stride]\n add x12, x12, %[stride]\n"
+        "cbz %[steps], 3f\n"
+        "mov x15, %[steps]\n"
+        "2:\n"
+        "ldr q24, [x4], #16\n ldr q25, [x5], #16\n ldr q26, [x6], #16\n ldr q27, [x7], #16\n"
+        DOT_GROUP(0) DOT_GROUP(1) DOT_GROUP(2) DOT_GROUP(3)
+        "subs x15, x15, #1\n"
+        "b.ne 2b\n"
+        "3:\n"
+        "tbz %[L], #3, 4f\n"
+        "ldr d24, [x4], #8\n ldr d25, [x5], #8\n ldr d26, [x6], #8\n ldr d27, [x7], #8\n"
+        DOT_GROUP(0) DOT_GROUP(1)
+        "4:\n"
+        "tbz %[L], #2, 5f\n"
+        "ldr s24, [x4]\n ldr s25, [x5]\n ldr s26, [x6]\n ldr s27, [x7]\n"
+        DOT_GROUP(0)
+        "5:\n"
+        "subs x14, x14, #1\n"
+        "b.ne 1b\n"
+        "stp q0, q1, [%[acc]]\n stp q2, q3, [%[acc], #32]\n stp q4, q5, [%[acc], #64]\n stp q6, q7, [%[acc], #96]\n"
+        "stp q8, q9, [%[acc], #128]\n stp q10, q11, [%[acc], #160]\n stp q12, q13, [%[acc], #192]\n stp q14, q15, [%[acc], #224]\n"
+        :
+        : [x0] "r"(x[0]), [x1] "r"(x[1]), [x2] "r"(x[2]), [x3] "r"(x[3]), [w] "r"(w), [bias] "r"(g->rq.bias + oc),
+          [runs] "r"(runs), [steps] "r"(steps), [L] "r"(L), [stride] "r"(stride), [acc] "r"(acc)
+        : "cc", "memory", "x4", "x5", "x6", "x7", "x9", "x10", "x11", "x12", "x13", "x14", "x15", "v0", "v1", "v2", "v3",
+          "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11", "v12", "v13", "v14", "v15", "v24", "v25", "v26", "v27", "v28",
+          "v29", "v30", "v31");
     const int32_t nch = arm_min(16, g->out_c - oc);
-    arm_store(o[0] + oc, arm_rq16(&g->rq, oc, a00, a01, a02, a03, &g->out), nch);
-    if (npx > 1) arm_store(o[1] + oc, arm_rq16(&g->rq, oc, a10, a11, a12, a13, &g->out), nch);
-    if (npx > 2) arm_store(o[2] + oc, arm_rq16(&g->rq, oc, a20, a21, a22, a23, &g->out), nch);
-    if (npx > 3) arm_store(o[3] + oc, arm_rq16(&g->rq, oc, a30, a31, a32, a33, &g->out), nch);
+    for (int32_t i = 0; i < npx; i++) {
+        const int32_t *a = acc + 16 * i;
+        arm_store(o[i] + oc, arm_rq16(&g->rq, oc, vld1q_s32(a), vld1q_s32(a + 4), vld1q_s32(a + 8), vld1q_s32(a + 12), &g->out), nch);
+    }
 }
 
 // Packed: the K4 layout (input offset 0), then the requantisation extras.
@@ -149,14 +138,11 @@ void sieve_fc_pack__neondot(const sieve_fc_params *p, void *packed) {
 
 size_t sieve_fc_scratch_size__neondot(const sieve_fc_params *p) { return arm_round_up_size((size_t)sieve_round_up(p->k, 16), 64); }
 
-#define FC_GROUP(A0, A1, A2, A3, V, LANE, FN)                                                        \
-    do {                                                                                              \
-        A0 = FN(A0, vld1q_s8(w), V, LANE);                                                            \
-        A1 = FN(A1, vld1q_s8(w + 16), V, LANE);                                                       \
-        A2 = FN(A2, vld1q_s8(w + 32), V, LANE);                                                       \
-        A3 = FN(A3, vld1q_s8(w + 48), V, LANE);                                                       \
-        w += 64;                                                                                      \
-    } while (0)
+// Accumulators v0-v3 (even K4 groups) and v4-v7 (odd), input v24, weights v28-v31. Per 16 input
+// bytes: 1 input load, 8 ldp, 16 sdot.
+#define SDA(A, W, L) "sdot v" #A ".4s, v" #W ".16b, v24.4b[" #L "]\n"
+#define FC_GROUP_EVEN(L) "ldp q28, q29, [x10], #32\n ldp q30, q31, [x10], #32\n" SDA(0, 28, L) SDA(1, 29, L) SDA(2, 30, L) SDA(3, 31, L)
+#define FC_GROUP_ODD(L) "ldp q28, q29, [x10], #32\n ldp q30, q31, [x10], #32\n" SDA(4, 28, L) SDA(5, 29, L) SDA(6, 30, L) SDA(7, 31, L)
 
 void sieve_fc_s8__neondot(const sieve_fc_params *p, const void *packed, void *scratch, int32_t oc_begin, int32_t oc_end) {
     sieve_k4_view kv;
@@ -166,26 +152,38 @@ void sieve_fc_s8__neondot(const sieve_fc_params *p, const void *packed, void *sc
     const int32_t k16 = sieve_round_up(p->k, 16), groups = kv.k4 / 4;
     memcpy(xs, p->input, (size_t)p->k);
     memset(xs + p->k, 0, (size_t)(k16 - p->k));
+    const int64_t steps = groups / 4, rest = groups % 4;
+    int32_t acc[16] __attribute__((aligned(16)));
     for (int32_t oc = oc_begin; oc < oc_end; oc += 16) {
         const int8_t *w = kv.weights + (size_t)(oc / 16) * kv.k4 * 16;
-        int32x4_t a0 = vld1q_s32(rq.bias + oc), a1 = vld1q_s32(rq.bias + oc + 4);
-        int32x4_t a2 = vld1q_s32(rq.bias + oc + 8), a3 = vld1q_s32(rq.bias + oc + 12);
-        int32x4_t c0 = vdupq_n_s32(0), c1 = c0, c2 = c0, c3 = c0;
-        int32_t gi = 0;
-        for (; gi + 4 <= groups; gi += 4) {
-            const int8x16_t v = vld1q_s8(xs + 4 * gi);
-            FC_GROUP(a0, a1, a2, a3, v, 0, vdotq_laneq_s32);
-            FC_GROUP(c0, c1, c2, c3, v, 1, vdotq_laneq_s32);
-            FC_GROUP(a0, a1, a2, a3, v, 2, vdotq_laneq_s32);
-            FC_GROUP(c0, c1, c2, c3, v, 3, vdotq_laneq_s32);
-        }
-        if (gi < groups) {
-            const int8x16_t v = vld1q_s8(xs + 4 * gi);  // zero padded past k
-            FC_GROUP(a0, a1, a2, a3, v, 0, vdotq_laneq_s32);
-            if (gi + 1 < groups) FC_GROUP(c0, c1, c2, c3, v, 1, vdotq_laneq_s32);
-            if (gi + 2 < groups) FC_GROUP(a0, a1, a2, a3, v, 2, vdotq_laneq_s32);
-        }
-        const int8x16_t result = arm_rq16(&rq, oc, vaddq_s32(a0, c0), vaddq_s32(a1, c1), vaddq_s32(a2, c2), vaddq_s32(a3, c3), &out);
+        __asm__ volatile(
+            ".arch_extension dotprod\n"
+            "ld1 {v0.4s, v1.4s, v2.4s, v3.4s}, [%[bias]]\n"
+            "movi v4.4s, #0\n mov v5.16b, v4.16b\n mov v6.16b, v4.16b\n mov v7.16b, v4.16b\n"
+            "mov x9, %[x]\n mov x10, %[w]\n"
+            "cbz %[steps], 2f\n"
+            "mov x11, %[steps]\n"
+            "1:\n"
+            "ldr q24, [x9], #16\n"
+            FC_GROUP_EVEN(0) FC_GROUP_ODD(1) FC_GROUP_EVEN(2) FC_GROUP_ODD(3)
+            "subs x11, x11, #1\n"
+            "b.ne 1b\n"
+            "2:\n"
+            "cbz %[rest], 3f\n"
+            "ldr q24, [x9]\n"  // zero padded past k
+            FC_GROUP_EVEN(0)
+            "cmp %[rest], #1\n b.eq 3f\n"
+            FC_GROUP_ODD(1)
+            "cmp %[rest], #2\n b.eq 3f\n"
+            FC_GROUP_EVEN(2)
+            "3:\n"
+            "add v0.4s, v0.4s, v4.4s\n add v1.4s, v1.4s, v5.4s\n add v2.4s, v2.4s, v6.4s\n add v3.4s, v3.4s, v7.4s\n"
+            "stp q0, q1, [%[acc]]\n stp q2, q3, [%[acc], #32]\n"
+            :
+            : [x] "r"(xs), [w] "r"(w), [bias] "r"(rq.bias + oc), [steps] "r"(steps), [rest] "r"(rest), [acc] "r"(acc)
+            : "cc", "memory", "x9", "x10", "x11", "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v24", "v28", "v29", "v30",
+              "v31");
+        const int8x16_t result = arm_rq16(&rq, oc, vld1q_s32(acc), vld1q_s32(acc + 4), vld1q_s32(acc + 8), vld1q_s32(acc + 12), &out);
         arm_store(p->output + oc, result, arm_min(16, oc_end - oc));
     }
 }
