@@ -174,9 +174,9 @@ public final class Interpreter {
         case var .conv(p, packed): sieve_conv_run(isa, &p, packed, kernelScratch)
         case var .depthwiseConv(p, packed): sieve_dwconv_run(isa, &p, packed, kernelScratch)
         case var .fullyConnected(p, packed): sieve_fc_run(isa, &p, packed, kernelScratch, 0, p.out_c)
-        case var .maxPool(p): sieve_maxpool_s8__scalar(&p)
+        case var .maxPool(p): sieve_maxpool_run(isa, &p)
         case var .averagePool(p): sieve_avgpool_s8__scalar(&p)
-        case let .globalAveragePool(input, output, pixels, channels): sieve_global_avgpool_s8__scalar(input, output, pixels, channels)
+        case let .globalAveragePool(input, output, pixels, channels): sieve_global_avgpool_run(isa, input, output, pixels, channels)
         case var .add(p): sieve_add_run(isa, &p)
         }
     }

@@ -119,8 +119,10 @@ void sieve_fc_pack(int32_t isa, const sieve_fc_params *p, void *packed);
 size_t sieve_fc_scratch_size(int32_t isa, const sieve_fc_params *p);
 void sieve_fc_run(int32_t isa, const sieve_fc_params *p, const void *packed, void *scratch, int32_t oc_begin, int32_t oc_end);
 
-// Elementwise ADD on a path (scalar where the path has no ADD kernel).
+// Elementwise ADD and global average pool on a path (scalar where the path has no kernel for them).
 void sieve_add_run(int32_t isa, const sieve_add_params *p);
+void sieve_global_avgpool_run(int32_t isa, const int8_t *input, int8_t *output, int32_t pixels, int32_t channels);
+void sieve_maxpool_run(int32_t isa, const sieve_pool_params *p);
 
 // The parameters of output rows [row_begin, row_end) of a conv or depthwise conv: a band any
 // kernel computes on its own (threads split a layer this way).
