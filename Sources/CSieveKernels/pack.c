@@ -7,10 +7,13 @@ size_t sieve_pack_k4_size(int32_t out_c, int32_t k) {
     return ocp * 3 * sizeof(int32_t) + ocp * (size_t)sieve_round_up(k, 4);
 }
 
-// Both element widths of the K4 layout: weight_bytes 1 (int8) or 2 (int16).
+// The K4 layout in both element widths (weight_bytes 1: int8, 2: int16), of rows made of
+// `segments` runs of segment_len weights, each run padded with zeros to a multiple of 4.
 static void pack_k4(const int8_t *weights, const int32_t *bias, const int32_t *multipliers, const int32_t *shifts,
-                    int32_t out_c, int32_t k, int32_t input_offset, int32_t weight_bytes, void *packed) {
-    sieve_k4_view v = sieve_k4(packed, out_c, k);
+                    int32_t out_c, int32_t segments, int32_t segment_len, int32_t input_offset, int32_t weight_bytes,
+                    void *packed) {
+    const int32_t k = segments * segment_len, segment4 = segments == 1 ? segment_len : sieve_round_up(segment_len, 4);
+    sieve_k4_view v = sieve_k4(packed, out_c, segments * segment4);
     int32_t *b = (int32_t *)v.bias, *m = (int32_t *)v.multipliers, *s = (int32_t *)v.shifts;
     int8_t *w = (int8_t *)v.weights;
     int16_t *w16 = (int16_t *)v.weights;
@@ -21,7 +24,8 @@ static void pack_k4(const int8_t *weights, const int32_t *bias, const int32_t *m
         int32_t sum = 0;
         for (int32_t i = 0; i < k; i++) {
             sum += row[i];
-            const size_t at = (((size_t)(oc / SIEVE_OC_BLOCK) * (v.k4 / 4) + i / 4) * SIEVE_OC_BLOCK + oc % SIEVE_OC_BLOCK) * 4 + i % 4;
+            const int32_t j = i / segment_len * segment4 + i % segment_len;
+            const size_t at = (((size_t)(oc / SIEVE_OC_BLOCK) * (v.k4 / 4) + j / 4) * SIEVE_OC_BLOCK + oc % SIEVE_OC_BLOCK) * 4 + j % 4;
             if (weight_bytes == 2) w16[at] = row[i];
             else w[at] = row[i];
         }
@@ -34,7 +38,7 @@ static void pack_k4(const int8_t *weights, const int32_t *bias, const int32_t *m
 
 void sieve_pack_k4(const int8_t *weights, const int32_t *bias, const int32_t *multipliers, const int32_t *shifts,
                    int32_t out_c, int32_t k, int32_t input_offset, void *packed) {
-    pack_k4(weights, bias, multipliers, shifts, out_c, k, input_offset, 1, packed);
+    pack_k4(weights, bias, multipliers, shifts, out_c, 1, k, input_offset, 1, packed);
 }
 
 size_t sieve_pack_k4_s16_size(int32_t out_c, int32_t k) {
@@ -43,7 +47,40 @@ size_t sieve_pack_k4_s16_size(int32_t out_c, int32_t k) {
 
 void sieve_pack_k4_s16(const int8_t *weights, const int32_t *bias, const int32_t *multipliers, const int32_t *shifts,
                        int32_t out_c, int32_t k, void *packed) {
-    pack_k4(weights, bias, multipliers, shifts, out_c, k, 0, 2, packed);
+    pack_k4(weights, bias, multipliers, shifts, out_c, 1, k, 0, 2, packed);
+}
+
+int32_t sieve_conv_k4(const sieve_conv_params *p) {
+    if (sieve_conv_is_direct(p)) return p->kernel_h * p->kernel_w * p->in_c;
+    return p->kernel_h * sieve_round_up(p->kernel_w * p->in_c, 4);
+}
+
+void sieve_pack_conv_k4(const sieve_conv_params *p, int32_t input_offset, int32_t weight_bytes, void *packed) {
+    const int32_t segments = sieve_conv_is_direct(p) ? 1 : p->kernel_h;
+    pack_k4(p->weights, p->bias, p->multipliers, p->shifts, p->out_c, segments,
+            p->kernel_h * p->kernel_w * p->in_c / segments, input_offset, weight_bytes, packed);
+}
+
+size_t sieve_fold_rows_scratch_size(const sieve_conv_params *p) {
+    const size_t padded = (size_t)sieve_conv_span_h(p) * sieve_conv_span_w(p) * p->in_c + 64;
+    return (size_t)sieve_conv_span_h(p) * p->out_w * sieve_round_up(p->kernel_w * p->in_c, 4) + sieve_round_up((int32_t)padded, 64);
+}
+
+void sieve_fold_rows(const sieve_conv_params *p, int32_t offset, uint8_t *dst) {
+    const int32_t span_h = sieve_conv_span_h(p), span_w = sieve_conv_span_w(p);
+    const int32_t run4 = sieve_round_up(p->kernel_w * p->in_c, 4);
+    uint8_t *padded = dst + (size_t)span_h * p->out_w * run4;
+    sieve_pad_input(p, offset, padded);
+    for (int32_t y = 0; y < span_h; y++) {
+        const uint8_t *row = padded + (size_t)y * span_w * p->in_c;
+        uint8_t *out = dst + (size_t)y * p->out_w * run4;
+        for (int32_t x = 0; x < p->out_w; x++) {
+            // Bytes past kernel_w * in_c are whatever follows in the row (or the slack): their weights are 0.
+            const uint8_t *in = row + (size_t)x * p->stride_w * p->in_c;
+            for (int32_t i = 0; i < run4; i += 4) memcpy(out + i, in + i, 4);
+            out += run4;
+        }
+    }
 }
 
 void sieve_pad_input(const sieve_conv_params *p, int32_t offset, uint8_t *dst) {

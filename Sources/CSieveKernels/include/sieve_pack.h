@@ -27,6 +27,19 @@ size_t sieve_pack_k4_s16_size(int32_t out_c, int32_t k);
 void sieve_pack_k4_s16(const int8_t *weights, const int32_t *bias, const int32_t *multipliers, const int32_t *shifts,
                        int32_t out_c, int32_t k, void *packed);
 
+// A conv's K4 matrix as the x86 paths read it: the scalar order when the input is read directly;
+// otherwise each of the kernel_h rows of kernel_w * in_c weights padded to a multiple of 4, to
+// match sieve_fold_rows. sieve_conv_k4 is its k (a multiple of 4).
+int32_t sieve_conv_k4(const sieve_conv_params *p);
+void sieve_pack_conv_k4(const sieve_conv_params *p, int32_t input_offset, int32_t weight_bytes, void *packed);
+
+// For in_c not a multiple of 4: stages the band padded, then folds each kernel row into channels,
+// dst[span_h][out_w][r4] holding the kernel_w * in_c bytes a kernel row reads at that output
+// column (r4 = that rounded up to 4). The conv is then direct, kernel_h x 1, r4 channels: no
+// im2col copy of all kernel_h rows. dst holds sieve_fold_rows_scratch_size bytes.
+size_t sieve_fold_rows_scratch_size(const sieve_conv_params *p);
+void sieve_fold_rows(const sieve_conv_params *p, int32_t offset, uint8_t *dst);
+
 typedef struct {
     const int32_t *bias, *multipliers, *shifts;
     const int8_t *weights;

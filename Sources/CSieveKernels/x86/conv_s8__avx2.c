@@ -13,7 +13,7 @@ SIEVE_TARGET_BEGIN("avx2")
 
 #define MAX_TILE_PIXELS 3
 
-static inline int32_t conv_k(const sieve_conv_params *p) { return p->kernel_h * p->kernel_w * p->in_c; }
+static inline int32_t conv_k(const sieve_conv_params *p) { return sieve_conv_k4(p); }
 
 // The widened K4 layout, then two sieve_rq_block_avx2 per 16 output channels.
 static size_t packed_size(int32_t out_c, int32_t k) {
@@ -24,9 +24,8 @@ static const sieve_rq_block_avx2 *rq_blocks(const void *packed, int32_t out_c, i
     return (const sieve_rq_block_avx2 *)((const uint8_t *)packed + sieve_pack_k4_s16_size(out_c, k));
 }
 
-static void pack(const int8_t *weights, const int32_t *bias, const int32_t *multipliers, const int32_t *shifts, int32_t out_c,
-                 int32_t k, void *packed) {
-    sieve_pack_k4_s16(weights, bias, multipliers, shifts, out_c, k, packed);
+// Fills the requantisation blocks after weights already packed.
+static void pack_blocks(int32_t out_c, int32_t k, void *packed) {
     const sieve_k4_view v = sieve_k4(packed, out_c, k);
     sieve_rq_block_avx2 *blocks = (sieve_rq_block_avx2 *)rq_blocks(packed, out_c, k);
     for (int32_t b = 0; b < v.ocp / 8; b++) sieve_rq_block_avx2_fill(blocks + b, v.multipliers + 8 * b, v.shifts + 8 * b);
@@ -85,12 +84,13 @@ static void conv_tile_any(const tile_geometry *t, const int8_t *x, const int16_t
 size_t sieve_conv_packed_size__avx2(const sieve_conv_params *p) { return packed_size(p->out_c, conv_k(p)); }
 
 void sieve_conv_pack__avx2(const sieve_conv_params *p, void *packed) {
-    pack(p->weights, p->bias, p->multipliers, p->shifts, p->out_c, conv_k(p), packed);
+    sieve_pack_conv_k4(p, 0, 2, packed);
+    pack_blocks(p->out_c, conv_k(p), packed);
 }
 
 size_t sieve_conv_scratch_size__avx2(const sieve_conv_params *p) {
     if (sieve_conv_is_direct(p)) return (size_t)sieve_conv_span_h(p) * sieve_conv_span_w(p) * p->in_c;
-    return sieve_im2col_scratch_size(p);
+    return sieve_fold_rows_scratch_size(p);
 }
 
 void sieve_conv_s8__avx2(const sieve_conv_params *p, const void *packed, void *scratch) {
@@ -111,12 +111,15 @@ void sieve_conv_s8__avx2(const sieve_conv_params *p, const void *packed, void *s
         t.pixel_stride = p->stride_w * p->in_c;
         pixel_row_stride = p->stride_h * t.row_stride;
     } else {
-        sieve_im2col(p, 0, (uint8_t *)staged);
-        t.taps_h = t.taps_w = 1;
-        t.groups = v.k4 / 4;
-        t.tap_stride = t.row_stride = 0;
-        t.pixel_stride = v.k4;
-        pixel_row_stride = p->out_w * v.k4;
+        sieve_fold_rows(p, 0, (uint8_t *)staged);
+        const int32_t run4 = v.k4 / p->kernel_h;
+        t.taps_h = p->kernel_h;
+        t.taps_w = 1;
+        t.groups = run4 / 4;
+        t.tap_stride = 0;
+        t.row_stride = p->out_w * run4;
+        t.pixel_stride = run4;
+        pixel_row_stride = p->stride_h * t.row_stride;
     }
     const __m256i zlh[3] = {_mm256_set1_epi32(p->output_zero_point), _mm256_set1_epi32(p->act_min), _mm256_set1_epi32(p->act_max)};
     for (int32_t oy = 0; oy < p->out_h; oy++) {
@@ -139,7 +142,8 @@ void sieve_conv_s8__avx2(const sieve_conv_params *p, const void *packed, void *s
 size_t sieve_fc_packed_size__avx2(const sieve_fc_params *p) { return packed_size(p->out_c, p->k); }
 
 void sieve_fc_pack__avx2(const sieve_fc_params *p, void *packed) {
-    pack(p->weights, p->bias, p->multipliers, p->shifts, p->out_c, p->k, packed);
+    sieve_pack_k4_s16(p->weights, p->bias, p->multipliers, p->shifts, p->out_c, p->k, packed);
+    pack_blocks(p->out_c, p->k, packed);
 }
 
 size_t sieve_fc_scratch_size__avx2(const sieve_fc_params *p) { return (size_t)sieve_round_up(p->k, 4); }

@@ -12,7 +12,7 @@ SIEVE_TARGET_BEGIN("avx512f,avx512bw,avx512vl,avx512vnni")
 
 #define MAX_TILE_PIXELS 8
 
-static inline int32_t conv_k(const sieve_conv_params *p) { return p->kernel_h * p->kernel_w * p->in_c; }
+static inline int32_t conv_k(const sieve_conv_params *p) { return sieve_conv_k4(p); }
 
 // The K4 layout, then one sieve_rq_block_avx512 per 16 output channels.
 size_t sieve_conv_packed_size__avx512vnni(const sieve_conv_params *p) {
@@ -24,7 +24,7 @@ static sieve_rq_block_avx512 *rq_blocks(const void *packed, const sieve_conv_par
 }
 
 void sieve_conv_pack__avx512vnni(const sieve_conv_params *p, void *packed) {
-    sieve_pack_k4(p->weights, p->bias, p->multipliers, p->shifts, p->out_c, conv_k(p), 128, packed);
+    sieve_pack_conv_k4(p, 128, 1, packed);
     const sieve_k4_view v = sieve_k4(packed, p->out_c, conv_k(p));
     sieve_rq_block_avx512 *blocks = rq_blocks(packed, p);
     for (int32_t b = 0; b < v.ocp / 16; b++) sieve_rq_block_fill(blocks + b, v.multipliers + 16 * b, v.shifts + 16 * b);
@@ -32,11 +32,11 @@ void sieve_conv_pack__avx512vnni(const sieve_conv_params *p, void *packed) {
 
 size_t sieve_conv_scratch_size__avx512vnni(const sieve_conv_params *p) {
     if (sieve_conv_is_direct(p)) return (size_t)sieve_conv_span_h(p) * sieve_conv_span_w(p) * p->in_c;
-    return sieve_im2col_scratch_size(p);
+    return sieve_fold_rows_scratch_size(p);
 }
 
 // Where a tile's inputs are: pixel j of tap (ky, kx), column group g reads 4 bytes at
-// x + j * pixel_stride + ky * row_stride + kx * tap_stride + 4 * g.
+// x + j * pixel_stride + ky * row_stride + kx * tap_stride + 4 * g (folded rows: kx is always 0).
 typedef struct {
     int32_t taps_h, taps_w;       // kernel taps walked (1 x 1 after im2col)
     int32_t groups;               // 4-column groups per tap
@@ -111,12 +111,15 @@ void sieve_conv_s8__avx512vnni(const sieve_conv_params *p, const void *packed, v
         t.pixel_stride = p->stride_w * p->in_c;
         pixel_row_stride = p->stride_h * t.row_stride;
     } else {
-        sieve_im2col(p, 128, staged);
-        t.taps_h = t.taps_w = 1;
-        t.groups = v.k4 / 4;
-        t.tap_stride = t.row_stride = 0;
-        t.pixel_stride = v.k4;
-        pixel_row_stride = p->out_w * v.k4;
+        sieve_fold_rows(p, 128, staged);
+        const int32_t run4 = v.k4 / p->kernel_h;
+        t.taps_h = p->kernel_h;
+        t.taps_w = 1;
+        t.groups = run4 / 4;
+        t.tap_stride = 0;
+        t.row_stride = p->out_w * run4;
+        t.pixel_stride = run4;
+        pixel_row_stride = p->stride_h * t.row_stride;
     }
     t.block_stride = v.k4 * 16;
     const __m512i zp_lo_hi[3] = {_mm512_set1_epi32(p->output_zero_point), _mm512_set1_epi32(p->act_min),
