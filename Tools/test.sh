@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Runs every test: Swift unit tests (debug, small and fast), then the release build of the CLI
-# and the Python suites that drive it on real data (independent int8 reference, accuracy,
-# Embedded Swift build of SieveCore).
+# Runs every test: Swift unit tests (debug, small and fast), the kernel paths' bit-exactness
+# property test (x86 natively, AArch64 under qemu), then the release build of the CLI and the
+# Python suites that drive it on real data (independent int8 reference, accuracy, every kernel
+# path, the peer benchmark, Embedded Swift build of SieveCore).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 echo "== swift test (unit tests)"
 swift test 2>&1 | tail -n 40
+echo "== kernel paths against the scalar kernels (host, and AArch64 under qemu)"
+bash Tools/test-kernels.sh
 echo "== swift build -c release"
 swift build -c release --product sieve 2>&1 | tail -n 3
 export SIEVE_BIN="$PWD/.build/release/sieve"

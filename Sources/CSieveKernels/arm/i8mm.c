@@ -146,7 +146,6 @@ void sieve_conv_s8__i8mm(const sieve_conv_params *p, const void *packed, void *s
     g.weights = (const int8_t *)(table + arm_rq_table_size(ocp));
     g.block_bytes = (size_t)*(const int32_t *)packed;
     g.out_c = p->out_c;
-    g.safe = 1;
     arm_gemm_run(&g, p, 16, mm_tile);
 }
 

@@ -213,7 +213,6 @@ void sieve_conv_s8__neon(const sieve_conv_params *p, const void *packed, void *s
     g.weights = (const int8_t *)(table + arm_rq_table_size(ocp));
     g.block_bytes = (size_t)h->block_bytes;
     g.out_c = p->out_c;
-    g.safe = h->safe;
     arm_gemm_run(&g, p, 4, h->safe ? neon_tile_paired : neon_tile_unpaired);
 }
 

@@ -244,7 +244,6 @@ typedef struct {
     const int8_t *weights;  // channel block b at weights + b * block_bytes
     size_t block_bytes;
     int32_t out_c;
-    int32_t safe;           // path-specific flag (neon: no int16 pair overflow possible)
 } arm_gemm;
 
 typedef void (*arm_tile_fn)(const arm_gemm *g, const int8_t *const *x, int8_t *const *o, int32_t npx, int32_t oc);

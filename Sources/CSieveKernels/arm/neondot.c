@@ -12,8 +12,8 @@ SIEVE_TARGET_BEGIN("arch=armv8.2-a+dotprod")
 // ---- Conv -----------------------------------------------------------------------------------------
 // Micro-kernel: 4 pixels x 16 channels, sixteen int32x4 accumulators (pixel i, channels 4j...4j+3 in
 // v(4i+j)), in inline assembly so gcc and clang emit the same loop (gcc's register allocation
-// spills accumulators here). Per 16 input bytes of a run: 4 input loads (v24-v27), 4 ldp of weights
-// (per K4 group of 64 bytes: v28-v31), 64 sdot by element: v(4i+j) += w(group g, channels 4j...4j+3)
+// spills accumulators here). Per 16 input bytes of a run: 4 input loads (v24-v27), 8 ldp of weights
+// (two per K4 group of 64 bytes, into v28-v31), 64 sdot by element: v(4i+j) += w(group g, channels 4j...4j+3)
 // . x_i[lane g]. Tails of 8 and 4 bytes per run: d and s loads, lanes 0-1 and 0.
 #define SD(A, W, X, L) "sdot v" #A ".4s, v" #W ".16b, v" #X ".4b[" #L "]\n"
 #define DOT_GROUP(L)                                                                                  \
@@ -110,7 +110,6 @@ void sieve_conv_s8__neondot(const sieve_conv_params *p, const void *packed, void
     g.weights = kv.weights;
     g.block_bytes = (size_t)kv.k4 * 16;
     g.out_c = p->out_c;
-    g.safe = 1;
     arm_gemm_run(&g, p, 16, dot_tile);
 }
 

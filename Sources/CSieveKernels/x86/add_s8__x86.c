@@ -6,9 +6,10 @@
 #include "sieve_kernels.h"
 #include "sieve_target.h"
 
-SIEVE_TARGET_BEGIN("avx512f,avx512bw,avx512vl")
+// Before any target region: gcc binds each intrinsic to the target in force where it is declared.
 #include <immintrin.h>
 
+SIEVE_TARGET_BEGIN("avx512f,avx512bw,avx512vl")
 // rq(x, M, s) on 16 lanes with one M and s.
 static inline __m512i rq_uniform_avx512(__m512i x, int32_t multiplier, int32_t shift) {
     const __m512i m = _mm512_set1_epi64(multiplier), s = _mm512_set1_epi64(shift);
@@ -37,8 +38,6 @@ void sieve_add_s8__avx512(const sieve_add_params *p) {
 SIEVE_TARGET_END
 
 SIEVE_TARGET_BEGIN("avx2")
-#include <immintrin.h>
-
 // rq(x, M, s) on 8 lanes with one M and s; the arithmetic shift as in requantize_avx2.h.
 static inline __m256i rq_uniform_avx2(__m256i x, int32_t multiplier, int32_t shift) {
     const __m256i m = _mm256_set1_epi64x(multiplier), s = _mm256_set1_epi64x(shift);

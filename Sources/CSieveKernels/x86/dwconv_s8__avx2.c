@@ -4,6 +4,9 @@
 #include "sieve_pack.h"
 #include "sieve_target.h"
 
+// Before any target region: gcc binds each intrinsic to the target in force where it is declared.
+#include <immintrin.h>
+
 SIEVE_TARGET_BEGIN("avx2")
 #include <string.h>
 #include "requantize_avx2.h"

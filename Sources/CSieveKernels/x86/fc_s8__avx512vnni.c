@@ -6,6 +6,9 @@
 #include "sieve_pack.h"
 #include "sieve_target.h"
 
+// Before any target region: gcc binds each intrinsic to the target in force where it is declared.
+#include <immintrin.h>
+
 SIEVE_TARGET_BEGIN("avx512f,avx512bw,avx512vl,avx512vnni")
 #include "requantize_avx512.h"
 

@@ -7,9 +7,10 @@
 #include "sieve_kernels.h"
 #include "sieve_target.h"
 
-SIEVE_TARGET_BEGIN("avx512f,avx512bw,avx512vl,avx512dq")
+// Before any target region: gcc binds each intrinsic to the target in force where it is declared.
 #include <immintrin.h>
 
+SIEVE_TARGET_BEGIN("avx512f,avx512bw,avx512vl,avx512dq")
 static inline __m512i rounded_mean_avx512(__m512i sum, int32_t count) {
     const __m512i half = _mm512_set1_epi32(count / 2);
     const __mmask16 negative = _mm512_cmplt_epi32_mask(sum, _mm512_setzero_si512());
@@ -66,8 +67,6 @@ void sieve_global_avgpool_s8__avx512(const int8_t *input, int8_t *output, int32_
 SIEVE_TARGET_END
 
 SIEVE_TARGET_BEGIN("avx2")
-#include <immintrin.h>
-
 void sieve_global_avgpool_s8__avx2(const int8_t *input, int8_t *output, int32_t pixels, int32_t channels) {
     const __m256d d = _mm256_set1_pd((double)pixels);
     const __m256i half = _mm256_set1_epi32(pixels / 2);

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Bit-exactness of every kernel path against the scalar kernels (Tests/kernels/check_kernels.c):
+# built with the host cc and run natively, then cross-built for AArch64 and run under qemu-aarch64
+# on four CPU models (v8.0 Cortex-A53 and A72: neon; v8.2 Cortex-A76: neondot; max: i8mm too).
+# If clang can target AArch64, the kernels are also built with clang -O3 (as SwiftPM builds them).
+#
+#   Tools/test-kernels.sh [COUNT [WHICH]]   COUNT random cases per op and path (default 2000, about
+#                                           a minute); WHICH: all (default), host or aarch64.
+#                                           SEED=N picks another deterministic set of cases.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+count="${1:-2000}"
+which="${2:-all}"
+case "$which" in all | host | aarch64) ;; *) echo "usage: $0 [COUNT [all|host|aarch64]]" >&2; exit 2 ;; esac
+seed=()
+if [[ -n "${SEED:-}" ]]; then seed=("--seed=$SEED"); fi
+build=.build/kernels
+mkdir -p "$build"
+include=Sources/CSieveKernels/include
+kernels=(Sources/CSieveKernels/*.c Sources/CSieveKernels/x86/*.c Sources/CSieveKernels/arm/*.c)
+test=Tests/kernels/check_kernels.c
+sysroot=/usr/aarch64-linux-gnu
+
+if [[ "$which" != aarch64 ]]; then
+    echo "== host $(uname -m): cc -O2"
+    cc -O2 -std=gnu11 -Wall -I"$include" "${kernels[@]}" "$test" -lm -o "$build/check_kernels_host"
+    "$build/check_kernels_host" "$count" "${seed[@]}"
+fi
+# On an AArch64 host (a Pi) the host run above was the AArch64 run.
+if [[ "$which" == host || ( "$which" == all && "$(uname -m)" == aarch64 ) ]]; then
+    echo "== every path of this host matches the scalar kernels"
+    exit 0
+fi
+
+echo "== aarch64: aarch64-linux-gnu-gcc -O2"
+aarch64-linux-gnu-gcc -O2 -std=gnu11 -Wall -I"$include" "${kernels[@]}" "$test" -lm -o "$build/check_kernels_aarch64"
+binaries=("$build/check_kernels_aarch64")
+
+# The same under clang (SwiftPM's compiler): objects from clang, linked by the cross gcc.
+if command -v clang >/dev/null && echo 'int x;' | clang --target=aarch64-linux-gnu -x c -c - -o /dev/null 2>/dev/null; then
+    echo "== aarch64: clang -O3 ($(clang --version | head -n 1))"
+    rm -rf "$build/clang" && mkdir -p "$build/clang"
+    for source in "${kernels[@]}" "$test"; do
+        object="$build/clang/$(echo "$source" | tr / _).o"
+        clang --target=aarch64-linux-gnu -O3 -std=gnu11 -Wall -fno-strict-aliasing -isystem "$sysroot/include" \
+            -I"$include" -c "$source" -o "$object"
+    done
+    aarch64-linux-gnu-gcc "$build"/clang/*.o -lm -o "$build/check_kernels_aarch64_clang"
+    binaries+=("$build/check_kernels_aarch64_clang")
+fi
+
+# CPU model, the non-scalar paths it must have, the path sieve_isa_best() must pick.
+cpus=("cortex-a53 neon neon" "cortex-a72 neon neon" "cortex-a76 neon,neondot neondot" "max neon,neondot,i8mm i8mm")
+for binary in "${binaries[@]}"; do
+    for entry in "${cpus[@]}"; do
+        read -r cpu expect best <<<"$entry"
+        # The clang build runs on the two CPUs that cover every path.
+        if [[ "$binary" == *_clang && "$cpu" != cortex-a72 && "$cpu" != max ]]; then continue; fi
+        echo "== $(basename "$binary") under qemu-aarch64 -cpu $cpu"
+        qemu-aarch64 -L "$sysroot" -cpu "$cpu" "$binary" "$count" "${seed[@]}" --expect="$expect" --best="$best"
+    done
+done
+echo "== all kernel paths match the scalar kernels"
