@@ -36,7 +36,7 @@ struct BenchCommand: ParsableCommand {
     }
     struct Report: Encodable {
         let runs: Int, isa: String, threads: Int, full_macs: Int, peak_gmacs: Double?
-        let median_us: Double, p99_us: Double, gmacs: Double
+        let median_us: Double, p99_us: Double, gmacs: Double, frames_per_second: Double
         let exits_median_us: Double, exits_p99_us: Double, exits_mean_macs: Double
         let ops: [OpRow]
     }
@@ -93,6 +93,7 @@ struct BenchCommand: ParsableCommand {
         let pathName = KernelPath.name(interpreter.isa)
         let report = Report(runs: runs, isa: pathName, threads: threads, full_macs: fullMACs, peak_gmacs: peak,
                             median_us: whole.p50, p99_us: whole.p99, gmacs: Double(fullMACs) / whole.p50 / 1000,
+                            frames_per_second: 1_000_000 / whole.mean,
                             exits_median_us: exiting.p50, exits_p99_us: exiting.p99, exits_mean_macs: Double(exitMACs) / Double(runs),
                             ops: rows)
         if json { try printJSON(report); return }
@@ -108,8 +109,8 @@ struct BenchCommand: ParsableCommand {
                   + lpad(String(format: "%.1f%%", row.share), 8))
         }
         print("")
-        print(String(format: "whole network, heads off: median %.1f us, p99 %.1f us, %@ MACs, %.2f GMAC/s",
-                     whole.p50, whole.p99, grouped(fullMACs), report.gmacs))
+        print(String(format: "whole network, heads off: median %.1f us, p99 %.1f us, %@ MACs, %.2f GMAC/s, %.0f frames/s",
+                     whole.p50, whole.p99, grouped(fullMACs), report.gmacs, report.frames_per_second))
         print(String(format: "blob's exits on:          median %.1f us, p99 %.1f us, mean %@ MACs",
                      exiting.p50, exiting.p99, grouped(Int(report.exits_mean_macs))))
     }
