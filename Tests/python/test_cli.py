@@ -135,6 +135,22 @@ def test_bench_reports_every_op(quantized_blob):
     assert bench["runs"] == 5 and bench["median_us"] > 0 and bench["full_macs"] == info["backbone_macs"]
 
 
+def test_bench_peak_path_and_threads(quantized_blob):
+    """The path in use, its peak measured in the run, each op's share of it, and one thread timed
+    beside --threads 2; scalar has no peak loop."""
+    chosen = json.loads(run_cli("kernels", "--json")[0].stdout)["chosen"]
+    bench = json.loads(run_cli("bench", quantized_blob, "--runs", 5, "--warmup", 1, "--threads", 2, "--json")[0].stdout)
+    assert bench["isa"] == chosen and bench["threads"] == 2
+    assert bench["peak_gmacs"] > 1
+    for row in bench["ops"]:
+        if row["macs"] > 0:
+            assert row["peak_share"] == pytest.approx(100 * row["gmacs"] / bench["peak_gmacs"], rel=1e-6)
+    assert bench["thread_speedup"] == pytest.approx(bench["one_thread_median_us"] / bench["median_us"], rel=1e-6)
+    assert bench["exits_mean_macs"] == bench["full_macs"]  # an untuned blob never exits
+    scalar = json.loads(run_cli("bench", quantized_blob, "--runs", 2, "--warmup", 0, "--isa", "scalar", "--json")[0].stdout)
+    assert scalar["isa"] == "scalar" and scalar.get("peak_gmacs") is None and scalar.get("thread_speedup") is None
+
+
 def test_bench_rejects_images_of_the_wrong_size(quantized_blob, tmp_path):
     wrong = tmp_path / "wrong.npy"
     np.save(wrong, np.zeros((3, 32, 32), dtype=np.uint8))

@@ -13,7 +13,9 @@ struct BenchCommand: ParsableCommand {
             Each op is timed inside every run, in network order, heads included; the whole network \
             is timed separately with the heads off (as `sieve eval` times it with exits off) and with \
             the blob's exits on. Medians throughout. The peak is the kernel path's multiply-accumulate \
-            instruction in a register-only loop, measured in the same run.
+            instruction in a register-only loop, measured in the same run. With --threads above 1, \
+            one thread is timed too, run for run, and the speed-up is the ratio of the median latencies \
+            (frames per second from the means are printed too; they move with the machine's noise).
             """)
 
     @Argument(help: "The .sieve blob.") var blob: String
@@ -37,6 +39,7 @@ struct BenchCommand: ParsableCommand {
     struct Report: Encodable {
         let runs: Int, isa: String, threads: Int, full_macs: Int, peak_gmacs: Double?
         let median_us: Double, p99_us: Double, gmacs: Double, frames_per_second: Double
+        let one_thread_median_us: Double?, one_thread_frames_per_second: Double?, thread_speedup: Double?
         let exits_median_us: Double, exits_p99_us: Double, exits_mean_macs: Double
         let ops: [OpRow]
     }
@@ -55,6 +58,8 @@ struct BenchCommand: ParsableCommand {
         guard set.count > 0 else { printError("error: \(images) holds no images"); throw ExitCode.failure }
         let interpreter = try Interpreter(model: model, isa: try resolveKernelPath(isa), threads: threads)
         let peak = PeakRate.measure(isa: interpreter.isa)
+        let oneThread = threads > 1 ? try Interpreter(model: model, isa: interpreter.isa) : nil
+        var oneThreadTimes = [Double](repeating: 0, count: oneThread == nil ? 0 : runs)
         let opCount = model.ops.count
         var headOf = [Int?](repeating: nil, count: opCount)
         for (h, head) in model.heads.enumerated() { for i in Int(head.firstOp)..<Int(head.firstOp + head.opCount) { headOf[i] = h } }
@@ -78,6 +83,12 @@ struct BenchCommand: ParsableCommand {
             let exitStart = sieve_now_ns()
             let result = interpreter.classify(exits: true)
             if r >= 0 { exitTimes[r] = Double(sieve_now_ns() - exitStart) / 1000; exitMACs += result.macs }
+            if let oneThread {
+                set.image((r + warmup) % set.count).withUnsafeBytes { oneThread.setInput(pixels: $0) }
+                let oneStart = sieve_now_ns()
+                _ = oneThread.classify(exits: false)
+                if r >= 0 { oneThreadTimes[r] = Double(sieve_now_ns() - oneStart) / 1000 }
+            }
         }
         let medians = opTimes.map { LatencyStats($0).p50 }
         let total = medians.reduce(0, +)
@@ -89,11 +100,14 @@ struct BenchCommand: ParsableCommand {
                          peak_share: peak.map { macs > 0 ? 100 * gmacs / $0 : 0 })
         }
         let whole = LatencyStats(wholeTimes), exiting = LatencyStats(exitTimes)
+        let single = oneThread == nil ? nil : LatencyStats(oneThreadTimes)
         let fullMACs = noExitMACs(model)
         let pathName = KernelPath.name(interpreter.isa)
         let report = Report(runs: runs, isa: pathName, threads: threads, full_macs: fullMACs, peak_gmacs: peak,
                             median_us: whole.p50, p99_us: whole.p99, gmacs: Double(fullMACs) / whole.p50 / 1000,
-                            frames_per_second: 1_000_000 / whole.mean,
+                            frames_per_second: 1_000_000 / whole.mean, one_thread_median_us: single?.p50,
+                            one_thread_frames_per_second: single.map { 1_000_000 / $0.mean },
+                            thread_speedup: single.map { $0.p50 / whole.p50 },
                             exits_median_us: exiting.p50, exits_p99_us: exiting.p99, exits_mean_macs: Double(exitMACs) / Double(runs),
                             ops: rows)
         if json { try printJSON(report); return }
@@ -113,5 +127,9 @@ struct BenchCommand: ParsableCommand {
                      whole.p50, whole.p99, grouped(fullMACs), report.gmacs, report.frames_per_second))
         print(String(format: "blob's exits on:          median %.1f us, p99 %.1f us, mean %@ MACs",
                      exiting.p50, exiting.p99, grouped(Int(report.exits_mean_macs))))
+        if let single, let speedup = report.thread_speedup {
+            print(String(format: "one thread, same runs:    median %.1f us, %.0f frames/s; %d threads: %.2fx faster (medians)",
+                         single.p50, 1_000_000 / single.mean, threads, speedup))
+        }
     }
 }
