@@ -132,3 +132,32 @@ void sieve_im2col(const sieve_conv_params *p, int32_t offset, uint8_t *dst) {
         }
     }
 }
+
+size_t sieve_conv_stage_size(const sieve_conv_params *p) {
+    if (sieve_conv_is_direct(p)) return (size_t)sieve_conv_span_h(p) * sieve_conv_span_w(p) * p->in_c;
+    return sieve_fold_rows_scratch_size(p);
+}
+
+sieve_conv_walk sieve_conv_stage(const sieve_conv_params *p, int32_t offset, uint8_t *staged) {
+    sieve_conv_walk w;
+    if (sieve_conv_is_direct(p)) {
+        sieve_pad_input(p, offset, staged);
+        w.taps_h = p->kernel_h;
+        w.taps_w = p->kernel_w;
+        w.groups = p->in_c / 4;
+        w.tap_stride = p->in_c;
+        w.row_stride = sieve_conv_span_w(p) * p->in_c;
+        w.pixel_stride = p->stride_w * p->in_c;
+    } else {
+        sieve_fold_rows(p, offset, staged);
+        const int32_t run4 = sieve_round_up(p->kernel_w * p->in_c, 4);
+        w.taps_h = p->kernel_h;
+        w.taps_w = 1;
+        w.groups = run4 / 4;
+        w.tap_stride = 0;
+        w.row_stride = p->out_w * run4;
+        w.pixel_stride = run4;
+    }
+    w.pixel_row_stride = p->stride_h * w.row_stride;
+    return w;
+}

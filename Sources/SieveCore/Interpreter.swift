@@ -165,15 +165,15 @@ public final class Interpreter {
     func run(op index: Int, rows: UnsafePointer<UInt8>?) {
         switch steps[index] {
         case var .fullyConnected(p, _) where rows != nil && writesClassLogits[index]: sieve_fc_rows_s8__scalar(&p, rows)
-        case var .conv(p, packed) where pool != nil && opMACs[index] >= smallestSplitOp:
+        case .conv(var p, let packed) where pool != nil && opMACs[index] >= smallestSplitOp:
             split(SIEVE_JOB_CONV, &p, packed)
-        case var .depthwiseConv(p, packed) where pool != nil && opMACs[index] >= smallestSplitOp:
+        case .depthwiseConv(var p, let packed) where pool != nil && opMACs[index] >= smallestSplitOp:
             split(SIEVE_JOB_DWCONV, &p, packed)
-        case var .fullyConnected(p, packed) where pool != nil && opMACs[index] >= smallestSplitOp:
+        case .fullyConnected(var p, let packed) where pool != nil && opMACs[index] >= smallestSplitOp:
             split(SIEVE_JOB_FC, &p, packed)
-        case var .conv(p, packed): sieve_conv_run(isa, &p, packed, kernelScratch)
-        case var .depthwiseConv(p, packed): sieve_dwconv_run(isa, &p, packed, kernelScratch)
-        case var .fullyConnected(p, packed): sieve_fc_run(isa, &p, packed, kernelScratch, 0, p.out_c)
+        case .conv(var p, let packed): sieve_conv_run(isa, &p, packed, kernelScratch)
+        case .depthwiseConv(var p, let packed): sieve_dwconv_run(isa, &p, packed, kernelScratch)
+        case .fullyConnected(var p, let packed): sieve_fc_run(isa, &p, packed, kernelScratch, 0, p.out_c)
         case var .maxPool(p): sieve_maxpool_run(isa, &p)
         case var .averagePool(p): sieve_avgpool_s8__scalar(&p)
         case let .globalAveragePool(input, output, pixels, channels): sieve_global_avgpool_run(isa, input, output, pixels, channels)

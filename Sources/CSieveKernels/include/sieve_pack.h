@@ -40,6 +40,19 @@ void sieve_pack_conv_k4(const sieve_conv_params *p, int32_t input_offset, int32_
 size_t sieve_fold_rows_scratch_size(const sieve_conv_params *p);
 void sieve_fold_rows(const sieve_conv_params *p, int32_t offset, uint8_t *dst);
 
+// How a conv kernel walks the input sieve_conv_stage staged: for output row oy, pixel j, kernel
+// row ky, tap kx and 4-byte column group g, the bytes are at
+//   staged + oy * pixel_row_stride + j * pixel_stride + ky * row_stride + kx * tap_stride + 4 * g.
+typedef struct {
+    int32_t taps_h, taps_w, groups;
+    int32_t pixel_stride, row_stride, tap_stride, pixel_row_stride;
+} sieve_conv_walk;
+
+// Stages a band for the K4 conv kernels (padded, or with rows folded when in_c % 4 != 0), adding
+// offset to every byte, into sieve_conv_stage_size bytes of scratch.
+size_t sieve_conv_stage_size(const sieve_conv_params *p);
+sieve_conv_walk sieve_conv_stage(const sieve_conv_params *p, int32_t offset, uint8_t *staged);
+
 typedef struct {
     const int32_t *bias, *multipliers, *shifts;
     const int8_t *weights;

@@ -54,12 +54,7 @@ static inline void finish16(const __m256i acc[4], const int32_t *bias, const int
     memcpy(out, bytes, (size_t)n);
 }
 
-typedef struct {
-    int32_t taps_h, taps_w, groups;
-    int32_t pixel_stride, row_stride, tap_stride;
-} tile_geometry;
-
-static inline __attribute__((always_inline)) void conv_tile(const tile_geometry *t, const int8_t *x, const int16_t *w,
+static inline __attribute__((always_inline)) void conv_tile(const sieve_conv_walk *t, const int8_t *x, const int16_t *w,
                                                             __m256i acc[MAX_TILE_PIXELS][4], const int pixels) {
     for (int j = 0; j < pixels; j++) for (int q = 0; q < 4; q++) acc[j][q] = _mm256_setzero_si256();
     for (int32_t ky = 0; ky < t->taps_h; ky++) {
@@ -78,7 +73,7 @@ static inline __attribute__((always_inline)) void conv_tile(const tile_geometry 
     }
 }
 
-static void conv_tile_any(const tile_geometry *t, const int8_t *x, const int16_t *w, __m256i acc[MAX_TILE_PIXELS][4], int pixels) {
+static void conv_tile_any(const sieve_conv_walk *t, const int8_t *x, const int16_t *w, __m256i acc[MAX_TILE_PIXELS][4], int pixels) {
     if (pixels == 3) conv_tile(t, x, w, acc, 3);
     else if (pixels == 2) conv_tile(t, x, w, acc, 2);
     else conv_tile(t, x, w, acc, 1);
@@ -92,8 +87,7 @@ void sieve_conv_pack__avx2(const sieve_conv_params *p, void *packed) {
 }
 
 size_t sieve_conv_scratch_size__avx2(const sieve_conv_params *p) {
-    if (sieve_conv_is_direct(p)) return (size_t)sieve_conv_span_h(p) * sieve_conv_span_w(p) * p->in_c;
-    return sieve_fold_rows_scratch_size(p);
+    return sieve_conv_stage_size(p);
 }
 
 void sieve_conv_s8__avx2(const sieve_conv_params *p, const void *packed, void *scratch) {
@@ -101,32 +95,11 @@ void sieve_conv_s8__avx2(const sieve_conv_params *p, const void *packed, void *s
     const sieve_k4_view v = sieve_k4(packed, p->out_c, k);
     const int16_t *weights = (const int16_t *)v.weights;
     const sieve_rq_block_avx2 *blocks = rq_blocks(packed, p->out_c, k);
-    int8_t *staged = (int8_t *)scratch;
-    tile_geometry t;
-    int32_t pixel_row_stride;
-    if (sieve_conv_is_direct(p)) {
-        sieve_pad_input(p, 0, (uint8_t *)staged);
-        t.taps_h = p->kernel_h;
-        t.taps_w = p->kernel_w;
-        t.groups = p->in_c / 4;
-        t.tap_stride = p->in_c;
-        t.row_stride = sieve_conv_span_w(p) * p->in_c;
-        t.pixel_stride = p->stride_w * p->in_c;
-        pixel_row_stride = p->stride_h * t.row_stride;
-    } else {
-        sieve_fold_rows(p, 0, (uint8_t *)staged);
-        const int32_t run4 = v.k4 / p->kernel_h;
-        t.taps_h = p->kernel_h;
-        t.taps_w = 1;
-        t.groups = run4 / 4;
-        t.tap_stride = 0;
-        t.row_stride = p->out_w * run4;
-        t.pixel_stride = run4;
-        pixel_row_stride = p->stride_h * t.row_stride;
-    }
+    const int8_t *staged = (const int8_t *)scratch;
+    const sieve_conv_walk t = sieve_conv_stage(p, 0, (uint8_t *)scratch);
     const __m256i zlh[3] = {_mm256_set1_epi32(p->output_zero_point), _mm256_set1_epi32(p->act_min), _mm256_set1_epi32(p->act_max)};
     for (int32_t oy = 0; oy < p->out_h; oy++) {
-        const int8_t *x_row = staged + (size_t)oy * pixel_row_stride;
+        const int8_t *x_row = staged + (size_t)oy * t.pixel_row_stride;
         int8_t *out_row = p->output + (size_t)oy * p->out_w * p->out_c;
         for (int32_t oc = 0; oc < v.ocp; oc += 16) {
             const int32_t n = p->out_c - oc < 16 ? p->out_c - oc : 16;

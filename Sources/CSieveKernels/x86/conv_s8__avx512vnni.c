@@ -34,21 +34,12 @@ void sieve_conv_pack__avx512vnni(const sieve_conv_params *p, void *packed) {
 }
 
 size_t sieve_conv_scratch_size__avx512vnni(const sieve_conv_params *p) {
-    if (sieve_conv_is_direct(p)) return (size_t)sieve_conv_span_h(p) * sieve_conv_span_w(p) * p->in_c;
-    return sieve_fold_rows_scratch_size(p);
+    return sieve_conv_stage_size(p);
 }
 
-// Where a tile's inputs are: pixel j of tap (ky, kx), column group g reads 4 bytes at
-// x + j * pixel_stride + ky * row_stride + kx * tap_stride + 4 * g (folded rows: kx is always 0).
-typedef struct {
-    int32_t taps_h, taps_w;       // kernel taps walked (1 x 1 after im2col)
-    int32_t groups;               // 4-column groups per tap
-    int32_t pixel_stride, row_stride, tap_stride;
-    int32_t block_stride;         // bytes between the packed weights of consecutive 16-channel blocks
-} tile_geometry;
 
 static inline __attribute__((always_inline)) void conv_tile(
-    const tile_geometry *t, const uint8_t *x, const int8_t *w, const int32_t *bias, const int32_t *multipliers,
+    const sieve_conv_walk *t, int32_t block_stride, const uint8_t *x, const int8_t *w, const int32_t *bias, const int32_t *multipliers,
     const sieve_rq_block_avx512 *shifts, int8_t *out, int32_t out_stride, __mmask16 last_mask, const __m512i zp_lo_hi[3],
     const int pixels, const int blocks) {
     __m512i acc[MAX_TILE_PIXELS][2];
@@ -62,7 +53,7 @@ static inline __attribute__((always_inline)) void conv_tile(
             const int8_t *wt = w + (size_t)(ky * t->taps_w + kx) * t->groups * 64;
             for (int32_t g = 0; g < t->groups; g++) {
                 __m512i wv[2];
-                for (int b = 0; b < blocks; b++) wv[b] = _mm512_load_si512(wt + (size_t)b * t->block_stride + 64 * g);
+                for (int b = 0; b < blocks; b++) wv[b] = _mm512_load_si512(wt + (size_t)b * block_stride + 64 * g);
                 for (int j = 0; j < pixels; j++) {
                     int32_t four;
                     memcpy(&four, xt + j * t->pixel_stride + 4 * g, 4);
@@ -83,11 +74,11 @@ static inline __attribute__((always_inline)) void conv_tile(
 
 #define TILE_CASE(n)                                                                                         \
     case n:                                                                                                  \
-        if (blocks == 2) conv_tile(t, x, w, bias, m, s, out, out_stride, last_mask, zp_lo_hi, n, 2);         \
-        else conv_tile(t, x, w, bias, m, s, out, out_stride, last_mask, zp_lo_hi, n, 1);                     \
+        if (blocks == 2) conv_tile(t, block_stride, x, w, bias, m, s, out, out_stride, last_mask, zp_lo_hi, n, 2);         \
+        else conv_tile(t, block_stride, x, w, bias, m, s, out, out_stride, last_mask, zp_lo_hi, n, 1);                     \
         break;
 
-static void conv_tile_any(const tile_geometry *t, const uint8_t *x, const int8_t *w, const int32_t *bias, const int32_t *m,
+static void conv_tile_any(const sieve_conv_walk *t, int32_t block_stride, const uint8_t *x, const int8_t *w, const int32_t *bias, const int32_t *m,
                           const sieve_rq_block_avx512 *s, int8_t *out, int32_t out_stride, __mmask16 last_mask, const __m512i zp_lo_hi[3],
                           int pixels, int blocks) {
     switch (pixels) {
@@ -100,38 +91,16 @@ static void conv_tile_any(const tile_geometry *t, const uint8_t *x, const int8_t
 void sieve_conv_s8__avx512vnni(const sieve_conv_params *p, const void *packed, void *scratch) {
     const int32_t k = conv_k(p);
     const sieve_k4_view v = sieve_k4(packed, p->out_c, k);
-    uint8_t *staged = (uint8_t *)scratch;
-    tile_geometry t;
-    int32_t pixel_row_stride;  // staged bytes between output rows
-    if (sieve_conv_is_direct(p)) {
-        sieve_pad_input(p, 128, staged);
-        const int32_t span_w = sieve_conv_span_w(p);
-        t.taps_h = p->kernel_h;
-        t.taps_w = p->kernel_w;
-        t.groups = p->in_c / 4;
-        t.tap_stride = p->in_c;
-        t.row_stride = span_w * p->in_c;
-        t.pixel_stride = p->stride_w * p->in_c;
-        pixel_row_stride = p->stride_h * t.row_stride;
-    } else {
-        sieve_fold_rows(p, 128, staged);
-        const int32_t run4 = v.k4 / p->kernel_h;
-        t.taps_h = p->kernel_h;
-        t.taps_w = 1;
-        t.groups = run4 / 4;
-        t.tap_stride = 0;
-        t.row_stride = p->out_w * run4;
-        t.pixel_stride = run4;
-        pixel_row_stride = p->stride_h * t.row_stride;
-    }
-    t.block_stride = v.k4 * 16;
+    const uint8_t *staged = (const uint8_t *)scratch;
+    const sieve_conv_walk t = sieve_conv_stage(p, 128, (uint8_t *)scratch);
+    const int32_t block_stride = v.k4 * 16;
     const __m512i zp_lo_hi[3] = {_mm512_set1_epi32(p->output_zero_point), _mm512_set1_epi32(p->act_min),
                                  _mm512_set1_epi32(p->act_max)};
     const int32_t oc_blocks = v.ocp / 16;
     // Near-equal pixel tiles: 14 columns run as 7 + 7, not 8 + 6.
     const int32_t tiles = (p->out_w + MAX_TILE_PIXELS - 1) / MAX_TILE_PIXELS;
     for (int32_t oy = 0; oy < p->out_h; oy++) {
-        const uint8_t *x_row = staged + (size_t)oy * pixel_row_stride;
+        const uint8_t *x_row = staged + (size_t)oy * t.pixel_row_stride;
         int8_t *out_row = p->output + (size_t)oy * p->out_w * p->out_c;
         for (int32_t ob = 0; ob < oc_blocks; ob += 2) {
             const int blocks = ob + 1 < oc_blocks ? 2 : 1;
@@ -140,7 +109,7 @@ void sieve_conv_s8__avx512vnni(const sieve_conv_params *p, const void *packed, v
             int32_t ox = 0;
             for (int32_t tile = 0; tile < tiles; tile++) {
                 const int32_t pixels = p->out_w / tiles + (tile < p->out_w % tiles ? 1 : 0);
-                conv_tile_any(&t, x_row + (size_t)ox * t.pixel_stride, v.weights + (size_t)ob * t.block_stride, v.bias + 16 * ob,
+                conv_tile_any(&t, block_stride, x_row + (size_t)ox * t.pixel_stride, v.weights + (size_t)ob * block_stride, v.bias + 16 * ob,
                               v.multipliers + 16 * ob, rq_blocks(packed, p) + ob, out_row + (size_t)ox * p->out_c + 16 * ob, p->out_c,
                               last_mask, zp_lo_hi, pixels, blocks);
                 ox += pixels;

@@ -10,42 +10,23 @@
 SIEVE_TARGET_BEGIN("avx2")
 #include <string.h>
 #include "requantize_avx2.h"
+#include "dwconv_wide.h"
 
 #define PIXELS 4
 
-// int32 weights[taps][cp], then one sieve_rq_block_avx2 per 8 channels (cp = channels rounded to 16).
-static int32_t padded_channels(const sieve_conv_params *p) { return sieve_round_up(p->out_c, 16); }
-static size_t weights_bytes(const sieve_conv_params *p) {
-    return (size_t)p->kernel_h * p->kernel_w * padded_channels(p) * sizeof(int32_t);
-}
-
 size_t sieve_dwconv_packed_size__avx2(const sieve_conv_params *p) {
     if (p->out_c != p->in_c) return 0;
-    return weights_bytes(p) + (size_t)padded_channels(p) * (2 * sizeof(int32_t)) + (size_t)padded_channels(p) / 8 * sizeof(sieve_rq_block_avx2);
+    return dw_wide_size(p) + (size_t)sieve_round_up(p->out_c, 16) / 8 * sizeof(sieve_rq_block_avx2);
 }
 
-// Layout after the weights: int32 bias[cp], int32 multiplier[cp], then the requantisation blocks.
 void sieve_dwconv_pack__avx2(const sieve_conv_params *p, void *packed) {
-    const int32_t cp = padded_channels(p), taps = p->kernel_h * p->kernel_w;
-    int32_t *w = (int32_t *)packed;
-    int32_t *bias = (int32_t *)((uint8_t *)packed + weights_bytes(p)), *multipliers = bias + cp;
-    int32_t shifts[8];
-    for (int32_t t = 0; t < taps; t++) {
-        for (int32_t c = 0; c < cp; c++) w[(size_t)t * cp + c] = c < p->out_c ? p->weights[(size_t)t * p->out_c + c] : 0;
-    }
-    sieve_rq_block_avx2 *blocks = (sieve_rq_block_avx2 *)(multipliers + cp);
-    for (int32_t c = 0; c < cp; c++) {
-        bias[c] = c < p->out_c ? p->bias[c] : 0;
-        multipliers[c] = c < p->out_c ? p->multipliers[c] : 1 << 30;
-        shifts[c % 8] = c < p->out_c ? p->shifts[c] : 31;
-        if (c % 8 == 7) sieve_rq_block_avx2_fill(blocks + c / 8, multipliers + c - 7, shifts);
-    }
+    dw_wide_pack(p, packed);
+    const dw_wide_view v = dw_wide(packed, p);
+    sieve_rq_block_avx2 *blocks = (sieve_rq_block_avx2 *)v.blocks;
+    for (int32_t c = 0; c < v.cp; c += 8) sieve_rq_block_avx2_fill(blocks + c / 8, v.multipliers + c, v.shifts + c);
 }
 
-size_t sieve_dwconv_scratch_size__avx2(const sieve_conv_params *p) {
-    // The staged band, and 64 bytes of slack for the last 8-channel load's overrun.
-    return (size_t)sieve_conv_span_h(p) * sieve_conv_span_w(p) * p->in_c + 64;
-}
+size_t sieve_dwconv_scratch_size__avx2(const sieve_conv_params *p) { return dw_wide_scratch_size(p); }
 
 static inline __attribute__((always_inline)) void dw_pixels(const sieve_conv_params *p, const int8_t *x, int32_t pixel_stride,
                                                            int32_t row_stride, const int32_t *w, int32_t cp, const int32_t *bias,
@@ -73,11 +54,12 @@ static inline __attribute__((always_inline)) void dw_pixels(const sieve_conv_par
 void sieve_dwconv_s8__avx2(const sieve_conv_params *p, const void *packed, void *scratch) {
     sieve_pad_input(p, 0, (uint8_t *)scratch);
     const int8_t *staged = (const int8_t *)scratch;
-    const int32_t c = p->in_c, cp = padded_channels(p);
+    const int32_t c = p->in_c;
+    const dw_wide_view v = dw_wide(packed, p);
+    const int32_t cp = v.cp;
     const int32_t row_stride = sieve_conv_span_w(p) * c, pixel_stride = p->stride_w * c;
-    const int32_t *w = (const int32_t *)packed;
-    const int32_t *bias = (const int32_t *)((const uint8_t *)packed + weights_bytes(p)), *multipliers = bias + cp;
-    const sieve_rq_block_avx2 *blocks = (const sieve_rq_block_avx2 *)(multipliers + cp);
+    const int32_t *w = v.weights, *bias = v.bias, *multipliers = v.multipliers;
+    const sieve_rq_block_avx2 *blocks = (const sieve_rq_block_avx2 *)v.blocks;
     const __m256i zlh[3] = {_mm256_set1_epi32(p->output_zero_point), _mm256_set1_epi32(p->act_min), _mm256_set1_epi32(p->act_max)};
     for (int32_t oy = 0; oy < p->out_h; oy++) {
         const int8_t *x_row = staged + (size_t)oy * p->stride_h * row_stride;
