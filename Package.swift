@@ -5,6 +5,7 @@ let package = Package(
     name: "Sieve",
     products: [
         .executable(name: "sieve", targets: ["sieve"]),
+        .executable(name: "sieve-run", targets: ["sieve-run"]),
         .library(name: "SieveCore", targets: ["SieveCore"]),
     ],
     dependencies: [
@@ -16,9 +17,12 @@ let package = Package(
         .target(
             name: "CSieveKernels",
             path: "Sources/CSieveKernels",
-            cSettings: [.unsafeFlags(["-O3", "-fno-strict-aliasing"])]
+            cSettings: [.unsafeFlags(["-O3", "-fno-strict-aliasing"])],
+            linkerSettings: [.linkedLibrary("m"), .linkedLibrary("pthread")]
         ),
         .target(name: "SieveCore", dependencies: ["CSieveKernels"], path: "Sources/SieveCore"),
+        .target(name: "SieveRun", dependencies: ["SieveCore", "CSieveKernels"], path: "Sources/SieveRun"),
+        .executableTarget(name: "sieve-run", dependencies: ["SieveRun", "CSieveKernels"], path: "Sources/sieve-run"),
         // Host only.
         .systemLibrary(name: "CZlib", path: "Tools/CZlib"),
         .systemLibrary(name: "CCrypto", path: "Tools/CCrypto"),
@@ -31,13 +35,14 @@ let package = Package(
         .target(name: "SieveTune", dependencies: ["SieveCore", "SieveQuantize"], path: "Tools/SieveTune"),
         .executableTarget(
             name: "sieve",
-            dependencies: ["SieveCore", "SieveQuantize", "SieveTune", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["SieveCore", "SieveQuantize", "SieveTune", "SieveRun", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Tools/sieve"
         ),
         .target(name: "CAllocationCounter", path: "Tests/CAllocationCounter"),
         .target(name: "SieveTestSupport", path: "Tests/SieveTestSupport"),
         .testTarget(name: "SieveCoreTests", dependencies: ["SieveCore", "CAllocationCounter", "SieveTestSupport"], path: "Tests/SieveCoreTests"),
         .testTarget(name: "SieveTuneTests", dependencies: ["SieveTune", "SieveCore", "SieveQuantize"], path: "Tests/SieveTuneTests"),
+        .testTarget(name: "SieveRunTests", dependencies: ["SieveRun", "CAllocationCounter", "CSieveKernels"], path: "Tests/SieveRunTests"),
         .testTarget(name: "SieveQuantizeTests", dependencies: ["SieveQuantize", "SieveCore", "SieveTestSupport"], path: "Tests/SieveQuantizeTests"),
     ],
     swiftLanguageModes: [.v5]

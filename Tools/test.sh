@@ -11,6 +11,8 @@ echo "== kernel paths against the scalar kernels (host, and AArch64 under qemu)"
 bash Tools/test-kernels.sh
 echo "== swift build -c release"
 swift build -c release --product sieve 2>&1 | tail -n 3
+swift build -c release --product sieve-run 2>&1 | tail -n 1
 export SIEVE_BIN="$PWD/.build/release/sieve"
+export SIEVE_RUN_BIN="$PWD/.build/release/sieve-run"
 echo "== pytest Tests/python"
 python3 -m pytest -q Tests/python

@@ -47,3 +47,5 @@ uint64_t sieve_now_ns(void) {
 }
 
 const char *sieve_error_text(int32_t error_number) { return strerror(error_number); }
+
+void sieve_exit(int32_t status) { exit(status); }

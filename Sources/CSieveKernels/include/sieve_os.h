@@ -24,6 +24,9 @@ uint64_t sieve_now_ns(void);
 // The text of an errno value (strerror).
 const char *sieve_error_text(int32_t error_number);
 
+// Ends the process with this status (exit: stdio flushed).
+void sieve_exit(int32_t status);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,292 @@
+// Camera frame -> int8 model input: crop, colour, separable resize, table (docs/FRAMES.md).
+// Integer arithmetic only, nothing allocated per frame. The crop is converted and resized one
+// source row at a time: a row is converted to channel values (0 ... 255), resized along x into
+// 64-bit sums, and each output row accumulates its source rows' sums times their y weights, so no
+// full-size intermediate exists. The two most recent x-resized rows are kept, which covers every
+// source row shared by two output rows (a shrink's boundary rows, an enlargement's pairs).
+#include <string.h>
+#include "sieve_frames.h"
+
+// ---- Scratch layout ----------------------------------------------------------------------------------
+// One output index of a resize axis: its source indices first ... first + count - 1 and their
+// weights at `offset` in the axis's weight array.
+typedef struct {
+    int32_t first, count;
+    int64_t offset;
+} tap_span;
+
+// YUV -> R, G, B terms in units of 2^-16 (docs/FRAMES.md, "Colour"). y[] also carries the rounding
+// half and a bias of 384, so that a channel's sum is 65536 (value + 384) + fraction with value in
+// -277 ... 537 for any Y, U, V of either range: clamp[sum >> 16] is the value clamped to 0 ... 255.
+enum { colour_bias = 384 };
+typedef struct {
+    int32_t y[256], rv[256], gu[256], gv[256], bu[256];
+    uint8_t clamp[1024];
+    uint8_t luma[256]; // Y sample -> luma channel (limited-range expansion, or the identity)
+} colour_tables;
+
+typedef struct {
+    size_t colour, x_spans, x_weights, y_spans, y_weights, row, x_sums, y_sums, total;
+} scratch_layout;
+
+static size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
+
+// Weights an axis can need: one per output when equal, at most src + dst - 1 when shrinking, two per output when enlarging.
+static size_t axis_weight_bound(int32_t src, int32_t dst) {
+    if (src == dst) return (size_t)dst;
+    return src > dst ? (size_t)src + (size_t)dst : 2 * (size_t)dst;
+}
+
+static scratch_layout layout_of(const sieve_frame_spec *s) {
+    scratch_layout l;
+    const size_t ch = (size_t)s->channels, out_w = (size_t)s->out_w;
+    size_t at = 0;
+    l.colour = at, at += align64(sizeof(colour_tables));
+    l.x_spans = at, at += align64(out_w * sizeof(tap_span));
+    l.x_weights = at, at += align64(axis_weight_bound(s->crop_w, s->out_w) * sizeof(uint32_t));
+    l.y_spans = at, at += align64((size_t)s->out_h * sizeof(tap_span));
+    l.y_weights = at, at += align64(axis_weight_bound(s->crop_h, s->out_h) * sizeof(uint32_t));
+    l.row = at, at += align64((size_t)s->crop_w * ch);
+    l.x_sums = at, at += 2 * align64(out_w * ch * sizeof(uint64_t));
+    l.y_sums = at, at += align64(out_w * ch * sizeof(uint64_t));
+    l.total = at;
+    return l;
+}
+
+size_t sieve_preprocess_scratch_size(const sieve_frame_spec *spec) { return layout_of(spec).total; }
+
+// ---- Resize weights (docs/FRAMES.md, "Resize") -------------------------------------------------------------
+// Weight denominator of an axis: 1 (equal), src (area: overlaps in units of 1/dst), 2 dst (bilinear).
+static uint64_t axis_denominator(int32_t src, int32_t dst) {
+    if (src == dst) return 1;
+    return src > dst ? (uint64_t)src : 2 * (uint64_t)dst;
+}
+
+// Shrink: output i covers [i src, (i + 1) src) in units of 1/dst, source j covers [j dst, (j + 1) dst).
+static int32_t area_taps(int32_t src, int32_t dst, int32_t i, tap_span *span, uint32_t *weights) {
+    const int64_t lo = (int64_t)i * src, hi = lo + src;
+    const int64_t first = lo / dst, last = (hi - 1) / dst;
+    for (int64_t j = first; j <= last; j++) {
+        const int64_t start = j * dst > lo ? j * dst : lo, end = (j + 1) * dst < hi ? (j + 1) * dst : hi;
+        weights[j - first] = (uint32_t)(end - start);
+    }
+    span->first = (int32_t)first, span->count = (int32_t)(last - first + 1);
+    return span->count;
+}
+
+// Enlarge: source coordinate t / (2 dst) with t = (2 i + 1) src - dst, clamped to [0, src - 1].
+static int32_t bilinear_taps(int32_t src, int32_t dst, int32_t i, tap_span *span, uint32_t *weights) {
+    const int64_t unit = 2 * (int64_t)dst, last = unit * (src - 1);
+    int64_t t = (2 * (int64_t)i + 1) * src - dst;
+    t = t < 0 ? 0 : t > last ? last : t;
+    const int64_t fraction = t % unit;
+    span->first = (int32_t)(t / unit);
+    span->count = fraction == 0 ? 1 : 2;
+    weights[0] = (uint32_t)(unit - fraction);
+    if (fraction != 0) weights[1] = (uint32_t)fraction;
+    return span->count;
+}
+
+static void axis_init(int32_t src, int32_t dst, tap_span *spans, uint32_t *weights) {
+    int64_t at = 0;
+    for (int32_t i = 0; i < dst; i++) {
+        tap_span *span = &spans[i];
+        span->offset = at;
+        if (src == dst) span->first = i, span->count = 1, weights[at] = 1, at += 1;
+        else if (src > dst) at += area_taps(src, dst, i, span, weights + at);
+        else at += bilinear_taps(src, dst, i, span, weights + at);
+    }
+}
+
+// ---- Colour (docs/FRAMES.md, "Colour") ----------------------------------------------------------------------
+// BT.601 YUV -> RGB coefficients in units of 2^-16: Y scale, V to R, U to G, V to G, U to B.
+typedef struct { int32_t y, rv, gu, gv, bu; } yuv_coefficients;
+static const yuv_coefficients full_coefficients = {65536, 91881, 22553, 46802, 116130};
+static const yuv_coefficients limited_coefficients = {76309, 104597, 25675, 53279, 132201};
+
+// Limited-range luma 16 ... 235 -> 0 ... 255: round((y - 16) * 255 / 219) (never a tie), clamped.
+static uint8_t limited_luma(int32_t y) {
+    if (y <= 16) return 0;
+    if (y >= 235) return 255;
+    return (uint8_t)(((y - 16) * 510 + 219) / 438);
+}
+
+static void colour_init(colour_tables *t, int32_t full_range) {
+    const yuv_coefficients *k = full_range ? &full_coefficients : &limited_coefficients;
+    const int32_t black = full_range ? 0 : 16;
+    for (int32_t v = 0; v < 256; v++) {
+        t->y[v] = k->y * (v - black) + (1 << 15) + (colour_bias << 16);
+        t->rv[v] = k->rv * (v - 128);
+        t->gu[v] = -k->gu * (v - 128);
+        t->gv[v] = -k->gv * (v - 128);
+        t->bu[v] = k->bu * (v - 128);
+        t->luma[v] = full_range ? (uint8_t)v : limited_luma(v);
+    }
+    for (int32_t i = 0; i < 1024; i++) t->clamp[i] = (uint8_t)(i < colour_bias ? 0 : i > colour_bias + 255 ? 255 : i - colour_bias);
+}
+
+static inline uint8_t rgb_luma(int32_t r, int32_t g, int32_t b) { return (uint8_t)((77 * r + 150 * g + 29 * b + 128) >> 8); }
+
+void sieve_preprocess_init(const sieve_frame_spec *spec, void *scratch) {
+    const scratch_layout l = layout_of(spec);
+    uint8_t *base = scratch;
+    colour_init((colour_tables *)(base + l.colour), spec->full_range);
+    axis_init(spec->crop_w, spec->out_w, (tap_span *)(base + l.x_spans), (uint32_t *)(base + l.x_weights));
+    axis_init(spec->crop_h, spec->out_h, (tap_span *)(base + l.y_spans), (uint32_t *)(base + l.y_weights));
+}
+
+// ---- One crop row -> channel values --------------------------------------------------------------------------
+// The samples of one frame row of a YUV format: pixel x has Y at y[x * y_step] and U, V at
+// u[(x / 2) * c_step], v[(x / 2) * c_step].
+typedef struct {
+    const uint8_t *y, *u, *v;
+    int32_t y_step, c_step;
+} yuv_row;
+
+static int64_t pitch_of(const sieve_frame_spec *s) { return s->stride != 0 ? s->stride : sieve_format_row_bytes(s->format, s->width); }
+
+static yuv_row yuv_row_at(const sieve_frame_spec *s, const uint8_t *frame, int32_t y) {
+    const int64_t pitch = pitch_of(s), luma_plane = pitch * s->height;
+    yuv_row r;
+    r.y = frame + y * pitch;
+    if (s->format == SIEVE_FORMAT_I420) {
+        const int64_t chroma_pitch = pitch / 2;
+        r.u = frame + luma_plane + (y / 2) * chroma_pitch;
+        r.v = r.u + chroma_pitch * (s->height / 2);
+        r.y_step = 1, r.c_step = 1;
+    } else if (s->format == SIEVE_FORMAT_NV12) {
+        r.u = frame + luma_plane + (y / 2) * pitch;
+        r.v = r.u + 1;
+        r.y_step = 1, r.c_step = 2;
+    } else { // YUYV
+        r.u = r.y + 1, r.v = r.y + 3;
+        r.y_step = 2, r.c_step = 4;
+    }
+    return r;
+}
+
+static const uint8_t *yuv_crop_row(const sieve_frame_spec *s, const colour_tables *t, yuv_row r, uint8_t *out) {
+    const int32_t x0 = s->crop_x, w = s->crop_w;
+    if (s->channels == 1) {
+        if (s->full_range && r.y_step == 1) return r.y + x0; // the Y samples themselves
+        for (int32_t k = 0; k < w; k++) out[k] = t->luma[r.y[(x0 + k) * r.y_step]];
+        return out;
+    }
+    for (int32_t k = 0; k < w; k++) {
+        const uint32_t x = (uint32_t)(x0 + k), c = (x / 2) * (uint32_t)r.c_step;
+        const int32_t y = t->y[r.y[x * (uint32_t)r.y_step]], u = r.u[c], v = r.v[c];
+        out[3 * k] = t->clamp[(uint32_t)(y + t->rv[v]) >> 16];
+        out[3 * k + 1] = t->clamp[(uint32_t)(y + t->gu[u] + t->gv[v]) >> 16];
+        out[3 * k + 2] = t->clamp[(uint32_t)(y + t->bu[u]) >> 16];
+    }
+    return out;
+}
+
+// RGB24 or BGR24 (red at byte `red`, blue at 2 - red) -> R, G, B or luma.
+static const uint8_t *rgb_crop_row(const sieve_frame_spec *s, const uint8_t *row, int32_t red, uint8_t *out) {
+    const uint8_t *p = row + 3 * (int64_t)s->crop_x;
+    const int32_t w = s->crop_w, blue = 2 - red;
+    if (s->channels == 1) {
+        for (int32_t k = 0; k < w; k++, p += 3) out[k] = rgb_luma(p[red], p[1], p[blue]);
+        return out;
+    }
+    if (red == 0) return p; // RGB24 is already R, G, B
+    for (int32_t k = 0; k < w; k++, p += 3) out[3 * k] = p[2], out[3 * k + 1] = p[1], out[3 * k + 2] = p[0];
+    return out;
+}
+
+static const uint8_t *gray_crop_row(const sieve_frame_spec *s, const uint8_t *row, uint8_t *out) {
+    const uint8_t *p = row + s->crop_x;
+    if (s->channels == 1) return p;
+    for (int32_t k = 0; k < s->crop_w; k++) out[3 * k] = out[3 * k + 1] = out[3 * k + 2] = p[k];
+    return out;
+}
+
+// Frame row y's crop as crop_w x channels values: in `out`, or in the frame when it needs no conversion.
+static const uint8_t *crop_row(const sieve_frame_spec *s, const colour_tables *t, const uint8_t *frame, int32_t y, uint8_t *out) {
+    const uint8_t *row = frame + y * pitch_of(s);
+    switch (s->format) {
+    case SIEVE_FORMAT_GRAY8: return gray_crop_row(s, row, out);
+    case SIEVE_FORMAT_RGB24: return rgb_crop_row(s, row, 0, out);
+    case SIEVE_FORMAT_BGR24: return rgb_crop_row(s, row, 2, out);
+    default: return yuv_crop_row(s, t, yuv_row_at(s, frame, y), out);
+    }
+}
+
+// ---- Resize along x: one row of channel values -> out_w x channels sums in units of 1/Dx ----------------------
+static void resize_row_1(const uint8_t *row, int32_t out_w, const tap_span *spans, const uint32_t *weights, uint64_t *sums) {
+    for (int32_t i = 0; i < out_w; i++) {
+        const uint8_t *p = row + spans[i].first;
+        const uint32_t *w = weights + spans[i].offset;
+        uint64_t sum = 0;
+        for (int32_t k = 0; k < spans[i].count; k++) sum += (uint64_t)w[k] * p[k];
+        sums[i] = sum;
+    }
+}
+
+static void resize_row_3(const uint8_t *row, int32_t out_w, const tap_span *spans, const uint32_t *weights, uint64_t *sums) {
+    for (int32_t i = 0; i < out_w; i++) {
+        const uint8_t *p = row + 3 * (int64_t)spans[i].first;
+        const uint32_t *w = weights + spans[i].offset;
+        uint64_t r = 0, g = 0, b = 0;
+        for (int32_t k = 0; k < spans[i].count; k++, p += 3) r += (uint64_t)w[k] * p[0], g += (uint64_t)w[k] * p[1], b += (uint64_t)w[k] * p[2];
+        sums[3 * i] = r, sums[3 * i + 1] = g, sums[3 * i + 2] = b;
+    }
+}
+
+// ---- One frame ----------------------------------------------------------------------------------------------
+typedef struct {
+    const sieve_frame_spec *spec;
+    const colour_tables *colour;
+    const uint8_t *frame;
+    const tap_span *x_spans;
+    const uint32_t *x_weights;
+    uint8_t *row;          // a converted crop row
+    uint64_t *x_sums[2];   // two x-resized crop rows ...
+    int32_t x_sums_row[2]; // ... and which crop rows they are (-1: none)
+} frame_pass;
+
+// Crop row j resized along x, from the two kept rows or made in place of the older one.
+static const uint64_t *x_resized(frame_pass *f, int32_t j) {
+    if (f->x_sums_row[0] == j) return f->x_sums[0];
+    if (f->x_sums_row[1] == j) return f->x_sums[1];
+    const int slot = f->x_sums_row[0] < f->x_sums_row[1] ? 0 : 1;
+    const sieve_frame_spec *s = f->spec;
+    const uint8_t *row = crop_row(s, f->colour, f->frame, s->crop_y + j, f->row);
+    if (s->channels == 1) resize_row_1(row, s->out_w, f->x_spans, f->x_weights, f->x_sums[slot]);
+    else resize_row_3(row, s->out_w, f->x_spans, f->x_weights, f->x_sums[slot]);
+    f->x_sums_row[slot] = j;
+    return f->x_sums[slot];
+}
+
+// sums in units of 1/d -> (sum + d/2) / d, clamped to 255, through the table.
+static void finish_row(const uint64_t *sums, int32_t out_w, int32_t channels, uint64_t d, const int8_t *table, int8_t *out) {
+    for (int32_t i = 0; i < out_w; i++)
+        for (int32_t c = 0; c < channels; c++) {
+            const uint64_t v = (sums[i * channels + c] + d / 2) / d;
+            out[i * channels + c] = table[c * 256 + (v > 255 ? 255 : (int32_t)v)];
+        }
+}
+
+void sieve_preprocess(const sieve_frame_spec *spec, void *scratch, const uint8_t *frame, int8_t *input) {
+    const scratch_layout l = layout_of(spec);
+    uint8_t *base = scratch;
+    const size_t n = (size_t)spec->out_w * (size_t)spec->channels, x_sums_bytes = align64(n * sizeof(uint64_t));
+    frame_pass f = {spec, (const colour_tables *)(base + l.colour), frame, (const tap_span *)(base + l.x_spans),
+                    (const uint32_t *)(base + l.x_weights), base + l.row,
+                    {(uint64_t *)(base + l.x_sums), (uint64_t *)(base + l.x_sums + x_sums_bytes)}, {-1, -1}};
+    const tap_span *y_spans = (const tap_span *)(base + l.y_spans);
+    const uint32_t *y_weights = (const uint32_t *)(base + l.y_weights);
+    uint64_t *sums = (uint64_t *)(base + l.y_sums);
+    const uint64_t d = axis_denominator(spec->crop_w, spec->out_w) * axis_denominator(spec->crop_h, spec->out_h);
+    for (int32_t oy = 0; oy < spec->out_h; oy++) {
+        const tap_span span = y_spans[oy];
+        memset(sums, 0, n * sizeof(uint64_t));
+        for (int32_t k = 0; k < span.count; k++) {
+            const uint64_t *row = x_resized(&f, span.first + k);
+            const uint64_t w = y_weights[span.offset + k];
+            for (size_t i = 0; i < n; i++) sums[i] += w * row[i];
+        }
+        finish_row(sums, spec->out_w, spec->channels, d, spec->table, input + (size_t)oy * n);
+    }
+}

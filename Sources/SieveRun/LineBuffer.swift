@@ -1,0 +1,63 @@
+import CSieveKernels
+
+/// A byte buffer allocated once, for the JSON line of each frame and the summary: appending never
+/// allocates while the text fits (the capacity is sized at start for the longest line).
+final class LineBuffer {
+    private let bytes: UnsafeMutablePointer<UInt8>
+    private let capacity: Int
+    private(set) var count = 0
+
+    init(capacity: Int) {
+        self.capacity = capacity
+        bytes = UnsafeMutablePointer<UInt8>.allocate(capacity: capacity)
+    }
+
+    deinit { bytes.deallocate() }
+
+    var contents: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: bytes, count: count) }
+
+    /// Writes the contents to a file descriptor: 0, or -errno (-EPIPE: the reader went away).
+    func write(to fd: Int32) -> Int32 { sieve_write_all(fd, bytes, count) }
+
+    func clear() { count = 0 }
+
+    func append(_ byte: UInt8) {
+        guard count < capacity else { return }
+        bytes[count] = byte
+        count += 1
+    }
+
+    func append(_ text: StaticString) {
+        let p = text.utf8Start
+        for i in 0..<text.utf8CodeUnitCount { append(p[i]) }
+    }
+
+    func append(bytes raw: UnsafeRawBufferPointer) {
+        for b in raw { append(b) }
+    }
+
+    func append(_ value: Int) {
+        if value < 0 { append(UInt8(ascii: "-")) }
+        var magnitude = value.magnitude
+        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+                     UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
+            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        var n = 0
+        withUnsafeMutableBytes(of: &digits) { d in
+            repeat {
+                d[n] = UInt8(48 + magnitude % 10)
+                magnitude /= 10
+                n += 1
+            } while magnitude > 0
+            while n > 0 { n -= 1; append(d[n]) }
+        }
+    }
+
+    /// Nanoseconds as microseconds with one decimal.
+    func append(microsecondsFromNanoseconds ns: UInt64) {
+        let tenths = Int((ns + 50) / 100)
+        append(tenths / 10)
+        append(UInt8(ascii: "."))
+        append(tenths % 10)
+    }
+}

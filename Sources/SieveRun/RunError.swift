@@ -1,0 +1,24 @@
+/// What can stop sieve-run before or while it runs, each a one-line message naming the problem.
+public enum RunError: Error {
+    case usage(String)
+    case model(path: String, reason: String)
+    case frame(String)
+    case input(path: String, reason: String)
+    case outOfMemory(bytes: Int)
+
+    public var message: String {
+        switch self {
+        case let .usage(text): return text
+        case let .model(path, reason): return reason.hasPrefix("cannot open") ? reason : "\(path): \(reason)"
+        case let .frame(text): return text
+        case let .input(path, reason): return "cannot read frames from \(path): \(reason)"
+        case let .outOfMemory(bytes): return "cannot allocate \(bytes) bytes"
+        }
+    }
+
+    /// 2 for a command line that cannot be understood, 1 for everything else.
+    public var exitCode: Int32 {
+        if case .usage = self { return 2 }
+        return 1
+    }
+}

@@ -1,0 +1,69 @@
+import CAllocationCounter
+import CSieveKernels
+import Testing
+@testable import SieveRun
+
+@Suite struct RunOptionsTests {
+    @Test func parsesEveryOption() throws {
+        let o = try RunOptions.parse(["m.sieve", "--format", "yuv420p", "--size", "640x480", "--stride", "704", "--input", "/tmp/f",
+                                      "--crop", "80,0,480,480", "--invert", "--full-range", "--latest", "--every", "3",
+                                      "--threads", "2", "--no-exits"])
+        #expect(o.model == "m.sieve" && o.format == Int32(SIEVE_FORMAT_I420) && o.width == 640 && o.height == 480)
+        #expect(o.stride == 704 && o.input == "/tmp/f" && o.crop! == (80, 0, 480, 480))
+        #expect(o.invert && o.fullRange && o.latest && o.every == 3 && o.threads == 2 && !o.exits)
+    }
+
+    @Test func badWordsAreUsageErrors() {
+        let cases: [([String], String)] = [
+            (["m.sieve", "--format", "h264", "--size", "1x1"], "unknown frame format 'h264'"),
+            (["m.sieve", "--format", "gray8", "--size", "640"], "--size must be WxH"),
+            (["m.sieve", "--format", "gray8", "--size", "0x10"], "--size must be WxH"),
+            (["m.sieve", "--format", "gray8", "--size", "4x4", "--crop", "1,2,3"], "--crop must be X,Y,W,H"),
+            (["m.sieve", "--format", "gray8", "--size", "4x4", "--every", "0"], "--every must be a positive number"),
+            (["m.sieve", "--format", "gray8", "--size", "4x4", "--threads", "65"], "--threads must be in 1...64"),
+            (["m.sieve", "--format", "gray8", "--size", "4x4", "--bogus"], "unknown option '--bogus'"),
+            (["--format", "gray8", "--size", "4x4"], "no model given"),
+            (["m.sieve", "--size", "4x4"], "--format is required"),
+            (["m.sieve", "--format"], "--format needs a value"),
+        ]
+        for (words, message) in cases {
+            do {
+                _ = try RunOptions.parse(words)
+                Issue.record("\(words) parsed")
+            } catch {
+                #expect(error.message.hasPrefix(message), "\(words): \(error.message)")
+                #expect(error.exitCode == 2)
+            }
+        }
+    }
+
+    /// One frame through the preprocessing: no heap allocation (the buffers are made at start).
+    @Test func preprocessingAllocatesNothing() throws {
+        var options = try RunOptions.parse(["m.sieve", "--format", "i420", "--size", "640x480"])
+        options.invert = true
+        let table = (0..<256).map { Int8(truncatingIfNeeded: $0 - 128) }
+        let preprocessor = try Preprocessor(options: options, inputTable: table, width: 28, height: 28, channels: 1)
+        let bytes = Int(sieve_frame_bytes(options.format, 640, 480, 0))
+        #expect(bytes == 640 * 480 * 3 / 2)
+        let frame = UnsafeMutablePointer<UInt8>.allocate(capacity: bytes)
+        defer { frame.deallocate() }
+        for i in 0..<bytes { frame[i] = UInt8(truncatingIfNeeded: i * 7) }
+        let input = UnsafeMutablePointer<Int8>.allocate(capacity: 28 * 28)
+        defer { input.deallocate() }
+        preprocessor.run(frame: frame, into: input)
+        allocation_counter_start()
+        for _ in 0..<5 { preprocessor.run(frame: frame, into: input) }
+        #expect(allocation_counter_stop() == 0)
+    }
+
+    @Test func cropOutsideTheFrameIsAnError() throws {
+        let options = try RunOptions.parse(["m.sieve", "--format", "gray8", "--size", "100x80", "--crop", "50,0,60,60"])
+        #expect(throws: RunError.self) {
+            try Preprocessor(options: options, inputTable: [Int8](repeating: 0, count: 256), width: 28, height: 28, channels: 1)
+        }
+        let odd = try RunOptions.parse(["m.sieve", "--format", "i420", "--size", "101x80"])
+        #expect(throws: RunError.self) {
+            try Preprocessor(options: odd, inputTable: [Int8](repeating: 0, count: 256), width: 28, height: 28, channels: 1)
+        }
+    }
+}

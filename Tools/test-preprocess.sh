@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Frame preprocessing against docs/FRAMES.md (Tests/kernels/check_preprocess.c): built with the host cc
+# and run natively (with timings), then, when valgrind is installed, a smaller run under valgrind on
+# exactly sized heap buffers, then cross-built for AArch64 and run under qemu-aarch64 (Cortex-A72).
+#
+#   Tools/test-preprocess.sh [COUNT [WHICH]]   COUNT random cases (default 3000, under a minute);
+#                                              WHICH: all (default), host or aarch64.
+#                                              SEED=N picks another deterministic set of cases.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+count="${1:-3000}"
+which="${2:-all}"
+case "$which" in all | host | aarch64) ;; *) echo "usage: $0 [COUNT [all|host|aarch64]]" >&2; exit 2 ;; esac
+seed=()
+if [[ -n "${SEED:-}" ]]; then seed=("--seed=$SEED"); fi
+build=.build/kernels
+mkdir -p "$build"
+include=Sources/CSieveKernels/include
+kernels=(Sources/CSieveKernels/*.c Sources/CSieveKernels/x86/*.c Sources/CSieveKernels/arm/*.c)
+test=Tests/kernels/check_preprocess.c
+sysroot=/usr/aarch64-linux-gnu
+
+if [[ "$which" != aarch64 ]]; then
+    echo "== host $(uname -m): cc -O2"
+    cc -O2 -std=gnu11 -Wall -I"$include" "${kernels[@]}" "$test" -lm -lpthread -o "$build/check_preprocess_host"
+    "$build/check_preprocess_host" "$count" "${seed[@]}" --bench
+    if command -v valgrind >/dev/null; then
+        echo "== host under valgrind (heap buffers, $((count / 10 + 1)) cases)"
+        valgrind -q --error-exitcode=1 "$build/check_preprocess_host" "$((count / 10 + 1))" "${seed[@]}" --heap --no-colour
+    fi
+fi
+if [[ "$which" == host || ( "$which" == all && "$(uname -m)" == aarch64 ) ]]; then
+    echo "== preprocessing matches docs/FRAMES.md on this host"
+    exit 0
+fi
+
+echo "== aarch64: aarch64-linux-gnu-gcc -O2, under qemu-aarch64 -cpu cortex-a72"
+aarch64-linux-gnu-gcc -O2 -std=gnu11 -Wall -I"$include" "${kernels[@]}" "$test" -lm -lpthread -o "$build/check_preprocess_aarch64"
+qemu-aarch64 -L "$sysroot" -cpu cortex-a72 "$build/check_preprocess_aarch64" "$count" "${seed[@]}"
+echo "== preprocessing matches docs/FRAMES.md on x86 and AArch64"
