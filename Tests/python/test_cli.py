@@ -147,6 +147,7 @@ def test_bench_peak_path_and_threads(quantized_blob):
             assert row["peak_share"] == pytest.approx(100 * row["gmacs"] / bench["peak_gmacs"], rel=1e-6)
     assert bench["thread_speedup"] == pytest.approx(bench["one_thread_median_us"] / bench["median_us"], rel=1e-6)
     assert bench["exits_mean_macs"] == bench["full_macs"]  # an untuned blob never exits
+    assert bench["preprocess_frame"] == "640x480 i420" and bench["preprocess_median_us"] > 0
     scalar = json.loads(run_cli("bench", quantized_blob, "--runs", 2, "--warmup", 0, "--isa", "scalar", "--json")[0].stdout)
     assert scalar["isa"] == "scalar" and scalar.get("peak_gmacs") is None and scalar.get("thread_speedup") is None
 

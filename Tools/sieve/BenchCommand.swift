@@ -3,6 +3,7 @@ import CSieveKernels
 import Foundation
 import SieveCore
 import SieveQuantize
+import SieveRun
 
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -25,6 +26,9 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Kernel path (scalar, avx2, avx512vnni, neon, neondot, i8mm); default: SIEVE_ISA, else the best this CPU has.")
     var isa: String?
     @Option(help: "Threads that split each large op (1...64).") var threads = 1
+    @Option(help: "Camera frame whose preprocessing (centred square crop, resize, colour, table) is timed: WxH.")
+    var frameSize = "640x480"
+    @Option(help: "Its format: gray8, rgb24, bgr24, i420, nv12, yuyv.") var frameFormat = "i420"
     @Flag(help: "Print one JSON object.") var json = false
 
     func validate() throws {
@@ -40,6 +44,7 @@ struct BenchCommand: ParsableCommand {
         let runs: Int, isa: String, threads: Int, full_macs: Int, peak_gmacs: Double?
         let median_us: Double, p99_us: Double, gmacs: Double, frames_per_second: Double
         let one_thread_median_us: Double?, one_thread_frames_per_second: Double?, thread_speedup: Double?
+        let preprocess_frame: String, preprocess_median_us: Double
         let exits_median_us: Double, exits_p99_us: Double, exits_mean_macs: Double
         let ops: [OpRow]
     }
@@ -58,6 +63,7 @@ struct BenchCommand: ParsableCommand {
         guard set.count > 0 else { printError("error: \(images) holds no images"); throw ExitCode.failure }
         let interpreter = try Interpreter(model: model, isa: try resolveKernelPath(isa), threads: threads)
         let peak = PeakRate.measure(isa: interpreter.isa)
+        let frames = try FrameBench(size: frameSize, format: frameFormat, interpreter: interpreter)
         let oneThread = threads > 1 ? try Interpreter(model: model, isa: interpreter.isa) : nil
         var oneThreadTimes = [Double](repeating: 0, count: oneThread == nil ? 0 : runs)
         let opCount = model.ops.count
@@ -83,6 +89,7 @@ struct BenchCommand: ParsableCommand {
             let exitStart = sieve_now_ns()
             let result = interpreter.classify(exits: true)
             if r >= 0 { exitTimes[r] = Double(sieve_now_ns() - exitStart) / 1000; exitMACs += result.macs }
+            if r >= 0 { frames.time(run: r, image: set.image((r + warmup) % set.count)) } else { frames.time(run: nil, image: set.image(0)) }
             if let oneThread {
                 set.image((r + warmup) % set.count).withUnsafeBytes { oneThread.setInput(pixels: $0) }
                 let oneStart = sieve_now_ns()
@@ -108,6 +115,7 @@ struct BenchCommand: ParsableCommand {
                             frames_per_second: 1_000_000 / whole.mean, one_thread_median_us: single?.p50,
                             one_thread_frames_per_second: single.map { 1_000_000 / $0.mean },
                             thread_speedup: single.map { $0.p50 / whole.p50 },
+                            preprocess_frame: frames.name, preprocess_median_us: frames.median(runs: runs),
                             exits_median_us: exiting.p50, exits_p99_us: exiting.p99, exits_mean_macs: Double(exitMACs) / Double(runs),
                             ops: rows)
         if json { try printJSON(report); return }
@@ -127,6 +135,8 @@ struct BenchCommand: ParsableCommand {
                      whole.p50, whole.p99, grouped(fullMACs), report.gmacs, report.frames_per_second))
         print(String(format: "blob's exits on:          median %.1f us, p99 %.1f us, mean %@ MACs",
                      exiting.p50, exiting.p99, grouped(Int(report.exits_mean_macs))))
+        print(String(format: "preprocessing a %@ frame: median %.1f us (crop, resize, colour, table; not in the times above)",
+                     report.preprocess_frame, report.preprocess_median_us))
         if let single, let speedup = report.thread_speedup {
             print(String(format: "one thread, same runs:    median %.1f us, %.0f frames/s; %d threads: %.2fx faster (medians)",
                          single.p50, 1_000_000 / single.mean, threads, speedup))
