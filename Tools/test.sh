@@ -9,6 +9,8 @@ echo "== swift test (unit tests)"
 swift test 2>&1 | tail -n 40
 echo "== kernel paths against the scalar kernels (host, and AArch64 under qemu)"
 bash Tools/test-kernels.sh
+echo "== frame preprocessing against docs/FRAMES.md (host, valgrind, AArch64 under qemu)"
+bash Tools/test-preprocess.sh
 echo "== swift build -c release"
 swift build -c release --product sieve 2>&1 | tail -n 3
 swift build -c release --product sieve-run 2>&1 | tail -n 1
