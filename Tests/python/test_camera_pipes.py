@@ -6,6 +6,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import threading
 import time
 
@@ -15,17 +16,12 @@ import pytest
 import fmnist
 from conftest import REPO, SIEVE_BIN, TEST1000_IMAGES, TEST1000_LABELS, report, run_cli
 
+sys.path.insert(0, os.path.join(REPO, "Tools"))
+from frames import CROP, HEIGHT as H, WIDTH as W, gray_frame  # noqa: E402
+
 SIEVE_RUN_BIN = os.environ.get("SIEVE_RUN_BIN", os.path.join(os.path.dirname(SIEVE_BIN), "sieve-run"))
 FFMPEG_FORMAT = {"gray8": "gray", "rgb24": "rgb24", "bgr24": "bgr24", "i420": "yuv420p", "nv12": "nv12", "yuyv": "yuyv422"}
-W, H, SCALE, X0, Y0 = 640, 480, 16, 96, 16  # each 28x28 image, 16x enlarged to 448x448, at (96, 16)
-CROP = f"{X0},{Y0},{28 * SCALE},{28 * SCALE}"
 BINARIES = {"sieve run": [SIEVE_BIN, "run"], "sieve-run": [SIEVE_RUN_BIN]}
-
-
-def gray_frame(image):
-    frame = np.zeros((H, W), np.uint8)
-    frame[Y0:Y0 + 28 * SCALE, X0:X0 + 28 * SCALE] = np.kron(image, np.ones((SCALE, SCALE), np.uint8))
-    return frame.tobytes()
 
 
 def feed(pipe, frames):
