@@ -17,7 +17,7 @@ typedef struct {
 
 // YUV -> R, G, B terms in units of 2^-16 (docs/FRAMES.md, "Colour"). y[] also carries the rounding
 // half and a bias of 384, so that a channel's sum is 65536 (value + 384) + fraction with value in
-// -277 ... 537 for any Y, U, V of either range: clamp[sum >> 16] is the value clamped to 0 ... 255.
+// -277 ... 534 for any Y, U, V of either range: clamp[sum >> 16] is the value clamped to 0 ... 255.
 enum { colour_bias = 384 };
 typedef struct {
     int32_t y[256], rv[256], gu[256], gv[256], bu[256];
