@@ -220,3 +220,20 @@ def test_errors_are_one_line_and_nonzero(quantized_blob, tmp_path, binary):
             continue
         assert proc.returncode != 0, (args, err)
         assert err.startswith("error:") and message in err and len(err.strip().splitlines()) == 1, (args, err)
+
+
+def test_invert_and_stride(quantized_blob, images):
+    """--invert on inverted frames and --stride on frames with padded rows give the plain answers."""
+    pictures, _ = images
+    plain = b"".join(gray_frame(p) for p in pictures[:50])
+    arrays = np.frombuffer(plain, np.uint8).reshape(50, H, W)
+    inverted = (255 - arrays).tobytes()
+    padded = np.concatenate([arrays, np.full((50, H, 64), 77, np.uint8)], axis=2).tobytes()
+    args = [quantized_blob, "--format", "gray8", "--size", f"{W}x{H}", "--crop", CROP]
+    answers = {}
+    for name, data, extra in [("plain", plain, []), ("inverted", inverted, ["--invert"]), ("padded", padded, ["--stride", W + 64])]:
+        proc = run_sieve(args + extra, data)
+        assert proc.returncode == 0, proc.stderr.decode()
+        answers[name] = [l["class"] for l in frame_lines(proc.stdout.decode())]
+    assert len(answers["plain"]) == 50
+    assert answers["inverted"] == answers["plain"] and answers["padded"] == answers["plain"]
