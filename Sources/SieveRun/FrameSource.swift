@@ -18,7 +18,7 @@ final class FrameSource {
 
     init(path: String, frameBytes: Int, latest: Bool) throws(RunError) {
         self.frameBytes = frameBytes
-        let fd = path.withCString { sieve_open_input(path == "-" ? nil : $0) }
+        let fd = path.withCString { sieve_open_input(matches(path, "-") ? nil : $0) }
         guard fd >= 0 else { throw .input(path: path, reason: String(cString: sieve_error_text(-fd))) }
         self.fd = fd
         if latest {

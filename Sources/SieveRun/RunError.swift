@@ -9,7 +9,9 @@ public enum RunError: Error {
     public var message: String {
         switch self {
         case let .usage(text): return text
-        case let .model(path, reason): return reason.hasPrefix("cannot open") ? reason : "\(path): \(reason)"
+        case let .model(path, reason):
+            // SieveError's "cannot open PATH: ..." already names the file.
+            return reason.utf8.starts(with: "cannot open".utf8) ? reason : "\(path): \(reason)"
         case let .frame(text): return text
         case let .input(path, reason): return "cannot read frames from \(path): \(reason)"
         case let .outOfMemory(bytes): return "cannot allocate \(bytes) bytes"

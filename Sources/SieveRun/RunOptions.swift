@@ -46,49 +46,54 @@ public struct RunOptions {
         }
         while i < words.count {
             let word = words[i]
-            switch word {
-            case "--help", "-h": options.help = true
-            case "--format":
+            if matches(word, "--help") || matches(word, "-h") {
+                options.help = true
+            } else if matches(word, "--format") {
                 let name = try value(word)
                 options.format = name.withCString { sieve_format_named($0) }
                 guard options.format >= 0 else {
                     throw .usage("unknown frame format '\(name)' (expected gray8, rgb24, bgr24, i420, nv12 or yuyv)")
                 }
-            case "--size":
+            } else if matches(word, "--size") {
                 let text = try value(word)
-                let parts = split(text, on: "x")
+                let parts = split(text, on: UInt8(ascii: "x"))
                 guard parts.count == 2, let w = positive(parts[0]), let h = positive(parts[1]) else {
                     throw .usage("--size must be WxH with positive numbers, got '\(text)'")
                 }
                 options.width = w
                 options.height = h
-            case "--stride":
+            } else if matches(word, "--stride") {
                 let text = try value(word)
-                guard let s = positive(text) else { throw .usage("--stride must be a positive number, got '\(text)'") }
+                guard let s = positive(Array(text.utf8)) else { throw .usage("--stride must be a positive number, got '\(text)'") }
                 options.stride = s
-            case "--input": options.input = try value(word)
-            case "--crop":
+            } else if matches(word, "--input") {
+                options.input = try value(word)
+            } else if matches(word, "--crop") {
                 let text = try value(word)
-                let parts = split(text, on: ",")
+                let parts = split(text, on: UInt8(ascii: ","))
                 guard parts.count == 4, let x = nonNegative(parts[0]), let y = nonNegative(parts[1]),
                       let w = positive(parts[2]), let h = positive(parts[3]) else {
                     throw .usage("--crop must be X,Y,W,H (X, Y >= 0; W, H > 0), got '\(text)'")
                 }
                 options.crop = (x, y, w, h)
-            case "--invert": options.invert = true
-            case "--full-range": options.fullRange = true
-            case "--latest": options.latest = true
-            case "--every":
+            } else if matches(word, "--invert") {
+                options.invert = true
+            } else if matches(word, "--full-range") {
+                options.fullRange = true
+            } else if matches(word, "--latest") {
+                options.latest = true
+            } else if matches(word, "--every") {
                 let text = try value(word)
-                guard let n = positive(text) else { throw .usage("--every must be a positive number, got '\(text)'") }
+                guard let n = positive(Array(text.utf8)) else { throw .usage("--every must be a positive number, got '\(text)'") }
                 options.every = Int(n)
-            case "--threads":
+            } else if matches(word, "--threads") {
                 let text = try value(word)
-                guard let n = positive(text), n <= 64 else { throw .usage("--threads must be in 1...64, got '\(text)'") }
+                guard let n = positive(Array(text.utf8)), n <= 64 else { throw .usage("--threads must be in 1...64, got '\(text)'") }
                 options.threads = Int(n)
-            case "--no-exits": options.exits = false
-            default:
-                if word.hasPrefix("-") && word != "-" { throw .usage("unknown option '\(word)'") }
+            } else if matches(word, "--no-exits") {
+                options.exits = false
+            } else {
+                if word.utf8.count > 1 && word.utf8.first == UInt8(ascii: "-") { throw .usage("unknown option '\(word)'") }
                 guard options.model.isEmpty else { throw .usage("unexpected argument '\(word)' (the model is '\(options.model)')") }
                 options.model = word
             }
@@ -102,26 +107,34 @@ public struct RunOptions {
     }
 }
 
-func split(_ text: String, on separator: Character) -> [String] {
-    var parts: [String] = [""]
-    for c in text {
-        if c == separator { parts.append("") } else { parts[parts.count - 1].append(c) }
+// Byte-level text helpers: comparing or splitting Strings by Character would pull Unicode
+// tables (grapheme breaking, normalisation) into the board binary.
+
+/// Whether a word is exactly this ASCII option.
+func matches(_ word: String, _ option: StaticString) -> Bool {
+    word.utf8.elementsEqual(UnsafeBufferPointer(start: option.utf8Start, count: option.utf8CodeUnitCount))
+}
+
+func split(_ text: String, on separator: UInt8) -> [[UInt8]] {
+    var parts: [[UInt8]] = [[]]
+    for b in text.utf8 {
+        if b == separator { parts.append([]) } else { parts[parts.count - 1].append(b) }
     }
     return parts
 }
 
 /// A decimal number 0 ... 2^31 - 1 with nothing else around it.
-func nonNegative(_ text: String) -> Int32? {
-    guard !text.isEmpty, text.utf8.count <= 10 else { return nil }
+func nonNegative(_ digits: [UInt8]) -> Int32? {
+    guard !digits.isEmpty, digits.count <= 10 else { return nil }
     var n: Int64 = 0
-    for b in text.utf8 {
+    for b in digits {
         guard b >= 48 && b <= 57 else { return nil }
         n = n * 10 + Int64(b - 48)
     }
     return n <= Int64(Int32.max) ? Int32(n) : nil
 }
 
-func positive(_ text: String) -> Int32? {
-    guard let n = nonNegative(text), n > 0 else { return nil }
+func positive(_ digits: [UInt8]) -> Int32? {
+    guard let n = nonNegative(digits), n > 0 else { return nil }
     return n
 }
