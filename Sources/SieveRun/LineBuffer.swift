@@ -32,6 +32,10 @@ final class LineBuffer {
         for i in 0..<text.utf8CodeUnitCount { append(p[i]) }
     }
 
+    func append(text: String) {
+        for b in text.utf8 { append(b) }
+    }
+
     func append(bytes raw: UnsafeRawBufferPointer) {
         for b in raw { append(b) }
     }

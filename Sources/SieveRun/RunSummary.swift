@@ -3,6 +3,7 @@
 final class RunSummary {
     var framesRead = 0, classified = 0, dropped = 0, skipped = 0
     var partialBytes = 0, frameBytes = 0
+    var kernels = "", threads = 1
     private var exitCounts: [Int]  // per head, then final
     private var latency: LatencyHistogram
 
@@ -30,6 +31,9 @@ final class RunSummary {
         } else {
             line.append("; no partial frame")
         }
+        line.append(UInt8(ascii: "\n"))
+        line.append("kernels: "); line.append(text: kernels)
+        line.append(", threads: "); line.append(threads)
         line.append(UInt8(ascii: "\n"))
         line.append("latency per classified frame (preprocessing and inference): ")
         if classified > 0 {

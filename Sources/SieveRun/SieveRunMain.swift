@@ -59,6 +59,8 @@ public enum SieveRunMain {
         summary.dropped = counts.dropped
         summary.partialBytes = counts.partialBytes
         summary.frameBytes = frameBytes
+        summary.kernels = KernelPath.name(interpreter.isa)
+        summary.threads = options.threads
         summary.write(into: line)
         _ = line.write(to: 2)
         if source.errorNumber != 0 && sieve_stop_signal() == 0 {
