@@ -11,6 +11,8 @@ echo "== kernel paths against the scalar kernels (host, and AArch64 under qemu)"
 bash Tools/test-kernels.sh
 echo "== frame preprocessing against docs/FRAMES.md (host, valgrind, AArch64 under qemu)"
 bash Tools/test-preprocess.sh
+echo "== frame I/O, the latest-frame reader and stop signals (host, valgrind, AArch64 under qemu)"
+VALGRIND=1 bash Tools/test-io.sh
 echo "== swift build -c release"
 swift build -c release --product sieve 2>&1 | tail -n 3
 swift build -c release --product sieve-run 2>&1 | tail -n 1

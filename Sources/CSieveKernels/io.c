@@ -4,7 +4,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -98,6 +97,9 @@ static bool wait_readable(int fd, int quit_fd) {
 int64_t sieve_io_read_until(int32_t fd, uint8_t *buffer, int64_t count, int quit_fd, int32_t *error_number) {
     int64_t done = 0;
     *error_number = 0;
+    // poll() would wait forever on an fd not open for reading (a pipe's write end): read() would not.
+    const int flags = fcntl(fd, F_GETFL);
+    if (flags < 0 || (flags & O_ACCMODE) == O_WRONLY) { *error_number = flags < 0 ? errno : EBADF; return 0; }
     while (done < count) {
         if (!wait_readable(fd, quit_fd)) break;
         const int64_t want = count - done < MAX_CHUNK ? count - done : MAX_CHUNK;

@@ -391,6 +391,13 @@ static void *send_signal_later(void *argument) {
     return NULL;
 }
 
+static const char *child_name;  // what the forked child tests, for its report line
+
+static void child_done(int route, double late) {
+    printf("stop: %s, signal by %s: returned %.1f ms after it: ok\n", child_name, route_names[route], late);
+    exit(0);
+}
+
 static pthread_t start_timer(signal_timer *timer, int route, int signal_number) {
     *timer = (signal_timer){route, signal_number, 150, pthread_self(), 0};
     pthread_t thread;
@@ -415,7 +422,7 @@ static void child_read_full(int route) {
     CHECK(late < 1000, "returned %.0f ms after the signal", late);
     CHECK(sieve_stop_signal() == SIGTERM, "stop signal %d", sieve_stop_signal());
     CHECK(sieve_read_full(ends[0], buffer, 1000) == 0, "after a stop, read_full returns at once");
-    exit(0);
+    child_done(route, late);
 }
 
 // sieve_latest_take waiting for a frame that never completes.
@@ -445,19 +452,18 @@ static void child_latest(int route) {
           "counts: read %lld, dropped %lld, partial %lld, error %d", (long long)counts.frames_read,
           (long long)counts.frames_dropped, (long long)counts.partial_bytes, counts.error_number);
     sieve_latest_finish(reader);
-    exit(0);
+    child_done(route, late);
 }
 
 // Opening a FIFO that no writer opens: a stop signal on the opening thread ends the wait.
 static void child_open_fifo(int route) {
-    (void)route;
     char directory[] = "/tmp/check_io.XXXXXX";
     CHECK(mkdtemp(directory) != NULL, "mkdtemp");
     char path[64];
     snprintf(path, sizeof path, "%s/fifo", directory);
     CHECK(mkfifo(path, 0600) == 0, "mkfifo");
     signal_timer timer;
-    pthread_t thread = start_timer(&timer, TO_BLOCKED_THREAD, SIGTERM);
+    pthread_t thread = start_timer(&timer, route, SIGTERM);
     const int32_t fd = sieve_open_input(path);
     const double returned = now_ms();
     pthread_join(thread, NULL);
@@ -466,12 +472,13 @@ static void child_open_fifo(int route) {
     rmdir(directory);
     CHECK(fd == -EINTR, "open of a FIFO without writer, stopped: %d", fd);
     CHECK(late < 1000, "returned %.0f ms after the signal", late);
-    exit(0);
+    child_done(route, late);
 }
 
 // Runs `body(route)` in a child that installs the handlers; fails if it fails or hangs (5 s).
 static void run_child(const char *name, void (*body)(int), int route) {
     fflush(stdout);
+    child_name = name;
     const pid_t child = fork();
     CHECK(child >= 0, "fork");
     if (child == 0) {
@@ -486,13 +493,31 @@ static void run_child(const char *name, void (*body)(int), int route) {
     CHECK(done == child, "%s, signal %s: hangs", name, route_names[route]);
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s, signal %s: child failed (status %#x)", name,
           route_names[route], status);
-    printf("stop: %s, signal by %s: ok\n", name, route_names[route]);
+}
+
+// The handlers are one-shot: a second Ctrl-C kills as usual (should a stopped run hang).
+static void test_second_signal_kills(void) {
+    fflush(stdout);
+    const pid_t child = fork();
+    CHECK(child >= 0, "fork");
+    if (child == 0) {
+        sieve_install_signal_handlers();
+        raise(SIGINT);
+        if (sieve_stop_signal() != SIGINT) exit(2);
+        raise(SIGINT);
+        exit(3);  // survived
+    }
+    int status = 0;
+    waitpid(child, &status, 0);
+    CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGINT, "the second SIGINT kills (status %#x)", status);
+    printf("stop: the first SIGINT sets the stop flag, the second kills: ok\n");
 }
 
 static void test_stop_signals(void) {
     for (int route = TO_BLOCKED_THREAD; route <= TO_PROCESS; route++) run_child("read_full on a quiet pipe", child_read_full, route);
     for (int route = TO_BLOCKED_THREAD; route <= TO_PROCESS; route++) run_child("latest take, reader on a quiet pipe", child_latest, route);
     run_child("open of a FIFO with no writer", child_open_fifo, TO_BLOCKED_THREAD);
+    test_second_signal_kills();
 }
 
 // ---- Arguments ----------------------------------------------------------------------------------
@@ -507,6 +532,9 @@ static void test_arguments(int argc, char **argv) {
 
 int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IOLBF, 0);
+    // Run with stdin closed (as CI may), the pipes and files below would take fd 0 and confuse the
+    // stdin checks: give it /dev/null.
+    if (fcntl(0, F_GETFD) == -1) CHECK(open("/dev/null", O_RDONLY) == 0, "stdin from /dev/null");
     test_arguments(argc, argv);
     // Forked before this process installs its own handlers: children must not share its self-pipe.
     test_stop_signals();
