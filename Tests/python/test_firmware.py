@@ -86,3 +86,66 @@ def test_static_binary_runs_without_a_sysroot(firmware, tuned_blob, frames):
     board, summary = run(["qemu-aarch64", "-cpu", "cortex-a72", str(firmware / "sieve-run-static")], tuned_blob,
                          frames[: 200 * SIZE * SIZE * 3 // 2])
     assert "kernels: neon" in summary and board == host
+
+
+def test_unit_file_verifies(tmp_path):
+    """systemd-analyze verify on the unit (ExecStart pointed at the repository's script, since the
+    host has no /usr/local/bin/sieve-camera)."""
+    unit = open(os.path.join(REPO, "Firmware", "sieve.service")).read()
+    assert "User=sieve" in unit and "Restart=on-failure" in unit and "StandardOutput=journal" in unit
+    local = tmp_path / "sieve.service"
+    local.write_text(unit.replace("/usr/local/bin/sieve-camera", os.path.join(REPO, "Firmware", "sieve-camera.sh")))
+    proc = subprocess.run(["systemd-analyze", "verify", str(local)], capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stderr.strip() == "", proc.stderr
+
+
+def test_camera_script_runs_the_pipeline(quantized_blob):
+    """Firmware/sieve-camera.sh with a stand-in camera (Tools/frames.py) and the host sieve-run: one
+    line per frame, status 0; a camera that fails makes the service fail (so systemd restarts it)."""
+    for script in ["sieve-camera.sh", "install.sh", "build.sh"]:
+        assert subprocess.run(["bash", "-n", os.path.join(REPO, "Firmware", script)]).returncode == 0
+    env = {**os.environ, "SIEVE_MODEL": quantized_blob, "SIEVE_RUN": SIEVE_RUN_BIN, "SIEVE_FORMAT": "gray8",
+           "SIEVE_CAMERA": f"python3 {os.path.join(REPO, 'Tools', 'frames.py')} --count 20",
+           "SIEVE_ARGS": "--crop 96,16,448,448"}
+    proc = subprocess.run(["sh", os.path.join(REPO, "Firmware", "sieve-camera.sh")], env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert len(proc.stdout.splitlines()) == 20 and "frames read 20, classified 20" in proc.stderr
+    failing = subprocess.run(["sh", os.path.join(REPO, "Firmware", "sieve-camera.sh")], env={**env, "SIEVE_CAMERA": "false"},
+                             capture_output=True, text=True, timeout=60)
+    assert failing.returncode != 0
+
+
+def test_install_script_with_stub_ssh(firmware, quantized_blob, tmp_path):
+    """install.sh against stand-ins for ssh and scp: it checks the board's architecture, copies the
+    five files and runs an installation script (valid sh) that installs, adds the user and enables
+    the unit; a 32-bit board is refused."""
+    log = tmp_path / "log"
+    stub = tmp_path / "ssh"
+    stub.write_text(f"""#!/bin/sh
+echo "ssh $*" >> {log}
+case "$*" in
+  *"uname -m") echo "${{BOARD_ARCH:-aarch64}}" ;;
+  *"sudo sh -s") cat > {tmp_path}/remote.sh ;;
+esac
+""")
+    scp = tmp_path / "scp"
+    scp.write_text(f"#!/bin/sh\necho \"scp $*\" >> {log}\n")
+    os.chmod(stub, 0o755)
+    os.chmod(scp, 0o755)
+    env = {**os.environ, "SSH": str(stub), "SCP": str(scp), "SIEVE_FIRMWARE": str(firmware)}
+    proc = subprocess.run(["bash", os.path.join(REPO, "Firmware", "install.sh"), "--no-build", "pi@board", quantized_blob],
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    calls = log.read_text()
+    assert "ssh pi@board uname -m" in calls and "scp -q" in calls and "pi@board:/tmp/sieve-install/" in calls
+    for name in ["sieve-run", "sieve-camera.sh", "sieve.service", "sieve.default", os.path.basename(quantized_blob)]:
+        assert name in calls
+    remote = (tmp_path / "remote.sh").read_text()
+    assert subprocess.run(["sh", "-n", str(tmp_path / "remote.sh")]).returncode == 0
+    for step in ["install -m 755 sieve-run /usr/local/bin/sieve-run", "useradd --system", "usermod -a -G video sieve",
+                 "/etc/systemd/system/sieve.service", "systemctl enable --now sieve"]:
+        assert step in remote
+    refused = subprocess.run(["bash", os.path.join(REPO, "Firmware", "install.sh"), "--no-build", "pi@board", quantized_blob],
+                             env={**env, "BOARD_ARCH": "armv7l"}, capture_output=True, text=True, timeout=60)
+    assert refused.returncode != 0 and "armv7l" in refused.stderr

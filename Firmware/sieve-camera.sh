@@ -1,0 +1,31 @@
+#!/bin/sh
+# The camera pipeline the sieve service runs: the camera program writes raw frames, sieve-run
+# classifies the newest one and prints a JSON line per frame (to the journal). Settings come from
+# /etc/default/sieve (see Firmware/sieve.default); the status is sieve-run's or the camera's.
+set -eu
+: "${SIEVE_MODEL:=/usr/local/share/sieve/model.sieve}"
+: "${SIEVE_WIDTH:=640}"
+: "${SIEVE_HEIGHT:=480}"
+: "${SIEVE_FRAMERATE:=30}"
+: "${SIEVE_CAMERA:=rpicam-vid -t 0 -n --codec yuv420 --width $SIEVE_WIDTH --height $SIEVE_HEIGHT --framerate $SIEVE_FRAMERATE -o -}"
+: "${SIEVE_FORMAT:=i420}"
+: "${SIEVE_ARGS:=--latest}"
+: "${SIEVE_RUN:=/usr/local/bin/sieve-run}"
+
+fifo="$(mktemp -u /tmp/sieve-frames.XXXXXX)"
+mkfifo -m 600 "$fifo"
+trap 'rm -f "$fifo"' EXIT
+# The camera writes into a FIFO rather than a pipe so that both statuses are seen: a camera that
+# dies ends sieve-run's input, and the service fails and restarts if either failed.
+# shellcheck disable=SC2086
+$SIEVE_CAMERA > "$fifo" &
+camera=$!
+# shellcheck disable=SC2086
+"$SIEVE_RUN" "$SIEVE_MODEL" --format "$SIEVE_FORMAT" --size "${SIEVE_WIDTH}x${SIEVE_HEIGHT}" --input "$fifo" $SIEVE_ARGS &
+sieve=$!
+trap 'kill "$camera" "$sieve" 2>/dev/null; wait; rm -f "$fifo"; exit 0' TERM INT
+status=0
+wait "$sieve" || status=$?
+kill "$camera" 2>/dev/null || true
+wait "$camera" || [ "$status" -ne 0 ] || status=1
+exit "$status"
