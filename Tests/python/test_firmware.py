@@ -62,6 +62,8 @@ def test_sizes(firmware):
     dynamic, static = os.path.getsize(firmware / "sieve-run"), os.path.getsize(firmware / "sieve-run-static")
     assert dynamic <= 250_000, f"glibc-dynamic sieve-run is {dynamic} bytes"
     assert static > dynamic
+    armv7 = subprocess.run(["file", "-b", str(firmware / "sieve-run-armv7")], capture_output=True, text=True).stdout
+    assert "32-bit" in armv7 and "ARM" in armv7 and "armhf" in armv7, armv7
     info = subprocess.run(["file", "-b", str(firmware / "sieve-run")], capture_output=True, text=True).stdout
     assert "ARM aarch64" in info and "dynamically linked" in info and "stripped" in info, info
 
@@ -79,6 +81,16 @@ def test_qemu_matches_host(firmware, tuned_blob, frames, cpu):
     if cpu == "max":  # the dot-product path, forced, on the same CPU
         forced, summary = run(qemu, tuned_blob, frames, env={**os.environ, "SIEVE_ISA": "neondot"})
         assert "kernels: neondot" in summary and forced == host
+
+
+def test_armv7_matches_host(firmware, tuned_blob, frames):
+    """32-bit Raspberry Pi OS (armv7 hard-float): scalar kernels, the same answers."""
+    part = frames[: 200 * SIZE * SIZE * 3 // 2]
+    host, _ = run([SIEVE_RUN_BIN], tuned_blob, part)
+    board, summary = run(["qemu-arm", "-L", "/usr/arm-linux-gnueabihf", "-cpu", "cortex-a7", str(firmware / "sieve-run-armv7")],
+                         tuned_blob, part)
+    report(f"qemu-arm cortex-a7 (armv7 hard-float): 200 frames, JSON lines {'equal' if board == host else 'DIFFERENT'} to the host's")
+    assert "kernels: scalar" in summary and board == host
 
 
 def test_static_binary_runs_without_a_sysroot(firmware, tuned_blob, frames):
