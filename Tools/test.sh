@@ -13,6 +13,8 @@ echo "== frame preprocessing against docs/FRAMES.md (host, valgrind, AArch64 und
 bash Tools/test-preprocess.sh
 echo "== frame I/O, the latest-frame reader and stop signals (host, valgrind, AArch64 under qemu)"
 VALGRIND=1 bash Tools/test-io.sh
+echo "== AddressSanitizer and UndefinedBehaviorSanitizer (Swift unit tests, C property tests)"
+bash Tools/test-sanitizers.sh
 echo "== swift build -c release"
 swift build -c release --product sieve 2>&1 | tail -n 3
 swift build -c release --product sieve-run 2>&1 | tail -n 1

@@ -21,15 +21,15 @@ void sieve_conv_s8__scalar(const sieve_conv_params *p) {
                         const int32_t ix = ox * p->stride_w - p->pad_left + kx;
                         const int8_t *w = p->weights + (((size_t)oc * p->kernel_h + ky) * p->kernel_w + kx) * cg;
                         if (iy < 0 || iy >= p->in_h || ix < 0 || ix >= p->in_w) {
-                            for (int32_t ci = 0; ci < cg; ci++) acc += (int32_t)w[ci] * zp;
+                            for (int32_t ci = 0; ci < cg; ci++) acc = sieve_add_wrap(acc, (int32_t)w[ci] * zp);
                             continue;
                         }
                         const int8_t *x = p->input + ((size_t)iy * p->in_w + ix) * p->in_c + (size_t)g * cg;
-                        for (int32_t ci = 0; ci < cg; ci++) acc += (int32_t)w[ci] * (int32_t)x[ci];
+                        for (int32_t ci = 0; ci < cg; ci++) acc = sieve_add_wrap(acc, (int32_t)w[ci] * (int32_t)x[ci]);
                     }
                 }
                 const int32_t scaled = sieve_requantize(acc, p->multipliers[oc], p->shifts[oc]);
-                out[oc] = clamp_to_int8(scaled + p->output_zero_point, p->act_min, p->act_max);
+                out[oc] = clamp_to_int8(sieve_add_wrap(scaled, p->output_zero_point), p->act_min, p->act_max);
             }
         }
     }

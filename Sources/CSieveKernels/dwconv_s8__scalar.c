@@ -17,10 +17,10 @@ void sieve_dwconv_s8__scalar(const sieve_conv_params *p) {
                         const int32_t w = p->weights[((size_t)ky * p->kernel_w + kx) * p->out_c + oc];
                         const int inside = iy >= 0 && iy < p->in_h && ix >= 0 && ix < p->in_w;
                         const int32_t x = inside ? p->input[((size_t)iy * p->in_w + ix) * p->in_c + ic] : zp;
-                        acc += w * x;
+                        acc = sieve_add_wrap(acc, w * x);
                     }
                 }
-                int32_t v = sieve_requantize(acc, p->multipliers[oc], p->shifts[oc]) + p->output_zero_point;
+                int32_t v = sieve_add_wrap(sieve_requantize(acc, p->multipliers[oc], p->shifts[oc]), p->output_zero_point);
                 v = v < p->act_min ? p->act_min : (v > p->act_max ? p->act_max : v);
                 out[oc] = (int8_t)v;
             }

@@ -4,8 +4,8 @@
 static inline int8_t fc_row(const sieve_fc_params *p, int32_t o) {
     const int8_t *w = p->weights + (size_t)o * p->k;
     int32_t acc = p->bias[o];
-    for (int32_t i = 0; i < p->k; i++) acc += (int32_t)w[i] * (int32_t)p->input[i];
-    int32_t v = sieve_requantize(acc, p->multipliers[o], p->shifts[o]) + p->output_zero_point;
+    for (int32_t i = 0; i < p->k; i++) acc = sieve_add_wrap(acc, (int32_t)w[i] * (int32_t)p->input[i]);
+    int32_t v = sieve_add_wrap(sieve_requantize(acc, p->multipliers[o], p->shifts[o]), p->output_zero_point);
     v = v < p->act_min ? p->act_min : (v > p->act_max ? p->act_max : v);
     return (int8_t)v;
 }

@@ -21,16 +21,16 @@ static void pack_k4(const int8_t *weights, const int32_t *bias, const int32_t *m
     for (int32_t oc = 0; oc < v.ocp; oc++) {
         if (oc >= out_c) { b[oc] = 0; m[oc] = 1 << 30; s[oc] = 31; continue; }
         const int8_t *row = weights + (size_t)oc * k;
-        int32_t sum = 0;
+        uint32_t sum = 0;  // wraps: the bias below is taken modulo 2^32
         for (int32_t i = 0; i < k; i++) {
-            sum += row[i];
+            sum += (uint32_t)row[i];
             const int32_t j = i / segment_len * segment4 + i % segment_len;
             const size_t at = (((size_t)(oc / SIEVE_OC_BLOCK) * (v.k4 / 4) + j / 4) * SIEVE_OC_BLOCK + oc % SIEVE_OC_BLOCK) * 4 + j % 4;
             if (weight_bytes == 2) w16[at] = row[i];
             else w[at] = row[i];
         }
         // Wraps like the scalar accumulator: the result is the same modulo 2^32.
-        b[oc] = (int32_t)((uint32_t)bias[oc] - (uint32_t)input_offset * (uint32_t)sum);
+        b[oc] = (int32_t)((uint32_t)bias[oc] - (uint32_t)input_offset * sum);
         m[oc] = multipliers[oc];
         s[oc] = shifts[oc];
     }

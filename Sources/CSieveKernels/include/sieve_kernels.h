@@ -63,6 +63,10 @@ typedef struct {
     int32_t act_min, act_max;
 } sieve_add_params;
 
+// int32 addition that wraps (two's complement), as every SIMD path's vector adds do. A plain +
+// would be undefined on overflow, which only blobs with extreme weights or multipliers reach.
+static inline int32_t sieve_add_wrap(int32_t a, int32_t b) { return (int32_t)((uint32_t)a + (uint32_t)b); }
+
 // rq(acc, M, s) = (acc * M + 2^(s-1)) >> s in 64-bit: single rounding, half up.
 static inline int32_t sieve_requantize(int32_t acc, int32_t multiplier, int32_t shift) {
     int64_t product = (int64_t)acc * (int64_t)multiplier;
