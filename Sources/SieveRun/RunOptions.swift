@@ -14,6 +14,7 @@ public struct RunOptions {
     public var every = 1
     public var threads = 1
     public var exits = true
+    public var maxArena = 256 << 20
     public var help = false
 
     public static let usage = """
@@ -31,6 +32,7 @@ public struct RunOptions {
           --every N         classify every Nth frame (default 1)
           --threads N       threads per inference (default 1)
           --no-exits        run the whole network on every frame
+          --max-arena N     refuse models whose activation arena is above N bytes (K, M suffixes; default 256M)
           --help            this text
         """
 
@@ -90,6 +92,10 @@ public struct RunOptions {
                 let text = try value(word)
                 guard let n = positive(Array(text.utf8)), n <= 64 else { throw .usage("--threads must be in 1...64, got '\(text)'") }
                 options.threads = Int(n)
+            } else if matches(word, "--max-arena") {
+                let text = try value(word)
+                guard let n = byteCount(Array(text.utf8)) else { throw .usage("--max-arena must be a byte count (e.g. 65536, 512K, 64M), got '\(text)'") }
+                options.maxArena = n
             } else if matches(word, "--no-exits") {
                 options.exits = false
             } else {
@@ -132,6 +138,14 @@ func nonNegative(_ digits: [UInt8]) -> Int32? {
         n = n * 10 + Int64(b - 48)
     }
     return n <= Int64(Int32.max) ? Int32(n) : nil
+}
+
+/// A byte count: digits with an optional K or M (binary) suffix, at most 2^31 - 1 before it.
+func byteCount(_ text: [UInt8]) -> Int? {
+    guard let last = text.last else { return nil }
+    let unit = last == UInt8(ascii: "K") ? 1 << 10 : (last == UInt8(ascii: "M") ? 1 << 20 : 1)
+    guard let n = positive(unit == 1 ? text : Array(text.dropLast())) else { return nil }
+    return Int(n) * unit
 }
 
 func positive(_ digits: [UInt8]) -> Int32? {

@@ -20,7 +20,7 @@ public enum SieveRunMain {
         let file: ModelFile
         do { file = try ModelFile(path: options.model) } catch { throw .model(path: options.model, reason: error.description) }
         let interpreter: Interpreter
-        do { interpreter = try Interpreter(model: file.model, threads: options.threads) } catch {
+        do { interpreter = try Interpreter(model: file.model, maxArenaBytes: options.maxArena, threads: options.threads) } catch {
             throw .model(path: options.model, reason: error.description)
         }
         let preprocessor = try Preprocessor(options: options, interpreter: interpreter)
