@@ -240,3 +240,28 @@ def test_invert_and_stride(quantized_blob, images):
         answers[name] = [l["class"] for l in frame_lines(proc.stdout.decode())]
     assert len(answers["plain"]) == 50
     assert answers["inverted"] == answers["plain"] and answers["padded"] == answers["plain"]
+
+
+@pytest.mark.parametrize("latest", [False, True], ids=["every-frame", "latest"])
+def test_producer_killed_mid_frame_is_accounted(quantized_blob, images, tmp_path, latest):
+    """The camera dies (SIGKILL) halfway through frame 6: five frames read and accounted for
+    (classified, or dropped in latest mode), the half frame reported with its missing bytes."""
+    pictures, _ = images
+    data = tmp_path / "frames.raw"
+    data.write_bytes(b"".join(gray_frame(p) for p in pictures[:5]) + gray_frame(pictures[5])[: W * H // 2])
+    producer = subprocess.Popen(["python3", "-c", f"import sys, time; sys.stdout.buffer.write(open('{data}', 'rb').read()); "
+                                 "sys.stdout.flush(); time.sleep(60)"], stdout=subprocess.PIPE)
+    sieve = subprocess.Popen([SIEVE_RUN_BIN, quantized_blob, "--format", "gray8", "--size", f"{W}x{H}", "--crop", CROP]
+                             + (["--latest"] if latest else []), stdin=producer.stdout, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+    producer.stdout.close()
+    time.sleep(1.0)  # everything written; the producer now holds the pipe open, mid-frame
+    producer.kill()
+    producer.wait()
+    out, err = sieve.communicate(timeout=30)
+    err = err.decode()
+    assert sieve.returncode == 0, err
+    counts = summary_counts(err)
+    assert counts["read"] == 5 and counts["classified"] + counts["dropped"] == 5
+    assert len(frame_lines(out.decode())) == counts["classified"]
+    assert f"a partial last frame: {W * H // 2} of {W * H} bytes, {W * H // 2} missing, not classified" in err
