@@ -149,11 +149,14 @@ import SieveTestSupport
                 == "section kind 6 CRC-32C mismatch: stored 0xdeadbeef, computed 0x00000001 (corrupt blob)")
     }
 
-    /// Random bit flips, truncations and splices: each loads and runs, or throws. Never crashes.
+    /// 1000 random bit flips, truncations and splices: each loads and runs to an answer on every
+    /// kernel path, or is rejected with an error. Never crashes (Tools/test-sanitizers.sh runs this
+    /// under AddressSanitizer too).
     @Test func randomMutationsNeverCrash() throws {
         let original = TinyModel().blob()
         var rng = SplitMix(seed: 7)
-        for round in 0..<300 {
+        var answered = 0, rejected = 0
+        for round in 0..<1000 {
             var blob = original
             switch round % 3 {
             case 0: for _ in 0...(rng.next() % 4) { blob[Int(rng.next() % UInt64(blob.count))] ^= UInt8(1 << (rng.next() % 8)) }
@@ -164,11 +167,15 @@ import SieveTestSupport
             }
             // Half the time repair the CRCs so mutations reach the structural checks.
             if round % 2 == 0 && blob.count >= 64 + 32 { refreshCRCs(&blob) }
-            if case let .success(model) = load(blob) {
-                let interpreter = try Interpreter(model: model)
-                interpreter.run()
+            guard case let .success(model) = load(blob) else { rejected += 1; continue }
+            for isa in KernelPath.available {
+                guard let interpreter = try? Interpreter(model: model, isa: isa) else { continue }
+                let answer = interpreter.classify()
+                #expect(answer.answer >= 0 && answer.answer < model.classCount)
             }
+            answered += 1
         }
+        #expect(answered + rejected == 1000 && answered > 0 && rejected > 0, "\(answered) answered, \(rejected) rejected")
     }
 }
 
