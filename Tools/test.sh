@@ -15,6 +15,8 @@ echo "== frame I/O, the latest-frame reader and stop signals (host, valgrind, AA
 VALGRIND=1 bash Tools/test-io.sh
 echo "== AddressSanitizer and UndefinedBehaviorSanitizer (Swift unit tests, C property tests)"
 bash Tools/test-sanitizers.sh
+echo "== the fuzz corpus replayed (libFuzzer targets under ASan)"
+bash Tools/fuzz.sh replay
 echo "== swift build -c release"
 swift build -c release --product sieve 2>&1 | tail -n 3
 swift build -c release --product sieve-run 2>&1 | tail -n 1
