@@ -9,17 +9,9 @@
 #                                           SEED=N picks another deterministic set of cases.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-count="${1:-2000}"
-which="${2:-all}"
-case "$which" in all | host | aarch64) ;; *) echo "usage: $0 [COUNT [all|host|aarch64]]" >&2; exit 2 ;; esac
-seed=()
-if [[ -n "${SEED:-}" ]]; then seed=("--seed=$SEED"); fi
-build=.build/kernels
-mkdir -p "$build"
-include=Sources/CSieveKernels/include
-kernels=(Sources/CSieveKernels/*.c Sources/CSieveKernels/x86/*.c Sources/CSieveKernels/arm/*.c)
+source Tools/c-tests.sh
+c_test_setup 2000 "$@"
 test=Tests/kernels/check_kernels.c
-sysroot=/usr/aarch64-linux-gnu
 
 if [[ "$which" != aarch64 ]]; then
     echo "== host $(uname -m): cc -O2"
@@ -27,7 +19,7 @@ if [[ "$which" != aarch64 ]]; then
     "$build/check_kernels_host" "$count" "${seed[@]}"
 fi
 # On an AArch64 host (a Pi) the host run above was the AArch64 run.
-if [[ "$which" == host || ( "$which" == all && "$(uname -m)" == aarch64 ) ]]; then
+if c_test_host_only; then
     echo "== every path of this host matches the scalar kernels"
     exit 0
 fi

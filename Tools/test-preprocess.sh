@@ -8,17 +8,9 @@
 #                                              SEED=N picks another deterministic set of cases.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-count="${1:-3000}"
-which="${2:-all}"
-case "$which" in all | host | aarch64) ;; *) echo "usage: $0 [COUNT [all|host|aarch64]]" >&2; exit 2 ;; esac
-seed=()
-if [[ -n "${SEED:-}" ]]; then seed=("--seed=$SEED"); fi
-build=.build/kernels
-mkdir -p "$build"
-include=Sources/CSieveKernels/include
-kernels=(Sources/CSieveKernels/*.c Sources/CSieveKernels/x86/*.c Sources/CSieveKernels/arm/*.c)
+source Tools/c-tests.sh
+c_test_setup 3000 "$@"
 test=Tests/kernels/check_preprocess.c
-sysroot=/usr/aarch64-linux-gnu
 
 if [[ "$which" != aarch64 ]]; then
     echo "== host $(uname -m): cc -O2"
@@ -29,7 +21,7 @@ if [[ "$which" != aarch64 ]]; then
         valgrind -q --error-exitcode=1 "$build/check_preprocess_host" "$((count / 10 + 1))" "${seed[@]}" --heap --no-colour
     fi
 fi
-if [[ "$which" == host || ( "$which" == all && "$(uname -m)" == aarch64 ) ]]; then
+if c_test_host_only; then
     echo "== preprocessing matches docs/FRAMES.md on this host"
     exit 0
 fi
