@@ -39,14 +39,12 @@ models are cached under out/peers/, keyed by the model file's SHA-256 and the qu
 """
 import argparse
 import contextlib
-import gc
 import hashlib
 import json
 import logging
 import os
 import platform
 import re
-import subprocess
 import sys
 import tempfile
 import time
@@ -56,10 +54,11 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(REPO, "Tools", "train"))
-sys.path.insert(0, os.path.join(REPO, "Tools", "reference"))
 import eval_float  # noqa: E402
 import float_exits  # noqa: E402
-import sieve_blob  # noqa: E402
+from engines import (OpenVinoEngine, OrtEngine, PeerError, blob_provenance, call_floor, latency_stats,  # noqa: E402
+                     logits_only, make_qdq, predictions, run_sieve, sieve_bin, sieve_version, time_engine,
+                     write_atomic)
 
 DEFAULT_IMAGES = os.path.join(REPO, "data", "fashion-mnist-test-1000-images-idx3-ubyte.gz")
 DEFAULT_CALIB = os.path.join(REPO, "data", "fashion-mnist-calib-1000-images-idx3-ubyte.gz")
@@ -67,10 +66,6 @@ DEFAULT_CALIB_COUNT = 500          # `sieve quantize --calib-count` default (Qua
 CACHE_FORMAT = 1                   # bump when the way the cached models are made changes
 PEERS = ["ort-float", "ort-qdq", "openvino-qdq"]
 INT8_PEERS = ["ort-qdq", "openvino-qdq"]
-
-
-class PeerError(Exception):
-    pass
 
 
 def show(path):
@@ -110,231 +105,12 @@ def cpu_model():
     return name
 
 
-def latency_stats(times_ns):
-    """(median, p99) in microseconds, the way `sieve bench` picks them (LatencyStats)."""
-    s = sorted(times_ns)
-    return s[len(s) // 2] / 1000.0, s[min(len(s) - 1, len(s) * 99 // 100)] / 1000.0
-
-
 def default_labels(images):
     base = os.path.basename(images)
     for a, b in (("-images-idx3-", "-labels-idx1-"), ("images-idx3", "labels-idx1"), ("images", "labels")):
         if a in base:
             return os.path.join(os.path.dirname(images), base.replace(a, b, 1))
     raise PeerError(f"cannot guess the labels file for {images}; pass --labels")
-
-
-def write_atomic(path, data):
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
-
-
-# ----------------------------------------------------------------------------------------------
-# Models: logits only, and the QDQ int8 model
-
-def logits_only(model_path, meta):
-    """The model with every output but the final logits removed and unused nodes pruned."""
-    import onnx
-    from onnx.utils import Extractor
-    model = onnx.load(model_path)
-    final = meta["sieve.final_output"]
-    outputs = [o.name for o in model.graph.output]
-    if final not in outputs:
-        raise PeerError(f"{model_path}: sieve.final_output '{final}' is not a graph output ({', '.join(outputs)})")
-    initializers = {t.name for t in model.graph.initializer}
-    inputs = [i.name for i in model.graph.input if i.name not in initializers]
-    pruned = Extractor(model).extract_model(inputs, [final])
-    del pruned.metadata_props[:]
-    pruned.metadata_props.extend(model.metadata_props)
-    onnx.checker.check_model(pruned)
-    info = {"full_nodes": len(model.graph.node), "nodes": len(pruned.graph.node), "outputs": [final],
-            "removed_outputs": [o for o in outputs if o != final]}
-    return pruned, info
-
-
-def ort_session(model):
-    import onnxruntime as ort
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 1
-    opts.inter_op_num_threads = 1
-    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    opts.log_severity_level = 3
-    return ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
-
-
-class CalibReader:
-    """onnxruntime.quantization CalibrationDataReader over preprocessed images, one at a time."""
-
-    def __init__(self, name, x):
-        self.name, self.x, self.i = name, x, 0
-
-    def get_next(self):
-        if self.i >= len(self.x):
-            return None
-        self.i += 1
-        return {self.name: self.x[self.i - 1:self.i]}
-
-    def rewind(self):
-        self.i = 0
-
-
-def make_qdq(pruned_path, qdq_path, calib_x, activations, method):
-    """quantize_static in QDQ format after ORT's recommended pre-processing (shape inference, basic
-    optimisation): per-channel symmetric int8 weights, asymmetric activations of the given type."""
-    from onnxruntime.quantization import (CalibrationMethod, QuantFormat, QuantType, quantize_static)
-    from onnxruntime.quantization.shape_inference import quant_pre_process
-    import onnx
-    methods = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
-               "percentile": CalibrationMethod.Percentile}
-    act = {"uint8": QuantType.QUInt8, "int8": QuantType.QInt8}[activations]
-    input_name = onnx.load(pruned_path, load_external_data=False).graph.input[0].name
-    work = tempfile.mkdtemp(prefix="qdq-", dir=os.path.dirname(qdq_path))
-    try:
-        pre = os.path.join(work, "pre.onnx")
-        out = os.path.join(work, "qdq.onnx")
-        quant_pre_process(pruned_path, pre)
-        quantize_static(pre, out, CalibReader(input_name, calib_x), quant_format=QuantFormat.QDQ,
-                        per_channel=True, activation_type=act, weight_type=QuantType.QInt8,
-                        calibrate_method=methods[method])
-        os.replace(out, qdq_path)
-    finally:
-        for f in os.listdir(work):
-            os.remove(os.path.join(work, f))
-        os.rmdir(work)
-
-
-# ----------------------------------------------------------------------------------------------
-# Engines
-
-class OrtEngine:
-    def __init__(self, name, kind, model_path):
-        self.name, self.kind, self.path = name, kind, model_path
-        self.session = ort_session(model_path)
-        self.input = self.session.get_inputs()[0].name
-        self.outputs = [self.session.get_outputs()[0].name]
-        self.feed = None
-
-    def set_input(self, x):
-        self.feed = {self.input: x}
-
-    def infer(self):
-        return self.session.run(self.outputs, self.feed)
-
-    def logits(self):
-        return self.infer()[0]
-
-    def details(self):
-        return {"model": self.path, "providers": self.session.get_providers(), "intra_op_threads": 1,
-                "inter_op_threads": 1, "execution_mode": "sequential"}
-
-
-class OpenVinoEngine:
-    def __init__(self, name, kind, model_path):
-        import openvino as ov
-        self.ov = ov
-        self.name, self.kind, self.path = name, kind, model_path
-        self.compiled = ov.Core().compile_model(model_path, "CPU", {
-            "INFERENCE_NUM_THREADS": 1, "PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": 1})
-        self.request = self.compiled.create_infer_request()
-
-    def set_input(self, x):
-        self.request.set_input_tensor(self.ov.Tensor(x, shared_memory=True))
-
-    def infer(self):
-        self.request.infer()
-
-    def logits(self):
-        self.infer()
-        return self.request.get_output_tensor(0).data.copy()
-
-    def details(self):
-        d = {"model": self.path, "device": "CPU"}
-        for key in ("INFERENCE_NUM_THREADS", "NUM_STREAMS", "PERFORMANCE_HINT", "INFERENCE_PRECISION_HINT"):
-            try:
-                d[key.lower()] = str(self.compiled.get_property(key))
-            except Exception:  # noqa: BLE001 - a property this version lacks
-                pass
-        return d
-
-
-def call_floor(engine_class, cache_dir, x, runs=1000):
-    """Median microseconds of the timed call on a one-node Identity graph with the same input: what
-    the Python binding and the engine's dispatch cost before any layer runs."""
-    import onnx
-    from onnx import TensorProto, helper
-    shape = list(x.shape)
-    path = os.path.join(cache_dir, "identity-" + "x".join(map(str, shape)) + ".onnx")
-    if not os.path.isfile(path):
-        graph = helper.make_graph([helper.make_node("Identity", ["input"], ["output"])], "identity",
-                                  [helper.make_tensor_value_info("input", TensorProto.FLOAT, shape)],
-                                  [helper.make_tensor_value_info("output", TensorProto.FLOAT, shape)])
-        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-        model.ir_version = 8
-        write_atomic(path, model.SerializeToString())
-    engine = engine_class("identity", "float", path)
-    return latency_stats(time_engine(engine, [x], runs, 50))[0]
-
-
-def predictions(engine, xs):
-    out = []
-    for x in xs:
-        engine.set_input(x)
-        out.append(np.asarray(engine.logits()).reshape(-1))
-    return np.stack(out)
-
-
-def time_engine(engine, xs, runs, warmup):
-    """Nanoseconds of each timed run; images cycled as `sieve bench` does."""
-    times = []
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        for r in range(-warmup, runs):
-            engine.set_input(xs[(r + warmup) % len(xs)])
-            start = time.perf_counter_ns()
-            engine.infer()
-            stop = time.perf_counter_ns()
-            if r >= 0:
-                times.append(stop - start)
-    finally:
-        if was_enabled:
-            gc.enable()
-    return times
-
-
-# ----------------------------------------------------------------------------------------------
-# Sieve
-
-def sieve_bin():
-    return os.environ.get("SIEVE_BIN") or os.path.join(REPO, ".build", "release", "sieve")
-
-
-def run_sieve(*args):
-    binary = sieve_bin()
-    if not (os.path.isfile(binary) and os.access(binary, os.X_OK)):
-        raise PeerError(f"sieve CLI not found at {binary} (set SIEVE_BIN or run swift build -c release --product sieve)")
-    cmd = [binary, *map(str, args)]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise PeerError(f"{' '.join(cmd)} exited {proc.returncode}: {proc.stderr.strip()}")
-    return proc.stdout
-
-
-def sieve_version():
-    try:
-        return run_sieve("--version").strip()
-    except PeerError:
-        return None
-
-
-def blob_provenance(blob_path):
-    """{key: value} from the blob's provenance section, {} when it cannot be read."""
-    try:
-        return dict(sieve_blob.load(blob_path).provenance_items())
-    except Exception:  # noqa: BLE001 - provenance is advisory; sieve itself reports a bad blob
-        return {}
 
 
 # ----------------------------------------------------------------------------------------------
