@@ -93,6 +93,14 @@ def test_armv7_matches_host(firmware, tuned_blob, frames):
     assert "kernels: scalar" in summary and board == host
 
 
+def test_threads_on_the_board_give_the_same_lines(firmware, tuned_blob, frames):
+    part = frames[: 100 * SIZE * SIZE * 3 // 2]
+    host, _ = run([SIEVE_RUN_BIN], tuned_blob, part)
+    board, summary = run(["qemu-aarch64", "-L", "/usr/aarch64-linux-gnu", "-cpu", "cortex-a76", str(firmware / "sieve-run"),
+                          "--threads", "2"], tuned_blob, part)
+    assert "threads: 2" in summary and board == host
+
+
 def test_static_binary_runs_without_a_sysroot(firmware, tuned_blob, frames):
     host, _ = run([SIEVE_RUN_BIN], tuned_blob, frames[: 200 * SIZE * SIZE * 3 // 2])
     board, summary = run(["qemu-aarch64", "-cpu", "cortex-a72", str(firmware / "sieve-run-static")], tuned_blob,
