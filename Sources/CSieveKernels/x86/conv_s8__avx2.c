@@ -147,48 +147,23 @@ void sieve_fc_s8__avx2(const sieve_fc_params *p, const void *packed, void *scrat
 }
 
 // 32 vpmaddwd + vpaddd pairs (ymm, 16 MACs each) per iteration, on registers only. In assembly:
-// in C the compiler would compute the loop-invariant product once.
+// in C the compiler would compute the loop-invariant product once. Products go to ymm8-13 in
+// turn, sums to ymm0-7.
+#define MADD(t, a) "vpmaddwd %%ymm14, %%ymm15, %%ymm" #t "\n\t" "vpaddd %%ymm" #t ", %%ymm" #a ", %%ymm" #a "\n\t"
 uint64_t sieve_peak_macs__avx2(uint64_t iterations) {
     for (uint64_t n = 0; n < iterations; n++) {
         __asm__ volatile(
-            "vpmaddwd %%ymm14, %%ymm15, %%ymm8\n\t" "vpaddd %%ymm8, %%ymm0, %%ymm0\n\t"
-            "vpmaddwd %%ymm14, %%ymm15, %%ymm9\n\t" "vpaddd %%ymm9, %%ymm1, %%ymm1\n\t"
-            "vpmaddwd %%ymm14, %%ymm15, %%ymm10\n\t" "vpaddd %%ymm10, %%ymm2, %%ymm2\n\t"
-            "vpmaddwd %%ymm14, %%ymm15, %%ymm11\n\t" "vpaddd %%ymm11, %%ymm3, %%ymm3\n\t"
-            "vpmaddwd %%ymm14, %%ymm15, %%ymm12\n\t" "vpaddd %%ymm12, %%ymm4, %%ymm4\n\t"
-            "vpmaddwd %%ymm14, %%ymm15, %%ymm13\n\t" "vpaddd %%ymm13, %%ymm5, %%ymm5\n\t"
-            "vpmaddwd %%ymm14, %%ymm15, %%ymm8\n\t" "vpaddd %%ymm8, %%ymm6, %%ymm6\n\t"
-            "vpmaddwd %%ymm14, %%ymm15, %%ymm9\n\t" "vpaddd %%ymm9, %%ymm7, %%ymm7\n\t"
-            "vpmaddwd %%ymm14, %%ymm15, %%ymm10\n\t" "vpaddd %%ymm10, %%ymm0, %%ymm0\n\t"
-            "vpmaddwd %%ymm14, %%ymm15, %%ymm11\n\t" "vpaddd %%ymm11, %%ymm1, %%ymm1\n\t"
-            "vpmaddwd %%ymm14, %%ymm15, %%ymm12\n\t" "vpaddd %%ymm12, %%ymm2, %%ymm2\n\t"
-            "vpmaddwd %%ymm14, %%ymm15, %%ymm13\n\t" "vpaddd %%ymm13, %%ymm3, %%ymm3\n\t"
-            "vpmaddwd %%ymm14, %%ymm15, %%ymm8\n\t" "vpaddd %%ymm8, %%ymm4, %%ymm4\n\t"
-            "vpmaddwd %%ymm14, %%ymm15, %%ymm9\n\t" "vpaddd %%ymm9, %%ymm5, %%ymm5\n\t"
-            "vpmaddwd %%ymm14, %%ymm15, %%ymm10\n\t" "vpaddd %%ymm10, %%ymm6, %%ymm6\n\t"
-            "vpmaddwd %%ymm14, %%ymm15, %%ymm11\n\t" "vpaddd %%ymm11, %%ymm7, %%ymm7\n\t"
-            "vpmaddwd %%ymm14, %%ymm15, %%ymm12\n\t" "vpaddd %%ymm12, %%ymm0, %%ymm0\n\t"
-            "vpmaddwd %%ymm14, %%ymm15, %%ymm13\n\t" "vpaddd %%ymm13, %%ymm1, %%ymm1\n\t"
-            "vpmaddwd %%ymm14, %%ymm15, %%ymm8\n\t" "vpaddd %%ymm8, %%ymm2, %%ymm2\n\t"
-            "vpmaddwd %%ymm14, %%ymm15, %%ymm9\n\t" "vpaddd %%ymm9, %%ymm3, %%ymm3\n\t"
-            "vpmaddwd %%ymm14, %%ymm15, %%ymm10\n\t" "vpaddd %%ymm10, %%ymm4, %%ymm4\n\t"
-            "vpmaddwd %%ymm14, %%ymm15, %%ymm11\n\t" "vpaddd %%ymm11, %%ymm5, %%ymm5\n\t"
-            "vpmaddwd %%ymm14, %%ymm15, %%ymm12\n\t" "vpaddd %%ymm12, %%ymm6, %%ymm6\n\t"
-            "vpmaddwd %%ymm14, %%ymm15, %%ymm13\n\t" "vpaddd %%ymm13, %%ymm7, %%ymm7\n\t"
-            "vpmaddwd %%ymm14, %%ymm15, %%ymm8\n\t" "vpaddd %%ymm8, %%ymm0, %%ymm0\n\t"
-            "vpmaddwd %%ymm14, %%ymm15, %%ymm9\n\t" "vpaddd %%ymm9, %%ymm1, %%ymm1\n\t"
-            "vpmaddwd %%ymm14, %%ymm15, %%ymm10\n\t" "vpaddd %%ymm10, %%ymm2, %%ymm2\n\t"
-            "vpmaddwd %%ymm14, %%ymm15, %%ymm11\n\t" "vpaddd %%ymm11, %%ymm3, %%ymm3\n\t"
-            "vpmaddwd %%ymm14, %%ymm15, %%ymm12\n\t" "vpaddd %%ymm12, %%ymm4, %%ymm4\n\t"
-            "vpmaddwd %%ymm14, %%ymm15, %%ymm13\n\t" "vpaddd %%ymm13, %%ymm5, %%ymm5\n\t"
-            "vpmaddwd %%ymm14, %%ymm15, %%ymm8\n\t" "vpaddd %%ymm8, %%ymm6, %%ymm6\n\t"
-            "vpmaddwd %%ymm14, %%ymm15, %%ymm9\n\t" "vpaddd %%ymm9, %%ymm7, %%ymm7\n\t"
+            MADD(8, 0) MADD(9, 1) MADD(10, 2) MADD(11, 3) MADD(12, 4) MADD(13, 5) MADD(8, 6) MADD(9, 7)
+            MADD(10, 0) MADD(11, 1) MADD(12, 2) MADD(13, 3) MADD(8, 4) MADD(9, 5) MADD(10, 6) MADD(11, 7)
+            MADD(12, 0) MADD(13, 1) MADD(8, 2) MADD(9, 3) MADD(10, 4) MADD(11, 5) MADD(12, 6) MADD(13, 7)
+            MADD(8, 0) MADD(9, 1) MADD(10, 2) MADD(11, 3) MADD(12, 4) MADD(13, 5) MADD(8, 6) MADD(9, 7)
             :
             :
             : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13");
     }
     return iterations * 32 * 16;
 }
+#undef MADD
 
 SIEVE_TARGET_END
 #endif
