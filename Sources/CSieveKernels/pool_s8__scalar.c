@@ -16,13 +16,11 @@ void sieve_maxpool_s8__scalar(const sieve_pool_params *p) {
     for (int32_t oy = 0; oy < p->out_h; oy++) {
         for (int32_t ox = 0; ox < p->out_w; ox++) {
             int8_t *out = p->output + ((size_t)oy * p->out_w + ox) * channels;
+            int32_t y0, y1, x0, x1;
+            sieve_pool_window(p, oy, ox, &y0, &y1, &x0, &x1);
             for (int32_t c = 0; c < channels; c++) out[c] = -128;
-            for (int32_t ky = 0; ky < p->kernel_h; ky++) {
-                const int32_t iy = oy * p->stride_h - p->pad_top + ky;
-                if (iy < 0 || iy >= p->in_h) continue;
-                for (int32_t kx = 0; kx < p->kernel_w; kx++) {
-                    const int32_t ix = ox * p->stride_w - p->pad_left + kx;
-                    if (ix < 0 || ix >= p->in_w) continue;
+            for (int32_t iy = y0; iy < y1; iy++) {
+                for (int32_t ix = x0; ix < x1; ix++) {
                     const int8_t *in = p->input + ((size_t)iy * p->in_w + ix) * channels;
                     for (int32_t c = 0; c < channels; c++) out[c] = in[c] > out[c] ? in[c] : out[c];
                 }
@@ -35,19 +33,16 @@ void sieve_avgpool_s8__scalar(const sieve_pool_params *p) {
     for (int32_t oy = 0; oy < p->out_h; oy++) {
         for (int32_t ox = 0; ox < p->out_w; ox++) {
             int8_t *out = p->output + ((size_t)oy * p->out_w + ox) * p->channels;
+            int32_t y0, y1, x0, x1;
+            sieve_pool_window(p, oy, ox, &y0, &y1, &x0, &x1);
+            const int32_t count = (y1 - y0) * (x1 - x0);
             for (int32_t c0 = 0; c0 < p->channels; c0 += CHANNEL_CHUNK) {
                 const int32_t n = p->channels - c0 < CHANNEL_CHUNK ? p->channels - c0 : CHANNEL_CHUNK;
                 int32_t sums[CHANNEL_CHUNK] = {0};
-                int32_t count = 0;
-                for (int32_t ky = 0; ky < p->kernel_h; ky++) {
-                    const int32_t iy = oy * p->stride_h - p->pad_top + ky;
-                    if (iy < 0 || iy >= p->in_h) continue;
-                    for (int32_t kx = 0; kx < p->kernel_w; kx++) {
-                        const int32_t ix = ox * p->stride_w - p->pad_left + kx;
-                        if (ix < 0 || ix >= p->in_w) continue;
+                for (int32_t iy = y0; iy < y1; iy++) {
+                    for (int32_t ix = x0; ix < x1; ix++) {
                         const int8_t *in = p->input + ((size_t)iy * p->in_w + ix) * p->channels + c0;
                         for (int32_t c = 0; c < n; c++) sums[c] += in[c];
-                        count++;
                     }
                 }
                 // Load guarantees padding < kernel, so every window holds at least one position.

@@ -93,11 +93,12 @@ public final class Interpreter {
         self.steps.reserveCapacity(model.ops.count)
         for i in model.ops.indices { steps.append(makeStep(i)) }
         // Pack every op's weights for the path into one block, and size the scratch for the largest op.
+        let packedSizes = steps.map { $0.packedSize(isa: self.isa) }
         var packedOffsets = [Int](repeating: 0, count: steps.count)
         var packedBytes = 0, scratchBytes = 0
         for (i, step) in steps.enumerated() {
             packedOffsets[i] = packedBytes
-            packedBytes += KernelPath.roundUp(step.packedSize(isa: self.isa))
+            packedBytes += KernelPath.roundUp(packedSizes[i])
             scratchBytes = max(scratchBytes, step.scratchSize(isa: self.isa))
         }
         self.packedWeights = packedBytes > 0 ? sieve_alloc_aligned(packedBytes, BlobLayout.alignment) : nil
@@ -110,7 +111,7 @@ public final class Interpreter {
             if pool == nil { throw .cannotStartThreads(threads) }
         }
         if let packedWeights {
-            for i in steps.indices where steps[i].packedSize(isa: self.isa) > 0 {
+            for i in steps.indices where packedSizes[i] > 0 {
                 steps[i].pack(isa: self.isa, into: packedWeights + packedOffsets[i])
             }
         }

@@ -89,7 +89,7 @@ struct BenchCommand: ParsableCommand {
             let exitStart = sieve_now_ns()
             let result = interpreter.classify(exits: true)
             if r >= 0 { exitTimes[r] = Double(sieve_now_ns() - exitStart) / 1000; exitMACs += result.macs }
-            if r >= 0 { frames.time(run: r, image: set.image((r + warmup) % set.count)) } else { frames.time(run: nil, image: set.image(0)) }
+            frames.time(image: set.image((r + warmup) % set.count), counted: r >= 0)
             if let oneThread {
                 set.image((r + warmup) % set.count).withUnsafeBytes { oneThread.setInput(pixels: $0) }
                 let oneStart = sieve_now_ns()
@@ -115,7 +115,7 @@ struct BenchCommand: ParsableCommand {
                             frames_per_second: 1_000_000 / whole.mean, one_thread_median_us: single?.p50,
                             one_thread_frames_per_second: single.map { 1_000_000 / $0.mean },
                             thread_speedup: single.map { $0.p50 / whole.p50 },
-                            preprocess_frame: frames.name, preprocess_median_us: frames.median(runs: runs),
+                            preprocess_frame: frames.name, preprocess_median_us: frames.median,
                             exits_median_us: exiting.p50, exits_p99_us: exiting.p99, exits_mean_macs: Double(exitMACs) / Double(runs),
                             ops: rows)
         if json { try printJSON(report); return }

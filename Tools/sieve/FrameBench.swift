@@ -25,17 +25,17 @@ final class FrameBench {
         input = interpreter.input.baseAddress!
     }
 
-    /// Preprocesses a frame showing `image` (28x28 luma) and keeps the time of timed runs.
-    func time<Image: Collection>(run: Int?, image: Image) where Image.Element == UInt8, Image.Index == Int {
+    /// Preprocesses a frame showing `image` (28x28 luma); keeps the time when `counted`.
+    func time<Image: Collection>(image: Image, counted: Bool) where Image.Element == UInt8, Image.Index == Int {
         var copy = frame
         paint(image, into: &copy)
         let start = sieve_now_ns()
         copy.withUnsafeBufferPointer { preprocessor.run(frame: $0.baseAddress!, into: input) }
         let us = Double(sieve_now_ns() - start) / 1000
-        if run != nil { times.append(us) }
+        if counted { times.append(us) }
     }
 
-    func median(runs: Int) -> Double { times.isEmpty ? 0 : LatencyStats(times).p50 }
+    var median: Double { times.isEmpty ? 0 : LatencyStats(times).p50 }
 
     /// The image's luma into every pixel of the frame's first plane it covers (packed formats: each channel).
     private func paint<Image: Collection>(_ image: Image, into frame: inout [UInt8]) where Image.Element == UInt8, Image.Index == Int {
