@@ -16,11 +16,10 @@ void sieve_maxpool_s8__scalar(const sieve_pool_params *p) {
     for (int32_t oy = 0; oy < p->out_h; oy++) {
         for (int32_t ox = 0; ox < p->out_w; ox++) {
             int8_t *out = p->output + ((size_t)oy * p->out_w + ox) * channels;
-            int32_t y0, y1, x0, x1;
-            sieve_pool_window(p, oy, ox, &y0, &y1, &x0, &x1);
+            const sieve_window w = sieve_pool_window(p, oy, ox);
             for (int32_t c = 0; c < channels; c++) out[c] = -128;
-            for (int32_t iy = y0; iy < y1; iy++) {
-                for (int32_t ix = x0; ix < x1; ix++) {
+            for (int32_t iy = w.y0; iy < w.y1; iy++) {
+                for (int32_t ix = w.x0; ix < w.x1; ix++) {
                     const int8_t *in = p->input + ((size_t)iy * p->in_w + ix) * channels;
                     for (int32_t c = 0; c < channels; c++) out[c] = in[c] > out[c] ? in[c] : out[c];
                 }
@@ -33,14 +32,13 @@ void sieve_avgpool_s8__scalar(const sieve_pool_params *p) {
     for (int32_t oy = 0; oy < p->out_h; oy++) {
         for (int32_t ox = 0; ox < p->out_w; ox++) {
             int8_t *out = p->output + ((size_t)oy * p->out_w + ox) * p->channels;
-            int32_t y0, y1, x0, x1;
-            sieve_pool_window(p, oy, ox, &y0, &y1, &x0, &x1);
-            const int32_t count = (y1 - y0) * (x1 - x0);
+            const sieve_window w = sieve_pool_window(p, oy, ox);
+            const int32_t count = (w.y1 - w.y0) * (w.x1 - w.x0);
             for (int32_t c0 = 0; c0 < p->channels; c0 += CHANNEL_CHUNK) {
                 const int32_t n = p->channels - c0 < CHANNEL_CHUNK ? p->channels - c0 : CHANNEL_CHUNK;
                 int32_t sums[CHANNEL_CHUNK] = {0};
-                for (int32_t iy = y0; iy < y1; iy++) {
-                    for (int32_t ix = x0; ix < x1; ix++) {
+                for (int32_t iy = w.y0; iy < w.y1; iy++) {
+                    for (int32_t ix = w.x0; ix < w.x1; ix++) {
                         const int8_t *in = p->input + ((size_t)iy * p->in_w + ix) * p->channels + c0;
                         for (int32_t c = 0; c < n; c++) sums[c] += in[c];
                     }

@@ -63,15 +63,17 @@ typedef struct {
     int32_t act_min, act_max;
 } sieve_add_params;
 
-// The input rows [*y0, *y1) and columns [*x0, *x1) a pooling window at output (oy, ox) covers
-// inside the input (padding left out); every pool walks its window through this.
-static inline void sieve_pool_window(const sieve_pool_params *p, int32_t oy, int32_t ox,
-                                     int32_t *y0, int32_t *y1, int32_t *x0, int32_t *x1) {
+// The input rows [y0, y1) and columns [x0, x1) a pooling window at output (oy, ox) covers inside
+// the input (padding left out); every pool walks its window through this.
+typedef struct { int32_t y0, y1, x0, x1; } sieve_window;
+static inline sieve_window sieve_pool_window(const sieve_pool_params *p, int32_t oy, int32_t ox) {
     const int32_t top = oy * p->stride_h - p->pad_top, left = ox * p->stride_w - p->pad_left;
-    *y0 = top < 0 ? 0 : top;
-    *y1 = top + p->kernel_h < p->in_h ? top + p->kernel_h : p->in_h;
-    *x0 = left < 0 ? 0 : left;
-    *x1 = left + p->kernel_w < p->in_w ? left + p->kernel_w : p->in_w;
+    sieve_window w;
+    w.y0 = top < 0 ? 0 : top;
+    w.y1 = top + p->kernel_h < p->in_h ? top + p->kernel_h : p->in_h;
+    w.x0 = left < 0 ? 0 : left;
+    w.x1 = left + p->kernel_w < p->in_w ? left + p->kernel_w : p->in_w;
+    return w;
 }
 
 // int32 addition that wraps (two's complement), as every SIMD path's vector adds do. A plain +
