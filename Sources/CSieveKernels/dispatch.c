@@ -192,6 +192,8 @@ void sieve_add_s8__avx512(const sieve_add_params *p);
 void sieve_add_s8__avx2(const sieve_add_params *p);
 void sieve_global_avgpool_s8__avx512(const int8_t *input, int8_t *output, int32_t pixels, int32_t channels);
 void sieve_global_avgpool_s8__avx2(const int8_t *input, int8_t *output, int32_t pixels, int32_t channels);
+void sieve_channel_sums_s8__avx512(const int8_t *input, int32_t *sums, int32_t pixels, int32_t channels);
+void sieve_channel_sums_s8__avx2(const int8_t *input, int32_t *sums, int32_t pixels, int32_t channels);
 void sieve_maxpool_s8__avx512(const sieve_pool_params *p);
 #endif
 
@@ -208,6 +210,14 @@ void sieve_global_avgpool_run(int32_t isa, const int8_t *input, int8_t *output, 
     if (isa == SIEVE_ISA_AVX2) { sieve_global_avgpool_s8__avx2(input, output, pixels, channels); return; }
 #endif
     sieve_global_avgpool_s8__scalar(input, output, pixels, channels);
+}
+
+void sieve_channel_sums_run(int32_t isa, const int8_t *input, int32_t *sums, int32_t pixels, int32_t channels) {
+#if defined(__x86_64__)
+    if (isa == SIEVE_ISA_AVX512VNNI) { sieve_channel_sums_s8__avx512(input, sums, pixels, channels); return; }
+    if (isa == SIEVE_ISA_AVX2) { sieve_channel_sums_s8__avx2(input, sums, pixels, channels); return; }
+#endif
+    sieve_channel_sums_s8__scalar(input, sums, pixels, channels);
 }
 
 void sieve_add_run(int32_t isa, const sieve_add_params *p) {

@@ -61,3 +61,11 @@ void sieve_global_avgpool_s8__scalar(const int8_t *input, int8_t *output, int32_
         for (int32_t c = 0; c < n; c++) output[c0 + c] = (int8_t)rounded_mean(sums[c], pixels);
     }
 }
+
+void sieve_channel_sums_s8__scalar(const int8_t *input, int32_t *sums, int32_t pixels, int32_t channels) {
+    for (int32_t c = 0; c < channels; c++) sums[c] = 0;
+    for (int32_t i = 0; i < pixels; i++) {
+        const int8_t *in = input + (size_t)i * channels;
+        for (int32_t c = 0; c < channels; c++) sums[c] += in[c];
+    }
+}

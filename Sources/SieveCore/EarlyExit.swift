@@ -18,6 +18,7 @@ public struct Classification: Equatable {
 
 /// The exit decision at one head, shared by the interpreter and `sieve tune`'s simulation so both
 /// decide identically (README "Early exit"):
+/// All on the exact logits (ExactLogits.swift).
 /// - Exclusion head (sigmoid scores p, beta = threshold): among the surviving classes, keep c iff
 ///   p_c > beta * max p; the top surviving class always stays. Once excluded, a class never returns.
 ///   One survivor left: exit with it. With `exitConfidence` set, also exit when the softmax over the
@@ -26,40 +27,41 @@ public struct Classification: Equatable {
 /// - A head with threshold 0 is off: it is skipped and costs nothing.
 /// - The final answer is the argmax of the final logits over the survivors.
 public enum ExitRule {
-    /// Updates `mask` (1 = alive) with one head's verdict; returns (exit now?, classes alive).
-    /// - Parameter scratch: room for `classes` floats.
+    /// Updates `mask` (1 = alive) with one head's verdict on its exact logits; returns (exit now?, classes alive).
     @inline(__always)
-    public static func decide(head: HeadRecord, logits: UnsafePointer<Int8>, scale: Float, zeroPoint: Int32,
-                              mask: UnsafeMutablePointer<UInt8>, classes: Int, scratch: UnsafeMutablePointer<Float>) -> (exit: Bool, alive: Int) {
+    public static func decide(head: HeadRecord, logits: UnsafePointer<Float>,
+                              mask: UnsafeMutablePointer<UInt8>, classes: Int) -> (exit: Bool, alive: Int) {
         if head.kind == HeadKind.exclusion.rawValue {
-            sieve_sigmoid_scores(logits, Int32(classes), scale, zeroPoint, scratch)
             let top = best(logits, mask: mask, classes: classes)
-            let cut = head.threshold * scratch[top]
+            let cut = head.threshold * sigmoid(logits[top])
             var alive = 0
             for c in 0..<classes where mask[c] != 0 {
-                if c != top && !(scratch[c] > cut) { mask[c] = 0 } else { alive += 1 }
+                if c != top && !(sigmoid(logits[c]) > cut) { mask[c] = 0 } else { alive += 1 }
             }
             if alive == 1 { return (true, 1) }
-            let confident = head.exitConfidence > 0 && softmaxMax(logits, scale: scale, mask: mask, classes: classes) > head.exitConfidence
+            let confident = head.exitConfidence > 0 && softmaxMax(logits, mask: mask, classes: classes) > head.exitConfidence
             return (confident, alive)
         }
         var alive = 0
         for c in 0..<classes where mask[c] != 0 { alive += 1 }
-        return (softmaxMax(logits, scale: scale, mask: mask, classes: classes) > head.threshold, alive)
+        return (softmaxMax(logits, mask: mask, classes: classes) > head.threshold, alive)
     }
+
+    @inline(__always)
+    static func sigmoid(_ z: Float) -> Float { 1 / (1 + sieve_expf(-z)) }
 
     /// The largest softmax probability over the surviving classes' logits.
     @inline(__always)
-    public static func softmaxMax(_ logits: UnsafePointer<Int8>, scale: Float, mask: UnsafePointer<UInt8>, classes: Int) -> Float {
-        let top = Int32(logits[best(logits, mask: mask, classes: classes)])
+    public static func softmaxMax(_ logits: UnsafePointer<Float>, mask: UnsafePointer<UInt8>, classes: Int) -> Float {
+        let top = logits[best(logits, mask: mask, classes: classes)]
         var total: Float = 0
-        for c in 0..<classes where mask[c] != 0 { total += sieve_expf(scale * Float(Int32(logits[c]) - top)) }
+        for c in 0..<classes where mask[c] != 0 { total += sieve_expf(logits[c] - top) }
         return 1 / total
     }
 
     /// The surviving class with the largest logit (the first on ties); the mask is never empty.
     @inline(__always)
-    public static func best(_ logits: UnsafePointer<Int8>, mask: UnsafePointer<UInt8>, classes: Int) -> Int {
+    public static func best(_ logits: UnsafePointer<Float>, mask: UnsafePointer<UInt8>, classes: Int) -> Int {
         var top = -1
         for c in 0..<classes where mask[c] != 0 && (top < 0 || logits[c] > logits[top]) { top = c }
         return top
@@ -71,6 +73,7 @@ extension Interpreter {
     /// backbone and classifier only (the no-exit network: heads cost nothing). Allocates nothing.
     public func classify(exits: Bool = true) -> Classification {
         let classes = model.classCount
+        let finalSource = logitSources[model.heads.count]
         classMask.update(repeating: 1, count: classes)
         var alive = classes
         var macs = 0
@@ -78,7 +81,8 @@ extension Interpreter {
         while op < opMACs.count {
             let h = headStartingAt[op]
             if h < 0 {
-                run(op: op, rows: classMask)
+                if op == finalSource.firstReplacedOp { computeLogits(model.heads.count, rows: classMask) }
+                if !replacedByFinalLogits[op] { run(op: op, rows: classMask) }
                 macs += writesClassLogits[op] ? opMACs[op] / classes * alive : opMACs[op]
                 op += 1
                 continue
@@ -87,20 +91,20 @@ extension Interpreter {
             let end = op + Int(head.opCount)
             if !exits || head.threshold == 0 { op = end; continue }
             for i in op..<end {
-                run(op: i, rows: classMask)
+                if i < logitSources[h].firstReplacedOp { run(op: i, rows: classMask) }
                 macs += writesClassLogits[i] ? opMACs[i] / classes * alive : opMACs[i]
             }
             op = end
-            let t = model.tensors[Int(head.logitsTensor)]
-            let logits = UnsafePointer(tensor(Int(head.logitsTensor)).baseAddress!)
-            let verdict = ExitRule.decide(head: head, logits: logits, scale: t.scale, zeroPoint: t.zeroPoint,
-                                          mask: classMask, classes: classes, scratch: scratch)
+            computeLogits(h, rows: classMask)
+            let logits = UnsafePointer(logitValues + h * classes)
+            let verdict = ExitRule.decide(head: head, logits: logits, mask: classMask, classes: classes)
             alive = verdict.alive
             if verdict.exit {
                 return Classification(answer: ExitRule.best(logits, mask: classMask, classes: classes), exitHead: h, survivorCount: alive, macs: macs)
             }
         }
-        let answer = ExitRule.best(UnsafePointer(output.baseAddress!), mask: classMask, classes: classes)
+        if finalSource.firstReplacedOp == opMACs.count { computeLogits(model.heads.count, rows: classMask) }
+        let answer = ExitRule.best(UnsafePointer(logitValues + model.heads.count * classes), mask: classMask, classes: classes)
         return Classification(answer: answer, exitHead: -1, survivorCount: alive, macs: macs)
     }
 

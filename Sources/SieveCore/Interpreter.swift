@@ -30,6 +30,13 @@ public final class Interpreter {
     /// Surviving classes of the current frame (1 = alive), and float scratch for head scores.
     let classMask: UnsafeMutablePointer<UInt8>
     let scratch: UnsafeMutablePointer<Float>
+    /// Exact logits (ExactLogits.swift): how each head's (0 ..< headCount) and the classifier's
+    /// (last) are computed, the ops they replace in `classify`, and their values, `(headCount + 1) x classCount`.
+    var logitSources: [LogitSource] = []
+    var replacedByFinalLogits: [Bool] = []
+    var logitSourcesStartingAt: [[Int]] = []
+    let logitValues: UnsafeMutablePointer<Float>
+    var logitSums: UnsafeMutablePointer<Int32>
 
     fileprivate enum Step {
         case conv(sieve_conv_params, packed: UnsafeRawPointer?)
@@ -89,9 +96,13 @@ public final class Interpreter {
         self.classMask.initialize(repeating: 1, count: model.classCount)
         self.scratch = UnsafeMutablePointer<Float>.allocate(capacity: model.classCount)
         self.scratch.initialize(repeating: 0, count: model.classCount)
+        self.logitValues = UnsafeMutablePointer<Float>.allocate(capacity: (model.heads.count + 1) * model.classCount)
+        self.logitValues.initialize(repeating: 0, count: (model.heads.count + 1) * model.classCount)
+        self.logitSums = UnsafeMutablePointer<Int32>.allocate(capacity: 1)
         self.steps = []
         self.steps.reserveCapacity(model.ops.count)
         for i in model.ops.indices { steps.append(makeStep(i)) }
+        planExactLogits()
         // Pack every op's weights for the path into one block, and size the scratch for the largest op.
         let packedSizes = steps.map { $0.packedSize(isa: self.isa) }
         var packedOffsets = [Int](repeating: 0, count: steps.count)
@@ -125,6 +136,8 @@ public final class Interpreter {
         scores.deallocate()
         classMask.deallocate()
         scratch.deallocate()
+        logitValues.deallocate()
+        logitSums.deallocate()
     }
 
     // MARK: - Tensors
@@ -136,7 +149,7 @@ public final class Interpreter {
 
     /// The int8 input tensor, NHWC.
     public var input: UnsafeMutableBufferPointer<Int8> { tensor(Int(model.info.inputTensor)) }
-    /// The final logits, int8.
+    /// The final logits, int8 (`finalLogits` has them exact).
     public var output: UnsafeMutableBufferPointer<Int8> { tensor(Int(model.info.outputTensor)) }
 
     /// Fills the input from u8 pixels in HWC order with the model's input size and channels.
@@ -151,9 +164,14 @@ public final class Interpreter {
 
     // MARK: - Running
 
-    /// Runs every op in order and computes every head's scores.
+    /// Runs every op in order and computes every head's and the classifier's exact logits and the heads' scores.
     public func run() {
-        for i in steps.indices { run(op: i) }
+        for i in steps.indices {
+            // Exact logits read the tensors the replaced ops read, before later ops reuse their memory.
+            for source in logitSourcesStartingAt[i] { computeLogits(source, rows: nil) }
+            run(op: i)
+        }
+        for source in logitSourcesStartingAt[steps.count] { computeLogits(source, rows: nil) }
         for h in model.heads.indices { computeScores(head: h) }
     }
 
@@ -190,26 +208,24 @@ public final class Interpreter {
         }
     }
 
-    /// Sigmoid (exclusion head) or softmax (confidence head) of a head's logits, as computed by the last `run`.
+    /// Sigmoid (exclusion head) or softmax (confidence head) of a head's exact logits, as computed by the last `run`.
     public func scores(head: Int) -> UnsafeBufferPointer<Float> {
         UnsafeBufferPointer(start: scores + head * model.classCount, count: model.classCount)
     }
 
     func computeScores(head h: Int) {
-        let head = model.heads[h]
-        let logits = model.tensors[Int(head.logitsTensor)]
-        let q = UnsafePointer(tensor(Int(head.logitsTensor)).baseAddress!)
+        let logits = UnsafePointer(logitValues + h * model.classCount)
         let out = scores + h * model.classCount
-        if head.headKind == .confidence {
-            sieve_softmax_scores(q, Int32(model.classCount), logits.scale, logits.zeroPoint, out)
+        if model.heads[h].headKind == .confidence {
+            sieve_softmax_scores(logits, Int32(model.classCount), out)
         } else {
-            sieve_sigmoid_scores(q, Int32(model.classCount), logits.scale, logits.zeroPoint, out)
+            sieve_sigmoid_scores(logits, Int32(model.classCount), out)
         }
     }
 
-    /// Index of the largest final logit (the first on ties).
+    /// Index of the largest exact final logit (the first on ties).
     public func argmax() -> Int {
-        let out = output
+        let out = finalLogits
         var best = 0
         for i in 1..<out.count where out[i] > out[best] { best = i }
         return best

@@ -34,9 +34,11 @@ public struct QuantizeOptions {
     public var percentile: Double
     /// Calibration images the per-layer SQNR is measured on (the first ones).
     public var sqnrCount: Int
+    /// Correct each layer's mean output error on the calibration images (BiasCorrection.swift).
+    public var biasCorrection = true
 
     public static let defaultMethod = CalibrationMethod.mse
-    public static let defaultCount = 500
+    public static let defaultCount = 1000
 
     public init(method: CalibrationMethod = QuantizeOptions.defaultMethod, count: Int = QuantizeOptions.defaultCount,
                 progress: Bool = false, percentile: Double = 99.99, sqnrCount: Int = 200) {
@@ -57,7 +59,7 @@ public struct QuantizeResult {
     public let opCount: Int
     public let headCount: Int
     /// Seconds spent importing, calibrating, quantising and measuring.
-    public let seconds: (importing: Double, calibrating: Double, quantizing: Double, measuring: Double)
+    public let seconds: (importing: Double, calibrating: Double, correcting: Double, quantizing: Double, measuring: Double)
 
     /// A few lines for a terminal: the SQNR table and the agreement.
     public var summary: String {
@@ -68,8 +70,8 @@ public struct QuantizeResult {
             lines.append("  \(l.op.padding(toLength: 20, withPad: " ", startingAt: 0)) \(name.padding(toLength: width, withPad: " ", startingAt: 0))  \(formatDB(l.sqnr).leftPad(9))")
         }
         lines.append(String(format: "int8 vs float top-1 agreement: %.1f%% on %d calibration images", 100 * top1Agreement, sqnrImageCount))
-        lines.append(String(format: "time: import %.2fs, calibrate %.2fs (%d images), quantise %.2fs, measure %.2fs",
-                            seconds.importing, seconds.calibrating, calibrationCount, seconds.quantizing, seconds.measuring))
+        lines.append(String(format: "time: import %.2fs, calibrate %.2fs (%d images), correct biases %.2fs, quantise %.2fs, measure %.2fs",
+                            seconds.importing, seconds.calibrating, calibrationCount, seconds.correcting, seconds.quantizing, seconds.measuring))
         return lines.joined(separator: "\n")
     }
 }
@@ -114,7 +116,15 @@ public func quantizeModel(onnxPath: String, calibrationPath: String, options: Qu
         weights: per-channel symmetric int8
 
         """
-    let builder = BlobBuilder(graph: graph, qparams: qparams)
+    var quantizedGraph = graph
+    if options.biasCorrection {
+        let bar = Progress.make("correcting biases (\(count) images)", enabled: options.progress)
+        quantizedGraph = try BiasCorrector(graph: graph, qparams: qparams, images: images, count: count, progress: bar).corrected()
+        bar?.finish()
+        provenance += "bias correction: empirical, on the calibration images\n"
+    }
+    let tCorrect = lap()
+    let builder = BlobBuilder(graph: quantizedGraph, qparams: qparams)
     let draft = try builder.build(provenance: provenance)
     let tQuantize = lap()
 
@@ -140,7 +150,7 @@ public func quantizeModel(onnxPath: String, calibrationPath: String, options: Qu
     for i in graph.layers.indices { layers.append((layerNames[i], ops[i], measured.sqnr[i])) }
     return QuantizeResult(blob: blob, layers: layers, calibrationCount: count, sqnrImageCount: sqnrCount,
                           top1Agreement: measured.agreement, opCount: graph.layers.count, headCount: graph.heads.count,
-                          seconds: (tImport, tCalibrate, tQuantize, tMeasure))
+                          seconds: (tImport, tCalibrate, tCorrect, tQuantize, tMeasure))
 }
 
 /// One line, no control characters: names go into `key: value` lines.

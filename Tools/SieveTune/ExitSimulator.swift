@@ -6,7 +6,6 @@ public struct ExitSimulator {
     public let cache: ExitCache
     /// The blob's heads (tap, kind, ops); thresholds come from the setting being evaluated.
     public let heads: [HeadRecord]
-    let logitScales: [(scale: Float, zeroPoint: Int32)]
     /// Backbone MACs before each head's first op; MACs of each head without / per class row.
     let backboneBefore: [Int]
     let headFixed: [Int]
@@ -34,7 +33,6 @@ public struct ExitSimulator {
     public init(model: Model, cache: ExitCache) {
         self.cache = cache
         heads = model.heads
-        logitScales = model.heads.map { (model.tensors[Int($0.logitsTensor)].scale, model.tensors[Int($0.logitsTensor)].zeroPoint) }
         let classes = model.classCount
         var inHead = [Bool](repeating: false, count: model.ops.count)
         var fixed: [Int] = [], perRow: [Int] = []
@@ -66,20 +64,16 @@ public struct ExitSimulator {
         let k = cache.classes, hc = cache.headCount
         var outcome = Outcome(exits: [Int](repeating: 0, count: hc + 1), count: cache.count)
         var mask = [UInt8](repeating: 1, count: k)
-        var scratch = [Float](repeating: 0, count: k)
         cache.headLogits.withUnsafeBufferPointer { headLogits in
         cache.finalLogits.withUnsafeBufferPointer { finalLogits in
         mask.withUnsafeMutableBufferPointer { mask in
-        scratch.withUnsafeMutableBufferPointer { scratch in
             for n in 0..<cache.count {
                 for c in 0..<k { mask[c] = 1 }
                 var alive = k, macs = 0, answer = -1, exitAt = hc
                 for h in 0..<hc where setting[h].threshold > 0 {
                     macs += headFixed[h] + headPerRow[h] * alive
                     let logits = headLogits.baseAddress! + (n * hc + h) * k
-                    let verdict = ExitRule.decide(head: setting[h], logits: logits, scale: logitScales[h].scale,
-                                                  zeroPoint: logitScales[h].zeroPoint, mask: mask.baseAddress!, classes: k,
-                                                  scratch: scratch.baseAddress!)
+                    let verdict = ExitRule.decide(head: setting[h], logits: logits, mask: mask.baseAddress!, classes: k)
                     alive = verdict.alive
                     if verdict.exit {
                         answer = ExitRule.best(logits, mask: mask.baseAddress!, classes: k)
@@ -98,7 +92,7 @@ public struct ExitSimulator {
                 if right { outcome.correct += 1 }
                 if right != referenceCorrect[n] { if right { outcome.gained += 1 } else { outcome.lost += 1 } }
             }
-        }}}}
+        }}}
         return outcome
     }
 }

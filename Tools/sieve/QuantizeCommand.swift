@@ -20,6 +20,8 @@ struct QuantizeCommand: ParsableCommand {
     var method: String = QuantizeOptions.defaultMethod.rawValue
     @Option(help: "Calibration images to use: the first N of the file.")
     var calibCount: Int = QuantizeOptions.defaultCount
+    @Flag(help: "Skip the empirical bias correction (README \"Float reference\").")
+    var noBiasCorrection = false
 
     func validate() throws {
         guard CalibrationMethod(rawValue: method) != nil else {
@@ -42,7 +44,8 @@ struct QuantizeCommand: ParsableCommand {
             if !closed { fclose(file) }
             unlink(temporary)
         }
-        let options = QuantizeOptions(method: CalibrationMethod(rawValue: method)!, count: calibCount, progress: true)
+        var options = QuantizeOptions(method: CalibrationMethod(rawValue: method)!, count: calibCount, progress: true)
+        options.biasCorrection = !noBiasCorrection
         let result: QuantizeResult
         do {
             result = try quantizeModel(onnxPath: model, calibrationPath: calib, options: options)

@@ -95,6 +95,8 @@ void sieve_fc_rows_s8__scalar(const sieve_fc_params *p, const uint8_t *row_mask)
 void sieve_maxpool_s8__scalar(const sieve_pool_params *p);
 void sieve_avgpool_s8__scalar(const sieve_pool_params *p);
 void sieve_global_avgpool_s8__scalar(const int8_t *input, int8_t *output, int32_t pixels, int32_t channels);
+// sums[c] = the sum of channel c over `pixels` NHWC pixels (the pool's sums, before its rounding).
+void sieve_channel_sums_s8__scalar(const int8_t *input, int32_t *sums, int32_t pixels, int32_t channels);
 void sieve_add_s8__scalar(const sieve_add_params *p);
 
 // ---- SIMD paths (docs/KERNELS.md) -------------------------------------------------------------
@@ -139,6 +141,7 @@ void sieve_fc_run(int32_t isa, const sieve_fc_params *p, const void *packed, voi
 // Elementwise ADD and global average pool on a path (scalar where the path has no kernel for them).
 void sieve_add_run(int32_t isa, const sieve_add_params *p);
 void sieve_global_avgpool_run(int32_t isa, const int8_t *input, int8_t *output, int32_t pixels, int32_t channels);
+void sieve_channel_sums_run(int32_t isa, const int8_t *input, int32_t *sums, int32_t pixels, int32_t channels);
 void sieve_maxpool_run(int32_t isa, const sieve_pool_params *p);
 
 // The parameters of output rows [row_begin, row_end) of a conv or depthwise conv: a band any
@@ -149,9 +152,32 @@ sieve_conv_params sieve_conv_rows(const sieve_conv_params *p, int32_t row_begin,
 // instruction, `iterations` times 32 independent instructions. Returns the MACs performed.
 uint64_t sieve_peak_macs(int32_t isa, uint64_t iterations);
 
-// Head scores from int8 logits: real z = scale * (q - zero_point).
-void sieve_sigmoid_scores(const int8_t *logits, int32_t count, float scale, int32_t zero_point, float *scores);
-void sieve_softmax_scores(const int8_t *logits, int32_t count, float scale, int32_t zero_point, float *scores);
+// Exact logits of a head or the classifier (docs/FORMAT.md, "Exact logits"): the fully connected
+// op's accumulators dequantised without rounding to int8. With pixels > 1 the input is the tap a
+// global average pool reduces (pixels x channels, NHWC) and the pool is folded in as exact sums.
+typedef struct {
+    const int8_t *input;
+    int32_t pixels;             // 1: `input` is the fully connected op's own input
+    int32_t channels;           // the fully connected op's input length
+    const int8_t *weights;      // classes x channels
+    const int32_t *bias;
+    const int32_t *multipliers;
+    const int32_t *shifts;
+    int32_t classes;
+    float output_scale;         // the logits tensor's scale
+    float lower, upper;         // the op's activation clamp in real units (-inf, inf: none)
+    int32_t *sums;              // scratch, `channels` int32
+} sieve_logits_params;
+
+// z_o = acc_o * (M_o / 2^s_o) * output_scale / pixels, acc_o = pixels * bias_o + sum_c w[o][c] * S_c
+// (int64; S_c the channel sums), in double, clamped to [lower, upper], then rounded to float.
+// Rows whose row_mask byte is 0 are set to -inf and cost nothing; row_mask may be NULL. The sums
+// run on path `isa` (integers: every path gives the same ones).
+void sieve_exact_logits(int32_t isa, const sieve_logits_params *p, const uint8_t *row_mask, float *logits);
+
+// Head scores from logits.
+void sieve_sigmoid_scores(const float *logits, int32_t count, float *scores);
+void sieve_softmax_scores(const float *logits, int32_t count, float *scores);
 
 // expf, for the few floats of an exit decision (keeps libm out of the Swift core's imports).
 float sieve_expf(float x);

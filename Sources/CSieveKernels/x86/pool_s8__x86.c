@@ -1,5 +1,6 @@
 // Pools on AVX-512 and AVX2. Max pool: a byte max over the window, 64 (32) channels at a time.
-// Global average pool (the heads' first op): int32 sums of 16 (8) channels per register, then the
+// Global average pool (the heads' first op) and the channel sums exact logits fold it into: int32
+// sums of 16 (8) channels per register; the pool then takes the
 // scalar kernel's rounded mean, (sum +- count/2) / count truncated, computed as a double division:
 // exact, since |sum| < 2^53 keeps the quotient's error below 1/count.
 #if defined(__x86_64__)
@@ -45,40 +46,62 @@ void sieve_maxpool_s8__avx512(const sieve_pool_params *p) {
     }
 }
 
-void sieve_global_avgpool_s8__avx512(const int8_t *input, int8_t *output, int32_t pixels, int32_t channels) {
-    // One 16-channel block at a time, four pixels in flight so the adds do not wait on each other.
-    for (int32_t c0 = 0; c0 < channels; c0 += 16) {
-        const __mmask16 mask = channels - c0 >= 16 ? 0xFFFF : (__mmask16)((1u << (channels - c0)) - 1);
-        __m512i sum[4] = {_mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512()};
-        const int8_t *in = input + c0;
-        int32_t i = 0;
-        for (; i + 4 <= pixels; i += 4) {
-            for (int u = 0; u < 4; u++) {
-                const __m128i x = _mm_maskz_loadu_epi8(mask, in + (size_t)(i + u) * channels);
-                sum[u] = _mm512_add_epi32(sum[u], _mm512_cvtepi8_epi32(x));
-            }
+// The int32 sums of one block of up to 16 channels over every pixel, four pixels in flight so
+// the adds do not wait on each other.
+static inline __m512i channel_block_sum_avx512(const int8_t *input, __mmask16 mask, int32_t pixels, int32_t channels) {
+    __m512i sum[4] = {_mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512()};
+    int32_t i = 0;
+    for (; i + 4 <= pixels; i += 4) {
+        for (int u = 0; u < 4; u++) {
+            const __m128i x = _mm_maskz_loadu_epi8(mask, input + (size_t)(i + u) * channels);
+            sum[u] = _mm512_add_epi32(sum[u], _mm512_cvtepi8_epi32(x));
         }
-        for (; i < pixels; i++) sum[0] = _mm512_add_epi32(sum[0], _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(mask, in + (size_t)i * channels)));
-        const __m512i total = _mm512_add_epi32(_mm512_add_epi32(sum[0], sum[1]), _mm512_add_epi32(sum[2], sum[3]));
+    }
+    for (; i < pixels; i++) sum[0] = _mm512_add_epi32(sum[0], _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(mask, input + (size_t)i * channels)));
+    return _mm512_add_epi32(_mm512_add_epi32(sum[0], sum[1]), _mm512_add_epi32(sum[2], sum[3]));
+}
+
+static inline __mmask16 channel_block_mask(int32_t channels, int32_t c0) {
+    return channels - c0 >= 16 ? 0xFFFF : (__mmask16)((1u << (channels - c0)) - 1);
+}
+
+void sieve_global_avgpool_s8__avx512(const int8_t *input, int8_t *output, int32_t pixels, int32_t channels) {
+    for (int32_t c0 = 0; c0 < channels; c0 += 16) {
+        const __mmask16 mask = channel_block_mask(channels, c0);
+        const __m512i total = channel_block_sum_avx512(input + c0, mask, pixels, channels);
         _mm_mask_storeu_epi8(output + c0, mask, _mm512_cvtepi32_epi8(rounded_mean_avx512(total, pixels)));
+    }
+}
+
+void sieve_channel_sums_s8__avx512(const int8_t *input, int32_t *sums, int32_t pixels, int32_t channels) {
+    for (int32_t c0 = 0; c0 < channels; c0 += 16) {
+        const __mmask16 mask = channel_block_mask(channels, c0);
+        _mm512_mask_storeu_epi32(sums + c0, mask, channel_block_sum_avx512(input + c0, mask, pixels, channels));
     }
 }
 
 SIEVE_TARGET_END
 
 SIEVE_TARGET_BEGIN("avx2")
+// The int32 sums of channels [c0, c0 + 8) over every pixel (a partial last block reads through a copy).
+static inline __m256i channel_block_sum_avx2(const int8_t *input, int32_t c0, int32_t pixels, int32_t channels) {
+    const int32_t n = channels - c0 < 8 ? channels - c0 : 8;
+    __m256i sum = _mm256_setzero_si256();
+    for (int32_t i = 0; i < pixels; i++) {
+        int8_t eight[8] = {0};
+        const int8_t *in = input + (size_t)i * channels + c0;
+        if (n < 8) { memcpy(eight, in, (size_t)n); in = eight; }
+        sum = _mm256_add_epi32(sum, _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)in)));
+    }
+    return sum;
+}
+
 void sieve_global_avgpool_s8__avx2(const int8_t *input, int8_t *output, int32_t pixels, int32_t channels) {
     const __m256d d = _mm256_set1_pd((double)pixels);
     const __m256i half = _mm256_set1_epi32(pixels / 2);
     for (int32_t c0 = 0; c0 < channels; c0 += 8) {
         const int32_t n = channels - c0 < 8 ? channels - c0 : 8;
-        __m256i sum = _mm256_setzero_si256();
-        for (int32_t i = 0; i < pixels; i++) {
-            int8_t eight[8] = {0};
-            const int8_t *in = input + (size_t)i * channels + c0;
-            if (n < 8) { memcpy(eight, in, (size_t)n); in = eight; }
-            sum = _mm256_add_epi32(sum, _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)in)));
-        }
+        const __m256i sum = channel_block_sum_avx2(input, c0, pixels, channels);
         const __m256i negative = _mm256_cmpgt_epi32(_mm256_setzero_si256(), sum);
         const __m256i numerator = _mm256_blendv_epi8(_mm256_add_epi32(sum, half), _mm256_sub_epi32(sum, half), negative);
         const __m128i lo = _mm256_cvttpd_epi32(_mm256_div_pd(_mm256_cvtepi32_pd(_mm256_castsi256_si128(numerator)), d));
@@ -87,6 +110,15 @@ void sieve_global_avgpool_s8__avx2(const int8_t *input, int8_t *output, int32_t 
         _mm_storeu_si128((__m128i *)means, lo);
         _mm_storeu_si128((__m128i *)(means + 4), hi);
         for (int32_t i = 0; i < n; i++) output[c0 + i] = (int8_t)means[i];
+    }
+}
+
+void sieve_channel_sums_s8__avx2(const int8_t *input, int32_t *sums, int32_t pixels, int32_t channels) {
+    for (int32_t c0 = 0; c0 < channels; c0 += 8) {
+        const int32_t n = channels - c0 < 8 ? channels - c0 : 8;
+        int32_t eight[8];
+        _mm256_storeu_si256((__m256i *)eight, channel_block_sum_avx2(input, c0, pixels, channels));
+        memcpy(sums + c0, eight, (size_t)n * sizeof(int32_t));
     }
 }
 
