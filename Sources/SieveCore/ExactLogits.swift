@@ -63,8 +63,6 @@ extension Interpreter {
         logitSums.initialize(repeating: 0, count: sumsNeeded)
         for i in sources.indices where sources[i].params != nil { sources[i].params!.sums = logitSums }
         logitSources = sources
-        logitSourcesStartingAt = [[Int]](repeating: [], count: model.ops.count + 1)
-        for (i, source) in sources.enumerated() { logitSourcesStartingAt[source.firstReplacedOp].append(i) }
         replacedByFinalLogits = replaced
     }
 

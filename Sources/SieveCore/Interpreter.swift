@@ -34,7 +34,6 @@ public final class Interpreter {
     /// (last) are computed, the ops they replace in `classify`, and their values, `(headCount + 1) x classCount`.
     var logitSources: [LogitSource] = []
     var replacedByFinalLogits: [Bool] = []
-    var logitSourcesStartingAt: [[Int]] = []
     let logitValues: UnsafeMutablePointer<Float>
     var logitSums: UnsafeMutablePointer<Int32>
 
@@ -166,12 +165,11 @@ public final class Interpreter {
 
     /// Runs every op in order and computes every head's and the classifier's exact logits and the heads' scores.
     public func run() {
-        for i in steps.indices {
-            // Exact logits read the tensors the replaced ops read, before later ops reuse their memory.
-            for source in logitSourcesStartingAt[i] { computeLogits(source, rows: nil) }
-            run(op: i)
+        // Exact logits read the tensors the replaced ops read, before later ops reuse their memory.
+        for i in 0...steps.count {
+            for source in logitSources.indices where logitSources[source].firstReplacedOp == i { computeLogits(source, rows: nil) }
+            if i < steps.count { run(op: i) }
         }
-        for source in logitSourcesStartingAt[steps.count] { computeLogits(source, rows: nil) }
         for h in model.heads.indices { computeScores(head: h) }
     }
 

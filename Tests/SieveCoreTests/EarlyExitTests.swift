@@ -48,6 +48,7 @@ import SieveCore
                 let top = p.indices.max { p[$0] < p[$1] || (p[$0] == p[$1] && $0 > $1) }!
                 let keep = p.indices.filter { $0 == top || p[$0] > beta * p[top] }
                 let final = i.argmax()
+                let logits = Array(i.finalLogits)
                 let result = i.classify()
                 if keep.count == 1 {
                     exits += 1
@@ -55,7 +56,6 @@ import SieveCore
                 } else {
                     finals += 1
                     // The classifier ran only the surviving rows; its answer is the best survivor.
-                    let logits = Array(i.output)
                     let expected = keep.max { logits[$0] < logits[$1] || (logits[$0] == logits[$1] && $0 > $1) }!
                     #expect(result.exitHead == -1 && result.survivorCount == keep.count && result.answer == expected)
                     #expect(result.macs == convMACs + headMACs + classifierMACs / 3 * keep.count)
