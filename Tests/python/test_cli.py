@@ -9,6 +9,7 @@ import pytest
 import onnx
 from onnx import TensorProto, helper
 
+import sieve_blob as sb
 from conftest import CALIB, SIEVE_BIN, TEST1000_IMAGES, TEST1000_LABELS, run_cli
 
 # VGG-S MACs from the architecture alone: six 3x3 convs, FC 1152->256, FC 256->10, six heads C->10.
@@ -47,9 +48,9 @@ def test_inspect_text(quantized_blob):
 
 
 def test_eval_json_and_logits(quantized_blob, tmp_path):
-    dump = tmp_path / "logits.npy"
+    dump, exact_dump = tmp_path / "logits.npy", tmp_path / "exact.npy"
     proc, _ = run_cli("eval", quantized_blob, "--images", TEST1000_IMAGES, "--labels", TEST1000_LABELS,
-                      "--limit", 200, "--json", "--dump-logits", dump)
+                      "--limit", 200, "--json", "--dump-logits", dump, "--dump-exact-logits", exact_dump)
     result = json.loads(proc.stdout)
     assert result["images"] == 200
     assert result["accuracy"] > 85.0
@@ -57,7 +58,15 @@ def test_eval_json_and_logits(quantized_blob, tmp_path):
     logits = np.load(dump)
     assert logits.shape == (200, 7, 10) and logits.dtype == np.int8
     labels = np.frombuffer(__import__("gzip").open(TEST1000_LABELS).read()[8:208], dtype=np.uint8)
-    assert (logits[:, 0, :].argmax(1) == labels).mean() * 100 == result["accuracy"]
+    # Answers come from the exact logits (docs/FORMAT.md); the int8 ones are them rounded to a step.
+    exact = np.load(exact_dump)
+    assert exact.shape == (200, 7, 10) and exact.dtype == np.float32
+    assert (exact[:, 0, :].argmax(1) == labels).mean() * 100 == result["accuracy"]
+    out = sb.load(quantized_blob)
+    t = out.tensors[out.output_tensor]
+    q = logits[:, 0, :].astype(np.float64)
+    inside = (q > -128) & (q < 127)
+    assert np.abs(exact[:, 0, :] - (q - t.zero_point) * t.scale)[inside].max() <= t.scale / 2 * 1.001
 
 
 def corrupt(src, dst, change):

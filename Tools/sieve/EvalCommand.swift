@@ -22,6 +22,8 @@ struct EvalCommand: ParsableCommand {
     @Flag(help: "Print one JSON object (images, accuracy, mean_us, mean_macs, full_macs, exits, ...).") var json = false
     @Option(help: "Write every image's int8 logits to an .npy file, shape (N, 1 + heads, classes): [:,0] final, [:,1+i] head i (all heads run).")
     var dumpLogits: String?
+    @Option(help: "Write every image's exact logits, the ones exits and answers read (docs/FORMAT.md), to a float32 .npy file, shape as --dump-logits.")
+    var dumpExactLogits: String?
     @Option(help: "Write each image's decision to a CSV file: index, label, answer, exit head (-1 final), survivors, MACs.")
     var dumpExits: String?
     @Option(help: "Draw accuracy against mean MACs for the exclusion, confidence and combined rules across thresholds (Pareto fronts, swept on these images), with the blob's operating point marked, as an SVG file.")
@@ -66,6 +68,7 @@ struct EvalCommand: ParsableCommand {
         }
         let rows = 1 + model.heads.count, classes = model.classCount
         var logits = dumpLogits == nil ? [] : [Int8](repeating: 0, count: count * rows * classes)
+        var exactLogits = dumpExactLogits == nil ? [] : [Float](repeating: 0, count: count * rows * classes)
         var csv = "index,label,answer,exit_head,survivors,macs\n"
         var onTimes = [Double](repeating: 0, count: count), offTimes = onTimes
         var correctOn = 0, correctOff = 0, macs = 0
@@ -86,17 +89,26 @@ struct EvalCommand: ParsableCommand {
                 exits[on.exitHead < 0 ? model.heads.count : on.exitHead] += 1
                 if dumpExits != nil { csv += "\(i),\(truth[i]),\(on.answer),\(on.exitHead),\(on.survivorCount),\(on.macs)\n" }
             }
-            if dumpLogits != nil {
+            if dumpLogits != nil || dumpExactLogits != nil {
                 set.image(i).withUnsafeBytes { interpreter.setInput(pixels: $0) }
                 interpreter.run()
                 let base = i * rows * classes
-                for (k, v) in interpreter.output.enumerated() { logits[base + k] = v }
-                for (h, head) in model.heads.enumerated() {
-                    for (k, v) in interpreter.tensor(Int(head.logitsTensor)).enumerated() { logits[base + (1 + h) * classes + k] = v }
+                if dumpLogits != nil {
+                    for (k, v) in interpreter.output.enumerated() { logits[base + k] = v }
+                    for (h, head) in model.heads.enumerated() {
+                        for (k, v) in interpreter.tensor(Int(head.logitsTensor)).enumerated() { logits[base + (1 + h) * classes + k] = v }
+                    }
+                }
+                if dumpExactLogits != nil {
+                    for (k, v) in interpreter.finalLogits.enumerated() { exactLogits[base + k] = v }
+                    for h in model.heads.indices {
+                        for (k, v) in interpreter.logits(head: h).enumerated() { exactLogits[base + (1 + h) * classes + k] = v }
+                    }
                 }
             }
         }
         if let dumpLogits { try writeNPY(int8: logits, shape: [count, rows, classes], to: dumpLogits) }
+        if let dumpExactLogits { try writeNPY(float32: exactLogits, shape: [count, rows, classes], to: dumpExactLogits) }
         if let dumpExits { try csv.write(toFile: dumpExits, atomically: true, encoding: .utf8) }
         if let plot {
             let svg = try paretoPlot(model: model, set: set, truth: truth, count: count,
