@@ -58,7 +58,7 @@ def test_report_structure(report, quantized_blob):
     assert lo["outputs"] == ["logits"] and lo["removed_outputs"] == [f"head{i}" for i in range(6)]
     assert lo["nodes"] < lo["full_nodes"] and lo["checked_images"] == LIMIT and lo["max_abs_diff"] <= 1e-4
     q = report["qdq"]
-    assert q["format"] == "QDQ" and q["calibration"]["count"] == 500 and os.path.isfile(q["path"])
+    assert q["format"] == "QDQ" and q["calibration"]["count"] == 1000 and os.path.isfile(q["path"])
     assert report["warnings"] == []
 
 

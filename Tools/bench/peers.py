@@ -13,7 +13,7 @@ full model's on every image used):
   ort-qdq        ONNX Runtime on an int8 QDQ model of its own, made with quantize_static after
                  quant_pre_process (QuantFormat.QDQ, per-channel symmetric int8 weights, asymmetric
                  uint8 activations, MinMax calibration on the first N images of --calib, N as the
-                 blob's provenance says, else 500 as `sieve quantize` does). Why U8S8 and not S8S8:
+                 blob's provenance says, else 1000 as `sieve quantize` does). Why U8S8 and not S8S8:
                  ORT's x86 kernels (MLAS, QLinearConv/QGemm) take uint8 activations; S8S8 models get
                  their activations rewritten to uint8 at load (QDQS8ToU8Transformer), which gives the
                  same graph and speed on VGG-S and MobileNet-S, but misses tensors that feed two
@@ -62,7 +62,7 @@ from engines import (OpenVinoEngine, OrtEngine, PeerError, blob_provenance, call
 
 DEFAULT_IMAGES = os.path.join(REPO, "data", "fashion-mnist-test-1000-images-idx3-ubyte.gz")
 DEFAULT_CALIB = os.path.join(REPO, "data", "fashion-mnist-calib-1000-images-idx3-ubyte.gz")
-DEFAULT_CALIB_COUNT = 500          # `sieve quantize --calib-count` default (QuantizeOptions.defaultCount)
+DEFAULT_CALIB_COUNT = 1000         # `sieve quantize --calib-count` default (QuantizeOptions.defaultCount)
 CACHE_FORMAT = 1                   # bump when the way the cached models are made changes
 PEERS = ["ort-float", "ort-qdq", "openvino-qdq"]
 INT8_PEERS = ["ort-qdq", "openvino-qdq"]
@@ -338,7 +338,7 @@ def main(argv=None):
     p.add_argument("--images", default=DEFAULT_IMAGES, help="IDX or .npy uint8 images, cycled through (default %(default)s)")
     p.add_argument("--labels", help="their labels (default: the matching -labels-idx1- file)")
     p.add_argument("--calib", default=DEFAULT_CALIB, help="calibration images for the QDQ model (default %(default)s)")
-    p.add_argument("--calib-count", type=int, help="use the first N (default: as many as the blob's provenance says, else 500)")
+    p.add_argument("--calib-count", type=int, help="use the first N (default: as many as the blob's provenance says, else 1000)")
     p.add_argument("--calib-method", choices=["minmax", "entropy", "percentile"], default="minmax",
                    help="ORT calibration (default %(default)s, ORT's default)")
     p.add_argument("--activations", choices=["uint8", "int8"], default="uint8",
