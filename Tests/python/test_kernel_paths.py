@@ -1,6 +1,6 @@
 """Every kernel path this CPU has, on one and two threads, against the numpy reference: every logit
 of every head of real networks (VGG-S, ResNet-S, MobileNet-S) and of a blob that uses every op kind
-must be exact. The random-shape property test of the kernels themselves is Tools/test-kernels.sh."""
+must be exact, and so must every exact logit (docs/FORMAT.md). The random-shape property test of the kernels themselves is Tools/test-kernels.sh."""
 import json
 import os
 
@@ -47,18 +47,22 @@ def test_every_path_and_thread_count_is_exact(blobs, blob_builder, network, tmp_
         blobs[network].write_bytes(every_op_kind_graph(blob_builder))
     blob = sb.load(str(blobs[network]))
     images = fmnist.read_idx(TEST1000_IMAGES)[:N]
-    out = sb.run(blob, images)
+    out = sb.run(blob, images, keep_all=True)
     reference = np.concatenate([out["final"][:, None, :], out["heads"]], axis=1)
+    reference_exact = sb.exact_logits(blob, out["tensors"])
     checked = []
     for path in kernel_paths()["available"]:
         for threads in [1, 2]:
-            dump = tmp_path / f"{path}-{threads}.npy"
+            dump, exact = tmp_path / f"{path}-{threads}.npy", tmp_path / f"{path}-{threads}-exact.npy"
             proc, _ = run_cli("eval", blobs[network], "--images", TEST1000_IMAGES, "--labels", TEST1000_LABELS,
-                              "--limit", N, "--isa", path, "--threads", threads, "--json", "--dump-logits", dump)
+                              "--limit", N, "--isa", path, "--threads", threads, "--json", "--dump-logits", dump,
+                              "--dump-exact-logits", exact)
             assert json.loads(proc.stdout.strip().splitlines()[-1])["kernels"] == path
             runtime = np.load(dump)
             assert np.array_equal(runtime, reference), f"{path}, {threads} threads:\n" + \
                 describe_differences(runtime, reference, blob)
+            differ = int((np.load(exact) != reference_exact).sum())
+            assert differ == 0, f"{path}, {threads} threads: {differ} exact logits differ from the reference's"
             checked.append(f"{path}/{threads}")
     report(f"{network}: {N} images, every logit exact on {', '.join(checked)}")
 

@@ -58,7 +58,7 @@ def test_reference_matches_runtime(quantized_blob, tmp_path):
     assert cli["images"] == n
 
     t1 = time.time()
-    out = sb.run(blob, images)
+    out = sb.run(blob, images, keep_all=True)
     ref_seconds = time.time() - t1
     reference = np.concatenate([out["final"][:, None, :], out["heads"]], axis=1)
 
@@ -69,8 +69,11 @@ def test_reference_matches_runtime(quantized_blob, tmp_path):
     head_agree = [100.0 * float((runtime[:, 1 + i].argmax(1) == reference[:, 1 + i].argmax(1)).mean())
                   for i in range(heads)]
     ref_acc = 100.0 * float((out["final"].argmax(1) == labels).mean())
-    # Answers come from the exact logits (docs/FORMAT.md, "Exact logits").
-    runtime_acc = 100.0 * float((np.load(exact_dump)[:, 0].argmax(1) == labels).mean())
+    # Answers come from the exact logits (docs/FORMAT.md, "Exact logits"): bit-exact to the reference's.
+    exact = np.load(exact_dump)
+    reference_exact = sb.exact_logits(blob, out["tensors"])
+    exact_differ = int((exact != reference_exact).sum())
+    runtime_acc = 100.0 * float((exact[:, 0].argmax(1) == labels).mean())
     report(f"reference vs runtime, {n} images, {1 + heads} outputs x {k} logits: max |diff| {max_diff} LSB, "
            f"{differing} of {diff.size} logits differ; final argmax agreement {agree:.2f}%, "
            f"heads {', '.join(f'{a:.1f}' for a in head_agree)}%")
@@ -81,6 +84,8 @@ def test_reference_matches_runtime(quantized_blob, tmp_path):
         report("  " + describe_differences(runtime, reference, blob).replace("\n", "\n  "))
     assert abs(cli["accuracy"] - runtime_acc) < 1e-6, "the CLI's accuracy disagrees with its own dumped logits"
     assert max_diff <= 1, describe_differences(runtime, reference, blob)
+    assert exact_differ == 0, f"{exact_differ} exact logits differ from the reference's"
+
     assert agree >= 99.9, f"final argmax agreement {agree:.2f}% < 99.9%"
 
 

@@ -754,6 +754,48 @@ def run(blob, images, chunk=250, keep_all=False):
     return result
 
 
+def exact_logits(blob, tensors):
+    """The exact logits (FORMAT.md, "Exact logits") from `run(..., keep_all=True)`'s tensors:
+    float32 [N, 1 + head_count, K], [:, 0] the classifier's, [:, 1 + i] head i's."""
+    ops = blob.ops
+    final_writer = max(op.index for op in ops if op.output == blob.output_tensor)
+
+    def readers(t):
+        return [op.index for op in ops if op.input0 == t or op.input1 == t]
+
+    def source(writer, earliest):
+        op = ops[writer]
+        out = blob.tensors[op.output]
+        if op.kind != FULLY_CONNECTED:
+            q = tensors[op.output].reshape(len(tensors[op.output]), -1).astype(np.float64)
+            return ((q - out.zero_point) * float(out.scale)).astype(np.float32)
+        prev = ops[writer - 1] if writer - 1 >= earliest else None
+        if prev is not None and prev.kind == GLOBAL_AVERAGE_POOL and prev.output == op.input0:
+            tap = tensors[prev.input0]
+            n = tap.shape[1] * tap.shape[2]
+            sums = tap.astype(_I64).sum(axis=(1, 2))
+        else:
+            x = tensors[op.input0]
+            n = 1
+            sums = x.reshape(len(x), -1).astype(_I64)
+        acc = n * op.bias.astype(_I64) + sums @ op.weights.astype(_I64).T
+        z = acc.astype(np.float64) * np.ldexp(op.multipliers.astype(np.float64), -op.shifts.astype(np.int64))
+        z = z * np.float64(out.scale) / np.float64(n)
+        if op.act_min > -128:
+            z = np.maximum(z, np.float64(out.scale) * (op.act_min - out.zero_point))
+        if op.act_max < 127:
+            z = np.minimum(z, np.float64(out.scale) * (op.act_max - out.zero_point))
+        return z.astype(np.float32)
+
+    pooled = ops[final_writer - 1].output if final_writer > 0 else None
+    private = pooled is not None and readers(pooled) == [final_writer] and \
+        all(h.tap_tensor != pooled for h in blob.heads)
+    rows = [source(final_writer, final_writer - 1 if private else final_writer)]
+    for h in blob.heads:
+        rows.append(source(h.first_op + h.op_count - 1, h.first_op))
+    return np.stack(rows, axis=1)
+
+
 # ----------------------------------------------------------------------------------------------
 # CLI
 
