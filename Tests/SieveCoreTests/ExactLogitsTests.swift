@@ -21,13 +21,17 @@ import SieveCore
         }
     }
 
+    func setRandomFrame(_ interpreter: Interpreter, _ rng: inout SplitMix) {
+        let pixels = (0..<interpreter.input.count).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+        pixels.withUnsafeBytes { interpreter.setInput(pixels: $0) }
+    }
+
     @Test func headAndFinalFollowTheSpec() throws {
         let model = try load(TinyModel().blob()).get()
         let interpreter = try Interpreter(model: model)
         var rng = SplitMix(seed: 11)
         for _ in 0..<20 {
-            let pixels = (0..<interpreter.input.count).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
-            pixels.withUnsafeBytes { interpreter.setInput(pixels: $0) }
+            setRandomFrame(interpreter, &rng)
             interpreter.run(op: 0)
             let tap = Array(interpreter.tensor(1))      // the conv output the head pools
             interpreter.run(op: 3)
@@ -44,8 +48,7 @@ import SieveCore
         let interpreter = try Interpreter(model: model)
         var rng = SplitMix(seed: 3)
         for _ in 0..<20 {
-            let pixels = (0..<interpreter.input.count).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
-            pixels.withUnsafeBytes { interpreter.setInput(pixels: $0) }
+            setRandomFrame(interpreter, &rng)
             interpreter.run()
             let t = model.tensors[5]
             let q = Array(interpreter.output)
