@@ -27,9 +27,8 @@ public final class Interpreter {
     let headStartingAt: [Int]
     let opMACs: [Int]
     let writesClassLogits: [Bool]
-    /// Surviving classes of the current frame (1 = alive), and float scratch for head scores.
+    /// Surviving classes of the current frame (1 = alive).
     let classMask: UnsafeMutablePointer<UInt8>
-    let scratch: UnsafeMutablePointer<Float>
     /// Exact logits (ExactLogits.swift): how each head's (0 ..< headCount) and the classifier's
     /// (last) are computed, the ops they replace in `classify`, and their values, `(headCount + 1) x classCount`.
     var logitSources: [LogitSource] = []
@@ -93,8 +92,6 @@ public final class Interpreter {
         self.opMACs = model.ops.indices.map { model.macs(op: $0) }
         self.classMask = UnsafeMutablePointer<UInt8>.allocate(capacity: model.classCount)
         self.classMask.initialize(repeating: 1, count: model.classCount)
-        self.scratch = UnsafeMutablePointer<Float>.allocate(capacity: model.classCount)
-        self.scratch.initialize(repeating: 0, count: model.classCount)
         self.logitValues = UnsafeMutablePointer<Float>.allocate(capacity: (model.heads.count + 1) * model.classCount)
         self.logitValues.initialize(repeating: 0, count: (model.heads.count + 1) * model.classCount)
         self.logitSums = UnsafeMutablePointer<Int32>.allocate(capacity: 1)
@@ -134,7 +131,6 @@ public final class Interpreter {
         if let kernelScratch { sieve_free_aligned(kernelScratch) }
         scores.deallocate()
         classMask.deallocate()
-        scratch.deallocate()
         logitValues.deallocate()
         logitSums.deallocate()
     }
