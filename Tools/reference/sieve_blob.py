@@ -781,10 +781,11 @@ def exact_logits(blob, tensors):
         acc = n * op.bias.astype(_I64) + sums @ op.weights.astype(_I64).T
         z = acc.astype(np.float64) * np.ldexp(op.multipliers.astype(np.float64), -op.shifts.astype(np.int64))
         z = z * np.float64(out.scale) / np.float64(n)
+        # The clamp bounds are float32 products, as the runtime computes them.
         if op.act_min > -128:
-            z = np.maximum(z, np.float64(out.scale) * (op.act_min - out.zero_point))
+            z = np.maximum(z, np.float64(np.float32(out.scale) * np.float32(op.act_min - out.zero_point)))
         if op.act_max < 127:
-            z = np.minimum(z, np.float64(out.scale) * (op.act_max - out.zero_point))
+            z = np.minimum(z, np.float64(np.float32(out.scale) * np.float32(op.act_max - out.zero_point)))
         return z.astype(np.float32)
 
     pooled = ops[final_writer - 1].output if final_writer > 0 else None
