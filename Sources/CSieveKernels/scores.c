@@ -2,8 +2,10 @@
 #include <math.h>
 #include "sieve_kernels.h"
 
+float sieve_sigmoid(float z) { return 1.0f / (1.0f + expf(-z)); }
+
 void sieve_sigmoid_scores(const float *logits, int32_t count, float *scores) {
-    for (int32_t i = 0; i < count; i++) scores[i] = 1.0f / (1.0f + expf(-logits[i]));
+    for (int32_t i = 0; i < count; i++) scores[i] = sieve_sigmoid(logits[i]);
 }
 
 void sieve_softmax_scores(const float *logits, int32_t count, float *scores) {

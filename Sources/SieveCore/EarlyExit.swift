@@ -33,10 +33,10 @@ public enum ExitRule {
                               mask: UnsafeMutablePointer<UInt8>, classes: Int) -> (exit: Bool, alive: Int) {
         if head.kind == HeadKind.exclusion.rawValue {
             let top = best(logits, mask: mask, classes: classes)
-            let cut = head.threshold * sigmoid(logits[top])
+            let cut = head.threshold * sieve_sigmoid(logits[top])
             var alive = 0
             for c in 0..<classes where mask[c] != 0 {
-                if c != top && !(sigmoid(logits[c]) > cut) { mask[c] = 0 } else { alive += 1 }
+                if c != top && !(sieve_sigmoid(logits[c]) > cut) { mask[c] = 0 } else { alive += 1 }
             }
             if alive == 1 { return (true, 1) }
             let confident = head.exitConfidence > 0 && softmaxMax(logits, mask: mask, classes: classes) > head.exitConfidence
@@ -46,9 +46,6 @@ public enum ExitRule {
         for c in 0..<classes where mask[c] != 0 { alive += 1 }
         return (softmaxMax(logits, mask: mask, classes: classes) > head.threshold, alive)
     }
-
-    @inline(__always)
-    static func sigmoid(_ z: Float) -> Float { 1 / (1 + sieve_expf(-z)) }
 
     /// The largest softmax probability over the surviving classes' logits.
     @inline(__always)

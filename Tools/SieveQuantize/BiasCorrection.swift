@@ -23,7 +23,7 @@ struct BiasCorrector {
     func corrected() throws(QuantizeError) -> Graph {
         let target = floatMeans()
         var g = graph
-        let weighted = g.layers.indices.filter { g.layers[$0].biasCount != nil }
+        let weighted = g.layers.indices.filter { g.layers[$0].hasBias }
         for (done, l) in weighted.enumerated() {
             let m0 = try meanError(g, layer: l, target: target[l]!)
             if logitsSource(l) != nil {
@@ -56,7 +56,7 @@ struct BiasCorrector {
 
     /// Per layer with a bias: the float model's mean output per channel.
     private func floatMeans() -> [Int: [Double]] {
-        let layers = graph.layers.indices.filter { graph.layers[$0].biasCount != nil }
+        let layers = graph.layers.indices.filter { graph.layers[$0].hasBias }
         let parts: [[Int: [Double]]] = parallelChunks(count: count) { range in
             let executor = FloatExecutor(graph: graph)
             var sums: [Int: [Double]] = [:]
@@ -125,12 +125,11 @@ struct BiasCorrector {
 }
 
 extension Layer {
-    /// Output channels of a layer with a bias (conv, fully connected); nil for the rest.
-    var biasCount: Int? {
+    /// Conv and fully connected layers carry a bias.
+    var hasBias: Bool {
         switch kind {
-        case .conv(let p): return p.cout
-        case .fullyConnected(let p): return p.cout
-        default: return nil
+        case .conv, .fullyConnected: return true
+        default: return false
         }
     }
 

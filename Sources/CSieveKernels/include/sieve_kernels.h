@@ -175,7 +175,8 @@ typedef struct {
 // run on path `isa` (integers: every path gives the same ones).
 void sieve_exact_logits(int32_t isa, const sieve_logits_params *p, const uint8_t *row_mask, float *logits);
 
-// Head scores from logits.
+// Head scores from logits; sieve_sigmoid is the one the exit rule uses too.
+float sieve_sigmoid(float z);
 void sieve_sigmoid_scores(const float *logits, int32_t count, float *scores);
 void sieve_softmax_scores(const float *logits, int32_t count, float *scores);
 
