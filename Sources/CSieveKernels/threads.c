@@ -1,11 +1,15 @@
-// The thread pool of sieve_threads.h: a generation counter hands out each job, workers count
-// themselves done; spinning keeps the hand-off between ops to well under a microsecond.
+// The thread pool of sieve_threads.h. Each job is cut into more chunks than there are threads, and
+// every thread (the caller too) claims chunks until none is left: a worker the OS has descheduled
+// claims nothing, so the running threads do its share instead of waiting a time slice for it.
+// Waiting threads spin for a bounded time, then sleep on a futex, so a pool beside a busy camera
+// process gives its cores back between frames.
 #define _GNU_SOURCE
 #include <limits.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <time.h>
 #include "sieve_threads.h"
 #if defined(__linux__)
 #include <linux/futex.h>
@@ -13,9 +17,12 @@
 #include <unistd.h>
 #endif
 
-// Spins before a worker sleeps: long enough to bridge the gap between two ops of a frame.
-#define SPINS_BEFORE_SLEEP 200000
-
+// How long a thread spins before it sleeps: long enough to bridge the gap between two ops of a
+// frame (a pool or add runs for a few microseconds), short against a camera's frame interval.
+#define SPIN_NS 100000
+// Chunks per thread: more chunks balance better when a thread is slowed; each costs a claim
+// (one compare-and-swap) and a kernel call.
+#define CHUNKS_PER_THREAD 4
 
 typedef struct {
     sieve_pool *pool;
@@ -30,9 +37,13 @@ struct sieve_pool {
     uint8_t *scratch;
     size_t scratch_stride;
     sieve_job job;
-    _Atomic uint32_t generation;  // bumped once per job (the futex word)
-    _Atomic int32_t remaining;    // workers still on the current job
-    _Atomic int32_t sleepers;
+    int32_t units;                 // rows (conv) or 16-channel blocks (fc) of the job
+    int32_t chunks;                // the job's chunks
+    _Atomic uint64_t work;         // job number << 32 | chunks not yet claimed
+    _Atomic uint32_t generation;   // job number, the workers' futex word
+    _Atomic uint32_t completed;    // chunks done, the caller's futex word
+    _Atomic int32_t caller_sleeps;
+    _Atomic int32_t workers_sleep;  // workers asleep on `generation`
     _Atomic int32_t stop;
 };
 
@@ -42,6 +53,12 @@ static inline void cpu_relax(void) {
 #elif defined(__aarch64__)
     __asm__ volatile("yield");
 #endif
+}
+
+static uint64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 static void futex_wait(_Atomic uint32_t *word, uint32_t expected) {
@@ -61,30 +78,63 @@ static void futex_wake_all(_Atomic uint32_t *word) {
 #endif
 }
 
-// Thread t's share [begin, end) of `count` units, as even as integers allow.
-static void share(int32_t count, int32_t t, int32_t threads, int32_t *begin, int32_t *end) {
-    *begin = (int32_t)((int64_t)count * t / threads);
-    *end = (int32_t)((int64_t)count * (t + 1) / threads);
+// Waits until *word differs from `value`: spins for SPIN_NS, then sleeps. `sleeping`, when not
+// NULL, is raised while asleep so the waker knows a futex wake is needed.
+static uint32_t wait_while_equal(_Atomic uint32_t *word, uint32_t value, _Atomic int32_t *sleeping) {
+    uint32_t now;
+    uint64_t deadline = 0;
+    for (uint32_t spins = 0; (now = atomic_load_explicit(word, memory_order_acquire)) == value; spins++) {
+        if ((spins & 63) != 63) { cpu_relax(); continue; }
+        const uint64_t t = now_ns();
+        if (deadline == 0) { deadline = t + SPIN_NS; continue; }
+        if (t < deadline) continue;
+        if (sleeping) atomic_fetch_add(sleeping, 1);
+        if (atomic_load(word) == value) futex_wait(word, value);
+        if (sleeping) atomic_fetch_sub(sleeping, 1);
+        deadline = 0;
+    }
+    return now;
 }
 
-static void run_part(sieve_pool *pool, int32_t t) {
+// Units [begin, end) of chunk c: the job's units as evenly as integers allow.
+static void chunk_units(const sieve_pool *pool, int32_t c, int32_t *begin, int32_t *end) {
+    *begin = (int32_t)((int64_t)pool->units * c / pool->chunks);
+    *end = (int32_t)((int64_t)pool->units * (c + 1) / pool->chunks);
+}
+
+static void run_chunk(sieve_pool *pool, int32_t t, int32_t c) {
     const sieve_job *job = &pool->job;
     void *scratch = pool->scratch + (size_t)t * pool->scratch_stride;
     int32_t begin, end;
+    chunk_units(pool, c, &begin, &end);
+    if (begin >= end) return;
     if (job->kind == SIEVE_JOB_FC) {
         const sieve_fc_params *p = (const sieve_fc_params *)job->params;
-        share((p->out_c + 15) / 16, t, pool->threads, &begin, &end);
-        begin *= 16;
-        end = end * 16 < p->out_c ? end * 16 : p->out_c;
-        if (begin < end) sieve_fc_run(job->isa, p, job->packed, scratch, begin, end);
+        const int32_t oc_end = end * 16 < p->out_c ? end * 16 : p->out_c;
+        sieve_fc_run(job->isa, p, job->packed, scratch, begin * 16, oc_end);
         return;
     }
-    const sieve_conv_params *p = (const sieve_conv_params *)job->params;
-    share(p->out_h, t, pool->threads, &begin, &end);
-    if (begin >= end) return;
-    const sieve_conv_params band = sieve_conv_rows(p, begin, end);
+    const sieve_conv_params band = sieve_conv_rows((const sieve_conv_params *)job->params, begin, end);
     if (job->kind == SIEVE_JOB_CONV) sieve_conv_run(job->isa, &band, job->packed, scratch);
     else sieve_dwconv_run(job->isa, &band, job->packed, scratch);
+}
+
+// Claims and runs chunks of job `number` on thread t until none is left. A claim succeeds only
+// while the job is current, so a late worker never touches the next job's chunks; the job cannot
+// complete (and be replaced) while a claimed chunk runs.
+static void claim_chunks(sieve_pool *pool, int32_t t, uint32_t number) {
+    uint64_t work = atomic_load_explicit(&pool->work, memory_order_acquire);
+    for (;;) {
+        if ((uint32_t)(work >> 32) != number || (uint32_t)work == 0) return;
+        if (!atomic_compare_exchange_weak_explicit(&pool->work, &work, work - 1, memory_order_acq_rel,
+                                                   memory_order_acquire)) continue;
+        const uint32_t chunks = (uint32_t)pool->chunks;  // read before the job can complete
+        run_chunk(pool, t, (int32_t)(uint32_t)work - 1);
+        const uint32_t done = atomic_fetch_add(&pool->completed, 1) + 1;
+        if (done == chunks && t != 0 && atomic_load(&pool->caller_sleeps) > 0)
+            futex_wake_all(&pool->completed);
+        work = atomic_load_explicit(&pool->work, memory_order_acquire);
+    }
 }
 
 static void *worker_main(void *argument) {
@@ -92,26 +142,18 @@ static void *worker_main(void *argument) {
     sieve_pool *pool = start->pool;
     uint32_t seen = 0;
     for (;;) {
-        uint32_t now;
-        int32_t spins = 0;
-        while ((now = atomic_load_explicit(&pool->generation, memory_order_acquire)) == seen) {
-            if (++spins < SPINS_BEFORE_SLEEP) { cpu_relax(); continue; }
-            atomic_fetch_add(&pool->sleepers, 1);
-            if (atomic_load(&pool->generation) == seen) futex_wait(&pool->generation, seen);
-            atomic_fetch_sub(&pool->sleepers, 1);
-            spins = 0;
-        }
-        seen = now;
+        seen = wait_while_equal(&pool->generation, seen, &pool->workers_sleep);
         if (atomic_load(&pool->stop)) return NULL;
-        run_part(pool, start->index);
-        atomic_fetch_sub_explicit(&pool->remaining, 1, memory_order_release);
+        claim_chunks(pool, start->index, seen);
     }
 }
 
-static void publish(sieve_pool *pool) {
-    atomic_store_explicit(&pool->remaining, pool->started, memory_order_relaxed);
-    atomic_fetch_add(&pool->generation, 1);  // sequentially consistent: pairs with the sleepers check
-    if (atomic_load(&pool->sleepers) > 0) futex_wake_all(&pool->generation);
+// Makes job `number` of `chunks` chunks current and wakes the workers.
+static void publish(sieve_pool *pool, uint32_t number, uint32_t chunks) {
+    atomic_store_explicit(&pool->completed, 0, memory_order_relaxed);
+    atomic_store_explicit(&pool->work, (uint64_t)number << 32 | chunks, memory_order_release);
+    atomic_store(&pool->generation, number);  // sequentially consistent: pairs with the sleepers' count
+    if (atomic_load(&pool->workers_sleep) > 0) futex_wake_all(&pool->generation);
 }
 
 sieve_pool *sieve_pool_create(int32_t threads, uint8_t *scratch, size_t scratch_stride) {
@@ -133,14 +175,24 @@ sieve_pool *sieve_pool_create(int32_t threads, uint8_t *scratch, size_t scratch_
 void sieve_pool_destroy(sieve_pool *pool) {
     if (pool == NULL) return;
     atomic_store(&pool->stop, 1);
-    publish(pool);
+    publish(pool, atomic_load(&pool->generation) + 1, 0);
     for (int32_t i = 0; i < pool->started; i++) pthread_join(pool->workers[i], NULL);
     free(pool);
 }
 
 void sieve_pool_run(sieve_pool *pool, const sieve_job *job) {
     pool->job = *job;
-    publish(pool);
-    run_part(pool, 0);
-    while (atomic_load_explicit(&pool->remaining, memory_order_acquire) != 0) cpu_relax();
+    pool->units = job->kind == SIEVE_JOB_FC ? (((const sieve_fc_params *)job->params)->out_c + 15) / 16
+                                            : ((const sieve_conv_params *)job->params)->out_h;
+    const int32_t most = pool->threads * CHUNKS_PER_THREAD;
+    pool->chunks = pool->units < most ? pool->units : most;
+    if (pool->chunks < 1) return;
+    // The job number never repeats the one a worker last saw (0 is skipped so workers start waiting).
+    uint32_t number = atomic_load(&pool->generation) + 1;
+    if (number == 0) number = 1;
+    publish(pool, number, (uint32_t)pool->chunks);
+    claim_chunks(pool, 0, number);
+    // The chunks other threads claimed: wait for them (only the last one done wakes the caller).
+    for (uint32_t done; (done = atomic_load(&pool->completed)) != (uint32_t)pool->chunks;)
+        wait_while_equal(&pool->completed, done, &pool->caller_sleeps);
 }

@@ -16,7 +16,9 @@ struct BenchCommand: ParsableCommand {
             the blob's exits on. Medians throughout. The peak is the kernel path's multiply-accumulate \
             instruction in a register-only loop, measured in the same run. With --threads above 1, \
             one thread is timed too, run for run, and the speed-up is the ratio of the median latencies \
-            (frames per second from the means are printed too; they move with the machine's noise).
+            (frames per second from the means are printed too; they move with the machine's noise). \
+            --contend N starts N busy processes for the timed runs, as a camera process shares a \
+            board's cores: compare the median and p99 of N threads with one thread's in the same run.
             """)
 
     @Argument(help: "The .sieve blob.") var blob: String
@@ -26,6 +28,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Kernel path (scalar, avx2, avx512vnni, neon, neondot, i8mm); default: SIEVE_ISA, else the best this CPU has.")
     var isa: String?
     @Option(help: "Threads that split each large op (1...64).") var threads = 1
+    @Option(help: "Busy processes competing for the cores while timing (0...64).") var contend = 0
     @Option(help: "Camera frame whose preprocessing (centred square crop, resize, colour, table) is timed: WxH.")
     var frameSize = "640x480"
     @Option(help: "Its format: gray8, rgb24, bgr24, i420, nv12, yuyv.") var frameFormat = "i420"
@@ -34,6 +37,7 @@ struct BenchCommand: ParsableCommand {
     func validate() throws {
         guard runs >= 1 && runs <= 1_000_000 else { throw ValidationError("--runs must be in 1...1000000") }
         guard warmup >= 0 && warmup <= 1_000_000 else { throw ValidationError("--warmup must be in 0...1000000") }
+        guard contend >= 0 && contend <= 64 else { throw ValidationError("--contend must be in 0...64") }
     }
 
     struct OpRow: Encodable {
@@ -41,9 +45,10 @@ struct BenchCommand: ParsableCommand {
         let peak_share: Double?
     }
     struct Report: Encodable {
-        let runs: Int, isa: String, threads: Int, full_macs: Int, peak_gmacs: Double?
+        let runs: Int, isa: String, threads: Int, contend: Int, full_macs: Int, peak_gmacs: Double?
         let median_us: Double, p99_us: Double, gmacs: Double, frames_per_second: Double
-        let one_thread_median_us: Double?, one_thread_frames_per_second: Double?, thread_speedup: Double?
+        let one_thread_median_us: Double?, one_thread_p99_us: Double?, one_thread_frames_per_second: Double?
+        let thread_speedup: Double?
         let preprocess_frame: String, preprocess_median_us: Double
         let exits_median_us: Double, exits_p99_us: Double, exits_mean_macs: Double
         let ops: [OpRow]
@@ -74,6 +79,7 @@ struct BenchCommand: ParsableCommand {
         var wholeTimes = [Double](repeating: 0, count: runs)
         var exitTimes = [Double](repeating: 0, count: runs)
         var exitMACs = 0
+        let busy = try BusyProcesses(count: contend)
         for r in -warmup..<runs {
             set.image((r + warmup) % set.count).withUnsafeBytes { interpreter.setInput(pixels: $0) }
             for i in 0..<opCount {
@@ -97,6 +103,7 @@ struct BenchCommand: ParsableCommand {
                 if r >= 0 { oneThreadTimes[r] = Double(sieve_now_ns() - oneStart) / 1000 }
             }
         }
+        busy.stop()
         let medians = opTimes.map { LatencyStats($0).p50 }
         let total = medians.reduce(0, +)
         let rows = (0..<opCount).map { i in
@@ -110,16 +117,17 @@ struct BenchCommand: ParsableCommand {
         let single = oneThread == nil ? nil : LatencyStats(oneThreadTimes)
         let fullMACs = noExitMACs(model)
         let pathName = KernelPath.name(interpreter.isa)
-        let report = Report(runs: runs, isa: pathName, threads: threads, full_macs: fullMACs, peak_gmacs: peak,
+        let report = Report(runs: runs, isa: pathName, threads: threads, contend: contend, full_macs: fullMACs, peak_gmacs: peak,
                             median_us: whole.p50, p99_us: whole.p99, gmacs: Double(fullMACs) / whole.p50 / 1000,
-                            frames_per_second: 1_000_000 / whole.mean, one_thread_median_us: single?.p50,
+                            frames_per_second: 1_000_000 / whole.mean, one_thread_median_us: single?.p50, one_thread_p99_us: single?.p99,
                             one_thread_frames_per_second: single.map { 1_000_000 / $0.mean },
                             thread_speedup: single.map { $0.p50 / whole.p50 },
                             preprocess_frame: frames.name, preprocess_median_us: frames.median,
                             exits_median_us: exiting.p50, exits_p99_us: exiting.p99, exits_mean_macs: Double(exitMACs) / Double(runs),
                             ops: rows)
         if json { try printJSON(report); return }
-        print("\(blob): \(runs) runs after \(warmup) warm-up, images from \(images) (\(pathName) kernels, \(threads) thread\(threads == 1 ? "" : "s"))")
+        print("\(blob): \(runs) runs after \(warmup) warm-up, images from \(images) (\(pathName) kernels, \(threads) thread\(threads == 1 ? "" : "s"))"
+              + (contend > 0 ? ", \(contend) busy process\(contend == 1 ? "" : "es") competing" : ""))
         if let peak { print(String(format: "peak of %@ on this core: %.1f GMAC/s (register-only loop)", pathName, peak)) }
         print("")
         print(pad("op", 4) + pad("kind", 21) + pad("head", 6) + lpad("MACs", 12) + lpad("median us", 11) + lpad("GMAC/s", 8)
@@ -138,8 +146,8 @@ struct BenchCommand: ParsableCommand {
         print(String(format: "preprocessing a %@ frame: median %.1f us (crop, resize, colour, table; not in the times above)",
                      report.preprocess_frame, report.preprocess_median_us))
         if let single, let speedup = report.thread_speedup {
-            print(String(format: "one thread, same runs:    median %.1f us, %.0f frames/s; %d threads: %.2fx faster (medians)",
-                         single.p50, 1_000_000 / single.mean, threads, speedup))
+            print(String(format: "one thread, same runs:    median %.1f us, p99 %.1f us, %.0f frames/s; %d threads: %.2fx faster (medians), p99 %.2fx",
+                         single.p50, single.p99, 1_000_000 / single.mean, threads, speedup, whole.p99 / single.p99))
         }
     }
 }

@@ -1,6 +1,8 @@
 // A fixed pool of threads that splits one op at a time: conv and depthwise by bands of output
-// rows, fully connected by blocks of 16 output channels. Created once at load; running a job
-// allocates nothing. Workers spin briefly between ops, then sleep on a futex.
+// rows, fully connected by blocks of 16 output channels. Each op is cut into a few chunks per
+// thread that the threads, the caller included, claim as they come free, so a descheduled worker
+// holds up at most the chunk it is running. Created once at load; running a job allocates nothing.
+// Waiting threads spin for a bounded time (100 us), then sleep on a futex.
 #ifndef SIEVE_THREADS_H
 #define SIEVE_THREADS_H
 
