@@ -3,6 +3,7 @@ error with a non-zero exit code for every kind of bad input."""
 import json
 import os
 import subprocess
+import time
 
 import numpy as np
 import pytest
@@ -159,6 +160,48 @@ def test_bench_peak_path_and_threads(quantized_blob):
     assert bench["preprocess_frame"] == "640x480 i420" and bench["preprocess_median_us"] > 0
     scalar = json.loads(run_cli("bench", quantized_blob, "--runs", 2, "--warmup", 0, "--isa", "scalar", "--json")[0].stdout)
     assert scalar["isa"] == "scalar" and scalar.get("peak_gmacs") is None and scalar.get("thread_speedup") is None
+
+
+def busy_loops_of(pid):
+    """Child processes of `pid` still running (BusyProcesses' shell loops)."""
+    children = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid and fields[0] != "Z":
+                children.append(int(entry))
+    return children
+
+
+def test_bench_contend_reports_both_tails_and_leaves_no_process(quantized_blob):
+    """--contend 2: the busy processes run while timing (two children of sieve seen mid-run), the
+    report carries 1- and 2-thread medians and p99s, and no busy process outlives the bench."""
+    args = [SIEVE_BIN, "bench", quantized_blob, "--runs", 400, "--warmup", 1, "--threads", 2, "--contend", 2, "--json"]
+    proc = subprocess.Popen(list(map(str, args)), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    seen = 0
+    while proc.poll() is None:
+        seen = max(seen, len(busy_loops_of(proc.pid)))
+        time.sleep(0.02)
+    out, err = proc.communicate()
+    assert proc.returncode == 0, err
+    bench = json.loads(out)
+    assert bench["contend"] == 2 and bench["threads"] == 2 and seen == 2
+    assert bench["one_thread_p99_us"] >= bench["one_thread_median_us"] > 0 and bench["p99_us"] >= bench["median_us"] > 0
+    time.sleep(0.5)
+    leftovers = [p for p in os.listdir("/proc") if p.isdigit() and _is_busy_loop(int(p))]
+    assert leftovers == [], leftovers
+
+
+def _is_busy_loop(pid):
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return b"while kill -0 $p" in f.read()
+    except OSError:
+        return False
 
 
 def test_bench_rejects_images_of_the_wrong_size(quantized_blob, tmp_path):
