@@ -2,9 +2,11 @@
 # Runs every test: Swift unit tests (debug, small and fast), the kernel paths' bit-exactness
 # property test (x86 natively, AArch64 under qemu), then the release build of the CLI and the
 # Python suites that drive it on real data (independent int8 reference, accuracy, every kernel
-# path, the peer benchmark, Embedded Swift build of SieveCore).
+# path, the peer benchmark, Embedded Swift build of SieveCore). Installs what it needs first on
+# Debian (Tools/install-test-deps.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+bash Tools/install-test-deps.sh
 echo "== swift test (unit tests)"
 swift test 2>&1 | tail -n 40
 echo "== kernel paths against the scalar kernels (host, and AArch64 under qemu)"
