@@ -23,6 +23,7 @@ public struct Blob {
         let headerCRC = sieve_crc32c(0, bytes.baseAddress, 32)
         guard r.u32(32) == headerCRC else { throw .headerChecksumMismatch(expected: r.u32(32), actual: headerCRC) }
         guard r.u32(12) == UInt32(BlobLayout.headerSize) else { throw .invalidModel(reason: "header_size is not 64") }
+        guard r.allZero(36, 28) else { throw .reservedNotZero(field: "header bytes 36..<64", index: -1) }
         let declared = r.u64(16)
         guard declared == UInt64(fileSize) else { throw .fileSizeMismatch(declared: declared, actual: fileSize) }
         let count = r.u32(24)
@@ -38,6 +39,7 @@ public struct Blob {
             let kind = r.u32(e), offset = r.u64(e + 8), size = r.u64(e + 16), crc = r.u32(e + 24)
             guard let section = SectionKind(rawValue: kind) else { throw .unknownSection(kind: kind) }
             guard sections[Int(kind)] == nil else { throw .duplicateSection(kind: kind) }
+            guard r.u32(e + 4) == 0 && r.u32(e + 28) == 0 else { throw .reservedNotZero(field: "section table entry", index: i) }
             guard offset % UInt64(BlobLayout.alignment) == 0 else { throw .sectionMisaligned(kind: kind, offset: offset) }
             guard offset >= dataStart, size <= UInt64(fileSize), offset <= UInt64(fileSize) - size else {
                 throw .sectionOutOfBounds(kind: kind, offset: offset, size: size, fileSize: fileSize)
@@ -52,6 +54,21 @@ public struct Blob {
             table.append((kind, offset, size))
         }
         for kind in SectionKind.allCases where sections[Int(kind.rawValue)] == nil { throw .missingSection(name: kind.name) }
+        try Blob.checkPadding(r, table: table)
+    }
+
+    /// Zero bytes after each payload up to the next multiple of 64, and at least 64 zero bytes
+    /// after the last section: kernels may read 64 bytes past any array.
+    private static func checkPadding(_ r: ByteReader, table: [(kind: UInt32, offset: UInt64, size: UInt64)]) throws(SieveError) {
+        var lastEnd = 0
+        for entry in table {
+            let end = Int(entry.offset + entry.size)
+            let padded = min(KernelPath.roundUp(end), r.bytes.count)
+            guard r.allZero(end, padded - end) else { throw .sectionPaddingNotZero(kind: entry.kind) }
+            lastEnd = max(lastEnd, end)
+        }
+        let tail = r.bytes.count - lastEnd
+        guard tail >= BlobLayout.alignment && r.allZero(lastEnd, tail) else { throw .trailerNotZero(bytes: tail) }
     }
 
     public func section(_ kind: SectionKind) -> UnsafeRawBufferPointer { sections[Int(kind.rawValue)]! }

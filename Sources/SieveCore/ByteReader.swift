@@ -23,6 +23,12 @@ public struct ByteReader {
     @inline(__always)
     public func f32(_ offset: Int) -> Float { Float(bitPattern: u32(offset)) }
 
+    /// True when bytes `offset ..< offset + count` are all zero (reserved fields and padding).
+    public func allZero(_ offset: Int, _ count: Int) -> Bool {
+        for byte in slice(offset, count) where byte != 0 { return false }
+        return true
+    }
+
     public func slice(_ offset: Int, _ count: Int) -> UnsafeRawBufferPointer {
         precondition(offset >= 0 && count >= 0 && offset + count <= bytes.count, "slice out of bounds")
         return UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + count)])

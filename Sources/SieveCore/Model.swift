@@ -18,12 +18,17 @@ public struct Model {
         guard modelBytes.count >= BlobLayout.modelRecordSize else {
             throw .sectionTooSmall(name: "MODEL", needed: BlobLayout.modelRecordSize, actual: modelBytes.count)
         }
-        let info = ModelRecord(ByteReader(modelBytes))
+        let modelReader = ByteReader(modelBytes)
+        guard modelReader.u32(28) == 0 && modelReader.allZero(68, 28) else { throw .reservedNotZero(field: "MODEL reserved bytes", index: -1) }
+        let info = ModelRecord(modelReader)
         try Model.checkCounts(info)
         self.info = info
-        self.tensors = try Model.decode(blob.section(.tensors), count: Int(info.tensorCount), size: BlobLayout.tensorRecordSize, name: "TENSORS") { TensorRecord($0) }
-        self.ops = try Model.decode(blob.section(.ops), count: Int(info.opCount), size: BlobLayout.opRecordSize, name: "OPS") { OpRecord($0) }
-        self.heads = try Model.decode(blob.section(.heads), count: Int(info.headCount), size: BlobLayout.headRecordSize, name: "HEADS") { HeadRecord($0) }
+        self.tensors = try Model.decode(blob.section(.tensors), count: Int(info.tensorCount), size: BlobLayout.tensorRecordSize,
+                                        name: "TENSORS", record: "tensor", reserved: { $0.allZero(24, 8) }) { TensorRecord($0) }
+        self.ops = try Model.decode(blob.section(.ops), count: Int(info.opCount), size: BlobLayout.opRecordSize,
+                                    name: "OPS", record: "op", reserved: Model.opReservedIsZero) { OpRecord($0) }
+        self.heads = try Model.decode(blob.section(.heads), count: Int(info.headCount), size: BlobLayout.headRecordSize,
+                                      name: "HEADS", record: "head", reserved: { $0.u32(28) == 0 }) { HeadRecord($0) }
         self.data = blob.section(.data)
         self.labelRanges = try Model.decodeLabels(blob.section(.labels), classCount: Int(info.classCount))
         for (i, t) in tensors.enumerated() { try Model.check(tensor: t, index: i) }
@@ -78,14 +83,25 @@ public struct Model {
         guard info.inputChannels >= 1 && info.inputChannels <= 4 else { throw .countOutOfRange(name: "input_channels", value: info.inputChannels) }
     }
 
-    private static func decode<T>(_ bytes: UnsafeRawBufferPointer, count: Int, size: Int, name: StaticString,
-                                  _ make: (ByteReader) -> T) throws(SieveError) -> [T] {
+    /// `count` records of `size` bytes; `reserved` says whether a record's reserved fields are zero.
+    private static func decode<T>(_ bytes: UnsafeRawBufferPointer, count: Int, size: Int, name: StaticString, record: StaticString,
+                                  reserved: (ByteReader) -> Bool, _ make: (ByteReader) -> T) throws(SieveError) -> [T] {
         guard bytes.count >= count * size else { throw .sectionTooSmall(name: name, needed: count * size, actual: bytes.count) }
         let r = ByteReader(bytes)
         var out: [T] = []
         out.reserveCapacity(count)
-        for i in 0..<count { out.append(make(ByteReader(r.slice(i * size, size)))) }
+        for i in 0..<count {
+            let fields = ByteReader(r.slice(i * size, size))
+            guard reserved(fields) else { throw .reservedNotZero(field: record, index: i) }
+            out.append(make(fields))
+        }
         return out
+    }
+
+    /// An op's reserved word, its unused params (all but ADD's left_shift) and the bytes after them.
+    private static func opReservedIsZero(_ r: ByteReader) -> Bool {
+        let firstUnused = r.u32(0) == OpKind.add.rawValue ? 100 : 96
+        return r.u32(60) == 0 && r.allZero(firstUnused, BlobLayout.opRecordSize - firstUnused)
     }
 
     private static func decodeLabels(_ bytes: UnsafeRawBufferPointer, classCount: Int) throws(SieveError) -> [(offset: Int, length: Int)] {

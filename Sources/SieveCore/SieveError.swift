@@ -16,6 +16,11 @@ public enum SieveError: Error, Equatable, CustomStringConvertible {
     case sectionMisaligned(kind: UInt32, offset: UInt64)
     case sectionsOverlap(kind: UInt32, other: UInt32)
     case sectionChecksumMismatch(kind: UInt32, expected: UInt32, actual: UInt32)
+    /// A reserved field or flag word that docs/FORMAT.md requires to be zero; `index` is the
+    /// record's (-1: the field is not in a record).
+    case reservedNotZero(field: StaticString, index: Int)
+    case sectionPaddingNotZero(kind: UInt32)
+    case trailerNotZero(bytes: Int)
     case sectionTooSmall(name: StaticString, needed: Int, actual: Int)
     case countOutOfRange(name: StaticString, value: UInt32)
     case invalidTensor(index: Int, reason: StaticString)
@@ -51,6 +56,11 @@ public enum SieveError: Error, Equatable, CustomStringConvertible {
         case let .sectionMisaligned(kind, offset): return "section kind \(kind) at offset \(offset) is not 64-byte aligned"
         case let .sectionsOverlap(kind, other): return "sections kind \(kind) and kind \(other) overlap"
         case let .sectionChecksumMismatch(kind, e, a): return "section kind \(kind) CRC-32C mismatch: stored \(hex(e)), computed \(hex(a)) (corrupt blob)"
+        case let .reservedNotZero(field, index):
+            return index < 0 ? "\(field) are not zero (reserved: a blob from a newer or broken writer)"
+                : "\(field) \(index): reserved bytes are not zero (a blob from a newer or broken writer)"
+        case let .sectionPaddingNotZero(kind): return "section kind \(kind) is not followed by zero bytes up to the next multiple of 64"
+        case let .trailerNotZero(bytes): return "blob does not end with 64 zero bytes after its last section (\(bytes) bytes follow it, not all zero or too few)"
         case let .sectionTooSmall(name, needed, actual): return "\(name) section holds \(actual) bytes, its records need \(needed)"
         case let .countOutOfRange(name, value): return "\(name) is \(value), out of range"
         case let .invalidTensor(index, reason): return "tensor \(index): \(reason)"
