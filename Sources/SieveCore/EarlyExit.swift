@@ -66,41 +66,52 @@ public enum ExitRule {
 }
 
 extension Interpreter {
+    /// How `execute` walks the plan.
+    enum Walk {
+        /// Every op, every head's logits and scores on all rows; no exit (`run()`).
+        case everyOp
+        /// Classify: heads decide, exact logits stand in for the ops they replace.
+        case exitsOn
+        /// Classify with the backbone and classifier only: every head segment skipped.
+        case exitsOff
+    }
+
     /// Classifies the current input with the blob's exit thresholds. With `exits` false, runs the
     /// backbone and classifier only (the no-exit network: heads cost nothing). Allocates nothing.
     public func classify(exits: Bool = true) -> Classification {
+        execute(exits ? .exitsOn : .exitsOff)
+    }
+
+    /// The one executor: walks the execution plan. Counts the MACs a classification performs
+    /// (the rows of class logits for surviving classes only).
+    func execute(_ walk: Walk) -> Classification {
         let classes = model.classCount
-        let finalSource = logitSources[model.heads.count]
+        let steps = executionPlan.steps
         classMask.update(repeating: 1, count: classes)
         var alive = classes
         var macs = 0
-        var op = 0
-        while op < opMACs.count {
-            let h = headStartingAt[op]
-            if h < 0 {
-                if op == finalSource.firstReplacedOp { computeLogits(model.heads.count, rows: classMask) }
-                if !replacedByFinalLogits[op] { run(op: op, rows: classMask) }
-                macs += writesClassLogits[op] ? opMACs[op] / classes * alive : opMACs[op]
-                op += 1
-                continue
+        var s = 0
+        while s < steps.count {
+            switch steps[s] {
+            case let .op(index, opMACs, classRows, replaced):
+                if !replaced || walk == .everyOp { run(op: index) }
+                macs += classRows ? opMACs / classes * alive : opMACs
+            case let .enterHead(h, skipTo):
+                if walk == .exitsOff || (walk == .exitsOn && model.heads[h].threshold == 0) { s = skipTo; continue }
+            case let .logits(source):
+                computeLogits(source, rows: walk == .everyOp ? nil : UnsafePointer(classMask))
+            case let .exit(h):
+                if walk == .everyOp { computeScores(head: h); break }
+                let logits = UnsafePointer(logitValues + h * classes)
+                let verdict = ExitRule.decide(head: model.heads[h], logits: logits, mask: classMask, classes: classes)
+                alive = verdict.alive
+                if verdict.exit {
+                    return Classification(answer: ExitRule.best(logits, mask: classMask, classes: classes), exitHead: h,
+                                          survivorCount: alive, macs: macs)
+                }
             }
-            let head = model.heads[h]
-            let end = op + Int(head.opCount)
-            if !exits || head.threshold == 0 { op = end; continue }
-            for i in op..<end {
-                if i < logitSources[h].firstReplacedOp { run(op: i, rows: classMask) }
-                macs += writesClassLogits[i] ? opMACs[i] / classes * alive : opMACs[i]
-            }
-            op = end
-            computeLogits(h, rows: classMask)
-            let logits = UnsafePointer(logitValues + h * classes)
-            let verdict = ExitRule.decide(head: head, logits: logits, mask: classMask, classes: classes)
-            alive = verdict.alive
-            if verdict.exit {
-                return Classification(answer: ExitRule.best(logits, mask: classMask, classes: classes), exitHead: h, survivorCount: alive, macs: macs)
-            }
+            s += 1
         }
-        if finalSource.firstReplacedOp == opMACs.count { computeLogits(model.heads.count, rows: classMask) }
         let answer = ExitRule.best(UnsafePointer(logitValues + model.heads.count * classes), mask: classMask, classes: classes)
         return Classification(answer: answer, exitHead: -1, survivorCount: alive, macs: macs)
     }

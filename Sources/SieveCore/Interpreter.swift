@@ -22,19 +22,18 @@ public final class Interpreter {
     private let scores: UnsafeMutablePointer<Float>
     /// u8 pixel -> int8 input, 256 entries per input channel (docs/FORMAT.md, MODEL).
     public let inputTable: [Int8]
-    /// For early exit: the head whose first op is at each op index (-1: none), each op's MACs,
-    /// and which ops write class logits (their rows can be limited to the surviving classes).
-    let headStartingAt: [Int]
+    /// The steps of a frame (ops, exact logits, exit decisions), built once at load.
+    public let executionPlan: ExecutionPlan
+    /// Each op's MACs: ops below `smallestSplitOp` run on the caller alone.
     let opMACs: [Int]
-    let writesClassLogits: [Bool]
     /// Surviving classes of the current frame (1 = alive).
     let classMask: UnsafeMutablePointer<UInt8>
-    /// Exact logits (ExactLogits.swift): how each head's (0 ..< headCount) and the classifier's
-    /// (last) are computed, the ops they replace in `classify`, and their values, `(headCount + 1) x classCount`.
-    var logitSources: [LogitSource] = []
-    var replacedByFinalLogits: [Bool] = []
+    /// Kernel parameters of each exact logits source (nil: dequantise its int8 tensor), and the
+    /// logits of every head and the classifier, `(headCount + 1) x classCount`.
+    var logitParams: [sieve_logits_params?] = []
     let logitValues: UnsafeMutablePointer<Float>
-    var logitSums: UnsafeMutablePointer<Int32>
+    /// Channel sums of a folded pool, as long as the widest source needs.
+    let logitSums: UnsafeMutablePointer<Int32>
 
     fileprivate enum Step {
         case conv(sieve_conv_params, packed: UnsafeRawPointer?)
@@ -78,27 +77,19 @@ public final class Interpreter {
         self.scores = UnsafeMutablePointer<Float>.allocate(capacity: scoreCount)
         self.scores.initialize(repeating: 0, count: scoreCount)
         self.inputTable = Interpreter.makeInputTable(model)
-        var headStartingAt = [Int](repeating: -1, count: model.ops.count)
-        var writesClassLogits = [Bool](repeating: false, count: model.ops.count)
-        for (h, head) in model.heads.enumerated() {
-            headStartingAt[Int(head.firstOp)] = h
-            writesClassLogits[Int(head.firstOp + head.opCount) - 1] = model.ops[Int(head.firstOp + head.opCount) - 1].opKind == .fullyConnected
-        }
-        for (i, op) in model.ops.enumerated() where op.output == model.info.outputTensor {
-            writesClassLogits[i] = op.opKind == .fullyConnected
-        }
-        self.headStartingAt = headStartingAt
-        self.writesClassLogits = writesClassLogits
+        self.executionPlan = ExecutionPlan(model: model)
         self.opMACs = model.ops.indices.map { model.macs(op: $0) }
         self.classMask = UnsafeMutablePointer<UInt8>.allocate(capacity: model.classCount)
         self.classMask.initialize(repeating: 1, count: model.classCount)
         self.logitValues = UnsafeMutablePointer<Float>.allocate(capacity: (model.heads.count + 1) * model.classCount)
         self.logitValues.initialize(repeating: 0, count: (model.heads.count + 1) * model.classCount)
-        self.logitSums = UnsafeMutablePointer<Int32>.allocate(capacity: 1)
+        let sumsNeeded = Interpreter.logitSumsNeeded(model, executionPlan)
+        self.logitSums = UnsafeMutablePointer<Int32>.allocate(capacity: sumsNeeded)
+        self.logitSums.initialize(repeating: 0, count: sumsNeeded)
         self.steps = []
         self.steps.reserveCapacity(model.ops.count)
         for i in model.ops.indices { steps.append(makeStep(i)) }
-        planExactLogits()
+        self.logitParams = executionPlan.sources.map(makeLogitParams)
         // Pack every op's weights for the path into one block, and size the scratch for the largest op.
         let packedSizes = steps.map { $0.packedSize(isa: self.isa) }
         var packedOffsets = [Int](repeating: 0, count: steps.count)
@@ -161,23 +152,12 @@ public final class Interpreter {
 
     /// Runs every op in order and computes every head's and the classifier's exact logits and the heads' scores.
     public func run() {
-        // Exact logits read the tensors the replaced ops read, before later ops reuse their memory.
-        for i in 0...steps.count {
-            for source in logitSources.indices where logitSources[source].firstReplacedOp == i { computeLogits(source, rows: nil) }
-            if i < steps.count { run(op: i) }
-        }
-        for h in model.heads.indices { computeScores(head: h) }
+        _ = execute(.everyOp)
     }
 
     /// Runs one op; its output is valid until the arena slot is reused by a later op.
     public func run(op index: Int) {
-        run(op: index, rows: nil)
-    }
-
-    /// Runs one op; a class-logits op computes only the rows `rows` marks (nil: all).
-    func run(op index: Int, rows: UnsafePointer<UInt8>?) {
         switch steps[index] {
-        case var .fullyConnected(p, _) where rows != nil && writesClassLogits[index]: sieve_fc_rows_s8__scalar(&p, rows)
         case .conv(var p, let packed) where pool != nil && opMACs[index] >= smallestSplitOp:
             split(SIEVE_JOB_CONV, &p, packed)
         case .depthwiseConv(var p, let packed) where pool != nil && opMACs[index] >= smallestSplitOp:

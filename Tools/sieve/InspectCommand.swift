@@ -18,13 +18,14 @@ struct InspectCommand: ParsableCommand {
     struct Report: Encodable {
         let arena_bytes: Int, arena_unshared_bytes: Int, full_macs: Int, backbone_macs: Int, head_macs: Int
         let file_bytes: Int, classes: Int, input: [UInt32], labels: [String]
-        let ops: [OpInfo], heads: [HeadInfo], sections: [SectionInfo], provenance: String
+        let ops: [OpInfo], heads: [HeadInfo], plan: [String], sections: [SectionInfo], provenance: String
     }
 
     func run() throws {
         let file = try openBlob(blob)
         let model = file.model
         let plan = ArenaPlan(model: model)
+        let execution = ExecutionPlan(model: model)
         var headOf = [Int?](repeating: nil, count: model.ops.count)
         var heads: [HeadInfo] = []
         for (h, head) in model.heads.enumerated() {
@@ -48,7 +49,8 @@ struct InspectCommand: ParsableCommand {
             backbone_macs: model.fullMACs - headMACs, head_macs: headMACs, file_bytes: model.blob.bytes.count,
             classes: model.classCount, input: [input.h, input.w, input.c],
             labels: (0..<model.classCount).map { text(model.label($0)) },
-            ops: ops, heads: heads, sections: sectionNames, provenance: text(model.provenance))
+            ops: ops, heads: heads, plan: execution.steps.map { execution.describe($0, model: model) },
+            sections: sectionNames, provenance: text(model.provenance))
         if json { try printJSON(report); return }
 
         print("\(blob): \(grouped(report.file_bytes)) bytes, format v1, input \(shape(input)) (scale \(input.scale), zero point \(input.zeroPoint)), \(model.classCount) classes")
@@ -67,6 +69,9 @@ struct InspectCommand: ParsableCommand {
         }
         print("MACs: \(grouped(report.full_macs)) in all (backbone and classifier \(grouped(report.backbone_macs)), heads \(grouped(headMACs)))")
         print("arena: \(grouped(plan.bytes)) bytes (\(grouped(plan.unsharedBytes)) without reuse)")
+        print("")
+        print("execution plan (what classifying a frame does, in order):")
+        for (i, step) in report.plan.enumerated() { print(pad("  \(i)", 6) + step) }
         print("")
         print("sections:")
         for s in sectionNames { print("  " + pad(s.kind, 12) + "offset " + lpad("\(s.offset)", 9) + "  size " + lpad("\(s.size)", 9)) }
