@@ -1,19 +1,13 @@
 // Reference fully connected layer (docs/FORMAT.md, FULLY_CONNECTED).
 #include "sieve_kernels.h"
 
-static inline int8_t fc_row(const sieve_fc_params *p, int32_t o) {
-    const int8_t *w = p->weights + (size_t)o * p->k;
-    int32_t acc = p->bias[o];
-    for (int32_t i = 0; i < p->k; i++) acc = sieve_add_wrap(acc, (int32_t)w[i] * (int32_t)p->input[i]);
-    int32_t v = sieve_add_wrap(sieve_requantize(acc, p->multipliers[o], p->shifts[o]), p->output_zero_point);
-    v = v < p->act_min ? p->act_min : (v > p->act_max ? p->act_max : v);
-    return (int8_t)v;
-}
-
 void sieve_fc_s8__scalar(const sieve_fc_params *p) {
-    for (int32_t o = 0; o < p->out_c; o++) p->output[o] = fc_row(p, o);
-}
-
-void sieve_fc_rows_s8__scalar(const sieve_fc_params *p, const uint8_t *row_mask) {
-    for (int32_t o = 0; o < p->out_c; o++) p->output[o] = row_mask[o] ? fc_row(p, o) : (int8_t)-128;
+    for (int32_t o = 0; o < p->out_c; o++) {
+        const int8_t *w = p->weights + (size_t)o * p->k;
+        int32_t acc = p->bias[o];
+        for (int32_t i = 0; i < p->k; i++) acc = sieve_add_wrap(acc, (int32_t)w[i] * (int32_t)p->input[i]);
+        int32_t v = sieve_add_wrap(sieve_requantize(acc, p->multipliers[o], p->shifts[o]), p->output_zero_point);
+        v = v < p->act_min ? p->act_min : (v > p->act_max ? p->act_max : v);
+        p->output[o] = (int8_t)v;
+    }
 }

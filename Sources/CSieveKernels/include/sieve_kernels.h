@@ -89,9 +89,6 @@ static inline int32_t sieve_requantize(int32_t acc, int32_t multiplier, int32_t 
 void sieve_conv_s8__scalar(const sieve_conv_params *p);
 void sieve_dwconv_s8__scalar(const sieve_conv_params *p);
 void sieve_fc_s8__scalar(const sieve_fc_params *p);
-// As sieve_fc_s8__scalar for the rows whose row_mask byte is non-zero; other rows are set to -128
-// and cost nothing (the classes an exclusion head has ruled out).
-void sieve_fc_rows_s8__scalar(const sieve_fc_params *p, const uint8_t *row_mask);
 void sieve_maxpool_s8__scalar(const sieve_pool_params *p);
 void sieve_avgpool_s8__scalar(const sieve_pool_params *p);
 void sieve_global_avgpool_s8__scalar(const int8_t *input, int8_t *output, int32_t pixels, int32_t channels);
