@@ -1,18 +1,21 @@
 import CSieveKernels
 
-/// Runs a validated model. Everything it touches is allocated here, once: the activation arena
-/// (or the caller's), the kernel parameter blocks, the weights packed for the kernel path, the
-/// kernels' scratch, the input table and the head score buffer. `run()` performs no heap allocation.
+/// Runs a validated model. Everything it touches is allocated here, once: one workspace
+/// (Workspace.swift: the activation arena or the caller's, the weights packed for the kernel path,
+/// the kernels' scratch, logits, scores, sums and class mask), the kernel parameter blocks and the
+/// input table. `run()` and `classify()` perform no heap allocation.
 public final class Interpreter {
     public let model: Model
     public let plan: ArenaPlan
+    /// The one allocation, and the activation arena (in it, or the caller's).
+    private let workspace: UnsafeMutableRawPointer
+    /// Bytes of `workspace`.
+    public let workspaceBytes: Int
     private let arena: UnsafeMutableRawPointer
-    private let ownsArena: Bool
     private var steps: [Step]
-    /// The kernel path (`SIEVE_ISA_*`) every op runs on, and its packed weights and scratch.
+    /// The kernel path (`SIEVE_ISA_*`) every op runs on, and the kernels' scratch in the workspace.
     public let isa: Int32
-    private var packedWeights: UnsafeMutableRawPointer? = nil
-    private var kernelScratch: UnsafeMutableRawPointer? = nil
+    private let kernelScratch: UnsafeMutableRawPointer
     /// Threads that split each large op (1: the caller alone), and their pool.
     public let threads: Int
     private var pool: OpaquePointer? = nil
@@ -35,7 +38,7 @@ public final class Interpreter {
     /// Channel sums of a folded pool, as long as the widest source needs.
     let logitSums: UnsafeMutablePointer<Int32>
 
-    fileprivate enum Step {
+    enum Step {
         case conv(sieve_conv_params, packed: UnsafeRawPointer?)
         case depthwiseConv(sieve_conv_params, packed: UnsafeRawPointer?)
         case fullyConnected(sieve_fc_params, packed: UnsafeRawPointer?)
@@ -58,7 +61,8 @@ public final class Interpreter {
         self.model = model
         self.threads = threads
         self.smallestSplitOp = smallestSplitOp
-        self.isa = try KernelPath.resolve(isa)
+        let path = try KernelPath.resolve(isa)
+        self.isa = path
         let plan = ArenaPlan(model: model)
         self.plan = plan
         guard plan.bytes <= maxArenaBytes else { throw .arenaTooLarge(needed: plan.bytes, limit: maxArenaBytes) }
@@ -66,64 +70,42 @@ public final class Interpreter {
             guard arena.count >= plan.bytes, let base = arena.baseAddress, Int(bitPattern: base) % BlobLayout.alignment == 0 else {
                 throw .arenaTooLarge(needed: plan.bytes, limit: arena.count)
             }
-            self.arena = base
-            self.ownsArena = false
-        } else {
-            guard let base = sieve_alloc_aligned(plan.bytes, BlobLayout.alignment) else { throw .outOfMemory(bytes: plan.bytes) }
-            self.arena = base
-            self.ownsArena = true
         }
-        let scoreCount = max(1, model.heads.count * model.classCount)
-        self.scores = UnsafeMutablePointer<Float>.allocate(capacity: scoreCount)
-        self.scores.initialize(repeating: 0, count: scoreCount)
         self.inputTable = Interpreter.makeInputTable(model)
         self.executionPlan = ExecutionPlan(model: model)
         self.opMACs = model.ops.indices.map { model.macs(op: $0) }
-        self.classMask = UnsafeMutablePointer<UInt8>.allocate(capacity: model.classCount)
-        self.classMask.initialize(repeating: 1, count: model.classCount)
-        self.logitValues = UnsafeMutablePointer<Float>.allocate(capacity: (model.heads.count + 1) * model.classCount)
-        self.logitValues.initialize(repeating: 0, count: (model.heads.count + 1) * model.classCount)
-        let sumsNeeded = Interpreter.logitSumsNeeded(model, executionPlan)
-        self.logitSums = UnsafeMutablePointer<Int32>.allocate(capacity: sumsNeeded)
-        self.logitSums.initialize(repeating: 0, count: sumsNeeded)
-        self.steps = []
-        self.steps.reserveCapacity(model.ops.count)
-        for i in model.ops.indices { steps.append(makeStep(i)) }
+        // Kernel sizes depend on shapes only: measure them on steps over a stand-in arena address.
+        let standIn = UnsafeMutableRawPointer(bitPattern: BlobLayout.alignment)!
+        let sizing = model.ops.indices.map { Interpreter.makeStep(model, $0, arena: standIn, offsets: plan.offsets) }
+        var scratchBytes = 0
+        for step in sizing { scratchBytes = max(scratchBytes, step.scratchSize(isa: path)) }
+        let packedSizes = sizing.map { $0.packedSize(isa: path) }
+        let layout = Workspace(arenaBytes: arena == nil ? plan.bytes : nil, packedSizes: packedSizes,
+                               scratchBytes: scratchBytes, threads: threads, model: model,
+                               sumsCount: Interpreter.logitSumsNeeded(model, executionPlan))
+        guard let base = sieve_alloc_aligned(layout.bytes, BlobLayout.alignment) else { throw .outOfMemory(bytes: layout.bytes) }
+        base.initializeMemory(as: UInt8.self, repeating: 0, count: layout.bytes)
+        self.workspace = base
+        self.workspaceBytes = layout.bytes
+        let arenaBase = arena?.baseAddress ?? base + layout.arena!
+        self.arena = arenaBase
+        self.kernelScratch = base + layout.scratch
+        self.logitValues = (base + layout.logits).assumingMemoryBound(to: Float.self)
+        self.scores = (base + layout.scores).assumingMemoryBound(to: Float.self)
+        self.logitSums = (base + layout.sums).assumingMemoryBound(to: Int32.self)
+        self.classMask = (base + layout.mask).assumingMemoryBound(to: UInt8.self)
+        self.steps = model.ops.indices.map { Interpreter.makeStep(model, $0, arena: arenaBase, offsets: plan.offsets) }
         self.logitParams = executionPlan.sources.map(makeLogitParams)
-        // Pack every op's weights for the path into one block, and size the scratch for the largest op.
-        let packedSizes = steps.map { $0.packedSize(isa: self.isa) }
-        var packedOffsets = [Int](repeating: 0, count: steps.count)
-        var packedBytes = 0, scratchBytes = 0
-        for (i, step) in steps.enumerated() {
-            packedOffsets[i] = packedBytes
-            packedBytes += KernelPath.roundUp(packedSizes[i])
-            scratchBytes = max(scratchBytes, step.scratchSize(isa: self.isa))
-        }
-        self.packedWeights = packedBytes > 0 ? sieve_alloc_aligned(packedBytes, BlobLayout.alignment) : nil
-        let scratchStride = KernelPath.roundUp(scratchBytes)
-        self.kernelScratch = scratchBytes > 0 ? sieve_alloc_aligned(scratchStride * threads, BlobLayout.alignment) : nil
-        if packedBytes > 0 && packedWeights == nil { throw .outOfMemory(bytes: packedBytes) }
-        if scratchBytes > 0 && kernelScratch == nil { throw .outOfMemory(bytes: scratchStride * threads) }
+        for i in steps.indices where packedSizes[i] > 0 { steps[i].pack(isa: path, into: base + layout.packed + layout.packedOffsets[i]) }
         if threads > 1 {
-            pool = sieve_pool_create(Int32(threads), kernelScratch?.assumingMemoryBound(to: UInt8.self), scratchStride)
+            pool = sieve_pool_create(Int32(threads), kernelScratch.assumingMemoryBound(to: UInt8.self), layout.scratchStride)
             if pool == nil { throw .cannotStartThreads(threads) }
-        }
-        if let packedWeights {
-            for i in steps.indices where packedSizes[i] > 0 {
-                steps[i].pack(isa: self.isa, into: packedWeights + packedOffsets[i])
-            }
         }
     }
 
     deinit {
         if let pool { sieve_pool_destroy(pool) }
-        if ownsArena { sieve_free_aligned(arena) }
-        if let packedWeights { sieve_free_aligned(packedWeights) }
-        if let kernelScratch { sieve_free_aligned(kernelScratch) }
-        scores.deallocate()
-        classMask.deallocate()
-        logitValues.deallocate()
-        logitSums.deallocate()
+        sieve_free_aligned(workspace)
     }
 
     // MARK: - Tensors
@@ -207,11 +189,13 @@ public final class Interpreter {
 
     // MARK: - Setup
 
-    private func makeStep(_ i: Int) -> Step {
+    /// Op `i`'s kernel parameters, its tensors at `arena + offsets[tensor]`.
+    private static func makeStep(_ model: Model, _ i: Int, arena: UnsafeMutableRawPointer, offsets: [Int]) -> Step {
+        func tensor(_ index: UInt32) -> UnsafeMutablePointer<Int8> { (arena + offsets[Int(index)]).assumingMemoryBound(to: Int8.self) }
         let op = model.ops[i]
         let inT = model.tensors[Int(op.input0)], outT = model.tensors[Int(op.output)]
-        let input = UnsafePointer(tensor(Int(op.input0)).baseAddress!)
-        let output = tensor(Int(op.output)).baseAddress!
+        let input = UnsafePointer(tensor(op.input0))
+        let output = tensor(op.output)
         switch op.opKind! {
         case .conv, .depthwiseConv:
             let p = sieve_conv_params(
@@ -241,7 +225,7 @@ public final class Interpreter {
             let other = model.tensors[Int(op.input1)]
             let m = model.pointer(op.multipliers, as: Int32.self), s = model.pointer(op.shifts, as: Int32.self)
             return .add(sieve_add_params(
-                input0: input, input1: UnsafePointer(tensor(Int(op.input1)).baseAddress!), output: output,
+                input0: input, input1: UnsafePointer(tensor(op.input1)), output: output,
                 count: Int32(outT.elementCount), zero_point0: inT.zeroPoint, zero_point1: other.zeroPoint,
                 output_zero_point: outT.zeroPoint, multipliers: (m[0], m[1], m[2]), shifts: (s[0], s[1], s[2]),
                 left_shift: op.leftShift, act_min: op.actMin, act_max: op.actMax))

@@ -4,7 +4,7 @@ import SieveCore
 struct InspectCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "inspect",
-        abstract: "Print a blob's ops, shapes, MACs, arena size, sections and provenance.")
+        abstract: "Print a blob's ops, shapes, MACs, execution plan, arena and workspace sizes, sections and provenance.")
 
     @Argument(help: "The .sieve blob.") var blob: String
     @Flag(help: "Print one JSON object (arena_bytes, full_macs, ops, heads, sections, labels).") var json = false
@@ -16,7 +16,7 @@ struct InspectCommand: ParsableCommand {
     struct HeadInfo: Encodable { let index: Int, kind: String, tap: Int, ops: [Int], threshold: Float, exit_confidence: Float, macs: Int }
     struct SectionInfo: Encodable { let kind: String, offset: UInt64, size: UInt64 }
     struct Report: Encodable {
-        let arena_bytes: Int, arena_unshared_bytes: Int, full_macs: Int, backbone_macs: Int, head_macs: Int
+        let arena_bytes: Int, arena_unshared_bytes: Int, workspace_bytes: Int, workspace_isa: String, full_macs: Int, backbone_macs: Int, head_macs: Int
         let file_bytes: Int, classes: Int, input: [UInt32], labels: [String]
         let ops: [OpInfo], heads: [HeadInfo], plan: [String], sections: [SectionInfo], provenance: String
     }
@@ -26,6 +26,7 @@ struct InspectCommand: ParsableCommand {
         let model = file.model
         let plan = ArenaPlan(model: model)
         let execution = ExecutionPlan(model: model)
+        let interpreter = try Interpreter(model: model)
         var headOf = [Int?](repeating: nil, count: model.ops.count)
         var heads: [HeadInfo] = []
         for (h, head) in model.heads.enumerated() {
@@ -45,7 +46,8 @@ struct InspectCommand: ParsableCommand {
         let sectionNames = model.blob.table.map { SectionInfo(kind: "\(SectionKind(rawValue: $0.kind)!.name)", offset: $0.offset, size: $0.size) }
         let input = model.inputTensor
         let report = Report(
-            arena_bytes: plan.bytes, arena_unshared_bytes: plan.unsharedBytes, full_macs: model.fullMACs,
+            arena_bytes: plan.bytes, arena_unshared_bytes: plan.unsharedBytes, workspace_bytes: interpreter.workspaceBytes,
+            workspace_isa: KernelPath.name(interpreter.isa), full_macs: model.fullMACs,
             backbone_macs: model.fullMACs - headMACs, head_macs: headMACs, file_bytes: model.blob.bytes.count,
             classes: model.classCount, input: [input.h, input.w, input.c],
             labels: (0..<model.classCount).map { text(model.label($0)) },
@@ -68,7 +70,8 @@ struct InspectCommand: ParsableCommand {
             print("head \(head.index): \(head.kind), tap tensor \(head.tap) (\(shape(model.tensors[head.tap]))), ops \(head.ops.first!)-\(head.ops.last!), \(grouped(head.macs)) MACs, threshold \(threshold)")
         }
         print("MACs: \(grouped(report.full_macs)) in all (backbone and classifier \(grouped(report.backbone_macs)), heads \(grouped(headMACs)))")
-        print("arena: \(grouped(plan.bytes)) bytes (\(grouped(plan.unsharedBytes)) without reuse)")
+        print("arena: \(grouped(plan.bytes)) bytes (\(grouped(plan.unsharedBytes)) without reuse); "
+              + "the whole workspace, one allocation: \(grouped(interpreter.workspaceBytes)) bytes on \(report.workspace_isa), one thread")
         print("")
         print("execution plan (what classifying a frame does, in order):")
         for (i, step) in report.plan.enumerated() { print(pad("  \(i)", 6) + step) }
