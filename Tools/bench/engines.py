@@ -66,11 +66,11 @@ def blob_provenance(blob_path):
 # ----------------------------------------------------------------------------------------------
 # The CPU, and ONNX Runtime's int8 recipe for it
 
-def cpu_features(cpuinfo=None):
-    """{arch, avx2, avx512_vnni, avx_vnni, vnni} from /proc/cpuinfo's first flags line (or the text
-    given): what decides ONNX Runtime's int8 recipe on x86."""
+def cpu_features(cpuinfo=None, arch=None):
+    """{arch, x86, avx2, avx512_vnni, avx_vnni, vnni} from /proc/cpuinfo's first flags line (or the
+    text and machine name given): what decides ONNX Runtime's int8 recipe on x86."""
     import platform
-    arch = platform.machine().lower()
+    arch = (arch or platform.machine()).lower()
     if cpuinfo is None:
         try:
             with open("/proc/cpuinfo") as f:
@@ -83,7 +83,7 @@ def cpu_features(cpuinfo=None):
         if key.strip() in ("flags", "Features"):
             flags = set(value.split())
             break
-    x86 = arch in ("x86_64", "amd64", "i386", "i686") or "sse2" in flags
+    x86 = arch in ("x86_64", "amd64", "i386", "i686")
     feats = {"arch": arch, "x86": x86, "avx2": "avx2" in flags, "avx512_vnni": "avx512_vnni" in flags,
              "avx_vnni": "avx_vnni" in flags}
     feats["vnni"] = feats["avx512_vnni"] or feats["avx_vnni"]

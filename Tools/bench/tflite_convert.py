@@ -317,12 +317,20 @@ def main(argv=None):
     p.add_argument("--int8-out", required=True)
     p.add_argument("--info", help="write what was done as JSON here")
     args = p.parse_args(argv)
+    # TensorFlow and Keras print to stdout while converting; keep stdout for the JSON alone.
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
     try:
         info = convert(args.onnx, np.load(args.calib), np.load(args.check), np.load(args.expect),
                        args.float_out, args.int8_out)
     except ConvertError as e:
         print(f"tflite_convert: {e}", file=sys.stderr)
         return 2
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
     text = json.dumps(info, indent=1)
     if args.info:
         with open(args.info, "w") as f:
