@@ -255,7 +255,6 @@ class LiteRtEngine:
         self.out_q = self.out["quantization"] if self.out["dtype"] != np.float32 else None
         ops = self.interp._get_ops_details()   # noqa: SLF001 - the only way to see delegation
         self.delegate_nodes = sum(1 for op in ops if op.get("op_name") == "DELEGATE")
-        self.ops = [op.get("op_name") for op in ops if op.get("op_name") != "DELEGATE"]
 
     def set_input(self, x):
         x = np.asarray(x, dtype=np.float32)
@@ -279,7 +278,7 @@ class LiteRtEngine:
         return y.copy()
 
     def details(self):
-        return {"model": self.path, "num_threads": self.threads, "delegate": "XNNPACK (LiteRT default)",
+        return {"model": self.path, "num_threads": self.threads, "delegate": "XNNPACK" if self.delegate_nodes else None,
                 "delegate_nodes": self.delegate_nodes, "input_dtype": np.dtype(self.inp["dtype"]).name,
                 "output_dtype": np.dtype(self.out["dtype"]).name}
 

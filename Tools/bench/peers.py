@@ -357,6 +357,11 @@ def run(args):
         recipes.update({n: "float TFLite (Keras NHWC from the ONNX weights), XNNPACK" for n in LITERT_PEERS[:2]})
         recipes.update({n: f"TFLite full-integer int8 (int8 in/out), calibrated on {calib_count} images, XNNPACK"
                         for n in LITERT_PEERS[2:]})
+    for e in engines:
+        if isinstance(e, LiteRtEngine):   # what LiteRT did, not what was asked of it
+            d = (f"XNNPACK ({e.delegate_nodes} delegate node{'s' if e.delegate_nodes != 1 else ''})"
+                 if e.delegate_nodes else "no delegate applied: LiteRT's built-in kernels")
+            recipes[e.name] = recipes[e.name].replace("XNNPACK", d)
     peers = [e.name for e in engines]
     results = {}
     preds = {}
