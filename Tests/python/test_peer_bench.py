@@ -174,6 +174,7 @@ def test_tflite_models(report):
     assert f["images"] == LIMIT and f["max_abs_diff"] <= 1e-3
     assert c["calibration_images"] == 1000 and t["calibration"]["count"] == 1000
     assert t["int8_path"].endswith("-int8-calib1000.tflite") and os.path.isfile(t["int8_path"])
+    assert t["tf_python"] == sys.executable
     assert os.path.isfile(t["float_path"]) and len(t["cache_key"]) == 64 and t["cache_key"][:12] in t["float_path"]
     from ai_edge_litert.interpreter import Interpreter
     interp = Interpreter(model_path=t["int8_path"])
@@ -247,6 +248,20 @@ def test_converter_residual_and_depthwise(tmp_path):
         assert np.abs(got - want).max() <= 1e-3 * max(1.0, float(np.abs(want).max())), name
         q = bench_engines.LiteRtEngine(name, "int8", str(tmp_path / f"{name}-int8.tflite"))
         assert q.inp["dtype"] == np.int8 and q.out["dtype"] == np.int8
+
+
+def test_without_tensorflow(quantized_blob, cache_dir, tmp_path):
+    """A converter Python without TensorFlow: peers.py stops with what to install, and names
+    --no-litert; it does not quietly drop LiteRT."""
+    fake = tmp_path / "python-without-tf"
+    fake.write_text("#!/bin/sh\necho '{}'\n")
+    fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
+    cmd = [sys.executable, PEERS_PY, MODEL, quantized_blob, "--images", TEST1000_IMAGES, "--limit", 20, "--runs", 2,
+           "--cache-dir", tmp_path / "cache", "--tf-python", fake]
+    proc = subprocess.run(list(map(str, cmd)), capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "SIEVE_BIN": SIEVE_BIN})
+    assert proc.returncode == 1 and proc.stdout == "", proc.stderr
+    assert "pip install tensorflow-cpu" in proc.stderr and "--no-litert" in proc.stderr, proc.stderr
 
 
 def test_without_optional_bench_keys(quantized_blob, cache_dir, tmp_path):

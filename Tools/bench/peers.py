@@ -34,7 +34,8 @@ the CPU it runs on; the report names the recipe of every engine:
                    images as the QDQ model), one thread; litert-int8-2t on two threads. Both TFLite
                    models come from Tools/bench/tflite_convert.py (ONNX -> Keras NHWC -> TFLite), run
                    as a subprocess with TensorFlow (tensorflow-cpu; --tf-python names another
-                   interpreter, e.g. a venv's); the Keras model's float logits must equal ONNX
+                   interpreter; without TensorFlow here, out/peers/tf-env/bin/python is used when
+                   that venv exists); the Keras model's float logits must equal ONNX
                    Runtime's, and the float TFLite model's are checked on every image used.
                    --no-litert leaves LiteRT out.
   sieve            `sieve bench BLOB --json` (its median_us: network without heads, exits off), run
@@ -174,11 +175,19 @@ def tf_versions(python):
 
 def make_tflite(args, stem, model_sha, pruned_path, meta, calib_info, check_x, expect):
     """The float and int8 TFLite models, cached; converted by tflite_convert.py in a subprocess."""
+    venv_python = os.path.join(args.cache_dir, "tf-env", "bin", "python")
+    if args.tf_python is None:
+        # This interpreter when it has TensorFlow, else the cache's own venv when one was made.
+        args.tf_python = sys.executable
+        if not (tf_versions(sys.executable).keys() & {"tensorflow", "tensorflow-cpu"}) and os.path.isfile(venv_python):
+            args.tf_python = venv_python
     versions = tf_versions(args.tf_python)
     tf_version = versions.get("tensorflow") or versions.get("tensorflow-cpu")
     if not tf_version:
-        raise PeerError(f"TensorFlow is not installed for {args.tf_python} (pip install tensorflow-cpu), "
-                        "which the LiteRT peers' TFLite models are converted with; --no-litert leaves them out")
+        raise PeerError(f"TensorFlow is not installed for {args.tf_python}, which converts the LiteRT peers' TFLite "
+                        f"models: pip install tensorflow-cpu, or give it a venv of its own: python3 -m venv "
+                        f"{show(os.path.dirname(os.path.dirname(venv_python)))} && {show(venv_python)} -m pip install "
+                        "tensorflow-cpu onnx (used from then on); --no-litert leaves LiteRT out")
     key = cache_key(model_sha, calib_info["sha256"], calib_info["count"], "tflite", tf_version, versions.get("keras"),
                     sha256_file(CONVERTER))
     base = os.path.join(args.cache_dir, f"{stem}-{model_sha[:16]}-tflite-{key[:12]}")
@@ -208,7 +217,7 @@ def make_tflite(args, stem, model_sha, pruned_path, meta, calib_info, check_x, e
     else:
         with open(info_path) as f:
             info = json.load(f)
-    return {"float_path": float_path, "int8_path": int8_path, "cached": cached, "cache_key": key,
+    return {"float_path": float_path, "int8_path": int8_path, "cached": cached, "cache_key": key, "tf_python": args.tf_python,
             "converter": info, "calibration": calib_info,
             "int8_recipe": "TFLite full-integer: Optimize.DEFAULT, representative dataset, TFLITE_BUILTINS_INT8, "
                            "int8 input and output"}
@@ -563,8 +572,8 @@ def main(argv=None):
     p.add_argument("--ort-recipe", choices=["auto", "full-range", "reduce-range"], default="auto",
                    help="ONNX Runtime's QDQ weights: auto (default) is reduce_range on x86 without VNNI, else full range")
     p.add_argument("--no-litert", action="store_true", help="leave the LiteRT peers out (no TensorFlow needed)")
-    p.add_argument("--tf-python", default=sys.executable,
-                   help="the Python with tensorflow-cpu that converts the TFLite models (default: this one)")
+    p.add_argument("--tf-python", help="the Python with tensorflow-cpu (and onnx) that converts the TFLite models "
+                                        "(default: this one when it has TensorFlow, else CACHE_DIR/tf-env/bin/python)")
     p.add_argument("--runs", type=int, default=200, help="timed runs per engine (default %(default)s, as sieve bench)")
     p.add_argument("--warmup", type=int, default=20, help="untimed warm-up runs first (default %(default)s)")
     p.add_argument("--limit", type=int, help="use only the first N images, for timing and accuracy")
