@@ -1,5 +1,7 @@
 """The engines Tools/bench/peers.py times: the logits-only and QDQ int8 models, ONNX Runtime and
-OpenVINO sessions on one thread, their timing loop, and the sieve CLI run as a subprocess."""
+OpenVINO sessions on one thread, LiteRT interpreters (XNNPACK) on the TFLite models that
+tflite_convert.py makes, their timing loop, the CPU features that pick ONNX Runtime's int8 recipe,
+and the sieve CLI run as a subprocess."""
 import gc
 import os
 import subprocess
@@ -62,6 +64,53 @@ def blob_provenance(blob_path):
 
 
 # ----------------------------------------------------------------------------------------------
+# The CPU, and ONNX Runtime's int8 recipe for it
+
+def cpu_features(cpuinfo=None, arch=None):
+    """{arch, x86, avx2, avx512_vnni, avx_vnni, vnni} from /proc/cpuinfo's first flags line (or the
+    text and machine name given): what decides ONNX Runtime's int8 recipe on x86."""
+    import platform
+    arch = (arch or platform.machine()).lower()
+    if cpuinfo is None:
+        try:
+            with open("/proc/cpuinfo") as f:
+                cpuinfo = f.read()
+        except OSError:
+            cpuinfo = ""
+    flags = set()
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("flags", "Features"):
+            flags = set(value.split())
+            break
+    x86 = arch in ("x86_64", "amd64", "i386", "i686")
+    feats = {"arch": arch, "x86": x86, "avx2": "avx2" in flags, "avx512_vnni": "avx512_vnni" in flags,
+             "avx_vnni": "avx_vnni" in flags}
+    feats["vnni"] = feats["avx512_vnni"] or feats["avx_vnni"]
+    return feats
+
+
+ORT_RECIPES = {
+    "full-range": "U8S8 QDQ, 8-bit weights",
+    "reduce-range": "U8S8 QDQ, reduce_range=True (7-bit weights)",
+}
+
+
+def ort_int8_recipe(features, choice="auto"):
+    """ONNX Runtime's recommended int8 recipe for this CPU: on x86 without VNNI its u8s8 kernels
+    (vpmaddubsw) add pairs of u8 x s8 products in saturating int16, and its quantisation docs
+    recommend reduce_range (7-bit weights, so a pair cannot saturate) there; with AVX-512 VNNI or
+    AVX-VNNI (vpdpbusd, int32 sums) and on Arm, full 8-bit weights. (name, why)."""
+    if choice != "auto":
+        return choice, f"--ort-recipe {choice}"
+    if features["x86"] and not features["vnni"]:
+        return "reduce-range", "x86 without VNNI (no avx512_vnni or avx_vnni flag): u8s8 sums saturate in int16"
+    if features["x86"]:
+        return "full-range", "x86 with VNNI: u8s8 sums in int32"
+    return "full-range", f"{features['arch']}: no u8s8 int16 saturation"
+
+
+# ----------------------------------------------------------------------------------------------
 # Models: logits only, and the QDQ int8 model
 
 def logits_only(model_path, meta):
@@ -110,9 +159,10 @@ class CalibReader:
         self.i = 0
 
 
-def make_qdq(pruned_path, qdq_path, calib_x, activations, method):
+def make_qdq(pruned_path, qdq_path, calib_x, activations, method, reduce_range=False):
     """quantize_static in QDQ format after ORT's recommended pre-processing (shape inference, basic
-    optimisation): per-channel symmetric int8 weights, asymmetric activations of the given type."""
+    optimisation): per-channel symmetric int8 weights (7-bit with reduce_range), asymmetric
+    activations of the given type."""
     from onnxruntime.quantization import (CalibrationMethod, QuantFormat, QuantType, quantize_static)
     from onnxruntime.quantization.shape_inference import quant_pre_process
     import onnx
@@ -127,7 +177,7 @@ def make_qdq(pruned_path, qdq_path, calib_x, activations, method):
         quant_pre_process(pruned_path, pre)
         quantize_static(pre, out, CalibReader(input_name, calib_x), quant_format=QuantFormat.QDQ,
                         per_channel=True, activation_type=act, weight_type=QuantType.QInt8,
-                        calibrate_method=methods[method])
+                        calibrate_method=methods[method], reduce_range=reduce_range)
         os.replace(out, qdq_path)
     finally:
         for f in os.listdir(work):
@@ -187,6 +237,50 @@ class OpenVinoEngine:
             except Exception:  # noqa: BLE001 - a property this version lacks
                 pass
         return d
+
+
+class LiteRtEngine:
+    """A LiteRT interpreter with its default delegate (XNNPACK) on num_threads threads. An int8-input
+    model gets its input quantised in set_input, before timing, as every engine's normalisation is;
+    the timed call is invoke() alone."""
+
+    def __init__(self, name, kind, model_path, threads=1):
+        from ai_edge_litert.interpreter import Interpreter
+        self.name, self.kind, self.path, self.threads = name, kind, model_path, threads
+        self.interp = Interpreter(model_path=model_path, num_threads=threads)
+        self.interp.allocate_tensors()
+        self.inp = self.interp.get_input_details()[0]
+        self.out = self.interp.get_output_details()[0]
+        self.in_q = self.inp["quantization"] if self.inp["dtype"] != np.float32 else None
+        self.out_q = self.out["quantization"] if self.out["dtype"] != np.float32 else None
+        ops = self.interp._get_ops_details()   # noqa: SLF001 - the only way to see delegation
+        self.delegate_nodes = sum(1 for op in ops if op.get("op_name") == "DELEGATE")
+
+    def set_input(self, x):
+        x = np.asarray(x, dtype=np.float32)
+        if x.ndim == 4 and tuple(self.inp["shape"]) != x.shape:
+            x = x.transpose(0, 2, 3, 1)            # NCHW -> NHWC
+        if self.in_q is not None:
+            scale, zero = self.in_q
+            info = np.iinfo(self.inp["dtype"])
+            x = np.clip(np.round(x / scale) + zero, info.min, info.max)
+        self.interp.set_tensor(self.inp["index"], np.ascontiguousarray(x, dtype=self.inp["dtype"]))
+
+    def infer(self):
+        self.interp.invoke()
+
+    def logits(self):
+        self.infer()
+        y = self.interp.get_tensor(self.out["index"])
+        if self.out_q is not None:
+            scale, zero = self.out_q
+            return (y.astype(np.float32) - zero) * scale
+        return y.copy()
+
+    def details(self):
+        return {"model": self.path, "num_threads": self.threads, "delegate": "XNNPACK" if self.delegate_nodes else None,
+                "delegate_nodes": self.delegate_nodes, "input_dtype": np.dtype(self.inp["dtype"]).name,
+                "output_dtype": np.dtype(self.out["dtype"]).name}
 
 
 def call_floor(engine_class, cache_dir, x, runs=1000):
