@@ -187,16 +187,6 @@ void sieve_fc_run(int32_t isa, const sieve_fc_params *p, const void *packed, voi
     sieve_fc_s8__scalar(&band);
 }
 
-#if defined(__x86_64__)
-void sieve_add_s8__avx512(const sieve_add_params *p);
-void sieve_add_s8__avx2(const sieve_add_params *p);
-void sieve_global_avgpool_s8__avx512(const int8_t *input, int8_t *output, int32_t pixels, int32_t channels);
-void sieve_global_avgpool_s8__avx2(const int8_t *input, int8_t *output, int32_t pixels, int32_t channels);
-void sieve_channel_sums_s8__avx512(const int8_t *input, int32_t *sums, int32_t pixels, int32_t channels);
-void sieve_channel_sums_s8__avx2(const int8_t *input, int32_t *sums, int32_t pixels, int32_t channels);
-void sieve_maxpool_s8__avx512(const sieve_pool_params *p);
-#endif
-
 void sieve_maxpool_run(int32_t isa, const sieve_pool_params *p) {
 #if defined(__x86_64__)
     if (isa == SIEVE_ISA_AVX512VNNI) { sieve_maxpool_s8__avx512(p); return; }

@@ -1,5 +1,5 @@
-// Shared by the AArch64 paths (neon.c, neondot.c, i8mm.c): the requantisation table and epilogue,
-// input staging of a conv band and the pixel x channel-block driver (docs/KERNELS.md).
+// Shared by the AArch64 kernels (arm/OP__neon.c, OP__neondot.c, OP__i8mm.c): the requantisation table
+// and epilogue, input staging of a conv band and the pixel x channel-block driver (docs/KERNELS.md).
 // Each path's file includes this inside its SIEVE_TARGET_BEGIN region, so these static functions
 // are compiled for that path's instruction set.
 #ifndef SIEVE_NEON_COMMON_H
@@ -272,6 +272,18 @@ static inline void arm_gemm_run(const arm_gemm *g, const sieve_conv_params *p, i
             for (int32_t b = b0; b < b1; b++) tile(g, x, o, npx, b * nr);
         }
     }
+}
+
+// The requantisation view of a K4-packed op (sieve_pack.h) with its extras after the weights
+// (the neondot conv and fully connected layouts).
+static inline arm_rq_view k4_rq(const void *packed, int32_t out_c, int32_t k, sieve_k4_view *kv) {
+    *kv = sieve_k4(packed, out_c, k);
+    arm_rq_view v = arm_rq_table(packed, kv->ocp);  // bias, multiplier: the K4 header
+    const int32_t *extra = (const int32_t *)((const char *)packed + sieve_pack_k4_size(out_c, k));
+    v.rshift = extra;
+    v.nshift = (const int64_t *)(extra + kv->ocp);
+    v.fast = (const int32_t *)(v.nshift + kv->ocp);
+    return v;
 }
 
 #endif

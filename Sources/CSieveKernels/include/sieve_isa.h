@@ -1,6 +1,7 @@
 // What each SIMD path provides (internal to CSieveKernels). For an op O in {conv, dwconv, fc} and a
 // path X: O_packed_size__X (0: the path leaves this shape to the scalar kernel), O_pack__X,
-// O_scratch_size__X and the kernel O_s8__X. dispatch.c routes sieve_O_* to them.
+// O_scratch_size__X and the kernel O_s8__X, in the file O_s8__X.c, and the peak loop in peak__X.c.
+// dispatch.c routes sieve_O_* to them.
 #ifndef SIEVE_ISA_H
 #define SIEVE_ISA_H
 
@@ -25,6 +26,15 @@
 #if defined(__x86_64__)
 SIEVE_DECLARE_PATH(avx2)
 SIEVE_DECLARE_PATH(avx512vnni)
+// Kernels only the x86 paths have (elsewhere dispatch.c runs the scalar ones): ADD, max pool, and
+// the channel sums of a global average pool (x86/<op>_s8__<isa>.c; avx512 serves avx512vnni).
+void sieve_add_s8__avx512(const sieve_add_params *p);
+void sieve_add_s8__avx2(const sieve_add_params *p);
+void sieve_global_avgpool_s8__avx512(const int8_t *input, int8_t *output, int32_t pixels, int32_t channels);
+void sieve_global_avgpool_s8__avx2(const int8_t *input, int8_t *output, int32_t pixels, int32_t channels);
+void sieve_channel_sums_s8__avx512(const int8_t *input, int32_t *sums, int32_t pixels, int32_t channels);
+void sieve_channel_sums_s8__avx2(const int8_t *input, int32_t *sums, int32_t pixels, int32_t channels);
+void sieve_maxpool_s8__avx512(const sieve_pool_params *p);
 #endif
 #if defined(__aarch64__)
 SIEVE_DECLARE_PATH(neon)

@@ -1,0 +1,187 @@
+// Convolution (groups = 1) on the neon path: AArch64 v8.0 Advanced SIMD, smull/smlal2 into int16,
+// sadalp into int32 (docs/KERNELS.md, "The neon layouts").
+#if defined(__aarch64__)
+#include <arm_neon.h>
+#include "sieve_target.h"
+
+SIEVE_TARGET_BEGIN("arch=armv8-a+simd")
+
+#include "neon_common.h"
+#include "neon_layout.h"
+
+// ---- Conv -----------------------------------------------------------------------------------------
+// Layout: header, requantisation table (ocp = out_c rounded up to 16), then weights in blocks of 4
+// output channels. A block holds, for each run r (kernel row; or the one im2col run) of L columns,
+// the run cut into chunks consumed in order: L / 16 chunks of 16 columns, then (L % 16 >= 8) one of
+// 8, then (L % 8 == 4) one of 4 padded to 8 with zeros; a chunk of c columns is [4 channels][c]
+// (a padded chunk [4][8]). Block bytes: runs * round_up(L, 8) * 4.
+static size_t conv_block_bytes(int32_t runs, int32_t L) { return (size_t)runs * (size_t)sieve_round_up(L, 8) * 4; }
+
+size_t sieve_conv_packed_size__neon(const sieve_conv_params *p) {
+    if (p->groups != 1) return 0;
+    int32_t runs, L;
+    arm_conv_runs(p, &runs, &L);
+    const int32_t ocp = sieve_round_up(p->out_c, 16);
+    return NEON_HEADER + arm_rq_table_size(ocp) + (size_t)(ocp / 4) * conv_block_bytes(runs, L);
+}
+
+void sieve_conv_pack__neon(const sieve_conv_params *p, void *packed) {
+    int32_t runs, L;
+    arm_conv_runs(p, &runs, &L);
+    const int32_t ocp = sieve_round_up(p->out_c, 16), L8 = sieve_round_up(L, 8), L16 = L & ~15;
+    const int32_t k = p->kernel_h * p->kernel_w * p->in_c;
+    const size_t block = conv_block_bytes(runs, L);
+    neon_header *h = (neon_header *)packed;
+    memset(h, 0, NEON_HEADER);
+    char *table = (char *)packed + NEON_HEADER;
+    arm_rq_pack_table(table, p->bias, p->multipliers, p->shifts, p->out_c, ocp);
+    int8_t *w = (int8_t *)(table + arm_rq_table_size(ocp));
+    memset(w, 0, (size_t)(ocp / 4) * block);
+    int32_t safe = 1;
+    for (int32_t oc = 0; oc < p->out_c; oc++) {
+        const int8_t *row = p->weights + (size_t)oc * k;
+        int8_t *dst_block = w + (size_t)(oc / 4) * block;
+        const int32_t c = oc % 4;
+        for (int32_t r = 0; r < runs; r++) {
+            int8_t *run = dst_block + (size_t)r * L8 * 4;
+            for (int32_t j = 0; j < L; j++) {
+                const int32_t index = arm_conv_column(p, runs, L, r, j);
+                if (index < 0) continue;
+                const int32_t base = j < L16 ? (j & ~15) : (j & ~7), size = j < L16 ? 16 : 8;
+                run[base * 4 + c * size + (j - base)] = row[index];
+            }
+            for (int32_t j = 0; j + 16 <= L; j += 16) {
+                for (int32_t i = 0; i < 8; i++) {
+                    const int32_t i0 = arm_conv_column(p, runs, L, r, j + i), i1 = arm_conv_column(p, runs, L, r, j + i + 8);
+                    if (i0 >= 0 && i1 >= 0 && pair_overflows(row[i0], row[i1])) safe = 0;
+                }
+            }
+        }
+    }
+    h->safe = safe;
+    h->runs = runs;
+    h->L = L;
+    h->block_bytes = (int32_t)block;
+}
+
+size_t sieve_conv_scratch_size__neon(const sieve_conv_params *p) { return arm_conv_scratch_size(p); }
+
+// Micro-kernel: 4 pixels x 4 channels, sixteen int32x4 partial sums (pixel i, channel j in v(4i+j)),
+// reduced with addp after the loop. Inline assembly, so gcc and clang emit the same loop (gcc's
+// register allocation spills accumulators here). Per 16 columns of a run: 4 input loads (v24-v27),
+// 2 ldp of weights (4 channels x 16 columns: v28-v31) and, per (pixel, channel), the paired form
+// smull + smlal2 + sadalp (48 instructions) or the unpaired form smull + smull2 + 2 sadalp (64);
+// products go through the temporaries v16-v23. Chunks of 8 (and of 4, zero padded to 8): smull + sadalp.
+// Chunks of 8: two pixels x 4 channels, smull + sadalp.
+#define HALF8(X0, X1, A0, A1)                                                                         \
+    ML(16, X0, 28) ML(17, X0, 29) ML(18, X0, 30) ML(19, X0, 31)                                      \
+    ML(20, X1, 28) ML(21, X1, 29) ML(22, X1, 30) ML(23, X1, 31)
+
+#define NEON_TILE_ASM(STEP)                                                                           \
+    __asm__ volatile(                                                                                 \
+        "movi v0.4s, #0\n mov v1.16b, v0.16b\n mov v2.16b, v0.16b\n mov v3.16b, v0.16b\n"           \
+        "mov v4.16b, v0.16b\n mov v5.16b, v0.16b\n mov v6.16b, v0.16b\n mov v7.16b, v0.16b\n"       \
+        "mov v8.16b, v0.16b\n mov v9.16b, v0.16b\n mov v10.16b, v0.16b\n mov v11.16b, v0.16b\n"     \
+        "mov v12.16b, v0.16b\n mov v13.16b, v0.16b\n mov v14.16b, v0.16b\n mov v15.16b, v0.16b\n"   \
+        "mov x9, %[x0]\n mov x10, %[x1]\n mov x11, %[x2]\n mov x12, %[x3]\n"                         \
+        "mov x13, %[w]\n mov x14, %[runs]\n"                                                          \
+        "1:\n"                                                                                        \
+        "mov x4, x9\n mov x5, x10\n mov x6, x11\n mov x7, x12\n"                                     \
+        "add x9, x9, %[stride]\n add x10, x10, %[stride]\n add x11, x11, %[stride]\n add x12, x12, %[stride]\n" \
+        "cbz %[steps], 3f\n"                                                                          \
+        "mov x15, %[steps]\n"                                                                         \
+        "2:\n"                                                                                        \
+        "ldr q24, [x4], #16\n ldr q25, [x5], #16\n ldr q26, [x6], #16\n ldr q27, [x7], #16\n"       \
+        "ldp q28, q29, [x13], #32\n ldp q30, q31, [x13], #32\n"                                      \
+        STEP                                                                                          \
+        "subs x15, x15, #1\n"                                                                         \
+        "b.ne 2b\n"                                                                                   \
+        "3:\n"                                                                                        \
+        "tbz %[L], #3, 4f\n"                                                                          \
+        "ldr d24, [x4], #8\n ldr d25, [x5], #8\n ldr d26, [x6], #8\n ldr d27, [x7], #8\n"           \
+        "ldp d28, d29, [x13], #16\n ldp d30, d31, [x13], #16\n"                                      \
+        HALF8(24, 25, 0, 4) PADAL8(0, 1, 2, 3, 4, 5, 6, 7)                                            \
+        HALF8(26, 27, 8, 12) PADAL8(8, 9, 10, 11, 12, 13, 14, 15)                                     \
+        "4:\n"                                                                                        \
+        "tbz %[L], #2, 5f\n"                                                                          \
+        "ldr s24, [x4]\n ldr s25, [x5]\n ldr s26, [x6]\n ldr s27, [x7]\n"                           \
+        "ldp d28, d29, [x13], #16\n ldp d30, d31, [x13], #16\n"                                      \
+        HALF8(24, 25, 0, 4) PADAL8(0, 1, 2, 3, 4, 5, 6, 7)                                            \
+        HALF8(26, 27, 8, 12) PADAL8(8, 9, 10, 11, 12, 13, 14, 15)                                     \
+        "5:\n"                                                                                        \
+        "subs x14, x14, #1\n"                                                                         \
+        "b.ne 1b\n"                                                                                   \
+        "stp q0, q1, [%[acc]]\n stp q2, q3, [%[acc], #32]\n stp q4, q5, [%[acc], #64]\n stp q6, q7, [%[acc], #96]\n" \
+        "stp q8, q9, [%[acc], #128]\n stp q10, q11, [%[acc], #160]\n stp q12, q13, [%[acc], #192]\n stp q14, q15, [%[acc], #224]\n" \
+        :                                                                                             \
+        : [x0] "r"(x[0]), [x1] "r"(x[1]), [x2] "r"(x[2]), [x3] "r"(x[3]), [w] "r"(w), [runs] "r"(runs), \
+          [steps] "r"(steps), [L] "r"(L), [stride] "r"(stride), [acc] "r"(acc)                        \
+        : "cc", "memory", "x4", "x5", "x6", "x7", "x9", "x10", "x11", "x12", "x13", "x14", "x15", "v0", "v1", "v2", "v3", \
+          "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11", "v12", "v13", "v14", "v15", "v16", "v17", "v18", "v19", "v20", \
+          "v21", "v22", "v23", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31")
+
+#define PAIRED_STEP                                                                                   \
+    PAIRED_HALF(24, 25, 0, 4) PADAL8(0, 1, 2, 3, 4, 5, 6, 7)                                          \
+    PAIRED_HALF(26, 27, 8, 12) PADAL8(8, 9, 10, 11, 12, 13, 14, 15)
+#define UNPAIRED_STEP                                                                                 \
+    UNPAIRED_PIXEL(24, 0, 1, 2, 3) UNPAIRED_PIXEL(25, 4, 5, 6, 7)                                     \
+    UNPAIRED_PIXEL(26, 8, 9, 10, 11) UNPAIRED_PIXEL(27, 12, 13, 14, 15)
+
+static inline __attribute__((always_inline)) void neon_tile(const arm_gemm *g, const int8_t *const *x, int8_t *const *o,
+                                                            int32_t npx, int32_t oc, const int SAFE) {
+    const int8_t *w = g->weights + (size_t)(oc / 4) * g->block_bytes;
+    int32_t acc[64] __attribute__((aligned(16)));
+    const int64_t runs = g->in.runs, steps = g->in.L / 16, L = g->in.L, stride = g->in.run_stride;
+    if (SAFE) NEON_TILE_ASM(PAIRED_STEP);
+    else NEON_TILE_ASM(UNPAIRED_STEP);
+    const int32x4_t bias = vld1q_s32(g->rq.bias + oc), m = vld1q_s32(g->rq.mult + oc);
+    int32x4_t s0 = vaddq_s32(neon_reduce4(vld1q_s32(acc), vld1q_s32(acc + 4), vld1q_s32(acc + 8), vld1q_s32(acc + 12)), bias);
+    int32x4_t s1 = vaddq_s32(neon_reduce4(vld1q_s32(acc + 16), vld1q_s32(acc + 20), vld1q_s32(acc + 24), vld1q_s32(acc + 28)), bias);
+    int32x4_t s2 = vaddq_s32(neon_reduce4(vld1q_s32(acc + 32), vld1q_s32(acc + 36), vld1q_s32(acc + 40), vld1q_s32(acc + 44)), bias);
+    int32x4_t s3 = vaddq_s32(neon_reduce4(vld1q_s32(acc + 48), vld1q_s32(acc + 52), vld1q_s32(acc + 56), vld1q_s32(acc + 60)), bias);
+    int8x16_t result;
+    if (g->rq.fast[oc / 16]) {
+        const int32x4_t r = vld1q_s32(g->rq.rshift + oc);
+        result = arm_rq_fast(s0, s1, s2, s3, m, m, m, m, r, r, r, r, &g->out);
+    } else {
+        const int64x2_t n_lo = vld1q_s64(g->rq.nshift + oc), n_hi = vld1q_s64(g->rq.nshift + oc + 2);
+        s0 = arm_rq_slow4(s0, m, n_lo, n_hi, g->out.zp32);
+        s1 = arm_rq_slow4(s1, m, n_lo, n_hi, g->out.zp32);
+        s2 = arm_rq_slow4(s2, m, n_lo, n_hi, g->out.zp32);
+        s3 = arm_rq_slow4(s3, m, n_lo, n_hi, g->out.zp32);
+        result = arm_rq_narrow(s0, s1, s2, s3, &g->out);
+    }
+    const int32_t nch = arm_min(4, g->out_c - oc);
+    int8_t bytes[16];
+    vst1q_s8(bytes, result);
+    for (int32_t i = 0; i < npx; i++) {
+        if (nch == 4) memcpy(o[i] + oc, bytes + 4 * i, 4);
+        else memcpy(o[i] + oc, bytes + 4 * i, (size_t)nch);
+    }
+}
+
+static void neon_tile_paired(const arm_gemm *g, const int8_t *const *x, int8_t *const *o, int32_t npx, int32_t oc) {
+    neon_tile(g, x, o, npx, oc, 1);
+}
+
+static void neon_tile_unpaired(const arm_gemm *g, const int8_t *const *x, int8_t *const *o, int32_t npx, int32_t oc) {
+    neon_tile(g, x, o, npx, oc, 0);
+}
+
+void sieve_conv_s8__neon(const sieve_conv_params *p, const void *packed, void *scratch) {
+    if (p->out_h <= 0 || p->out_w <= 0) return;
+    const neon_header *h = (const neon_header *)packed;
+    const int32_t ocp = sieve_round_up(p->out_c, 16);
+    const char *table = (const char *)packed + NEON_HEADER;
+    arm_gemm g;
+    g.rq = arm_rq_table(table, ocp);
+    g.in = arm_conv_stage(p, scratch);
+    g.out = arm_out(p->output_zero_point, p->act_min, p->act_max);
+    g.weights = (const int8_t *)(table + arm_rq_table_size(ocp));
+    g.block_bytes = (size_t)h->block_bytes;
+    g.out_c = p->out_c;
+    arm_gemm_run(&g, p, 4, h->safe ? neon_tile_paired : neon_tile_unpaired);
+}
+
+SIEVE_TARGET_END
+#endif

@@ -1,0 +1,107 @@
+// The neondot path: AArch64 v8.2 dot product (sdot, signed x signed, so no input offset).
+// Conv and fully connected weights in the K4 layout (sieve_pack.h) followed by the requantisation
+// extras (neon_common.h); depthwise conv is the neon path's (sdot does not fit a per-channel product).
+#if defined(__aarch64__)
+#include <arm_neon.h>
+#include "sieve_target.h"
+
+SIEVE_TARGET_BEGIN("arch=armv8.2-a+dotprod")
+
+#include "neon_common.h"
+
+// ---- Conv -----------------------------------------------------------------------------------------
+// Micro-kernel: 4 pixels x 16 channels, sixteen int32x4 accumulators (pixel i, channels 4j...4j+3 in
+// v(4i+j)), in inline assembly so gcc and clang emit the same loop (gcc's register allocation
+// spills accumulators here). Per 16 input bytes of a run: 4 input loads (v24-v27), 8 ldp of weights
+// (two per K4 group of 64 bytes, into v28-v31), 64 sdot by element: v(4i+j) += w(group g, channels 4j...4j+3)
+// . x_i[lane g]. Tails of 8 and 4 bytes per run: d and s loads, lanes 0-1 and 0.
+#define SD(A, W, X, L) "sdot v" #A ".4s, v" #W ".16b, v" #X ".4b[" #L "]\n"
+#define DOT_GROUP(L)                                                                                  \
+    "ldp q28, q29, [x13], #32\n"                                                                      \
+    "ldp q30, q31, [x13], #32\n"                                                                      \
+    SD(0, 28, 24, L) SD(4, 28, 25, L) SD(8, 28, 26, L) SD(12, 28, 27, L)                              \
+    SD(1, 29, 24, L) SD(5, 29, 25, L) SD(9, 29, 26, L) SD(13, 29, 27, L)                              \
+    SD(2, 30, 24, L) SD(6, 30, 25, L) SD(10, 30, 26, L) SD(14, 30, 27, L)                             \
+    SD(3, 31, 24, L) SD(7, 31, 25, L) SD(11, 31, 26, L) SD(15, 31, 27, L)
+
+static void dot_tile(const arm_gemm *g, const int8_t *const *x, int8_t *const *o, int32_t npx, int32_t oc) {
+    const int8_t *w = g->weights + (size_t)(oc / 16) * g->block_bytes;
+    int32_t acc[64] __attribute__((aligned(16)));
+    const int64_t runs = g->in.runs, steps = g->in.L / 16, L = g->in.L, stride = g->in.run_stride;
+    __asm__ volatile(
+        ".arch_extension dotprod\n"
+        "ld1 {v0.4s, v1.4s, v2.4s, v3.4s}, [%[bias]]\n"
+        "mov v4.16b, v0.16b\n mov v5.16b, v1.16b\n mov v6.16b, v2.16b\n mov v7.16b, v3.16b\n"
+        "mov v8.16b, v0.16b\n mov v9.16b, v1.16b\n mov v10.16b, v2.16b\n mov v11.16b, v3.16b\n"
+        "mov v12.16b, v0.16b\n mov v13.16b, v1.16b\n mov v14.16b, v2.16b\n mov v15.16b, v3.16b\n"
+        "mov x9, %[x0]\n mov x10, %[x1]\n mov x11, %[x2]\n mov x12, %[x3]\n"
+        "mov x13, %[w]\n mov x14, %[runs]\n"
+        "1:\n"
+        "mov x4, x9\n mov x5, x10\n mov x6, x11\n mov x7, x12\n"
+        "add x9, x9, %[stride]\n add x10, x10, %[stride]\n add x11, x11, %[stride]\n add x12, x12, %[stride]\n"
+        "cbz %[steps], 3f\n"
+        "mov x15, %[steps]\n"
+        "2:\n"
+        "ldr q24, [x4], #16\n ldr q25, [x5], #16\n ldr q26, [x6], #16\n ldr q27, [x7], #16\n"
+        DOT_GROUP(0) DOT_GROUP(1) DOT_GROUP(2) DOT_GROUP(3)
+        "subs x15, x15, #1\n"
+        "b.ne 2b\n"
+        "3:\n"
+        "tbz %[L], #3, 4f\n"
+        "ldr d24, [x4], #8\n ldr d25, [x5], #8\n ldr d26, [x6], #8\n ldr d27, [x7], #8\n"
+        DOT_GROUP(0) DOT_GROUP(1)
+        "4:\n"
+        "tbz %[L], #2, 5f\n"
+        "ldr s24, [x4]\n ldr s25, [x5]\n ldr s26, [x6]\n ldr s27, [x7]\n"
+        DOT_GROUP(0)
+        "5:\n"
+        "subs x14, x14, #1\n"
+        "b.ne 1b\n"
+        "stp q0, q1, [%[acc]]\n stp q2, q3, [%[acc], #32]\n stp q4, q5, [%[acc], #64]\n stp q6, q7, [%[acc], #96]\n"
+        "stp q8, q9, [%[acc], #128]\n stp q10, q11, [%[acc], #160]\n stp q12, q13, [%[acc], #192]\n stp q14, q15, [%[acc], #224]\n"
+        :
+        : [x0] "r"(x[0]), [x1] "r"(x[1]), [x2] "r"(x[2]), [x3] "r"(x[3]), [w] "r"(w), [bias] "r"(g->rq.bias + oc),
+          [runs] "r"(runs), [steps] "r"(steps), [L] "r"(L), [stride] "r"(stride), [acc] "r"(acc)
+        : "cc", "memory", "x4", "x5", "x6", "x7", "x9", "x10", "x11", "x12", "x13", "x14", "x15", "v0", "v1", "v2", "v3",
+          "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11", "v12", "v13", "v14", "v15", "v24", "v25", "v26", "v27", "v28",
+          "v29", "v30", "v31");
+    const int32_t nch = arm_min(16, g->out_c - oc);
+    for (int32_t i = 0; i < npx; i++) {
+        const int32_t *a = acc + 16 * i;
+        arm_store(o[i] + oc, arm_rq16(&g->rq, oc, vld1q_s32(a), vld1q_s32(a + 4), vld1q_s32(a + 8), vld1q_s32(a + 12), &g->out), nch);
+    }
+}
+
+// Packed: the K4 layout (input offset 0), then the requantisation extras.
+static int32_t conv_k(const sieve_conv_params *p) { return p->kernel_h * p->kernel_w * p->in_c; }
+
+size_t sieve_conv_packed_size__neondot(const sieve_conv_params *p) {
+    if (p->groups != 1) return 0;
+    const int32_t ocp = sieve_round_up(p->out_c, 16);
+    return sieve_pack_k4_size(p->out_c, conv_k(p)) + arm_rq_extra_size(ocp);
+}
+
+void sieve_conv_pack__neondot(const sieve_conv_params *p, void *packed) {
+    const int32_t ocp = sieve_round_up(p->out_c, 16);
+    sieve_pack_k4(p->weights, p->bias, p->multipliers, p->shifts, p->out_c, conv_k(p), 0, packed);
+    arm_rq_view v;
+    arm_rq_fill_extra((char *)packed + sieve_pack_k4_size(p->out_c, conv_k(p)), p->shifts, p->out_c, ocp, &v);
+}
+
+size_t sieve_conv_scratch_size__neondot(const sieve_conv_params *p) { return arm_conv_scratch_size(p); }
+
+void sieve_conv_s8__neondot(const sieve_conv_params *p, const void *packed, void *scratch) {
+    if (p->out_h <= 0 || p->out_w <= 0) return;
+    sieve_k4_view kv;
+    arm_gemm g;
+    g.rq = k4_rq(packed, p->out_c, conv_k(p), &kv);
+    g.in = arm_conv_stage(p, scratch);
+    g.out = arm_out(p->output_zero_point, p->act_min, p->act_max);
+    g.weights = kv.weights;
+    g.block_bytes = (size_t)kv.k4 * 16;
+    g.out_c = p->out_c;
+    arm_gemm_run(&g, p, 16, dot_tile);
+}
+
+SIEVE_TARGET_END
+#endif
