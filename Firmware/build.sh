@@ -13,7 +13,7 @@
 # Why one module: each Swift module compiled in Embedded mode carries its own copy of the standard
 # library code it uses; compiling the three as one (their imports of each other dropped) keeps one
 # copy: 200 KB instead of 460 KB. Why -fPIC: without it the link fails with "copy relocation
-# against non-copyable protected symbol" (../shared/ARCHITECTURE.md); for the same reason the
+# against non-copyable protected symbol"; for the same reason the
 # static binary is static-pie. Why -mfloat-abi=hard on armv7: the toolchain ships the Embedded
 # stdlib for armv7-none-none-eabi only, whose objects pass floats in integer registers; without the
 # flag the armhf link fails ("uses VFP register arguments, sieve-run-swift.o does not").

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The demo: quantise the bundled VGG-S model (confidence-trained heads) on 1000 bundled
-# calibration images, tune its exit thresholds on 2000 images of the validation split (Debian's
-# dataset-fashion-mnist), and evaluate the tuned int8 blob, exits on and off, on the 1000
-# bundled test images (the first 1000 of the Fashion-MNIST test set).
+# calibration images, tune its exit thresholds on the 2000 bundled validation images (held out of
+# the Fashion-MNIST training set: Tools/train/make_val_subset.py), and evaluate the tuned int8 blob,
+# exits on and off, on the 1000 bundled test images (the first 1000 of the Fashion-MNIST test set).
+# Needs Swift only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 swift build -c release --product sieve 2>&1 | tail -n 1
@@ -10,8 +11,8 @@ sieve=.build/release/sieve
 mkdir -p out
 $sieve quantize models/vgg-s-confidence.onnx --calib data/fashion-mnist-calib-1000-images-idx3-ubyte.gz \
                 -o out/vgg-s-confidence.sieve
-head -n 2000 data/fashion-mnist-val-indices.txt > out/val-2000-indices.txt
-$sieve tune out/vgg-s-confidence.sieve --indices out/val-2000-indices.txt --max-drop 0.5 \
+$sieve tune out/vgg-s-confidence.sieve --images data/fashion-mnist-val-2000-images-idx3-ubyte.gz \
+            --labels data/fashion-mnist-val-2000-labels-idx1-ubyte.gz --indices all --max-drop 0.5 \
             -o out/vgg-s-confidence-tuned.sieve
 $sieve eval out/vgg-s-confidence-tuned.sieve --images data/fashion-mnist-test-1000-images-idx3-ubyte.gz \
                                              --labels data/fashion-mnist-test-1000-labels-idx1-ubyte.gz
