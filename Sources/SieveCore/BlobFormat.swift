@@ -187,7 +187,7 @@ public struct HeadRecord: Equatable {
     /// Exclusion: beta; confidence: the softmax probability to exit on. 0 = the head is off.
     public var threshold: Float = 0
     /// Exclusion heads only: also exit when the softmax over the surviving classes' logits
-    /// tops this probability (0 = off). Sieve's combined rule; see README "Early exit".
+    /// tops this probability (0 = off). Sieve's combined rule; see docs/EARLY-EXIT.md.
     public var exitConfidence: Float = 0
 
     public init(kind: HeadKind, tapTensor: UInt32, logitsTensor: UInt32, firstOp: UInt32, opCount: UInt32,

@@ -17,7 +17,7 @@ public struct Classification: Equatable {
 }
 
 /// The exit decision at one head, shared by the interpreter and `sieve tune`'s simulation so both
-/// decide identically (README "Early exit"):
+/// decide identically (docs/EARLY-EXIT.md):
 /// All on the exact logits (ExactLogits.swift).
 /// - Exclusion head (sigmoid scores p, beta = threshold): among the surviving classes, keep c iff
 ///   p_c > beta * max p; the top surviving class always stays. Once excluded, a class never returns.

@@ -78,7 +78,7 @@ def test_float_reference_makes_the_same_exits(quantized_blob, tmp_path):
     agree = result["agreement"]
     report(f"int8 vs float exits on 1000 test images: head {agree['exit_head']:.1f} %, answer {agree['answer']:.1f} %, "
            f"both {agree['exit_head_and_answer']:.1f} %")
-    # Measured 95-96 % on the 10k test set (README "Early exit"); issue 3 asks for 98 %.
+    # Measured 95-96 % on the 10k test set (docs/EARLY-EXIT.md); issue 3 asks for 98 %.
     assert agree["answer"] >= 98.5
     assert agree["exit_head_and_answer"] >= 93.0
 

@@ -1,6 +1,6 @@
 import SieveCore
 
-/// Which exit rule a setting uses (README "Early exit").
+/// Which exit rule a setting uses (docs/EARLY-EXIT.md).
 public enum ExitRuleChoice: String, CaseIterable {
     /// The paper's class exclusion: sigmoid scores, keep p_c > beta * max p, exit on one survivor.
     case exclusion
