@@ -161,7 +161,7 @@ void sieve_conv_s8__avx2(const sieve_conv_params *p, const void *packed, void *s
         const int16_t *w = weights + (size_t)oc * v.k4;
         const __m256i m0 = _mm256_loadu_si256((const __m256i *)(v.multipliers + oc));
         const __m256i m1 = _mm256_loadu_si256((const __m256i *)(v.multipliers + oc + 8));
-        const __m256i mo0 = _mm256_srli_epi64(m0, 32), mo1 = _mm256_srli_epi64(m1, 32);
+        const __m256i mo0 = sieve_odd_lanes(m0), mo1 = sieve_odd_lanes(m1);
         const sieve_rq32_block_avx2 *q = blocks32 + oc / 16;
         const __m256i round0 = _mm256_load_si256((const __m256i *)q->round), round1 = _mm256_load_si256((const __m256i *)(q->round + 8));
         const __m256i shift0 = _mm256_load_si256((const __m256i *)q->shift), shift1 = _mm256_load_si256((const __m256i *)(q->shift + 8));

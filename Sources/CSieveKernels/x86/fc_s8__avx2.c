@@ -88,9 +88,9 @@ void sieve_fc_s8__avx2(const sieve_fc_params *p, const void *packed, void *scrat
         if (q->fast) {
             const __m256i m0 = _mm256_loadu_si256((const __m256i *)(v.multipliers + oc));
             const __m256i m1 = _mm256_loadu_si256((const __m256i *)(v.multipliers + oc + 8));
-            const __m256i r0 = sieve_rq32_avx2(a0, m0, _mm256_srli_epi64(m0, 32), _mm256_load_si256((const __m256i *)q->round),
+            const __m256i r0 = sieve_rq32_avx2(a0, m0, sieve_odd_lanes(m0), _mm256_load_si256((const __m256i *)q->round),
                                                _mm256_load_si256((const __m256i *)q->shift));
-            const __m256i r1 = sieve_rq32_avx2(a1, m1, _mm256_srli_epi64(m1, 32), _mm256_load_si256((const __m256i *)(q->round + 8)),
+            const __m256i r1 = sieve_rq32_avx2(a1, m1, sieve_odd_lanes(m1), _mm256_load_si256((const __m256i *)(q->round + 8)),
                                                _mm256_load_si256((const __m256i *)(q->shift + 8)));
             _mm_storeu_si128((__m128i *)bytes, sieve_narrow16_avx2(r0, r1, zp16, lo8, hi8));
         } else {
