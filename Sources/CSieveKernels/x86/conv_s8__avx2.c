@@ -184,21 +184,13 @@ void sieve_conv_s8__avx2(const sieve_conv_params *p, const void *packed, void *s
                 for (int j = 0; j < pixels; j++) {
                     const __m128i r = sieve_narrow16_avx2(sieve_rq32_avx2(a[2 * j], m0, mo0, round0, shift0),
                                                           sieve_rq32_avx2(a[2 * j + 1], m1, mo1, round1, shift1), zp16, lo8, hi8);
-                    if (n == 16) {
-                        _mm_storeu_si128((__m128i *)(out + (size_t)j * p->out_c), r);
-                    } else {
-                        int8_t bytes[16];
-                        _mm_storeu_si128((__m128i *)bytes, r);
-                        memcpy(out + (size_t)j * p->out_c, bytes, (size_t)n);
-                    }
+                    sieve_store_n_avx2(out + (size_t)j * p->out_c, r, n);
                 }
             } else {
                 for (int j = 0; j < pixels; j++) {
-                    int8_t bytes[16];
-                    _mm_storel_epi64((__m128i *)bytes, sieve_rq8_avx2(a[2 * j], v.multipliers + oc, blocks + oc / 8, zlh[0], zlh[1], zlh[2]));
-                    _mm_storel_epi64((__m128i *)(bytes + 8),
-                                     sieve_rq8_avx2(a[2 * j + 1], v.multipliers + oc + 8, blocks + oc / 8 + 1, zlh[0], zlh[1], zlh[2]));
-                    memcpy(out + (size_t)j * p->out_c, bytes, (size_t)n);
+                    const __m128i lo = sieve_rq8_avx2(a[2 * j], v.multipliers + oc, blocks + oc / 8, zlh[0], zlh[1], zlh[2]);
+                    const __m128i hi = sieve_rq8_avx2(a[2 * j + 1], v.multipliers + oc + 8, blocks + oc / 8 + 1, zlh[0], zlh[1], zlh[2]);
+                    sieve_store_n_avx2(out + (size_t)j * p->out_c, _mm_unpacklo_epi64(lo, hi), n);
                 }
             }
             pixel += pixels;

@@ -83,7 +83,6 @@ void sieve_fc_s8__avx2(const sieve_fc_params *p, const void *packed, void *scrat
         a0 = _mm256_add_epi32(a0, a2);
         a1 = _mm256_add_epi32(a1, a3);
         const int32_t n = oc_end - oc < 16 ? oc_end - oc : 16;
-        int8_t bytes[16];
         const sieve_rq32_block_avx2 *q = blocks32 + oc / 16;
         if (q->fast) {
             const __m256i m0 = _mm256_loadu_si256((const __m256i *)(v.multipliers + oc));
@@ -92,12 +91,12 @@ void sieve_fc_s8__avx2(const sieve_fc_params *p, const void *packed, void *scrat
                                                _mm256_load_si256((const __m256i *)q->shift));
             const __m256i r1 = sieve_rq32_avx2(a1, m1, sieve_odd_lanes(m1), _mm256_load_si256((const __m256i *)(q->round + 8)),
                                                _mm256_load_si256((const __m256i *)(q->shift + 8)));
-            _mm_storeu_si128((__m128i *)bytes, sieve_narrow16_avx2(r0, r1, zp16, lo8, hi8));
+            sieve_store_n_avx2(p->output + oc, sieve_narrow16_avx2(r0, r1, zp16, lo8, hi8), n);
         } else {
-            _mm_storel_epi64((__m128i *)bytes, sieve_rq8_avx2(a0, v.multipliers + oc, blocks + oc / 8, zlh[0], zlh[1], zlh[2]));
-            _mm_storel_epi64((__m128i *)(bytes + 8), sieve_rq8_avx2(a1, v.multipliers + oc + 8, blocks + oc / 8 + 1, zlh[0], zlh[1], zlh[2]));
+            const __m128i lo = sieve_rq8_avx2(a0, v.multipliers + oc, blocks + oc / 8, zlh[0], zlh[1], zlh[2]);
+            const __m128i hi = sieve_rq8_avx2(a1, v.multipliers + oc + 8, blocks + oc / 8 + 1, zlh[0], zlh[1], zlh[2]);
+            sieve_store_n_avx2(p->output + oc, _mm_unpacklo_epi64(lo, hi), n);
         }
-        memcpy(p->output + oc, bytes, (size_t)n);
     }
 }
 

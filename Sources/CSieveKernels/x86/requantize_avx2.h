@@ -6,6 +6,7 @@
 #define SIEVE_REQUANTIZE_AVX2_H
 
 #include <immintrin.h>
+#include <string.h>
 
 // Per-lane constants of 8 channels, precomputed at pack time (7 x 32 bytes).
 typedef struct {
@@ -93,6 +94,17 @@ static inline __m128i sieve_narrow16_avx2(__m256i r0, __m256i r1, __m256i zp16, 
     b = _mm256_min_epi8(_mm256_max_epi8(b, lo8), hi8);
     b = _mm256_permutevar8x32_epi32(b, _mm256_setr_epi32(0, 4, 1, 5, 0, 4, 1, 5));
     return _mm256_castsi256_si128(b);
+}
+
+// The first n (1-16) bytes of r to out: one store for 16, else through memory (no over-write).
+static inline void sieve_store_n_avx2(int8_t *out, __m128i r, int32_t n) {
+    if (n == 16) {
+        _mm_storeu_si128((__m128i *)out, r);
+    } else {
+        int8_t bytes[16];
+        _mm_storeu_si128((__m128i *)bytes, r);
+        memcpy(out, bytes, (size_t)n);
+    }
 }
 
 #endif
