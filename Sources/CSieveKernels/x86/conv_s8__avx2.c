@@ -175,7 +175,7 @@ void sieve_conv_s8__avx2(const sieve_conv_params *p, const void *packed, void *s
                     xp[j] = x + (size_t)oy * t.pixel_row_stride + (size_t)ox * t.pixel_stride + run_len;
                     if (++ox == p->out_w) { ox = 0; oy++; }
                 } else {
-                    xp[j] = xp[j - 1];
+                    xp[j] = xp[0];  // computed, not stored
                 }
             }
             conv_tile(xp, w, v.bias + oc, t.taps_h, run_len, t.row_stride, a, pixels);
