@@ -170,14 +170,11 @@ void sieve_conv_s8__avx2(const sieve_conv_params *p, const void *packed, void *s
             const int pixels = pixels_total / tiles + (tile < pixels_total % tiles ? 1 : 0);
             const int16_t *xp[MAX_TILE_PIXELS];
             __m256i a[2 * MAX_TILE_PIXELS];
-            for (int j = 0; j < MAX_TILE_PIXELS; j++) {
-                if (j < pixels) {
-                    xp[j] = x + (size_t)oy * t.pixel_row_stride + (size_t)ox * t.pixel_stride + run_len;
-                    if (++ox == p->out_w) { ox = 0; oy++; }
-                } else {
-                    xp[j] = xp[0];  // computed, not stored
-                }
+            for (int j = 0; j < MAX_TILE_PIXELS; j++) {  // pixels past the tile's repeat its last: computed, not stored
+                xp[j] = x + (size_t)oy * t.pixel_row_stride + (size_t)ox * t.pixel_stride + run_len;
+                if (j < pixels - 1 && ++ox == p->out_w) { ox = 0; oy++; }
             }
+            if (++ox == p->out_w) { ox = 0; oy++; }
             conv_tile(xp, w, v.bias + oc, t.taps_h, run_len, t.row_stride, a, pixels);
             int8_t *out = p->output + (size_t)pixel * p->out_c + oc;
             if (q->fast) {
