@@ -26,7 +26,7 @@ SIEVE_TARGET_BEGIN("avx2")
 static inline int32_t conv_k(const sieve_conv_params *p) { return sieve_conv_k4(p); }
 
 // The K4 header and int16 weights (sieve_pack_k4_s16_size bytes, the weights reordered as above),
-// then a sieve_rq_block_avx2 per 8 output channels and a sieve_rq32_avx2 per 16.
+// then a sieve_rq_block_avx2 per 8 output channels and a sieve_rq32_block_avx2 per 16.
 static size_t weights_end(const sieve_conv_params *p) { return sieve_pack_k4_s16_size(p->out_c, conv_k(p)); }
 
 size_t sieve_conv_packed_size__avx2(const sieve_conv_params *p) {
@@ -139,6 +139,7 @@ static void widen(const int8_t *src, int16_t *dst, size_t n) {
 }
 
 void sieve_conv_s8__avx2(const sieve_conv_params *p, const void *packed, void *scratch) {
+    if (p->out_h <= 0 || p->out_w <= 0) return;  // an empty band (`used` below needs a pixel)
     const sieve_k4_view v = sieve_k4(packed, p->out_c, conv_k(p));
     const int16_t *weights = (const int16_t *)v.weights;
     const sieve_rq_block_avx2 *blocks = rq_blocks(packed, p);
