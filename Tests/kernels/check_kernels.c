@@ -149,7 +149,7 @@ static void modes_new(int *values, int *shifts, long index) {
 }
 
 // Per-channel requantisation: multipliers in [2^30, 2^31); shifts scaled to the accumulator's
-// spread (outputs varied, some clamped), anywhere in 1...62, or around the 31/32 boundary.
+// spread (outputs varied, some clamped), anywhere in 1...62 (or in 33...62), or around the 31/32 boundary.
 static void requant_new(int32_t out_c, int32_t k, int values, int mode, int32_t *bias, int32_t *multipliers, int32_t *shifts) {
     const int bias_bits = mode == SHIFTS_BOUNDARY ? uniform(0, 6) : uniform(0, 24);
     for (int32_t c = 0; c < out_c; c++) {
@@ -164,7 +164,9 @@ static void requant_new(int32_t out_c, int32_t k, int values, int mode, int32_t 
             shifts[c] = s < 1 ? 1 : s > 62 ? 62 : s;
         }
     } else if (mode == SHIFTS_ANY) {
-        for (int32_t c = 0; c < out_c; c++) shifts[c] = uniform(1, 62);
+        // Sometimes every channel in 33...62: whole blocks on the 32-bit forms (avx2, neon), up to s = 62.
+        const int32_t lo = chance(30) ? 33 : 1;
+        for (int32_t c = 0; c < out_c; c++) shifts[c] = uniform(lo, 62);
     } else {
         const int32_t lo = uniform(30, 32);
         for (int32_t c = 0; c < out_c; c++) shifts[c] = uniform(lo, lo + 2);

@@ -1,7 +1,14 @@
-// Convolution (groups = 1) and fully connected on AVX2: vpmaddwd of int16 inputs by int16 weights
-// (the K4 layout widened at pack time), exact with signed inputs, no offset. A ymm accumulator holds
-// 4 output channels x 2 partial sums; a 16-channel block is four of them, reduced with vphaddd at
-// the end. A tile is up to 3 output pixels x 16 channels (the 16 ymm registers allow no more).
+// Convolution (groups = 1) on AVX2: vpmaddwd of int16 inputs by int16 weights, exact with signed
+// inputs, no offset (docs/KERNELS.md, "The x86 paths").
+//
+// The band is staged once (sieve_conv_stage) and widened to int16 into scratch, so a pixel's pair of
+// inputs is one vpbroadcastd from memory (a load, no vector ALU work). Weights are int16, packed per
+// 16 output channels as [k4 / 2][16][2]: a pair of k for 8 channels fills a ymm, and vpmaddwd by the
+// broadcast pair adds both products into each channel's int32 lane: no reduction at the end. A tile
+// is up to 6 output pixels (anywhere in the band: pixels run on across output rows) x 16 channels,
+// 12 ymm accumulators, 2 of weights, a broadcast and a product; the inner loop is inline assembly,
+// so gcc and clang build the same loop with no spills. Per pair of k: 2 weight loads, 6 broadcasts,
+// 12 vpmaddwd, 12 vpaddd, the same vector ALU work per MAC as the peak loop below.
 #if defined(__x86_64__)
 #include <string.h>
 #include "sieve_isa.h"
@@ -14,135 +21,178 @@
 SIEVE_TARGET_BEGIN("avx2")
 #include "requantize_avx2.h"
 
-#define MAX_TILE_PIXELS 3
+#define MAX_TILE_PIXELS 6
 
 static inline int32_t conv_k(const sieve_conv_params *p) { return sieve_conv_k4(p); }
 
-// The widened K4 layout, then two sieve_rq_block_avx2 per 16 output channels.
-static size_t packed_size(int32_t out_c, int32_t k) {
-    return sieve_pack_k4_s16_size(out_c, k) + (size_t)sieve_round_up(out_c, 16) / 8 * sizeof(sieve_rq_block_avx2);
+// The K4 header and int16 weights (sieve_pack_k4_s16_size bytes, the weights reordered as above),
+// then a sieve_rq_block_avx2 per 8 output channels and a sieve_rq32_block_avx2 per 16.
+static size_t weights_end(const sieve_conv_params *p) { return sieve_pack_k4_s16_size(p->out_c, conv_k(p)); }
+
+size_t sieve_conv_packed_size__avx2(const sieve_conv_params *p) {
+    const size_t ocp = (size_t)sieve_round_up(p->out_c, 16);
+    return weights_end(p) + ocp / 8 * sizeof(sieve_rq_block_avx2) + ocp / 16 * sizeof(sieve_rq32_block_avx2);
 }
 
-static const sieve_rq_block_avx2 *rq_blocks(const void *packed, int32_t out_c, int32_t k) {
-    return (const sieve_rq_block_avx2 *)((const uint8_t *)packed + sieve_pack_k4_s16_size(out_c, k));
+static const sieve_rq_block_avx2 *rq_blocks(const void *packed, const sieve_conv_params *p) {
+    return (const sieve_rq_block_avx2 *)((const uint8_t *)packed + weights_end(p));
 }
 
-// Fills the requantisation blocks after weights already packed.
-static void pack_blocks(int32_t out_c, int32_t k, void *packed) {
-    const sieve_k4_view v = sieve_k4(packed, out_c, k);
-    sieve_rq_block_avx2 *blocks = (sieve_rq_block_avx2 *)rq_blocks(packed, out_c, k);
-    for (int32_t b = 0; b < v.ocp / 8; b++) sieve_rq_block_avx2_fill(blocks + b, v.multipliers + 8 * b, v.shifts + 8 * b);
+static const sieve_rq32_block_avx2 *rq32_blocks(const void *packed, const sieve_conv_params *p) {
+    return (const sieve_rq32_block_avx2 *)(rq_blocks(packed, p) + sieve_round_up(p->out_c, 16) / 8);
 }
-
-// Four int8 inputs as int16, in every 64-bit lane.
-static inline __m256i broadcast4(const int8_t *x) {
-    int32_t four;
-    memcpy(&four, x, 4);
-    return _mm256_broadcastq_epi64(_mm_cvtepi8_epi16(_mm_cvtsi32_si128(four)));
-}
-
-// acc[0..3] (channel pairs of partial sums) + bias -> 16 int8 outputs (n of them stored).
-static inline void finish16(const __m256i acc[4], const int32_t *bias, const int32_t *multipliers, const sieve_rq_block_avx2 *blocks,
-                            const __m256i zlh[3], int8_t *out, int32_t n) {
-    int8_t bytes[16];
-    for (int half = 0; half < 2; half++) {
-        __m256i sum = _mm256_hadd_epi32(acc[2 * half], acc[2 * half + 1]);  // channels 0 1 4 5 | 2 3 6 7
-        sum = _mm256_permute4x64_epi64(sum, 0xD8);
-        sum = _mm256_add_epi32(sum, _mm256_loadu_si256((const __m256i *)(bias + 8 * half)));
-        _mm_storel_epi64((__m128i *)(bytes + 8 * half), sieve_rq8_avx2(sum, multipliers + 8 * half, blocks + half, zlh[0], zlh[1], zlh[2]));
-    }
-    memcpy(out, bytes, (size_t)n);
-}
-
-static inline __attribute__((always_inline)) void conv_tile(const sieve_conv_walk *t, const int8_t *x, const int16_t *w,
-                                                            __m256i acc[MAX_TILE_PIXELS][4], const int pixels) {
-    for (int j = 0; j < pixels; j++) for (int q = 0; q < 4; q++) acc[j][q] = _mm256_setzero_si256();
-    for (int32_t ky = 0; ky < t->taps_h; ky++) {
-        for (int32_t kx = 0; kx < t->taps_w; kx++) {
-            const int8_t *xt = x + ky * t->row_stride + kx * t->tap_stride;
-            const int16_t *wt = w + (size_t)(ky * t->taps_w + kx) * t->groups * 64;
-            for (int32_t g = 0; g < t->groups; g++) {
-                __m256i wv[4];
-                for (int q = 0; q < 4; q++) wv[q] = _mm256_load_si256((const __m256i *)(wt + 64 * g + 16 * q));
-                for (int j = 0; j < pixels; j++) {
-                    const __m256i xb = broadcast4(xt + j * t->pixel_stride + 4 * g);
-                    for (int q = 0; q < 4; q++) acc[j][q] = _mm256_add_epi32(acc[j][q], _mm256_madd_epi16(wv[q], xb));
-                }
-            }
-        }
-    }
-}
-
-static void conv_tile_any(const sieve_conv_walk *t, const int8_t *x, const int16_t *w, __m256i acc[MAX_TILE_PIXELS][4], int pixels) {
-    if (pixels == 3) conv_tile(t, x, w, acc, 3);
-    else if (pixels == 2) conv_tile(t, x, w, acc, 2);
-    else conv_tile(t, x, w, acc, 1);
-}
-
-size_t sieve_conv_packed_size__avx2(const sieve_conv_params *p) { return packed_size(p->out_c, conv_k(p)); }
 
 void sieve_conv_pack__avx2(const sieve_conv_params *p, void *packed) {
     sieve_pack_conv_k4(p, 0, 2, packed);
-    pack_blocks(p->out_c, conv_k(p), packed);
-}
-
-size_t sieve_conv_scratch_size__avx2(const sieve_conv_params *p) {
-    return sieve_conv_stage_size(p);
-}
-
-void sieve_conv_s8__avx2(const sieve_conv_params *p, const void *packed, void *scratch) {
-    const int32_t k = conv_k(p);
-    const sieve_k4_view v = sieve_k4(packed, p->out_c, k);
-    const int16_t *weights = (const int16_t *)v.weights;
-    const sieve_rq_block_avx2 *blocks = rq_blocks(packed, p->out_c, k);
-    const int8_t *staged = (const int8_t *)scratch;
-    const sieve_conv_walk t = sieve_conv_stage(p, 0, (uint8_t *)scratch);
-    const __m256i zlh[3] = {_mm256_set1_epi32(p->output_zero_point), _mm256_set1_epi32(p->act_min), _mm256_set1_epi32(p->act_max)};
-    for (int32_t oy = 0; oy < p->out_h; oy++) {
-        const int8_t *x_row = staged + (size_t)oy * t.pixel_row_stride;
-        int8_t *out_row = p->output + (size_t)oy * p->out_w * p->out_c;
-        for (int32_t oc = 0; oc < v.ocp; oc += 16) {
-            const int32_t n = p->out_c - oc < 16 ? p->out_c - oc : 16;
-            for (int32_t ox = 0; ox < p->out_w; ox += MAX_TILE_PIXELS) {
-                const int pixels = p->out_w - ox < MAX_TILE_PIXELS ? p->out_w - ox : MAX_TILE_PIXELS;
-                __m256i acc[MAX_TILE_PIXELS][4];
-                conv_tile_any(&t, x_row + (size_t)ox * t.pixel_stride, weights + (size_t)oc * v.k4, acc, pixels);
-                for (int j = 0; j < pixels; j++) {
-                    finish16(acc[j], v.bias + oc, v.multipliers + oc, blocks + oc / 8, zlh, out_row + (size_t)(ox + j) * p->out_c + oc, n);
-                }
-            }
+    const sieve_k4_view v = sieve_k4(packed, p->out_c, conv_k(p));
+    // [16][4] per 4 columns (the K4 order) -> [2][16][2]: pairs of columns for 16 channels.
+    int16_t *w = (int16_t *)v.weights;
+    for (size_t g = 0; g < (size_t)v.ocp / 16 * (v.k4 / 4); g++) {
+        int16_t *block = w + 64 * g, k4[64];
+        memcpy(k4, block, sizeof k4);
+        for (int c = 0; c < 16; c++) {
+            for (int t = 0; t < 4; t++) block[(t / 2) * 32 + c * 2 + t % 2] = k4[c * 4 + t];
         }
+    }
+    sieve_rq_block_avx2 *blocks = (sieve_rq_block_avx2 *)rq_blocks(packed, p);
+    for (int32_t b = 0; b < v.ocp / 8; b++) sieve_rq_block_avx2_fill(blocks + b, v.multipliers + 8 * b, v.shifts + 8 * b);
+    sieve_rq32_block_avx2 *blocks32 = (sieve_rq32_block_avx2 *)rq32_blocks(packed, p);
+    for (int32_t b = 0; b < v.ocp / 16; b++) sieve_rq32_avx2_fill(blocks32 + b, v.shifts + 16 * b, p->out_c - 16 * b);
+}
+
+// The int8 staging (sieve_conv_stage), then its int16 copy; each rounded up with slack for the
+// 16-byte steps of the widening.
+static size_t stage8_size(const sieve_conv_params *p) { return (size_t)sieve_round_up((int32_t)sieve_conv_stage_size(p), 64) + 64; }
+
+size_t sieve_conv_scratch_size__avx2(const sieve_conv_params *p) { return stage8_size(p) * 3; }
+
+// One tile: PIXELS(OFF) is the pixels' step at byte offset OFF of the pair index. Registers: the 12
+// accumulators ymm0-11 (pixel j: ymm 2j channels 0-7, ymm 2j+1 channels 8-15, starting from the
+// bias, stored to acc at the end), ymm12-13 weights, ymm14 the broadcast pair, ymm15 a product;
+// the pixels' pointers p0-p5 to the end of their first run, the weights w, runs, len = -2 * run
+// length (bytes), stride (bytes from one run to the next).
+#define PIX(P, A, B, OFF)                                  \
+    "vpbroadcastd " #OFF "(%[" #P "],%[i]), %%ymm14\n\t"   \
+    "vpmaddwd %%ymm12, %%ymm14, %%ymm15\n\t"               \
+    "vpmaddwd %%ymm13, %%ymm14, %%ymm14\n\t"               \
+    "vpaddd %%ymm15, %%ymm" #A ", %%ymm" #A "\n\t"         \
+    "vpaddd %%ymm14, %%ymm" #B ", %%ymm" #B "\n\t"
+#define PIXELS1(OFF) PIX(p0, 0, 1, OFF)
+#define PIXELS2(OFF) PIXELS1(OFF) PIX(p1, 2, 3, OFF)
+#define PIXELS3(OFF) PIXELS2(OFF) PIX(p2, 4, 5, OFF)
+#define PIXELS4(OFF) PIXELS3(OFF) PIX(p3, 6, 7, OFF)
+#define PIXELS5(OFF) PIXELS4(OFF) PIX(p4, 8, 9, OFF)
+#define PIXELS6(OFF) PIXELS5(OFF) PIX(p5, 10, 11, OFF)
+#define LOAD2(A, B) "vmovdqa %%ymm12, %%ymm" #A "\n\t" "vmovdqa %%ymm13, %%ymm" #B "\n\t"
+#define STORE2(A, B) "vmovdqu %%ymm" #A ", 64*" #A "/2(%[acc])\n\t" "vmovdqu %%ymm" #B ", 32+64*" #A "/2(%[acc])\n\t"
+
+#define TILE_ASM(PIXELS)                                                                                                     \
+    __asm__ volatile("vmovdqu (%[bias]), %%ymm12\n\t"                                                                        \
+                     "vmovdqu 32(%[bias]), %%ymm13\n\t"                                                                      \
+                     LOAD2(0, 1) LOAD2(2, 3) LOAD2(4, 5) LOAD2(6, 7) LOAD2(8, 9) LOAD2(10, 11)                              \
+                     "1:\n\t"                                                                                                \
+                     "mov %[len], %[i]\n\t"                                                                                  \
+                     "2:\n\t"                                                                                                \
+                     "vmovdqa (%[w]), %%ymm12\n\t"                                                                           \
+                     "vmovdqa 32(%[w]), %%ymm13\n\t" PIXELS(0) "vmovdqa 64(%[w]), %%ymm12\n\t"                               \
+                     "vmovdqa 96(%[w]), %%ymm13\n\t" PIXELS(4) "sub $-128, %[w]\n\t"                                         \
+                     "add $8, %[i]\n\t"                                                                                      \
+                     "jnz 2b\n\t"                                                                                            \
+                     "add %[stride], %[p0]\n\t"                                                                              \
+                     "add %[stride], %[p1]\n\t"                                                                              \
+                     "add %[stride], %[p2]\n\t"                                                                              \
+                     "add %[stride], %[p3]\n\t"                                                                              \
+                     "add %[stride], %[p4]\n\t"                                                                              \
+                     "add %[stride], %[p5]\n\t"                                                                              \
+                     "dec %[runs]\n\t"                                                                                       \
+                     "jnz 1b\n\t"                                                                                            \
+                     STORE2(0, 1) STORE2(2, 3) STORE2(4, 5) STORE2(6, 7) STORE2(8, 9) STORE2(10, 11)                        \
+                     : [p0] "+r"(p0), [p1] "+r"(p1), [p2] "+r"(p2), [p3] "+r"(p3), [p4] "+r"(p4), [p5] "+r"(p5), [w] "+r"(w), \
+                       [runs] "+r"(runs), [i] "=&r"(i)                                                                       \
+                     : [len] "r"(len), [stride] "r"(stride), [bias] "r"(bias), [acc] "r"(acc)                                \
+                     : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11",      \
+                       "xmm12", "xmm13", "xmm14", "xmm15", "cc", "memory")
+
+// acc = bias + the products of `pixels` pixels (x[j]: end of the pixel's first run) by 16 channels'
+// weights w, over `runs` runs of run_len int16 (a multiple of 4) each, run_stride int16 apart.
+static void conv_tile(const int16_t *const x[MAX_TILE_PIXELS], const int16_t *w, const int32_t *bias, intptr_t runs, intptr_t run_len,
+                      intptr_t run_stride, __m256i acc[2 * MAX_TILE_PIXELS], int pixels) {
+    const uint8_t *p0 = (const uint8_t *)x[0], *p1 = (const uint8_t *)x[1], *p2 = (const uint8_t *)x[2];
+    const uint8_t *p3 = (const uint8_t *)x[3], *p4 = (const uint8_t *)x[4], *p5 = (const uint8_t *)x[5];
+    const intptr_t len = -2 * run_len, stride = 2 * run_stride;
+    intptr_t i;
+    switch (pixels) {
+    case 6: TILE_ASM(PIXELS6); break;
+    case 5: TILE_ASM(PIXELS5); break;
+    case 4: TILE_ASM(PIXELS4); break;
+    case 3: TILE_ASM(PIXELS3); break;
+    case 2: TILE_ASM(PIXELS2); break;
+    default: TILE_ASM(PIXELS1); break;
+    }
+    (void)i;
+}
+
+static void widen(const int8_t *src, int16_t *dst, size_t n) {
+    for (size_t i = 0; i < n; i += 16) {
+        _mm256_store_si256((__m256i *)(dst + i), _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(src + i))));
     }
 }
 
-size_t sieve_fc_packed_size__avx2(const sieve_fc_params *p) { return packed_size(p->out_c, p->k); }
-
-void sieve_fc_pack__avx2(const sieve_fc_params *p, void *packed) {
-    sieve_pack_k4_s16(p->weights, p->bias, p->multipliers, p->shifts, p->out_c, p->k, packed);
-    pack_blocks(p->out_c, p->k, packed);
-}
-
-size_t sieve_fc_scratch_size__avx2(const sieve_fc_params *p) { return (size_t)sieve_round_up(p->k, 4); }
-
-void sieve_fc_s8__avx2(const sieve_fc_params *p, const void *packed, void *scratch, int32_t oc_begin, int32_t oc_end) {
-    const sieve_k4_view v = sieve_k4(packed, p->out_c, p->k);
+void sieve_conv_s8__avx2(const sieve_conv_params *p, const void *packed, void *scratch) {
+    if (p->out_h <= 0 || p->out_w <= 0) return;  // an empty band (`used` below needs a pixel)
+    const sieve_k4_view v = sieve_k4(packed, p->out_c, conv_k(p));
     const int16_t *weights = (const int16_t *)v.weights;
-    const sieve_rq_block_avx2 *blocks = rq_blocks(packed, p->out_c, p->k);
-    int8_t *x = (int8_t *)scratch;
-    memcpy(x, p->input, (size_t)p->k);
-    for (int32_t i = p->k; i < v.k4; i++) x[i] = 0;
+    const sieve_rq_block_avx2 *blocks = rq_blocks(packed, p);
+    const sieve_rq32_block_avx2 *blocks32 = rq32_blocks(packed, p);
+    const sieve_conv_walk t = sieve_conv_stage(p, 0, (uint8_t *)scratch);
+    int16_t *x = (int16_t *)((uint8_t *)scratch + stage8_size(p));
+    const intptr_t run_len = (intptr_t)t.taps_w * t.groups * 4;
+    // Every int16 a pixel of the band reads (a run is contiguous: taps_w taps of in_c, or one folded row).
+    const size_t used = (size_t)(p->out_h - 1) * t.pixel_row_stride + (size_t)(p->out_w - 1) * t.pixel_stride +
+                        (size_t)(t.taps_h - 1) * t.row_stride + (size_t)run_len;
+    widen((const int8_t *)scratch, x, used);
+
+    const int32_t pixels_total = p->out_h * p->out_w;
+    const int32_t tiles = (pixels_total + MAX_TILE_PIXELS - 1) / MAX_TILE_PIXELS;
     const __m256i zlh[3] = {_mm256_set1_epi32(p->output_zero_point), _mm256_set1_epi32(p->act_min), _mm256_set1_epi32(p->act_max)};
-    for (int32_t oc = oc_begin; oc < oc_end; oc += 16) {
+    const __m256i zp16 = _mm256_set1_epi16((int16_t)p->output_zero_point);
+    const __m256i lo8 = _mm256_set1_epi8((int8_t)p->act_min), hi8 = _mm256_set1_epi8((int8_t)p->act_max);
+    for (int32_t oc = 0; oc < v.ocp; oc += 16) {
+        const int32_t n = p->out_c - oc < 16 ? p->out_c - oc : 16;
         const int16_t *w = weights + (size_t)oc * v.k4;
-        __m256i acc[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256()};
-        for (int32_t g = 0; g < v.k4 / 4; g++) {
-            const __m256i xb = broadcast4(x + 4 * g);
-            for (int q = 0; q < 4; q++) {
-                acc[q] = _mm256_add_epi32(acc[q], _mm256_madd_epi16(_mm256_load_si256((const __m256i *)(w + 64 * g + 16 * q)), xb));
+        const __m256i m0 = _mm256_loadu_si256((const __m256i *)(v.multipliers + oc));
+        const __m256i m1 = _mm256_loadu_si256((const __m256i *)(v.multipliers + oc + 8));
+        const __m256i mo0 = sieve_odd_lanes(m0), mo1 = sieve_odd_lanes(m1);
+        const sieve_rq32_block_avx2 *q = blocks32 + oc / 16;
+        const __m256i round0 = _mm256_load_si256((const __m256i *)q->round), round1 = _mm256_load_si256((const __m256i *)(q->round + 8));
+        const __m256i shift0 = _mm256_load_si256((const __m256i *)q->shift), shift1 = _mm256_load_si256((const __m256i *)(q->shift + 8));
+        int32_t oy = 0, ox = 0, pixel = 0;
+        for (int32_t tile = 0; tile < tiles; tile++) {
+            const int pixels = pixels_total / tiles + (tile < pixels_total % tiles ? 1 : 0);
+            const int16_t *xp[MAX_TILE_PIXELS];
+            __m256i a[2 * MAX_TILE_PIXELS];
+            for (int j = 0; j < MAX_TILE_PIXELS; j++) {  // pixels past the tile's repeat its last: computed, not stored
+                xp[j] = x + (size_t)oy * t.pixel_row_stride + (size_t)ox * t.pixel_stride + run_len;
+                if (j < pixels - 1 && ++ox == p->out_w) { ox = 0; oy++; }
             }
+            if (++ox == p->out_w) { ox = 0; oy++; }
+            conv_tile(xp, w, v.bias + oc, t.taps_h, run_len, t.row_stride, a, pixels);
+            int8_t *out = p->output + (size_t)pixel * p->out_c + oc;
+            if (q->fast) {
+                for (int j = 0; j < pixels; j++) {
+                    const __m128i r = sieve_narrow16_avx2(sieve_rq32_avx2(a[2 * j], m0, mo0, round0, shift0),
+                                                          sieve_rq32_avx2(a[2 * j + 1], m1, mo1, round1, shift1), zp16, lo8, hi8);
+                    sieve_store_n_avx2(out + (size_t)j * p->out_c, r, n);
+                }
+            } else {
+                for (int j = 0; j < pixels; j++) {
+                    const __m128i lo = sieve_rq8_avx2(a[2 * j], v.multipliers + oc, blocks + oc / 8, zlh[0], zlh[1], zlh[2]);
+                    const __m128i hi = sieve_rq8_avx2(a[2 * j + 1], v.multipliers + oc + 8, blocks + oc / 8 + 1, zlh[0], zlh[1], zlh[2]);
+                    sieve_store_n_avx2(out + (size_t)j * p->out_c, _mm_unpacklo_epi64(lo, hi), n);
+                }
+            }
+            pixel += pixels;
         }
-        const int32_t n = oc_end - oc < 16 ? oc_end - oc : 16;
-        finish16(acc, v.bias + oc, v.multipliers + oc, blocks + oc / 8, zlh, p->output + oc, n);
     }
 }
 

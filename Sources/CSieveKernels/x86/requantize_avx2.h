@@ -6,6 +6,7 @@
 #define SIEVE_REQUANTIZE_AVX2_H
 
 #include <immintrin.h>
+#include <string.h>
 
 // Per-lane constants of 8 channels, precomputed at pack time (7 x 32 bytes).
 typedef struct {
@@ -40,12 +41,70 @@ static inline __m128i sieve_rq8_avx2(__m256i acc, const int32_t *multipliers, co
     const __m256i m = _mm256_loadu_si256((const __m256i *)multipliers);
     const __m256i even = sieve_rq_half_avx2(_mm256_mul_epi32(acc, m), block->add_even, block->shift_even, block->sub_even);
     const __m256i odd = sieve_rq_half_avx2(
-        _mm256_mul_epi32(_mm256_srli_epi64(acc, 32), _mm256_loadu_si256((const __m256i *)block->multiplier_odd)),
+        _mm256_mul_epi32(_mm256_shuffle_epi32(acc, 0xF5), _mm256_loadu_si256((const __m256i *)block->multiplier_odd)),
         block->add_odd, block->shift_odd, block->sub_odd);
     __m256i r = _mm256_blend_epi32(even, _mm256_slli_epi64(odd, 32), 0xAA);
     r = _mm256_max_epi32(_mm256_min_epi32(_mm256_add_epi32(r, zero_point), hi), lo);
     const __m256i bytes = _mm256_packs_epi16(_mm256_packs_epi32(r, r), r);  // lane 0: r0..r3 first, lane 1: r4..r7
     return _mm_unpacklo_epi32(_mm256_castsi256_si128(bytes), _mm256_extracti128_si256(bytes, 1));
+}
+
+// The 32-bit form, for channels with 33 <= s <= 62 (every real layer): as 2^(s-1) is a multiple of
+// 2^32, floor((acc * M + 2^(s-1)) / 2^s) = (h + 2^(s-33)) >> (s - 32) with h = floor(acc * M / 2^32),
+// the high halves of vpmuldq's products; |h| <= 2^30 and 2^(s-33) <= 2^29, so the sum fits int32,
+// and so does the result (|rq| < 2^29: no wrap-around to keep). Per 16 channels:
+typedef struct {
+    int32_t round[16];  // 2^(s-33)
+    int32_t shift[16];  // s - 32
+    int32_t fast;       // every channel below out_c has 33 <= s <= 62 (the others are not stored)
+    int32_t unused[15];
+} sieve_rq32_block_avx2;
+
+static inline void sieve_rq32_avx2_fill(sieve_rq32_block_avx2 *block, const int32_t *shifts, int32_t channels) {
+    block->fast = 1;
+    for (int i = 0; i < 15; i++) block->unused[i] = 0;
+    for (int i = 0; i < 16; i++) {
+        int32_t s = shifts[i];
+        if (i < channels && (s < 33 || s > 62)) block->fast = 0;
+        if (s < 33 || s > 62) s = 33;
+        block->round[i] = (int32_t)1 << (s - 33);
+        block->shift[i] = s - 32;
+    }
+}
+
+// Eight requantised int32 (before the zero point) of acc; m_odd = sieve_odd_lanes(multipliers).
+// (Shuffles, not 64-bit shifts, move the odd lanes: after a shift clang knows the high halves are
+// zero and rewrites vpmuldq as an unsigned multiply with a sign correction, five instructions.)
+static inline __m256i sieve_odd_lanes(__m256i x) { return _mm256_shuffle_epi32(x, 0xF5); }
+
+static inline __m256i sieve_rq32_avx2(__m256i acc, __m256i m, __m256i m_odd, __m256i round, __m256i shift) {
+    const __m256i even = _mm256_mul_epi32(acc, m);
+    const __m256i odd = _mm256_mul_epi32(sieve_odd_lanes(acc), m_odd);
+    const __m256i high = _mm256_blend_epi32(_mm256_srli_epi64(even, 32), odd, 0xAA);
+    return _mm256_srav_epi32(_mm256_add_epi32(high, round), shift);
+}
+
+// 16 int8 outputs of sieve_rq32_avx2's r0 (channels 0-7) and r1 (8-15): saturating narrowings to
+// int16, + zero point (int16, saturating), to int8, then the clamp. Exact: |r| < 2^29 so r + zp is
+// the scalar's int32 sum, saturation is monotone and [lo, hi] lies inside int8, so clamping the
+// saturated value equals clamping the exact one. zp16: zero point in every int16, lo8/hi8: bytes.
+static inline __m128i sieve_narrow16_avx2(__m256i r0, __m256i r1, __m256i zp16, __m256i lo8, __m256i hi8) {
+    const __m256i h = _mm256_adds_epi16(_mm256_packs_epi32(r0, r1), zp16);  // r0 0-3, r1 0-3 | r0 4-7, r1 4-7
+    __m256i b = _mm256_packs_epi16(h, h);
+    b = _mm256_min_epi8(_mm256_max_epi8(b, lo8), hi8);
+    b = _mm256_permutevar8x32_epi32(b, _mm256_setr_epi32(0, 4, 1, 5, 0, 4, 1, 5));
+    return _mm256_castsi256_si128(b);
+}
+
+// The first n (1-16) bytes of r to out: one store for 16, else through memory (no over-write).
+static inline void sieve_store_n_avx2(int8_t *out, __m128i r, int32_t n) {
+    if (n == 16) {
+        _mm_storeu_si128((__m128i *)out, r);
+    } else {
+        int8_t bytes[16];
+        _mm_storeu_si128((__m128i *)bytes, r);
+        memcpy(out, bytes, (size_t)n);
+    }
 }
 
 #endif

@@ -1,0 +1,104 @@
+// Fully connected on AVX2: vpmaddwd of int16 inputs by int8 weights widened in the loop. Each
+// weight is read once per call, so the op streams its weights from L3 (VGG-S's classifier: 295 KB,
+// which do not stay in L2 between frames): they stay int8 in memory, packed per 16 output channels
+// as [k4 / 2][16][2] (pairs of k for 16 channels in 32 bytes), and vpmovsxbw widens 8 channels' pairs
+// at a time; the input is widened to int16 once per call and each pair is one vpbroadcastd from
+// memory. vpmaddwd leaves complete int32 sums per channel (no reduction); two accumulator chains
+// per 8 channels. Requantisation as in the conv kernel (requantize_avx2.h).
+#if defined(__x86_64__)
+#include <string.h>
+#include "sieve_isa.h"
+#include "sieve_pack.h"
+#include "sieve_target.h"
+
+// Before any target region: gcc binds each intrinsic to the target in force where it is declared.
+#include <immintrin.h>
+
+SIEVE_TARGET_BEGIN("avx2")
+#include "requantize_avx2.h"
+
+// The K4 header and int8 weights (sieve_pack_k4_size bytes, the weights reordered as above), then
+// a sieve_rq_block_avx2 per 8 output channels and a sieve_rq32_block_avx2 per 16.
+size_t sieve_fc_packed_size__avx2(const sieve_fc_params *p) {
+    const size_t ocp = (size_t)sieve_round_up(p->out_c, 16);
+    return sieve_pack_k4_size(p->out_c, p->k) + ocp / 8 * sizeof(sieve_rq_block_avx2) + ocp / 16 * sizeof(sieve_rq32_block_avx2);
+}
+
+static const sieve_rq_block_avx2 *rq_blocks(const void *packed, const sieve_fc_params *p) {
+    return (const sieve_rq_block_avx2 *)((const uint8_t *)packed + sieve_pack_k4_size(p->out_c, p->k));
+}
+
+static const sieve_rq32_block_avx2 *rq32_blocks(const void *packed, const sieve_fc_params *p) {
+    return (const sieve_rq32_block_avx2 *)(rq_blocks(packed, p) + sieve_round_up(p->out_c, 16) / 8);
+}
+
+void sieve_fc_pack__avx2(const sieve_fc_params *p, void *packed) {
+    sieve_pack_k4(p->weights, p->bias, p->multipliers, p->shifts, p->out_c, p->k, 0, packed);
+    const sieve_k4_view v = sieve_k4(packed, p->out_c, p->k);
+    // [16][4] per 4 columns (the K4 order) -> [2][16][2]: pairs of columns for 16 channels.
+    int8_t *w = (int8_t *)v.weights;
+    for (size_t g = 0; g < (size_t)v.ocp / 16 * (v.k4 / 4); g++) {
+        int8_t *block = w + 64 * g, k4[64];
+        memcpy(k4, block, sizeof k4);
+        for (int c = 0; c < 16; c++) {
+            for (int t = 0; t < 4; t++) block[(t / 2) * 32 + c * 2 + t % 2] = k4[c * 4 + t];
+        }
+    }
+    sieve_rq_block_avx2 *blocks = (sieve_rq_block_avx2 *)rq_blocks(packed, p);
+    for (int32_t b = 0; b < v.ocp / 8; b++) sieve_rq_block_avx2_fill(blocks + b, v.multipliers + 8 * b, v.shifts + 8 * b);
+    sieve_rq32_block_avx2 *blocks32 = (sieve_rq32_block_avx2 *)rq32_blocks(packed, p);
+    for (int32_t b = 0; b < v.ocp / 16; b++) sieve_rq32_avx2_fill(blocks32 + b, v.shifts + 16 * b, p->out_c - 16 * b);
+}
+
+// The input as int16, zero padded to k4.
+size_t sieve_fc_scratch_size__avx2(const sieve_fc_params *p) { return (size_t)sieve_round_up(p->k, 16) * 2 + 64; }
+
+void sieve_fc_s8__avx2(const sieve_fc_params *p, const void *packed, void *scratch, int32_t oc_begin, int32_t oc_end) {
+    const sieve_k4_view v = sieve_k4(packed, p->out_c, p->k);
+    const sieve_rq_block_avx2 *blocks = rq_blocks(packed, p);
+    const sieve_rq32_block_avx2 *blocks32 = rq32_blocks(packed, p);
+    int16_t *x = (int16_t *)scratch;
+    int32_t i = 0;
+    for (; i + 16 <= p->k; i += 16) {
+        _mm256_store_si256((__m256i *)(x + i), _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(p->input + i))));
+    }
+    for (; i < p->k; i++) x[i] = p->input[i];
+    for (; i < v.k4; i++) x[i] = 0;
+    const __m256i zlh[3] = {_mm256_set1_epi32(p->output_zero_point), _mm256_set1_epi32(p->act_min), _mm256_set1_epi32(p->act_max)};
+    const __m256i zp16 = _mm256_set1_epi16((int16_t)p->output_zero_point);
+    const __m256i lo8 = _mm256_set1_epi8((int8_t)p->act_min), hi8 = _mm256_set1_epi8((int8_t)p->act_max);
+    for (int32_t oc = oc_begin; oc < oc_end; oc += 16) {
+        const int8_t *w = v.weights + (size_t)oc * v.k4;
+        __m256i a0 = _mm256_loadu_si256((const __m256i *)(v.bias + oc)), a1 = _mm256_loadu_si256((const __m256i *)(v.bias + oc + 8));
+        __m256i a2 = _mm256_setzero_si256(), a3 = _mm256_setzero_si256();
+        for (int32_t g = 0; g < v.k4 / 4; g++) {  // two pairs of k
+            const __m256i x0 = _mm256_set1_epi32(*(const int32_t *)(x + 4 * g));
+            const __m256i x1 = _mm256_set1_epi32(*(const int32_t *)(x + 4 * g + 2));
+            const int8_t *wg = w + 64 * g;
+            a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(_mm256_cvtepi8_epi16(_mm_load_si128((const __m128i *)wg)), x0));
+            a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(_mm256_cvtepi8_epi16(_mm_load_si128((const __m128i *)(wg + 16))), x0));
+            a2 = _mm256_add_epi32(a2, _mm256_madd_epi16(_mm256_cvtepi8_epi16(_mm_load_si128((const __m128i *)(wg + 32))), x1));
+            a3 = _mm256_add_epi32(a3, _mm256_madd_epi16(_mm256_cvtepi8_epi16(_mm_load_si128((const __m128i *)(wg + 48))), x1));
+        }
+        a0 = _mm256_add_epi32(a0, a2);
+        a1 = _mm256_add_epi32(a1, a3);
+        const int32_t n = oc_end - oc < 16 ? oc_end - oc : 16;
+        const sieve_rq32_block_avx2 *q = blocks32 + oc / 16;
+        if (q->fast) {
+            const __m256i m0 = _mm256_loadu_si256((const __m256i *)(v.multipliers + oc));
+            const __m256i m1 = _mm256_loadu_si256((const __m256i *)(v.multipliers + oc + 8));
+            const __m256i r0 = sieve_rq32_avx2(a0, m0, sieve_odd_lanes(m0), _mm256_load_si256((const __m256i *)q->round),
+                                               _mm256_load_si256((const __m256i *)q->shift));
+            const __m256i r1 = sieve_rq32_avx2(a1, m1, sieve_odd_lanes(m1), _mm256_load_si256((const __m256i *)(q->round + 8)),
+                                               _mm256_load_si256((const __m256i *)(q->shift + 8)));
+            sieve_store_n_avx2(p->output + oc, sieve_narrow16_avx2(r0, r1, zp16, lo8, hi8), n);
+        } else {
+            const __m128i lo = sieve_rq8_avx2(a0, v.multipliers + oc, blocks + oc / 8, zlh[0], zlh[1], zlh[2]);
+            const __m128i hi = sieve_rq8_avx2(a1, v.multipliers + oc + 8, blocks + oc / 8 + 1, zlh[0], zlh[1], zlh[2]);
+            sieve_store_n_avx2(p->output + oc, _mm_unpacklo_epi64(lo, hi), n);
+        }
+    }
+}
+
+SIEVE_TARGET_END
+#endif

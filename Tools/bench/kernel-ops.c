@@ -1,0 +1,151 @@
+// VGG-S's conv and classifier shapes, one kernel call at a time, against the path's peak loop timed
+// in every round beside them: each op's share of the peak is the ratio of medians of the same run,
+// so a busy host slows both sides (not alike: a 100 us call is interrupted more often than the
+// peak's 12 us burst, so a loaded host lowers the shares). Random data, every shift 38 (real
+// layers' range, the 32-bit requantisation forms).
+//
+//   cc -O3 -fno-strict-aliasing -std=gnu11 -ISources/CSieveKernels/include -o kernel-ops Tools/bench/kernel-ops.c
+//      Sources/CSieveKernels/*.c Sources/CSieveKernels/x86/*.c Sources/CSieveKernels/arm/*.c -lm -lpthread
+//   ./kernel-ops [PATH [RUNS [COLD]]]    PATH avx2 by default; COLD 1 evicts the caches before each call
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "sieve_kernels.h"
+
+#define MAX_RUNS 1000
+
+static double now_us(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec * 1e6 + t.tv_nsec * 1e-3;
+}
+
+static int by_value(const void *a, const void *b) {
+    const double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double median(double *values, int n) {
+    qsort(values, (size_t)n, sizeof(double), by_value);
+    return values[n / 2];
+}
+
+static void *buffer(size_t n) {
+    const size_t size = (n + 63) / 64 * 64 + 64;
+    void *p = aligned_alloc(64, size);
+    if (p == NULL) { perror("aligned_alloc"); exit(2); }
+    memset(p, 0x11, size);
+    return p;
+}
+
+static int8_t *random_bytes(size_t n, int lo, int hi) {
+    int8_t *p = buffer(n);
+    for (size_t i = 0; i < n; i++) p[i] = (int8_t)(lo + rand() % (hi - lo + 1));
+    return p;
+}
+
+static void requant(int32_t n, const int32_t **bias, const int32_t **multipliers, const int32_t **shifts) {
+    int32_t *b = buffer(4 * (size_t)n), *m = buffer(4 * (size_t)n), *s = buffer(4 * (size_t)n);
+    for (int32_t i = 0; i < n; i++) {
+        b[i] = rand() % 1000;
+        m[i] = (1 << 30) + rand() % (1 << 30);
+        s[i] = 38;
+    }
+    *bias = b;
+    *multipliers = m;
+    *shifts = s;
+}
+
+typedef struct {
+    const char *name;
+    int32_t in_hw, in_c, out_c, kernel;  // kernel 0: fully connected, k = in_c
+    sieve_conv_params conv;
+    sieve_fc_params fc;
+    void *packed, *scratch;
+    double macs, times[MAX_RUNS];
+} op;
+
+static void op_setup(op *o, int32_t isa) {
+    if (o->kernel == 0) {
+        sieve_fc_params *p = &o->fc;
+        p->k = o->in_c;
+        p->out_c = o->out_c;
+        p->input = random_bytes((size_t)p->k, -128, 127);
+        p->weights = random_bytes((size_t)p->k * p->out_c, -127, 127);
+        requant(p->out_c, &p->bias, &p->multipliers, &p->shifts);
+        p->output = buffer((size_t)p->out_c);
+        p->output_zero_point = 3;
+        p->act_min = -128;
+        p->act_max = 127;
+        o->packed = buffer(sieve_fc_packed_size(isa, p));
+        sieve_fc_pack(isa, p, o->packed);
+        o->scratch = buffer(sieve_fc_scratch_size(isa, p));
+        o->macs = (double)p->k * p->out_c;
+        return;
+    }
+    sieve_conv_params *p = &o->conv;
+    p->in_h = p->in_w = p->out_h = p->out_w = o->in_hw;
+    p->in_c = o->in_c;
+    p->out_c = o->out_c;
+    p->kernel_h = p->kernel_w = o->kernel;
+    p->stride_h = p->stride_w = 1;
+    p->pad_top = p->pad_left = o->kernel / 2;
+    p->groups = 1;
+    const size_t k = (size_t)o->kernel * o->kernel * o->in_c;
+    p->input = random_bytes((size_t)o->in_hw * o->in_hw * o->in_c, -128, 127);
+    p->weights = random_bytes(k * o->out_c, -127, 127);
+    requant(p->out_c, &p->bias, &p->multipliers, &p->shifts);
+    p->output = buffer((size_t)o->in_hw * o->in_hw * o->out_c);
+    p->input_zero_point = -5;
+    p->output_zero_point = 3;
+    p->act_min = -128;
+    p->act_max = 127;
+    o->packed = buffer(sieve_conv_packed_size(isa, p));
+    sieve_conv_pack(isa, p, o->packed);
+    o->scratch = buffer(sieve_conv_scratch_size(isa, p));
+    o->macs = (double)o->in_hw * o->in_hw * o->out_c * k;
+}
+
+int main(int argc, char **argv) {
+    const int32_t isa = sieve_isa_named(argc > 1 ? argv[1] : "avx2");
+    int runs = argc > 2 ? atoi(argv[2]) : 200;
+    const int cold = argc > 3 ? atoi(argv[3]) : 0;
+    if (isa <= 0 || !sieve_isa_available(isa)) { fprintf(stderr, "kernel-ops: no such SIMD path on this CPU\n"); return 2; }
+    if (runs < 1 || runs > MAX_RUNS) runs = 200;
+    static op ops[] = {
+        {"stem 28x28x1->32", 28, 1, 32, 3},      {"conv 28x28x32->32", 28, 32, 32, 3}, {"conv 14x14x32->64", 14, 32, 64, 3},
+        {"conv 14x14x64->64", 14, 64, 64, 3},    {"conv 7x7x64->128", 7, 64, 128, 3},  {"conv 7x7x128->128", 7, 128, 128, 3},
+        {"fc 1152->256", 0, 1152, 256, 0},
+    };
+    const int n = (int)(sizeof ops / sizeof ops[0]);
+    srand(1);
+    for (int i = 0; i < n; i++) op_setup(&ops[i], isa);
+    const size_t evict_size = (size_t)8 << 20;
+    char *evict = buffer(evict_size);
+    static double peaks[MAX_RUNS];
+    for (int r = -10; r < runs; r++) {
+        const double start = now_us();
+        const uint64_t macs = sieve_peak_macs(isa, 2000);
+        if (r >= 0) peaks[r] = (double)macs / (now_us() - start) / 1e3;
+        for (int i = 0; i < n; i++) {
+            if (cold) for (size_t j = 0; j < evict_size; j += 64) evict[j]++;
+            const double t0 = now_us();
+            if (ops[i].kernel == 0) sieve_fc_run(isa, &ops[i].fc, ops[i].packed, ops[i].scratch, 0, ops[i].fc.out_c);
+            else sieve_conv_run(isa, &ops[i].conv, ops[i].packed, ops[i].scratch);
+            if (r >= 0) ops[i].times[r] = now_us() - t0;
+        }
+    }
+    const double peak = median(peaks, runs);
+    printf("%s, %d runs%s: peak loop median %.1f GMAC/s\n", sieve_isa_name(isa), runs, cold ? ", caches evicted" : "", peak);
+    double total_us = 0, total_macs = 0;
+    for (int i = 0; i < n; i++) {
+        const double us = median(ops[i].times, runs), gmacs = ops[i].macs / us / 1e3;
+        total_us += us;
+        total_macs += ops[i].macs;
+        printf("%-20s %8.1f us %7.2f GMAC/s %4.0f %%\n", ops[i].name, us, gmacs, 100 * gmacs / peak);
+    }
+    printf("%-20s %8.1f us %7.2f GMAC/s %4.0f %%\n", "sum", total_us, total_macs / total_us / 1e3, 100 * total_macs / total_us / 1e3 / peak);
+    return 0;
+}
