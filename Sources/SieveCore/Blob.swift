@@ -63,7 +63,7 @@ public struct Blob {
         var lastEnd = 0
         for entry in table {
             let end = Int(entry.offset + entry.size)
-            let padded = min(KernelPath.roundUp(end), r.bytes.count)
+            let padded = min(BlobLayout.roundUp(end), r.bytes.count)
             guard r.allZero(end, padded - end) else { throw .sectionPaddingNotZero(kind: entry.kind) }
             lastEnd = max(lastEnd, end)
         }

@@ -6,6 +6,8 @@ public enum BlobLayout {
     public static let headerSize = 64
     public static let tableEntrySize = 32
     public static let alignment = 64
+    /// `bytes` rounded up to a multiple of `alignment`.
+    public static func roundUp(_ bytes: Int) -> Int { (bytes + alignment - 1) / alignment * alignment }
     public static let maxSections: UInt32 = 16
     public static let modelRecordSize = 96
     public static let tensorRecordSize = 32

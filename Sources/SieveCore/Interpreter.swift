@@ -13,8 +13,9 @@ public final class Interpreter {
     public let workspaceBytes: Int
     private let arena: UnsafeMutableRawPointer
     private var steps: [Step]
-    /// The kernel path (`SIEVE_ISA_*`) every op runs on, and the kernels' scratch in the workspace.
-    public let isa: Int32
+    /// The kernel path every op runs on, and the kernels' scratch in the workspace.
+    public let path: KernelPath
+    var isa: Int32 { path.rawValue }
     private let kernelScratch: UnsafeMutableRawPointer
     /// Threads that split each large op (1: the caller alone), and their pool.
     public let threads: Int
@@ -52,17 +53,17 @@ public final class Interpreter {
     ///   - model: a model that passed validation.
     ///   - arena: memory of at least `ArenaPlan(model:).bytes` bytes, 64-byte aligned; nil to allocate one.
     ///   - maxArenaBytes: refuse models whose arena is larger.
-    ///   - isa: the kernel path; nil picks `SIEVE_ISA` from the environment, else the best the CPU has.
+    ///   - path: the kernel path; nil picks `SIEVE_ISA` from the environment, else the best the CPU has.
     ///   - threads: threads that split each large op, 1 ... 64; results are identical for any count.
     ///   - smallestSplitOp: ops with fewer MACs run on the calling thread alone.
     public init(model: Model, arena: UnsafeMutableRawBufferPointer? = nil, maxArenaBytes: Int = 1 << 30,
-                isa: Int32? = nil, threads: Int = 1, smallestSplitOp: Int = 50_000) throws(SieveError) {
+                path: KernelPath? = nil, threads: Int = 1, smallestSplitOp: Int = 50_000) throws(SieveError) {
         guard threads >= 1 && threads <= Int(SIEVE_MAX_THREADS) else { throw .invalidThreadCount(threads) }
         self.model = model
         self.threads = threads
         self.smallestSplitOp = smallestSplitOp
-        let path = try KernelPath.resolve(isa)
-        self.isa = path
+        let chosen = try KernelPath.resolve(path)
+        self.path = chosen
         let plan = ArenaPlan(model: model)
         self.plan = plan
         guard plan.bytes <= maxArenaBytes else { throw .arenaTooLarge(needed: plan.bytes, limit: maxArenaBytes) }
@@ -78,8 +79,8 @@ public final class Interpreter {
         let standIn = UnsafeMutableRawPointer(bitPattern: BlobLayout.alignment)!
         let sizing = model.ops.indices.map { Interpreter.makeStep(model, $0, arena: standIn, offsets: plan.offsets) }
         var scratchBytes = 0
-        for step in sizing { scratchBytes = max(scratchBytes, step.scratchSize(isa: path)) }
-        let packedSizes = sizing.map { $0.packedSize(isa: path) }
+        for step in sizing { scratchBytes = max(scratchBytes, step.scratchSize(isa: chosen.rawValue)) }
+        let packedSizes = sizing.map { $0.packedSize(isa: chosen.rawValue) }
         let layout = Workspace(arenaBytes: arena == nil ? plan.bytes : nil, packedSizes: packedSizes,
                                scratchBytes: scratchBytes, threads: threads, model: model,
                                sumsCount: Interpreter.logitSumsNeeded(model, executionPlan))
@@ -96,7 +97,7 @@ public final class Interpreter {
         self.classMask = (base + layout.mask).assumingMemoryBound(to: UInt8.self)
         self.steps = model.ops.indices.map { Interpreter.makeStep(model, $0, arena: arenaBase, offsets: plan.offsets) }
         self.logitParams = executionPlan.sources.map(makeLogitParams)
-        for i in steps.indices where packedSizes[i] > 0 { steps[i].pack(isa: path, into: base + layout.packed + layout.packedOffsets[i]) }
+        for i in steps.indices where packedSizes[i] > 0 { steps[i].pack(isa: chosen.rawValue, into: base + layout.packed + layout.packedOffsets[i]) }
         if threads > 1 {
             pool = sieve_pool_create(Int32(threads), kernelScratch.assumingMemoryBound(to: UInt8.self), layout.scratchStride)
             if pool == nil { throw .cannotStartThreads(threads) }

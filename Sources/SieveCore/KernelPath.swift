@@ -1,32 +1,45 @@
 import CSieveKernels
 
-/// Choosing the kernel path (docs/KERNELS.md) and packing each op's weights for it.
-public enum KernelPath {
-    /// The path's name: scalar, avx2, avx512vnni, neon, neondot, i8mm.
-    public static func name(_ isa: Int32) -> String { String(cString: sieve_isa_name(isa)) }
+/// The kernel paths, worst to best (docs/KERNELS.md); the raw value is the C side's `SIEVE_ISA_*`.
+/// One binary carries every path of its architecture; `best` is the one this CPU runs fastest.
+public enum KernelPath: Int32, CaseIterable {
+    case scalar = 0, avx2 = 1, avx512vnni = 2, neon = 3, neondot = 4, i8mm = 5
+
+    /// scalar, avx2, avx512vnni, neon, neondot, i8mm.
+    public var name: String { String(cString: sieve_isa_name(rawValue)) }
+
+    /// This build and this CPU can run it.
+    public var isAvailable: Bool { sieve_isa_available(rawValue) != 0 }
 
     /// Every path this CPU can run, scalar first.
-    public static var available: [Int32] { (0..<Int32(SIEVE_ISA_COUNT)).filter { sieve_isa_available($0) != 0 } }
+    public static var available: [KernelPath] { allCases.filter { $0.isAvailable } }
 
-    /// `isa` if this CPU can run it; nil means `SIEVE_ISA` from the environment, else the best path.
-    static func resolve(_ isa: Int32?) throws(SieveError) -> Int32 {
-        let chosen: Int32
-        if let isa {
-            chosen = isa
+    /// The fastest path this CPU has.
+    public static var best: KernelPath { KernelPath(rawValue: sieve_isa_best()) ?? .scalar }
+
+    /// `path` if this CPU can run it; nil means `SIEVE_ISA` from the environment, else the best path.
+    static func resolve(_ path: KernelPath?) throws(SieveError) -> KernelPath {
+        let chosen: KernelPath
+        if let path {
+            chosen = path
         } else {
             let requested = sieve_isa_from_environment()
-            if requested == -2 { throw .unknownKernelPath(names: availableNames) }
-            chosen = requested == -1 ? sieve_isa_best() : requested
+            if requested == -1 {
+                chosen = best
+            } else if let named = KernelPath(rawValue: requested) {
+                chosen = named
+            } else {
+                throw .unknownKernelPath(names: availableNames)
+            }
         }
-        guard sieve_isa_available(chosen) != 0 else { throw .kernelPathUnavailable(name: name(chosen), names: availableNames) }
+        guard chosen.isAvailable else { throw .kernelPathUnavailable(name: chosen.name, names: availableNames) }
         return chosen
     }
 
-    static var availableNames: String {
+    /// "scalar, avx2, ...": the paths this CPU can run, for messages.
+    public static var availableNames: String {
         var text = ""
-        for isa in available { text += (text.isEmpty ? "" : ", ") + name(isa) }
+        for path in available { text += (text.isEmpty ? "" : ", ") + path.name }
         return text
     }
-
-    static func roundUp(_ bytes: Int) -> Int { (bytes + BlobLayout.alignment - 1) / BlobLayout.alignment * BlobLayout.alignment }
 }

@@ -24,7 +24,7 @@ struct Workspace {
     init(arenaBytes: Int?, packedSizes: [Int], scratchBytes: Int, threads: Int, model: Model, sumsCount: Int) {
         var end = 0
         func region(_ size: Int) -> Int {
-            defer { end += KernelPath.roundUp(size) }
+            defer { end += BlobLayout.roundUp(size) }
             return end
         }
         arena = arenaBytes.map { region($0) }
@@ -32,11 +32,11 @@ struct Workspace {
         var packedBytes = 0
         for size in packedSizes {
             offsets.append(packedBytes)
-            packedBytes += KernelPath.roundUp(size)
+            packedBytes += BlobLayout.roundUp(size)
         }
         packedOffsets = offsets
         packed = region(packedBytes)
-        scratchStride = KernelPath.roundUp(scratchBytes)
+        scratchStride = BlobLayout.roundUp(scratchBytes)
         scratch = region(scratchStride * threads)
         logits = region((model.heads.count + 1) * model.classCount * MemoryLayout<Float>.size)
         scores = region(max(1, model.heads.count * model.classCount) * MemoryLayout<Float>.size)

@@ -59,7 +59,7 @@ public enum SieveRunMain {
         summary.dropped = counts.dropped
         summary.partialBytes = counts.partialBytes
         summary.frameBytes = frameBytes
-        summary.kernels = KernelPath.name(interpreter.isa)
+        summary.kernels = interpreter.path.name
         summary.threads = options.threads
         summary.write(into: line)
         _ = line.write(to: 2)

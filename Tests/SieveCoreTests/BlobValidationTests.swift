@@ -168,8 +168,8 @@ import SieveTestSupport
             // Half the time repair the CRCs so mutations reach the structural checks.
             if round % 2 == 0 && blob.count >= 64 + 32 { refreshCRCs(&blob) }
             guard case let .success(model) = load(blob) else { rejected += 1; continue }
-            for isa in KernelPath.available {
-                guard let interpreter = try? Interpreter(model: model, isa: isa) else { continue }
+            for path in KernelPath.available {
+                guard let interpreter = try? Interpreter(model: model, path: path) else { continue }
                 let answer = interpreter.classify()
                 #expect(answer.answer >= 0 && answer.answer < model.classCount)
             }

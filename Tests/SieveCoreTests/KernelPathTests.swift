@@ -23,16 +23,16 @@ import Testing
 
     @Test func everyPathAndThreadCountMatchesScalar() throws {
         let model = try load(TinyModel().blob()).get()
-        let reference = try Interpreter(model: model, isa: Int32(SIEVE_ISA_SCALAR))
-        #expect(KernelPath.available.first == Int32(SIEVE_ISA_SCALAR))
+        let reference = try Interpreter(model: model, path: .scalar)
+        #expect(KernelPath.available.first == .scalar)
         for seed: UInt64 in 1...3 {
             let image = pixels(model, seed: seed)
             let expected = opOutputs(reference, image: image)
-            for isa in KernelPath.available {
+            for path in KernelPath.available {
                 for threads in [1, 2, 3] {
-                    let interpreter = try Interpreter(model: model, isa: isa, threads: threads, smallestSplitOp: 0)
-                    #expect(interpreter.isa == isa)
-                    #expect(opOutputs(interpreter, image: image) == expected, "\(KernelPath.name(isa)), \(threads) threads")
+                    let interpreter = try Interpreter(model: model, path: path, threads: threads, smallestSplitOp: 0)
+                    #expect(interpreter.path == path)
+                    #expect(opOutputs(interpreter, image: image) == expected, "\(path.name), \(threads) threads")
                 }
             }
         }
@@ -56,17 +56,16 @@ import Testing
 
     @Test func badPathOrThreadCountIsAnError() throws {
         let model = try load(TinyModel().blob()).get()
-        let missing = Int32(SIEVE_ISA_COUNT)
-        #expect(throws: SieveError.self) { try Interpreter(model: model, isa: missing) }
-        let other = KernelPath.name(missing)
-        #expect(other == "unknown")
+        // Every case of the enum is a path the C side knows by name.
+        #expect(KernelPath.allCases.count == Int(SIEVE_ISA_COUNT))
+        for path in KernelPath.allCases { #expect(path.name != "unknown" && Int32(sieve_isa_named(path.name)) == path.rawValue) }
         #expect(throws: SieveError.invalidThreadCount(0)) { try Interpreter(model: model, threads: 0) }
         #expect(throws: SieveError.invalidThreadCount(65)) { try Interpreter(model: model, threads: 65) }
         // A path of the other architecture is never available.
         #if arch(x86_64)
-        #expect(throws: SieveError.self) { try Interpreter(model: model, isa: Int32(SIEVE_ISA_NEON)) }
+        #expect(throws: SieveError.self) { try Interpreter(model: model, path: .neon) }
         #else
-        #expect(throws: SieveError.self) { try Interpreter(model: model, isa: Int32(SIEVE_ISA_AVX2)) }
+        #expect(throws: SieveError.self) { try Interpreter(model: model, path: .avx2) }
         #endif
     }
 }

@@ -12,7 +12,7 @@ public func fuzzBlob(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
     bytes.copyMemory(from: UnsafeRawBufferPointer(start: data + 1, count: size - 1))
     if data[0] & 1 == 1 { fixChecksums(bytes) }
     guard let model = try? Model(bytes: UnsafeRawBufferPointer(bytes)),
-          let interpreter = try? Interpreter(model: model, maxArenaBytes: 16 << 20, isa: sieve_isa_best()) else { return 0 }
+          let interpreter = try? Interpreter(model: model, maxArenaBytes: 16 << 20, path: .best) else { return 0 }
     for i in 0..<interpreter.input.count { interpreter.input[i] = Int8(truncatingIfNeeded: i &* 37) }
     _ = interpreter.classify()
     return 0

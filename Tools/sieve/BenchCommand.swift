@@ -22,12 +22,11 @@ struct BenchCommand: ParsableCommand {
             """)
 
     @Argument(help: "The .sieve blob.") var blob: String
-    @Option(help: "Images to run on (IDX or .npy), cycled through.") var images = "data/fashion-mnist-test-1000-images-idx3-ubyte.gz"
+    @Option(help: "Images to run on (IDX or .npy), cycled through (default: the bundled 1000 test images).") var images: String?
     @Option(help: "Timed runs.") var runs = 200
     @Option(help: "Untimed warm-up runs first.") var warmup = 20
-    @Option(help: "Kernel path (scalar, avx2, avx512vnni, neon, neondot, i8mm); default: SIEVE_ISA, else the best this CPU has.")
-    var isa: String?
-    @Option(help: "Threads that split each large op (1...64).") var threads = 1
+    @OptionGroup var kernel: KernelOptions
+    var threads: Int { kernel.threads }
     @Option(help: "Busy processes competing for the cores while timing (0...64).") var contend = 0
     @Option(help: "Camera frame whose preprocessing (centred square crop, resize, colour, table) is timed: WxH.")
     var frameSize = "640x480"
@@ -55,6 +54,7 @@ struct BenchCommand: ParsableCommand {
     }
 
     func run() throws {
+        let images = try pathOrBundled(self.images, "fashion-mnist-test-1000-images-idx3-ubyte.gz", option: "--images")
         let file = try openBlob(blob)
         let model = file.model
         let input = model.inputTensor
@@ -66,10 +66,10 @@ struct BenchCommand: ParsableCommand {
             throw ExitCode.failure
         }
         guard set.count > 0 else { printError("error: \(images) holds no images"); throw ExitCode.failure }
-        let interpreter = try Interpreter(model: model, isa: try resolveKernelPath(isa), threads: threads)
-        let peak = PeakRate.measure(isa: interpreter.isa)
+        let interpreter = try Interpreter(model: model, path: kernel.isa, threads: threads)
+        let peak = PeakRate.measure(path: interpreter.path)
         let frames = try FrameBench(size: frameSize, format: frameFormat, interpreter: interpreter)
-        let oneThread = threads > 1 ? try Interpreter(model: model, isa: interpreter.isa) : nil
+        let oneThread = threads > 1 ? try Interpreter(model: model, path: interpreter.path) : nil
         var oneThreadTimes = [Double](repeating: 0, count: oneThread == nil ? 0 : runs)
         let opCount = model.ops.count
         var headOf = [Int?](repeating: nil, count: opCount)
@@ -116,7 +116,7 @@ struct BenchCommand: ParsableCommand {
         let whole = LatencyStats(wholeTimes), exiting = LatencyStats(exitTimes)
         let single = oneThread == nil ? nil : LatencyStats(oneThreadTimes)
         let fullMACs = noExitMACs(model)
-        let pathName = KernelPath.name(interpreter.isa)
+        let pathName = interpreter.path.name
         let report = Report(runs: runs, isa: pathName, threads: threads, contend: contend, full_macs: fullMACs, peak_gmacs: peak,
                             median_us: whole.p50, p99_us: whole.p99, gmacs: Double(fullMACs) / whole.p50 / 1000,
                             frames_per_second: 1_000_000 / whole.mean, one_thread_median_us: single?.p50, one_thread_p99_us: single?.p99,

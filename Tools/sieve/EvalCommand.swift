@@ -28,9 +28,7 @@ struct EvalCommand: ParsableCommand {
     var dumpExits: String?
     @Option(help: "Draw accuracy against mean MACs for the exclusion, confidence and combined rules across thresholds (Pareto fronts, swept on these images), with the blob's operating point marked, as an SVG file.")
     var plot: String?
-    @Option(help: "Kernel path (scalar, avx2, avx512vnni, neon, neondot, i8mm); default: SIEVE_ISA, else the best this CPU has.")
-    var isa: String?
-    @Option(help: "Threads that split each large op (1...64).") var threads = 1
+    @OptionGroup var kernel: KernelOptions
 
     struct Report: Encodable {
         let images: Int, accuracy: Double, mean_us: Double, p50_us: Double, p99_us: Double
@@ -47,8 +45,7 @@ struct EvalCommand: ParsableCommand {
         let file = try openBlob(blob)
         let model = file.model
         let interpreter: Interpreter
-        let path = try resolveKernelPath(isa)
-        do { interpreter = try Interpreter(model: model, isa: path, threads: threads) } catch {
+        do { interpreter = try Interpreter(model: model, path: kernel.isa, threads: kernel.threads) } catch {
             printError("error: \(blob): \(error)")
             throw ExitCode.failure
         }
@@ -121,9 +118,9 @@ struct EvalCommand: ParsableCommand {
             images: count, accuracy: 100 * Double(correctOn) / Double(count), mean_us: on.mean, p50_us: on.p50, p99_us: on.p99,
             accuracy_no_exit: 100 * Double(correctOff) / Double(count), mean_us_no_exit: off.mean, p99_us_no_exit: off.p99,
             mean_macs: meanMACs, full_macs: noExitMACs(model), macs_reduction: 100 * (1 - meanMACs / Double(noExitMACs(model))),
-            time_reduction: 100 * (1 - on.mean / off.mean), exits: exits, kernels: KernelPath.name(interpreter.isa), threads: threads)
+            time_reduction: 100 * (1 - on.mean / off.mean), exits: exits, kernels: interpreter.path.name, threads: kernel.threads)
         if json { try printJSON(report); return }
-        print("\(blob) on \(count) images from \(images) (\(KernelPath.name(interpreter.isa)) kernels, \(threads) thread\(threads == 1 ? "" : "s"))")
+        print("\(blob) on \(count) images from \(images) (\(interpreter.path.name) kernels, \(kernel.threads) thread\(kernel.threads == 1 ? "" : "s"))")
         print(String(format: "exits on:  accuracy %.2f %% (%d/%d), mean %@ MACs (%.1f %% fewer), latency mean %.1f us, p50 %.1f us, p99 %.1f us",
                      report.accuracy, correctOn, count, grouped(Int(meanMACs)), report.macs_reduction, on.mean, on.p50, on.p99))
         print(String(format: "exits off: accuracy %.2f %% (%d/%d), %@ MACs, latency mean %.1f us, p50 %.1f us, p99 %.1f us",

@@ -47,7 +47,7 @@ struct InspectCommand: ParsableCommand {
         let input = model.inputTensor
         let report = Report(
             arena_bytes: plan.bytes, arena_unshared_bytes: plan.unsharedBytes, workspace_bytes: interpreter.workspaceBytes,
-            workspace_isa: KernelPath.name(interpreter.isa), full_macs: model.fullMACs,
+            workspace_isa: interpreter.path.name, full_macs: model.fullMACs,
             backbone_macs: model.fullMACs - headMACs, head_macs: headMACs, file_bytes: model.blob.bytes.count,
             classes: model.classCount, input: [input.h, input.w, input.c],
             labels: (0..<model.classCount).map { text(model.label($0)) },

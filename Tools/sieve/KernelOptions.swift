@@ -2,14 +2,27 @@ import ArgumentParser
 import CSieveKernels
 import SieveCore
 
-/// `--isa NAME` as a kernel path: nil leaves the choice to SIEVE_ISA or the CPU.
-func resolveKernelPath(_ name: String?) throws -> Int32? {
-    guard let name else { return nil }
-    let isa = sieve_isa_named(name)
-    guard isa >= 0 else {
-        throw ValidationError("--isa \(name) is no kernel path; this CPU has: \(KernelPath.available.map(KernelPath.name).joined(separator: ", "))")
+/// `--isa` and `--threads`, shared by the commands that run a network (eval, bench).
+struct KernelOptions: ParsableArguments {
+    @Option(help: "Kernel path (scalar, avx2, avx512vnni, neon, neondot, i8mm); default: SIEVE_ISA, else the best this CPU has.")
+    var isa: KernelPath?
+    @Option(help: "Threads that split each large op (1...64).") var threads = 1
+
+    func validate() throws {
+        guard threads >= 1 && threads <= 64 else { throw ValidationError("--threads must be in 1...64") }
+        if let isa, !isa.isAvailable {
+            throw ValidationError("--isa \(isa.name) is not available on this CPU; it has: \(KernelPath.availableNames)")
+        }
     }
-    return isa
+}
+
+extension KernelPath: ExpressibleByArgument {
+    public init?(argument: String) {
+        guard let path = KernelPath.allCases.first(where: { $0.name == argument }) else { return nil }
+        self = path
+    }
+
+    public static var allValueStrings: [String] { allCases.map(\.name) }
 }
 
 /// The peak int8 MAC rate of a kernel path on this core, in GMAC/s (nil for scalar): the best of
@@ -17,7 +30,8 @@ func resolveKernelPath(_ name: String?) throws -> Int32? {
 /// many of them, so that on a shared machine some run without being interrupted (20 ms samples
 /// came out 3x low there).
 enum PeakRate {
-    static func measure(isa: Int32) -> Double? {
+    static func measure(path: KernelPath) -> Double? {
+        let isa = path.rawValue
         guard sieve_peak_macs(isa, 1) > 0 else { return nil }
         var iterations: UInt64 = 64
         while true {

@@ -13,8 +13,8 @@ struct KernelsCommand: ParsableCommand {
     struct Report: Encodable { let available: [String], chosen: String }
 
     func run() throws {
-        let available = KernelPath.available.map(KernelPath.name)
-        let chosen = KernelPath.name(sieve_isa_best())
+        let available = KernelPath.available.map(\.name)
+        let chosen = KernelPath.best.name
         if json { try printJSON(Report(available: available, chosen: chosen)); return }
         for name in available { print(name == chosen ? "\(name) (picked)" : name) }
     }
