@@ -204,6 +204,14 @@ def _is_busy_loop(pid):
         return False
 
 
+def test_bench_runs_from_any_directory(quantized_blob, tmp_path):
+    """Its default images are found beside the executable, not in the working directory."""
+    proc = subprocess.run([SIEVE_BIN, "bench", quantized_blob, "--runs", "2", "--warmup", "0", "--json"],
+                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["runs"] == 2
+
+
 def test_bench_rejects_images_of_the_wrong_size(quantized_blob, tmp_path):
     wrong = tmp_path / "wrong.npy"
     np.save(wrong, np.zeros((3, 32, 32), dtype=np.uint8))
