@@ -27,6 +27,8 @@ if [[ $# -ne 2 ]]; then
     exit 2
 fi
 board=$1 model=$2
+# A board name starting with '-' would be read by ssh as an option.
+[[ $board != -* ]] || { echo "error: the board '$board' starts with '-'" >&2; exit 2; }
 [[ -f $model ]] || { echo "error: no model at $model" >&2; exit 1; }
 if [[ $build == 1 ]]; then bash Firmware/build.sh "$firmware"; fi
 [[ -x $firmware/sieve-run ]] || { echo "error: no sieve-run in $firmware (run Firmware/build.sh)" >&2; exit 1; }
@@ -34,22 +36,33 @@ if [[ $build == 1 ]]; then bash Firmware/build.sh "$firmware"; fi
 arch=$($ssh_command "$board" uname -m)
 [[ $arch == aarch64 ]] || { echo "error: $board is $arch; this sieve-run is for aarch64 (64-bit Raspberry Pi OS)" >&2; exit 1; }
 
+# No local value reaches a remote shell: the remote commands are fixed text, the model is copied
+# to a fixed name (scp takes the local name as an argument, never through a shell), and the one
+# setting the installation script needs is passed as an argument (sh -s -- VALUE).
 staging=/tmp/sieve-install
 $ssh_command "$board" "rm -rf $staging && mkdir -p $staging"
-$scp_command -q "$firmware/sieve-run" Firmware/sieve-camera.sh Firmware/sieve.service Firmware/sieve.default "$model" \
+$scp_command -q "$firmware/sieve-run" Firmware/sieve-camera.sh Firmware/sieve.service Firmware/sieve.default \
     "$board:$staging/"
-$ssh_command "$board" "sudo sh -s" <<REMOTE
+$scp_command -q -- "$model" "$board:$staging/model.sieve"
+# Every file is replaced by rename (install to NAME.new, then mv): a running sieve-run keeps the
+# copy it read, and never sees a file rewritten in place.
+$ssh_command "$board" "sudo sh -s -- $start" <<'REMOTE'
 set -eu
-cd $staging
-install -m 755 sieve-run /usr/local/bin/sieve-run
-install -m 755 sieve-camera.sh /usr/local/bin/sieve-camera
-install -D -m 644 "$(basename "$model")" /usr/local/share/sieve/model.sieve
+start=$1
+cd /tmp/sieve-install
+replace() {  # replace MODE SOURCE DESTINATION
+    install -D -m "$1" "$2" "$3.new"
+    mv -f "$3.new" "$3"
+}
+replace 755 sieve-run /usr/local/bin/sieve-run
+replace 755 sieve-camera.sh /usr/local/bin/sieve-camera
+replace 644 model.sieve /usr/local/share/sieve/model.sieve
 [ -f /etc/default/sieve ] || install -m 644 sieve.default /etc/default/sieve
 id -u sieve >/dev/null 2>&1 || useradd --system --user-group --no-create-home --shell /usr/sbin/nologin sieve
 usermod -a -G video sieve
-install -m 644 sieve.service /etc/systemd/system/sieve.service
+replace 644 sieve.service /etc/systemd/system/sieve.service
 systemctl daemon-reload
-if [ $start = 1 ]; then systemctl enable --now sieve; else systemctl enable sieve; fi
-rm -rf $staging
+if [ "$start" = 1 ]; then systemctl enable --now sieve; else systemctl enable sieve; fi
+rm -rf /tmp/sieve-install
 REMOTE
 echo "installed on $board: journalctl -u sieve -f shows the answers"

@@ -34,5 +34,5 @@ int64_t sieve_frame_bytes(int32_t format, int32_t width, int32_t height, int32_t
     int64_t bytes = pitch * height;                                      // the first (or only) plane
     if (format == SIEVE_FORMAT_I420) bytes += 2 * (pitch / 2) * (height / 2); // U, then V
     if (format == SIEVE_FORMAT_NV12) bytes += pitch * (height / 2);           // interleaved U, V
-    return bytes > ((int64_t)1 << 31) ? -1 : bytes;
+    return bytes >= ((int64_t)1 << 31) ? -2 : bytes;
 }

@@ -36,6 +36,19 @@ static void on_stop_signal(int signal_number) {
     errno = saved;
 }
 
+int32_t sieve_open_standard_fds(void) {
+    int32_t reopened = 0;
+    for (int fd = 0; fd <= 2; fd++) {
+        if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF) continue;
+        // open() takes the lowest free number, which is this one (the lower ones are open now).
+        // Read-only: a closed stdin reads as empty, writes to a closed stdout fail with EBADF.
+        const int got = open("/dev/null", O_RDONLY);
+        if (got >= 0 && got != fd) close(got);
+        reopened |= 1 << fd;
+    }
+    return reopened;
+}
+
 void sieve_install_signal_handlers(void) {
     if (stop_pipe_read < 0) {
         int ends[2];
@@ -57,6 +70,8 @@ void sieve_install_signal_handlers(void) {
     sigemptyset(&ignore.sa_mask);
     sigaction(SIGPIPE, &ignore, NULL);
 }
+
+int32_t sieve_errno_pipe(void) { return EPIPE; }
 
 int32_t sieve_stop_signal(void) { return __atomic_load_n(&stop_signal, __ATOMIC_ACQUIRE); }
 

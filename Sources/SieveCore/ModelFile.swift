@@ -1,6 +1,7 @@
 import CSieveKernels
 
-/// A blob mapped read-only from a file and validated. Owns the mapping; weights are used in place.
+/// A blob read from a file into private read-only memory (sieve_map_file: a copy, so the file can
+/// change or shrink without affecting it) and validated. Owns the memory; weights are used in place.
 public final class ModelFile {
     public let model: Model
     private let address: UnsafeRawPointer?

@@ -41,7 +41,9 @@ public enum SieveError: Error, Equatable, CustomStringConvertible {
 
     public var description: String {
         switch self {
-        case let .cannotOpen(path, errno, reason): return "cannot open \(path): \(reason) (errno \(errno))"
+        case let .cannotOpen(path, errno, reason):
+            // Sieve's own numbers (SIEVE_E*, from 100000) are no errno worth showing.
+            return errno >= 100_000 ? "cannot open \(path): \(reason)" : "cannot open \(path): \(reason) (errno \(errno))"
         case let .fileTooSmall(size): return "blob truncated: \(size) bytes is smaller than the 64-byte header and table"
         case .badMagic: return "not a Sieve blob: bad magic (expected SIEVEBLB)"
         case let .unsupportedVersion(v): return "unsupported blob format version \(v) (this runtime reads version 1)"

@@ -19,6 +19,13 @@ final class FrameSource {
     init(path: String, frameBytes: Int, latest: Bool) throws(RunError) {
         self.frameBytes = frameBytes
         let fd = path.withCString { sieve_open_input(matches(path, "-") ? nil : $0) }
+        if fd < 0 && sieve_stop_signal() != 0 {
+            // Stopped while waiting for a FIFO's writer: an empty stream (a summary, status 0).
+            self.fd = -1
+            self.reader = nil
+            self.buffer = nil
+            return
+        }
         guard fd >= 0 else { throw .input(path: path, reason: String(cString: sieve_error_text(-fd))) }
         self.fd = fd
         if latest {
@@ -31,14 +38,18 @@ final class FrameSource {
             self.buffer = nil
         } else {
             self.reader = nil
-            self.buffer = UnsafeMutablePointer<UInt8>.allocate(capacity: frameBytes)
+            guard let memory = sieve_alloc_bytes(Int64(frameBytes)) else {
+                sieve_close_input(fd)
+                throw .outOfMemory(bytes: frameBytes)
+            }
+            self.buffer = memory.assumingMemoryBound(to: UInt8.self)
         }
     }
 
     deinit {
         if let reader { sieve_latest_finish(reader) }
-        buffer?.deallocate()
-        sieve_close_input(fd)
+        sieve_free_aligned(buffer)
+        if fd >= 0 { sieve_close_input(fd) }
     }
 
     func next() -> Next {

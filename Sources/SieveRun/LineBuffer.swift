@@ -40,6 +40,22 @@ final class LineBuffer {
         for b in raw { append(b) }
     }
 
+    /// Bytes as the inside of a JSON string: `"`, `\\` and control bytes escaped (\\u00XX), other
+    /// bytes as they are (labels are validated UTF-8 at load; this keeps any line valid JSON).
+    func append(jsonEscaping raw: UnsafeRawBufferPointer) {
+        for b in raw {
+            if b == UInt8(ascii: "\"") || b == UInt8(ascii: "\\") {
+                append(UInt8(ascii: "\\")); append(b)
+            } else if b < 0x20 || b == 0x7f {
+                let hex: StaticString = "0123456789abcdef"
+                append("\\u00")
+                append(hex.utf8Start[Int(b >> 4)]); append(hex.utf8Start[Int(b & 15)])
+            } else {
+                append(b)
+            }
+        }
+    }
+
     func append(_ value: Int) {
         if value < 0 { append(UInt8(ascii: "-")) }
         var magnitude = value.magnitude

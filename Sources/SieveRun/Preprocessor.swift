@@ -20,14 +20,21 @@ public final class Preprocessor {
             throw .frame("the model takes \(channels) input channels; sieve-run feeds 1 (luma) or 3 (RGB)")
         }
         let name = String(cString: sieve_format_name(options.format))
-        guard sieve_frame_bytes(options.format, options.width, options.height, options.stride) > 0 else {
+        let frameBytes = sieve_frame_bytes(options.format, options.width, options.height, options.stride)
+        guard frameBytes != -2 else {
+            throw .frame("a \(options.width)x\(options.height) \(name) frame"
+                         + (options.stride > 0 ? " with stride \(options.stride)" : "")
+                         + " is 2 GB or more; sieve-run takes frames up to 2^31 - 1 bytes")
+        }
+        guard frameBytes > 0 else {
             throw .frame("a \(options.width)x\(options.height) \(name) frame"
                          + (options.stride > 0 ? " with stride \(options.stride)" : "")
                          + " cannot work (4:2:0 needs even sizes, YUYV an even width, the stride at least one row)")
         }
         let side = min(options.width, options.height)
         let crop = options.crop ?? ((options.width - side) / 2, (options.height - side) / 2, side, side)
-        guard crop.x + crop.w <= options.width, crop.y + crop.h <= options.height else {
+        // In 64 bits: each value is below 2^31, so their sums cannot overflow.
+        guard Int64(crop.x) + Int64(crop.w) <= Int64(options.width), Int64(crop.y) + Int64(crop.h) <= Int64(options.height) else {
             throw .frame("the crop \(crop.w)x\(crop.h) at \(crop.x),\(crop.y) does not fit in the \(options.width)x\(options.height) frame")
         }
         let table = UnsafeMutablePointer<Int8>.allocate(capacity: Int(channels) * 256)

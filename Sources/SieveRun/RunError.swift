@@ -5,6 +5,7 @@ public enum RunError: Error {
     case frame(String)
     case input(path: String, reason: String)
     case outOfMemory(bytes: Int)
+    case output(reason: String)
 
     public var message: String {
         switch self {
@@ -15,6 +16,7 @@ public enum RunError: Error {
         case let .frame(text): return text
         case let .input(path, reason): return "cannot read frames from \(path): \(reason)"
         case let .outOfMemory(bytes): return "cannot allocate \(bytes) bytes"
+        case let .output(reason): return "cannot write the answers to stdout: \(reason)"
         }
     }
 

@@ -141,11 +141,13 @@ func nonNegative(_ digits: [UInt8]) -> Int32? {
 }
 
 /// A byte count: digits with an optional K or M (binary) suffix, at most 2^31 - 1 before it.
+/// Computed in 64 bits; on a 32-bit target a count above Int.max is Int.max (no arena is larger).
 func byteCount(_ text: [UInt8]) -> Int? {
     guard let last = text.last else { return nil }
-    let unit = last == UInt8(ascii: "K") ? 1 << 10 : (last == UInt8(ascii: "M") ? 1 << 20 : 1)
+    let unit: Int64 = last == UInt8(ascii: "K") ? 1 << 10 : (last == UInt8(ascii: "M") ? 1 << 20 : 1)
     guard let n = positive(unit == 1 ? text : Array(text.dropLast())) else { return nil }
-    return Int(n) * unit
+    let bytes = Int64(n) * unit
+    return bytes > Int64(Int.max) ? Int.max : Int(bytes)
 }
 
 func positive(_ digits: [UInt8]) -> Int32? {

@@ -6,9 +6,13 @@ import SieveCore
 public enum SieveRunMain {
     /// Runs with the command line's words (without the program name); returns the exit code.
     public static func run(_ words: [String]) -> Int32 {
-        do {
+        // Before any file is opened: a closed fd 0, 1 or 2 must not be taken by the model, the
+        // frames or the stop pipe.
+        let closed = sieve_open_standard_fds()
+        do throws(RunError) {
             let options = try RunOptions.parse(words)
             if options.help { writeText(1, RunOptions.usage + "\n"); return 0 }
+            if closed & 2 != 0 { throw .output(reason: "stdout is closed") }
             return try run(options)
         } catch {
             writeText(2, "error: " + error.message + "\n")
@@ -32,7 +36,7 @@ public enum SieveRunMain {
         let line = LineBuffer(capacity: 4096 + model.classCount * 8 + Int(model.blob.section(.labels).count))
         let input = interpreter.input.baseAddress!
         var taken = 0
-        var stdoutClosed = false
+        var writeError: Int32 = 0
 
         loop: while true {
             switch source.next() {
@@ -47,13 +51,14 @@ public enum SieveRunMain {
                 let elapsed = sieve_now_ns() - start
                 summary.record(exitHead: result.exitHead, nanoseconds: elapsed)
                 writeFrameLine(line, index: index, result: result, model: model, survivors: interpreter.survivors, ns: elapsed)
-                if line.write(to: 1) != 0 {
-                    stdoutClosed = true
+                let status = line.write(to: 1)
+                if status != 0 {
+                    writeError = -status
                     break loop
                 }
             }
         }
-        if stdoutClosed { return 0 }  // the reader went away (head, a closed pipe): end quietly
+        if writeError == sieve_errno_pipe() { return 0 }  // the reader went away (head, a closed pipe): end quietly
         let counts = source.counts
         summary.framesRead = counts.read
         summary.dropped = counts.dropped
@@ -63,6 +68,10 @@ public enum SieveRunMain {
         summary.threads = options.threads
         summary.write(into: line)
         _ = line.write(to: 2)
+        if writeError != 0 {  // a full disk, a closed stdout, an I/O error: the answers did not arrive
+            writeText(2, "error: " + RunError.output(reason: String(cString: sieve_error_text(writeError))).message + "\n")
+            return 1
+        }
         if source.errorNumber != 0 && sieve_stop_signal() == 0 {
             writeText(2, "error: reading frames from \(options.input): " + String(cString: sieve_error_text(source.errorNumber)) + "\n")
             return 1
@@ -76,7 +85,7 @@ public enum SieveRunMain {
         line.clear()
         line.append("{\"frame\":"); line.append(index)
         line.append(",\"class\":"); line.append(result.answer)
-        line.append(",\"label\":\""); line.append(bytes: model.label(result.answer)); line.append("\"")
+        line.append(",\"label\":\""); line.append(jsonEscaping: model.label(result.answer)); line.append("\"")
         line.append(",\"exit\":")
         if result.exitHead < 0 { line.append("\"final\"") } else { line.append(result.exitHead) }
         line.append(",\"survivors\":[")

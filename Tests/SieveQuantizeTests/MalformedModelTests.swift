@@ -31,6 +31,27 @@ import Testing
         #expect(e.hasPrefix("invalid model: node 'a' reads 'x2', which no earlier node writes"), "\(e)")
     }
 
+    /// ISSUE-14 item 13: a label with a NUL or newline is named without echoing the raw byte.
+    @Test func labelWithControlBytesIsNotEchoed() {
+        var b = modelWith("Relu")
+        b.metadata = [("sieve.labels", "[\"a\", \"b\\u0000c\\nd\", \"e\"]")]
+        let e = quantizeError(b)?.description ?? "accepted"
+        #expect(e == "invalid metadata 'sieve.labels': label 1 'b?c?d' contains a control character (shown as ?), quote or backslash", "\(e)")
+        #expect(!e.utf8.contains(0) && !e.utf8.contains(10))
+    }
+
+    /// ISSUE-14 item 9: products of declared dimensions that overflow are errors, not traps.
+    @Test func dimensionProductsThatOverflow() {
+        var b = modelWith("Relu")
+        let i = b.graph.initializer.firstIndex { $0.name == "w" }!
+        b.graph.initializer[i].dims = [1 << 28, 1 << 28, 1 << 28, 1 << 28]
+        b.graph.initializer[i].rawData = Data()
+        b.graph.initializer[i].floatData = []
+        let e = quantizeError(b)?.description ?? "accepted"
+        #expect(e.hasSuffix("above the 2^28 values an initializer may hold"), "\(e)")
+        #expect(checkedProduct([1 << 62, 4]) == nil && checkedProduct([-1, 4]) == nil && checkedProduct([3, 5]) == 15)
+    }
+
     @Test func hugeDeclaredDimension() {
         var b = modelWith("Relu")
         b.graph.input = []

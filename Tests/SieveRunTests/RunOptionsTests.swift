@@ -66,4 +66,27 @@ import Testing
             try Preprocessor(options: odd, inputTable: [Int8](repeating: 0, count: 256), width: 28, height: 28, channels: 1)
         }
     }
+
+    @Test func cropSumsBeyond32BitsAreErrors() throws {
+        for crop in ["2147483647,0,1,1", "0,2147483647,1,1", "1,1,2147483647,1", "1,1,1,2147483647"] {
+            let options = try RunOptions.parse(["m.sieve", "--format", "gray8", "--size", "28x28", "--crop", crop])
+            #expect(throws: RunError.self) {
+                try Preprocessor(options: options, inputTable: [Int8](repeating: 0, count: 256), width: 28, height: 28, channels: 1)
+            }
+        }
+    }
+
+    @Test func maxArenaAboveTwoGigabytesParses() throws {
+        #expect(try RunOptions.parse(["m.sieve", "--format", "gray8", "--size", "28x28", "--max-arena", "2048M"]).maxArena == 1 << 31)
+        #expect(try RunOptions.parse(["m.sieve", "--format", "gray8", "--size", "28x28", "--max-arena", "2147483647M"]).maxArena
+                == 2147483647 << 20)
+    }
+
+    @Test func labelsAreEscapedAsJSON() {
+        let line = LineBuffer(capacity: 64)
+        let raw: [UInt8] = [UInt8(ascii: "a"), 0x22, 0x5c, 0x0a, 0x00, 0x7f, 0xc3, 0xa9]
+        raw.withUnsafeBytes { line.append(jsonEscaping: $0) }
+        let text = String(decoding: line.contents, as: UTF8.self)
+        #expect(text == "a\\\"\\\\\\u000a\\u0000\\u007f\u{e9}")
+    }
 }

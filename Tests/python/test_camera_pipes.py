@@ -211,7 +211,7 @@ def test_errors_are_one_line_and_nonzero(quantized_blob, tmp_path, binary):
         ([quantized_blob, "--format", "i420", "--size", "641x480"], "cannot work"),
         ([quantized_blob, "--format", "gray8", "--size", "640x480", "--stride", "600"], "cannot work"),
         ([quantized_blob, "--format", "gray8", "--size", "640x480", "--input", str(tmp_path / "missing")], "cannot read frames from"),
-        ([quantized_blob, "--format", "rgb24", "--size", "65535x65535"], "cannot work"),  # 12 GB: refused before any allocation
+        ([quantized_blob, "--format", "rgb24", "--size", "65535x65535"], "is 2 GB or more"),  # 12 GB: refused before any allocation
         ([quantized_blob, "--format", "gray8", "--size", "640x480", "--max-arena", "4K"], "arena, above the 4096-byte limit"),
         ([quantized_blob, "--format", "gray8", "--size", "640x480", "--max-arena", "lots"], "--max-arena must be a byte count"),
     ]

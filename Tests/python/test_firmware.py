@@ -119,6 +119,25 @@ def test_unit_file_verifies(tmp_path):
     assert proc.returncode == 0 and proc.stderr.strip() == "", proc.stderr
 
 
+def test_unit_file_security_score(tmp_path):
+    """ISSUE-14 item 14: systemd-analyze security rates the unit at most 3.0 ("OK"; it was 8.5
+    EXPOSED), with the sandbox the pipeline allows, and the README states the score."""
+    unit = open(os.path.join(REPO, "Firmware", "sieve.service")).read()
+    for setting in ["PrivateNetwork=yes", "CapabilityBoundingSet=\n", "RestrictAddressFamilies=AF_UNIX", "DevicePolicy=closed",
+                    "DeviceAllow=char-video4linux rw", "SystemCallFilter=@system-service", "MemoryDenyWriteExecute=yes"]:
+        assert setting in unit, setting
+    local = tmp_path / "sieve.service"
+    local.write_text(unit.replace("/usr/local/bin/sieve-camera", os.path.join(REPO, "Firmware", "sieve-camera.sh")))
+    proc = subprocess.run(["systemd-analyze", "security", "--offline=yes", str(local)], capture_output=True, text=True)
+    match = re.search(r"Overall exposure level for sieve.service: (\d+\.\d) (\w+)", proc.stdout)
+    assert match, proc.stdout[-2000:] + proc.stderr
+    score = float(match.group(1))
+    report(f"systemd-analyze security sieve.service: {score} {match.group(2)}")
+    assert score <= 3.0, proc.stdout
+    readme = open(os.path.join(REPO, "README.md")).read()
+    assert f"{score} {match.group(2)}" in readme
+
+
 def test_camera_script_runs_the_pipeline(quantized_blob):
     """Firmware/sieve-camera.sh with a stand-in camera (Tools/frames.py) and the host sieve-run: one
     line per frame, status 0; a camera that fails makes the service fail (so systemd restarts it)."""
@@ -127,11 +146,11 @@ def test_camera_script_runs_the_pipeline(quantized_blob):
     env = {**os.environ, "SIEVE_MODEL": quantized_blob, "SIEVE_RUN": SIEVE_RUN_BIN, "SIEVE_FORMAT": "gray8",
            "SIEVE_CAMERA": f"python3 {os.path.join(REPO, 'Tools', 'frames.py')} --count 20",
            "SIEVE_ARGS": "--crop 96,16,448,448"}
-    proc = subprocess.run(["sh", os.path.join(REPO, "Firmware", "sieve-camera.sh")], env=env, capture_output=True,
+    proc = subprocess.run([os.path.join(REPO, "Firmware", "sieve-camera.sh")], env=env, capture_output=True,
                           text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert len(proc.stdout.splitlines()) == 20 and "frames read 20, classified 20" in proc.stderr
-    failing = subprocess.run(["sh", os.path.join(REPO, "Firmware", "sieve-camera.sh")], env={**env, "SIEVE_CAMERA": "false"},
+    failing = subprocess.run([os.path.join(REPO, "Firmware", "sieve-camera.sh")], env={**env, "SIEVE_CAMERA": "false"},
                              capture_output=True, text=True, timeout=60)
     assert failing.returncode != 0
 
@@ -146,7 +165,7 @@ def test_install_script_with_stub_ssh(firmware, quantized_blob, tmp_path):
 echo "ssh $*" >> {log}
 case "$*" in
   *"uname -m") echo "${{BOARD_ARCH:-aarch64}}" ;;
-  *"sudo sh -s") cat > {tmp_path}/remote.sh ;;
+  *"sudo sh -s"*) cat > {tmp_path}/remote.sh ;;
 esac
 """)
     scp = tmp_path / "scp"
@@ -163,9 +182,95 @@ esac
         assert name in calls
     remote = (tmp_path / "remote.sh").read_text()
     assert subprocess.run(["sh", "-n", str(tmp_path / "remote.sh")]).returncode == 0
-    for step in ["install -m 755 sieve-run /usr/local/bin/sieve-run", "useradd --system", "usermod -a -G video sieve",
+    for step in ["replace 755 sieve-run /usr/local/bin/sieve-run", "useradd --system", "usermod -a -G video sieve",
                  "/etc/systemd/system/sieve.service", "systemctl enable --now sieve"]:
         assert step in remote
     refused = subprocess.run(["bash", os.path.join(REPO, "Firmware", "install.sh"), "--no-build", "pi@board", quantized_blob],
                              env={**env, "BOARD_ARCH": "armv7l"}, capture_output=True, text=True, timeout=60)
     assert refused.returncode != 0 and "armv7l" in refused.stderr
+
+
+def test_install_script_never_pastes_a_name_into_the_remote_shell(firmware, quantized_blob, tmp_path):
+    """ISSUE-14 item 3: a model named like a shell command reaches the board only as scp's local
+    argument (copied to the fixed name model.sieve); the ssh commands and the script run as root are
+    fixed text, and the installation replaces each file by rename."""
+    evil_dir = tmp_path / "models"
+    evil_dir.mkdir()
+    evil = evil_dir / 'm"; id; echo "x$(whoami).sieve'
+    evil.write_bytes(open(quantized_blob, "rb").read())
+    log = tmp_path / "log"
+    stub = tmp_path / "ssh"
+    stub.write_text(f"""#!/bin/sh
+for a in "$@"; do printf 'ssh-arg<%s>\\n' "$a" >> {log}; done
+case "$*" in
+  *"uname -m") echo aarch64 ;;
+  *"sudo sh -s"*) cat > {tmp_path}/remote.sh ;;
+esac
+""")
+    scp = tmp_path / "scp"
+    scp.write_text(f"#!/bin/sh\nfor a in \"$@\"; do printf 'scp-arg<%s>\\n' \"$a\" >> {log}; done\n")
+    os.chmod(stub, 0o755)
+    os.chmod(scp, 0o755)
+    env = {**os.environ, "SSH": str(stub), "SCP": str(scp), "SIEVE_FIRMWARE": str(firmware)}
+    proc = subprocess.run(["bash", os.path.join(REPO, "Firmware", "install.sh"), "--no-build", "pi@board", str(evil)],
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    calls = log.read_text().splitlines()
+    remote = (tmp_path / "remote.sh").read_text()
+    assert f"scp-arg<{evil}>" in calls and "scp-arg<pi@board:/tmp/sieve-install/model.sieve>" in calls
+    for line in [call for call in calls if call.startswith("ssh-arg")] + remote.splitlines():
+        assert "whoami" not in line and "; id;" not in line, line
+    assert "replace 644 model.sieve /usr/local/share/sieve/model.sieve" in remote and 'mv -f "$3.new" "$3"' in remote
+    assert subprocess.run(["sh", "-n", str(tmp_path / "remote.sh")]).returncode == 0
+    refused = subprocess.run(["bash", os.path.join(REPO, "Firmware", "install.sh"), "--no-build", "-oProxyCommand=id",
+                              str(evil)], env=env, capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 2 and "starts with '-'" in refused.stderr
+
+
+def test_camera_script_splits_settings_without_globbing(quantized_blob, tmp_path):
+    """ISSUE-14 item 15: SIEVE_ARGS and SIEVE_CAMERA are split like shell words (quotes kept
+    together) and never glob-expanded: '*' in a directory holding files named --threads and 7
+    stays '*'; a quoted camera argument with a space works."""
+    work = tmp_path / "dir with space"
+    work.mkdir()
+    (work / "--threads").write_text("")
+    (work / "7").write_text("")
+    camera = work / "camera"
+    camera.write_text(f"#!/bin/sh\nexec python3 '{os.path.join(REPO, 'Tools', 'frames.py')}' \"$@\"\n")
+    os.chmod(camera, 0o755)
+    env = {**os.environ, "SIEVE_MODEL": quantized_blob, "SIEVE_RUN": SIEVE_RUN_BIN, "SIEVE_FORMAT": "gray8",
+           "SIEVE_CAMERA": f"'{camera}' --count 5", "SIEVE_ARGS": "--crop 96,16,448,448 --threads \"2\""}
+    script = os.path.join(REPO, "Firmware", "sieve-camera.sh")
+    proc = subprocess.run([script], env=env, capture_output=True, text=True, timeout=60, cwd=work)
+    assert proc.returncode == 0, proc.stderr
+    assert len(proc.stdout.splitlines()) == 5 and "threads: 2" in proc.stderr
+    globbed = subprocess.run([script], env={**env, "SIEVE_ARGS": "*"}, capture_output=True, text=True, timeout=60, cwd=work)
+    assert globbed.returncode != 0 and "unexpected argument '*'" in globbed.stderr and "threads: 7" not in globbed.stderr
+    unmatched = subprocess.run([script], env={**env, "SIEVE_ARGS": '--crop "96'}, capture_output=True, text=True,
+                               timeout=60, cwd=work)
+    assert unmatched.returncode == 2 and "cannot split" in unmatched.stderr
+
+
+# ISSUE-14 items 7, 8: numbers whose sums or products leave 32 bits, on both board binaries.
+BOARD_NUMBER_CASES = [
+    (["--max-arena", "2048M"], None), (["--max-arena", "4096M"], None), (["--max-arena", "2147483647M"], None),
+    (["--size", "65536x32768"], "is 2 GB or more"), (["--size", "100000x100000"], "is 2 GB or more"),
+    (["--size", "28x28", "--crop", "2147483647,0,1,1"], "does not fit"), (["--size", "28x28", "--crop", "0,2147483647,1,1"], "does not fit"),
+    (["--size", "28x28", "--crop", "1,1,2147483647,1"], "does not fit"), (["--size", "28x28", "--crop", "1,1,1,2147483647"], "does not fit"),
+]
+BOARDS = {"armv7": ["qemu-arm", "-L", "/usr/arm-linux-gnueabihf", "-cpu", "cortex-a7"],
+          "aarch64": ["qemu-aarch64", "-L", "/usr/aarch64-linux-gnu", "-cpu", "cortex-a72"]}
+
+
+@pytest.mark.parametrize("board", list(BOARDS))
+def test_board_binaries_on_numbers_beyond_32_bits(firmware, quantized_blob, board):
+    binary = str(firmware / ("sieve-run-armv7" if board == "armv7" else "sieve-run"))
+    for extra, message in BOARD_NUMBER_CASES:
+        args = [quantized_blob, "--format", "gray8"] + (extra if "--size" in extra else ["--size", "28x28"] + extra)
+        proc = subprocess.run(BOARDS[board] + [binary] + args, input=b"", capture_output=True, timeout=60)
+        err = proc.stderr.decode()
+        if message is None:
+            assert proc.returncode == 0 and "frames read 0" in err, (board, extra, proc.returncode, err)
+        else:
+            assert proc.returncode == 1 and err.startswith("error:") and message in err and len(err.strip().splitlines()) == 1, \
+                (board, extra, proc.returncode, err)

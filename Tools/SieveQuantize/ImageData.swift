@@ -24,11 +24,15 @@ public struct ImageSet {
     /// Reads IDX (ubyte, `[N,H,W]` or `[N,H,W,C]`) or .npy (uint8, `[N,H,W]`, `[N,H,W,C]` or `[N,C,H,W]`),
     /// either of them optionally gzipped. `expect` (height, width, channels), when given, resolves the
     /// 4-D .npy layout and is checked against the file's image size.
-    public static func load(path: String, expect: (height: Int, width: Int, channels: Int)? = nil) throws(QuantizeError) -> ImageSet {
+    /// `calibration` false: errors speak of images (evaluation, tuning), not calibration data.
+    public static func load(path: String, expect: (height: Int, width: Int, channels: Int)? = nil,
+                            calibration: Bool = true) throws(QuantizeError) -> ImageSet {
         var bytes = try readFile(path)
-        func fail(_ reason: String) -> QuantizeError { .invalidCalibrationData(path: path, reason: reason) }
+        func fail(_ reason: String) -> QuantizeError {
+            calibration ? .invalidCalibrationData(path: path, reason: reason) : .invalidImageData(path: path, reason: reason)
+        }
         if bytes.count >= 2 && bytes[0] == 0x1F && bytes[1] == 0x8B {
-            do { bytes = try gunzip(bytes) } catch { throw fail(error.reason) }
+            do { bytes = try gunzipDeclared(bytes) } catch { throw fail(error.reason) }
         }
         let set: ImageSet
         if bytes.count >= 6 && Array(bytes[0..<6]) == [0x93] + Array("NUMPY".utf8) {
@@ -140,6 +144,9 @@ func readFile(_ path: String) throws(QuantizeError) -> [UInt8] {
     var isDirectory: ObjCBool = false
     guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { throw .cannotRead(path: path, reason: "no such file") }
     guard !isDirectory.boolValue else { throw .cannotRead(path: path, reason: "is a directory") }
+    // A device or FIFO (/dev/zero) would be read forever: only regular files.
+    guard let attributes = try? FileManager.default.attributesOfItem(atPath: path),
+          attributes[.type] as? FileAttributeType == .typeRegular else { throw .cannotRead(path: path, reason: "not a regular file") }
     do {
         let data = try Data(contentsOf: URL(fileURLWithPath: path))
         return [UInt8](data)
@@ -154,21 +161,59 @@ func hexBytes<S: Sequence>(_ bytes: S) -> String where S.Element == UInt8 {
 
 struct GzipError: Error { let reason: String }
 
-/// Inflates a gzip (or zlib) stream with zlib.
-func gunzip(_ input: [UInt8]) throws(GzipError) -> [UInt8] {
+/// The most a gzipped image or label file may decompress to (a gzip bomb stops here).
+let maxDecompressedBytes = 1 << 30
+
+/// Inflates a gzipped IDX or .npy file, no further than its header declares: an IDX file's header
+/// gives its size (trailing bytes are never inflated), any other file stops at
+/// maxDecompressedBytes. A header declaring more than that is an error before anything large is
+/// allocated.
+func gunzipDeclared(_ input: [UInt8]) throws(GzipError) -> [UInt8] {
+    let head = try gunzip(input, limit: 64).bytes
+    var limit = maxDecompressedBytes
+    if head.count >= 4 && head[0] == 0 && head[1] == 0 && head[2] == 0x08 && head.count >= 4 + 4 * Int(head[3]) {
+        // The data bytes: the product of the dims (one byte each, element type 0x08).
+        var data = 1
+        var overflow = false
+        for d in 0..<Int(head[3]) {
+            let o = 4 + 4 * d
+            let dim = Int(head[o]) << 24 | Int(head[o + 1]) << 16 | Int(head[o + 2]) << 8 | Int(head[o + 3])
+            let (p, o1) = data.multipliedReportingOverflow(by: dim)
+            if o1 || p > maxDecompressedBytes { overflow = true; break }
+            data = p
+        }
+        guard !overflow, 4 + 4 * Int(head[3]) + data <= maxDecompressedBytes else {
+            throw GzipError(reason: "the IDX header declares more than \(maxDecompressedBytes >> 30) GiB of data")
+        }
+        limit = 4 + 4 * Int(head[3]) + data
+    }
+    let (bytes, stopped) = try gunzip(input, limit: limit)
+    if stopped && limit == maxDecompressedBytes {
+        throw GzipError(reason: "decompresses to more than \(maxDecompressedBytes >> 30) GiB")
+    }
+    return bytes
+}
+
+/// Inflates a gzip (or zlib) stream with zlib, at most `limit` bytes: `stopped` says the stream
+/// held more.
+func gunzip(_ input: [UInt8], limit: Int = Int.max) throws(GzipError) -> (bytes: [UInt8], stopped: Bool) {
     var stream = z_stream()
     guard inflateInit2_(&stream, 15 + 32, zlibVersion(), Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
         throw GzipError(reason: "cannot initialise zlib")
     }
     defer { inflateEnd(&stream) }
-    var output = [UInt8](repeating: 0, count: max(1 << 16, input.count * 4))
+    var output = [UInt8](repeating: 0, count: max(1, min(max(1 << 16, input.count * 4), limit)))
     var produced = 0
     var status: Int32 = Z_OK
+    var stopped = false
     input.withUnsafeBufferPointer { inBuf in
         stream.next_in = UnsafeMutablePointer(mutating: inBuf.baseAddress!)
         stream.avail_in = UInt32(inBuf.count)
         while true {
-            if produced == output.count { output.append(contentsOf: [UInt8](repeating: 0, count: output.count)) }
+            if produced == limit { stopped = true; break }
+            if produced == output.count {
+                output.append(contentsOf: [UInt8](repeating: 0, count: min(output.count, limit - output.count)))
+            }
             status = output.withUnsafeMutableBufferPointer { outBuf -> Int32 in
                 stream.next_out = outBuf.baseAddress! + produced
                 stream.avail_out = UInt32(min(outBuf.count - produced, Int(UInt32.max)))
@@ -181,8 +226,12 @@ func gunzip(_ input: [UInt8]) throws(GzipError) -> [UInt8] {
             if status == Z_BUF_ERROR && stream.avail_in == 0 { break }
         }
     }
+    if stopped {
+        // The limit was reached: whether the stream had ended exactly there does not matter.
+        return (Array(output[0..<produced]), status != Z_STREAM_END)
+    }
     switch status {
-    case Z_STREAM_END: return Array(output[0..<produced])
+    case Z_STREAM_END: return (Array(output[0..<produced]), false)
     case Z_BUF_ERROR: throw GzipError(reason: "truncated gzip stream (after \(produced) decompressed bytes)")
     case Z_DATA_ERROR: throw GzipError(reason: "corrupt gzip data")
     case Z_MEM_ERROR: throw GzipError(reason: "out of memory while decompressing")

@@ -7,7 +7,7 @@ public enum LabelSet {
         var b = try readFile(path)
         func fail(_ reason: String) -> QuantizeError { .invalidLabelData(path: path, reason: reason) }
         if b.count >= 2 && b[0] == 0x1F && b[1] == 0x8B {
-            do { b = try gunzip(b) } catch { throw fail(error.reason) }
+            do { b = try gunzipDeclared(b) } catch { throw fail(error.reason) }
         }
         if b.count >= 6 && Array(b[0..<6]) == [0x93] + Array("NUMPY".utf8) {
             guard b.count >= 10 else { throw fail("truncated .npy header") }

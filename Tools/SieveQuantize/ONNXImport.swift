@@ -108,7 +108,7 @@ struct ONNXImporter {
         guard (1...4).contains(values[1]) else {
             throw .invalidModel(reason: "graph input '\(input.name)' has \(values[1]) channels; Sieve supports 1...4")
         }
-        guard values[2] <= 65535, values[3] <= 65535, values[1] * values[2] * values[3] <= 1 << 26 else {
+        guard values[2] <= 65535, values[3] <= 65535, (checkedProduct(values[1...]) ?? Int.max) <= 1 << 26 else {
             throw .invalidModel(reason: "graph input '\(input.name)' is \(values[1])x\(values[2])x\(values[3]); Sieve tensors hold at most 65535 pixels a side and 2^26 values")
         }
         graph.values.append(Value(name: input.name, shape: Shape(c: values[1], h: values[2], w: values[3]), producer: nil))
@@ -251,7 +251,9 @@ struct ONNXImporter {
         }
         let dims = t.dims.map { Int($0) }
         guard dims.allSatisfy({ $0 >= 0 && $0 <= 1 << 28 }) else { throw .invalidModel(reason: "initializer '\(name)' has invalid dims \(dims)") }
-        let count = dims.reduce(1, *)
+        guard let count = checkedProduct(dims), count <= 1 << 28 else {
+            throw .invalidModel(reason: "initializer '\(name)' has dims \(dims), above the 2^28 values an initializer may hold")
+        }
         var data: [Float]
         switch Onnx_TensorProto.DataType(rawValue: Int(t.dataType)) {
         case .float?:
@@ -285,7 +287,10 @@ struct ONNXImporter {
     }
 
     private func decodeInt64s(_ t: Onnx_TensorProto, name: String) throws(QuantizeError) -> [Int64] {
-        let count = t.dims.reduce(1, *)
+        guard t.dims.allSatisfy({ $0 >= 0 }), let product = checkedProduct(t.dims.map { Int($0) }), product <= 1 << 28 else {
+            throw .invalidModel(reason: "initializer '\(name)' has dims \(t.dims), above the 2^28 values an initializer may hold")
+        }
+        let count = Int64(product)
         switch Onnx_TensorProto.DataType(rawValue: Int(t.dataType)) {
         case .int64?:
             if !t.rawData.isEmpty {
@@ -315,8 +320,11 @@ struct ONNXImporter {
             guard i < inputDims.count else { throw n.unsupported("shape \(target) copies a dimension the input does not have") }
             dims[i] = inputDims[i]
         }
+        guard dims.allSatisfy({ $0 >= -1 }), dims.filter({ $0 == -1 }).count <= 1 else {
+            throw n.unsupported("shape \(target) has a negative dimension other than a single -1")
+        }
         if let minus = dims.firstIndex(of: -1) {
-            let known = dims.enumerated().filter { $0.offset != minus }.map { $0.element }.reduce(1, *)
+            let known = checkedProduct(dims.enumerated().filter { $0.offset != minus }.map { $0.element }) ?? 0
             guard known > 0, shape.count % known == 0 else { throw n.unsupported("shape \(target) does not fit the input \(inputDims)") }
             dims[minus] = shape.count / known
         }
@@ -646,7 +654,7 @@ struct ONNXImporter {
                 let bytes = Array(label.utf8)
                 guard (1...255).contains(bytes.count) else { throw .invalidMetadata(key: "sieve.labels", reason: "label \(i) is not 1...255 bytes long") }
                 guard !bytes.contains(where: { $0 < 0x20 || $0 == 0x7F || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) else {
-                    throw .invalidMetadata(key: "sieve.labels", reason: "label \(i) '\(label)' contains a control character, quote or backslash")
+                    throw .invalidMetadata(key: "sieve.labels", reason: "label \(i) '\(sanitized(label))' contains a control character (shown as ?), quote or backslash")
                 }
             }
             graph.labels = labels
@@ -729,4 +737,16 @@ struct NodeView {
         guard a.type == .string || a.type == .undefined else { throw badAttribute(name, "expected a string") }
         return String(decoding: a.s, as: UTF8.self)
     }
+}
+
+/// The product of dimensions read from a file, or nil when it overflows Int (or a factor is negative).
+func checkedProduct<C: Collection>(_ dims: C) -> Int? where C.Element == Int {
+    var product = 1
+    for d in dims {
+        guard d >= 0 else { return nil }
+        let (p, overflow) = product.multipliedReportingOverflow(by: d)
+        if overflow { return nil }
+        product = p
+    }
+    return product
 }

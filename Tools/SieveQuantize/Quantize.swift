@@ -82,6 +82,9 @@ extension String {
     func leftPad(_ n: Int) -> String { count >= n ? self : String(repeating: " ", count: n - count) + self }
 }
 
+/// The most tensors (and ops) a blob holds (docs/FORMAT.md, MODEL).
+let maxBlobTensors = 4096
+
 /// The whole quantiser: imports the ONNX model, calibrates on `calibrationPath` (IDX or .npy),
 /// quantises per docs/FORMAT.md, measures each layer's SQNR and returns the blob.
 public func quantizeModel(onnxPath: String, calibrationPath: String, options: QuantizeOptions) throws(QuantizeError) -> QuantizeResult {
@@ -94,6 +97,10 @@ public func quantizeModel(onnxPath: String, calibrationPath: String, options: Qu
 
     let (proto, sourceBytes) = try readONNX(path: onnxPath)
     let graph = try ONNXImporter.importGraph(proto)
+    // docs/FORMAT.md: a blob holds at most 4096 tensors (the input and one per layer) and 4096 ops.
+    guard graph.layers.count + 1 <= maxBlobTensors else {
+        throw .invalidModel(reason: "the model translates to \(graph.layers.count + 1) tensors and \(graph.layers.count) ops; a Sieve blob holds at most \(maxBlobTensors) of each")
+    }
     let s = graph.inputShape
     let images = try ImageSet.load(path: calibrationPath, expect: (s.h, s.w, s.c))
     let tImport = lap()

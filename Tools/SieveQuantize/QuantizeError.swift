@@ -17,6 +17,8 @@ public enum QuantizeError: Error, Equatable, CustomStringConvertible {
     case invalidMetadata(key: String, reason: String)
     /// A calibration data file that cannot be used.
     case invalidCalibrationData(path: String, reason: String)
+    /// An image file for evaluation or tuning that cannot be used.
+    case invalidImageData(path: String, reason: String)
     /// A label file (for evaluation) that cannot be used.
     case invalidLabelData(path: String, reason: String)
     /// A layer whose quantisation parameters fall outside what the format can express.
@@ -35,6 +37,7 @@ public enum QuantizeError: Error, Equatable, CustomStringConvertible {
         case let .invalidModel(reason): return "invalid model: \(reason)"
         case let .invalidMetadata(key, reason): return "invalid metadata '\(key)': \(reason)"
         case let .invalidCalibrationData(path, reason): return "calibration data \(path): \(reason)"
+        case let .invalidImageData(path, reason): return "images \(path): \(reason)"
         case let .invalidLabelData(path, reason): return "labels \(path): \(reason)"
         case let .quantization(layer, reason): return "cannot quantise layer '\(layer)': \(reason)"
         case let .internalError(reason): return "internal error (quantiser bug): \(reason)"

@@ -42,6 +42,24 @@ struct EvalCommand: ParsableCommand {
     }
 
     func run() throws {
+        // Every output checked (a regular file or new, no input) and its temporary file made
+        // before the evaluation; each is renamed into place at the end.
+        func output(_ path: String?) throws -> OutputFile? {
+            guard let path else { return nil }
+            do { return try OutputFile(path: path, inputs: [blob, images, labels]) } catch {
+                printError("error: \(error.description)")
+                throw ExitCode.failure
+            }
+        }
+        let logitsFile = try output(dumpLogits), exactFile = try output(dumpExactLogits)
+        let exitsFile = try output(dumpExits), plotFile = try output(plot)
+        func commit(_ file: OutputFile?, _ data: @autoclosure () throws -> Data) throws {
+            guard let file else { return }
+            do { try file.commit(try data()) } catch let error as OutputFile.Failure {
+                printError("error: \(error.description)")
+                throw ExitCode.failure
+            }
+        }
         let file = try openBlob(blob)
         let model = file.model
         let interpreter: Interpreter
@@ -52,7 +70,7 @@ struct EvalCommand: ParsableCommand {
         let input = model.inputTensor
         let set: ImageSet, truth: [UInt8]
         do {
-            set = try ImageSet.load(path: images, expect: (Int(input.h), Int(input.w), Int(input.c)))
+            set = try ImageSet.load(path: images, expect: (Int(input.h), Int(input.w), Int(input.c)), calibration: false)
             truth = try LabelSet.load(path: labels)
         } catch {
             printError("error: \(error)")
@@ -61,6 +79,10 @@ struct EvalCommand: ParsableCommand {
         let count = min(set.count, limit ?? set.count)
         guard truth.count >= count else {
             printError("error: \(labels): \(truth.count) labels for \(count) images")
+            throw ExitCode.failure
+        }
+        if let bad = truth[0..<count].firstIndex(where: { Int($0) >= model.classCount }) {
+            printError("error: \(labels): label \(truth[bad]) of image \(bad) is not a class of the model (0...\(model.classCount - 1))")
             throw ExitCode.failure
         }
         let rows = 1 + model.heads.count, classes = model.classCount
@@ -104,14 +126,11 @@ struct EvalCommand: ParsableCommand {
                 }
             }
         }
-        if let dumpLogits { try writeNPY(int8: logits, shape: [count, rows, classes], to: dumpLogits) }
-        if let dumpExactLogits { try writeNPY(float32: exactLogits, shape: [count, rows, classes], to: dumpExactLogits) }
-        if let dumpExits { try csv.write(toFile: dumpExits, atomically: true, encoding: .utf8) }
-        if let plot {
-            let svg = try paretoPlot(model: model, set: set, truth: truth, count: count,
-                                     marker: (Double(macs) / Double(count), 100 * Double(correctOn) / Double(count)))
-            try svg.write(toFile: plot, atomically: true, encoding: .utf8)
-        }
+        try commit(logitsFile, npyFile(int8: logits, shape: [count, rows, classes]))
+        try commit(exactFile, npyFile(float32: exactLogits, shape: [count, rows, classes]))
+        try commit(exitsFile, Data(csv.utf8))
+        try commit(plotFile, Data(try paretoPlot(model: model, set: set, truth: truth, count: count,
+                                                 marker: (Double(macs) / Double(count), 100 * Double(correctOn) / Double(count))).utf8))
         let on = LatencyStats(onTimes), off = LatencyStats(offTimes)
         let meanMACs = Double(macs) / Double(count)
         let report = Report(

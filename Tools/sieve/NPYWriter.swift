@@ -1,16 +1,16 @@
 import Foundation
 
-/// Writes an int8 array as a NumPy .npy file (format 1.0, C order).
-func writeNPY(int8 values: [Int8], shape: [Int], to path: String) throws {
-    try writeNPY(descr: "|i1", shape: shape, to: path) { data in values.withUnsafeBytes { data.append(contentsOf: $0) } }
+/// An int8 array as a NumPy .npy file (format 1.0, C order).
+func npyFile(int8 values: [Int8], shape: [Int]) -> Data {
+    npyFile(descr: "|i1", shape: shape) { data in values.withUnsafeBytes { data.append(contentsOf: $0) } }
 }
 
-/// Writes a float32 array as a NumPy .npy file (little-endian, format 1.0, C order).
-func writeNPY(float32 values: [Float], shape: [Int], to path: String) throws {
-    try writeNPY(descr: "<f4", shape: shape, to: path) { data in values.withUnsafeBytes { data.append(contentsOf: $0) } }
+/// A float32 array as a NumPy .npy file (little-endian, format 1.0, C order).
+func npyFile(float32 values: [Float], shape: [Int]) -> Data {
+    npyFile(descr: "<f4", shape: shape) { data in values.withUnsafeBytes { data.append(contentsOf: $0) } }
 }
 
-private func writeNPY(descr: String, shape: [Int], to path: String, body: (inout Data) -> Void) throws {
+private func npyFile(descr: String, shape: [Int], body: (inout Data) -> Void) -> Data {
     let dims = shape.map(String.init).joined(separator: ", ") + (shape.count == 1 ? "," : "")
     var header = "{'descr': '\(descr)', 'fortran_order': False, 'shape': (\(dims)), }"
     // Magic (6) + version (2) + length (2) + header + newline is a multiple of 64.
@@ -20,5 +20,5 @@ private func writeNPY(descr: String, shape: [Int], to path: String, body: (inout
     data.append(contentsOf: [UInt8(header.utf8.count & 0xFF), UInt8(header.utf8.count >> 8)])
     data.append(contentsOf: Array(header.utf8))
     body(&data)
-    try data.write(to: URL(fileURLWithPath: path))
+    return data
 }

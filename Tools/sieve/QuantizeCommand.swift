@@ -20,7 +20,7 @@ struct QuantizeCommand: ParsableCommand {
     var method: String = QuantizeOptions.defaultMethod.rawValue
     @Option(help: "Calibration images to use: the first N of the file.")
     var calibCount: Int = QuantizeOptions.defaultCount
-    @Flag(help: "Skip the empirical bias correction (README \"Float reference\").")
+    @Flag(help: "Skip the empirical bias correction (docs/RESULTS.md, \"Float reference\").")
     var noBiasCorrection = false
 
     func validate() throws {
@@ -35,29 +35,20 @@ struct QuantizeCommand: ParsableCommand {
             FileHandle.standardError.write(Data("error: \(message)\n".utf8))
             return ExitCode.failure
         }
-        // Open a temporary file next to the output first, so a bad path fails before minutes of
-        // calibration and a failed run leaves an existing blob alone.
-        let temporary = "\(output).tmp\(getpid())"
-        guard let file = fopen(temporary, "wb") else { throw fail("cannot write \(output): \(String(cString: strerror(errno)))") }
-        var closed = false
-        defer {
-            if !closed { fclose(file) }
-            unlink(temporary)
-        }
+        // Check the output and create its temporary file first, so a bad path fails before minutes
+        // of calibration, and a failed or interrupted run leaves an existing blob alone.
+        let file: OutputFile
+        do { file = try OutputFile(path: output, inputs: [model, calib]) } catch { throw fail(error.description) }
         var options = QuantizeOptions(method: CalibrationMethod(rawValue: method)!, count: calibCount, progress: true)
         options.biasCorrection = !noBiasCorrection
         let result: QuantizeResult
         do {
             result = try quantizeModel(onnxPath: model, calibrationPath: calib, options: options)
         } catch {
+            file.discard()
             throw fail("\(error)")
         }
-        let count = result.blob.withUnsafeBytes { fwrite($0.baseAddress, 1, $0.count, file) }
-        let closeStatus = fclose(file)
-        closed = true
-        guard count == result.blob.count, closeStatus == 0, rename(temporary, output) == 0 else {
-            throw fail("cannot write \(output): \(String(cString: strerror(errno)))")
-        }
+        do { try file.commit(result.blob) } catch { throw fail(error.description) }
         print(result.summary)
         print("wrote \(output): \(result.blob.count) bytes, \(result.opCount) ops, \(result.headCount) heads")
     }

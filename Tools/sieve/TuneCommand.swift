@@ -43,6 +43,14 @@ struct TuneCommand: ParsableCommand {
     }
 
     func run() throws {
+        // The output checked (a regular file or new, no input) and its temporary file made before the search.
+        var outputFile: OutputFile? = nil
+        if let output {
+            do { outputFile = try OutputFile(path: output, inputs: [blob, images, labels, indices]) } catch {
+                printError("error: \(error.description)")
+                throw ExitCode.failure
+            }
+        }
         let file = try openBlob(blob)
         let model = file.model
         let (set, truth, chosen) = try loadSplit(model)
@@ -70,9 +78,13 @@ struct TuneCommand: ParsableCommand {
                             thresholds: setting.map(\.threshold), exit_confidence: setting.map(\.exitConfidence)))
         }
         let searchSeconds = Date().timeIntervalSince(searchStart)
-        if let output {
+        if let outputFile {
             let note = "exit thresholds: \(rule) rule, \(search) search, max drop \(maxDrop) points, safety \(safety), \(chosen.count) images from \(images)\n"
-            try Data(blobWithHeads(model, heads: chosenSetting, provenance: note)).write(to: URL(fileURLWithPath: output))
+            let tuned = blobWithHeads(model, heads: chosenSetting, provenance: note)
+            do { try outputFile.commit(tuned) } catch {
+                printError("error: \(error.description)")
+                throw ExitCode.failure
+            }
         }
         if json {
             struct Report: Encodable { let images: Int, reference_accuracy: Double, target_accuracy: Double, safety: Double, full_macs: Int, results: [Row] }
@@ -100,9 +112,12 @@ struct TuneCommand: ParsableCommand {
     func loadSplit(_ model: Model) throws -> (ImageSet, [UInt8], [Int]) {
         let input = model.inputTensor
         do {
-            let set = try ImageSet.load(path: images, expect: (Int(input.h), Int(input.w), Int(input.c)))
+            let set = try ImageSet.load(path: images, expect: (Int(input.h), Int(input.w), Int(input.c)), calibration: false)
             let truth = try LabelSet.load(path: labels)
             guard truth.count >= set.count else { throw ValidationError("\(labels): \(truth.count) labels for \(set.count) images") }
+            if let bad = truth[0..<set.count].firstIndex(where: { Int($0) >= model.classCount }) {
+                throw ValidationError("\(labels): label \(truth[bad]) of image \(bad) is not a class of the model (0...\(model.classCount - 1))")
+            }
             if indices == "all" { return (set, truth, Array(0..<set.count)) }
             guard let text = try? String(contentsOfFile: indices, encoding: .utf8) else { throw ValidationError("cannot read --indices \(indices)") }
             let chosen = text.split(whereSeparator: \.isNewline).compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }

@@ -29,7 +29,8 @@ int64_t sieve_format_row_bytes(int32_t format, int32_t width);
 // Bytes of one frame, `stride` being the first plane's row pitch (0: no padding). Chroma planes'
 // pitch is stride / 2 for I420 and stride for NV12. Returns -1 when the combination cannot work:
 // non-positive size, odd width or height for I420/NV12, odd width for YUYV, stride below the row
-// bytes (or odd for I420), or a frame above 2^31 bytes.
+// bytes (or odd for I420); -2 for a frame of 2^31 bytes or more (its size must fit a 32-bit
+// board's address arithmetic: the largest frame is 2^31 - 1 bytes).
 int64_t sieve_frame_bytes(int32_t format, int32_t width, int32_t height, int32_t stride);
 
 typedef struct {

@@ -18,6 +18,11 @@ void sieve_close_input(int32_t fd);
 // (fewer than count at end of file or on stop), or -errno if nothing could be read.
 int64_t sieve_read_full(int32_t fd, uint8_t *buffer, int64_t count);
 
+// Opens /dev/null (read-only) on each of fds 0, 1 and 2 that is closed, so that no file or pipe
+// opened later takes their numbers (a closed stdin must not become the stop pipe). Returns a bit
+// mask of the fds that were closed (1: stdin, 2: stdout, 4: stderr). Call it first.
+int32_t sieve_open_standard_fds(void);
+
 // SIGINT and SIGTERM set the stop flag and interrupt blocking reads; SIGPIPE is ignored, so a
 // closed stdout shows up as EPIPE from sieve_write_all.
 void sieve_install_signal_handlers(void);
@@ -25,6 +30,8 @@ void sieve_install_signal_handlers(void);
 int32_t sieve_stop_signal(void);
 
 // Writes every byte; 0, or -errno (-EPIPE when the reader has gone).
+// EPIPE, for Swift code that cannot import errno.h.
+int32_t sieve_errno_pipe(void);
 int32_t sieve_write_all(int32_t fd, const void *data, size_t count);
 
 // The latest-frame reader: a thread reads whole frames into a fixed ring of `buffers` (>= 3)
