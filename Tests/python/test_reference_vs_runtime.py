@@ -186,7 +186,10 @@ def test_input_is_not_clobbered_between_runs(blob_builder, tmp_path):
     blob = sb.load(str(path))
     n = 200
     dump = tmp_path / "logits.npy"
-    run_cli("eval", path, "--images", TEST1000_IMAGES, "--labels", TEST1000_LABELS, "--limit", n,
+    # Labels of the model's two classes (eval refuses labels at or above the class count).
+    labels = tmp_path / "labels.idx"
+    labels.write_bytes(bytes([0, 0, 8, 1]) + n.to_bytes(4, "big") + bytes(n))
+    run_cli("eval", path, "--images", TEST1000_IMAGES, "--labels", labels, "--limit", n,
             "--dump-logits", dump)
     runtime = np.load(dump)[:, 0, :].astype(np.int64)
     images = fmnist.read_idx(TEST1000_IMAGES)[:n]
