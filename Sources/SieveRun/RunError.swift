@@ -1,7 +1,10 @@
+import SieveCore
+
 /// What can stop sieve-run before or while it runs, each a one-line message naming the problem.
 public enum RunError: Error {
     case usage(String)
-    case model(path: String, reason: String)
+    /// The model file cannot be loaded or run: the runtime's own error, typed.
+    case model(path: String, error: SieveError)
     case frame(String)
     case input(path: String, reason: String)
     case outOfMemory(bytes: Int)
@@ -10,9 +13,10 @@ public enum RunError: Error {
     public var message: String {
         switch self {
         case let .usage(text): return text
-        case let .model(path, reason):
-            // SieveError's "cannot open PATH: ..." already names the file.
-            return reason.utf8.starts(with: "cannot open".utf8) ? reason : "\(path): \(reason)"
+        case let .model(path, error):
+            // "cannot open PATH: ..." already names the file.
+            if case .cannotOpen = error { return error.description }
+            return "\(path): \(error.description)"
         case let .frame(text): return text
         case let .input(path, reason): return "cannot read frames from \(path): \(reason)"
         case let .outOfMemory(bytes): return "cannot allocate \(bytes) bytes"

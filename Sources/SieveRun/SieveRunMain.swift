@@ -22,10 +22,10 @@ public enum SieveRunMain {
 
     static func run(_ options: RunOptions) throws(RunError) -> Int32 {
         let file: ModelFile
-        do { file = try ModelFile(path: options.model) } catch { throw .model(path: options.model, reason: error.description) }
+        do { file = try ModelFile(path: options.model) } catch { throw .model(path: options.model, error: error) }
         let interpreter: Interpreter
         do { interpreter = try Interpreter(model: file.model, maxArenaBytes: options.maxArena, threads: options.threads) } catch {
-            throw .model(path: options.model, reason: error.description)
+            throw .model(path: options.model, error: error)
         }
         let preprocessor = try Preprocessor(options: options, interpreter: interpreter)
         let frameBytes = Int(sieve_frame_bytes(options.format, options.width, options.height, options.stride))

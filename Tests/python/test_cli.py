@@ -11,7 +11,10 @@ import onnx
 from onnx import TensorProto, helper
 
 import sieve_blob as sb
-from conftest import CALIB, SIEVE_BIN, TEST1000_IMAGES, TEST1000_LABELS, run_cli
+from conftest import CALIB, SIEVE_BIN, TEST1000_IMAGES, TEST1000_LABELS, REPO, run_cli
+
+VAL2000_IMAGES = os.path.join(REPO, "data", "fashion-mnist-val-2000-images-idx3-ubyte.gz")
+VAL2000_LABELS = os.path.join(REPO, "data", "fashion-mnist-val-2000-labels-idx1-ubyte.gz")
 
 # VGG-S MACs from the architecture alone: six 3x3 convs, FC 1152->256, FC 256->10, six heads C->10.
 CONV_MACS = [28 * 28 * 32 * 9 * 1, 28 * 28 * 32 * 9 * 32, 14 * 14 * 64 * 9 * 32,
@@ -210,6 +213,10 @@ def test_bench_runs_from_any_directory(quantized_blob, tmp_path):
                           capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["runs"] == 2
+    # tune's default split is found the same way (its images: the bundled validation subset).
+    proc = subprocess.run([SIEVE_BIN, "tune", quantized_blob, "--images", VAL2000_IMAGES, "--labels", VAL2000_LABELS,
+                           "--indices", "all", "--json"], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
 
 
 def test_bench_rejects_images_of_the_wrong_size(quantized_blob, tmp_path):

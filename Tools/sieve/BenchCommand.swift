@@ -60,7 +60,7 @@ struct BenchCommand: ParsableCommand {
         let input = model.inputTensor
         let set: ImageSet
         do {
-            set = try ImageSet.load(path: images, expect: (Int(input.h), Int(input.w), Int(input.c)))
+            set = try ImageSet.load(path: images, expect: (Int(input.h), Int(input.w), Int(input.c)), calibration: false)
         } catch {
             printError("error: \(error)")
             throw ExitCode.failure

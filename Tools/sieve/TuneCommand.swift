@@ -18,8 +18,8 @@ struct TuneCommand: ParsableCommand {
     @Option(help: "Validation images (IDX or .npy). Default: the Fashion-MNIST training images, with --indices.")
     var images = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"
     @Option(help: "Validation labels.") var labels = "/usr/share/datasets/fashion-mnist/train-labels-idx1-ubyte.gz"
-    @Option(help: "Text file of image indices to use, one per line (default: the saved validation split; 'all' for every image).")
-    var indices = "data/fashion-mnist-val-indices.txt"
+    @Option(help: "Text file of image indices to use, one per line (default: the saved validation split bundled with sieve; 'all' for every image).")
+    var indices: String?
     @Option(help: "Accuracy budget: points below the no-exit int8 accuracy.") var maxDrop = 0.5
     @Option(help: "Exit rule: \(ExitRuleChoice.allCases.map(\.rawValue).joined(separator: ", ")).") var rule = ExitRuleChoice.combined.rawValue
     @Option(help: "Search: \(SearchMethod.allCases.map(\.rawValue).joined(separator: ", ")).") var search = SearchMethod.marginal.rawValue
@@ -43,6 +43,7 @@ struct TuneCommand: ParsableCommand {
     }
 
     func run() throws {
+        let indices = try pathOrBundled(self.indices, "fashion-mnist-val-indices.txt", option: "--indices")
         // The output checked (a regular file or new, no input) and its temporary file made before the search.
         var outputFile: OutputFile? = nil
         if let output {
@@ -53,7 +54,7 @@ struct TuneCommand: ParsableCommand {
         }
         let file = try openBlob(blob)
         let model = file.model
-        let (set, truth, chosen) = try loadSplit(model)
+        let (set, truth, chosen) = try loadSplit(model, indices: indices)
         let start = Date()
         let cache = try ExitCache(model: model, images: set, labels: truth, indices: chosen, progress: true)
         let cacheSeconds = Date().timeIntervalSince(start)
@@ -109,7 +110,7 @@ struct TuneCommand: ParsableCommand {
         if let output { print("wrote \(output)") }
     }
 
-    func loadSplit(_ model: Model) throws -> (ImageSet, [UInt8], [Int]) {
+    func loadSplit(_ model: Model, indices: String) throws -> (ImageSet, [UInt8], [Int]) {
         let input = model.inputTensor
         do {
             let set = try ImageSet.load(path: images, expect: (Int(input.h), Int(input.w), Int(input.c)), calibration: false)
