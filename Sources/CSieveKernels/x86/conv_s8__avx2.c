@@ -45,19 +45,7 @@ static const sieve_rq32_block_avx2 *rq32_blocks(const void *packed, const sieve_
 void sieve_conv_pack__avx2(const sieve_conv_params *p, void *packed) {
     sieve_pack_conv_k4(p, 0, 2, packed);
     const sieve_k4_view v = sieve_k4(packed, p->out_c, conv_k(p));
-    // [16][4] per 4 columns (the K4 order) -> [2][16][2]: pairs of columns for 16 channels.
-    int16_t *w = (int16_t *)v.weights;
-    for (size_t g = 0; g < (size_t)v.ocp / 16 * (v.k4 / 4); g++) {
-        int16_t *block = w + 64 * g, k4[64];
-        memcpy(k4, block, sizeof k4);
-        for (int c = 0; c < 16; c++) {
-            for (int t = 0; t < 4; t++) block[(t / 2) * 32 + c * 2 + t % 2] = k4[c * 4 + t];
-        }
-    }
-    sieve_rq_block_avx2 *blocks = (sieve_rq_block_avx2 *)rq_blocks(packed, p);
-    for (int32_t b = 0; b < v.ocp / 8; b++) sieve_rq_block_avx2_fill(blocks + b, v.multipliers + 8 * b, v.shifts + 8 * b);
-    sieve_rq32_block_avx2 *blocks32 = (sieve_rq32_block_avx2 *)rq32_blocks(packed, p);
-    for (int32_t b = 0; b < v.ocp / 16; b++) sieve_rq32_avx2_fill(blocks32 + b, v.shifts + 16 * b, p->out_c - 16 * b);
+    sieve_pack_pairs_avx2(&v, sizeof(int16_t), (sieve_rq_block_avx2 *)rq_blocks(packed, p), (sieve_rq32_block_avx2 *)rq32_blocks(packed, p), p->out_c);
 }
 
 // The int8 staging (sieve_conv_stage), then its int16 copy; each rounded up with slack for the

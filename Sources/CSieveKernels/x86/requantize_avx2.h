@@ -107,4 +107,21 @@ static inline void sieve_store_n_avx2(int8_t *out, __m128i r, int32_t n) {
     }
 }
 
+// Pack time, shared by the conv and fully connected layouts: K4 weight blocks ([16 channels][4
+// columns] per 4 columns) reordered to [2][16][2], pairs of columns for 16 channels as vpmaddwd
+// reads them (elements of `size` bytes: int8 or int16), then both requantisation tables filled.
+static inline void sieve_pack_pairs_avx2(const sieve_k4_view *v, size_t size, sieve_rq_block_avx2 *blocks,
+                                         sieve_rq32_block_avx2 *blocks32, int32_t out_c) {
+    uint8_t *w = (uint8_t *)v->weights, k4[64 * sizeof(int16_t)];
+    for (size_t g = 0; g < (size_t)v->ocp / 16 * (v->k4 / 4); g++) {
+        uint8_t *block = w + 64 * size * g;
+        memcpy(k4, block, 64 * size);
+        for (int c = 0; c < 16; c++) {
+            for (int t = 0; t < 4; t++) memcpy(block + ((t / 2) * 32 + c * 2 + t % 2) * size, k4 + (c * 4 + t) * size, size);
+        }
+    }
+    for (int32_t b = 0; b < v->ocp / 8; b++) sieve_rq_block_avx2_fill(blocks + b, v->multipliers + 8 * b, v->shifts + 8 * b);
+    for (int32_t b = 0; b < v->ocp / 16; b++) sieve_rq32_avx2_fill(blocks32 + b, v->shifts + 16 * b, out_c - 16 * b);
+}
+
 #endif
