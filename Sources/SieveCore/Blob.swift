@@ -53,7 +53,7 @@ public struct Blob {
             sections[Int(section.rawValue)] = payload
             table.append((kind, offset, size))
         }
-        for kind in SectionKind.allCases where sections[Int(kind.rawValue)] == nil { throw .missingSection(name: kind.name) }
+        for kind in SectionKind.allCases where sections[Int(kind.rawValue)] == nil { throw .missingSection(name: StaticText(kind.name)) }
         try Blob.checkPadding(r, table: table)
     }
 

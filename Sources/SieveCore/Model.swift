@@ -84,7 +84,7 @@ public struct Model {
     }
 
     /// `count` records of `size` bytes; `reserved` says whether a record's reserved fields are zero.
-    private static func decode<T>(_ bytes: UnsafeRawBufferPointer, count: Int, size: Int, name: StaticString, record: StaticString,
+    private static func decode<T>(_ bytes: UnsafeRawBufferPointer, count: Int, size: Int, name: StaticText, record: StaticText,
                                   reserved: (ByteReader) -> Bool, _ make: (ByteReader) -> T) throws(SieveError) -> [T] {
         guard bytes.count >= count * size else { throw .sectionTooSmall(name: name, needed: count * size, actual: bytes.count) }
         let r = ByteReader(bytes)
@@ -144,7 +144,7 @@ public struct Model {
         guard out.h == 1 && out.w == 1 && Int(out.c) == classCount else { throw .invalidModel(reason: "output tensor is not 1x1x1xclass_count") }
     }
 
-    private func checkRef(_ ref: DataRef, bytes: Int, op: Int, field: StaticString) throws(SieveError) {
+    private func checkRef(_ ref: DataRef, bytes: Int, op: Int, field: StaticText) throws(SieveError) {
         guard ref.offset % UInt32(BlobLayout.alignment) == 0, Int(ref.size) == bytes,
               UInt64(ref.offset) + UInt64(ref.size) <= UInt64(data.count) else {
             throw .dataOutOfBounds(op: op, field: field, offset: ref.offset, size: ref.size)

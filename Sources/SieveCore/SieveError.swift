@@ -1,5 +1,6 @@
 /// Everything that can go wrong loading or running a model. Each case carries the
-/// offending value and `description` says in one line what is wrong.
+/// offending value and `description` says in one line what is wrong. Two errors are equal when
+/// their cases and payloads are.
 public enum SieveError: Error, Equatable, CustomStringConvertible {
     case cannotOpen(path: String, errno: Int32, reason: String)
     case fileTooSmall(size: Int)
@@ -11,27 +12,27 @@ public enum SieveError: Error, Equatable, CustomStringConvertible {
     case sectionTableChecksumMismatch(expected: UInt32, actual: UInt32)
     case unknownSection(kind: UInt32)
     case duplicateSection(kind: UInt32)
-    case missingSection(name: StaticString)
+    case missingSection(name: StaticText)
     case sectionOutOfBounds(kind: UInt32, offset: UInt64, size: UInt64, fileSize: Int)
     case sectionMisaligned(kind: UInt32, offset: UInt64)
     case sectionsOverlap(kind: UInt32, other: UInt32)
     case sectionChecksumMismatch(kind: UInt32, expected: UInt32, actual: UInt32)
     /// A reserved field or flag word that docs/FORMAT.md requires to be zero; `index` is the
     /// record's (-1: the field is not in a record).
-    case reservedNotZero(field: StaticString, index: Int)
+    case reservedNotZero(field: StaticText, index: Int)
     case sectionPaddingNotZero(kind: UInt32)
     case trailerNotZero(bytes: Int)
-    case sectionTooSmall(name: StaticString, needed: Int, actual: Int)
-    case countOutOfRange(name: StaticString, value: UInt32)
-    case invalidTensor(index: Int, reason: StaticString)
-    case tensorIndexOutOfRange(op: Int, field: StaticString, index: UInt32)
-    case invalidOp(index: Int, reason: StaticString)
+    case sectionTooSmall(name: StaticText, needed: Int, actual: Int)
+    case countOutOfRange(name: StaticText, value: UInt32)
+    case invalidTensor(index: Int, reason: StaticText)
+    case tensorIndexOutOfRange(op: Int, field: StaticText, index: UInt32)
+    case invalidOp(index: Int, reason: StaticText)
     case unknownOpKind(index: Int, kind: UInt32)
-    case dataOutOfBounds(op: Int, field: StaticString, offset: UInt32, size: UInt32)
-    case invalidQuantization(op: Int, channel: Int, reason: StaticString)
-    case invalidHead(index: Int, reason: StaticString)
-    case invalidLabel(index: Int, reason: StaticString)
-    case invalidModel(reason: StaticString)
+    case dataOutOfBounds(op: Int, field: StaticText, offset: UInt32, size: UInt32)
+    case invalidQuantization(op: Int, channel: Int, reason: StaticText)
+    case invalidHead(index: Int, reason: StaticText)
+    case invalidLabel(index: Int, reason: StaticText)
+    case invalidModel(reason: StaticText)
     case arenaTooLarge(needed: Int, limit: Int)
     case outOfMemory(bytes: Int)
     case unknownKernelPath(names: String)
@@ -83,7 +84,23 @@ public enum SieveError: Error, Equatable, CustomStringConvertible {
         }
     }
 
-    public static func == (lhs: SieveError, rhs: SieveError) -> Bool { lhs.description == rhs.description }
+}
+
+/// A field or reason named by a string literal: no allocation when the error is made, and
+/// comparable (StaticString is not Equatable), so `SieveError` compares by case and payload.
+public struct StaticText: Equatable, CustomStringConvertible, ExpressibleByStringLiteral {
+    public let text: StaticString
+
+    public init(stringLiteral text: StaticString) { self.text = text }
+    public init(_ text: StaticString) { self.text = text }
+
+    public var description: String { text.description }
+
+    public static func == (lhs: StaticText, rhs: StaticText) -> Bool {
+        let a = UnsafeBufferPointer(start: lhs.text.utf8Start, count: lhs.text.utf8CodeUnitCount)
+        let b = UnsafeBufferPointer(start: rhs.text.utf8Start, count: rhs.text.utf8CodeUnitCount)
+        return a.elementsEqual(b)
+    }
 }
 
 func hex(_ value: UInt32) -> String {

@@ -149,6 +149,14 @@ import SieveTestSupport
                 == "section kind 6 CRC-32C mismatch: stored 0xdeadbeef, computed 0x00000001 (corrupt blob)")
     }
 
+    /// Errors compare by case and payload, not by their text.
+    @Test func errorsCompareByCase() {
+        #expect(SieveError.invalidOp(index: 1, reason: "bad stride") == .invalidOp(index: 1, reason: "bad stride"))
+        #expect(SieveError.invalidOp(index: 1, reason: "bad stride") != .invalidOp(index: 1, reason: "bad strides"))
+        #expect(SieveError.invalidOp(index: 1, reason: "x") != .invalidOp(index: 2, reason: "x"))
+        #expect(SieveError.invalidOp(index: 3, reason: "x") != .invalidTensor(index: 3, reason: "x"))
+    }
+
     /// 1000 random bit flips, truncations and splices: each loads and runs to an answer on every
     /// kernel path, or is rejected with an error. Never crashes (Tools/test-sanitizers.sh runs this
     /// under AddressSanitizer too).
