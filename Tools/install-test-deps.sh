@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what Tools/test.sh needs on Debian 12 when it is missing: the Debian packages (the data
 # set, cross compilers, qemu, ffmpeg, valgrind, ...) and the Python packages of
-# Tools/requirements-test.txt. Does nothing when everything is there. Needs root (or sudo) only
+# Tools/requirements-test.txt and Tools/requirements-nodeps.txt. Does nothing when everything is there. Needs root (or sudo) only
 # when something has to be installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,4 +22,8 @@ fi
 if ! python3 Tools/check-requirements.py Tools/requirements-test.txt; then
     echo "installing Python packages: Tools/requirements-test.txt"
     python3 -m pip install -q --disable-pip-version-check -r Tools/requirements-test.txt
+fi
+if ! python3 Tools/check-requirements.py Tools/requirements-nodeps.txt; then
+    echo "installing Python packages without their dependencies: Tools/requirements-nodeps.txt"
+    python3 -m pip install -q --disable-pip-version-check --no-deps -r Tools/requirements-nodeps.txt
 fi

@@ -1,0 +1,204 @@
+#!/usr/bin/env python3
+"""The model zoo: torchvision classifiers brought to Sieve the way a user brings theirs.
+
+For each model: build it (10 classes, 3x224x224, fixed seed, no downloads), re-estimate its
+BatchNorm statistics on camera-like images (so activations are realistic), fit its last layer to
+the images' classes by least squares (so logits vary across images and carry real margins; a
+network with constant logits proves nothing), export it with torch's default (dynamo) exporter,
+then `sieve quantize --norm imagenet` and compare the int8 blob's logits with the float model's
+(ONNX Runtime) on held-out images. Prints one table row per model and writes a JSON report.
+
+    python3 Tools/zoo/zoo.py --models mobilenet_v2,resnet18 --out out/zoo
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import camera_images  # noqa: E402
+import torchvision_models  # noqa: E402
+import torch  # noqa: E402
+
+ALL = ["mobilenet_v2", "mobilenet_v3_small", "mobilenet_v3_large", "resnet18", "resnet50", "squeezenet1_1",
+       "efficientnet_b0", "mnasnet1_0", "regnet_x_400mf"]
+MEAN = np.array([0.485, 0.456, 0.406], np.float32)
+STD = np.array([0.229, 0.224, 0.225], np.float32)
+SIZE = 224
+
+
+def normalise(images):
+    """uint8 NHWC -> float NCHW as the models expect (ImageNet mean/std, i.e. `--norm imagenet`)."""
+    x = (images.astype(np.float32) / 255.0 - MEAN) / STD
+    return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+
+
+def batches(images, size=25):
+    for i in range(0, len(images), size):
+        yield torch.from_numpy(normalise(images[i:i + size]))
+
+
+@torch.no_grad()
+def estimate_batchnorm(model, images):
+    """BatchNorm running statistics as the average over these images (momentum None)."""
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None
+        m.train()
+    for x in batches(images):
+        model(x)
+    model.eval()
+
+
+def last_layer(model):
+    """The last Linear or Conv2d (SqueezeNet's classifier is a 1x1 conv)."""
+    return [m for m in model.modules() if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d))][-1]
+
+
+@torch.no_grad()
+def fit_last_layer(model, images, labels, classes):
+    """Least-squares fit of the last layer on its (spatially averaged) inputs to one-hot targets."""
+    layer = last_layer(model)
+    captured = []
+    hook = layer.register_forward_hook(lambda m, inp, out: captured.append(inp[0].flatten(2).mean(2) if inp[0].dim() == 4 else inp[0]))
+    for x in batches(images):
+        model(x)
+    hook.remove()
+    features = torch.cat(captured).double()
+    mean, std = features.mean(0), features.std(0) + 1e-6
+    z = (features - mean) / std
+    targets = torch.nn.functional.one_hot(torch.from_numpy(labels.astype(np.int64)), classes).double() * 4.0
+    a = torch.cat([z, torch.ones(len(z), 1, dtype=torch.float64)], 1)
+    ridge = 1.0 * torch.eye(a.shape[1], dtype=torch.float64)
+    solution = torch.linalg.solve(a.T @ a + ridge, a.T @ targets)  # [features + 1, classes]
+    weight = (solution[:-1] / std[:, None]).T
+    bias = solution[-1] - (weight * mean[None, :]).sum(1)
+    if isinstance(layer, torch.nn.Conv2d):
+        # SqueezeNet: ReLU, then the average pool, follow the conv. Lift the biases until the scores
+        # are positive at nearly every position, so the ReLU passes them and the pooled score is the
+        # fitted linear one plus a constant.
+        layer.weight.copy_(weight.reshape(layer.weight.shape).float())
+        layer.bias.copy_(bias.float())
+        outputs = []
+        hook = layer.register_forward_hook(lambda m, inp, out: outputs.append(out.transpose(0, 1).flatten(1)))
+        for x in batches(images[:100]):
+            model(x)
+        hook.remove()
+        low = torch.quantile(torch.cat(outputs, 1)[:, ::7].float(), 0.01, dim=1)
+        layer.bias.add_(torch.clamp(-low.min(), min=0))  # one lift for all: the argmax is unchanged
+    else:
+        layer.weight.copy_(weight.float())
+        layer.bias.copy_(bias.float())
+
+
+def float_logits(onnx_path, images):
+    import onnxruntime as ort
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    session = ort.InferenceSession(onnx_path, options, providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    # The export has a static batch of 1, as Sieve needs.
+    return np.concatenate([session.run(None, {name: x[i:i + 1].numpy()})[0] for x in batches(images) for i in range(len(x))])
+
+
+def sieve(sieve_bin, *args):
+    result = subprocess.run([sieve_bin, *args], capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"sieve {args[0]} failed ({result.returncode}):\n{result.stderr.strip()}")
+    return result
+
+
+def sqnr_db(reference, test):
+    noise = np.sum((reference - test) ** 2)
+    return float("inf") if noise == 0 else float(10 * np.log10(np.sum(reference ** 2) / noise))
+
+
+def run_model(name, args, data):
+    directory = os.path.join(args.out, name)
+    os.makedirs(directory, exist_ok=True)
+    onnx_path = os.path.join(directory, f"{name}.onnx")
+    blob = os.path.join(directory, f"{name}.sieve")
+    model = torchvision_models.build(name, seed=args.seed)
+    estimate_batchnorm(model, data["bn"])
+    fit_last_layer(model, data["fit"], data["fit_labels"], 10)
+    torch.onnx.export(model, (torch.zeros(1, 3, SIZE, SIZE),), onnx_path)  # the default exporter
+    reference = float_logits(onnx_path, data["eval"])
+    started = time.monotonic()
+    sieve(args.sieve, "quantize", onnx_path, "--calib", data["calib_path"], "--norm", "imagenet", "-o", blob)
+    quantize_s = time.monotonic() - started
+    info = json.loads(sieve(args.sieve, "inspect", blob, "--json").stdout)
+    exact = os.path.join(directory, "int8-logits.npy")
+    sieve(args.sieve, "eval", blob, "--images", data["eval_path"], "--labels", data["labels_path"],
+          "--dump-exact-logits", exact)
+    quantised = np.load(exact)[:, 0, :]
+    bench = json.loads(sieve(args.sieve, "bench", blob, "--images", data["eval_path"], "--runs", str(args.runs),
+                             "--warmup", "5", "--json").stdout)
+    spread = float(np.std(reference, axis=0).mean())
+    return {
+        "model": name, "ops": len(info["ops"]), "macs": info["full_macs"], "blob_bytes": os.path.getsize(blob),
+        "arena_bytes": info["arena_bytes"], "images": len(reference),
+        "agreement": float(np.mean(reference.argmax(1) == quantised.argmax(1))),
+        "sqnr_db": sqnr_db(reference, quantised),
+        "float_accuracy": float(np.mean(reference.argmax(1) == data["eval_labels"])),
+        "int8_accuracy": float(np.mean(quantised.argmax(1) == data["eval_labels"])),
+        "logit_spread": spread, "quantize_s": quantize_s,
+        "median_us": bench["median_us"], "isa": bench["isa"],
+    }
+
+
+def prepare_data(args):
+    os.makedirs(args.out, exist_ok=True)
+    bn, _ = camera_images.load("train", args.bn_images, SIZE, seed=11)
+    fit, fit_labels = camera_images.load("train", args.fit_images, SIZE, seed=12)
+    calib, _ = camera_images.load("train", args.calib_images, SIZE, seed=13)
+    evaluation, eval_labels = camera_images.load("test", args.images, SIZE, seed=14)
+    paths = {k: os.path.join(args.out, f"{k}.npy") for k in ("calib", "eval", "labels")}
+    np.save(paths["calib"], calib)
+    np.save(paths["eval"], evaluation)
+    np.save(paths["labels"], eval_labels)
+    return {"bn": bn, "fit": fit, "fit_labels": fit_labels, "eval": evaluation, "eval_labels": eval_labels,
+            "calib_path": paths["calib"], "eval_path": paths["eval"], "labels_path": paths["labels"]}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", default=",".join(ALL), help=f"comma-separated (default: all of {', '.join(ALL)})")
+    parser.add_argument("--out", default="out/zoo")
+    parser.add_argument("--sieve", default=os.environ.get("SIEVE_BIN", ".build/release/sieve"))
+    parser.add_argument("--images", type=int, default=500, help="held-out images compared (default 500)")
+    parser.add_argument("--calib-images", type=int, default=200)
+    parser.add_argument("--bn-images", type=int, default=200)
+    parser.add_argument("--fit-images", type=int, default=1000)
+    parser.add_argument("--runs", type=int, default=50, help="timed runs for the latency")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", help="write the report here (default OUT/zoo.json)")
+    args = parser.parse_args()
+    torch.set_num_threads(2)
+    data = prepare_data(args)
+    rows = []
+    print("| model | ops | MMACs | blob KiB | arena KiB | int8/float top-1 | logit SQNR dB | float acc | int8 acc | quantise s | median ms |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for name in args.models.split(","):
+        try:
+            r = run_model(name, args, data)
+        except RuntimeError as error:
+            print(f"| {name} | failed: {str(error).splitlines()[-1]} |", flush=True)
+            rows.append({"model": name, "error": str(error)})
+            continue
+        rows.append(r)
+        print(f"| {name} | {r['ops']} | {r['macs'] / 1e6:.0f} | {r['blob_bytes'] / 1024:.0f} | {r['arena_bytes'] / 1024:.0f} "
+              f"| {100 * r['agreement']:.1f} % | {r['sqnr_db']:.1f} | {100 * r['float_accuracy']:.1f} % "
+              f"| {100 * r['int8_accuracy']:.1f} % | {r['quantize_s']:.1f} | {r['median_us'] / 1000:.2f} ({r['isa']}) |", flush=True)
+    with open(args.json or os.path.join(args.out, "zoo.json"), "w") as f:
+        json.dump(rows, f, indent=1)
+    return 1 if any("error" in r for r in rows) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
