@@ -148,3 +148,8 @@ extension QuantizeOptions {
         return o
     }
 }
+
+/// `--norm none` for a test model that does not declare its normalisation itself.
+func normalisation(_ builder: ONNXBuilder) -> InputOptions {
+    builder.metadata.contains { $0.0 == "sieve.input_mean" || $0.0 == "sieve.input_std" } ? InputOptions() : .none
+}

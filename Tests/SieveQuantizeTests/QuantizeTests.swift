@@ -28,13 +28,13 @@ func quantizeAndCompare(_ builder: ONNXBuilder, h: Int, w: Int, c: Int = 1, meth
     builder.write(onnx)
     try Data(idxImages(count: calibration, h: h, w: w, c: c)).write(to: URL(fileURLWithPath: calib))
     let result = try quantizeModel(onnxPath: onnx, calibrationPath: calib,
-                                   options: QuantizeOptions(method: method, count: calibration, sqnrCount: 12).input(.none))
+                                   options: QuantizeOptions(method: method, count: calibration, sqnrCount: 12).input(normalisation(builder)))
     let memory = UnsafeMutableRawBufferPointer.allocate(byteCount: result.blob.count, alignment: 64)
     defer { memory.deallocate() }
     memory.copyBytes(from: result.blob)
     let model = try Model(bytes: UnsafeRawBufferPointer(memory))
     let interpreter = try Interpreter(model: model)
-    let float = try FloatModel(onnxPath: onnx, input: .none)
+    let float = try FloatModel(onnxPath: onnx, input: normalisation(builder))
     let images = try ImageSet.load(path: calib)
     var finalError: Float = 0
     var headErrors = [Float](repeating: 0, count: model.heads.count)

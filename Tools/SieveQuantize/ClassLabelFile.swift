@@ -6,8 +6,11 @@ public enum ClassLabelFile {
         guard let text = String(validating: bytes, as: UTF8.self) else {
             throw .invalidLabelData(path: path, reason: "not UTF-8 text (one class name per line)")
         }
-        var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map { line -> String in
-            line.hasSuffix("\r") ? String(line.dropLast()) : String(line)
+        // Split on scalars: "\r\n" is one Character to String.
+        var lines = text.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false).map { line -> String in
+            var scalars = String.UnicodeScalarView(line)
+            if scalars.last == "\r" { scalars.removeLast() }
+            return String(scalars)
         }
         if lines.last == "" { lines.removeLast() }
         guard !lines.isEmpty else { throw .invalidLabelData(path: path, reason: "the file is empty (one class name per line)") }

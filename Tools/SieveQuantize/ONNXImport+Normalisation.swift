@@ -36,30 +36,29 @@ extension ONNXImporter {
             default: return false
             }
         }
-        try composeInput(n, scale: a, offset: b)
-        return true
+        return try composeInput(n, scale: a, offset: b)
     }
 
     /// BatchNormalization straight on the graph input: part of the input normalisation.
     mutating func foldBatchNormIntoInput(_ n: NodeView, scale: [Double], shift: [Double]) throws(QuantizeError) -> Bool {
         guard valueOf[n.input(0)] == graph.input, consumers[resolve(n.input(0))] == 1 else { return false }
-        try composeInput(n, scale: scale, offset: shift)
-        return true
+        return try composeInput(n, scale: scale, offset: shift)
     }
 
-    private mutating func composeInput(_ n: NodeView, scale a: [Double], offset b: [Double]) throws(QuantizeError) {
+    /// False (nothing changed) when the result would not be a positive finite scale per channel,
+    /// which a std cannot express: the op then becomes an ordinary per-channel affine layer.
+    private mutating func composeInput(_ n: NodeView, scale a: [Double], offset b: [Double]) throws(QuantizeError) -> Bool {
         var affine = inputAffine ?? InputAffine(scale: [Double](repeating: 1, count: a.count), offset: [Double](repeating: 0, count: a.count))
         for ch in a.indices {
             affine.scale[ch] *= a[ch]
             affine.offset[ch] = affine.offset[ch] * a[ch] + b[ch]
-            guard affine.scale[ch] > 0, affine.scale[ch].isFinite, affine.offset[ch].isFinite else {
-                throw n.unsupported("folded into the input normalisation it gives channel \(ch) a scale of \(affine.scale[ch]); only a positive finite scale is supported")
-            }
+            guard affine.scale[ch] > 0, affine.scale[ch].isFinite, affine.offset[ch].isFinite else { return false }
         }
         inputAffine = affine
         valueOf[n.node.output[0]] = graph.input
         aliasOf[n.node.output[0]] = n.input(0)
         notes.append("folded \(n.node.opType) '\(n.name)' on the graph input into the input normalisation")
+        return true
     }
 
     /// A constant input that broadcasts per channel against [1, C, H, W]: a scalar, [C], [C,1,1] or [1,C,1,1].
