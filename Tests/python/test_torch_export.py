@@ -62,7 +62,18 @@ def make_net(normalise, seed=0):
         bn.running_var.uniform_(0.5, 2.0)
         bn.weight.data.uniform_(0.5, 1.5)
         bn.bias.data.uniform_(-0.2, 0.2)
-    return net.eval()
+    net.eval()
+    # Centre the classifier on the features of sample images, so the answer depends on the image
+    # (a random net with a global pool answers one class, which would prove nothing).
+    features = []
+    hook = net.fc2.register_forward_hook(lambda m, inputs, out: features.append(inputs[0]))
+    with torch.no_grad():
+        x = torch.tensor(images(64, seed=3)).permute(0, 3, 1, 2).float() / 255
+        net(x if normalise else (x - net.mean) / net.std)
+        f = features[0]
+        net.fc2.bias.data = -net.fc2.weight.data @ f.mean(0)
+    hook.remove()
+    return net
 
 
 def images(n, seed):
@@ -71,10 +82,11 @@ def images(n, seed):
     y, x = np.mgrid[0:SIZE, 0:SIZE].astype(np.float32)
     out = np.empty((n, SIZE, SIZE, 3), np.uint8)
     for i in range(n):
-        f = rng.uniform(0.05, 0.6, (3, 2))
+        f = rng.uniform(0.05, 0.8, (3, 2))
         phase = rng.uniform(0, 6.3, 3)
-        amp = rng.uniform(40, 120, 3)
-        planes = [127 + amp[c] * np.sin(f[c, 0] * x + f[c, 1] * y + phase[c]) for c in range(3)]
+        level = rng.uniform(40, 215, 3)
+        amp = rng.uniform(5, 100, 3)
+        planes = [level[c] + amp[c] * np.sin(f[c, 0] * x + f[c, 1] * y + phase[c]) for c in range(3)]
         img = np.stack(planes, -1) + rng.normal(0, 12, (SIZE, SIZE, 3))
         out[i] = np.clip(img, 0, 255).astype(np.uint8)
     return out
