@@ -410,6 +410,58 @@ func initializerValues(_ b: ONNXBuilder, _ name: String) -> [Float] {
         #expect(worst == 0)
     }
 
+    /// AveragePool ceil_mode with count_include_pad 0: the extra windows average their real positions only.
+    @Test func averagePoolCeilMode() throws {
+        let b = classifier { b in
+            b.random("w", [4, 1, 3, 3]); b.node("Conv", ["x", "w"], ["c"])  // 6x6
+            b.node("AveragePool", ["c"], ["y"], [attr("kernel_shape", ints: [4, 4]), attr("strides", ints: [4, 4]), attr("ceil_mode", int: 1)])  // 2x2
+        }
+        let r = try importAndRun(b)
+        #expect(r.graph.values[r.graph.layers[1].output].shape == Shape(c: 4, h: 2, w: 2))
+        let x = r.executor.value(r.graph.layers[0].output), out = r.executor.value(r.graph.layers[1].output)
+        var worst: Float = 0
+        for c in 0..<4 {
+            for oy in 0..<2 {
+                for ox in 0..<2 {
+                    var sum = 0.0, n = 0.0
+                    for y in (oy * 4)..<min(6, oy * 4 + 4) { for xx in (ox * 4)..<min(6, ox * 4 + 4) { sum += Double(x[(c * 6 + y) * 6 + xx]); n += 1 } }
+                    worst = max(worst, abs(out[(c * 2 + oy) * 2 + ox] - Float(sum / n)))
+                }
+            }
+        }
+        #expect(worst < 1e-5)
+    }
+
+    /// [1, K] -> Unsqueeze / Reshape back to [1, K, 1, 1] -> Flatten -> Gemm, and Squeeze with attribute axes (opset 11).
+    @Test func vectorViewsRoundTrip() throws {
+        let reference = try finalLogits(modelWith("Relu"))
+        for form in ["unsqueeze", "reshape", "squeeze-attribute"] {
+            var b = ONNXBuilder()
+            b.opset = form == "squeeze-attribute" ? 11 : 13
+            b.input("x", [1, 1, 8, 8])
+            b.random("w", [2, 1, 3, 3])
+            b.node("Conv", ["x", "w"], ["c"], [attr("pads", ints: [1, 1, 1, 1])])
+            b.node("Relu", ["c"], ["y"])
+            b.node("GlobalAveragePool", ["y"], ["g"])
+            switch form {
+            case "unsqueeze":
+                b.node("Flatten", ["g"], ["v"])
+                b.int64Initializer("ax", [2, 3]); b.node("Unsqueeze", ["v", "ax"], ["u"])
+                b.node("Flatten", ["u"], ["f"])
+            case "reshape":
+                b.node("Flatten", ["g"], ["v"])
+                b.int64Initializer("s4", [1, 2, 1, 1]); b.node("Reshape", ["v", "s4"], ["u"])
+                b.node("Flatten", ["u"], ["f"])
+            default:
+                b.node("Squeeze", ["g"], ["f"], [attr("axes", ints: [2, 3])])
+            }
+            b.random("fw", [3, 2])
+            b.node("Gemm", ["f", "fw"], ["logits"], [attr("transB", int: 1)])
+            b.output("logits")
+            #expect(try finalLogits(b) == reference, "\(form)")
+        }
+    }
+
     // MARK: Refusals
 
     @Test func unsupportedOpsSayWhatToDo() {

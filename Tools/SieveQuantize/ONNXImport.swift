@@ -365,8 +365,12 @@ struct ONNXImporter {
         if dims == [1, shape.count] {
             try alias(n, from: n.input(0), to: n.node.output[0])
             rank2.insert(n.node.output[0])
+        } else if dims == [shape.count] {
+            try alias(n, from: n.input(0), to: n.node.output[0])
+            rank2.insert(n.node.output[0])
         } else if dims == [1, shape.c, shape.h, shape.w] {
             try alias(n, from: n.input(0), to: n.node.output[0])
+            rank2.remove(n.node.output[0])
         } else {
             throw n.unsupported("reshaping \(inputDims) to \(target): only flattening to [1, K] (or a no-op) is supported")
         }
