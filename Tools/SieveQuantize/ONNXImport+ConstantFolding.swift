@@ -26,10 +26,7 @@ extension ONNXImporter {
         // Only integer tensors: float constant arithmetic stays with the ops that read it.
         var ints: [IntTensor] = []
         for i in n.node.input.indices where !n.input(i).isEmpty {
-            guard let t = try intTensor(n.input(i)) else {
-                if n.node.opType == "Cast" || n.node.opType == "Reshape" || n.node.opType == "Unsqueeze" || n.node.opType == "Squeeze" { return false }
-                return false
-            }
+            guard let t = try intTensor(n.input(i)) else { return false }
             ints.append(t)
         }
         let result: IntTensor

@@ -9,8 +9,8 @@ extension ONNXImporter {
         var pads: [Int]
     }
 
-    /// The axes of a Reduce/Squeeze/Unsqueeze: an attribute before `inputFromOpset`, input 1 from then on.
-    func axes(_ n: NodeView, inputFromOpset: Int64) throws(QuantizeError) -> [Int]? {
+    /// The axes of a ReduceMean/Squeeze/Unsqueeze: input 1 (opsets 13/18 on), else the attribute (before).
+    func axes(_ n: NodeView) throws(QuantizeError) -> [Int]? {
         if n.node.input.count > 1 && !n.input(1).isEmpty { return try int64s(n, 1, role: "axes").map { Int($0) } }
         return try n.ints("axes")
     }
@@ -79,7 +79,7 @@ extension ONNXImporter {
         let x = try activation(n, 0)
         guard !rank2.contains(n.input(0)) else { throw n.unsupported("ReduceMean of a flattened tensor is not supported") }
         let keep = try n.int("keepdims", 1)
-        let axes = try axes(n, inputFromOpset: 18).map { $0.map { $0 < 0 ? $0 + 4 : $0 }.sorted() }
+        let axes = try axes(n).map { $0.map { $0 < 0 ? $0 + 4 : $0 }.sorted() }
         guard axes == [2, 3] else {
             throw n.unsupported("ReduceMean over axes \(axes.map { "\($0)" } ?? "all"): only the mean over H and W (axes [2, 3], the global average pool) is supported")
         }
@@ -92,7 +92,7 @@ extension ONNXImporter {
         let s = graph.values[x].shape
         let flat = rank2.contains(n.input(0))
         let dims = flat ? [1, s.count] : [1, s.c, s.h, s.w]
-        let axes = try axes(n, inputFromOpset: 13)?.map { $0 < 0 ? $0 + dims.count : $0 } ?? dims.indices.filter { dims[$0] == 1 }
+        let axes = try axes(n)?.map { $0 < 0 ? $0 + dims.count : $0 } ?? dims.indices.filter { dims[$0] == 1 }
         guard axes.allSatisfy({ dims.indices.contains($0) && dims[$0] == 1 }) else {
             throw n.unsupported("squeezing axes \(axes) of a \(dims) tensor: those axes must have size 1")
         }
@@ -111,7 +111,7 @@ extension ONNXImporter {
         guard rank2.contains(n.input(0)), s.h == 1, s.w == 1 else {
             throw n.unsupported("Unsqueeze is only supported on a [1, K] vector (back to [1, K, 1, 1])")
         }
-        let axes = try axes(n, inputFromOpset: 13) ?? []
+        let axes = try axes(n) ?? []
         try alias(n, from: n.input(0), to: n.node.output[0])
         let normalised = axes.map { $0 < 0 ? $0 + 4 : $0 }.sorted()
         if normalised == [2, 3] { rank2.remove(n.node.output[0]) }

@@ -24,7 +24,10 @@ func readONNX(path: String) throws(QuantizeError) -> (model: Onnx_ModelProto, by
     return (model, bytes)
 }
 
-/// ONNX -> `Graph`: translation, simplification and head scheduling.
+/// ONNX -> `Graph`: translation, simplification and head scheduling. The folds live beside it:
+/// ONNXImport+Affine (BatchNormalization, per-channel Mul/Add), +Views (Pad, ReduceMean, Squeeze,
+/// Softmax at the output), +Normalisation (the input's mean/std), +ConstantFolding (shape subgraphs);
+/// docs/MODEL.md says what each accepts.
 struct ONNXImporter {
     let model: Onnx_ModelProto
     var graph = Graph()
