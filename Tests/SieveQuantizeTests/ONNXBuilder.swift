@@ -139,3 +139,17 @@ func idxImages(count: Int, h: Int, w: Int, c: Int = 1, seed: UInt64 = 3) -> [UIn
     }
     return bytes
 }
+
+extension QuantizeOptions {
+    /// These options with the command line's `--norm`/`--mean`/`--std`/`--labels` set to `input`.
+    func input(_ input: InputOptions) -> QuantizeOptions {
+        var o = self
+        o.input = input
+        return o
+    }
+}
+
+/// `--norm none` for a test model that does not declare its normalisation itself.
+func normalisation(_ builder: ONNXBuilder) -> InputOptions {
+    builder.metadata.contains { $0.0 == "sieve.input_mean" || $0.0 == "sieve.input_std" } ? InputOptions() : .none
+}

@@ -28,13 +28,13 @@ func quantizeAndCompare(_ builder: ONNXBuilder, h: Int, w: Int, c: Int = 1, meth
     builder.write(onnx)
     try Data(idxImages(count: calibration, h: h, w: w, c: c)).write(to: URL(fileURLWithPath: calib))
     let result = try quantizeModel(onnxPath: onnx, calibrationPath: calib,
-                                   options: QuantizeOptions(method: method, count: calibration, sqnrCount: 12))
+                                   options: QuantizeOptions(method: method, count: calibration, sqnrCount: 12).input(normalisation(builder)))
     let memory = UnsafeMutableRawBufferPointer.allocate(byteCount: result.blob.count, alignment: 64)
     defer { memory.deallocate() }
     memory.copyBytes(from: result.blob)
     let model = try Model(bytes: UnsafeRawBufferPointer(memory))
     let interpreter = try Interpreter(model: model)
-    let float = try FloatModel(onnxPath: onnx)
+    let float = try FloatModel(onnxPath: onnx, input: normalisation(builder))
     let images = try ImageSet.load(path: calib)
     var finalError: Float = 0
     var headErrors = [Float](repeating: 0, count: model.heads.count)
@@ -106,7 +106,7 @@ func quantizeAndCompare(_ builder: ONNXBuilder, h: Int, w: Int, c: Int = 1, meth
     /// The folded conv equals Conv then BatchNormalization computed directly, in float.
     @Test func batchNormFoldingIsExact() throws {
         let b = Self.convBNReLUModel()
-        let graph = try ONNXImporter.importGraph(Onnx_ModelProto(serializedBytes: b.bytes()))
+        let graph = try ONNXImporter.importGraph(Onnx_ModelProto(serializedBytes: b.bytes()), options: .none)
         let executor = FloatExecutor(graph: graph)
         let images = try ImageSet.parseIDX(idxImages(count: 1, h: 8, w: 8, c: 3)) { .invalidCalibrationData(path: "", reason: $0) }
         executor.run(pixels: images.image(0))
@@ -190,7 +190,7 @@ func quantizeAndCompare(_ builder: ONNXBuilder, h: Int, w: Int, c: Int = 1, meth
         #expect(c.finalErrorLSB <= 3, "final logits off by \(c.finalErrorLSB) LSB")
         #expect(c.info.mean.0 == 0.5 && c.info.std.0 == 0.25 && c.info.classCount == 3)
         // ReLU6: the first conv's clamp stops at 6 (its range reaches past 6 on these images or is cut there).
-        let graph = try ONNXImporter.importGraph(Onnx_ModelProto(serializedBytes: b.bytes()))
+        let graph = try ONNXImporter.importGraph(Onnx_ModelProto(serializedBytes: b.bytes()), options: .none)
         #expect(graph.layers[0].clampMin == 0 && graph.layers[0].clampMax == 6)
         #expect(graph.layers[2].clampMin == 0 && graph.layers[2].clampMax == .infinity)
         #expect(graph.labels == ["cat", "dog", "bird"])
@@ -212,7 +212,7 @@ func quantizeAndCompare(_ builder: ONNXBuilder, h: Int, w: Int, c: Int = 1, meth
                 b.node("Gemm", ["f", "w", "b"], ["logits"])
             }
             b.output("logits")
-            let graph = try ONNXImporter.importGraph(Onnx_ModelProto(serializedBytes: b.bytes()))
+            let graph = try ONNXImporter.importGraph(Onnx_ModelProto(serializedBytes: b.bytes()), options: .none)
             #expect(graph.layers.count == 1)
             let executor = FloatExecutor(graph: graph)
             let pixels: [UInt8] = [0, 51, 102, 153, 204, 255]

@@ -93,6 +93,8 @@ struct Graph {
     var mean: [Float] = []
     var std: [Float] = []
     var pixelScale: Float = 1.0 / 255.0
+    /// What the importer folded or dropped that the user should know about (stderr).
+    var notes: [String] = []
 
     var inputShape: Shape { values[input].shape }
     var classCount: Int { values[final].shape.count }

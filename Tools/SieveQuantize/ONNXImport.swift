@@ -11,7 +11,7 @@ func readONNX(path: String) throws(QuantizeError) -> (model: Onnx_ModelProto, by
     if bytes.count >= 8 && Array(bytes[0..<8]) == Array("SIEVEBLB".utf8) { throw fail("it is a Sieve blob (quantise the ONNX model it came from)") }
     var options = BinaryDecodingOptions()
     options.discardUnknownFields = true
-    let model: Onnx_ModelProto
+    var model: Onnx_ModelProto
     do {
         model = try Onnx_ModelProto(serializedBytes: bytes, options: options)
     } catch {
@@ -19,43 +19,60 @@ func readONNX(path: String) throws(QuantizeError) -> (model: Onnx_ModelProto, by
     }
     guard model.hasGraph, !model.graph.node.isEmpty else { throw fail("it holds no graph (no ModelProto.graph with nodes)") }
     guard model.irVersion > 0 else { throw fail("ir_version is missing") }
+    var external = ExternalDataLoader(modelPath: path)
+    try external.inline(&model)
     return (model, bytes)
 }
 
-/// ONNX -> `Graph`: translation, simplification and head scheduling.
+/// ONNX -> `Graph`: translation, simplification and head scheduling. The folds live beside it:
+/// ONNXImport+Affine (BatchNormalization, per-channel Mul/Add), +Views (Pad, ReduceMean, Squeeze,
+/// Softmax at the output), +Normalisation (the input's mean/std), +ConstantFolding (shape subgraphs);
+/// docs/MODEL.md says what each accepts.
 struct ONNXImporter {
-    private let model: Onnx_ModelProto
-    private var graph = Graph()
+    let model: Onnx_ModelProto
+    var graph = Graph()
     /// ONNX name -> value id, for activations.
-    private var valueOf: [String: Int] = [:]
+    var valueOf: [String: Int] = [:]
     /// ONNX names of 2-D (`[1, K]`) activations: Flatten/Reshape/Gemm/MatMul outputs.
-    private var rank2: Set<String> = []
+    var rank2: Set<String> = []
     /// Initializers and Constant outputs, decoded on use.
-    private var constants: [String: Onnx_TensorProto] = [:]
+    var constants: [String: Onnx_TensorProto] = [:]
     /// Identity/Dropout/Flatten/Reshape: output -> input.
-    private var aliasOf: [String: String] = [:]
+    var aliasOf: [String: String] = [:]
     /// How many nodes (alias nodes looked through) read each ONNX name; graph outputs count as readers.
-    private var consumers: [String: Int] = [:]
-    private var opset: Int64 = 0
+    var consumers: [String: Int] = [:]
+    var opset: Int64 = 0
+    /// The command line's say on normalisation and labels.
+    let options: InputOptions
+    /// Sub/Div/Mul/Add/BatchNormalization on the graph input, folded into its normalisation.
+    var inputAffine: InputAffine?
+    /// Explicit Pad outputs, folded into the padding of the Conv or pool reading them.
+    var pendingPads: [String: PendingPad] = [:]
+    /// Per-channel affine layers (1x1 depthwise) made from BatchNormalization or Mul/Add by constants,
+    /// which the next Conv/Gemm may absorb.
+    var affineLayers: Set<Int> = []
+    /// What the import did that the user should know (printed on stderr by `sieve quantize`).
+    var notes: [String] = []
 
-    init(model: Onnx_ModelProto) { self.model = model }
+    init(model: Onnx_ModelProto, options: InputOptions) { self.model = model; self.options = options }
 
-    static func importGraph(_ model: Onnx_ModelProto) throws(QuantizeError) -> Graph {
-        var importer = ONNXImporter(model: model)
+    static func importGraph(_ model: Onnx_ModelProto, options: InputOptions = InputOptions()) throws(QuantizeError) -> Graph {
+        var importer = ONNXImporter(model: model, options: options)
         try importer.run()
+        importer.graph.notes = importer.notes
         return importer.graph
     }
 
-    private func resolve(_ name: String) -> String {
+    func resolve(_ name: String) -> String {
         var n = name
         var steps = 0
         while let next = aliasOf[n], steps < 100_000 { n = next; steps += 1 }
         return n
     }
 
-    private static let aliasOps: Set<String> = ["Identity", "Dropout", "Flatten", "Reshape"]
+    static let aliasOps: Set<String> = ["Identity", "Dropout", "Flatten", "Reshape"]
 
-    private mutating func run() throws(QuantizeError) {
+    mutating func run() throws(QuantizeError) {
         let g = model.graph
         opset = model.opsetImport.first { $0.domain.isEmpty || $0.domain == "ai.onnx" }?.version ?? 0
         for t in g.initializer { constants[t.name] = t }
@@ -78,7 +95,7 @@ struct ONNXImporter {
 
     // MARK: - Graph input
 
-    private mutating func importInput(_ g: Onnx_GraphProto) throws(QuantizeError) {
+    mutating func importInput(_ g: Onnx_GraphProto) throws(QuantizeError) {
         let inputs = g.input.filter { constants[$0.name] == nil }
         guard inputs.count == 1 else {
             throw .invalidModel(reason: "the graph has \(inputs.count) inputs (\(inputs.map { "'\($0.name)'" }.joined(separator: ", "))); Sieve models take one image")
@@ -118,12 +135,13 @@ struct ONNXImporter {
 
     // MARK: - Nodes
 
-    private mutating func translate(_ node: Onnx_NodeProto, index: Int) throws(QuantizeError) {
+    mutating func translate(_ node: Onnx_NodeProto, index: Int) throws(QuantizeError) {
         let n = NodeView(node: node, index: index)
         guard node.domain.isEmpty || node.domain == "ai.onnx" else {
             throw .unsupportedOp(opType: "\(node.domain).\(node.opType)", node: n.name)
         }
         guard !node.output.isEmpty else { throw n.unsupported("the node has no outputs") }
+        if try foldConstant(n) { return }
         switch node.opType {
         case "Identity", "Dropout":
             if node.opType == "Dropout" { try requireUnused(n, outputsFrom: 1) }
@@ -158,18 +176,34 @@ struct ONNXImporter {
         case "MatMul":
             try matMul(n)
         case "Add":
+            if try foldIntoInput(n) { return }
+            if try constantArithmetic(n) { return }
             try add(n)
+        case "Sub", "Mul", "Div":
+            if try foldIntoInput(n) { return }
+            if try constantArithmetic(n) { return }
+            throw .unsupportedOp(opType: node.opType, node: n.name, advice: unsupportedOpAdvice(node.opType))
         case "MaxPool", "AveragePool":
             try pool(n)
         case "GlobalAveragePool":
             let x = try activation(n, 0)
             try addLayer(n, .globalAveragePool, inputs: [x], shape: Shape(c: graph.values[x].shape.c, h: 1, w: 1))
+        case "ReduceMean":
+            try reduceMean(n)
+        case "Pad":
+            try pad(n)
+        case "Squeeze":
+            try squeeze(n)
+        case "Unsqueeze":
+            try unsqueeze(n)
+        case "Softmax", "LogSoftmax":
+            try softmax(n)
         default:
-            throw .unsupportedOp(opType: node.opType, node: n.name)
+            throw .unsupportedOp(opType: node.opType, node: n.name, advice: unsupportedOpAdvice(node.opType))
         }
     }
 
-    private mutating func alias(_ n: NodeView, from input: String, to output: String) throws(QuantizeError) {
+    mutating func alias(_ n: NodeView, from input: String, to output: String) throws(QuantizeError) {
         if let v = valueOf[input] {
             valueOf[output] = v
             if rank2.contains(input) { rank2.insert(output) }
@@ -181,16 +215,19 @@ struct ONNXImporter {
         aliasOf[output] = input
     }
 
-    private func requireUnused(_ n: NodeView, outputsFrom first: Int) throws(QuantizeError) {
+    func requireUnused(_ n: NodeView, outputsFrom first: Int) throws(QuantizeError) {
         for output in n.node.output.dropFirst(first) where !output.isEmpty && (consumers[output] ?? 0) > 0 {
             throw n.unsupported("its extra output '\(output)' is used; only the first output is supported")
         }
     }
 
     /// The value id of input `i`, which must be an activation (not a constant).
-    private func activation(_ n: NodeView, _ i: Int) throws(QuantizeError) -> Int {
+    func activation(_ n: NodeView, _ i: Int) throws(QuantizeError) -> Int {
         let name = n.input(i)
         guard !name.isEmpty else { throw n.unsupported("input \(i) is missing") }
+        if pendingPads[name] != nil {
+            throw n.unsupported("it reads the output of an explicit Pad ('\(name)'); a Pad is only supported right before a Conv or MaxPool, whose padding it becomes")
+        }
         guard let v = valueOf[name] else {
             if constants[name] != nil { throw n.unsupported("input \(i) ('\(name)') is a constant; Sieve needs an activation here") }
             throw .invalidModel(reason: "node '\(n.name)' reads '\(name)', which no earlier node writes (nodes must be in topological order)")
@@ -199,7 +236,7 @@ struct ONNXImporter {
     }
 
     @discardableResult
-    private mutating func addLayer(_ n: NodeView, _ kind: LayerKind, inputs: [Int], shape: Shape) throws(QuantizeError) -> Int {
+    mutating func addLayer(_ n: NodeView, _ kind: LayerKind, inputs: [Int], shape: Shape) throws(QuantizeError) -> Int {
         guard shape.c >= 1, shape.h >= 1, shape.w >= 1, shape.c <= 65535, shape.h <= 65535, shape.w <= 65535, shape.count <= 1 << 26 else {
             throw n.unsupported("its output shape \(shape) is outside what Sieve tensors hold")
         }
@@ -214,7 +251,7 @@ struct ONNXImporter {
 
     // MARK: Constants
 
-    private func constantNode(_ n: NodeView) throws(QuantizeError) -> Onnx_TensorProto {
+    func constantNode(_ n: NodeView) throws(QuantizeError) -> Onnx_TensorProto {
         guard let a = n.node.attribute.first else { throw n.unsupported("Constant without a value") }
         var t = Onnx_TensorProto()
         switch a.name {
@@ -229,7 +266,7 @@ struct ONNXImporter {
     }
 
     /// A float constant input (initializer or Constant output) with its dims.
-    private func floats(_ n: NodeView, _ i: Int, role: String) throws(QuantizeError) -> (dims: [Int], data: [Float]) {
+    func floats(_ n: NodeView, _ i: Int, role: String) throws(QuantizeError) -> (dims: [Int], data: [Float]) {
         let name = n.input(i)
         guard !name.isEmpty else { throw n.unsupported("the \(role) input is missing") }
         guard let t = constants[name] else {
@@ -239,13 +276,13 @@ struct ONNXImporter {
         return try decodeFloats(t, name: name)
     }
 
-    private func int64s(_ n: NodeView, _ i: Int, role: String) throws(QuantizeError) -> [Int64] {
+    func int64s(_ n: NodeView, _ i: Int, role: String) throws(QuantizeError) -> [Int64] {
         let name = n.input(i)
         guard let t = constants[name] else { throw n.unsupported("the \(role) ('\(name)') must be a constant initializer") }
         return try decodeInt64s(t, name: name)
     }
 
-    private func decodeFloats(_ t: Onnx_TensorProto, name: String) throws(QuantizeError) -> (dims: [Int], data: [Float]) {
+    func decodeFloats(_ t: Onnx_TensorProto, name: String) throws(QuantizeError) -> (dims: [Int], data: [Float]) {
         guard t.dataLocation != .external else {
             throw .invalidModel(reason: "initializer '\(name)' is stored in an external file; save the model with all tensors inside it")
         }
@@ -286,7 +323,7 @@ struct ONNXImporter {
         return (dims, data)
     }
 
-    private func decodeInt64s(_ t: Onnx_TensorProto, name: String) throws(QuantizeError) -> [Int64] {
+    func decodeInt64s(_ t: Onnx_TensorProto, name: String) throws(QuantizeError) -> [Int64] {
         guard t.dims.allSatisfy({ $0 >= 0 }), let product = checkedProduct(t.dims.map { Int($0) }), product <= 1 << 28 else {
             throw .invalidModel(reason: "initializer '\(name)' has dims \(t.dims), above the 2^28 values an initializer may hold")
         }
@@ -309,7 +346,7 @@ struct ONNXImporter {
 
     // MARK: Reshape
 
-    private mutating func reshape(_ n: NodeView) throws(QuantizeError) {
+    mutating func reshape(_ n: NodeView) throws(QuantizeError) {
         let x = try activation(n, 0)
         let shape = graph.values[x].shape
         let target = try int64s(n, 1, role: "shape").map { Int($0) }
@@ -331,8 +368,12 @@ struct ONNXImporter {
         if dims == [1, shape.count] {
             try alias(n, from: n.input(0), to: n.node.output[0])
             rank2.insert(n.node.output[0])
+        } else if dims == [shape.count] {
+            try alias(n, from: n.input(0), to: n.node.output[0])
+            rank2.insert(n.node.output[0])
         } else if dims == [1, shape.c, shape.h, shape.w] {
             try alias(n, from: n.input(0), to: n.node.output[0])
+            rank2.remove(n.node.output[0])
         } else {
             throw n.unsupported("reshaping \(inputDims) to \(target): only flattening to [1, K] (or a no-op) is supported")
         }
@@ -340,8 +381,8 @@ struct ONNXImporter {
 
     // MARK: Conv, BatchNormalization
 
-    private mutating func conv(_ n: NodeView) throws(QuantizeError) {
-        let x = try activation(n, 0)
+    mutating func conv(_ n: NodeView) throws(QuantizeError) {
+        var (x, extra, _) = try paddedInput(n)
         let inShape = graph.values[x].shape
         let (wDims, weights) = try floats(n, 1, role: "weights")
         guard wDims.count == 4 else { throw n.unsupported("weights of rank \(wDims.count): only 2-D convolutions are supported") }
@@ -354,7 +395,8 @@ struct ONNXImporter {
         if let d = try n.ints("dilations"), d.contains(where: { $0 != 1 }) { throw n.badAttribute("dilations", "\(d): only dilation 1 is supported") }
         let strides = try n.ints("strides") ?? [1, 1]
         guard strides.count == 2 else { throw n.badAttribute("strides", "\(strides) is not two values") }
-        let pads = try resolvePads(n, input: inShape, kh: kh, kw: kw, sh: strides[0], sw: strides[1])
+        var pads = try resolvePads(n, input: inShape, kh: kh, kw: kw, sh: strides[0], sw: strides[1])
+        try addExplicitPads(n, &pads, extra, kh: kh, kw: kw)
         var bias = [Float](repeating: 0, count: cout)
         if n.node.input.count > 2 && !n.input(2).isEmpty {
             let (bDims, b) = try floats(n, 2, role: "bias")
@@ -366,15 +408,20 @@ struct ONNXImporter {
         guard inShape.h + pads.top + pads.bottom >= kh, inShape.w + pads.left + pads.right >= kw else {
             throw n.unsupported("the kernel \(kh)x\(kw) is larger than the padded input \(inShape)")
         }
-        let p = ConvParams(weights: weights, bias: bias, cout: cout, cinPerGroup: cinPerGroup, kh: kh, kw: kw,
+        var p = ConvParams(weights: weights, bias: bias, cout: cout, cinPerGroup: cinPerGroup, kh: kh, kw: kw,
                            strideH: strides[0], strideW: strides[1], padTop: pads.top, padLeft: pads.left,
                            padBottom: pads.bottom, padRight: pads.right, groups: groups)
+        // A per-channel affine right before, with no padding to tell real zeros from padded ones, folds in exactly.
+        if pads.top + pads.left + pads.bottom + pads.right == 0, let a = absorbableAffine(x, name: n.input(0)) {
+            foldForward(&p, scale: a.scale, shift: a.shift)
+            x = dropAbsorbedAffine(a.layer)
+        }
         try addLayer(n, .conv(p), inputs: [x], shape: Shape(c: cout, h: outH, w: outW))
     }
 
     /// Explicit pads [top, left, bottom, right] from `pads` ([x1_begin, x2_begin, x1_end, x2_end]) or `auto_pad`,
     /// checked against the format's limits (kernel and stride 1...64, each pad below the kernel).
-    private func resolvePads(_ n: NodeView, input: Shape, kh: Int, kw: Int, sh: Int, sw: Int) throws(QuantizeError)
+    func resolvePads(_ n: NodeView, input: Shape, kh: Int, kw: Int, sh: Int, sw: Int) throws(QuantizeError)
         -> (top: Int, left: Int, bottom: Int, right: Int) {
         guard (1...64).contains(kh), (1...64).contains(kw) else { throw n.badAttribute("kernel_shape", "\([kh, kw]): Sieve kernels are 1...64") }
         guard (1...64).contains(sh), (1...64).contains(sw) else { throw n.badAttribute("strides", "\([sh, sw]): Sieve strides are 1...64") }
@@ -403,41 +450,23 @@ struct ONNXImporter {
         return (p[0], p[1], p[2], p[3])
     }
 
+    /// Adds an explicit Pad's padding to a Conv's or pool's own, within the format's limit (each pad below the kernel).
+    func addExplicitPads(_ n: NodeView, _ pads: inout (top: Int, left: Int, bottom: Int, right: Int), _ extra: [Int], kh: Int, kw: Int) throws(QuantizeError) {
+        guard extra != [0, 0, 0, 0] else { return }
+        pads = (pads.top + extra[0], pads.left + extra[1], pads.bottom + extra[2], pads.right + extra[3])
+        guard pads.top < kh, pads.bottom < kh, pads.left < kw, pads.right < kw else {
+            throw n.unsupported("with the explicit Pad before it folded in, its padding \([pads.top, pads.left, pads.bottom, pads.right]) is not smaller than the kernel \([kh, kw])")
+        }
+    }
+
     /// The layer writing input 0, if that output is read by this node alone and is not a graph output.
-    private func soleProducer(_ n: NodeView) throws(QuantizeError) -> Int? {
+    func soleProducer(_ n: NodeView) throws(QuantizeError) -> Int? {
         let x = try activation(n, 0)
         guard let layer = graph.values[x].producer, consumers[resolve(n.input(0))] == 1 else { return nil }
         return layer
     }
 
-    private mutating func batchNorm(_ n: NodeView) throws(QuantizeError) {
-        if try n.int("training_mode", 0) != 0 { throw n.badAttribute("training_mode", "1: export the model in eval mode") }
-        guard let l = try soleProducer(n), case .conv(var p) = graph.layers[l].kind, !graph.layers[l].hasClamp else {
-            throw n.unsupported("BatchNormalization is only supported right after a Conv whose output nothing else reads")
-        }
-        let epsilon = Double(try n.float("epsilon", 1e-5))
-        let (_, scale) = try floats(n, 1, role: "scale")
-        let (_, shift) = try floats(n, 2, role: "bias")
-        let (_, mean) = try floats(n, 3, role: "mean")
-        let (_, variance) = try floats(n, 4, role: "variance")
-        guard [scale, shift, mean, variance].allSatisfy({ $0.count == p.cout }) else {
-            throw n.unsupported("its parameters do not have \(p.cout) channels")
-        }
-        let perChannel = p.weights.count / p.cout
-        for oc in 0..<p.cout {
-            guard Double(variance[oc]) + epsilon > 0 else { throw n.unsupported("channel \(oc) has variance + epsilon <= 0") }
-            let a = Double(scale[oc]) / (Double(variance[oc]) + epsilon).squareRoot()
-            for i in 0..<perChannel { p.weights[oc * perChannel + i] = Float(Double(p.weights[oc * perChannel + i]) * a) }
-            p.bias[oc] = Float((Double(p.bias[oc]) - Double(mean[oc])) * a + Double(shift[oc]))
-        }
-        guard p.weights.allSatisfy({ $0.isFinite }), p.bias.allSatisfy({ $0.isFinite }) else {
-            throw n.unsupported("folding it into the Conv gives non-finite weights")
-        }
-        graph.layers[l].kind = .conv(p)
-        renameOutput(of: l, to: n)
-    }
-
-    private mutating func renameOutput(of layer: Int, to n: NodeView) {
+    mutating func renameOutput(of layer: Int, to n: NodeView) {
         let v = graph.layers[layer].output
         graph.values[v].name = n.node.output[0]
         valueOf[n.node.output[0]] = v
@@ -446,7 +475,7 @@ struct ONNXImporter {
 
     // MARK: ReLU, Clip
 
-    private mutating func clip(_ n: NodeView) throws(QuantizeError) {
+    mutating func clip(_ n: NodeView) throws(QuantizeError) {
         var lo = -Float.infinity, hi = Float.infinity
         if n.node.input.count > 1 {
             for (i, isMin) in [(1, true), (2, false)] where n.node.input.count > i && !n.input(i).isEmpty {
@@ -462,7 +491,7 @@ struct ONNXImporter {
         try fuseClamp(n, min: lo, max: hi)
     }
 
-    private mutating func fuseClamp(_ n: NodeView, min lo: Float, max hi: Float) throws(QuantizeError) {
+    mutating func fuseClamp(_ n: NodeView, min lo: Float, max hi: Float) throws(QuantizeError) {
         guard let l = try soleProducer(n) else {
             throw n.unsupported("\(n.node.opType) must follow a Conv, Gemm, MatMul or Add whose output nothing else reads")
         }
@@ -478,7 +507,7 @@ struct ONNXImporter {
 
     // MARK: Gemm, MatMul, Add
 
-    private mutating func gemm(_ n: NodeView) throws(QuantizeError) {
+    mutating func gemm(_ n: NodeView) throws(QuantizeError) {
         let x = try activation(n, 0)
         let k = graph.values[x].shape.count
         if try n.int("transA", 0) != 0 { throw n.badAttribute("transA", "1: only transA = 0 is supported") }
@@ -500,11 +529,10 @@ struct ONNXImporter {
                 throw n.unsupported("bias dims \(cDims) do not broadcast to [1, \(cout)]")
             }
         }
-        try addLayer(n, .fullyConnected(FCParams(weights: weights, bias: bias, cout: cout, k: k)), inputs: [x], shape: Shape(c: cout, h: 1, w: 1))
-        rank2.insert(n.node.output[0])
+        try addFullyConnected(n, FCParams(weights: weights, bias: bias, cout: cout, k: k), input: x)
     }
 
-    private mutating func matMul(_ n: NodeView) throws(QuantizeError) {
+    mutating func matMul(_ n: NodeView) throws(QuantizeError) {
         let x = try activation(n, 0)
         guard rank2.contains(n.input(0)) else {
             throw n.unsupported("MatMul is only supported on a [1, K] input (Flatten first)")
@@ -514,74 +542,93 @@ struct ONNXImporter {
         guard bDims.count == 2, bDims[0] == k else { throw n.unsupported("weights \(bDims) do not fit an input of \(k) values") }
         let cout = bDims[1]
         let fc = FCParams(weights: transpose(b, rows: k, cols: cout), bias: [Float](repeating: 0, count: cout), cout: cout, k: k)
-        try addLayer(n, .fullyConnected(fc), inputs: [x], shape: Shape(c: cout, h: 1, w: 1))
+        try addFullyConnected(n, fc, input: x)
+    }
+
+    /// A FULLY_CONNECTED layer, absorbing a per-channel affine (BatchNormalization...) right before it.
+    mutating func addFullyConnected(_ n: NodeView, _ fc: FCParams, input: Int) throws(QuantizeError) {
+        var p = fc, x = input
+        if let a = absorbableAffine(x, name: n.input(0)) {
+            let s = graph.values[x].shape
+            foldForward(&p, scale: a.scale, shift: a.shift, plane: s.h * s.w)
+            x = dropAbsorbedAffine(a.layer)
+        }
+        try addLayer(n, .fullyConnected(p), inputs: [x], shape: Shape(c: p.cout, h: 1, w: 1))
         rank2.insert(n.node.output[0])
     }
 
-    private mutating func add(_ n: NodeView) throws(QuantizeError) {
+    mutating func add(_ n: NodeView) throws(QuantizeError) {
         guard n.node.input.count == 2 else { throw n.unsupported("Add needs two inputs") }
         let a = n.input(0), b = n.input(1)
         if let va = valueOf[a], let vb = valueOf[b] {
             let sa = graph.values[va].shape, sb = graph.values[vb].shape
-            guard sa == sb else { throw n.unsupported("inputs of shapes \(sa) and \(sb): broadcasting is not supported") }
+            guard sa == sb else {
+                throw n.unsupported("inputs of shapes \(sa) and \(sb): adding two activations needs equal shapes (a constant may broadcast per channel)")
+            }
             try addLayer(n, .add, inputs: [va, vb], shape: sa)
             if rank2.contains(a) { rank2.insert(n.node.output[0]) }
             return
         }
-        // Activation + constant: the bias of the Conv/Gemm/MatMul right before.
-        let constantIndex = valueOf[a] == nil ? 0 : 1
-        let activationIndex = 1 - constantIndex
-        guard valueOf[n.input(activationIndex)] != nil else { throw n.unsupported("both inputs are constants") }
-        let (cDims, c) = try floats(n, constantIndex, role: "addend")
-        let x = valueOf[n.input(activationIndex)]!
-        guard let l = graph.values[x].producer, consumers[resolve(n.input(activationIndex))] == 1, !graph.layers[l].hasClamp else {
-            throw n.unsupported("adding a constant is only supported as the bias of a Conv, Gemm or MatMul whose output nothing else reads")
+        if valueOf[a] == nil || valueOf[b] == nil {
+            throw n.unsupported("adding a constant of this shape is not supported: a scalar or per-channel [1,C,1,1] constant is")
         }
-        switch graph.layers[l].kind {
-        case .fullyConnected(var p):
-            guard c.count == p.cout || c.count == 1, cDims.filter({ $0 != 1 }).count <= 1 else {
-                throw n.unsupported("constant of dims \(cDims) is not a per-output bias of \(p.cout) values")
-            }
-            for o in 0..<p.cout { p.bias[o] += c.count == 1 ? c[0] : c[o] }
-            graph.layers[l].kind = .fullyConnected(p)
-        case .conv(var p):
-            // Broadcast against [1, C, H, W]: a per-channel constant is [C, 1, 1] or [1, C, 1, 1].
-            let padded = [Int](repeating: 1, count: max(0, 4 - cDims.count)) + cDims
-            guard c.count == 1 || (padded.count == 4 && padded[1] == p.cout && padded[0] == 1 && padded[2] == 1 && padded[3] == 1) else {
-                throw n.unsupported("constant of dims \(cDims) is not a per-channel bias of \(p.cout) channels")
-            }
-            for o in 0..<p.cout { p.bias[o] += c.count == 1 ? c[0] : c[o] }
-            graph.layers[l].kind = .conv(p)
-        default:
-            throw n.unsupported("adding a constant is only supported as the bias of a Conv, Gemm or MatMul")
-        }
-        renameOutput(of: l, to: NodeView(node: n.node, index: n.index, inputOverride: n.input(activationIndex)))
+        throw n.unsupported("Add reads '\(a)' and '\(b)', which are not both activations")
     }
 
     // MARK: Pools
 
-    private mutating func pool(_ n: NodeView) throws(QuantizeError) {
-        let x = try activation(n, 0)
+    mutating func pool(_ n: NodeView) throws(QuantizeError) {
+        let (x, extra, fromPad) = try paddedInput(n)
         let inShape = graph.values[x].shape
+        let isMax = n.node.opType == "MaxPool"
         guard let ks = try n.ints("kernel_shape"), ks.count == 2 else { throw n.badAttribute("kernel_shape", "a 2-D kernel_shape is required") }
         if let d = try n.ints("dilations"), d.contains(where: { $0 != 1 }) { throw n.badAttribute("dilations", "\(d): only dilation 1 is supported") }
         if try n.int("storage_order", 0) != 0 { throw n.badAttribute("storage_order", "only 0 is supported") }
         let strides = try n.ints("strides") ?? [1, 1]
         guard strides.count == 2 else { throw n.badAttribute("strides", "\(strides) is not two values") }
-        let pads = try resolvePads(n, input: inShape, kh: ks[0], kw: ks[1], sh: strides[0], sw: strides[1])
+        var pads = try resolvePads(n, input: inShape, kh: ks[0], kw: ks[1], sh: strides[0], sw: strides[1])
+        if fromPad {
+            // Sieve's pools skip padded positions; zero padding before a max pool is the same only on values >= 0.
+            guard isMax, isNonNegative(x) else {
+                throw n.unsupported("an explicit zero Pad before \(isMax ? "a MaxPool of values that may be negative" : "an AveragePool") does not fold: remove the Pad or use the pool's own padding")
+            }
+            try addExplicitPads(n, &pads, extra, kh: ks[0], kw: ks[1])
+        }
         let paddedH = inShape.h + pads.top + pads.bottom, paddedW = inShape.w + pads.left + pads.right
         guard paddedH >= ks[0], paddedW >= ks[1] else { throw n.unsupported("the kernel \(ks) is larger than the padded input \(inShape)") }
-        let outH = (paddedH - ks[0]) / strides[0] + 1, outW = (paddedW - ks[1]) / strides[1] + 1
+        var outH = (paddedH - ks[0]) / strides[0] + 1, outW = (paddedW - ks[1]) / strides[1] + 1
+        let countIncludePad = n.node.opType == "AveragePool" ? try n.int("count_include_pad", 0) != 0 : false
         if try n.int("ceil_mode", 0) != 0 {
-            let ceilH = (paddedH - ks[0] + strides[0] - 1) / strides[0] + 1, ceilW = (paddedW - ks[1] + strides[1] - 1) / strides[1] + 1
-            guard ceilH == outH && ceilW == outW else { throw n.badAttribute("ceil_mode", "1 changes the output size here; only floor is supported") }
+            // The extra windows of ceil mode as extra end padding; a window starting in the padding is dropped (ONNX, PyTorch).
+            func ceilOut(_ size: Int, _ begin: Int, _ padded: Int, _ k: Int, _ s: Int) -> Int {
+                var out = (padded - k + s - 1) / s + 1
+                if (out - 1) * s >= size + begin { out -= 1 }
+                return out
+            }
+            let ceilH = ceilOut(inShape.h, pads.top, paddedH, ks[0], strides[0]), ceilW = ceilOut(inShape.w, pads.left, paddedW, ks[1], strides[1])
+            if ceilH != outH || ceilW != outW {
+                guard !countIncludePad else {
+                    throw n.badAttribute("ceil_mode", "1 with count_include_pad 1 changes the divisor of the extra windows; export with ceil_mode=False or count_include_pad=False")
+                }
+                pads.bottom += (ceilH - 1) * strides[0] + ks[0] - paddedH
+                pads.right += (ceilW - 1) * strides[1] + ks[1] - paddedW
+                guard pads.bottom < ks[0], pads.right < ks[1] else {
+                    throw n.badAttribute("ceil_mode", "1 needs end padding \([pads.bottom, pads.right]) not smaller than the kernel \(ks)")
+                }
+                outH = ceilH; outW = ceilW
+            }
+        }
+        // Every window must keep a real position, or the pool would read nothing.
+        guard (outH - 1) * strides[0] - pads.top < inShape.h, (outW - 1) * strides[1] - pads.left < inShape.w,
+              ks[0] - pads.top > 0, ks[1] - pads.left > 0 else {
+            throw n.unsupported("a window lies entirely in the padding")
         }
         let p = PoolParams(kh: ks[0], kw: ks[1], strideH: strides[0], strideW: strides[1],
                            padTop: pads.top, padLeft: pads.left, padBottom: pads.bottom, padRight: pads.right)
-        if n.node.opType == "AveragePool" {
+        if !isMax {
             let hasPadding = pads.top + pads.left + pads.bottom + pads.right > 0
-            if try n.int("count_include_pad", 0) != 0 && hasPadding {
-                throw n.badAttribute("count_include_pad", "1 with padding: Sieve averages over the positions inside the input only")
+            if countIncludePad && hasPadding {
+                throw n.badAttribute("count_include_pad", "1 with padding: Sieve averages over the positions inside the input only; export with count_include_pad=False")
             }
             try addLayer(n, .averagePool(p), inputs: [x], shape: Shape(c: inShape.c, h: outH, w: outW))
         } else {
@@ -591,7 +638,7 @@ struct ONNXImporter {
 
     // MARK: - Outputs and metadata
 
-    private mutating func importOutputsAndMetadata(_ g: Onnx_GraphProto) throws(QuantizeError) {
+    mutating func importOutputsAndMetadata(_ g: Onnx_GraphProto) throws(QuantizeError) {
         let outputs = g.output.map { $0.name }
         guard !outputs.isEmpty else { throw .invalidModel(reason: "the graph has no outputs") }
         var meta: [String: String] = [:]
@@ -644,26 +691,18 @@ struct ONNXImporter {
             graph.heads.append(HeadSpec(kind: kind, output: v))
         }
 
-        let channels = graph.inputShape.c
         if let text = meta["sieve.labels"] {
             guard let labels = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String] else {
                 throw .invalidMetadata(key: "sieve.labels", reason: "not a JSON list of strings")
             }
-            guard labels.count == classes else { throw .invalidMetadata(key: "sieve.labels", reason: "\(labels.count) labels for \(classes) classes") }
-            for (i, label) in labels.enumerated() {
-                let bytes = Array(label.utf8)
-                guard (1...255).contains(bytes.count) else { throw .invalidMetadata(key: "sieve.labels", reason: "label \(i) is not 1...255 bytes long") }
-                guard !bytes.contains(where: { $0 < 0x20 || $0 == 0x7F || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) else {
-                    throw .invalidMetadata(key: "sieve.labels", reason: "label \(i) '\(sanitized(label))' contains a control character (shown as ?), quote or backslash")
-                }
+            guard labels.count == classes || options.labels != nil else {
+                throw .invalidMetadata(key: "sieve.labels", reason: "\(labels.count) labels for \(classes) classes")
             }
+            try checkLabels(labels, source: "sieve.labels")
             graph.labels = labels
         } else {
             graph.labels = (0..<classes).map { String($0) }
         }
-        graph.mean = try perChannel(meta, "sieve.input_mean", channels: channels, default: 0)
-        graph.std = try perChannel(meta, "sieve.input_std", channels: channels, default: 1)
-        guard graph.std.allSatisfy({ $0 > 0 }) else { throw .invalidMetadata(key: "sieve.input_std", reason: "every std must be positive") }
         if let text = meta["sieve.pixel_scale"] {
             let parts = text.split(separator: "/").map { Double($0.trimmingCharacters(in: .whitespaces)) }
             var scale: Double?
@@ -671,18 +710,7 @@ struct ONNXImporter {
             guard let s = scale, s.isFinite, s > 0 else { throw .invalidMetadata(key: "sieve.pixel_scale", reason: "'\(text)' is not a positive number or fraction") }
             graph.pixelScale = Float(s)
         }
-    }
-
-    private func perChannel(_ meta: [String: String], _ key: String, channels: Int, default d: Float) throws(QuantizeError) -> [Float] {
-        guard let text = meta[key] else { return [Float](repeating: d, count: channels) }
-        guard let list = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [NSNumber] else {
-            throw .invalidMetadata(key: key, reason: "not a JSON list of numbers")
-        }
-        let values = list.map { $0.floatValue }
-        guard values.allSatisfy({ $0.isFinite }) else { throw .invalidMetadata(key: key, reason: "values must be finite") }
-        if values.count == channels { return values }
-        if values.count == 1 { return [Float](repeating: values[0], count: channels) }
-        throw .invalidMetadata(key: key, reason: "\(values.count) values for \(channels) input channels")
+        try resolveNormalisation(meta, classes: classes)
     }
 }
 

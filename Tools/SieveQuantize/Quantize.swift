@@ -36,6 +36,8 @@ public struct QuantizeOptions {
     public var sqnrCount: Int
     /// Correct each layer's mean output error on the calibration images (BiasCorrection.swift).
     public var biasCorrection = true
+    /// Input normalisation and labels from the command line (InputOptions.swift).
+    public var input = InputOptions()
 
     public static let defaultMethod = CalibrationMethod.mse
     public static let defaultCount = 1000
@@ -96,7 +98,8 @@ public func quantizeModel(onnxPath: String, calibrationPath: String, options: Qu
     func lap() -> Double { let now = Date(); defer { clock = now }; return now.timeIntervalSince(clock) }
 
     let (proto, sourceBytes) = try readONNX(path: onnxPath)
-    let graph = try ONNXImporter.importGraph(proto)
+    let graph = try ONNXImporter.importGraph(proto, options: options.input)
+    if options.progress { printImportNotes(graph.notes) }
     // docs/FORMAT.md: a blob holds at most 4096 tensors (the input and one per layer) and 4096 ops.
     guard graph.layers.count + 1 <= maxBlobTensors else {
         throw .invalidModel(reason: "the model translates to \(graph.layers.count + 1) tensors and \(graph.layers.count) ops; a Sieve blob holds at most \(maxBlobTensors) of each")
@@ -274,8 +277,8 @@ public final class FloatModel {
     let graph: Graph
     private let executor: FloatExecutor
 
-    public init(onnxPath: String) throws(QuantizeError) {
-        graph = try ONNXImporter.importGraph(readONNX(path: onnxPath).model)
+    public init(onnxPath: String, input: InputOptions = InputOptions()) throws(QuantizeError) {
+        graph = try ONNXImporter.importGraph(readONNX(path: onnxPath).model, options: input)
         executor = FloatExecutor(graph: graph)
     }
 

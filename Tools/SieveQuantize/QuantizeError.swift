@@ -5,8 +5,8 @@ public enum QuantizeError: Error, Equatable, CustomStringConvertible {
     case cannotRead(path: String, reason: String)
     /// The file is not an ONNX model (random bytes, text, a Sieve blob, no graph...).
     case notONNX(path: String, reason: String)
-    /// An op type the importer does not translate.
-    case unsupportedOp(opType: String, node: String)
+    /// An op type the importer does not translate, with what to do about it when that is known.
+    case unsupportedOp(opType: String, node: String, advice: String = "")
     /// A supported op with an attribute value Sieve cannot run.
     case unsupportedAttribute(opType: String, node: String, attribute: String, reason: String)
     /// A supported op used in a way Sieve cannot express (an unfusable ReLU, a non-constant weight...).
@@ -30,7 +30,8 @@ public enum QuantizeError: Error, Equatable, CustomStringConvertible {
         switch self {
         case let .cannotRead(path, reason): return "cannot read \(path): \(reason)"
         case let .notONNX(path, reason): return "\(path) is not an ONNX model: \(reason)"
-        case let .unsupportedOp(opType, node): return "unsupported ONNX op '\(opType)' (node '\(node)')"
+        case let .unsupportedOp(opType, node, advice):
+            return "unsupported ONNX op '\(opType)' (node '\(node)')" + (advice.isEmpty ? "" : ": \(advice)")
         case let .unsupportedAttribute(opType, node, attribute, reason):
             return "unsupported attribute '\(attribute)' of ONNX op '\(opType)' (node '\(node)'): \(reason)"
         case let .unsupportedNode(opType, node, reason): return "cannot translate ONNX op '\(opType)' (node '\(node)'): \(reason)"

@@ -10,7 +10,10 @@ struct QuantizeCommand: ParsableCommand {
             Folds batch norm, fuses ReLU/ReLU6, quantises weights per output channel (symmetric int8) and \
             activations per tensor (asymmetric int8, ranges from the calibration images), then prints each \
             layer's SQNR against the float model. Metadata written by Tools/train/train.py (labels, input \
-            normalisation, final output, heads) is used when present.
+            normalisation, final output, heads) is used when present; --mean/--std/--norm/--labels say the \
+            same on the command line and win over it. A model that does not say how its input is \
+            normalised (metadata, options or Sub/Div on the input) is refused. docs/MODEL.md lists what \
+            models are accepted.
             """)
 
     @Argument(help: "The ONNX model (static [1,C,H,W] input).") var model: String
@@ -22,12 +25,48 @@ struct QuantizeCommand: ParsableCommand {
     var calibCount: Int = QuantizeOptions.defaultCount
     @Flag(help: "Skip the empirical bias correction (docs/RESULTS.md, \"Float reference\").")
     var noBiasCorrection = false
+    @Option(help: "Per-channel input mean in 0..1 pixel units, e.g. 0.485,0.456,0.406 (input = (pixel/255 - mean) / std).")
+    var mean: String?
+    @Option(help: "Per-channel input std in 0..1 pixel units, e.g. 0.229,0.224,0.225.")
+    var std: String?
+    @Option(help: "Input normalisation by name: imagenet (torchvision's mean/std) or none (input = pixel/255).")
+    var norm: String?
+    @Option(help: "Class names, one per line; as many as the model has classes.")
+    var labels: String?
 
     func validate() throws {
         guard CalibrationMethod(rawValue: method) != nil else {
             throw ValidationError("--method must be one of \(CalibrationMethod.allCases.map { $0.rawValue }.joined(separator: ", ")), not '\(method)'")
         }
         guard calibCount >= 1 else { throw ValidationError("--calib-count must be at least 1") }
+        if let norm = norm {
+            guard InputOptions.named(norm) != nil else { throw ValidationError("--norm must be imagenet or none, not '\(norm)'") }
+            guard mean == nil && std == nil else { throw ValidationError("--norm cannot be combined with --mean/--std: give one or the other") }
+        }
+        guard (mean == nil) == (std == nil) else { throw ValidationError("--mean and --std go together: give both (or --norm imagenet|none)") }
+        for (name, text) in [("--mean", mean), ("--std", std)] {
+            guard let text = text else { continue }
+            guard let values = Self.numbers(text), !values.isEmpty, values.count <= 4 else {
+                throw ValidationError("\(name) must be 1 to 4 comma-separated numbers in 0..1 pixel units (e.g. 0.485,0.456,0.406), not '\(text)'")
+            }
+            if name == "--std" { guard values.allSatisfy({ $0 > 0 }) else { throw ValidationError("--std values must be positive, not '\(text)'") } }
+        }
+    }
+
+    static func numbers(_ text: String) -> [Float]? {
+        var out: [Float] = []
+        for part in text.split(separator: ",", omittingEmptySubsequences: false) {
+            guard let v = Float(part.trimmingCharacters(in: .whitespaces)), v.isFinite else { return nil }
+            out.append(v)
+        }
+        return out
+    }
+
+    func inputOptions() throws(QuantizeError) -> InputOptions {
+        var input = norm.flatMap { InputOptions.named($0) } ?? InputOptions()
+        if let m = mean, let s = std { input.mean = Self.numbers(m); input.std = Self.numbers(s) }
+        if let path = labels { input.labels = try ClassLabelFile.load(path: path) }
+        return input
     }
 
     func run() throws {
@@ -38,11 +77,12 @@ struct QuantizeCommand: ParsableCommand {
         // Check the output and create its temporary file first, so a bad path fails before minutes
         // of calibration, and a failed or interrupted run leaves an existing blob alone.
         let file: OutputFile
-        do { file = try OutputFile(path: output, inputs: [model, calib]) } catch { throw fail(error.description) }
+        do { file = try OutputFile(path: output, inputs: [model, calib] + (labels.map { [$0] } ?? [])) } catch { throw fail(error.description) }
         var options = QuantizeOptions(method: CalibrationMethod(rawValue: method)!, count: calibCount, progress: true)
         options.biasCorrection = !noBiasCorrection
         let result: QuantizeResult
         do {
+            options.input = try inputOptions()
             result = try quantizeModel(onnxPath: model, calibrationPath: calib, options: options)
         } catch {
             file.discard()

@@ -1,0 +1,189 @@
+/// Folds the small integer subgraphs exporters emit to compute shapes and pads (the legacy
+/// exporter's ZeroPad2d: ConstantOfShape, Concat, Reshape, Slice, Transpose, Cast; `view(N, -1)`:
+/// Shape, Gather, Unsqueeze, Concat) into constants, so the Pad or Reshape reading them sees one.
+extension ONNXImporter {
+    static let foldableOps: Set<String> = ["Shape", "ConstantOfShape", "Concat", "Reshape", "Slice", "Transpose", "Cast", "Gather",
+                                           "Unsqueeze", "Squeeze", "Mul", "Add", "Sub", "Div"]
+
+    /// An int64 tensor, row-major.
+    struct IntTensor { var dims: [Int]; var data: [Int64] }
+
+    /// True when `n` computes a constant from constants (or the static shape of an activation) and was folded.
+    mutating func foldConstant(_ n: NodeView) throws(QuantizeError) -> Bool {
+        guard Self.foldableOps.contains(n.node.opType) else { return false }
+        let inputs = n.node.input.filter { !$0.isEmpty }
+        if n.node.opType == "Shape" {
+            guard let v = valueOf[n.input(0)] else { return false }
+            let s = graph.values[v].shape
+            var dims: [Int64] = rank2.contains(n.input(0)) ? [1, Int64(s.count)] : [1, Int64(s.c), Int64(s.h), Int64(s.w)]
+            let start = try n.int("start", 0), end = try n.int("end", dims.count)
+            let lo = max(0, min(dims.count, start < 0 ? start + dims.count : start)), hi = max(lo, min(dims.count, end < 0 ? end + dims.count : end))
+            dims = Array(dims[lo..<hi])
+            store(n, IntTensor(dims: [dims.count], data: dims))
+            return true
+        }
+        guard !inputs.isEmpty, inputs.allSatisfy({ constants[$0] != nil }) else { return false }
+        // Only integer tensors: float constant arithmetic stays with the ops that read it.
+        var ints: [IntTensor] = []
+        for i in n.node.input.indices where !n.input(i).isEmpty {
+            guard let t = try intTensor(n.input(i)) else { return false }
+            ints.append(t)
+        }
+        let result: IntTensor
+        switch n.node.opType {
+        case "ConstantOfShape":
+            let dims = ints[0].data.map { Int($0) }
+            guard dims.allSatisfy({ $0 >= 0 }), let count = checkedProduct(dims), count <= 1 << 16 else { throw n.unsupported("shape \(dims) is too large") }
+            var fill: Int64 = 0
+            if let a = n.attribute("value") {
+                guard let t = try intTensor(a.t, name: "value"), t.data.count == 1 else { return false }
+                fill = t.data[0]
+            }
+            result = IntTensor(dims: dims, data: [Int64](repeating: fill, count: count))
+        case "Concat":
+            guard ints.allSatisfy({ $0.dims.count == 1 }) else { return false }
+            result = IntTensor(dims: [ints.reduce(0) { $0 + $1.data.count }], data: ints.flatMap { $0.data })
+        case "Reshape":
+            var dims = ints[1].data.map { Int($0) }
+            let count = ints[0].data.count
+            for i in dims.indices where dims[i] == 0 && i < ints[0].dims.count { dims[i] = ints[0].dims[i] }
+            if let m = dims.firstIndex(of: -1) {
+                let known = dims.enumerated().filter { $0.offset != m }.reduce(1) { $0 * $1.element }
+                guard known > 0 else { return false }
+                dims[m] = count / known
+            }
+            guard checkedProduct(dims) == count else { throw n.unsupported("reshaping \(ints[0].dims) to \(ints[1].data)") }
+            result = IntTensor(dims: dims, data: ints[0].data)
+        case "Cast", "Squeeze", "Unsqueeze":
+            // Integer to integer casts keep the values; (un)squeezing a small constant only matters to its dims.
+            if n.node.opType == "Cast" {
+                let to = try n.int("to", 7)
+                guard [6, 7, 2, 3, 4, 5, 12, 13].contains(to) else { return false }
+                result = ints[0]
+            } else {
+                let data = ints[0].data
+                result = IntTensor(dims: n.node.opType == "Squeeze" && data.count == 1 ? [] : [data.count], data: data)
+            }
+        case "Gather":
+            let data = ints[0], index = ints[1]
+            guard data.dims.count == 1, try n.int("axis", 0) == 0 else { return false }
+            var out: [Int64] = []
+            for i in index.data {
+                let j = i < 0 ? Int(i) + data.data.count : Int(i)
+                guard data.data.indices.contains(j) else { throw n.unsupported("index \(i) is outside \(data.data.count) values") }
+                out.append(data.data[j])
+            }
+            result = IntTensor(dims: index.dims, data: out)
+        case "Transpose":
+            let t = ints[0]
+            let perm = try n.ints("perm") ?? Array(t.dims.indices.reversed())
+            guard perm.sorted() == Array(t.dims.indices) else { throw n.badAttribute("perm", "\(perm) is not a permutation of \(t.dims.count) axes") }
+            let outDims = perm.map { t.dims[$0] }
+            let inStrides = strides(t.dims)
+            var out = [Int64](repeating: 0, count: t.data.count)
+            for flat in out.indices {
+                var rem = flat, src = 0
+                for (axis, stride) in strides(outDims).enumerated() {
+                    let idx = rem / stride; rem %= stride
+                    src += idx * inStrides[perm[axis]]
+                }
+                out[flat] = t.data[src]
+            }
+            result = IntTensor(dims: outDims, data: out)
+        case "Slice":
+            result = try slice(n, ints)
+        case "Mul", "Add", "Sub", "Div":
+            guard ints.count == 2 else { return false }
+            let a = ints[0], b = ints[1]
+            guard a.data.count == b.data.count || a.data.count == 1 || b.data.count == 1 else { return false }
+            let count = max(a.data.count, b.data.count)
+            var out: [Int64] = []
+            for i in 0..<count {
+                let x = a.data[a.data.count == 1 ? 0 : i], y = b.data[b.data.count == 1 ? 0 : i]
+                switch n.node.opType {
+                case "Mul": out.append(x &* y)
+                case "Add": out.append(x &+ y)
+                case "Sub": out.append(x &- y)
+                default:
+                    guard y != 0 else { throw n.unsupported("integer division by zero") }
+                    out.append(x / y)
+                }
+            }
+            result = IntTensor(dims: a.data.count >= b.data.count ? a.dims : b.dims, data: out)
+        default:
+            return false
+        }
+        store(n, result)
+        return true
+    }
+
+    private func strides(_ dims: [Int]) -> [Int] {
+        var s = [Int](repeating: 1, count: dims.count)
+        var acc = 1
+        for i in dims.indices.reversed() { s[i] = acc; acc *= dims[i] }
+        return s
+    }
+
+    private func slice(_ n: NodeView, _ ints: [IntTensor]) throws(QuantizeError) -> IntTensor {
+        let t = ints[0]
+        guard ints.count >= 3 else { throw n.unsupported("Slice needs starts and ends inputs (opset 10+)") }
+        let starts = ints[1].data, ends = ints[2].data
+        let axes = ints.count > 3 ? ints[3].data.map { Int($0) } : Array(0..<starts.count)
+        let steps = ints.count > 4 ? ints[4].data : [Int64](repeating: 1, count: starts.count)
+        guard starts.count == ends.count, axes.count == starts.count, steps.count == starts.count else { throw n.unsupported("starts, ends, axes and steps differ in length") }
+        var indices = t.dims.map { Array(0..<$0) }
+        for (i, rawAxis) in axes.enumerated() {
+            let axis = rawAxis < 0 ? rawAxis + t.dims.count : rawAxis
+            guard t.dims.indices.contains(axis), steps[i] != 0 else { throw n.unsupported("axis \(rawAxis) or step 0") }
+            let d = Int64(t.dims[axis]), step = steps[i]
+            func clampIndex(_ v: Int64, _ lo: Int64, _ hi: Int64) -> Int64 { Swift.max(lo, Swift.min(hi, v < 0 ? v + d : v)) }
+            var list: [Int] = []
+            if step > 0 {
+                var j = clampIndex(starts[i], 0, d)
+                let e = clampIndex(ends[i], 0, d)
+                while j < e { list.append(Int(j)); j += step }
+            } else {
+                var j = clampIndex(starts[i], 0, d - 1)
+                let e = clampIndex(ends[i], -1, d - 1)
+                while j > e { list.append(Int(j)); j += step }
+            }
+            indices[axis] = list
+        }
+        let outDims = indices.map { $0.count }
+        let inStrides = strides(t.dims), outStrides = strides(outDims)
+        let count = outDims.reduce(1, *)
+        var out = [Int64](repeating: 0, count: count)
+        for flat in 0..<count {
+            var rem = flat, src = 0
+            for axis in outDims.indices {
+                let idx = rem / outStrides[axis]; rem %= outStrides[axis]
+                src += indices[axis][idx] * inStrides[axis]
+            }
+            out[flat] = t.data[src]
+        }
+        return IntTensor(dims: outDims, data: out)
+    }
+
+    private func intTensor(_ name: String) throws(QuantizeError) -> IntTensor? {
+        guard let t = constants[name] else { return nil }
+        return try intTensor(t, name: name)
+    }
+
+    private func intTensor(_ t: Onnx_TensorProto, name: String) throws(QuantizeError) -> IntTensor? {
+        switch Onnx_TensorProto.DataType(rawValue: Int(t.dataType)) {
+        case .int64?, .int32?:
+            return IntTensor(dims: t.dims.map { Int($0) }, data: try decodeInt64s(t, name: name))
+        default:
+            return nil
+        }
+    }
+
+    private mutating func store(_ n: NodeView, _ t: IntTensor) {
+        var proto = Onnx_TensorProto()
+        proto.name = n.node.output[0]
+        proto.dataType = Int32(Onnx_TensorProto.DataType.int64.rawValue)
+        proto.dims = t.dims.map { Int64($0) }
+        proto.int64Data = t.data
+        constants[n.node.output[0]] = proto
+    }
+}

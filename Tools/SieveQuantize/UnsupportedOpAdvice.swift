@@ -1,0 +1,34 @@
+/// One line on what to do about an op the importer does not translate, for the ops classifiers
+/// exported from PyTorch commonly carry. Empty when there is nothing better to say.
+func unsupportedOpAdvice(_ opType: String) -> String {
+    switch opType {
+    case "Resize", "Upsample":
+        return "\(opType) is not supported; classifiers do not need it: remove it and export at the input size you will run"
+    case "Transpose":
+        return "Transpose of activations is not supported (channel shuffles, NHWC models): export an NCHW model without it"
+    case "Slice", "Split":
+        return "\(opType) of activations is not supported: export a model that does not cut its tensors"
+    case "Gather", "GatherElements", "GatherND":
+        return "\(opType) of activations is not supported: index with constants before export, or remove it"
+    case "LSTM", "GRU", "RNN", "Loop", "Scan", "If":
+        return "\(opType) is not supported: Sieve runs feed-forward convolutional classifiers"
+    case "Softmax", "LogSoftmax":
+        return "drop the \(opType): Sieve reads logits (it is dropped automatically when it is the last op on the class logits)"
+    case "Sigmoid", "HardSigmoid", "HardSwish", "Silu", "Tanh", "Gelu", "Elu", "Selu", "LeakyRelu", "PRelu", "Mish", "Erf":
+        return "this activation is not supported: use ReLU or ReLU6"
+    case "Concat":
+        return "Concat of activations is not supported"
+    case "Mul", "Div", "Sub":
+        return "\(opType) is supported only by a per-channel constant (or on the graph input, as normalisation)"
+    case "ConvTranspose":
+        return "ConvTranspose is not supported; classifiers do not need it"
+    case "QuantizeLinear", "DequantizeLinear", "QLinearConv", "QLinearMatMul", "ConvInteger", "MatMulInteger":
+        return "the model is already quantised: give sieve the float model it came from"
+    case "Shape", "Expand", "Tile", "Range", "NonZero", "Where", "Equal", "Less", "Greater":
+        return "\(opType) on activations (dynamic shapes) is not supported: export with a static [1,C,H,W] input"
+    case "Cast":
+        return "casting activations is not supported: export a float32 model"
+    default:
+        return ""
+    }
+}
