@@ -472,7 +472,151 @@ static int luma_shrink_applies(const sieve_frame_spec *s) {
            s->crop_w >= s->out_w && (int64_t)s->crop_h <= 257 * (int64_t)s->out_h;
 }
 
+// ---- Fast path: R, G, B of a 4:2:0 frame (I420, NV12) -------------------------------------------------------
+// The camera case at camera resolution (a 480x480 crop to 224x224x3). Per output row, the span's
+// source rows are converted 8 pixels at a time in 32-bit lanes (the formulas of "Colour", with the
+// row's chroma terms expanded per pixel once per chroma row) and added times their y weight into
+// per-channel column sums; the column sums are then resized along x and the outputs rounded with an
+// exact reciprocal multiply instead of a 64-bit division. Integer sums do not depend on the order, so
+// this equals the general path; it needs every sum below 2^31 (see yuv3_applies).
+typedef int32_t i32x8 __attribute__((vector_size(32)));
+typedef uint8_t u8x8 __attribute__((vector_size(8)));
+
+typedef struct {
+    int32_t *sums[3];    // column sums of R, G, B: crop_w + 8 each
+    int32_t *chroma[3];  // V to R, U and V to G, U to B terms per aligned pixel: crop_w + 16 each
+    size_t bytes;
+} yuv3_work;
+
+static yuv3_work yuv3_layout(const sieve_frame_spec *s, uint8_t *at) {
+    yuv3_work w;
+    const size_t n = align64(((size_t)s->crop_w + 16) * sizeof(int32_t));
+    for (int c = 0; c < 3; c++) w.sums[c] = (int32_t *)(at + c * n), w.chroma[c] = (int32_t *)(at + (3 + c) * n);
+    w.bytes = 6 * n;
+    return w;
+}
+
+// floor(n / d) = (n m) >> shift for every n < 256 d: m = floor(2^shift / d) + 1 errs by less than
+// n / 2^shift < 1 / d when 2^shift > 256 d^2, and n m stays below 2^64 for d < 2^22.
+typedef struct { uint64_t m; int32_t shift; } reciprocal;
+
+static reciprocal reciprocal_of(uint64_t d) {
+    reciprocal r = {0, 0};
+    while (((uint64_t)1 << r.shift) <= 256 * d * d) r.shift++;
+    r.m = ((uint64_t)1 << r.shift) / d + 1;
+    return r;
+}
+
+static int yuv3_applies(const sieve_frame_spec *s) {
+    if (s->channels != 3 || (s->format != SIEVE_FORMAT_I420 && s->format != SIEVE_FORMAT_NV12)) return 0;
+    const uint64_t dx = axis_denominator(s->crop_w, s->out_w), dy = axis_denominator(s->crop_h, s->out_h);
+    // Column sums below 255 dy, outputs below 256 dx dy < 2^31; the work area fits the row buffers.
+    const scratch_layout l = layout_of(s);
+    uint8_t probe[1];
+    return dx * dy < ((uint64_t)1 << 22) && yuv3_layout(s, probe).bytes <= l.total - l.row;
+}
+
+// Chroma terms of frame row y for aligned pixel a (frame x = (crop_x & ~1) + a): sample a / 2.
+static inline __attribute__((always_inline)) void yuv3_chroma(const sieve_frame_spec *s, yuv_row r, const yuv_coefficients *k, yuv3_work w) {
+    const int32_t first = s->crop_x / 2, samples = (s->crop_x + s->crop_w + 1) / 2 - first;
+    for (int32_t j = 0; j < samples; j += 4) {
+        int32_t u[4], v[4];
+        for (int i = 0; i < 4; i++) {
+            const int32_t at = (first + (j + i < samples ? j + i : samples - 1)) * r.c_step;
+            u[i] = r.u[at] - 128, v[i] = r.v[at] - 128;
+        }
+        for (int i = 0; i < 8; i++) {
+            w.chroma[0][2 * j + i] = k->rv * v[i / 2];
+            w.chroma[1][2 * j + i] = -k->gu * u[i / 2] - k->gv * v[i / 2];
+            w.chroma[2][2 * j + i] = k->bu * u[i / 2];
+        }
+    }
+}
+
+static inline __attribute__((always_inline)) i32x8 clamp255(i32x8 v) {
+    const i32x8 zero = {0}, top = zero + 255;
+    v = v & ~(v < zero);
+    const i32x8 over = v > top;
+    return (v & ~over) | (top & over);
+}
+
+// Adds weight times R, G, B of crop row y (frame row) into the column sums.
+static inline __attribute__((always_inline)) void yuv3_add_row(const sieve_frame_spec *s, const uint8_t *luma, const yuv_coefficients *k,
+                                                               int32_t y0, int32_t weight, yuv3_work w) {
+    const int32_t odd = s->crop_x & 1;
+    const i32x8 ky = (i32x8){0} + k->y, offset = (i32x8){0} + (32768 - k->y * y0), wy = (i32x8){0} + weight;
+    for (int32_t x = 0; x < s->crop_w; x += 8) {
+        u8x8 bytes;
+        memcpy(&bytes, luma + x, 8);  // the last block may read past the crop: its sums are not used
+        const i32x8 yt = __builtin_convertvector(bytes, i32x8) * ky + offset;
+        for (int c = 0; c < 3; c++) {
+            i32x8 term, sum;
+            memcpy(&term, w.chroma[c] + x + odd, sizeof term);
+            memcpy(&sum, w.sums[c] + x, sizeof sum);
+            sum += clamp255((yt + term) >> 16) * wy;
+            memcpy(w.sums[c] + x, &sum, sizeof sum);
+        }
+    }
+}
+
+static inline __attribute__((always_inline)) void yuv3_frame(const sieve_frame_spec *s, void *scratch, const uint8_t *frame, int8_t *input) {
+    const scratch_layout l = layout_of(s);
+    uint8_t *base = scratch;
+    const yuv3_work w = yuv3_layout(s, base + l.row);
+    const tap_span *x_spans = (const tap_span *)(base + l.x_spans), *y_spans = (const tap_span *)(base + l.y_spans);
+    const uint32_t *x_weights = (const uint32_t *)(base + l.x_weights), *y_weights = (const uint32_t *)(base + l.y_weights);
+    const uint64_t d = axis_denominator(s->crop_w, s->out_w) * axis_denominator(s->crop_h, s->out_h);
+    const reciprocal q = reciprocal_of(d);
+    const yuv_coefficients *k = s->full_range ? &full_coefficients : &limited_coefficients;
+    const int32_t y0 = s->full_range ? 0 : 16;
+    int32_t chroma_row = -1;
+    for (int32_t oy = 0; oy < s->out_h; oy++) {
+        const tap_span span = y_spans[oy];
+        for (int c = 0; c < 3; c++) memset(w.sums[c], 0, ((size_t)s->crop_w + 8) * sizeof(int32_t));
+        for (int32_t j = 0; j < span.count; j++) {
+            const int32_t y = s->crop_y + span.first + j;
+            const yuv_row r = yuv_row_at(s, frame, y);
+            if (y / 2 != chroma_row) yuv3_chroma(s, r, k, w), chroma_row = y / 2;
+            yuv3_add_row(s, r.y + s->crop_x, k, y0, (int32_t)y_weights[span.offset + j], w);
+        }
+        int8_t *out = input + (size_t)oy * s->out_w * 3;
+        for (int32_t i = 0; i < s->out_w; i++) {
+            const tap_span xs = x_spans[i];
+            const uint32_t *wx = x_weights + xs.offset;
+            for (int c = 0; c < 3; c++) {
+                const int32_t *col = w.sums[c] + xs.first;
+                uint32_t sum = (uint32_t)(d / 2);
+                for (int32_t t = 0; t < xs.count; t++) sum += wx[t] * (uint32_t)col[t];
+                out[3 * i + c] = s->table[c * 256 + (int32_t)(((uint64_t)sum * q.m) >> q.shift)];
+            }
+        }
+    }
+}
+
+#if defined(__x86_64__)
+__attribute__((target("avx2"))) static void yuv3_frame_avx2(const sieve_frame_spec *s, void *scratch, const uint8_t *frame, int8_t *input) {
+    yuv3_frame(s, scratch, frame, input);
+}
+#endif
+
+// 128-bit vectors: SSE2 (x86 without AVX2), NEON.
+static void yuv3_frame_plain(const sieve_frame_spec *s, void *scratch, const uint8_t *frame, int8_t *input) {
+    yuv3_frame(s, scratch, frame, input);
+}
+
+int32_t sieve_preprocess_path(const sieve_frame_spec *spec) {
+    if (have_vectors && yuv3_applies(spec)) return SIEVE_PREPROCESS_RGB420;
+    return luma_shrink_applies(spec) ? SIEVE_PREPROCESS_LUMA : SIEVE_PREPROCESS_GENERAL;
+}
+
 void sieve_preprocess(const sieve_frame_spec *spec, void *scratch, const uint8_t *frame, int8_t *input) {
+    if (have_vectors && yuv3_applies(spec)) {
+#if defined(__x86_64__)
+        if (__builtin_cpu_supports("avx2")) { yuv3_frame_avx2(spec, scratch, frame, input); return; }
+#endif
+        yuv3_frame_plain(spec, scratch, frame, input);
+        return;
+    }
     if (!luma_shrink_applies(spec)) {
         preprocess_rows(spec, scratch, frame, input);
         return;
