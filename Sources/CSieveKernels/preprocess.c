@@ -47,7 +47,7 @@ static size_t yuv3_sums_bytes(const sieve_frame_spec *s) { return align64(((size
 static size_t yuv3_chroma_bytes(const sieve_frame_spec *s) { return align64(((size_t)s->crop_w / 2 + 16) * sizeof(int32_t)); }
 static size_t yuv3_bytes(const sieve_frame_spec *s) {
     if (!yuv3_format(s)) return 0;
-    return 6 * yuv3_sums_bytes(s) + 3 * yuv3_chroma_bytes(s) + align64((size_t)s->crop_w * 4 * sizeof(uint32_t));
+    return 6 * yuv3_sums_bytes(s) + 3 * yuv3_chroma_bytes(s) + align64(((size_t)s->crop_w + 4) * 4 * sizeof(uint32_t));
 }
 
 static scratch_layout layout_of(const sieve_frame_spec *s) {
@@ -504,7 +504,7 @@ typedef uint8_t u8x8 __attribute__((vector_size(8)));
 typedef struct {
     int32_t *sums[2][3];  // column sums of R, G, B of this output row and the next: crop_w + 8 each
     int32_t *chroma[3];   // V to R, U and V to G, U to B terms per chroma sample of the crop: crop_w / 2 + 16 each
-    u32x4 *columns;       // the column sums as (R, G, B, 0): crop_w
+    u32x4 *columns;       // the column sums as (R, G, B, 0): crop_w, and 4 read with weight 0
 } yuv3_work;
 
 static yuv3_work yuv3_layout(const sieve_frame_spec *s, uint8_t *at) {
@@ -571,23 +571,28 @@ static inline __attribute__((always_inline)) void yuv3_add_row(const sieve_frame
                                                                int32_t *const *next, yuv3_work w, const int odd) {
     const i32x8 ky = (i32x8){0} + k->y, offset = (i32x8){0} + (32768 - k->y * y0), wy = (i32x8){0} + weight;
     const i32x8 wn = (i32x8){0} + next_weight;
-    for (int32_t x = 0; x < s->crop_w; x += 8) {
+    // Local copies of the pointers: with -fno-strict-aliasing every store to the sums would otherwise
+    // make the compiler reload them.
+    int32_t *const chroma[3] = {w.chroma[0], w.chroma[1], w.chroma[2]}, *const to[3] = {sums[0], sums[1], sums[2]};
+    int32_t *const also[3] = {next ? next[0] : NULL, next ? next[1] : NULL, next ? next[2] : NULL};
+    const int32_t width = s->crop_w;
+    for (int32_t x = 0; x < width; x += 8) {
         u8x8 bytes = {0};
-        memcpy(&bytes, luma + x, s->crop_w - x >= 8 ? 8 : (size_t)(s->crop_w - x));  // a partial last block: its extra sums are not used
+        memcpy(&bytes, luma + x, width - x >= 8 ? 8 : (size_t)(width - x));  // a partial last block: its extra sums are not used
         const i32x8 yt = __builtin_convertvector(bytes, i32x8) * ky + offset;
         for (int c = 0; c < 3; c++) {
             i32x8 samples, sum;
-            memcpy(&samples, w.chroma[c] + x / 2, sizeof samples);
+            memcpy(&samples, chroma[c] + x / 2, sizeof samples);
             const i32x8 term = odd ? __builtin_shufflevector(samples, samples, 0, 1, 1, 2, 2, 3, 3, 4)
                                    : __builtin_shufflevector(samples, samples, 0, 0, 1, 1, 2, 2, 3, 3);
             const i32x8 value = clamp255((yt + term) >> 16);
-            memcpy(&sum, sums[c] + x, sizeof sum);
+            memcpy(&sum, to[c] + x, sizeof sum);
             sum += value * wy;
-            memcpy(sums[c] + x, &sum, sizeof sum);
+            memcpy(to[c] + x, &sum, sizeof sum);
             if (next != NULL) {
-                memcpy(&sum, next[c] + x, sizeof sum);
+                memcpy(&sum, also[c] + x, sizeof sum);
                 sum += value * wn;
-                memcpy(next[c] + x, &sum, sizeof sum);
+                memcpy(also[c] + x, &sum, sizeof sum);
             }
         }
     }
@@ -606,6 +611,7 @@ static inline __attribute__((always_inline)) void yuv3_interleave(const sieve_fr
         const int32_t n = s->crop_w - x < 4 ? s->crop_w - x : 4;
         for (int32_t i = 0; i < n; i++) w.columns[x + i] = p[i];
     }
+    for (int32_t i = 0; i < 4; i++) w.columns[s->crop_w + i] = zero;
 }
 
 static inline __attribute__((always_inline)) void yuv3_frame(const sieve_frame_spec *s, void *scratch, const uint8_t *frame, int8_t *input,
@@ -645,13 +651,18 @@ static inline __attribute__((always_inline)) void yuv3_frame(const sieve_frame_s
         }
         yuv3_interleave(s, w.sums[cur], w);
         int8_t *out = input + (size_t)oy * s->out_w * 3;
-        const u64x4 m = (u64x4){0} + q.m;
+        // m < 2^32: zero-extended so that the compiler multiplies 32 x 32 -> 64 bits (one vpmuludq).
+        const u64x4 m = __builtin_convertvector((u32x4){0} + (uint32_t)q.m, u64x4);
         for (int32_t i = 0; i < s->out_w; i++) {
             const tap_span xs = x_spans[i];
             const uint32_t *wx = x_weights + xs.offset;
             const u32x4 *col = w.columns + xs.first;
             u32x4 sum = (u32x4){0} + (uint32_t)(d / 2);
-            for (int32_t t = 0; t < xs.count; t++) sum += wx[t] * col[t];
+            if (xs.count <= 4) {  // a shrink by up to 3, and every enlargement: branch-free, masked taps
+                for (int32_t t = 0; t < 4; t++) sum += (t < xs.count ? wx[t] : 0) * col[t];
+            } else {
+                for (int32_t t = 0; t < xs.count; t++) sum += wx[t] * col[t];
+            }
             const u64x4 v = (__builtin_convertvector(sum, u64x4) * m) >> q.shift;
             const int8_t r = table[v[0]], g = table[256 + v[1]], b = table[512 + v[2]];
             out[3 * i] = r, out[3 * i + 1] = g, out[3 * i + 2] = b;
