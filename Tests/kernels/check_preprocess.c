@@ -394,7 +394,7 @@ static void run_case(const char *what, long index, const sieve_frame_spec *s, in
 // ---- 3. Random cases against the reference ---------------------------------------------------------------------
 static void check_random(long count) {
     static const char *const modes[3] = {"shrink", "enlarge", "equal"};
-    long by_format[SIEVE_FORMAT_COUNT][2] = {{0}}, by_mode[3][3] = {{0}}, odd_origin = 0, padded = 0, values = 0;
+    long by_format[SIEVE_FORMAT_COUNT][2] = {{0}}, by_mode[3][3] = {{0}}, odd_origin = 0, padded = 0, values = 0, paths[3] = {0};
     int8_t table[3 * 256];
     for (long index = 0; index < count; index++) {
         rng_case(3, index);
@@ -404,11 +404,13 @@ static void check_random(long count) {
         random_table(table, s.channels);
         s.table = table;
         run_case("sieve_preprocess differs from the reference", index, &s, 2);
-        by_format[s.format][s.channels == 3]++, by_mode[mode[0]][mode[1]]++;
+        by_format[s.format][s.channels == 3]++, by_mode[mode[0]][mode[1]]++, paths[sieve_preprocess_path(&s)]++;
         odd_origin += (s.crop_x % 2) || (s.crop_y % 2), padded += s.stride > sieve_format_row_bytes(s.format, s.width);
         values += 2L * s.out_w * s.out_h * s.channels;
     }
     printf("random: %ld cases (2 frames each, %ld output values) equal to the reference\n", count, values);
+    printf("  by path: %ld general, %ld luma shrink, %ld 4:2:0 R, G, B\n", paths[SIEVE_PREPROCESS_GENERAL], paths[SIEVE_PREPROCESS_LUMA],
+           paths[SIEVE_PREPROCESS_RGB420]);
     printf("  by format (1 channel / 3 channels):");
     for (int32_t f = 0; f < SIEVE_FORMAT_COUNT; f++) printf(" %s %ld/%ld", sieve_format_name(f), by_format[f][0], by_format[f][1]);
     printf("\n  by resize (x, y):");
