@@ -492,10 +492,6 @@ static int luma_shrink_applies(const sieve_frame_spec *s) {
 // the x resize is one 4-lane multiply-add per tap for all three channels, and each output is rounded
 // with an exact reciprocal multiply instead of a 64-bit division. Integer sums do not depend on the
 // order, so this equals the general path; it needs every sum below 2^31 (see yuv3_applies).
-// (gcc warns that 32-byte vectors change the ABI where AVX is off: only inlined helpers take them.)
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wpsabi"
-#endif
 typedef int32_t i32x8 __attribute__((vector_size(32)));
 typedef uint32_t u32x4 __attribute__((vector_size(16)));
 typedef uint64_t u64x4 __attribute__((vector_size(32)));
@@ -556,12 +552,16 @@ static inline __attribute__((always_inline)) void yuv3_chroma(const sieve_frame_
     }
 }
 
-static inline __attribute__((always_inline)) i32x8 clamp255(i32x8 v) {
-    const i32x8 zero = {0}, top = zero + 255;
-    v = v & ~(v < zero);
-    const i32x8 over = v > top;
-    return (v & ~over) | (top & over);
-}
+// v clamped to 0 ... 255 (compare masks: vpmaxsd / vpminsd, smax / smin); a macro, as gcc notes an ABI
+// change for a function returning a 32-byte vector where AVX is off.
+#define CLAMP255(v, out)                                  \
+    do {                                                  \
+        const i32x8 zero_ = {0}, top_ = zero_ + 255;      \
+        i32x8 v_ = (v);                                   \
+        v_ = v_ & ~(v_ < zero_);                          \
+        const i32x8 over_ = v_ > top_;                    \
+        (out) = (v_ & ~over_) | (top_ & over_);           \
+    } while (0)
 
 // Adds weight times R, G, B of a frame row into the column sums `sums`, and, when next is not NULL,
 // next_weight times them into `next` (a row shared with the next output row: converted once). odd:
@@ -585,7 +585,8 @@ static inline __attribute__((always_inline)) void yuv3_add_row(const sieve_frame
             memcpy(&samples, chroma[c] + x / 2, sizeof samples);
             const i32x8 term = odd ? __builtin_shufflevector(samples, samples, 0, 1, 1, 2, 2, 3, 3, 4)
                                    : __builtin_shufflevector(samples, samples, 0, 0, 1, 1, 2, 2, 3, 3);
-            const i32x8 value = clamp255((yt + term) >> 16);
+            i32x8 value;
+            CLAMP255((yt + term) >> 16, value);
             memcpy(&sum, to[c] + x, sizeof sum);
             sum += value * wy;
             memcpy(to[c] + x, &sum, sizeof sum);
