@@ -672,7 +672,7 @@ static inline __attribute__((always_inline)) void yuv3_frame(const sieve_frame_s
     }
 }
 
-#if defined(__x86_64__)
+#if defined(__x86_64__) && !defined(SIEVE_PREPROCESS_NO_AVX2)
 __attribute__((target("avx2"))) static void yuv3_frame_avx2(const sieve_frame_spec *s, void *scratch, const uint8_t *frame, int8_t *input) {
     if (s->crop_x & 1) yuv3_frame(s, scratch, frame, input, 1);
     else yuv3_frame(s, scratch, frame, input, 0);
@@ -692,7 +692,7 @@ int32_t sieve_preprocess_path(const sieve_frame_spec *spec) {
 
 void sieve_preprocess(const sieve_frame_spec *spec, void *scratch, const uint8_t *frame, int8_t *input) {
     if (have_vectors && yuv3_applies(spec)) {
-#if defined(__x86_64__)
+#if defined(__x86_64__) && !defined(SIEVE_PREPROCESS_NO_AVX2)  // (defined by the test to check the SSE2 build)
         if (__builtin_cpu_supports("avx2")) { yuv3_frame_avx2(spec, scratch, frame, input); return; }
 #endif
         yuv3_frame_plain(spec, scratch, frame, input);
