@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Frame preprocessing against docs/FRAMES.md (Tests/kernels/check_preprocess.c): built with the host cc
 # and run natively (with timings; on x86 also without the AVX2 build), then, when valgrind is
-# installed, a smaller run under valgrind on exactly sized heap buffers, then cross-built for AArch64 and run under qemu-aarch64 (Cortex-A72).
+# installed, a smaller run under valgrind on exactly sized heap buffers, then cross-built for
+# AArch64 and run under qemu-aarch64 (Cortex-A72).
 #
 #   Tools/test-preprocess.sh [COUNT [WHICH]]   COUNT random cases (default 3000, under a minute);
 #                                              WHICH: all (default), host or aarch64.
