@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Frame preprocessing against docs/FRAMES.md (Tests/kernels/check_preprocess.c): built with the host cc
-# and run natively (with timings), then, when valgrind is installed, a smaller run under valgrind on
-# exactly sized heap buffers, then cross-built for AArch64 and run under qemu-aarch64 (Cortex-A72).
+# and run natively (with timings; on x86 also without the AVX2 build), then, when valgrind is
+# installed, a smaller run under valgrind on exactly sized heap buffers, then cross-built for
+# AArch64 and run under qemu-aarch64 (Cortex-A72).
 #
 #   Tools/test-preprocess.sh [COUNT [WHICH]]   COUNT random cases (default 3000, under a minute);
 #                                              WHICH: all (default), host or aarch64.
@@ -16,6 +17,11 @@ if [[ "$which" != aarch64 ]]; then
     echo "== host $(uname -m): cc -O2"
     cc -O2 -std=gnu11 -Wall -I"$include" "${kernels[@]}" "$test" -lm -lpthread -o "$build/check_preprocess_host"
     "$build/check_preprocess_host" "$count" "${seed[@]}" --bench
+    if [[ "$(uname -m)" == x86_64 ]]; then
+        echo "== host without the AVX2 build of the 4:2:0 R, G, B path (its SSE2 build)"
+        cc -O2 -std=gnu11 -Wall -DSIEVE_PREPROCESS_NO_AVX2 -I"$include" "${kernels[@]}" "$test" -lm -lpthread -o "$build/check_preprocess_sse2"
+        "$build/check_preprocess_sse2" "$((count / 3 + 1))" "${seed[@]}"
+    fi
     if command -v valgrind >/dev/null; then
         echo "== host under valgrind (heap buffers, $((count / 10 + 1)) cases)"
         valgrind -q --error-exitcode=1 "$build/check_preprocess_host" "$((count / 10 + 1))" "${seed[@]}" --heap --no-colour

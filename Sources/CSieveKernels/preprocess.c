@@ -28,7 +28,7 @@ typedef struct {
 } colour_tables;
 
 typedef struct {
-    size_t colour, x_spans, x_weights, y_spans, y_weights, row, x_sums, y_sums, total;
+    size_t colour, x_spans, x_weights, y_spans, y_weights, row, x_sums, y_sums, yuv3, total;
 } scratch_layout;
 
 static size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
@@ -37,6 +37,17 @@ static size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
 static size_t axis_weight_bound(int32_t src, int32_t dst) {
     if (src == dst) return (size_t)dst;
     return src > dst ? (size_t)src + (size_t)dst : 2 * (size_t)dst;
+}
+
+// The 4:2:0 R, G, B path's work area ("Fast path: R, G, B" below): 0 for other formats and channels.
+static int yuv3_format(const sieve_frame_spec *s) {
+    return s->channels == 3 && (s->format == SIEVE_FORMAT_I420 || s->format == SIEVE_FORMAT_NV12);
+}
+static size_t yuv3_sums_bytes(const sieve_frame_spec *s) { return align64(((size_t)s->crop_w + 8) * sizeof(int32_t)); }
+static size_t yuv3_chroma_bytes(const sieve_frame_spec *s) { return align64(((size_t)s->crop_w / 2 + 16) * sizeof(int32_t)); }
+static size_t yuv3_bytes(const sieve_frame_spec *s) {
+    if (!yuv3_format(s)) return 0;
+    return 6 * yuv3_sums_bytes(s) + 3 * yuv3_chroma_bytes(s) + align64(((size_t)s->crop_w + 4) * 4 * sizeof(uint32_t));
 }
 
 static scratch_layout layout_of(const sieve_frame_spec *s) {
@@ -51,6 +62,7 @@ static scratch_layout layout_of(const sieve_frame_spec *s) {
     l.row = at, at += align64((size_t)s->crop_w * ch);
     l.x_sums = at, at += 2 * align64(out_w * ch * sizeof(uint64_t));
     l.y_sums = at, at += align64(out_w * ch * sizeof(uint64_t));
+    l.yuv3 = at, at += yuv3_bytes(s);
     l.total = at;
     return l;
 }
@@ -472,7 +484,220 @@ static int luma_shrink_applies(const sieve_frame_spec *s) {
            s->crop_w >= s->out_w && (int64_t)s->crop_h <= 257 * (int64_t)s->out_h;
 }
 
+// ---- Fast path: R, G, B of a 4:2:0 frame (I420, NV12) -------------------------------------------------------
+// The camera case at camera resolution (a 480x480 crop to 224x224x3). Per output row, the span's
+// source rows are converted 8 pixels at a time in 32-bit lanes (the formulas of "Colour"; the chroma
+// terms are computed once per chroma row, per sample) and added times their y weight into
+// per-channel column sums. The column sums are then interleaved as (R, G, B, 0) per column, so that
+// the x resize is one 4-lane multiply-add per tap for all three channels, and each output is rounded
+// with an exact reciprocal multiply instead of a 64-bit division. Integer sums do not depend on the
+// order, so this equals the general path; it needs every sum below 2^31 (see yuv3_applies).
+typedef int32_t i32x8 __attribute__((vector_size(32)));
+typedef uint32_t u32x4 __attribute__((vector_size(16)));
+typedef uint64_t u64x4 __attribute__((vector_size(32)));
+typedef uint8_t u8x8 __attribute__((vector_size(8)));
+
+typedef struct {
+    int32_t *sums[2][3];  // column sums of R, G, B of this output row and the next: crop_w + 8 each
+    int32_t *chroma[3];   // V to R, U and V to G, U to B terms per chroma sample of the crop: crop_w / 2 + 16 each
+    u32x4 *columns;       // the column sums as (R, G, B, 0): crop_w, and 4 read with weight 0
+} yuv3_work;
+
+static yuv3_work yuv3_layout(const sieve_frame_spec *s, uint8_t *at) {
+    yuv3_work w;
+    const size_t n = yuv3_sums_bytes(s), m = yuv3_chroma_bytes(s);
+    for (int c = 0; c < 3; c++) {
+        w.sums[0][c] = (int32_t *)(at + c * n), w.sums[1][c] = (int32_t *)(at + (3 + c) * n);
+        w.chroma[c] = (int32_t *)(at + 6 * n + c * m);
+    }
+    w.columns = (u32x4 *)(at + 6 * n + 3 * m);
+    return w;
+}
+
+// floor(n / d) = (n m) >> shift for every n < 256 d: m = floor(2^shift / d) + 1 errs by less than
+// n / 2^shift < 1 / d when 2^shift > 256 d^2; m < 2^32 and n m < 2^64 for d < 2^22.
+typedef struct { uint64_t m; int32_t shift; } reciprocal;
+
+static reciprocal reciprocal_of(uint64_t d) {
+    reciprocal r = {0, 0};
+    while (((uint64_t)1 << r.shift) <= 256 * d * d) r.shift++;
+    r.m = ((uint64_t)1 << r.shift) / d + 1;
+    return r;
+}
+
+static int yuv3_applies(const sieve_frame_spec *s) {
+    // Column sums below 256 dy, outputs below 256 dx dy < 2^30.
+    return yuv3_format(s) && axis_denominator(s->crop_w, s->out_w) * axis_denominator(s->crop_h, s->out_h) < ((uint64_t)1 << 22);
+}
+
+// Chroma terms of frame row r, sample j of the crop (frame sample crop_x / 2 + j); 8 past the last.
+static inline __attribute__((always_inline)) void yuv3_chroma(const sieve_frame_spec *s, yuv_row r, const yuv_coefficients *k, yuv3_work w) {
+    const int32_t first = s->crop_x / 2, samples = (s->crop_x + s->crop_w + 1) / 2 - first;
+    int32_t j = 0;
+    if (r.c_step == 1) {  // I420: 8 samples at a time
+        const i32x8 krv = (i32x8){0} + k->rv, kgu = (i32x8){0} - k->gu, kgv = (i32x8){0} - k->gv, kbu = (i32x8){0} + k->bu;
+        for (; j + 8 <= samples; j += 8) {
+            u8x8 ub, vb;
+            memcpy(&ub, r.u + first + j, 8), memcpy(&vb, r.v + first + j, 8);
+            const i32x8 u = __builtin_convertvector(ub, i32x8) - 128, v = __builtin_convertvector(vb, i32x8) - 128;
+            const i32x8 red = krv * v, green = kgu * u + kgv * v, blue = kbu * u;
+            memcpy(w.chroma[0] + j, &red, sizeof red), memcpy(w.chroma[1] + j, &green, sizeof green), memcpy(w.chroma[2] + j, &blue, sizeof blue);
+        }
+    }
+    for (; j < samples + 8; j++) {
+        const int32_t at = (first + (j < samples ? j : samples - 1)) * r.c_step, u = r.u[at] - 128, v = r.v[at] - 128;
+        w.chroma[0][j] = k->rv * v;
+        w.chroma[1][j] = -k->gu * u - k->gv * v;
+        w.chroma[2][j] = k->bu * u;
+    }
+}
+
+// v clamped to 0 ... 255 (compare masks: vpmaxsd / vpminsd, smax / smin); a macro, as gcc notes an ABI
+// change for a function returning a 32-byte vector where AVX is off.
+#define CLAMP255(v, out)                                  \
+    do {                                                  \
+        const i32x8 zero_ = {0}, top_ = zero_ + 255;      \
+        i32x8 v_ = (v);                                   \
+        v_ = v_ & ~(v_ < zero_);                          \
+        const i32x8 over_ = v_ > top_;                    \
+        (out) = (v_ & ~over_) | (top_ & over_);           \
+    } while (0)
+
+// Adds weight times R, G, B of a frame row into the column sums `sums`, and, when next is not NULL,
+// next_weight times them into `next` (a row shared with the next output row: converted once). odd:
+// crop_x is odd, so crop pixel x has chroma sample (x + 1) / 2 of the crop, else x / 2.
+static inline __attribute__((always_inline)) void yuv3_add_row(const sieve_frame_spec *s, const uint8_t *luma, const yuv_coefficients *k,
+                                                               int32_t y0, int32_t weight, int32_t *const *sums, int32_t next_weight,
+                                                               int32_t *const *next, yuv3_work w, const int odd) {
+    const i32x8 ky = (i32x8){0} + k->y, offset = (i32x8){0} + (32768 - k->y * y0), wy = (i32x8){0} + weight;
+    const i32x8 wn = (i32x8){0} + next_weight;
+    // Local copies of the pointers: with -fno-strict-aliasing every store to the sums would otherwise
+    // make the compiler reload them.
+    int32_t *const chroma[3] = {w.chroma[0], w.chroma[1], w.chroma[2]}, *const to[3] = {sums[0], sums[1], sums[2]};
+    int32_t *const also[3] = {next ? next[0] : NULL, next ? next[1] : NULL, next ? next[2] : NULL};
+    const int32_t width = s->crop_w;
+    for (int32_t x = 0; x < width; x += 8) {
+        u8x8 bytes = {0};
+        memcpy(&bytes, luma + x, width - x >= 8 ? 8 : (size_t)(width - x));  // a partial last block: its extra sums are not used
+        const i32x8 yt = __builtin_convertvector(bytes, i32x8) * ky + offset;
+        for (int c = 0; c < 3; c++) {
+            i32x8 samples, sum;
+            memcpy(&samples, chroma[c] + x / 2, sizeof samples);
+            const i32x8 term = odd ? __builtin_shufflevector(samples, samples, 0, 1, 1, 2, 2, 3, 3, 4)
+                                   : __builtin_shufflevector(samples, samples, 0, 0, 1, 1, 2, 2, 3, 3);
+            i32x8 value;
+            CLAMP255((yt + term) >> 16, value);
+            memcpy(&sum, to[c] + x, sizeof sum);
+            sum += value * wy;
+            memcpy(to[c] + x, &sum, sizeof sum);
+            if (next != NULL) {
+                memcpy(&sum, also[c] + x, sizeof sum);
+                sum += value * wn;
+                memcpy(also[c] + x, &sum, sizeof sum);
+            }
+        }
+    }
+}
+
+// The column sums as (R, G, B, 0) per column, 4 columns at a time.
+static inline __attribute__((always_inline)) void yuv3_interleave(const sieve_frame_spec *s, int32_t *const *sums, yuv3_work w) {
+    const u32x4 zero = {0};
+    for (int32_t x = 0; x < s->crop_w; x += 4) {
+        u32x4 r, g, b;
+        memcpy(&r, sums[0] + x, sizeof r), memcpy(&g, sums[1] + x, sizeof g), memcpy(&b, sums[2] + x, sizeof b);
+        const u32x4 rg_lo = __builtin_shufflevector(r, g, 0, 4, 1, 5), rg_hi = __builtin_shufflevector(r, g, 2, 6, 3, 7);
+        const u32x4 bz_lo = __builtin_shufflevector(b, zero, 0, 4, 1, 5), bz_hi = __builtin_shufflevector(b, zero, 2, 6, 3, 7);
+        const u32x4 p[4] = {__builtin_shufflevector(rg_lo, bz_lo, 0, 1, 4, 5), __builtin_shufflevector(rg_lo, bz_lo, 2, 3, 6, 7),
+                            __builtin_shufflevector(rg_hi, bz_hi, 0, 1, 4, 5), __builtin_shufflevector(rg_hi, bz_hi, 2, 3, 6, 7)};
+        const int32_t n = s->crop_w - x < 4 ? s->crop_w - x : 4;
+        for (int32_t i = 0; i < n; i++) w.columns[x + i] = p[i];
+    }
+    for (int32_t i = 0; i < 4; i++) w.columns[s->crop_w + i] = zero;
+}
+
+static inline __attribute__((always_inline)) void yuv3_frame(const sieve_frame_spec *s, void *scratch, const uint8_t *frame, int8_t *input,
+                                                             const int odd) {
+    const scratch_layout l = layout_of(s);
+    uint8_t *base = scratch;
+    const yuv3_work w = yuv3_layout(s, base + l.yuv3);
+    const tap_span *x_spans = (const tap_span *)(base + l.x_spans), *y_spans = (const tap_span *)(base + l.y_spans);
+    const uint32_t *x_weights = (const uint32_t *)(base + l.x_weights), *y_weights = (const uint32_t *)(base + l.y_weights);
+    const uint64_t d = axis_denominator(s->crop_w, s->out_w) * axis_denominator(s->crop_h, s->out_h);
+    const reciprocal q = reciprocal_of(d);
+    const yuv_coefficients *k = s->full_range ? &full_coefficients : &limited_coefficients;
+    const int32_t y0 = s->full_range ? 0 : 16;
+    const int8_t *table = s->table;
+    const size_t sums_bytes = ((size_t)s->crop_w + 8) * sizeof(int32_t);
+    int32_t chroma_row = -1, carried = -1;  // carried: the crop row already added into this output row's sums
+    int cur = 0;
+    for (int c = 0; c < 3; c++) memset(w.sums[cur][c], 0, sums_bytes);
+    for (int32_t oy = 0; oy < s->out_h; oy++) {
+        const tap_span span = y_spans[oy];
+        for (int c = 0; c < 3; c++) memset(w.sums[1 - cur][c], 0, sums_bytes);
+        const int32_t shared = oy + 1 < s->out_h && y_spans[oy + 1].first == span.first + span.count - 1;
+        const int32_t next_weight = oy + 1 < s->out_h ? (int32_t)y_weights[y_spans[oy + 1].offset] : 0;
+        int32_t next_carried = -1;
+        for (int32_t j = 0; j < span.count; j++) {
+            if (j == 0 && span.first == carried) continue;
+            const int32_t y = s->crop_y + span.first + j;
+            const yuv_row r = yuv_row_at(s, frame, y);
+            if (y / 2 != chroma_row) yuv3_chroma(s, r, k, w), chroma_row = y / 2;
+            const int32_t weight = (int32_t)y_weights[span.offset + j];
+            if (shared && j == span.count - 1) {
+                yuv3_add_row(s, r.y + s->crop_x, k, y0, weight, w.sums[cur], next_weight, w.sums[1 - cur], w, odd);
+                next_carried = span.first + j;
+            } else {
+                yuv3_add_row(s, r.y + s->crop_x, k, y0, weight, w.sums[cur], 0, NULL, w, odd);
+            }
+        }
+        yuv3_interleave(s, w.sums[cur], w);
+        int8_t *out = input + (size_t)oy * s->out_w * 3;
+        // m < 2^32: zero-extended so that the compiler multiplies 32 x 32 -> 64 bits (one vpmuludq).
+        const u64x4 m = __builtin_convertvector((u32x4){0} + (uint32_t)q.m, u64x4);
+        for (int32_t i = 0; i < s->out_w; i++) {
+            const tap_span xs = x_spans[i];
+            const uint32_t *wx = x_weights + xs.offset;
+            const u32x4 *col = w.columns + xs.first;
+            u32x4 sum = (u32x4){0} + (uint32_t)(d / 2);
+            if (xs.count <= 4) {  // a shrink by up to 3, and every enlargement: branch-free, masked taps
+                for (int32_t t = 0; t < 4; t++) sum += (t < xs.count ? wx[t] : 0) * col[t];
+            } else {
+                for (int32_t t = 0; t < xs.count; t++) sum += wx[t] * col[t];
+            }
+            const u64x4 v = (__builtin_convertvector(sum, u64x4) * m) >> q.shift;
+            const int8_t r = table[v[0]], g = table[256 + v[1]], b = table[512 + v[2]];
+            out[3 * i] = r, out[3 * i + 1] = g, out[3 * i + 2] = b;
+        }
+        cur = 1 - cur, carried = next_carried;
+    }
+}
+
+#if defined(__x86_64__) && !defined(SIEVE_PREPROCESS_NO_AVX2)
+__attribute__((target("avx2"))) static void yuv3_frame_avx2(const sieve_frame_spec *s, void *scratch, const uint8_t *frame, int8_t *input) {
+    if (s->crop_x & 1) yuv3_frame(s, scratch, frame, input, 1);
+    else yuv3_frame(s, scratch, frame, input, 0);
+}
+#endif
+
+// 128-bit vectors: SSE2 (x86 without AVX2), NEON.
+static void yuv3_frame_plain(const sieve_frame_spec *s, void *scratch, const uint8_t *frame, int8_t *input) {
+    if (s->crop_x & 1) yuv3_frame(s, scratch, frame, input, 1);
+    else yuv3_frame(s, scratch, frame, input, 0);
+}
+
+int32_t sieve_preprocess_path(const sieve_frame_spec *spec) {
+    if (have_vectors && yuv3_applies(spec)) return SIEVE_PREPROCESS_RGB420;
+    return luma_shrink_applies(spec) ? SIEVE_PREPROCESS_LUMA : SIEVE_PREPROCESS_GENERAL;
+}
+
 void sieve_preprocess(const sieve_frame_spec *spec, void *scratch, const uint8_t *frame, int8_t *input) {
+    if (have_vectors && yuv3_applies(spec)) {
+#if defined(__x86_64__) && !defined(SIEVE_PREPROCESS_NO_AVX2)  // (defined by the test to check the SSE2 build)
+        if (__builtin_cpu_supports("avx2")) { yuv3_frame_avx2(spec, scratch, frame, input); return; }
+#endif
+        yuv3_frame_plain(spec, scratch, frame, input);
+        return;
+    }
     if (!luma_shrink_applies(spec)) {
         preprocess_rows(spec, scratch, frame, input);
         return;

@@ -394,7 +394,7 @@ static void run_case(const char *what, long index, const sieve_frame_spec *s, in
 // ---- 3. Random cases against the reference ---------------------------------------------------------------------
 static void check_random(long count) {
     static const char *const modes[3] = {"shrink", "enlarge", "equal"};
-    long by_format[SIEVE_FORMAT_COUNT][2] = {{0}}, by_mode[3][3] = {{0}}, odd_origin = 0, padded = 0, values = 0;
+    long by_format[SIEVE_FORMAT_COUNT][2] = {{0}}, by_mode[3][3] = {{0}}, odd_origin = 0, padded = 0, values = 0, paths[3] = {0};
     int8_t table[3 * 256];
     for (long index = 0; index < count; index++) {
         rng_case(3, index);
@@ -404,11 +404,13 @@ static void check_random(long count) {
         random_table(table, s.channels);
         s.table = table;
         run_case("sieve_preprocess differs from the reference", index, &s, 2);
-        by_format[s.format][s.channels == 3]++, by_mode[mode[0]][mode[1]]++;
+        by_format[s.format][s.channels == 3]++, by_mode[mode[0]][mode[1]]++, paths[sieve_preprocess_path(&s)]++;
         odd_origin += (s.crop_x % 2) || (s.crop_y % 2), padded += s.stride > sieve_format_row_bytes(s.format, s.width);
         values += 2L * s.out_w * s.out_h * s.channels;
     }
     printf("random: %ld cases (2 frames each, %ld output values) equal to the reference\n", count, values);
+    printf("  by path: %ld general, %ld luma shrink, %ld 4:2:0 R, G, B\n", paths[SIEVE_PREPROCESS_GENERAL], paths[SIEVE_PREPROCESS_LUMA],
+           paths[SIEVE_PREPROCESS_RGB420]);
     printf("  by format (1 channel / 3 channels):");
     for (int32_t f = 0; f < SIEVE_FORMAT_COUNT; f++) printf(" %s %ld/%ld", sieve_format_name(f), by_format[f][0], by_format[f][1]);
     printf("\n  by resize (x, y):");
@@ -418,23 +420,34 @@ static void check_random(long count) {
 }
 
 // Camera-sized cases: 640x480 frames of every format cropped to 480x480 at even and odd origins,
-// shrunk to 28x28, or 64x48 crops enlarged to 224x168 (skipped under --heap: slow under valgrind).
+// shrunk to 28x28 or to 224x224 (the camera-resolution networks' input), or 64x48 crops enlarged to
+// 224x168 (skipped under --heap: slow under valgrind). Counts the cases each runtime path took.
 static void check_camera(void) {
     int8_t table[3 * 256];
-    long cases = 0;
+    long cases = 0, paths[3] = {0};
     for (int32_t format = 0; format < SIEVE_FORMAT_COUNT; format++)
         for (int32_t channels = 1; channels <= 3; channels += 2)
             for (int32_t full = 0; full <= 1; full++) {
                 rng_case(5, cases);
-                const int32_t odd = (int32_t)(cases % 2), shrink = (int32_t)(cases / 2 % 2) == 0;
-                sieve_frame_spec s = {format, 640, 480, cases % 3 == 0 ? 0 : (int32_t)sieve_format_row_bytes(format, 640) + 64,
-                                      80 + odd, odd, shrink ? 480 - odd : 64, shrink ? 480 - odd : 48,
-                                      shrink ? 28 : 224, shrink ? 28 : 168, channels, full, table};
-                random_table(table, channels);
-                run_case("camera case differs from the reference", cases, &s, 1);
-                cases++;
+                for (int32_t big = 0; big <= 1; big++) {
+                    const int32_t odd = (int32_t)(cases % 2), shrink = big || (int32_t)(cases / 2 % 2) == 0;
+                    const int32_t side = big ? 224 : 28;
+                    sieve_frame_spec s = {format, 640, 480, cases % 3 == 0 ? 0 : (int32_t)sieve_format_row_bytes(format, 640) + 64,
+                                          80 + odd, odd, shrink ? 480 - odd : 64, shrink ? 480 - odd : 48,
+                                          shrink ? side : 224, shrink ? side : 168, channels, full, table};
+                    random_table(table, channels);
+                    run_case("camera case differs from the reference", cases, &s, 1);
+                    paths[sieve_preprocess_path(&s)]++;
+                    cases++;
+                }
             }
-    printf("camera: %ld cases of 640x480 frames equal to the reference\n", cases);
+    // 480x480 I420 and NV12 to 224x224x3, both ranges, even and odd origins: four cases at least.
+    if (paths[SIEVE_PREPROCESS_RGB420] < 4) {
+        fprintf(stderr, "FAIL: only %ld camera cases took the 4:2:0 R, G, B path\n", paths[SIEVE_PREPROCESS_RGB420]);
+        exit(1);
+    }
+    printf("camera: %ld cases of 640x480 frames equal to the reference (paths: %ld general, %ld luma shrink, %ld 4:2:0 R, G, B)\n",
+           cases, paths[SIEVE_PREPROCESS_GENERAL], paths[SIEVE_PREPROCESS_LUMA], paths[SIEVE_PREPROCESS_RGB420]);
 }
 
 // ---- 4. The 16x round trip ---------------------------------------------------------------------------------------

@@ -51,42 +51,43 @@ static int dw_in_place(const sieve_conv_params *p) {
            sieve_conv_span_h(p) - p->pad_top <= p->in_h && sieve_conv_span_w(p) - p->pad_left <= p->in_w;
 }
 
-size_t sieve_dwconv_scratch_size__neon(const sieve_conv_params *p) {
-    const size_t c16 = (size_t)sieve_round_up(p->out_c, 16);
-    return dw_offsets_size(p) + arm_round_up_size((size_t)sieve_conv_span_h(p) * (size_t)sieve_conv_span_w(p) * c16, 64);
+// Staged input rows live in a ring of kernel_h slots (span row r in slot r % kernel_h): each row is
+// staged once, an output row's kernel_h rows are in distinct slots, and the ring stays in cache
+// where a whole staged band (1.2 MB for a 112x112x96 layer) did not.
+static size_t dw_slot_size(const sieve_conv_params *p) {
+    return arm_round_up_size((size_t)sieve_conv_span_w(p) * (size_t)sieve_round_up(p->out_c, 16), 64);
 }
 
-// Expands the band's input into dst ([span_h][span_w][C16]).
-static void dw_stage(const sieve_conv_params *p, int8_t *dst) {
-    const int32_t span_h = sieve_conv_span_h(p), span_w = sieve_conv_span_w(p), c16 = sieve_round_up(p->out_c, 16);
+size_t sieve_dwconv_scratch_size__neon(const sieve_conv_params *p) { return dw_offsets_size(p) + (size_t)p->kernel_h * dw_slot_size(p); }
+
+// Expands span row y of the band's input into row ([span_w][C16]).
+static void dw_stage_row(const sieve_conv_params *p, int32_t y, int8_t *row) {
+    const int32_t span_w = sieve_conv_span_w(p), c16 = sieve_round_up(p->out_c, 16);
     const int32_t mult = p->out_c / p->in_c;
     const int8_t zp = (int8_t)p->input_zero_point;
-    for (int32_t y = 0; y < span_h; y++) {
-        const int32_t iy = y - p->pad_top;
-        int8_t *row = dst + (size_t)y * span_w * c16;
-        for (int32_t x = 0; x < span_w; x++) {
-            const int32_t ix = x - p->pad_left;
-            int8_t *out = row + (size_t)x * c16;
-            if (iy < 0 || iy >= p->in_h || ix < 0 || ix >= p->in_w) {
-                memset(out, zp, (size_t)p->out_c);
-            } else {
-                const int8_t *in = p->input + ((size_t)iy * p->in_w + ix) * p->in_c;
-                if (mult == 1) {
-                    memcpy(out, in, (size_t)p->in_c);
-                } else if (mult == 2) {
-                    int32_t ic = 0;
-                    for (; ic + 16 <= p->in_c; ic += 16) {
-                        const int8x16_t v = vld1q_s8(in + ic);
-                        vst1q_s8(out + 2 * ic, vzip1q_s8(v, v));
-                        vst1q_s8(out + 2 * ic + 16, vzip2q_s8(v, v));
-                    }
-                    for (; ic < p->in_c; ic++) out[2 * ic] = out[2 * ic + 1] = in[ic];
-                } else {
-                    for (int32_t oc = 0; oc < p->out_c; oc++) out[oc] = in[oc / mult];
+    const int32_t iy = y - p->pad_top;
+    for (int32_t x = 0; x < span_w; x++) {
+        const int32_t ix = x - p->pad_left;
+        int8_t *out = row + (size_t)x * c16;
+        if (iy < 0 || iy >= p->in_h || ix < 0 || ix >= p->in_w) {
+            memset(out, zp, (size_t)p->out_c);
+        } else {
+            const int8_t *in = p->input + ((size_t)iy * p->in_w + ix) * p->in_c;
+            if (mult == 1) {
+                memcpy(out, in, (size_t)p->in_c);
+            } else if (mult == 2) {
+                int32_t ic = 0;
+                for (; ic + 16 <= p->in_c; ic += 16) {
+                    const int8x16_t v = vld1q_s8(in + ic);
+                    vst1q_s8(out + 2 * ic, vzip1q_s8(v, v));
+                    vst1q_s8(out + 2 * ic + 16, vzip2q_s8(v, v));
                 }
+                for (; ic < p->in_c; ic++) out[2 * ic] = out[2 * ic + 1] = in[ic];
+            } else {
+                for (int32_t oc = 0; oc < p->out_c; oc++) out[oc] = in[oc / mult];
             }
-            if (c16 > p->out_c) memset(out + p->out_c, 0, (size_t)(c16 - p->out_c));
         }
+        if (c16 > p->out_c) memset(out + p->out_c, 0, (size_t)(c16 - p->out_c));
     }
 }
 
@@ -107,14 +108,26 @@ static void dw_stage(const sieve_conv_params *p, int8_t *dst) {
         A2 = vaddw_s16(A2, vget_low_s16(hi)); A3 = vaddw_high_s16(A3, hi);                              \
     } while (0)
 
+// ring: NULL when the input is read in place (base, row_stride, off fixed), else the staging ring
+// (off recomputed per output row, rows staged as they are first needed).
 static inline __attribute__((always_inline)) void dw_rows(const sieve_conv_params *p, const arm_rq_view *rq, const int8_t *w,
                                                           const int8_t *base, ptrdiff_t row_stride, ptrdiff_t px_stride,
-                                                          const int32_t *off, const int PAIRED) {
-    const int32_t c16 = sieve_round_up(p->out_c, 16), taps = dw_taps(p);
+                                                          int32_t *off, int8_t *ring, const int PAIRED) {
+    const int32_t c16 = sieve_round_up(p->out_c, 16), taps = dw_taps(p), kh = p->kernel_h;
     const arm_out_stage out = arm_out(p->output_zero_point, p->act_min, p->act_max);
-    const ptrdiff_t ox_step = px_stride * p->stride_w;
+    const ptrdiff_t ox_step = px_stride * p->stride_w, slot = ring != NULL ? (ptrdiff_t)dw_slot_size(p) : 0;
+    int32_t staged = 0;  // span rows below this are in the ring
     for (int32_t oy = 0; oy < p->out_h; oy++) {
         const int8_t *xrow = base + (ptrdiff_t)oy * p->stride_h * row_stride;
+        if (ring != NULL) {
+            const int32_t top = oy * p->stride_h;
+            if (staged < top) staged = top;
+            for (; staged < top + kh; staged++) dw_stage_row(p, staged, ring + (staged % kh) * slot);
+            for (int32_t ky = 0, t = 0; ky < kh; ky++) {
+                for (int32_t kx = 0; kx < p->kernel_w; kx++, t++) off[t] = (int32_t)(((top + ky) % kh) * slot + kx * px_stride);
+            }
+            xrow = ring;
+        }
         int8_t *orow = p->output + (size_t)oy * p->out_w * p->out_c;
         for (int32_t cb = 0; cb < p->out_c; cb += 16) {
             const int32x4_t b0 = vld1q_s32(rq->bias + cb), b1 = vld1q_s32(rq->bias + cb + 4);
@@ -169,23 +182,23 @@ void sieve_dwconv_s8__neon(const sieve_conv_params *p, const void *packed, void 
     const int8_t *w = (const int8_t *)(table + arm_rq_table_size(c16));
     int32_t *off = (int32_t *)scratch;
     const int8_t *base;
+    int8_t *ring = NULL;
     ptrdiff_t row_stride, px_stride;
     if (dw_in_place(p)) {
         px_stride = p->in_c;
         row_stride = (ptrdiff_t)p->in_w * p->in_c;
         base = p->input + (ptrdiff_t)(-p->pad_top) * row_stride + (ptrdiff_t)(-p->pad_left) * px_stride;
+        for (int32_t ky = 0, t = 0; ky < p->kernel_h; ky++) {
+            for (int32_t kx = 0; kx < p->kernel_w; kx++, t++) off[t] = (int32_t)(ky * row_stride + kx * px_stride);
+        }
     } else {
-        int8_t *staged = (int8_t *)scratch + dw_offsets_size(p);
-        dw_stage(p, staged);
+        ring = (int8_t *)scratch + dw_offsets_size(p);
         px_stride = c16;
-        row_stride = (ptrdiff_t)sieve_conv_span_w(p) * c16;
-        base = staged;
+        row_stride = 0;
+        base = ring;
     }
-    for (int32_t ky = 0, t = 0; ky < p->kernel_h; ky++) {
-        for (int32_t kx = 0; kx < p->kernel_w; kx++, t++) off[t] = (int32_t)(ky * row_stride + kx * px_stride);
-    }
-    if (h->safe) dw_rows(p, &rq, w, base, row_stride, px_stride, off, 1);
-    else dw_rows(p, &rq, w, base, row_stride, px_stride, off, 0);
+    if (h->safe) dw_rows(p, &rq, w, base, row_stride, px_stride, off, ring, 1);
+    else dw_rows(p, &rq, w, base, row_stride, px_stride, off, ring, 0);
 }
 
 SIEVE_TARGET_END

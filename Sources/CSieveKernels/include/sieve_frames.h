@@ -48,6 +48,11 @@ void sieve_preprocess_init(const sieve_frame_spec *spec, void *scratch);
 // One frame -> the model input [out_h][out_w][channels], int8. Allocates nothing.
 void sieve_preprocess(const sieve_frame_spec *spec, void *scratch, const uint8_t *frame, int8_t *input);
 
+// Which of sieve_preprocess's equivalent implementations a spec takes (for tests and benchmarks):
+// the general row path, the one-channel luma shrink, or R, G, B of a 4:2:0 frame (docs/FRAMES.md).
+enum { SIEVE_PREPROCESS_GENERAL = 0, SIEVE_PREPROCESS_LUMA = 1, SIEVE_PREPROCESS_RGB420 = 2 };
+int32_t sieve_preprocess_path(const sieve_frame_spec *spec);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,5 +1,6 @@
-// Depthwise convolution (depth multiplier 1) on AVX2: vpmaddwd over pairs of taps. The band is
-// staged padded and widened to int16 once; for a pixel, 16 channels and taps t, t + 1, vpunpcklwd /
+// Depthwise convolution (depth multiplier 1) on AVX2: vpmaddwd over pairs of taps. Input rows are
+// staged padded into a ring of kernel_h rows and widened to int16 as they are loaded (vpmovsxbw
+// from memory); for a pixel, 16 channels and taps t, t + 1, vpunpcklwd /
 // vpunpckhwd of the two taps' int16 inputs give (x_t, x_t+1) pairs of channels 0-3, 8-11 and 4-7,
 // 12-15, and vpmaddwd by the weights packed in that order, (w_t, w_t+1) as int16, adds both products
 // into each channel's int32 lane: 32 MACs for 2 loads, 2 shuffles, 2 vpmaddwd, 2 vpaddd (vpmulld
@@ -83,26 +84,35 @@ void sieve_dwconv_pack__avx2(const sieve_conv_params *p, void *packed) {
     for (int32_t b = 0; b < v.cp / 16; b++) sieve_rq32_avx2_fill(blocks32 + b, v.shifts + 16 * b, p->out_c - 16 * b);
 }
 
-// Scratch: the tap offsets (int32, one more for the odd tap's partner), the band staged as int8,
-// then as int16 with slack for the last channel block's 16-channel loads.
+// Scratch: the tap offsets (int32, one more for the odd tap's partner), then a ring of kernel_h
+// staged input rows (int8, padded; 64 bytes of slack each for the last channel block's 16-byte
+// loads). Input row r of the span lives in slot r % kernel_h, so an output row's kernel_h rows are
+// in distinct slots and each row is staged once. The ring stays in L1/L2 where a whole staged band
+// (and its int16 copy) of a 112x112x96 layer spilled to memory.
 static size_t offsets_size(const sieve_conv_params *p) { return (size_t)sieve_round_up((p->kernel_h * p->kernel_w + 1) * 4, 64); }
-static size_t stage8_size(const sieve_conv_params *p) {
-    return (size_t)sieve_round_up(sieve_conv_span_h(p) * sieve_conv_span_w(p) * p->in_c, 64) + 64;
+static size_t slot_size(const sieve_conv_params *p) { return (size_t)sieve_round_up(sieve_conv_span_w(p) * p->in_c, 64) + 64; }
+
+size_t sieve_dwconv_scratch_size__avx2(const sieve_conv_params *p) { return offsets_size(p) + (size_t)p->kernel_h * slot_size(p); }
+
+// Stages span row r of the band, padded with the zero point, into buffer `row`.
+static void stage_row(const sieve_conv_params *p, int32_t r, int8_t *row) {
+    sieve_conv_params one = *p;
+    one.out_h = 1, one.stride_h = 1, one.kernel_h = 1, one.pad_top = p->pad_top - r;
+    sieve_pad_input(&one, 0, (uint8_t *)row);
 }
 
-size_t sieve_dwconv_scratch_size__avx2(const sieve_conv_params *p) { return offsets_size(p) + 3 * stage8_size(p) + 64; }
-
-static inline __attribute__((always_inline)) void dw_pixels(const int16_t *x, const int32_t *offsets, int32_t pixel_stride,
+static inline __attribute__((always_inline)) void dw_pixels(const int8_t *x, const int32_t *offsets, int32_t pixel_stride,
                                                            const int16_t *w, int32_t pairs, int32_t pair_stride, __m256i acc[2 * PIXELS],
                                                            const int pixels) {
     for (int j = 0; j < 2 * pixels; j++) acc[j] = _mm256_setzero_si256();
     for (int32_t pair = 0; pair < pairs; pair++) {
         const __m256i w0 = _mm256_load_si256((const __m256i *)(w + (size_t)pair * pair_stride));
         const __m256i w1 = _mm256_load_si256((const __m256i *)(w + (size_t)pair * pair_stride + 16));
-        const int16_t *x0 = x + offsets[2 * pair], *x1 = x + offsets[2 * pair + 1];
+        const int8_t *x0 = x + offsets[2 * pair], *x1 = x + offsets[2 * pair + 1];
         for (int j = 0; j < pixels; j++) {
-            const __m256i a = _mm256_loadu_si256((const __m256i *)(x0 + (size_t)j * pixel_stride));
-            const __m256i b = _mm256_loadu_si256((const __m256i *)(x1 + (size_t)j * pixel_stride));
+            // vpmovsxbw from memory: one instruction, as the load of a pre-widened int16 copy was.
+            const __m256i a = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(x0 + (size_t)j * pixel_stride)));
+            const __m256i b = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(x1 + (size_t)j * pixel_stride)));
             acc[2 * j] = _mm256_add_epi32(acc[2 * j], _mm256_madd_epi16(_mm256_unpacklo_epi16(a, b), w0));
             acc[2 * j + 1] = _mm256_add_epi32(acc[2 * j + 1], _mm256_madd_epi16(_mm256_unpackhi_epi16(a, b), w1));
         }
@@ -111,24 +121,23 @@ static inline __attribute__((always_inline)) void dw_pixels(const int16_t *x, co
 
 void sieve_dwconv_s8__avx2(const sieve_conv_params *p, const void *packed, void *scratch) {
     const dw_view v = dw(packed, p);
-    const int32_t c = p->in_c, taps = p->kernel_h * p->kernel_w;
-    const int32_t row_stride = sieve_conv_span_w(p) * c, pixel_stride = p->stride_w * c;
+    const int32_t c = p->in_c, taps = p->kernel_h * p->kernel_w, kh = p->kernel_h;
+    const int32_t pixel_stride = p->stride_w * c;
+    const size_t slot = slot_size(p);
     int32_t *offsets = (int32_t *)scratch;
-    for (int32_t t = 0; t < taps; t++) offsets[t] = (t / p->kernel_w) * row_stride + (t % p->kernel_w) * c;
-    offsets[taps] = 0;  // the odd tap's partner: any valid input, its weight is 0
-    int8_t *staged = (int8_t *)scratch + offsets_size(p);
-    int16_t *x = (int16_t *)(staged + stage8_size(p));
-    sieve_pad_input(p, 0, (uint8_t *)staged);
-    const size_t staged_bytes = (size_t)sieve_conv_span_h(p) * sieve_conv_span_w(p) * c;
-    for (size_t i = 0; i < staged_bytes; i += 16) {
-        _mm256_store_si256((__m256i *)(x + i), _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(staged + i))));
-    }
+    int8_t *ring = (int8_t *)scratch + offsets_size(p);
+    int32_t staged = 0;  // span rows below this are staged
     const __m256i zlh[3] = {_mm256_set1_epi32(p->output_zero_point), _mm256_set1_epi32(p->act_min), _mm256_set1_epi32(p->act_max)};
     const __m256i zp16 = _mm256_set1_epi16((int16_t)p->output_zero_point);
     const __m256i lo8 = _mm256_set1_epi8((int8_t)p->act_min), hi8 = _mm256_set1_epi8((int8_t)p->act_max);
     const int32_t pair_stride = v.cp * 2;
     for (int32_t oy = 0; oy < p->out_h; oy++) {
-        const int16_t *x_row = x + (size_t)oy * p->stride_h * row_stride;
+        const int32_t top = oy * p->stride_h;
+        if (staged < top) staged = top;
+        for (; staged < top + kh; staged++) stage_row(p, staged, ring + (size_t)(staged % kh) * slot);
+        for (int32_t t = 0; t < taps; t++) offsets[t] = (int32_t)((size_t)((top + t / p->kernel_w) % kh) * slot) + (t % p->kernel_w) * c;
+        offsets[taps] = offsets[0];  // the odd tap's partner: any valid input, its weight is 0
+        const int8_t *x_row = ring;
         int8_t *out_row = p->output + (size_t)oy * p->out_w * c;
         for (int32_t c0 = 0; c0 < c; c0 += 16) {
             const int32_t n = c - c0 >= 16 ? 16 : c - c0;
@@ -139,7 +148,7 @@ void sieve_dwconv_s8__avx2(const sieve_conv_params *p, const void *packed, void 
             for (int32_t ox = 0; ox < p->out_w; ox += PIXELS) {
                 const int pixels = p->out_w - ox < PIXELS ? p->out_w - ox : PIXELS;
                 __m256i acc[2 * PIXELS];
-                const int16_t *xp = x_row + (size_t)ox * pixel_stride + c0;
+                const int8_t *xp = x_row + (size_t)ox * pixel_stride + c0;
                 if (pixels == PIXELS) dw_pixels(xp, offsets, pixel_stride, w, v.pairs, pair_stride, acc, PIXELS);
                 else if (pixels == 3) dw_pixels(xp, offsets, pixel_stride, w, v.pairs, pair_stride, acc, 3);
                 else if (pixels == 2) dw_pixels(xp, offsets, pixel_stride, w, v.pairs, pair_stride, acc, 2);
