@@ -25,17 +25,17 @@ func readONNX(path: String) throws(QuantizeError) -> (model: Onnx_ModelProto, by
 /// ONNX -> `Graph`: translation, simplification and head scheduling.
 struct ONNXImporter {
     private let model: Onnx_ModelProto
-    private var graph = Graph()
+    var graph = Graph()
     /// ONNX name -> value id, for activations.
-    private var valueOf: [String: Int] = [:]
+    var valueOf: [String: Int] = [:]
     /// ONNX names of 2-D (`[1, K]`) activations: Flatten/Reshape/Gemm/MatMul outputs.
-    private var rank2: Set<String> = []
+    var rank2: Set<String> = []
     /// Initializers and Constant outputs, decoded on use.
-    private var constants: [String: Onnx_TensorProto] = [:]
+    var constants: [String: Onnx_TensorProto] = [:]
     /// Identity/Dropout/Flatten/Reshape: output -> input.
     private var aliasOf: [String: String] = [:]
     /// How many nodes (alias nodes looked through) read each ONNX name; graph outputs count as readers.
-    private var consumers: [String: Int] = [:]
+    var consumers: [String: Int] = [:]
     private var opset: Int64 = 0
 
     init(model: Onnx_ModelProto) { self.model = model }
@@ -46,7 +46,7 @@ struct ONNXImporter {
         return importer.graph
     }
 
-    private func resolve(_ name: String) -> String {
+    func resolve(_ name: String) -> String {
         var n = name
         var steps = 0
         while let next = aliasOf[n], steps < 100_000 { n = next; steps += 1 }
@@ -150,7 +150,7 @@ struct ONNXImporter {
         case "BatchNormalization":
             try batchNorm(n)
         case "Relu":
-            try fuseClamp(n, min: 0, max: .infinity)
+            try clampOrLUT(n, min: 0, max: .infinity)
         case "Clip":
             try clip(n)
         case "Gemm":
@@ -161,6 +161,12 @@ struct ONNXImporter {
             try add(n)
         case "MaxPool", "AveragePool":
             try pool(n)
+        case "Concat":
+            try concat(n)
+        case "Mul":
+            try mul(n)
+        case "Sigmoid", "HardSigmoid", "HardSwish":
+            try activationTable(n)
         case "GlobalAveragePool":
             let x = try activation(n, 0)
             try addLayer(n, .globalAveragePool, inputs: [x], shape: Shape(c: graph.values[x].shape.c, h: 1, w: 1))
@@ -188,7 +194,7 @@ struct ONNXImporter {
     }
 
     /// The value id of input `i`, which must be an activation (not a constant).
-    private func activation(_ n: NodeView, _ i: Int) throws(QuantizeError) -> Int {
+    func activation(_ n: NodeView, _ i: Int) throws(QuantizeError) -> Int {
         let name = n.input(i)
         guard !name.isEmpty else { throw n.unsupported("input \(i) is missing") }
         guard let v = valueOf[name] else {
@@ -199,7 +205,7 @@ struct ONNXImporter {
     }
 
     @discardableResult
-    private mutating func addLayer(_ n: NodeView, _ kind: LayerKind, inputs: [Int], shape: Shape) throws(QuantizeError) -> Int {
+    mutating func addLayer(_ n: NodeView, _ kind: LayerKind, inputs: [Int], shape: Shape) throws(QuantizeError) -> Int {
         guard shape.c >= 1, shape.h >= 1, shape.w >= 1, shape.c <= 65535, shape.h <= 65535, shape.w <= 65535, shape.count <= 1 << 26 else {
             throw n.unsupported("its output shape \(shape) is outside what Sieve tensors hold")
         }
@@ -229,7 +235,7 @@ struct ONNXImporter {
     }
 
     /// A float constant input (initializer or Constant output) with its dims.
-    private func floats(_ n: NodeView, _ i: Int, role: String) throws(QuantizeError) -> (dims: [Int], data: [Float]) {
+    func floats(_ n: NodeView, _ i: Int, role: String) throws(QuantizeError) -> (dims: [Int], data: [Float]) {
         let name = n.input(i)
         guard !name.isEmpty else { throw n.unsupported("the \(role) input is missing") }
         guard let t = constants[name] else {
@@ -404,7 +410,7 @@ struct ONNXImporter {
     }
 
     /// The layer writing input 0, if that output is read by this node alone and is not a graph output.
-    private func soleProducer(_ n: NodeView) throws(QuantizeError) -> Int? {
+    func soleProducer(_ n: NodeView) throws(QuantizeError) -> Int? {
         let x = try activation(n, 0)
         guard let layer = graph.values[x].producer, consumers[resolve(n.input(0))] == 1 else { return nil }
         return layer
@@ -437,7 +443,7 @@ struct ONNXImporter {
         renameOutput(of: l, to: n)
     }
 
-    private mutating func renameOutput(of layer: Int, to n: NodeView) {
+    mutating func renameOutput(of layer: Int, to n: NodeView) {
         let v = graph.layers[layer].output
         graph.values[v].name = n.node.output[0]
         valueOf[n.node.output[0]] = v
@@ -459,10 +465,10 @@ struct ONNXImporter {
             if n.attribute("max") != nil { hi = try n.float("max", .infinity) }
         }
         guard lo <= hi else { throw n.unsupported("Clip min \(lo) is above max \(hi)") }
-        try fuseClamp(n, min: lo, max: hi)
+        try clampOrLUT(n, min: lo, max: hi)
     }
 
-    private mutating func fuseClamp(_ n: NodeView, min lo: Float, max hi: Float) throws(QuantizeError) {
+    mutating func fuseClamp(_ n: NodeView, min lo: Float, max hi: Float) throws(QuantizeError) {
         guard let l = try soleProducer(n) else {
             throw n.unsupported("\(n.node.opType) must follow a Conv, Gemm, MatMul or Add whose output nothing else reads")
         }
