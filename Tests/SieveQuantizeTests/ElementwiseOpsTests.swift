@@ -20,7 +20,8 @@ import Testing
         b.random("w2", [8, 8, 1, 1]); b.random("b2", [8])
         b.node("Conv", ["g", "w2", "b2"], ["g2"], [attr("kernel_shape", ints: [1, 1])])
         b.node("HardSigmoid", ["g2"], ["hs"], [attr("alpha", float: 1.0 / 6.0), attr("beta", float: 0.5)])
-        b.node("Mul", ["hs", "silu"], ["se"])
+        b.node("Mul", ["hs", "silu"], ["se0"])
+        b.node("Clip", ["se0"], ["se"], [attr("min", float: -0.5), attr("max", float: 2)])   // fused into MUL's clamp
         b.random("w3", [4, 3, 3, 3])
         b.node("Conv", ["x", "w3"], ["c3"], [attr("kernel_shape", ints: [3, 3]), attr("pads", ints: [1, 1, 1, 1])])
         b.node("Relu", ["c3"], ["r3"])
@@ -37,7 +38,7 @@ import Testing
     @Test func squeezeExcitationSiLUAndConcat() throws {
         let c = try quantizeAndCompare(Self.model(), h: 8, w: 8, c: 3)
         let count = { (k: OpKind) in c.opKinds.filter { $0 == k }.count }
-        #expect(count(.lut) == 3, "SiLU, HardSigmoid and the ReLU after Concat are tables: \(c.opKinds.map { $0.name })")
+        #expect(count(.lut) == 3, "SiLU, HardSigmoid and the ReLU after Concat are tables, the Clip after the SE Mul is its clamp: \(c.opKinds.map { $0.name })")
         #expect(count(.mul) == 1, "the SiLU's Mul is fused into its table, the SE Mul stays: \(c.opKinds.map { $0.name })")
         #expect(count(.concat) == 1)
         #expect(c.finalErrorLSB <= 4, "final logits off by \(c.finalErrorLSB) LSB")

@@ -67,15 +67,19 @@ extension ONNXImporter {
         if rank2.contains(n.input(0)) { rank2.insert(n.node.output[0]) }
     }
 
-    /// ReLU/Clip: fused into the Conv, Gemm, MatMul or Add that writes its input for this node alone, else a table.
+    /// ReLU/Clip: fused into the Conv, Gemm, MatMul, Add or Mul that writes its input for this node alone;
+    /// after a Concat or table (which take no clamp), or a Mul others read too, a table of its own; elsewhere (after a pool,
+    /// on the graph input) refused as before, with the message that says where it may stand.
     mutating func clampOrLUT(_ n: NodeView, min lo: Float, max hi: Float) throws(QuantizeError) {
-        if let l = try soleProducer(n) {
-            switch graph.layers[l].kind {
-            case .conv, .fullyConnected, .add: return try fuseClamp(n, min: lo, max: hi)
-            default: break
-            }
-        }
         let x = try activation(n, 0)
+        let producer = graph.values[x].producer.map { graph.layers[$0].kind }
+        let fusable: Bool
+        switch producer {
+        case .mul?: fusable = consumers[resolve(n.input(0))] == 1   // MUL clamps like ADD when nothing else reads it
+        case .concat?, .lut?: fusable = false
+        default: fusable = true
+        }
+        if fusable { return try fuseClamp(n, min: lo, max: hi) }
         try addLayer(n, .lut(.clamp(min: lo, max: hi)), inputs: [x], shape: graph.values[x].shape)
         if rank2.contains(n.input(0)) { rank2.insert(n.node.output[0]) }
     }

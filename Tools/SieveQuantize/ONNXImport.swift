@@ -473,7 +473,7 @@ struct ONNXImporter {
             throw n.unsupported("\(n.node.opType) must follow a Conv, Gemm, MatMul or Add whose output nothing else reads")
         }
         switch graph.layers[l].kind {
-        case .conv, .fullyConnected, .add: break
+        case .conv, .fullyConnected, .add, .mul: break
         default: throw n.unsupported("\(n.node.opType) must follow a Conv, Gemm, MatMul or Add, not \(graph.layers[l].opType)")
         }
         graph.layers[l].clampMin = Swift.max(graph.layers[l].clampMin, lo)
