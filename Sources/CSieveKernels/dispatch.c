@@ -228,13 +228,16 @@ void sieve_mul_run(int32_t isa, const sieve_mul_params *p) {
     sieve_mul_s8__scalar(p);
 }
 
-// CONCAT and LUT are table lookups and copies: one kernel serves every path.
+// CONCAT is copies and table lookups: one kernel serves every path.
 void sieve_concat_run(int32_t isa, const sieve_concat_params *p) {
     (void)isa;
     sieve_concat_s8__scalar(p);
 }
 
 void sieve_lut_run(int32_t isa, const int8_t *input, int8_t *output, const int8_t *table, int32_t count) {
+#if defined(__aarch64__)
+    if (isa == SIEVE_ISA_NEON || isa == SIEVE_ISA_NEONDOT || isa == SIEVE_ISA_I8MM) { sieve_lut_s8__neon(input, output, table, count); return; }
+#endif
     (void)isa;
     sieve_lut_s8__scalar(input, output, table, count);
 }
