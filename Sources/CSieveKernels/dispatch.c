@@ -235,6 +235,9 @@ void sieve_concat_run(int32_t isa, const sieve_concat_params *p) {
 }
 
 void sieve_lut_run(int32_t isa, const int8_t *input, int8_t *output, const int8_t *table, int32_t count) {
+#if defined(__x86_64__)
+    if (isa == SIEVE_ISA_AVX512VNNI || isa == SIEVE_ISA_AVX2) { sieve_lut_s8__avx2(input, output, table, count); return; }
+#endif
 #if defined(__aarch64__)
     if (isa == SIEVE_ISA_NEON || isa == SIEVE_ISA_NEONDOT || isa == SIEVE_ISA_I8MM) { sieve_lut_s8__neon(input, output, table, count); return; }
 #endif
