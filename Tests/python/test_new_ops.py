@@ -1,8 +1,9 @@
 """CONCAT, MUL and LUT end to end: small torch models with a squeeze-excitation block (HardSigmoid and
 Sigmoid), a SqueezeNet fire module (Concat), HardSwish and SiLU, exported with the legacy exporter
 (opset 17) and the normalisation metadata, quantised by `sieve quantize`; the runtime's int8 logits
-equal the numpy reference's bit for bit, the blob holds the ops the model needs, and int8 top-1
-agrees with the float model on most images."""
+equal the numpy reference's bit for bit (int8 and exact logits), the blob holds the ops the model needs, and
+the runtime's answers (exact logits) agree with the float model on >= 95 % of images of a classifier
+standardised so that every class wins some images."""
 import json
 
 import numpy as np
@@ -78,10 +79,18 @@ def test_new_ops_match_reference_and_float(name, tmp_path):
     torch.manual_seed(7)
     build, kinds = MODELS[name]
     model = build().eval()
-    with torch.no_grad():   # BatchNorm statistics of real-looking inputs, so activations are not degenerate
-        model.train()
-        model(torch.from_numpy(((images(64, 1).astype(np.float32) / 255 - np.array(MEAN, np.float32)) / np.array(STD, np.float32)).transpose(0, 3, 1, 2).copy()))
+    x = torch.from_numpy(((images(64, 1).astype(np.float32) / 255 - np.array(MEAN, np.float32)) / np.array(STD, np.float32)).transpose(0, 3, 1, 2).copy())
+    with torch.no_grad():
+        model.train()   # BatchNorm statistics of real-looking inputs, so activations are not degenerate
+        model(x)
         model.eval()
+        # Standardise each class logit over these images: with random weights one class would
+        # otherwise win every image, and top-1 agreement would prove nothing.
+        fc = model[-1]
+        logits = model(x)
+        mean, std = logits.mean(0), logits.std(0) + 1e-6
+        fc.weight /= std[:, None]
+        fc.bias.copy_((fc.bias - mean) / std)
     path = tmp_path / f"{name}.onnx"
     torch.onnx.export(model, (torch.zeros(1, 3, SIZE, SIZE),), str(path), dynamo=False, opset_version=17)
     proto = onnx.load(str(path))
@@ -101,15 +110,20 @@ def test_new_ops_match_reference_and_float(name, tmp_path):
     assert kinds <= present, f"blob ops {sorted(sb.OP_NAMES[k] for k in present)} lack {sorted(sb.OP_NAMES[k] for k in kinds - present)}"
     assert not (ABSENT.get(name, set()) & present), f"blob ops {sorted(sb.OP_NAMES[k] for k in present)}: a pattern was not fused"
 
-    dump = tmp_path / "logits.npy"
-    run_cli("eval", blob_path, "--images", tmp_path / "test.npy", "--labels", tmp_path / "labels.npy", "--dump-logits", dump)
+    dump, exact_dump = tmp_path / "logits.npy", tmp_path / "exact.npy"
+    run_cli("eval", blob_path, "--images", tmp_path / "test.npy", "--labels", tmp_path / "labels.npy", "--dump-logits", dump,
+            "--dump-exact-logits", exact_dump)
     runtime = np.load(dump)[:, 0]
-    reference = sb.run(blob, test)["final"]
+    out = sb.run(blob, test, keep_all=True)
+    reference = out["final"]
     assert np.array_equal(runtime, reference), f"{int((runtime != reference).any(axis=1).sum())} images differ"
+    # Answers come from the exact logits (docs/FORMAT.md): bit-exact to the reference's too.
+    exact = np.load(exact_dump)[:, 0]
+    assert np.array_equal(exact, sb.exact_logits(blob, out["tensors"])[:, 0])
 
     f = float_logits(model, test)
-    assert f.std(axis=0).mean() > 1e-3, "float logits barely vary across images: the comparison would prove nothing"
-    q = (reference.astype(np.float64) - blob.tensors[blob.output_tensor].zero_point) * blob.tensors[blob.output_tensor].scale
-    agreement = float((q.argmax(1) == f.argmax(1)).mean())
+    winners = len(set(f.argmax(1).tolist()))
+    assert winners >= 5, f"the float model's top-1 takes only {winners} classes: the comparison would prove little"
+    agreement = float((exact.argmax(1) == f.argmax(1)).mean())
     report(f"new ops, {name}: {' '.join(op.name for op in blob.ops)}; int8 vs float top-1 {100 * agreement:.1f}% on {len(test)} images")
-    assert agreement >= 0.9, f"int8 vs float top-1 agreement {agreement:.3f}"
+    assert agreement >= 0.95, f"int8 vs float top-1 agreement {agreement:.3f}"
