@@ -11,8 +11,8 @@ import Testing
         + (0..<256).map { Int8($0 - 128) }                                    // identity: a plain copy
         + (0..<256).map { Int8(truncatingIfNeeded: 255 - $0) }
 
-    /// 0 input 4x4x2 -> 1 conv 1x1 4x4x3 -> 2 LUT -> 3 GAP 1x1x3 -> 4 MUL(2, 3) -> 5 CONCAT(4, 1, 0) 4x4x8
-    /// -> 6 GAP -> 7 FC logits.
+    /// 0 input 4x4x2 -> 1 conv 1x1 4x4x3 -> 2 LUT -> 3 GAP 1x1x3 -> 4 MUL(2, 3) -> 5 CONCAT(4, 1, 2) 4x4x9
+    /// -> 6 GAP -> 7 FC logits. Tensor 2's last reader is the CONCAT, as its third input.
     static func model() -> TinyModel {
         var m = TinyModel()
         m.tensors = [
@@ -21,8 +21,8 @@ import Testing
             TensorRecord(h: 4, w: 4, c: 3, scale: 0.04, zeroPoint: 7),
             TensorRecord(h: 1, w: 1, c: 3, scale: 0.04, zeroPoint: 7),
             TensorRecord(h: 4, w: 4, c: 3, scale: 0.03, zeroPoint: -9),
-            TensorRecord(h: 4, w: 4, c: 8, scale: 0.06, zeroPoint: 2),
-            TensorRecord(h: 1, w: 1, c: 8, scale: 0.06, zeroPoint: 2),
+            TensorRecord(h: 4, w: 4, c: 9, scale: 0.06, zeroPoint: 2),
+            TensorRecord(h: 1, w: 1, c: 9, scale: 0.06, zeroPoint: 2),
             TensorRecord(h: 1, w: 1, c: 3, scale: 0.1, zeroPoint: 0),
         ]
         var conv = OpRecord(kind: .conv)
@@ -40,13 +40,13 @@ import Testing
         mul.input0 = 2; mul.input1 = 3; mul.output = 4; mul.actMin = -100; mul.actMax = 120
         mul.multipliers = m.addArray(int32: [1_700_000_000]); mul.shifts = m.addArray(int32: [38])
         var concat = OpRecord(kind: .concat)
-        concat.input0 = 4; concat.input1 = 1; concat.input2 = 0; concat.output = 5
+        concat.input0 = 4; concat.input1 = 1; concat.input2 = 2; concat.output = 5
         concat.weights = m.addArray(int8: concatTables)
         var gap2 = OpRecord(kind: .globalAveragePool)
         gap2.input0 = 5; gap2.output = 6
         var fc = OpRecord(kind: .fullyConnected)
         fc.input0 = 6; fc.output = 7
-        fc.weights = m.addArray(int8: (0..<24).map { Int8(truncatingIfNeeded: $0 * 29 % 255 - 127) })
+        fc.weights = m.addArray(int8: (0..<27).map { Int8(truncatingIfNeeded: $0 * 29 % 255 - 127) })
         fc.bias = m.addArray(int32: [10, -10, 0]); fc.multipliers = m.addArray(int32: [1 << 30, 1 << 30, 1 << 30])
         fc.shifts = m.addArray(int32: [36, 36, 36])
         m.ops = [conv, lut, gap, mul, concat, gap2, fc]
@@ -80,7 +80,7 @@ import Testing
         for p in 0..<16 {
             for c in 0..<3 { concat.append(Self.concatTables[Int(seen[4][p * 3 + c]) + 128]) }
             for c in 0..<3 { concat.append(seen[1][p * 3 + c]) }
-            for c in 0..<2 { concat.append(Self.concatTables[512 + Int(seen[0][p * 2 + c]) + 128]) }
+            for c in 0..<3 { concat.append(Self.concatTables[512 + Int(seen[2][p * 3 + c]) + 128]) }
         }
         #expect(seen[5] == concat, "CONCAT: each input's channels in turn through its table")
         #expect(Set(seen[5]).count > 20, "the test would not notice a wrong layout")
