@@ -11,6 +11,8 @@ echo "== swift test (unit tests)"
 swift test 2>&1 | tail -n 40
 echo "== kernel paths against the scalar kernels (host, and AArch64 under qemu)"
 bash Tools/test-kernels.sh
+echo "== MUL, CONCAT and LUT paths against the scalar kernels (host, and AArch64 under qemu)"
+bash Tools/test-elementwise.sh
 echo "== the thread pool against one thread (host, ThreadSanitizer, AArch64 under qemu)"
 bash Tools/test-threads.sh
 echo "== frame preprocessing against docs/FRAMES.md (host, valgrind, AArch64 under qemu)"

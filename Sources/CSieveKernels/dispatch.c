@@ -218,6 +218,33 @@ void sieve_add_run(int32_t isa, const sieve_add_params *p) {
     sieve_add_s8__scalar(p);
 }
 
+void sieve_mul_run(int32_t isa, const sieve_mul_params *p) {
+#if defined(__x86_64__)
+    if (isa == SIEVE_ISA_AVX512VNNI || isa == SIEVE_ISA_AVX2) { sieve_mul_s8__avx2(p); return; }
+#endif
+#if defined(__aarch64__)
+    if (isa == SIEVE_ISA_NEON || isa == SIEVE_ISA_NEONDOT || isa == SIEVE_ISA_I8MM) { sieve_mul_s8__neon(p); return; }
+#endif
+    sieve_mul_s8__scalar(p);
+}
+
+// CONCAT is copies and table lookups: one kernel serves every path.
+void sieve_concat_run(int32_t isa, const sieve_concat_params *p) {
+    (void)isa;
+    sieve_concat_s8__scalar(p);
+}
+
+void sieve_lut_run(int32_t isa, const int8_t *input, int8_t *output, const int8_t *table, int32_t count) {
+#if defined(__x86_64__)
+    if (isa == SIEVE_ISA_AVX512VNNI || isa == SIEVE_ISA_AVX2) { sieve_lut_s8__avx2(input, output, table, count); return; }
+#endif
+#if defined(__aarch64__)
+    if (isa == SIEVE_ISA_NEON || isa == SIEVE_ISA_NEONDOT || isa == SIEVE_ISA_I8MM) { sieve_lut_s8__neon(input, output, table, count); return; }
+#endif
+    (void)isa;
+    sieve_lut_s8__scalar(input, output, table, count);
+}
+
 uint64_t sieve_peak_macs(int32_t isa, uint64_t iterations) {
 #define STEP(X) return sieve_peak_macs__##X(iterations)
     ON_PATH(STEP)

@@ -22,7 +22,7 @@ public struct ArenaPlan {
         for (i, op) in model.ops.enumerated() {
             first[Int(op.output)] = min(first[Int(op.output)], i)
             last[Int(op.output)] = max(last[Int(op.output)], i)
-            for input in [op.input0, op.input1] where input != BlobLayout.noTensor { last[Int(input)] = max(last[Int(input)], i) }
+            for input in op.inputs { last[Int(input)] = max(last[Int(input)], i) }
         }
         let end = model.ops.count
         last[Int(model.info.outputTensor)] = end

@@ -33,7 +33,7 @@ public enum SectionKind: UInt32, CaseIterable {
 }
 
 public enum OpKind: UInt32, CaseIterable {
-    case conv = 1, depthwiseConv, fullyConnected, maxPool, averagePool, globalAveragePool, add
+    case conv = 1, depthwiseConv, fullyConnected, maxPool, averagePool, globalAveragePool, add, concat, mul, lut
 
     public var name: StaticString {
         switch self {
@@ -44,6 +44,9 @@ public enum OpKind: UInt32, CaseIterable {
         case .averagePool: return "AVERAGE_POOL"
         case .globalAveragePool: return "GLOBAL_AVERAGE_POOL"
         case .add: return "ADD"
+        case .concat: return "CONCAT"
+        case .mul: return "MUL"
+        case .lut: return "LUT"
         }
     }
 
@@ -152,8 +155,14 @@ public struct OpRecord: Equatable {
     public var multipliers = DataRef()
     public var shifts = DataRef()
     public var leftShift: Int32 = 0
+    /// CONCAT's third and fourth inputs (params[0] and params[1]); 0xFFFFFFFF when absent, and on every other kind.
+    public var input2: UInt32 = BlobLayout.noTensor
+    public var input3: UInt32 = BlobLayout.noTensor
 
     public init(kind: OpKind) { self.kind = kind.rawValue }
+
+    /// Every tensor the op reads, in order (input0 first).
+    public var inputs: [UInt32] { [input0, input1, input2, input3].filter { $0 != BlobLayout.noTensor } }
 
     public init(_ r: ByteReader) {
         kind = r.u32(0); input0 = r.u32(4); input1 = r.u32(8); output = r.u32(12)
@@ -164,7 +173,11 @@ public struct OpRecord: Equatable {
         bias = DataRef(offset: r.u32(72), size: r.u32(76))
         multipliers = DataRef(offset: r.u32(80), size: r.u32(84))
         shifts = DataRef(offset: r.u32(88), size: r.u32(92))
-        leftShift = r.i32(96)
+        if kind == OpKind.concat.rawValue {
+            input2 = r.u32(96); input3 = r.u32(100)
+        } else {
+            leftShift = r.i32(96)
+        }
     }
 
     public func encode(into w: inout ByteWriter) {
@@ -173,8 +186,13 @@ public struct OpRecord: Equatable {
         w.u32(padTop); w.u32(padLeft); w.u32(padBottom); w.u32(padRight)
         w.u32(groups); w.i32(actMin); w.i32(actMax); w.u32(0)
         for ref in [weights, bias, multipliers, shifts] { w.u32(ref.offset); w.u32(ref.size) }
-        w.i32(leftShift)
-        w.zeros(28)
+        if kind == OpKind.concat.rawValue {
+            w.u32(input2); w.u32(input3)
+            w.zeros(24)
+        } else {
+            w.i32(leftShift)
+            w.zeros(28)
+        }
     }
 
     public var opKind: OpKind? { OpKind(rawValue: kind) }

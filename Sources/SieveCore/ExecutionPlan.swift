@@ -45,7 +45,7 @@ public struct ExecutionPlan {
         // A pool folds into the classifier only when nothing else reads its output.
         let pooled = writer > 0 ? model.ops[writer - 1].output : 0
         let poolIsPrivate = writer > 0 && !model.heads.contains { $0.tapTensor == pooled }
-            && !model.ops.indices.contains { $0 != writer && (model.ops[$0].input0 == pooled || model.ops[$0].input1 == pooled) }
+            && !model.ops.indices.contains { $0 != writer && model.ops[$0].inputs.contains(pooled) }
         sources.append(ExecutionPlan.source(model, writer: writer, earliest: poolIsPrivate ? writer - 1 : writer, tensor: output))
         self.sources = sources
         self.steps = ExecutionPlan.schedule(model, sources)

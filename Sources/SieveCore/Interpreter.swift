@@ -47,6 +47,9 @@ public final class Interpreter {
         case averagePool(sieve_pool_params)
         case globalAveragePool(input: UnsafePointer<Int8>, output: UnsafeMutablePointer<Int8>, pixels: Int32, channels: Int32)
         case add(sieve_add_params)
+        case concat(sieve_concat_params)
+        case mul(sieve_mul_params)
+        case lut(input: UnsafePointer<Int8>, output: UnsafeMutablePointer<Int8>, table: UnsafePointer<Int8>, count: Int32)
     }
 
     /// - Parameters:
@@ -154,6 +157,9 @@ public final class Interpreter {
         case var .averagePool(p): sieve_avgpool_s8__scalar(&p)
         case let .globalAveragePool(input, output, pixels, channels): sieve_global_avgpool_run(isa, input, output, pixels, channels)
         case var .add(p): sieve_add_run(isa, &p)
+        case var .concat(p): sieve_concat_run(isa, &p)
+        case var .mul(p): sieve_mul_run(isa, &p)
+        case let .lut(input, output, table, count): sieve_lut_run(isa, input, output, table, count)
         }
     }
 
@@ -230,6 +236,8 @@ public final class Interpreter {
                 count: Int32(outT.elementCount), zero_point0: inT.zeroPoint, zero_point1: other.zeroPoint,
                 output_zero_point: outT.zeroPoint, multipliers: (m[0], m[1], m[2]), shifts: (s[0], s[1], s[2]),
                 left_shift: op.leftShift, act_min: op.actMin, act_max: op.actMax))
+        case .concat, .mul, .lut:
+            return elementwiseStep(model, op, tensor: { UnsafePointer(tensor($0)) }, output: output)
         }
     }
 

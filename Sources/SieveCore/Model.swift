@@ -100,7 +100,8 @@ public struct Model {
 
     /// An op's reserved word, its unused params (all but ADD's left_shift) and the bytes after them.
     private static func opReservedIsZero(_ r: ByteReader) -> Bool {
-        let firstUnused = r.u32(0) == OpKind.add.rawValue ? 100 : 96
+        let kind = r.u32(0)
+        let firstUnused = kind == OpKind.add.rawValue ? 100 : kind == OpKind.concat.rawValue ? 104 : 96
         return r.u32(60) == 0 && r.allZero(firstUnused, BlobLayout.opRecordSize - firstUnused)
     }
 
@@ -144,14 +145,14 @@ public struct Model {
         guard out.h == 1 && out.w == 1 && Int(out.c) == classCount else { throw .invalidModel(reason: "output tensor is not 1x1x1xclass_count") }
     }
 
-    private func checkRef(_ ref: DataRef, bytes: Int, op: Int, field: StaticText) throws(SieveError) {
+    func checkRef(_ ref: DataRef, bytes: Int, op: Int, field: StaticText) throws(SieveError) {
         guard ref.offset % UInt32(BlobLayout.alignment) == 0, Int(ref.size) == bytes,
               UInt64(ref.offset) + UInt64(ref.size) <= UInt64(data.count) else {
             throw .dataOutOfBounds(op: op, field: field, offset: ref.offset, size: ref.size)
         }
     }
 
-    private func checkRequantization(_ op: OpRecord, channels: Int, index: Int) throws(SieveError) {
+    func checkRequantization(_ op: OpRecord, channels: Int, index: Int) throws(SieveError) {
         try checkRef(op.multipliers, bytes: 4 * channels, op: index, field: "multipliers")
         try checkRef(op.shifts, bytes: 4 * channels, op: index, field: "shifts")
         let m = pointer(op.multipliers, as: Int32.self), s = pointer(op.shifts, as: Int32.self)
@@ -166,13 +167,24 @@ public struct Model {
         guard let kind = op.opKind else { throw .unknownOpKind(index: i, kind: op.kind) }
         guard op.input0 < info.tensorCount else { throw .tensorIndexOutOfRange(op: i, field: "input0", index: op.input0) }
         guard op.output < info.tensorCount else { throw .tensorIndexOutOfRange(op: i, field: "output", index: op.output) }
-        if kind == .add {
+        if kind.takesTwoInputs {
             guard op.input1 < info.tensorCount else { throw .tensorIndexOutOfRange(op: i, field: "input1", index: op.input1) }
         } else {
             guard op.input1 == BlobLayout.noTensor else { throw .invalidOp(index: i, reason: "input1 is set on an op that takes one input") }
         }
+        if kind == .concat {
+            guard op.input2 == BlobLayout.noTensor || op.input2 < info.tensorCount else { throw .tensorIndexOutOfRange(op: i, field: "input2 (params[0])", index: op.input2) }
+            guard op.input3 == BlobLayout.noTensor || (op.input3 < info.tensorCount && op.input2 != BlobLayout.noTensor) else {
+                throw .tensorIndexOutOfRange(op: i, field: "input3 (params[1])", index: op.input3)
+            }
+        }
         guard written[Int(op.input0)] else { throw .tensorIndexOutOfRange(op: i, field: "input0", index: op.input0) }
-        if kind == .add { guard written[Int(op.input1)] else { throw .tensorIndexOutOfRange(op: i, field: "input1", index: op.input1) } }
+        if kind.takesTwoInputs { guard written[Int(op.input1)] else { throw .tensorIndexOutOfRange(op: i, field: "input1", index: op.input1) } }
+        if kind == .concat {
+            for input in [op.input2, op.input3] where input != BlobLayout.noTensor && !written[Int(input)] {
+                throw .tensorIndexOutOfRange(op: i, field: "input2/input3", index: input)
+            }
+        }
         guard !written[Int(op.output)] else { throw .invalidOp(index: i, reason: "output tensor is already written by an earlier op or is the input") }
         guard op.actMin >= -128 && op.actMin <= op.actMax && op.actMax <= 127 else { throw .invalidOp(index: i, reason: "activation clamp is not -128 <= min <= max <= 127") }
         let input = tensors[Int(op.input0)], output = tensors[Int(op.output)]
@@ -190,6 +202,7 @@ public struct Model {
                 throw .invalidOp(index: i, reason: "output height/width does not follow from input, kernel, stride and padding")
             }
         }
+        if kind.isElementwise { try checkElementwise(op, index: i) }
         let cin = Int(input.c), cout = Int(output.c)
         switch kind {
         case .conv:
@@ -213,6 +226,8 @@ public struct Model {
             }
             guard op.leftShift >= 0 && op.leftShift <= 20 else { throw .invalidOp(index: i, reason: "left_shift is outside 0...20") }
             try checkRequantization(op, channels: 3, index: i)
+        case .concat, .mul, .lut:
+            break  // checkElementwise (Model+Elementwise.swift)
         }
         if kind.hasWeights {
             try checkRef(op.bias, bytes: 4 * cout, op: i, field: "bias")
@@ -252,7 +267,7 @@ public struct Model {
             guard logits.h == 1 && logits.w == 1 && Int(logits.c) == classCount else { throw .invalidHead(index: h, reason: "logits tensor is not 1x1x1xclass_count") }
             for i in first..<end {
                 headOf[i] = h
-                for input in [ops[i].input0, ops[i].input1] where input != BlobLayout.noTensor && input != head.tapTensor {
+                for input in ops[i].inputs where input != head.tapTensor {
                     guard let producer = ops.firstIndex(where: { $0.output == input }), producer >= first && producer < i else {
                         throw .invalidHead(index: h, reason: "an op reads a tensor from outside its head")
                     }
@@ -264,7 +279,7 @@ public struct Model {
         var writerHead = [Int](repeating: -1, count: tensors.count)
         for (i, op) in ops.enumerated() { writerHead[Int(op.output)] = headOf[i] }
         for (i, op) in ops.enumerated() {
-            for input in [op.input0, op.input1] where input != BlobLayout.noTensor {
+            for input in op.inputs {
                 let w = writerHead[Int(input)]
                 guard w == -1 || w == headOf[i] else { throw .invalidOp(index: i, reason: "reads a tensor computed inside an exit head") }
             }

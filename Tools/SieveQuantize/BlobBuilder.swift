@@ -186,6 +186,26 @@ struct BlobBuilder {
             r.leftShift = Int32(leftShift)
             r.multipliers = data.append(multipliers); r.shifts = data.append(shifts)
             r.input1 = index[layer.inputs[1]]!
+        case .concat:
+            r = OpRecord(kind: .concat)
+            var tables: [Int8] = []
+            for v in layer.inputs { tables += concatTable(input: qparams[v]!, output: outQ) }
+            r.weights = data.append(tables)
+            r.input1 = index[layer.inputs[1]]!
+            if layer.inputs.count > 2 { r.input2 = index[layer.inputs[2]]! }
+            if layer.inputs.count > 3 { r.input3 = index[layer.inputs[3]]! }
+        case .mul:
+            r = OpRecord(kind: .mul)
+            let q1 = qparams[layer.inputs[1]]!
+            let m = Double(inQ.scale) * Double(q1.scale) / Double(outQ.scale)
+            guard let fp = fixedPointMultiplier(m) else {
+                throw .quantization(layer: name, reason: "MUL multiplier \(m) is outside what a 31-bit multiplier and shift 1...62 express")
+            }
+            r.multipliers = data.append([fp.multiplier]); r.shifts = data.append([fp.shift])
+            r.input1 = index[layer.inputs[1]]!
+        case .lut(let f):
+            r = OpRecord(kind: .lut)
+            r.weights = data.append(f.table(input: inQ, output: outQ))
         }
         _ = outS
         r.input0 = index[layer.inputs[0]]!

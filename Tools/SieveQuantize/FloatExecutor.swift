@@ -119,6 +119,12 @@ final class FloatExecutor {
         case .add:
             let x1 = buffers[layer.inputs[1]]!
             for i in 0..<outS.count { y[i] = x[i] + x1[i] }
+        case .concat:
+            concatFloat(layer.inputs.map { (UnsafePointer(buffers[$0]!), graph.values[$0].shape.count) }, y)
+        case .mul:
+            mulFloat(x, UnsafePointer(buffers[layer.inputs[1]]!), graph.values[layer.inputs[1]].shape, y, outS)
+        case .lut(let f):
+            for i in 0..<outS.count { y[i] = f.apply(x[i]) }
         }
         if layer.hasClamp {
             let lo = layer.clampMin, hi = layer.clampMax

@@ -38,6 +38,12 @@ enum LayerKind {
     case averagePool(PoolParams)
     case globalAveragePool
     case add
+    /// Inputs concatenated along channels (2...4 inputs).
+    case concat
+    /// inputs[0] times inputs[1], the second the same shape or Cx1x1 (squeeze-excitation).
+    case mul
+    /// An elementwise function of one input, a 256-entry table in int8 (Activation.swift).
+    case lut(Activation)
 
     var isPool: Bool {
         switch self {
@@ -52,7 +58,7 @@ struct Layer {
     var node: String
     var opType: String
     var kind: LayerKind
-    /// Value ids: one input, two for ADD.
+    /// Value ids: one input, two for ADD and MUL, 2...4 for CONCAT.
     var inputs: [Int]
     var output: Int
     /// Output clamp in real values (ReLU: 0...inf, ReLU6: 0...6).

@@ -168,7 +168,7 @@ struct ONNXImporter {
         case "BatchNormalization":
             try batchNorm(n)
         case "Relu":
-            try fuseClamp(n, min: 0, max: .infinity)
+            try clampOrLUT(n, min: 0, max: .infinity)
         case "Clip":
             try clip(n)
         case "Gemm":
@@ -182,9 +182,15 @@ struct ONNXImporter {
         case "Sub", "Mul", "Div":
             if try foldIntoInput(n) { return }
             if try constantArithmetic(n) { return }
+            // Two activations (squeeze-excitation, x * sigmoid(x)): the MUL op or one table.
+            if node.opType == "Mul" { try mul(n); return }
             throw .unsupportedOp(opType: node.opType, node: n.name, advice: unsupportedOpAdvice(node.opType))
         case "MaxPool", "AveragePool":
             try pool(n)
+        case "Concat":
+            try concat(n)
+        case "Sigmoid", "HardSigmoid", "HardSwish":
+            try activationTable(n)
         case "GlobalAveragePool":
             let x = try activation(n, 0)
             try addLayer(n, .globalAveragePool, inputs: [x], shape: Shape(c: graph.values[x].shape.c, h: 1, w: 1))
@@ -488,7 +494,7 @@ struct ONNXImporter {
             if n.attribute("max") != nil { hi = try n.float("max", .infinity) }
         }
         guard lo <= hi else { throw n.unsupported("Clip min \(lo) is above max \(hi)") }
-        try fuseClamp(n, min: lo, max: hi)
+        try clampOrLUT(n, min: lo, max: hi)
     }
 
     mutating func fuseClamp(_ n: NodeView, min lo: Float, max hi: Float) throws(QuantizeError) {
@@ -496,7 +502,7 @@ struct ONNXImporter {
             throw n.unsupported("\(n.node.opType) must follow a Conv, Gemm, MatMul or Add whose output nothing else reads")
         }
         switch graph.layers[l].kind {
-        case .conv, .fullyConnected, .add: break
+        case .conv, .fullyConnected, .add, .mul: break
         default: throw n.unsupported("\(n.node.opType) must follow a Conv, Gemm, MatMul or Add, not \(graph.layers[l].opType)")
         }
         graph.layers[l].clampMin = Swift.max(graph.layers[l].clampMin, lo)

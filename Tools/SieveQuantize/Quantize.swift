@@ -154,6 +154,9 @@ public func quantizeModel(onnxPath: String, calibrationPath: String, options: Qu
         case .averagePool: return "AVERAGE_POOL"
         case .globalAveragePool: return "GLOBAL_AVERAGE_POOL"
         case .add: return "ADD"
+        case .concat: return "CONCAT"
+        case .mul: return "MUL"
+        case .lut(let f): return "LUT (\(f.name))"
         }
     }
     var layers: [(name: String, op: String, sqnr: Double)] = []
@@ -181,6 +184,8 @@ func activationParams(_ graph: Graph, _ ranges: [Int: (min: Double, max: Double)
     for layer in graph.layers {
         if layer.kind.isPool {
             q[layer.output] = q[layer.inputs[0]]!
+        } else if case .lut(let f) = layer.kind, let fixed = f.fixedQParams {
+            q[layer.output] = fixed
         } else {
             let r = ranges[layer.output]!
             guard r.min.isFinite && r.max.isFinite else {

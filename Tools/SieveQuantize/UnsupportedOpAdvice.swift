@@ -14,11 +14,9 @@ func unsupportedOpAdvice(_ opType: String) -> String {
         return "\(opType) is not supported: Sieve runs feed-forward convolutional classifiers"
     case "Softmax", "LogSoftmax":
         return "drop the \(opType): Sieve reads logits (it is dropped automatically when it is the last op on the class logits)"
-    case "Sigmoid", "HardSigmoid", "HardSwish", "Silu", "Tanh", "Gelu", "Elu", "Selu", "LeakyRelu", "PRelu", "Mish", "Erf":
-        return "this activation is not supported: use ReLU or ReLU6"
-    case "Concat":
-        return "Concat of activations is not supported"
-    case "Mul", "Div", "Sub":
+    case "Tanh", "Gelu", "Elu", "Selu", "LeakyRelu", "PRelu", "Mish", "Erf":
+        return "this activation is not supported: use ReLU, ReLU6, Sigmoid, HardSigmoid, HardSwish or SiLU"
+    case "Div", "Sub":
         return "\(opType) is supported only by a per-channel constant (or on the graph input, as normalisation)"
     case "ConvTranspose":
         return "ConvTranspose is not supported; classifiers do not need it"

@@ -76,9 +76,10 @@ HEAD_SIZE = 32
 SEC_MODEL, SEC_TENSORS, SEC_OPS, SEC_HEADS, SEC_LABELS, SEC_DATA, SEC_PROVENANCE = range(1, 8)
 SECTION_NAMES = {1: "MODEL", 2: "TENSORS", 3: "OPS", 4: "HEADS", 5: "LABELS", 6: "DATA", 7: "PROVENANCE"}
 
-CONV, DEPTHWISE_CONV, FULLY_CONNECTED, MAX_POOL, AVERAGE_POOL, GLOBAL_AVERAGE_POOL, ADD = range(1, 8)
+CONV, DEPTHWISE_CONV, FULLY_CONNECTED, MAX_POOL, AVERAGE_POOL, GLOBAL_AVERAGE_POOL, ADD, CONCAT, MUL, LUT = range(1, 11)
 OP_NAMES = {1: "CONV", 2: "DEPTHWISE_CONV", 3: "FULLY_CONNECTED", 4: "MAX_POOL", 5: "AVERAGE_POOL",
-            6: "GLOBAL_AVERAGE_POOL", 7: "ADD"}
+            6: "GLOBAL_AVERAGE_POOL", 7: "ADD", 8: "CONCAT", 9: "MUL", 10: "LUT"}
+TWO_INPUTS = (ADD, CONCAT, MUL)
 NO_TENSOR = 0xFFFFFFFF
 
 HEAD_EXCLUSION, HEAD_CONFIDENCE = 1, 2
@@ -134,6 +135,12 @@ class Op:
     @property
     def name(self):
         return OP_NAMES.get(self.kind, f"kind{self.kind}")
+
+    @property
+    def inputs(self):
+        """Every tensor the op reads: input0, input1, and CONCAT's params[0], params[1] (u32, absent = 0xFFFFFFFF)."""
+        extra = [p & 0xFFFFFFFF for p in self.params[:2]] if self.kind == CONCAT else []
+        return [t for t in [self.input0, self.input1] + extra if t != NO_TENSOR]
 
 
 @dataclass
@@ -357,8 +364,8 @@ def _parse(buf):
         for k in range(h.first_op, h.first_op + h.op_count):
             head_of_op[k] = i
     for op in ops:
-        for src in (op.input0, op.input1):
-            if src == NO_TENSOR or src == input_tensor:
+        for src in op.inputs:
+            if src == input_tensor:
                 continue
             src_head = head_of_op.get(producer[src])
             my_head = head_of_op.get(op.index)
@@ -404,25 +411,30 @@ def _validate_op(op, reserved, tensors, producer, input_tensor, data, warnings):
     count = len(tensors)
     for nm, t in (("input0", op.input0), ("output", op.output)):
         _check(t < count, f"{where}: {nm} {t} out of range")
-    if op.kind == ADD:
+    if op.kind in TWO_INPUTS:
         _check(op.input1 < count, f"{where}: input1 {op.input1} out of range")
     else:
         _check(op.input1 == NO_TENSOR, f"{where}: input1 {op.input1:#x} not 0xFFFFFFFF")
-    for src in (op.input0, op.input1):
-        if src != NO_TENSOR:
-            _check(src == input_tensor or src in producer,
-                   f"{where}: reads tensor {src}, neither the graph input nor an earlier op's output")
+    if op.kind == CONCAT:
+        in2, in3 = op.params[0] & 0xFFFFFFFF, op.params[1] & 0xFFFFFFFF
+        _check(in2 == NO_TENSOR or in2 < count, f"{where}: input2 (params[0]) {in2} out of range")
+        _check(in3 == NO_TENSOR or (in3 < count and in2 != NO_TENSOR),
+               f"{where}: input3 (params[1]) {in3} out of range or set without input2")
+    for src in op.inputs:
+        _check(src == input_tensor or src in producer,
+               f"{where}: reads tensor {src}, neither the graph input nor an earlier op's output")
     _check(op.output != input_tensor, f"{where}: writes the graph input")
     _check(op.output not in producer, f"{where}: tensor {op.output} already written by op {producer.get(op.output)}")
 
     x, y = tensors[op.input0], tensors[op.output]
     cin, cout = x.c, y.c
     spatial = op.kind in (CONV, DEPTHWISE_CONV, MAX_POOL, AVERAGE_POOL)
-    uses_act = op.kind in (CONV, DEPTHWISE_CONV, FULLY_CONNECTED, ADD)
+    uses_act = op.kind in (CONV, DEPTHWISE_CONV, FULLY_CONNECTED, ADD, MUL)
     uses_refs = {CONV: ("weights", "bias", "multipliers", "shifts"),
                  DEPTHWISE_CONV: ("weights", "bias", "multipliers", "shifts"),
                  FULLY_CONNECTED: ("weights", "bias", "multipliers", "shifts"),
-                 ADD: ("multipliers", "shifts")}.get(op.kind, ())
+                 ADD: ("multipliers", "shifts"),
+                 CONCAT: ("weights",), MUL: ("multipliers", "shifts"), LUT: ("weights",)}.get(op.kind, ())
 
     geometry = (op.kernel_h, op.kernel_w, op.stride_h, op.stride_w, op.pad_top, op.pad_left, op.pad_bottom, op.pad_right)
     if spatial:
@@ -436,7 +448,7 @@ def _validate_op(op, reserved, tensors, producer, input_tensor, data, warnings):
         _check(span_h >= 0 and span_w >= 0, f"{where}: kernel larger than the padded input")
         oh, ow = span_h // op.stride_h + 1, span_w // op.stride_w + 1
         _check((y.h, y.w) == (oh, ow), f"{where}: output {y.h}x{y.w}, formula gives {oh}x{ow}")
-    elif op.kind in (FULLY_CONNECTED, ADD):
+    elif op.kind in (FULLY_CONNECTED, ADD, CONCAT, MUL, LUT):
         _check(not any(geometry), f"{where}: unused kernel/stride/padding fields not zero")
     # GLOBAL_AVERAGE_POOL: FORMAT.md lists "the pools" as having kernel 1...64 but gives GAP no window;
     # its geometry fields are not checked.
@@ -460,15 +472,29 @@ def _validate_op(op, reserved, tensors, producer, input_tensor, data, warnings):
     elif op.kind == ADD:
         z = tensors[op.input1]
         _check(x.shape == z.shape == y.shape, f"{where}: shapes {x.shape}, {z.shape} -> {y.shape} differ")
+    elif op.kind == CONCAT:
+        parts = [tensors[t] for t in op.inputs]
+        _check(all((t.h, t.w) == (y.h, y.w) for t in parts), f"{where}: inputs differ from the output in H or W")
+        _check(sum(t.c for t in parts) == y.c, f"{where}: output C {y.c} is not the sum of the inputs' C")
+    elif op.kind == MUL:
+        z = tensors[op.input1]
+        _check(x.shape == y.shape, f"{where}: input0 {x.shape} and output {y.shape} differ")
+        _check(z.shape in ((1, 1, y.c), y.shape), f"{where}: input1 {z.shape} is neither 1x1x{y.c} nor {y.shape}")
+    elif op.kind == LUT:
+        _check(x.shape == y.shape, f"{where}: input {x.shape} and output {y.shape} differ")
 
     if uses_act:
         _check(-128 <= op.act_min <= op.act_max <= 127, f"{where}: act range [{op.act_min}, {op.act_max}] invalid")
+    elif op.kind in (CONCAT, LUT):
+        _check((op.act_min, op.act_max) == (-128, 127), f"{where}: act range [{op.act_min}, {op.act_max}] not -128...127 (no clamp)")
     elif (op.act_min, op.act_max) not in ((0, 0), (-128, 127)):
         # FORMAT.md's arithmetic for the pools has no clamp; this reference applies none.
         warnings.append(f"{where}: act range [{op.act_min}, {op.act_max}] on a pool is ignored")
     if op.kind == ADD:
         _check(0 <= op.params[0] <= 20, f"{where}: left_shift {op.params[0]} not in 0...20")
         _check(not any(op.params[1:]), f"{where}: params[1...7] not zero")
+    elif op.kind == CONCAT:
+        _check(not any(op.params[2:]), f"{where}: params[2...7] not zero")
     else:
         _check(not any(op.params), f"{where}: params not zero")
 
@@ -483,6 +509,12 @@ def _validate_op(op, reserved, tensors, producer, input_tensor, data, warnings):
         need = {"weights": int(np.prod(wshape)), "bias": 4 * cout, "multipliers": 4 * cout, "shifts": 4 * cout}
     elif op.kind == ADD:
         need = {"multipliers": 12, "shifts": 12}
+    elif op.kind == CONCAT:
+        need = {"weights": 256 * len(op.inputs)}
+    elif op.kind == MUL:
+        need = {"multipliers": 4, "shifts": 4}
+    elif op.kind == LUT:
+        need = {"weights": 256}
     else:
         need = {}
     arrays = {}
@@ -493,10 +525,15 @@ def _validate_op(op, reserved, tensors, producer, input_tensor, data, warnings):
         _check(off % 64 == 0, f"{where}: {nm} offset {off} not a multiple of 64")
         _check(off + sz <= len(data), f"{where}: {nm} ({off}, {sz}) outside DATA ({len(data)} bytes)")
         _check(sz >= need[nm], f"{where}: {nm} is {sz} bytes, needs {need[nm]}")
+        if op.kind in (CONCAT, MUL, LUT):
+            _check(sz == need[nm], f"{where}: {nm} is {sz} bytes, not exactly {need[nm]}")
         end = min(_round_up(off + sz), len(data))
         _check(not any(data[off + sz:end]), f"{where}: {nm} not followed by zero padding")
         raw = data[off:off + need[nm]]
         arrays[nm] = np.frombuffer(raw, dtype=np.int8 if nm == "weights" else "<i4").copy()
+    if op.kind in (CONCAT, LUT):
+        op.weights = arrays["weights"].reshape(-1, 256)     # one table per input
+        return
     if "weights" in arrays:
         op.weights = arrays["weights"].reshape(wshape)
         op.bias = arrays["bias"]
@@ -700,6 +737,23 @@ def add(x0, x1, op, t0, t1, yt):
     return np.clip(q, op.act_min, op.act_max).astype(np.int8)
 
 
+def concat(xs, op, yt):
+    """Each input's channels in turn, through its table (T[q + 128])."""
+    return np.concatenate([op.weights[k][x.astype(np.int16) + 128] for k, x in enumerate(xs)], axis=3)
+
+
+def mul(x0, x1, op, t0, t1, yt):
+    """rq((q0 - zp0) * (q1 - zp1), M, s) + zp_out, clamped; a 1x1xC input1 broadcasts over H, W."""
+    product = (x0.astype(_I64) - t0.zero_point) * (x1.astype(_I64) - t1.zero_point)
+    q = rq(product, np.int64(op.multipliers[0]), np.int64(op.shifts[0]))
+    q = (((q + yt.zero_point) & 0xFFFFFFFF) ^ 0x80000000) - 0x80000000   # FORMAT.md: int32 wraps
+    return np.clip(q, op.act_min, op.act_max).astype(np.int8)
+
+
+def lut(x, op):
+    return op.weights[0][x.astype(np.int16) + 128]
+
+
 def run_op(op, values, tensors):
     xt, yt = tensors[op.input0], tensors[op.output]
     x = values[op.input0]
@@ -717,6 +771,12 @@ def run_op(op, values, tensors):
         return global_average_pool(x, op, xt, yt)
     if op.kind == ADD:
         return add(x, values[op.input1], op, xt, tensors[op.input1], yt)
+    if op.kind == CONCAT:
+        return concat([values[t] for t in op.inputs], op, yt)
+    if op.kind == MUL:
+        return mul(x, values[op.input1], op, xt, tensors[op.input1], yt)
+    if op.kind == LUT:
+        return lut(x, op)
     raise BlobError(f"op {op.index}: unknown kind {op.kind}")
 
 
@@ -761,7 +821,7 @@ def exact_logits(blob, tensors):
     final_writer = max(op.index for op in ops if op.output == blob.output_tensor)
 
     def readers(t):
-        return [op.index for op in ops if op.input0 == t or op.input1 == t]
+        return [op.index for op in ops if t in op.inputs]
 
     def source(writer, earliest):
         op = ops[writer]

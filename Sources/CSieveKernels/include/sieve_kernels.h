@@ -63,6 +63,31 @@ typedef struct {
     int32_t act_min, act_max;
 } sieve_add_params;
 
+// CONCAT along channels: output pixel p is input 0's channels of pixel p, then input 1's, ...
+// Each input's values go through its own 256-entry table (out = table[q + 128]) that requantises
+// it to the output's quantisation; a NULL table is the identity (a plain copy).
+typedef struct {
+    const int8_t *inputs[4];    // [pixels][channels[i]]
+    const int8_t *tables[4];    // [256] or NULL
+    int32_t channels[4];
+    int32_t input_count;        // 2...4
+    int8_t *output;             // [pixels][sum of channels]
+    int32_t pixels;
+} sieve_concat_params;
+
+// MUL: out = clamp(rq((x0 - zp0) * (x1 - zp1), M, s) + zp_out, act_min, act_max), x1 either the
+// same shape as x0 or one value per channel broadcast over every pixel (squeeze-excitation).
+typedef struct {
+    const int8_t *input0;       // [pixels][channels]
+    const int8_t *input1;       // [channels] when broadcast, else [pixels][channels]
+    int8_t *output;             // [pixels][channels]
+    int32_t pixels, channels;
+    int32_t broadcast;          // 1: input1 is [channels]
+    int32_t zero_point0, zero_point1, output_zero_point;
+    int32_t multiplier, shift;  // in [2^30, 2^31) and 1...62
+    int32_t act_min, act_max;
+} sieve_mul_params;
+
 // The input rows [y0, y1) and columns [x0, x1) a pooling window at output (oy, ox) covers inside
 // the input (padding left out); every pool walks its window through this.
 typedef struct { int32_t y0, y1, x0, x1; } sieve_window;
@@ -95,6 +120,10 @@ void sieve_global_avgpool_s8__scalar(const int8_t *input, int8_t *output, int32_
 // sums[c] = the sum of channel c over `pixels` NHWC pixels (the pool's sums, before its rounding).
 void sieve_channel_sums_s8__scalar(const int8_t *input, int32_t *sums, int32_t pixels, int32_t channels);
 void sieve_add_s8__scalar(const sieve_add_params *p);
+void sieve_concat_s8__scalar(const sieve_concat_params *p);
+void sieve_mul_s8__scalar(const sieve_mul_params *p);
+// LUT: output[i] = table[input[i] + 128] (sigmoid, hard-swish, ... precomputed by the quantiser).
+void sieve_lut_s8__scalar(const int8_t *input, int8_t *output, const int8_t *table, int32_t count);
 
 // ---- SIMD paths (docs/KERNELS.md) -------------------------------------------------------------
 // One binary carries every path of its architecture; sieve_isa_best() picks at load.
@@ -140,6 +169,9 @@ void sieve_add_run(int32_t isa, const sieve_add_params *p);
 void sieve_global_avgpool_run(int32_t isa, const int8_t *input, int8_t *output, int32_t pixels, int32_t channels);
 void sieve_channel_sums_run(int32_t isa, const int8_t *input, int32_t *sums, int32_t pixels, int32_t channels);
 void sieve_maxpool_run(int32_t isa, const sieve_pool_params *p);
+void sieve_concat_run(int32_t isa, const sieve_concat_params *p);
+void sieve_mul_run(int32_t isa, const sieve_mul_params *p);
+void sieve_lut_run(int32_t isa, const int8_t *input, int8_t *output, const int8_t *table, int32_t count);
 
 // The parameters of output rows [row_begin, row_end) of a conv or depthwise conv: a band any
 // kernel computes on its own (threads split a layer this way).

@@ -10,15 +10,7 @@
 #include <immintrin.h>
 
 SIEVE_TARGET_BEGIN("avx2")
-// rq(x, M, s) on 8 lanes with one M and s; the arithmetic shift as in requantize_avx2.h.
-static inline __m256i rq_uniform_avx2(__m256i x, int32_t multiplier, int32_t shift) {
-    const __m256i m = _mm256_set1_epi64x(multiplier), s = _mm256_set1_epi64x(shift);
-    const __m256i add = _mm256_set1_epi64x((int64_t)(((uint64_t)1 << (shift - 1)) + ((uint64_t)1 << 63)));
-    const __m256i sub = _mm256_set1_epi64x((int64_t)((uint64_t)1 << (63 - shift)));
-    const __m256i even = _mm256_sub_epi64(_mm256_srlv_epi64(_mm256_add_epi64(_mm256_mul_epi32(x, m), add), s), sub);
-    const __m256i odd = _mm256_sub_epi64(_mm256_srlv_epi64(_mm256_add_epi64(_mm256_mul_epi32(_mm256_srli_epi64(x, 32), m), add), s), sub);
-    return _mm256_blend_epi32(even, _mm256_slli_epi64(odd, 32), 0xAA);
-}
+#include "requantize_uniform_avx2.h"
 
 void sieve_add_s8__avx2(const sieve_add_params *p) {
     const __m256i zp0 = _mm256_set1_epi32(p->zero_point0), zp1 = _mm256_set1_epi32(p->zero_point1);

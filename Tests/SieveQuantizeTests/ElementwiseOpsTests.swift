@@ -1,0 +1,100 @@
+import SieveTestSupport
+import Foundation
+import SieveCore
+import Testing
+@testable import SieveQuantize
+
+/// Concat, Mul, Sigmoid, HardSigmoid, the SiLU pattern and a standalone ReLU through the quantiser:
+/// the ops the blob gets, logits close to the float model, and the refusals' messages.
+@Suite struct ElementwiseOpsTests {
+    /// conv -> SiLU (Sigmoid + Mul) -> squeeze-excitation (GAP, 1x1 conv, HardSigmoid, Mul) ; conv -> ReLU ;
+    /// Concat of both -> ReLU (standalone: a table) -> GAP -> Gemm.
+    static func model() -> ONNXBuilder {
+        var b = ONNXBuilder()
+        b.input("x", [1, 3, 8, 8])
+        b.random("w1", [8, 3, 3, 3]); b.random("b1", [8])
+        b.node("Conv", ["x", "w1", "b1"], ["c1"], [attr("kernel_shape", ints: [3, 3]), attr("pads", ints: [1, 1, 1, 1])])
+        b.node("Sigmoid", ["c1"], ["s1"])
+        b.node("Mul", ["c1", "s1"], ["silu"])
+        b.node("GlobalAveragePool", ["silu"], ["g"])
+        b.random("w2", [8, 8, 1, 1]); b.random("b2", [8])
+        b.node("Conv", ["g", "w2", "b2"], ["g2"], [attr("kernel_shape", ints: [1, 1])])
+        b.node("HardSigmoid", ["g2"], ["hs"], [attr("alpha", float: 1.0 / 6.0), attr("beta", float: 0.5)])
+        b.node("Mul", ["hs", "silu"], ["se0"])
+        b.node("Clip", ["se0"], ["se"], [attr("min", float: -0.5), attr("max", float: 2)])   // fused into MUL's clamp
+        b.random("w3", [4, 3, 3, 3])
+        b.node("Conv", ["x", "w3"], ["c3"], [attr("kernel_shape", ints: [3, 3]), attr("pads", ints: [1, 1, 1, 1])])
+        b.node("Relu", ["c3"], ["r3"])
+        b.node("Concat", ["se", "r3"], ["cat"], [attr("axis", int: 1)])
+        b.node("Relu", ["cat"], ["rcat"])
+        b.node("GlobalAveragePool", ["rcat"], ["gp"])
+        b.node("Flatten", ["gp"], ["f"], [attr("axis", int: 1)])
+        b.random("wf", [10, 12]); b.random("bf", [10])
+        b.node("Gemm", ["f", "wf", "bf"], ["out"], [attr("transB", int: 1)])
+        b.output("out")
+        return b
+    }
+
+    @Test func squeezeExcitationSiLUAndConcat() throws {
+        let c = try quantizeAndCompare(Self.model(), h: 8, w: 8, c: 3)
+        let count = { (k: OpKind) in c.opKinds.filter { $0 == k }.count }
+        #expect(count(.lut) == 3, "SiLU, HardSigmoid and the ReLU after Concat are tables, the Clip after the SE Mul is its clamp: \(c.opKinds.map { $0.name })")
+        #expect(count(.mul) == 1, "the SiLU's Mul is fused into its table, the SE Mul stays: \(c.opKinds.map { $0.name })")
+        #expect(count(.concat) == 1)
+        #expect(c.finalErrorLSB <= 4, "final logits off by \(c.finalErrorLSB) LSB")
+        #expect(c.outputRange > 10 * c.outputScale, "the test would not catch a wrong layout")
+    }
+
+    @Test func identicalQuantisationGivesTheIdentityTable() {
+        let q = QParams(scale: 0.0371, zeroPoint: -17)
+        #expect(concatTable(input: q, output: q) == (-128...127).map { Int8($0) })
+        let other = QParams(scale: 0.05, zeroPoint: 3)
+        #expect(concatTable(input: q, output: other) != (-128...127).map { Int8($0) })
+    }
+
+    @Test func sigmoidOutputsUseTheWholeUnitRange() {
+        let q = Activation.sigmoid.fixedQParams!
+        #expect(q.dequantize(-128) == 0 && abs(q.dequantize(127) - 1) < 1e-6)
+        let table = Activation.sigmoid.table(input: QParams(scale: 0.1, zeroPoint: 0), output: q)
+        #expect(table[128] == 0 || table[128] == -1, "sigmoid(0) = 0.5 lands mid-range (127.5 steps, the f32 scale decides the rounding)")
+        #expect(table[0] == -128 && table[255] == 127, "sigmoid(-12.8) ~ 0, sigmoid(12.7) ~ 1")
+        #expect(zip(table, table.dropFirst()).allSatisfy { $0 <= $1 }, "a monotone function gives a monotone table")
+    }
+
+    private func refusal(_ edit: (inout ONNXBuilder) -> Void) -> String {
+        var b = ONNXBuilder()
+        b.input("x", [1, 3, 8, 8])
+        b.random("w1", [4, 3, 1, 1])
+        b.node("Conv", ["x", "w1"], ["c1"], [attr("kernel_shape", ints: [1, 1])])
+        edit(&b)
+        b.node("GlobalAveragePool", ["y"], ["g"])
+        b.node("Flatten", ["g"], ["f"], [attr("axis", int: 1)])
+        b.random("wf", [10, 8])
+        b.node("Gemm", ["f", "wf"], ["out"], [attr("transB", int: 1)])
+        b.output("out")
+        do {
+            _ = try ONNXImporter.importGraph(Onnx_ModelProto(serializedBytes: b.bytes()))
+            return "imported"
+        } catch let error as QuantizeError {
+            return error.description
+        } catch {
+            return "\(error)"
+        }
+    }
+
+    @Test func refusalsSayWhatIsSupported() {
+        let height = refusal { $0.node("Concat", ["c1", "c1"], ["y"], [attr("axis", int: 2)]) }
+        #expect(height.contains("along channels"), "\(height)")
+        let five = refusal { $0.node("Concat", ["c1", "c1", "c1", "c1", "c1"], ["y"], [attr("axis", int: 1)]) }
+        #expect(five.contains("2...4"), "\(five)")
+        let shapes = refusal { b in
+            b.random("w2", [1, 4, 1, 1])
+            b.node("Conv", ["c1", "w2"], ["c2"], [attr("kernel_shape", ints: [1, 1])])   // 1x8x8: neither Cx1x1 nor the same
+            b.node("Mul", ["c1", "c2"], ["m"])
+            b.node("Concat", ["m", "m"], ["y"], [attr("axis", int: 1)])
+        }
+        #expect(shapes.contains("one value per channel"), "\(shapes)")
+        let fine = refusal { $0.node("Concat", ["c1", "c1"], ["y"], [attr("axis", int: -3)]) }
+        #expect(fine == "imported", "\(fine)")
+    }
+}

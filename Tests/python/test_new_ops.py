@@ -1,0 +1,129 @@
+"""CONCAT, MUL and LUT end to end: small torch models with a squeeze-excitation block (HardSigmoid and
+Sigmoid), a SqueezeNet fire module (Concat), HardSwish and SiLU, exported with the legacy exporter
+(opset 17) and the normalisation metadata, quantised by `sieve quantize`; the runtime's int8 logits
+equal the numpy reference's bit for bit (int8 and exact logits), the blob holds the ops the model needs, and
+the runtime's answers (exact logits) agree with the float model on >= 95 % of images of a classifier
+standardised so that every class wins some images."""
+import json
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+onnx = pytest.importorskip("onnx")
+nn = torch.nn
+
+import sieve_blob as sb
+from conftest import report, run_cli
+
+MEAN, STD = [0.45, 0.40, 0.35], [0.25, 0.22, 0.24]
+SIZE, CLASSES = 32, 10
+
+
+class SqueezeExcite(nn.Module):
+    def __init__(self, c, gate):
+        super().__init__()
+        self.fc1, self.fc2, self.gate = nn.Conv2d(c, c // 4, 1), nn.Conv2d(c // 4, c, 1), gate
+
+    def forward(self, x):
+        s = nn.functional.adaptive_avg_pool2d(x, 1)
+        return self.gate(self.fc2(torch.relu(self.fc1(s)))) * x   # torchvision's order: scale * input
+
+
+class Fire(nn.Module):
+    def __init__(self, cin, squeeze, expand):
+        super().__init__()
+        self.squeeze, self.e1, self.e3 = nn.Conv2d(cin, squeeze, 1), nn.Conv2d(squeeze, expand, 1), nn.Conv2d(squeeze, expand, 3, padding=1)
+
+    def forward(self, x):
+        s = torch.relu(self.squeeze(x))
+        return torch.cat([torch.relu(self.e1(s)), torch.relu(self.e3(s))], 1)
+
+
+def net(*body, channels):
+    return nn.Sequential(nn.Conv2d(3, 16, 3, stride=2, padding=1), nn.BatchNorm2d(16), nn.ReLU(), *body,
+                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(channels, CLASSES))
+
+
+MODELS = {
+    # name: (builder, blob op kinds that must appear)
+    "se-hardsigmoid": (lambda: net(nn.Conv2d(16, 32, 3, padding=1), nn.Hardswish(), SqueezeExcite(32, nn.Hardsigmoid()), channels=32),
+                       {sb.MUL, sb.LUT}),
+    "se-sigmoid": (lambda: net(nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), SqueezeExcite(32, nn.Sigmoid()), channels=32),
+                   {sb.MUL, sb.LUT}),
+    "fire": (lambda: net(Fire(16, 8, 16), Fire(32, 8, 24), channels=48), {sb.CONCAT}),
+    "hardswish-silu": (lambda: net(nn.Conv2d(16, 24, 3, padding=1), nn.Hardswish(), nn.Conv2d(24, 24, 3, padding=1), nn.SiLU(),
+                                   channels=24), {sb.LUT}),
+}
+# SiLU's Sigmoid + Mul fuse into one table: no MUL may remain.
+ABSENT = {"hardswish-silu": {sb.MUL}}
+
+
+def images(n, seed):
+    """Smooth colour images (upsampled noise plus a gradient): logits that vary from image to image."""
+    rng = np.random.default_rng(seed)
+    coarse = rng.uniform(0, 255, size=(n, 4, 4, 3))
+    up = np.repeat(np.repeat(coarse, SIZE // 4, axis=1), SIZE // 4, axis=2)
+    ramp = np.linspace(-40, 40, SIZE)[None, :, None, None] * rng.uniform(-1, 1, size=(n, 1, 1, 3))
+    return np.clip(up + ramp + rng.normal(0, 8, size=up.shape), 0, 255).astype(np.uint8)
+
+
+def float_logits(model, pixels):
+    x = (pixels.astype(np.float32) / 255 - np.array(MEAN, np.float32)) / np.array(STD, np.float32)
+    with torch.no_grad():
+        return model(torch.from_numpy(x.transpose(0, 3, 1, 2).copy())).numpy()
+
+
+@pytest.mark.parametrize("name", MODELS, ids=list(MODELS))
+def test_new_ops_match_reference_and_float(name, tmp_path):
+    torch.manual_seed(7)
+    build, kinds = MODELS[name]
+    model = build().eval()
+    x = torch.from_numpy(((images(64, 1).astype(np.float32) / 255 - np.array(MEAN, np.float32)) / np.array(STD, np.float32)).transpose(0, 3, 1, 2).copy())
+    with torch.no_grad():
+        model.train()   # BatchNorm statistics of real-looking inputs, so activations are not degenerate
+        model(x)
+        model.eval()
+        # Standardise each class logit over these images: with random weights one class would
+        # otherwise win every image, and top-1 agreement would prove nothing.
+        fc = model[-1]
+        logits = model(x)
+        mean, std = logits.mean(0), logits.std(0) + 1e-6
+        fc.weight /= std[:, None]
+        fc.bias.copy_((fc.bias - mean) / std)
+    path = tmp_path / f"{name}.onnx"
+    torch.onnx.export(model, (torch.zeros(1, 3, SIZE, SIZE),), str(path), dynamo=False, opset_version=17)
+    proto = onnx.load(str(path))
+    for key, value in (("sieve.input_mean", MEAN), ("sieve.input_std", STD)):
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, json.dumps(value)
+    onnx.save(proto, str(path))
+
+    calib, test = images(200, 2), images(300, 3)
+    np.save(tmp_path / "calib.npy", calib)
+    np.save(tmp_path / "test.npy", test)
+    np.save(tmp_path / "labels.npy", np.zeros(len(test), np.uint8))
+    blob_path = tmp_path / f"{name}.sieve"
+    run_cli("quantize", path, "--calib", tmp_path / "calib.npy", "-o", blob_path)
+    blob = sb.load(str(blob_path))
+    present = {op.kind for op in blob.ops}
+    assert kinds <= present, f"blob ops {sorted(sb.OP_NAMES[k] for k in present)} lack {sorted(sb.OP_NAMES[k] for k in kinds - present)}"
+    assert not (ABSENT.get(name, set()) & present), f"blob ops {sorted(sb.OP_NAMES[k] for k in present)}: a pattern was not fused"
+
+    dump, exact_dump = tmp_path / "logits.npy", tmp_path / "exact.npy"
+    run_cli("eval", blob_path, "--images", tmp_path / "test.npy", "--labels", tmp_path / "labels.npy", "--dump-logits", dump,
+            "--dump-exact-logits", exact_dump)
+    runtime = np.load(dump)[:, 0]
+    out = sb.run(blob, test, keep_all=True)
+    reference = out["final"]
+    assert np.array_equal(runtime, reference), f"{int((runtime != reference).any(axis=1).sum())} images differ"
+    # Answers come from the exact logits (docs/FORMAT.md): bit-exact to the reference's too.
+    exact = np.load(exact_dump)[:, 0]
+    assert np.array_equal(exact, sb.exact_logits(blob, out["tensors"])[:, 0])
+
+    f = float_logits(model, test)
+    winners = len(set(f.argmax(1).tolist()))
+    assert winners >= 5, f"the float model's top-1 takes only {winners} classes: the comparison would prove little"
+    agreement = float((exact.argmax(1) == f.argmax(1)).mean())
+    report(f"new ops, {name}: {' '.join(op.name for op in blob.ops)}; int8 vs float top-1 {100 * agreement:.1f}% on {len(test)} images")
+    assert agreement >= 0.95, f"int8 vs float top-1 agreement {agreement:.3f}"

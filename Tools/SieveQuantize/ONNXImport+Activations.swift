@@ -1,0 +1,86 @@
+/// Importing the ops that became CONCAT, MUL and LUT (docs/FORMAT.md): Concat on channels, Mul of two
+/// activations (squeeze-excitation's per-channel scale), Sigmoid, HardSigmoid, HardSwish, the
+/// x * Sigmoid(x) (SiLU) and x * HardSigmoid(x) (HardSwish) patterns fused into one table, and a
+/// ReLU/Clip that no Conv, Gemm or Add before it can absorb.
+extension ONNXImporter {
+    mutating func concat(_ n: NodeView) throws(QuantizeError) {
+        let count = n.node.input.count
+        guard (2...4).contains(count) else { throw n.unsupported("Concat of \(count) inputs: Sieve concatenates 2...4 tensors (split it into a chain)") }
+        guard let axis = n.attribute("axis") != nil ? try n.int("axis", 1) : nil else { throw n.badAttribute("axis", "the required axis is missing") }
+        var inputs: [Int] = []
+        for i in 0..<count {
+            inputs.append(try activation(n, i))
+            guard !rank2.contains(n.input(i)) else { throw n.unsupported("Concat of flattened [1, K] tensors is not supported; concatenate before flattening") }
+        }
+        guard axis == 1 || axis == -3 else { throw n.badAttribute("axis", "\(axis): Sieve concatenates along channels (axis 1 of NCHW) only") }
+        let shapes = inputs.map { graph.values[$0].shape }
+        guard shapes.allSatisfy({ $0.h == shapes[0].h && $0.w == shapes[0].w }) else {
+            throw n.unsupported("inputs of shapes \(shapes.map { $0.description }.joined(separator: ", ")) differ in height or width")
+        }
+        try addLayer(n, .concat, inputs: inputs, shape: Shape(c: shapes.reduce(0) { $0 + $1.c }, h: shapes[0].h, w: shapes[0].w))
+    }
+
+    mutating func mul(_ n: NodeView) throws(QuantizeError) {
+        guard n.node.input.count == 2 else { throw n.unsupported("Mul needs two inputs") }
+        guard let a = valueOf[n.input(0)], let b = valueOf[n.input(1)] else {
+            throw n.unsupported("multiplying by a constant is only supported where it folds into the input normalisation; here both inputs must be activations")
+        }
+        // x * f(x), f a sigmoid or hard sigmoid table read only here: one table for the product.
+        for (x, s, sName) in [(a, b, n.input(1)), (b, a, n.input(0))] {
+            guard let l = graph.values[s].producer, graph.layers[l].inputs == [x], consumers[resolve(sName)] == 1,
+                  case .lut(let f) = graph.layers[l].kind else { continue }
+            let fused: Activation
+            switch f {
+            case .sigmoid: fused = .silu
+            case let .hardSigmoid(alpha, beta): fused = .hardSwish(alpha: alpha, beta: beta)
+            default: continue
+            }
+            graph.layers[l].kind = .lut(fused)
+            graph.layers[l].opType = fused == .silu ? "SiLU" : "HardSwish"
+            renameOutput(of: l, to: n)
+            return
+        }
+        let sa = graph.values[a].shape, sb = graph.values[b].shape
+        guard !rank2.contains(n.input(0)) && !rank2.contains(n.input(1)) else { throw n.unsupported("Mul of flattened [1, K] tensors is not supported") }
+        let perChannel = { (s: Shape, of: Shape) in s.h == 1 && s.w == 1 && s.c == of.c }
+        if sa == sb || perChannel(sb, sa) {
+            try addLayer(n, .mul, inputs: [a, b], shape: sa)
+        } else if perChannel(sa, sb) {
+            try addLayer(n, .mul, inputs: [b, a], shape: sb)
+        } else {
+            throw n.unsupported("inputs of shapes \(sa) and \(sb): Sieve multiplies same-shaped tensors or a tensor by one value per channel (Cx1x1)")
+        }
+    }
+
+    mutating func activationTable(_ n: NodeView) throws(QuantizeError) {
+        let x = try activation(n, 0)
+        let f: Activation
+        switch n.node.opType {
+        case "Sigmoid": f = .sigmoid
+        case "HardSigmoid":
+            let alpha = try n.float("alpha", 0.2), beta = try n.float("beta", 0.5)
+            guard alpha.isFinite && beta.isFinite else { throw n.badAttribute("alpha", "alpha and beta must be finite") }
+            f = .hardSigmoid(alpha: alpha, beta: beta)
+        default: f = .hardSwish(alpha: 1.0 / 6.0, beta: 0.5)
+        }
+        try addLayer(n, .lut(f), inputs: [x], shape: graph.values[x].shape)
+        if rank2.contains(n.input(0)) { rank2.insert(n.node.output[0]) }
+    }
+
+    /// ReLU/Clip: fused into the Conv, Gemm, MatMul, Add or Mul that writes its input for this node alone;
+    /// after a Concat or table (which take no clamp), or a Mul others read too, a table of its own; elsewhere (after a pool,
+    /// on the graph input) refused as before, with the message that says where it may stand.
+    mutating func clampOrLUT(_ n: NodeView, min lo: Float, max hi: Float) throws(QuantizeError) {
+        let x = try activation(n, 0)
+        let producer = graph.values[x].producer.map { graph.layers[$0].kind }
+        let fusable: Bool
+        switch producer {
+        case .mul?: fusable = consumers[resolve(n.input(0))] == 1   // MUL clamps like ADD when nothing else reads it
+        case .concat?, .lut?: fusable = false
+        default: fusable = true
+        }
+        if fusable { return try fuseClamp(n, min: lo, max: hi) }
+        try addLayer(n, .lut(.clamp(min: lo, max: hi)), inputs: [x], shape: graph.values[x].shape)
+        if rank2.contains(n.input(0)) { rank2.insert(n.node.output[0]) }
+    }
+}
