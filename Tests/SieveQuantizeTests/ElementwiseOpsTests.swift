@@ -73,7 +73,7 @@ import Testing
         b.node("Gemm", ["f", "wf"], ["out"], [attr("transB", int: 1)])
         b.output("out")
         do {
-            _ = try ONNXImporter.importGraph(Onnx_ModelProto(serializedBytes: b.bytes()))
+            _ = try ONNXImporter.importGraph(Onnx_ModelProto(serializedBytes: b.bytes()), options: .none)
             return "imported"
         } catch let error as QuantizeError {
             return error.description
