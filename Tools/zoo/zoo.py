@@ -97,14 +97,23 @@ def fit_last_layer(model, images, labels, classes):
         layer.bias.copy_(bias.float())
 
 
-def float_logits(onnx_path, images):
+def float_logits(onnx_path, images, noise_db=None):
+    """The float model's logits (ONNX Runtime); with noise_db, on inputs with Gaussian noise added at
+    that signal-to-noise ratio (seeded), to measure how sensitive the float model itself is."""
     import onnxruntime as ort
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     session = ort.InferenceSession(onnx_path, options, providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
+    rng = np.random.default_rng(0)
+
+    def perturb(x):
+        if noise_db is None:
+            return x
+        return x + rng.normal(0, float(np.sqrt(np.mean(x ** 2))) * 10 ** (-noise_db / 20), x.shape).astype(np.float32)
     # The export has a static batch of 1, as Sieve needs.
-    return np.concatenate([session.run(None, {name: x[i:i + 1].numpy()})[0] for x in batches(images) for i in range(len(x))])
+    return np.concatenate([session.run(None, {name: perturb(x[i:i + 1].numpy())})[0]
+                           for x in batches(images) for i in range(len(x))])
 
 
 def sieve(sieve_bin, *args):
@@ -129,6 +138,7 @@ def run_model(name, args, data):
     fit_last_layer(model, data["fit"], data["fit_labels"], 10)
     torch.onnx.export(model, (torch.zeros(1, 3, SIZE, SIZE),), onnx_path)  # the default exporter
     reference = float_logits(onnx_path, data["eval"])
+    noisy = float_logits(onnx_path, data["eval"], noise_db=40)
     started = time.monotonic()
     sieve(args.sieve, "quantize", onnx_path, "--calib", data["calib_path"], "--norm", "imagenet", "-o", blob)
     quantize_s = time.monotonic() - started
@@ -145,6 +155,9 @@ def run_model(name, args, data):
         "arena_bytes": info["arena_bytes"], "images": len(reference),
         "agreement": float(np.mean(reference.argmax(1) == quantised.argmax(1))),
         "sqnr_db": sqnr_db(reference, quantised),
+        # The float model against itself with 40 dB of input noise: how much any int8 model can agree.
+        "noise40_agreement": float(np.mean(reference.argmax(1) == noisy.argmax(1))),
+        "noise40_sqnr_db": sqnr_db(reference, noisy),
         "float_accuracy": float(np.mean(reference.argmax(1) == data["eval_labels"])),
         "int8_accuracy": float(np.mean(quantised.argmax(1) == data["eval_labels"])),
         "logit_spread": spread, "quantize_s": quantize_s,
@@ -182,8 +195,9 @@ def main():
     torch.set_num_threads(2)
     data = prepare_data(args)
     rows = []
-    print("| model | ops | MMACs | blob KiB | arena KiB | int8/float top-1 | logit SQNR dB | float acc | int8 acc | quantise s | median ms |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("| model | ops | MMACs | blob KiB | arena KiB | int8/float top-1 | logit SQNR dB | float+40dB noise: top-1, SQNR dB "
+          "| float acc | int8 acc | quantise s | median ms |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for name in args.models.split(","):
         try:
             r = run_model(name, args, data)
@@ -193,7 +207,8 @@ def main():
             continue
         rows.append(r)
         print(f"| {name} | {r['ops']} | {r['macs'] / 1e6:.0f} | {r['blob_bytes'] / 1024:.0f} | {r['arena_bytes'] / 1024:.0f} "
-              f"| {100 * r['agreement']:.1f} % | {r['sqnr_db']:.1f} | {100 * r['float_accuracy']:.1f} % "
+              f"| {100 * r['agreement']:.1f} % | {r['sqnr_db']:.1f} | {100 * r['noise40_agreement']:.1f} %, {r['noise40_sqnr_db']:.1f} "
+              f"| {100 * r['float_accuracy']:.1f} % "
               f"| {100 * r['int8_accuracy']:.1f} % | {r['quantize_s']:.1f} | {r['median_us'] / 1000:.2f} ({r['isa']}) |", flush=True)
     with open(args.json or os.path.join(args.out, "zoo.json"), "w") as f:
         json.dump(rows, f, indent=1)
