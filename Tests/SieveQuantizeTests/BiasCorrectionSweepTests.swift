@@ -12,7 +12,7 @@ import Testing
     func sweepMatchesExhaustive(_ name: String) throws {
         let graph = try ONNXImporter.importGraph(readONNX(path: "\(Self.root)/models/\(name).onnx").model)
         let images = try ImageSet.load(path: "\(Self.root)/data/fashion-mnist-calib-1000-images-idx3-ubyte.gz")
-        let count = 8
+        let count = 4
         let ranges = Calibrator(graph: graph, images: images, count: count, method: .mse, percentile: 99.99, progress: nil).ranges()
         let qparams = try activationParams(graph, ranges)
         let corrector = BiasCorrector(graph: graph, qparams: qparams, images: images, count: count, progress: nil)

@@ -154,42 +154,82 @@ struct Requantizer {
         try means(trials: [layer]).map { $0.map { $0 ?? .nan } }[0]
     }
 
-    /// `means(bias:)` for several candidates at once (one pass over the accumulators).
+    /// `means(bias:)` for several candidates at once, in one pass over the accumulators. The
+    /// candidates' biases rise with their index, so each element's output does too: per element
+    /// the first and last candidate's outputs, and when they differ a binary search for where it
+    /// steps up, give every candidate's output (about 6 requantisations instead of 17).
     func means(trials: [Layer]) throws(QuantizeError) -> [[Double?]] {
         var biases: [[Int32?]] = []
         for t in trials { biases.append(try quantizedBias(t)) }
         let n = trials.count, c = channels
-        let flat = biases.flatMap { $0.map { $0 ?? 0 } }
+        // Channels whose candidates are all valid and rising take the fast path.
+        let rising = (0..<c).map { ch in
+            (0..<n).allSatisfy { biases[$0][ch] != nil } && (1..<max(n, 1)).allSatisfy { biases[$0][ch]! >= biases[$0 - 1][ch]! }
+        }
+        let flat = (0..<c).flatMap { ch in (0..<n).map { biases[$0][ch] ?? 0 } }  // [channel][trial]
         let (lo, hi) = (op.actMin, op.actMax)
-        let elements = sums.count
+        let zp = zeroPoint
+        let pixels = sums.count / c
         let slots = ResultSlots<[Int64]>(count: threads)
         sums.withUnsafeBufferPointer { sb in
             DispatchQueue.concurrentPerform(iterations: threads) { t in
-                // totals[j * c + ch]: the sum of int8 outputs of trial j.
+                // totals[ch * n + j]: the sum of candidate j's int8 outputs in channel ch.
                 var totals = [Int64](repeating: 0, count: n * c)
-                let start = elements / c * t / threads * c, end = elements / c * (t + 1) / threads * c
-                var e = start
-                while e < end {
-                    for ch in 0..<c {
-                        let sv = sb[e + ch]
-                        let m = multipliers[ch], sh = shifts[ch]
-                        for j in 0..<n {
-                            totals[j * c + ch] += Int64(requantize(flat[j * c + ch] &+ sv, multiplier: m, shift: sh, zeroPoint: zeroPoint, min: lo, max: hi))
+                var steps = [Int64](repeating: 0, count: (n + 1) * c)  // +1 from candidate j on, fast path
+                var base = [Int64](repeating: 0, count: c)
+                flat.withUnsafeBufferPointer { fb in
+                    totals.withUnsafeMutableBufferPointer { tb in
+                        steps.withUnsafeMutableBufferPointer { stb in
+                            base.withUnsafeMutableBufferPointer { bb in
+                                multipliers.withUnsafeBufferPointer { mb in
+                                    shifts.withUnsafeBufferPointer { shb in
+                                        rising.withUnsafeBufferPointer { rb in
+                                            for p in (pixels * t / threads)..<(pixels * (t + 1) / threads) {
+                                                let row = sb.baseAddress! + p * c
+                                                for ch in 0..<c {
+                                                    let sv = row[ch], m = mb[ch], sh = shb[ch]
+                                                    let bias = fb.baseAddress! + ch * n
+                                                    @inline(__always) func out(_ j: Int) -> Int32 {
+                                                        requantize(bias[j] &+ sv, multiplier: m, shift: sh, zeroPoint: zp, min: lo, max: hi)
+                                                    }
+                                                    if !rb[ch] {
+                                                        for j in 0..<n { tb[ch * n + j] += Int64(out(j)) }
+                                                        continue
+                                                    }
+                                                    let first = out(0)
+                                                    bb[ch] += Int64(first)
+                                                    let last = out(n - 1)
+                                                    if last == first { continue }
+                                                    if last == first + 1 {
+                                                        var l = 1, h = n - 1  // the first j with out(j) > first lies in l...h
+                                                        while l < h { let mid = (l + h) / 2; if out(mid) > first { h = mid } else { l = mid + 1 } }
+                                                        stb[ch * (n + 1) + l] += 1
+                                                    } else {
+                                                        for j in 1..<n { tb[ch * n + j] += Int64(out(j) - first) }
+                                                    }
+                                                }
+                                            }
+                                        }
+                                    }
+                                }
+                            }
                         }
                     }
-                    e += c
+                }
+                for ch in 0..<c where rising[ch] {
+                    var up: Int64 = 0
+                    for j in 0..<n { up += steps[ch * (n + 1) + j]; totals[ch * n + j] += base[ch] + up }
                 }
                 slots.set(t, totals)
             }
         }
         let parts = slots.values()
-        let pixels = Double(elements / c)
         return (0..<n).map { j in
             (0..<c).map { ch -> Double? in
                 guard biases[j][ch] != nil else { return nil }
                 var total: Int64 = 0
-                for p in parts { total += p[j * c + ch] }
-                return Double(scale) * (Double(total) / pixels - Double(zeroPoint))
+                for p in parts { total += p[ch * n + j] }
+                return Double(scale) * (Double(total) / Double(pixels) - Double(zp))
             }
         }
     }

@@ -216,20 +216,26 @@ final class ProgressCounter: @unchecked Sendable {
     func increment() -> Int { lock.lock(); defer { lock.unlock() }; value += 1; return value }
 }
 
-/// A one-line progress bar on stderr, drawn only when stderr is a terminal.
+/// A one-line progress bar on stderr, redrawn in place when stderr is a terminal. With `lines`,
+/// each phase also leaves one line when it ends ("label: 1.23 s"), on a terminal or not, so a log
+/// shows where the time went.
 package final class Progress: @unchecked Sendable {
     private let label: String
     private let lock = NSLock()
     private var lastDrawn = -1
+    private let draws: Bool, lines: Bool
+    private let start = Date()
 
-    /// nil unless `enabled` and stderr is a terminal.
-    package static func make(_ label: String, enabled: Bool) -> Progress? {
-        enabled && isatty(STDERR_FILENO) != 0 ? Progress(label) : nil
+    /// nil unless `enabled` and stderr is a terminal (or `lines`).
+    package static func make(_ label: String, enabled: Bool, lines: Bool = false) -> Progress? {
+        let terminal = isatty(STDERR_FILENO) != 0
+        return enabled && (terminal || lines) ? Progress(label, draws: terminal, lines: lines) : nil
     }
 
-    private init(_ label: String) { self.label = label }
+    private init(_ label: String, draws: Bool, lines: Bool) { self.label = label; self.draws = draws; self.lines = lines }
 
     package func update(_ done: Int, of total: Int) {
+        guard draws else { return }
         lock.lock(); defer { lock.unlock() }
         let width = 30
         let filled = total > 0 ? done * width / total : width
@@ -237,10 +243,12 @@ package final class Progress: @unchecked Sendable {
         guard percent != lastDrawn || done == total else { return }
         lastDrawn = percent
         let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
-        FileHandle.standardError.write(Data("\r\(label) [\(bar)] \(percent)%".utf8))
+        FileHandle.standardError.write(Data("\r\(label) [\(bar)] \(done)/\(total)".utf8))
     }
 
     package func finish() {
-        FileHandle.standardError.write(Data("\r\u{1B}[K".utf8))
+        var text = draws ? "\r\u{1B}[K" : ""
+        if lines { text += "\(label): \(String(format: "%.2f", Date().timeIntervalSince(start))) s\n" }
+        FileHandle.standardError.write(Data(text.utf8))
     }
 }
