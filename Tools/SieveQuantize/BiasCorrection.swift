@@ -24,6 +24,8 @@ struct BiasCorrector {
     let images: ImageSet
     let count: Int
     let progress: Progress?
+    /// The float means `floatMeans()` would compute, when the calibration pass already did.
+    var floatTargets: [Int: [Double]]? = nil
 
     static let candidates = 17
 

@@ -6,7 +6,7 @@ import SieveCore
 extension BiasCorrector {
     /// The graph with corrected biases; the same choices as `exhaustiveCorrected()`.
     func corrected() throws(QuantizeError) -> Graph {
-        let target = floatMeans()
+        let target = floatTargets ?? floatMeans()
         var g = graph
         // Pools and ADDs run from this draft: their parameters do not depend on any bias.
         let draft = try BlobBuilder(graph: g, qparams: qparams).build(provenance: "")
@@ -241,9 +241,24 @@ struct Requantizer {
             throw .internalError(reason: "bias correction changed the weight scale of \(layer.node)")
         }
         let (lo, hi) = (op.actMin, op.actMax)
-        for e in 0..<sums.count {
-            let ch = e % channels
-            out[e] = Int8(requantize(q.bias[ch] &+ sums[e], multiplier: multipliers[ch], shift: shifts[ch], zeroPoint: zeroPoint, min: lo, max: hi))
+        let c = channels
+        out.withUnsafeMutableBufferPointer { ob in
+            sums.withUnsafeBufferPointer { sb in
+                q.bias.withUnsafeBufferPointer { bb in
+                    multipliers.withUnsafeBufferPointer { mb in
+                        shifts.withUnsafeBufferPointer { shb in
+                            var e = 0
+                            while e < sb.count {
+                                for ch in 0..<c {
+                                    ob[e + ch] = Int8(truncatingIfNeeded: requantize(bb[ch] &+ sb[e + ch], multiplier: mb[ch], shift: shb[ch],
+                                                                                     zeroPoint: zeroPoint, min: lo, max: hi))
+                                }
+                                e += c
+                            }
+                        }
+                    }
+                }
+            }
         }
     }
 }

@@ -189,8 +189,17 @@ final class FloatExecutor {
                                 if ix >= 0 && ix < inS.w { row[ox] += wv * src[ix] }
                             }
                             if p.strideW == 1 {
+                                // Eight outputs at a time (the compiler cannot prove row and src apart).
                                 let s = src + offset
-                                for ox in firstFull..<lastFull { row[ox] += wv * s[ox] }
+                                let w8 = SIMD8<Float>(repeating: wv)
+                                var ox = firstFull
+                                while ox + 8 <= lastFull {
+                                    let acc = UnsafeRawPointer(row + ox).loadUnaligned(as: SIMD8<Float>.self)
+                                    let v = UnsafeRawPointer(s + ox).loadUnaligned(as: SIMD8<Float>.self)
+                                    UnsafeMutableRawPointer(row + ox).storeBytes(of: acc + w8 * v, as: SIMD8<Float>.self)
+                                    ox += 8
+                                }
+                                while ox < lastFull { row[ox] += wv * s[ox]; ox += 1 }
                             } else {
                                 for ox in firstFull..<lastFull { row[ox] += wv * src[ox * p.strideW + offset] }
                             }

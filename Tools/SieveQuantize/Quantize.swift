@@ -107,8 +107,8 @@ public func quantizeModel(onnxPath: String, calibrationPath: String, options: Qu
 
     let count = min(options.count, images.count)
     let progress = Progress.make("calibrating \(count) images (\(options.method.rawValue)\(options.method == .minmax ? "" : ", 2 passes"))", enabled: options.progress, lines: true)
-    let ranges = Calibrator(graph: graph, images: images, count: count, method: options.method,
-                            percentile: options.percentile, progress: progress).ranges()
+    let (ranges, floatMeans) = Calibrator(graph: graph, images: images, count: count, method: options.method,
+                                          percentile: options.percentile, progress: progress).rangesAndMeans()
     progress?.finish()
     let qparams = try activationParams(graph, ranges)
     let tCalibrate = lap()
@@ -127,7 +127,8 @@ public func quantizeModel(onnxPath: String, calibrationPath: String, options: Qu
     if options.biasCorrection {
         let weighted = graph.layers.filter { $0.hasBias }.count
         let bar = Progress.make("bias correction: \(weighted) layers on \(count) images", enabled: options.progress, lines: true)
-        quantizedGraph = try BiasCorrector(graph: graph, qparams: qparams, images: images, count: count, progress: bar).corrected()
+        quantizedGraph = try BiasCorrector(graph: graph, qparams: qparams, images: images, count: count, progress: bar,
+                                           floatTargets: floatMeans).corrected()
         bar?.finish()
         provenance += "bias correction: empirical, on the calibration images\n"
     }
