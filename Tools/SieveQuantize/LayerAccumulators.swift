@@ -64,8 +64,9 @@ final class LayerAccumulators {
     }
 
     private func depthwise(_ x: UnsafePointer<Int8>, _ s: UnsafeMutablePointer<Int32>) {
-        let (inH, inW, c) = (Int(input.h), Int(input.w), Int(input.c))
-        let (outH, outW) = (Int(output.h), Int(output.w))
+        let (inH, inW, inC) = (Int(input.h), Int(input.w), Int(input.c))
+        let (outH, outW, c) = (Int(output.h), Int(output.w), Int(output.c))
+        let multiplier = c / inC  // output channel oc reads input channel oc / multiplier
         let (kh, kw) = (Int(op.kernelH), Int(op.kernelW))
         let zp = input.zeroPoint
         // [kh][kw][cout] weights; one output pixel at a time, all channels contiguous.
@@ -80,9 +81,12 @@ final class LayerAccumulators {
                         let w = weights + (ky * kw + kx) * c
                         if iy < 0 || iy >= inH || ix < 0 || ix >= inW {
                             for ch in 0..<c { dst[ch] &+= Int32(w[ch]) &* zp }
-                        } else {
-                            let src = x + (iy * inW + ix) * c
+                        } else if multiplier == 1 {
+                            let src = x + (iy * inW + ix) * inC
                             for ch in 0..<c { dst[ch] &+= Int32(w[ch]) &* Int32(src[ch]) }
+                        } else {
+                            let src = x + (iy * inW + ix) * inC
+                            for ch in 0..<c { dst[ch] &+= Int32(w[ch]) &* Int32(src[ch / multiplier]) }
                         }
                     }
                 }
