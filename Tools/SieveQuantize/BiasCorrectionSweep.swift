@@ -4,6 +4,9 @@ import SieveCore
 /// BiasCorrector's fast path (see BiasCorrection.swift): one sweep through the layers with every
 /// image's live int8 tensors kept in memory.
 extension BiasCorrector {
+    /// The op's second input tensor (ADD's; an op kind added with two inputs belongs here too).
+    static func secondInput(_ op: OpRecord) -> Int? { op.opKind == .add ? Int(op.input1) : nil }
+
     /// The graph with corrected biases; the same choices as `exhaustiveCorrected()`.
     func corrected() throws(QuantizeError) -> Graph {
         let target = floatTargets ?? floatMeans()
@@ -27,7 +30,7 @@ extension BiasCorrector {
         var lastRead = [Int](repeating: -1, count: model.tensors.count)
         for (i, op) in model.ops.enumerated() {
             lastRead[Int(op.input0)] = i
-            if op.opKind == .add { lastRead[Int(op.input1)] = i }
+            if let second = BiasCorrector.secondInput(op) { lastRead[second] = i }
         }
         let inputIndex = Int(model.info.inputTensor)
         let inputSize = model.tensors[inputIndex].elementCount
@@ -97,7 +100,7 @@ extension BiasCorrector {
                 done += 1
                 progress?.update(done, of: weighted.count)
             } else {
-                let in0 = Int(op.input0), in1 = op.opKind == .add ? Int(op.input1) : -1
+                let in0 = Int(op.input0), in1 = BiasCorrector.secondInput(op) ?? -1
                 let x0 = live[in0]!, x1 = in1 >= 0 ? live[in1]! : []
                 let size0 = model.tensors[in0].elementCount, size1 = in1 >= 0 ? model.tensors[in1].elementCount : 0
                 result.withUnsafeMutableBufferPointer { rb in
