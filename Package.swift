@@ -26,9 +26,12 @@ let package = Package(
         // Host only.
         .systemLibrary(name: "CZlib", path: "Tools/CZlib"),
         .systemLibrary(name: "CCrypto", path: "Tools/CCrypto"),
+        .systemLibrary(name: "COpenBLAS", path: "Tools/COpenBLAS"),
+        .target(name: "CImageDecode", path: "Tools/CImageDecode",
+                linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png16")]),
         .target(
             name: "SieveQuantize",
-            dependencies: ["SieveCore", "CZlib", "CCrypto", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            dependencies: ["SieveCore", "SieveRun", "CSieveKernels", "CZlib", "CCrypto", "COpenBLAS", "CImageDecode", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
             path: "Tools/SieveQuantize",
             exclude: ["onnx-subset.proto", "generate-proto.sh"]
         ),

@@ -5,7 +5,7 @@
 # when something has to be installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-debian=(dataset-fashion-mnist protobuf-compiler zlib1g-dev libssl-dev gcc libc6-dev ffmpeg valgrind qemu-user
+debian=(dataset-fashion-mnist protobuf-compiler zlib1g-dev libssl-dev libopenblas-dev libjpeg62-turbo-dev libpng-dev gcc libc6-dev ffmpeg valgrind qemu-user
         gcc-aarch64-linux-gnu libc6-dev-arm64-cross gcc-arm-linux-gnueabihf libc6-dev-armhf-cross systemd file)
 missing=()
 for package in "${debian[@]}"; do

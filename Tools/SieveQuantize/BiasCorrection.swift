@@ -1,3 +1,4 @@
+import Foundation
 import SieveCore
 
 /// Empirical bias correction: after quantisation, each weighted layer's output has a small mean
@@ -10,17 +11,26 @@ import SieveCore
 /// among 17 points one output step apart around the plain correction, the one that leaves the
 /// smallest mean error. Logits (heads' and the classifier's) are exact in the runtime: for them
 /// the plain correction is exact.
+///
+/// `corrected()` does this in one sweep through the layers: it keeps every image's int8 tensors that
+/// later ops still read, computes a weighted layer's bias-free int32 accumulators once
+/// (LayerAccumulators.swift) and evaluates the 17 biases by requantising them, exactly as the
+/// kernels do; pools and ADDs run in the runtime. `exhaustiveCorrected()` is the first
+/// implementation (a blob and a run of every op before the layer per trial), kept as the reference
+/// the tests compare with.
 struct BiasCorrector {
     let graph: Graph
     let qparams: [Int: QParams]
     let images: ImageSet
     let count: Int
     let progress: Progress?
+    /// The float means `floatMeans()` would compute, when the calibration pass already did.
+    var floatTargets: [Int: [Double]]? = nil
 
     static let candidates = 17
 
-    /// The graph with corrected biases.
-    func corrected() throws(QuantizeError) -> Graph {
+    /// The graph with corrected biases, rebuilding and re-running the model for every trial (slow).
+    func exhaustiveCorrected() throws(QuantizeError) -> Graph {
         let target = floatMeans()
         var g = graph
         let weighted = g.layers.indices.filter { g.layers[$0].hasBias }
@@ -48,14 +58,14 @@ struct BiasCorrector {
     }
 
     /// Head index, or `graph.heads.count` for the classifier, when layer `l` writes logits.
-    private func logitsSource(_ l: Int) -> Int? {
+    func logitsSource(_ l: Int) -> Int? {
         let out = graph.layers[l].output
         if let h = graph.heads.firstIndex(where: { $0.output == out }) { return h }
         return out == graph.final ? graph.heads.count : nil
     }
 
     /// Per layer with a bias: the float model's mean output per channel.
-    private func floatMeans() -> [Int: [Double]] {
+    func floatMeans() -> [Int: [Double]] {
         let layers = graph.layers.indices.filter { graph.layers[$0].hasBias }
         let parts: [[Int: [Double]]] = parallelChunks(count: count) { range in
             let executor = FloatExecutor(graph: graph)
@@ -84,7 +94,7 @@ struct BiasCorrector {
     }
 
     /// The int8 runtime's mean output of layer `l` per channel minus `target`, with `g`'s biases.
-    private func meanError(_ g: Graph, layer l: Int, target: [Double]) throws(QuantizeError) -> [Float] {
+    func meanError(_ g: Graph, layer l: Int, target: [Double]) throws(QuantizeError) -> [Float] {
         let blob = try BlobBuilder(graph: g, qparams: qparams).build(provenance: "")
         let memory = UnsafeMutableRawBufferPointer.allocate(byteCount: blob.count, alignment: BlobLayout.alignment)
         defer { memory.deallocate() }

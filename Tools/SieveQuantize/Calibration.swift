@@ -127,12 +127,18 @@ struct Calibrator {
     /// Values whose range is calibrated: every layer output except the pools', which keep their input's quantisation.
     var calibrated: [Int] { graph.layers.filter { !$0.kind.isPool }.map { $0.output } }
 
-    func ranges() -> [Int: (min: Double, max: Double)] {
+    func ranges() -> [Int: (min: Double, max: Double)] { rangesAndMeans().ranges }
+
+    /// The ranges, and per layer with a bias its float output's mean per channel (what bias
+    /// correction aims at, gathered in the first pass rather than in a pass of its own).
+    func rangesAndMeans() -> (ranges: [Int: (min: Double, max: Double)], means: [Int: [Double]]) {
         let values = calibrated
-        // Pass 1: min and max.
-        let minmax: [[(Float, Float)]] = parallelChunks(count: count, progress: progress, passes: method == .minmax ? 1 : 2, pass: 0) { range in
+        let biased = graph.layers.indices.filter { graph.layers[$0].hasBias }
+        // Pass 1: min and max, and the channel sums.
+        let pass1: [([(Float, Float)], [Int: [Double]])] = parallelChunks(count: count, progress: progress, passes: method == .minmax ? 1 : 2, pass: 0) { range in
             let executor = FloatExecutor(graph: graph)
             var stats = [(Float, Float)](repeating: (.infinity, -.infinity), count: values.count)
+            var sums: [Int: [Double]] = [:]
             for i in range.indices {
                 executor.run(pixels: images.image(i))
                 for (j, v) in values.enumerated() {
@@ -140,9 +146,25 @@ struct Calibrator {
                     for x in executor.value(v) { lo = min(lo, x); hi = max(hi, x) }
                     stats[j] = (lo, hi)
                 }
+                for l in biased {
+                    let v = executor.value(graph.layers[l].output)
+                    let s = graph.values[graph.layers[l].output].shape
+                    let plane = s.h * s.w
+                    var acc = sums[l] ?? [Double](repeating: 0, count: s.c)
+                    for c in 0..<s.c { for p in 0..<plane { acc[c] += Double(v[c * plane + p]) } }
+                    sums[l] = acc
+                }
                 range.step()
             }
-            return stats
+            return (stats, sums)
+        }
+        let minmax = pass1.map { $0.0 }
+        var means: [Int: [Double]] = [:]
+        for l in biased {
+            let s = graph.values[graph.layers[l].output].shape
+            var total = [Double](repeating: 0, count: s.c)
+            for part in pass1 { for c in total.indices { total[c] += part.1[l]![c] } }
+            means[l] = total.map { $0 / Double(count * s.h * s.w) }
         }
         var merged = [(Float, Float)](repeating: (.infinity, -.infinity), count: values.count)
         for part in minmax { for j in values.indices { merged[j] = (min(merged[j].0, part[j].0), max(merged[j].1, part[j].1)) } }
@@ -150,7 +172,7 @@ struct Calibrator {
         // Non-finite activations: report them as they are (quantisation refuses them), no histograms.
         if method == .minmax || merged.contains(where: { !$0.0.isFinite || !$0.1.isFinite }) {
             for (j, v) in values.enumerated() { result[v] = (Double(merged[j].0), Double(merged[j].1)) }
-            return result
+            return (result, means)
         }
         // Pass 2: histograms over the observed ranges.
         let parts: [[Histogram]] = parallelChunks(count: count, progress: progress, passes: 2, pass: 1) { range in
@@ -173,7 +195,7 @@ struct Calibrator {
             if logits.contains(v) { result[v] = (Double(merged[j].0), Double(merged[j].1)); continue }
             result[v] = method == .percentile ? hists[j].percentileRange(percentile) : hists[j].mseRange()
         }
-        return result
+        return (result, means)
     }
 }
 
@@ -216,20 +238,26 @@ final class ProgressCounter: @unchecked Sendable {
     func increment() -> Int { lock.lock(); defer { lock.unlock() }; value += 1; return value }
 }
 
-/// A one-line progress bar on stderr, drawn only when stderr is a terminal.
+/// A one-line progress bar on stderr, redrawn in place when stderr is a terminal. With `lines`,
+/// each phase also leaves one line when it ends ("label: 1.23 s"), on a terminal or not, so a log
+/// shows where the time went.
 package final class Progress: @unchecked Sendable {
     private let label: String
     private let lock = NSLock()
     private var lastDrawn = -1
+    private let draws: Bool, lines: Bool
+    private let start = Date()
 
-    /// nil unless `enabled` and stderr is a terminal.
-    package static func make(_ label: String, enabled: Bool) -> Progress? {
-        enabled && isatty(STDERR_FILENO) != 0 ? Progress(label) : nil
+    /// nil unless `enabled` and stderr is a terminal (or `lines`).
+    package static func make(_ label: String, enabled: Bool, lines: Bool = false) -> Progress? {
+        let terminal = isatty(STDERR_FILENO) != 0
+        return enabled && (terminal || lines) ? Progress(label, draws: terminal, lines: lines) : nil
     }
 
-    private init(_ label: String) { self.label = label }
+    private init(_ label: String, draws: Bool, lines: Bool) { self.label = label; self.draws = draws; self.lines = lines }
 
     package func update(_ done: Int, of total: Int) {
+        guard draws else { return }
         lock.lock(); defer { lock.unlock() }
         let width = 30
         let filled = total > 0 ? done * width / total : width
@@ -237,10 +265,12 @@ package final class Progress: @unchecked Sendable {
         guard percent != lastDrawn || done == total else { return }
         lastDrawn = percent
         let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
-        FileHandle.standardError.write(Data("\r\(label) [\(bar)] \(percent)%".utf8))
+        FileHandle.standardError.write(Data("\r\(label) [\(bar)] \(done)/\(total)".utf8))
     }
 
     package func finish() {
-        FileHandle.standardError.write(Data("\r\u{1B}[K".utf8))
+        var text = draws ? "\r\u{1B}[K" : ""
+        if lines { text += "\(label): \(String(format: "%.2f", Date().timeIntervalSince(start))) s\n" }
+        FileHandle.standardError.write(Data(text.utf8))
     }
 }

@@ -21,16 +21,23 @@ public struct ImageSet {
     /// Image `i`, HWC.
     public func image(_ i: Int) -> ArraySlice<UInt8> { pixels[(i * imageSize)..<((i + 1) * imageSize)] }
 
-    /// Reads IDX (ubyte, `[N,H,W]` or `[N,H,W,C]`) or .npy (uint8, `[N,H,W]`, `[N,H,W,C]` or `[N,C,H,W]`),
-    /// either of them optionally gzipped. `expect` (height, width, channels), when given, resolves the
-    /// 4-D .npy layout and is checked against the file's image size.
+    /// Reads IDX (ubyte, `[N,H,W]` or `[N,H,W,C]`) or .npy (uint8, one image or many: `[H,W]`,
+    /// `[N,H,W]`, `[H,W,C]`, `[C,H,W]`, `[N,H,W,C]`, `[N,C,H,W]`), either of them optionally gzipped,
+    /// or, with `expect`, a folder of JPEG/PNG files (ImageFolder.swift; the first `limit` by name).
+    /// `expect` (height, width, channels), when given, decides the .npy layout and is checked
+    /// against the file's image size.
     /// `calibration` false: errors speak of images (evaluation, tuning), not calibration data.
     public static func load(path: String, expect: (height: Int, width: Int, channels: Int)? = nil,
-                            calibration: Bool = true) throws(QuantizeError) -> ImageSet {
-        var bytes = try readFile(path)
+                            calibration: Bool = true, limit: Int = Int.max) throws(QuantizeError) -> ImageSet {
         func fail(_ reason: String) -> QuantizeError {
             calibration ? .invalidCalibrationData(path: path, reason: reason) : .invalidImageData(path: path, reason: reason)
         }
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue {
+            guard let e = expect else { throw fail("is a folder; folders of images are read for a model's input only") }
+            return try loadFolder(path, expect: e, limit: limit, fail: fail)
+        }
+        var bytes = try readFile(path)
         if bytes.count >= 2 && bytes[0] == 0x1F && bytes[1] == 0x8B {
             do { bytes = try gunzipDeclared(bytes) } catch { throw fail(error.reason) }
         }
@@ -97,24 +104,41 @@ public struct ImageSet {
             dims.append(v)
         }
         let offset = start + headerLength
-        switch dims.count {
-        case 3: return try makeSet(dims: dims + [1], bytes: b, offset: offset, nchw: false, fail: fail)
-        case 4:
-            // [N,C,H,W] (PyTorch's order) or [N,H,W,C]: the model's input decides; without it, a
-            // last axis of 1...4 reads as channels.
-            var nchw: Bool
-            if let e = expect {
-                let asNCHW = dims[1] == e.channels && dims[2] == e.height && dims[3] == e.width
-                let asNHWC = dims[1] == e.height && dims[2] == e.width && dims[3] == e.channels
-                nchw = asNCHW && !asNHWC
-            } else {
-                nchw = !(1...4).contains(dims[3]) && (1...4).contains(dims[1])
+        let layout = try npyLayout(dims, expect: expect, fail: fail)
+        return try makeSet(dims: layout.dims, bytes: b, offset: offset, nchw: layout.channelMajor, fail: fail)
+    }
+
+    /// A .npy shape as [N, H, W, C] and whether its bytes are channel-major ([N,C,H,W] or [C,H,W]).
+    /// With the model's input size the layout that matches it is taken (HWC before CHW when both
+    /// do); a shape no layout matches is an error naming both sizes. Without it: [N,H,W] for three
+    /// dimensions, and for four a last axis of 1...4 reads as channels.
+    static func npyLayout(_ d: [Int], expect: (height: Int, width: Int, channels: Int)?,
+                          fail: (String) -> QuantizeError) throws(QuantizeError) -> (dims: [Int], channelMajor: Bool) {
+        let shape = "(" + d.map(String.init).joined(separator: ", ") + ")"
+        guard let e = expect else {
+            switch d.count {
+            case 2: return ([1, d[0], d[1], 1], false)
+            case 3: return (d + [1], false)
+            case 4:
+                let nchw = !(1...4).contains(d[3]) && (1...4).contains(d[1])
+                return (nchw ? [d[0], d[2], d[3], d[1]] : d, nchw)
+            default: throw fail(".npy array has \(d.count) dimensions, shape \(shape); images need [H,W], [N,H,W], [H,W,C], [C,H,W], [N,H,W,C] or [N,C,H,W]")
             }
-            let shape = nchw ? [dims[0], dims[2], dims[3], dims[1]] : dims
-            return try makeSet(dims: shape, bytes: b, offset: offset, nchw: nchw, fail: fail)
-        default:
-            throw fail(".npy array has \(dims.count) dimensions; images need [N,H,W], [N,H,W,C] or [N,C,H,W]")
         }
+        // Candidate readings in order of preference: (name, [N,H,W,C], channel-major).
+        var candidates: [(String, [Int], Bool)] = []
+        switch d.count {
+        case 2: candidates = [("HxW", [1, d[0], d[1], 1], false)]
+        case 3: candidates = [("HxWxC", [1, d[0], d[1], d[2]], false), ("NxHxW", [d[0], d[1], d[2], 1], false),
+                              ("CxHxW", [1, d[1], d[2], d[0]], true)]
+        case 4: candidates = [("NxHxWxC", d, false), ("NxCxHxW", [d[0], d[2], d[3], d[1]], true)]
+        default: throw fail(".npy array has \(d.count) dimensions, shape \(shape); images need [H,W], [N,H,W], [H,W,C], [C,H,W], [N,H,W,C] or [N,C,H,W]")
+        }
+        for (_, dims, channelMajor) in candidates where dims[1] == e.height && dims[2] == e.width && dims[3] == e.channels {
+            return (dims, channelMajor)
+        }
+        let readings = candidates.map { "\($0.0) gives \($0.1[0]) of \($0.1[1])x\($0.1[2])x\($0.1[3])" }.joined(separator: ", ")
+        throw fail(".npy shape \(shape) holds no \(e.height)x\(e.width)x\(e.channels) (HxWxC) images, the model's input (\(readings))")
     }
 
     /// `dims` is [N, H, W, C]; with `nchw` the bytes are stored [N, C, H, W] and get transposed.

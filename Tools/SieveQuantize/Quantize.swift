@@ -105,13 +105,13 @@ public func quantizeModel(onnxPath: String, calibrationPath: String, options: Qu
         throw .invalidModel(reason: "the model translates to \(graph.layers.count + 1) tensors and \(graph.layers.count) ops; a Sieve blob holds at most \(maxBlobTensors) of each")
     }
     let s = graph.inputShape
-    let images = try ImageSet.load(path: calibrationPath, expect: (s.h, s.w, s.c))
+    let images = try ImageSet.load(path: calibrationPath, expect: (s.h, s.w, s.c), limit: options.count)
     let tImport = lap()
 
     let count = min(options.count, images.count)
-    let progress = Progress.make("calibrating (\(options.method.rawValue), \(count) images)", enabled: options.progress)
-    let ranges = Calibrator(graph: graph, images: images, count: count, method: options.method,
-                            percentile: options.percentile, progress: progress).ranges()
+    let progress = Progress.make("calibrating \(count) images (\(options.method.rawValue)\(options.method == .minmax ? "" : ", 2 passes"))", enabled: options.progress, lines: true)
+    let (ranges, floatMeans) = Calibrator(graph: graph, images: images, count: count, method: options.method,
+                                          percentile: options.percentile, progress: progress).rangesAndMeans()
     progress?.finish()
     let qparams = try activationParams(graph, ranges)
     let tCalibrate = lap()
@@ -128,8 +128,10 @@ public func quantizeModel(onnxPath: String, calibrationPath: String, options: Qu
         """
     var quantizedGraph = graph
     if options.biasCorrection {
-        let bar = Progress.make("correcting biases (\(count) images)", enabled: options.progress)
-        quantizedGraph = try BiasCorrector(graph: graph, qparams: qparams, images: images, count: count, progress: bar).corrected()
+        let weighted = graph.layers.filter { $0.hasBias }.count
+        let bar = Progress.make("bias correction: \(weighted) layers on \(count) images", enabled: options.progress, lines: true)
+        quantizedGraph = try BiasCorrector(graph: graph, qparams: qparams, images: images, count: count, progress: bar,
+                                           floatTargets: floatMeans).corrected()
         bar?.finish()
         provenance += "bias correction: empirical, on the calibration images\n"
     }
@@ -213,7 +215,7 @@ func measureSQNR(blob: [UInt8], graph: Graph, images: ImageSet, count: Int, prog
     memory.copyBytes(from: blob)
     let model: Model
     do { model = try Model(bytes: UnsafeRawBufferPointer(memory)) } catch { throw .internalError(reason: "the blob does not load: \(error)") }
-    let bar = Progress.make("measuring SQNR (\(count) images)", enabled: progress)
+    let bar = Progress.make("measuring SQNR on \(count) images", enabled: progress, lines: true)
     defer { bar?.finish() }
 
     struct Partial { var signal: [Double]; var noise: [Double]; var agree: Int }

@@ -17,11 +17,15 @@ struct QuantizeCommand: ParsableCommand {
             """)
 
     @Argument(help: "The ONNX model (static [1,C,H,W] input).") var model: String
-    @Option(help: "Calibration images: IDX (gzipped or raw) or .npy, uint8, the model's input size.") var calib: String
+    @Option(help: """
+        Calibration images: a folder of .jpg/.jpeg/.png files (the first --calib-count by name, \
+        centre-cropped and resized to the model's input as sieve-run does), IDX (gzipped or raw), or a uint8 \
+        .npy of one image or many ([H,W], [N,H,W], [H,W,C], [C,H,W], [N,H,W,C], [N,C,H,W]) at the model's input size.
+        """) var calib: String
     @Option(name: [.customShort("o"), .long], help: "The .sieve blob to write.") var output: String
     @Option(help: "Activation range calibration: \(CalibrationMethod.allCases.map { $0.rawValue }.joined(separator: " | ")).")
     var method: String = QuantizeOptions.defaultMethod.rawValue
-    @Option(help: "Calibration images to use: the first N of the file.")
+    @Option(help: "Calibration images to use: the first N of the file or folder.")
     var calibCount: Int = QuantizeOptions.defaultCount
     @Flag(help: "Skip the empirical bias correction (docs/RESULTS.md, \"Float reference\").")
     var noBiasCorrection = false

@@ -1,0 +1,284 @@
+import Foundation
+import SieveCore
+
+/// BiasCorrector's fast path (see BiasCorrection.swift): one sweep through the layers with every
+/// image's live int8 tensors kept in memory.
+extension BiasCorrector {
+    /// The op's second input tensor (ADD's; an op kind added with two inputs belongs here too).
+    static func secondInput(_ op: OpRecord) -> Int? { op.opKind == .add ? Int(op.input1) : nil }
+
+    /// The graph with corrected biases; the same choices as `exhaustiveCorrected()`.
+    func corrected() throws(QuantizeError) -> Graph {
+        let target = floatTargets ?? floatMeans()
+        var g = graph
+        // Pools and ADDs run from this draft: their parameters do not depend on any bias.
+        let draft = try BlobBuilder(graph: g, qparams: qparams).build(provenance: "")
+        let memory = UnsafeMutableRawBufferPointer.allocate(byteCount: draft.count, alignment: BlobLayout.alignment)
+        defer { memory.deallocate() }
+        memory.copyBytes(from: draft)
+        let model: Model
+        do { model = try Model(bytes: UnsafeRawBufferPointer(memory)) } catch { throw .internalError(reason: "the blob does not load: \(error)") }
+        let threads = max(1, min(ProcessInfo.processInfo.activeProcessorCount, 8, count))
+        var interpreters: [Interpreter] = []
+        for _ in 0..<threads {
+            do { interpreters.append(try Interpreter(model: model)) } catch { throw .internalError(reason: "interpreter: \(error)") }
+        }
+        func chunk(_ t: Int) -> Range<Int> { (count * t / threads)..<(count * (t + 1) / threads) }
+
+        // Each image's int8 tensors, image after image, while an op still reads them.
+        var live: [Int: [Int8]] = [:]
+        var lastRead = [Int](repeating: -1, count: model.tensors.count)
+        for (i, op) in model.ops.enumerated() {
+            lastRead[Int(op.input0)] = i
+            if let second = BiasCorrector.secondInput(op) { lastRead[second] = i }
+        }
+        let inputIndex = Int(model.info.inputTensor)
+        let inputSize = model.tensors[inputIndex].elementCount
+        var inputs = [Int8](repeating: 0, count: count * inputSize)
+        inputs.withUnsafeMutableBufferPointer { all in
+            let base = all.baseAddress!
+            DispatchQueue.concurrentPerform(iterations: threads) { t in
+                let interpreter = interpreters[t]
+                for i in chunk(t) {
+                    images.image(i).withUnsafeBytes { interpreter.setInput(pixels: $0) }
+                    (base + i * inputSize).update(from: interpreter.input.baseAddress!, count: inputSize)
+                }
+            }
+        }
+        live[inputIndex] = inputs
+        let weighted = g.layers.indices.filter { g.layers[$0].hasBias }
+        var done = 0
+        let builder = BlobBuilder(graph: g, qparams: qparams)
+
+        for l in model.ops.indices {
+            let op = model.ops[l]
+            let outIndex = Int(op.output)
+            let outSize = model.tensors[outIndex].elementCount
+            var result = [Int8](repeating: 0, count: count * outSize)
+            if g.layers[l].hasBias {
+                let inSize = model.tensors[Int(op.input0)].elementCount
+                let x = live[Int(op.input0)]!
+                // S for every image.
+                var sums = [Int32](repeating: 0, count: count * outSize)
+                x.withUnsafeBufferPointer { xb in
+                    sums.withUnsafeMutableBufferPointer { sb in
+                        let (xp, sp) = (xb.baseAddress!, sb.baseAddress!)
+                        DispatchQueue.concurrentPerform(iterations: threads) { t in
+                            let acc = LayerAccumulators(model: model, op: l)
+                            for i in chunk(t) { acc.compute(xp + i * inSize, into: sp + i * outSize) }
+                        }
+                    }
+                }
+                let requant = try Requantizer(model: model, op: l, builder: builder, layer: g.layers[l], sums: sums, count: count, threads: threads)
+                if logitsSource(l) != nil {
+                    let m0 = try meanError(g, layer: l, target: target[l]!)
+                    g.layers[l].shiftBias(m0.map { -$0 })
+                } else {
+                    let m0 = try requant.means(bias: g.layers[l]).enumerated().map { Float($0.element - target[l]![$0.offset]) }
+                    let step = Float(qparams[g.layers[l].output]!.scale)
+                    var trials: [Layer] = []
+                    for j in 0..<BiasCorrector.candidates {
+                        let f = Float(j) / Float(BiasCorrector.candidates - 1) - 0.5
+                        var t = g.layers[l]
+                        t.shiftBias(m0.map { -$0 + f * step })
+                        trials.append(t)
+                    }
+                    let means = try requant.means(trials: trials)
+                    var best = m0.map { _ in Float.infinity }
+                    var shift = m0.map { -$0 }
+                    for j in trials.indices {
+                        for c in m0.indices {
+                            // nil: this trial bias would change the channel's weight scale (a bias near 2^29 steps).
+                            guard let mean = means[j][c] else { continue }
+                            let e = Float(mean - target[l]![c])
+                            if abs(e) < best[c] { best[c] = abs(e); shift[c] = -m0[c] + (Float(j) / Float(BiasCorrector.candidates - 1) - 0.5) * step }
+                        }
+                    }
+                    g.layers[l].shiftBias(shift)
+                }
+                try requant.outputs(bias: g.layers[l], into: &result)
+                done += 1
+                progress?.update(done, of: weighted.count)
+            } else {
+                let in0 = Int(op.input0), in1 = BiasCorrector.secondInput(op) ?? -1
+                let x0 = live[in0]!, x1 = in1 >= 0 ? live[in1]! : []
+                let size0 = model.tensors[in0].elementCount, size1 = in1 >= 0 ? model.tensors[in1].elementCount : 0
+                result.withUnsafeMutableBufferPointer { rb in
+                    let out = rb.baseAddress!
+                    DispatchQueue.concurrentPerform(iterations: threads) { t in
+                        let interpreter = interpreters[t]
+                        for i in chunk(t) {
+                            x0.withUnsafeBufferPointer { interpreter.tensor(in0).baseAddress!.update(from: $0.baseAddress! + i * size0, count: size0) }
+                            if in1 >= 0 { x1.withUnsafeBufferPointer { interpreter.tensor(in1).baseAddress!.update(from: $0.baseAddress! + i * size1, count: size1) } }
+                            interpreter.run(op: l)
+                            (out + i * outSize).update(from: interpreter.tensor(outIndex).baseAddress!, count: outSize)
+                        }
+                    }
+                }
+            }
+            live[outIndex] = result
+            for t in Array(live.keys) where lastRead[t] <= l { live[t] = nil }
+        }
+        return g
+    }
+}
+
+/// A weighted layer's int8 output for candidate biases, from its bias-free accumulators of every image.
+struct Requantizer {
+    let model: Model
+    let op: OpRecord
+    let builder: BlobBuilder
+    let sums: [Int32]
+    let count: Int
+    let threads: Int
+    let channels: Int
+    let multipliers: [Int32], shifts: [Int32]
+    let zeroPoint: Int32, scale: Float
+    let layer: Layer
+
+    init(model: Model, op index: Int, builder: BlobBuilder, layer: Layer, sums: [Int32], count: Int, threads: Int) throws(QuantizeError) {
+        self.model = model; op = model.ops[index]; self.builder = builder; self.layer = layer
+        self.sums = sums; self.count = count; self.threads = threads
+        let out = model.tensors[Int(op.output)]
+        channels = Int(out.c); zeroPoint = out.zeroPoint; scale = out.scale
+        let m = model.pointer(op.multipliers, as: Int32.self), s = model.pointer(op.shifts, as: Int32.self)
+        multipliers = (0..<channels).map { m[$0] }; shifts = (0..<channels).map { s[$0] }
+    }
+
+    /// The int32 biases (zero point folded) the blob would hold for `layer`'s float biases; nil per
+    /// channel whose multiplier would differ from the draft's.
+    func quantizedBias(_ layer: Layer) throws(QuantizeError) -> [Int32?] {
+        let q = try builder.quantizedChannels(of: layer)
+        return (0..<channels).map { c in q.multipliers[c] == multipliers[c] && q.shifts[c] == shifts[c] ? q.bias[c] : nil }
+    }
+
+    /// Per channel, the mean dequantised output over every pixel of every image.
+    func means(bias layer: Layer) throws(QuantizeError) -> [Double] {
+        try means(trials: [layer]).map { $0.map { $0 ?? .nan } }[0]
+    }
+
+    /// `means(bias:)` for several candidates at once, in one pass over the accumulators. The
+    /// candidates' biases rise with their index, so each element's output does too: per element
+    /// the first and last candidate's outputs, and when they differ a binary search for where it
+    /// steps up, give every candidate's output (about 6 requantisations instead of 17).
+    func means(trials: [Layer]) throws(QuantizeError) -> [[Double?]] {
+        var biases: [[Int32?]] = []
+        for t in trials { biases.append(try quantizedBias(t)) }
+        let n = trials.count, c = channels
+        // Channels whose candidates are all valid and rising take the fast path.
+        let rising = (0..<c).map { ch in
+            (0..<n).allSatisfy { biases[$0][ch] != nil } && (1..<max(n, 1)).allSatisfy { biases[$0][ch]! >= biases[$0 - 1][ch]! }
+        }
+        let flat = (0..<c).flatMap { ch in (0..<n).map { biases[$0][ch] ?? 0 } }  // [channel][trial]
+        let (lo, hi) = (op.actMin, op.actMax)
+        let zp = zeroPoint
+        let pixels = sums.count / c
+        let slots = ResultSlots<[Int64]>(count: threads)
+        sums.withUnsafeBufferPointer { sb in
+            DispatchQueue.concurrentPerform(iterations: threads) { t in
+                // totals[ch * n + j]: the sum of candidate j's int8 outputs in channel ch.
+                var totals = [Int64](repeating: 0, count: n * c)
+                var steps = [Int64](repeating: 0, count: (n + 1) * c)  // +1 from candidate j on, fast path
+                var base = [Int64](repeating: 0, count: c)
+                flat.withUnsafeBufferPointer { fb in
+                    totals.withUnsafeMutableBufferPointer { tb in
+                        steps.withUnsafeMutableBufferPointer { stb in
+                            base.withUnsafeMutableBufferPointer { bb in
+                                multipliers.withUnsafeBufferPointer { mb in
+                                    shifts.withUnsafeBufferPointer { shb in
+                                        rising.withUnsafeBufferPointer { rb in
+                                            for p in (pixels * t / threads)..<(pixels * (t + 1) / threads) {
+                                                let row = sb.baseAddress! + p * c
+                                                for ch in 0..<c {
+                                                    let sv = row[ch], m = mb[ch], sh = shb[ch]
+                                                    let bias = fb.baseAddress! + ch * n
+                                                    @inline(__always) func out(_ j: Int) -> Int32 {
+                                                        requantize(bias[j] &+ sv, multiplier: m, shift: sh, zeroPoint: zp, min: lo, max: hi)
+                                                    }
+                                                    if !rb[ch] {
+                                                        for j in 0..<n { tb[ch * n + j] += Int64(out(j)) }
+                                                        continue
+                                                    }
+                                                    let first = out(0)
+                                                    bb[ch] += Int64(first)
+                                                    let last = out(n - 1)
+                                                    if last == first { continue }
+                                                    if last == first + 1 {
+                                                        var l = 1, h = n - 1  // the first j with out(j) > first lies in l...h
+                                                        while l < h { let mid = (l + h) / 2; if out(mid) > first { h = mid } else { l = mid + 1 } }
+                                                        stb[ch * (n + 1) + l] += 1
+                                                    } else {
+                                                        for j in 1..<n { tb[ch * n + j] += Int64(out(j) - first) }
+                                                    }
+                                                }
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                for ch in 0..<c where rising[ch] {
+                    var up: Int64 = 0
+                    for j in 0..<n { up += steps[ch * (n + 1) + j]; totals[ch * n + j] += base[ch] + up }
+                }
+                slots.set(t, totals)
+            }
+        }
+        let parts = slots.values()
+        return (0..<n).map { j in
+            (0..<c).map { ch -> Double? in
+                guard biases[j][ch] != nil else { return nil }
+                var total: Int64 = 0
+                for p in parts { total += p[ch * n + j] }
+                return Double(scale) * (Double(total) / Double(pixels) - Double(zp))
+            }
+        }
+    }
+
+    /// Every image's int8 output with `layer`'s biases, as the runtime computes it.
+    func outputs(bias layer: Layer, into out: inout [Int8]) throws(QuantizeError) {
+        let q = try builder.quantizedChannels(of: layer)
+        guard q.multipliers == multipliers && q.shifts == shifts else {
+            throw .internalError(reason: "bias correction changed the weight scale of \(layer.node)")
+        }
+        let (lo, hi) = (op.actMin, op.actMax)
+        let c = channels
+        out.withUnsafeMutableBufferPointer { ob in
+            sums.withUnsafeBufferPointer { sb in
+                q.bias.withUnsafeBufferPointer { bb in
+                    multipliers.withUnsafeBufferPointer { mb in
+                        shifts.withUnsafeBufferPointer { shb in
+                            var e = 0
+                            while e < sb.count {
+                                for ch in 0..<c {
+                                    ob[e + ch] = Int8(truncatingIfNeeded: requantize(bb[ch] &+ sb[e + ch], multiplier: mb[ch], shift: shb[ch],
+                                                                                     zeroPoint: zeroPoint, min: lo, max: hi))
+                                }
+                                e += c
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+extension BlobBuilder {
+    /// The quantised weights, biases and multipliers the blob holds for weighted `layer`.
+    func quantizedChannels(of layer: Layer) throws(QuantizeError) -> QuantizedChannels {
+        let inQ = qparams[layer.inputs[0]]!, outQ = qparams[layer.output]!
+        let name = graph.values[layer.output].name
+        switch layer.kind {
+        case .conv(let p):
+            return try quantizeChannels(name: name, weights: p.weights, bias: p.bias, cout: p.cout,
+                                        perChannel: p.cinPerGroup * p.kh * p.kw, inQ: inQ, outQ: outQ)
+        case .fullyConnected(let p):
+            return try quantizeChannels(name: name, weights: p.weights, bias: p.bias, cout: p.cout, perChannel: p.k, inQ: inQ, outQ: outQ)
+        default:
+            throw .internalError(reason: "\(name) has no weights")
+        }
+    }
+}
