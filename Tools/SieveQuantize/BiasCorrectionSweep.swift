@@ -5,8 +5,6 @@ import SieveCore
 /// image's live int8 tensors kept in memory.
 extension BiasCorrector {
     /// The op's second input tensor (ADD's; an op kind added with two inputs belongs here too).
-    static func secondInput(_ op: OpRecord) -> Int? { op.opKind == .add ? Int(op.input1) : nil }
-
     /// The graph with corrected biases; the same choices as `exhaustiveCorrected()`.
     func corrected() throws(QuantizeError) -> Graph {
         let target = floatTargets ?? floatMeans()
@@ -29,8 +27,7 @@ extension BiasCorrector {
         var live: [Int: [Int8]] = [:]
         var lastRead = [Int](repeating: -1, count: model.tensors.count)
         for (i, op) in model.ops.enumerated() {
-            lastRead[Int(op.input0)] = i
-            if let second = BiasCorrector.secondInput(op) { lastRead[second] = i }
+            for input in op.inputs { lastRead[Int(input)] = i }
         }
         let inputIndex = Int(model.info.inputTensor)
         let inputSize = model.tensors[inputIndex].elementCount
@@ -100,16 +97,20 @@ extension BiasCorrector {
                 done += 1
                 progress?.update(done, of: weighted.count)
             } else {
-                let in0 = Int(op.input0), in1 = BiasCorrector.secondInput(op) ?? -1
-                let x0 = live[in0]!, x1 = in1 >= 0 ? live[in1]! : []
-                let size0 = model.tensors[in0].elementCount, size1 = in1 >= 0 ? model.tensors[in1].elementCount : 0
+                // Pools, ADD, MUL, CONCAT, tables: every input copied in, the runtime's op run.
+                let inputs = op.inputs.map { Int($0) }
+                let values = inputs.map { live[$0]! }
+                let sizes = inputs.map { model.tensors[$0].elementCount }
                 result.withUnsafeMutableBufferPointer { rb in
                     let out = rb.baseAddress!
                     DispatchQueue.concurrentPerform(iterations: threads) { t in
                         let interpreter = interpreters[t]
                         for i in chunk(t) {
-                            x0.withUnsafeBufferPointer { interpreter.tensor(in0).baseAddress!.update(from: $0.baseAddress! + i * size0, count: size0) }
-                            if in1 >= 0 { x1.withUnsafeBufferPointer { interpreter.tensor(in1).baseAddress!.update(from: $0.baseAddress! + i * size1, count: size1) } }
+                            for (k, input) in inputs.enumerated() {
+                                values[k].withUnsafeBufferPointer {
+                                    interpreter.tensor(input).baseAddress!.update(from: $0.baseAddress! + i * sizes[k], count: sizes[k])
+                                }
+                            }
                             interpreter.run(op: l)
                             (out + i * outSize).update(from: interpreter.tensor(outIndex).baseAddress!, count: outSize)
                         }
