@@ -1,12 +1,13 @@
-// Depthwise convolution (depth multiplier 1) on AVX2: vpmaddwd over pairs of horizontally adjacent
-// taps. Each input row is staged once, padded, as a row of int16 *column pairs*: entry ix holds, per
-// channel, (x[ix], x[ix + 1]), channels 0-7 in one 32-byte half and 8-15 in the other. Taps kx, kx + 1
-// of an output pixel are then one aligned load and one vpmaddwd by (w_kx, w_kx+1) per 8 channels,
-// with no shuffle in the tap loop (the shuffles, two vpunpck and two vpmovsxbw per pair of taps and
-// pixel, had capped the earlier form at about half the vpmaddwd rate). An odd last tap of a row
-// pairs with a zero weight. Accumulators start at the bias, stay in channel order, and are
-// requantised in 32 bits (requantize_avx2.h). Staged rows live in a ring of kernel_h slots.
-// Multipliers > 1 stay scalar.
+// Depthwise convolution (depth multiplier 1) on AVX2: vpmaddwd over pairs of taps. Input rows are
+// staged padded into a ring of kernel_h rows and widened to int16 as they are loaded (vpmovsxbw
+// from memory); for a pixel, 16 channels and taps t, t + 1, vpunpcklwd /
+// vpunpckhwd of the two taps' int16 inputs give (x_t, x_t+1) pairs of channels 0-3, 8-11 and 4-7,
+// 12-15, and vpmaddwd by the weights packed in that order, (w_t, w_t+1) as int16, adds both products
+// into each channel's int32 lane: 32 MACs for 2 loads, 2 shuffles, 2 vpmaddwd, 2 vpaddd (vpmulld
+// took 8 MACs per sign extension, multiply and add). An odd last tap pairs with a zero weight.
+// Four pixels per weight load. The sums stay in that lane order: the bias and the 32-bit
+// requantisation constants are packed in it too, so a pixel's requantisation needs no permute and
+// two pixels share one narrowing. Multipliers > 1 stay scalar.
 #if defined(__x86_64__)
 #include "sieve_isa.h"
 #include "sieve_pack.h"
@@ -21,40 +22,51 @@ SIEVE_TARGET_BEGIN("avx2")
 
 #define PIXELS 4
 
-// Packed (cp = out_c rounded up to 16, pw = kernel_w rounded up to 2, / 2):
+// Packed (cp = out_c rounded up to 16, pairs = taps rounded up to 2, / 2):
 //   int32 bias[cp], multiplier[cp], shift[cp]
-//   int16 weights[kernel_h][pw][cp / 16][16 channels][2 taps]
-//   sieve_rq_block_avx2[cp / 8], sieve_rq32_block_avx2[cp / 16]
+//   int16 weights[pairs][cp / 16][2][8][2]   half 0: channels 0-3, 8-11; half 1: 4-7, 12-15
+//   sieve_rq_block_avx2[cp / 8], sieve_rq32_block_avx2[cp / 16] (lane order)
+//   int32 lane_bias[cp], lane_multiplier[cp], lane_multiplier_odd[cp] (lane order: per 16 channels,
+//   0-3, 8-11, 4-7, 12-15; the odd multipliers as sieve_odd_lanes would make them)
 typedef struct {
-    const int32_t *bias, *multipliers, *shifts;
+    const int32_t *bias, *multipliers, *shifts, *lane_bias, *lane_m, *lane_m_odd;
     const int16_t *weights;
     const sieve_rq_block_avx2 *blocks;
     const sieve_rq32_block_avx2 *blocks32;
-    int32_t cp, pw;
+    int32_t cp, pairs;
 } dw_view;
 
 static dw_view dw(const void *packed, const sieve_conv_params *p) {
     dw_view v;
     v.cp = sieve_round_up(p->out_c, 16);
-    v.pw = (p->kernel_w + 1) / 2;
+    v.pairs = (p->kernel_h * p->kernel_w + 1) / 2;
     v.bias = (const int32_t *)packed;
     v.multipliers = v.bias + v.cp;
     v.shifts = v.multipliers + v.cp;
     v.weights = (const int16_t *)(v.shifts + v.cp);
-    v.blocks = (const sieve_rq_block_avx2 *)(v.weights + (size_t)p->kernel_h * v.pw * v.cp * 2);
+    v.blocks = (const sieve_rq_block_avx2 *)(v.weights + (size_t)v.pairs * v.cp * 2);
     v.blocks32 = (const sieve_rq32_block_avx2 *)(v.blocks + v.cp / 8);
+    v.lane_bias = (const int32_t *)(v.blocks32 + v.cp / 16);
+    v.lane_m = v.lane_bias + v.cp;
+    v.lane_m_odd = v.lane_m + v.cp;
     return v;
 }
 
 size_t sieve_dwconv_packed_size__avx2(const sieve_conv_params *p) {
     if (p->out_c != p->in_c) return 0;
-    const size_t cp = (size_t)sieve_round_up(p->out_c, 16), pw = (size_t)(p->kernel_w + 1) / 2;
-    return cp * 3 * sizeof(int32_t) + (size_t)p->kernel_h * pw * cp * 2 * sizeof(int16_t) + cp / 8 * sizeof(sieve_rq_block_avx2) +
-           cp / 16 * sizeof(sieve_rq32_block_avx2);
+    const size_t cp = (size_t)sieve_round_up(p->out_c, 16), pairs = (size_t)(p->kernel_h * p->kernel_w + 1) / 2;
+    return cp * 3 * sizeof(int32_t) + pairs * cp * 2 * sizeof(int16_t) + cp / 8 * sizeof(sieve_rq_block_avx2) +
+           cp / 16 * sizeof(sieve_rq32_block_avx2) + cp * 3 * sizeof(int32_t);
 }
+
+// The channel of lane i (0-7) of half h of a 16-channel block.
+static inline int32_t lane_channel(int h, int i) { return (i < 4 ? i : i + 4) + 4 * h; }
+// The channel of lane i (0-15) of the lane-ordered block: 0-3, 8-11, 4-7, 12-15.
+static inline int32_t lane_order(int i) { return lane_channel(i / 8, i % 8); }
 
 void sieve_dwconv_pack__avx2(const sieve_conv_params *p, void *packed) {
     const dw_view v = dw(packed, p);
+    const int32_t taps = p->kernel_h * p->kernel_w;
     int32_t *bias = (int32_t *)v.bias, *m = (int32_t *)v.multipliers, *s = (int32_t *)v.shifts;
     for (int32_t c = 0; c < v.cp; c++) {
         bias[c] = c < p->out_c ? p->bias[c] : 0;
@@ -62,12 +74,15 @@ void sieve_dwconv_pack__avx2(const sieve_conv_params *p, void *packed) {
         s[c] = c < p->out_c ? p->shifts[c] : 31;
     }
     int16_t *w = (int16_t *)v.weights;
-    for (int32_t ky = 0; ky < p->kernel_h; ky++) {
-        for (int32_t k = 0; k < v.pw; k++) {
-            for (int32_t c = 0; c < v.cp; c++) {
-                for (int32_t t = 0; t < 2; t++) {
-                    const int32_t kx = 2 * k + t;
-                    *w++ = (int16_t)(c < p->out_c && kx < p->kernel_w ? p->weights[((size_t)ky * p->kernel_w + kx) * p->out_c + c] : 0);
+    for (int32_t pair = 0; pair < v.pairs; pair++) {
+        for (int32_t b = 0; b < v.cp / 16; b++) {
+            for (int h = 0; h < 2; h++) {
+                for (int i = 0; i < 8; i++) {
+                    const int32_t c = 16 * b + lane_channel(h, i);
+                    for (int t = 0; t < 2; t++) {
+                        const int32_t tap = 2 * pair + t;
+                        *w++ = (int16_t)(c < p->out_c && tap < taps ? p->weights[(size_t)tap * p->out_c + c] : 0);
+                    }
                 }
             }
         }
@@ -75,111 +90,139 @@ void sieve_dwconv_pack__avx2(const sieve_conv_params *p, void *packed) {
     sieve_rq_block_avx2 *blocks = (sieve_rq_block_avx2 *)v.blocks;
     for (int32_t c = 0; c < v.cp; c += 8) sieve_rq_block_avx2_fill(blocks + c / 8, v.multipliers + c, v.shifts + c);
     sieve_rq32_block_avx2 *blocks32 = (sieve_rq32_block_avx2 *)v.blocks32;
-    for (int32_t b = 0; b < v.cp / 16; b++) sieve_rq32_avx2_fill(blocks32 + b, v.shifts + 16 * b, p->out_c - 16 * b);
+    int32_t *lane_bias = (int32_t *)v.lane_bias, *lane_m = (int32_t *)v.lane_m, *lane_m_odd = (int32_t *)v.lane_m_odd;
+    for (int32_t b = 0; b < v.cp / 16; b++) {
+        int32_t shifts[16];
+        for (int i = 0; i < 16; i++) {
+            const int32_t c = 16 * b + lane_order(i);
+            shifts[i] = c < p->out_c ? v.shifts[c] : 33;  // padding channels: any shift the 32-bit form takes
+            lane_bias[16 * b + i] = v.bias[c];
+            lane_m[16 * b + i] = v.multipliers[c];
+            lane_m_odd[16 * b + i] = v.multipliers[16 * b + lane_order(i | 1)];
+        }
+        sieve_rq32_avx2_fill(blocks32 + b, shifts, 16);
+    }
 }
 
-// Scratch: a ring of kernel_h staged rows of column pairs ([span_w][cp] int16 pairs, 4 * cp bytes a
-// column), then one int8 row padded by sieve_pad_input ([span_w + 1][in_c], the extra column the
-// partner of the last; 64 bytes of slack for the last channel block's 16-byte loads). Input row r
-// of the span lives in slot r % kernel_h, so an output row's kernel_h rows are in distinct slots and
-// each row is staged once.
-static size_t slot_size(const sieve_conv_params *p) { return (size_t)sieve_conv_span_w(p) * sieve_round_up(p->in_c, 16) * 4; }
-static size_t bytes_size(const sieve_conv_params *p) {
-    return (size_t)sieve_round_up((sieve_conv_span_w(p) + 1) * p->in_c, 64) + 64;
-}
+// Scratch: the tap offsets (int32, one more for the odd tap's partner), then a ring of kernel_h
+// staged input rows (int8, padded; 64 bytes of slack each for the last channel block's 16-byte
+// loads). Input row r of the span lives in slot r % kernel_h, so an output row's kernel_h rows are
+// in distinct slots and each row is staged once. The ring stays in L1/L2 where a whole staged band
+// (and its int16 copy) of a 112x112x96 layer spilled to memory.
+static size_t offsets_size(const sieve_conv_params *p) { return (size_t)sieve_round_up((p->kernel_h * p->kernel_w + 1) * 4, 64); }
+static size_t slot_size(const sieve_conv_params *p) { return (size_t)sieve_round_up(sieve_conv_span_w(p) * p->in_c, 64) + 64; }
 
-size_t sieve_dwconv_scratch_size__avx2(const sieve_conv_params *p) { return (size_t)p->kernel_h * slot_size(p) + bytes_size(p); }
+size_t sieve_dwconv_scratch_size__avx2(const sieve_conv_params *p) { return offsets_size(p) + (size_t)p->kernel_h * slot_size(p); }
 
-// Stages span row r of the band into `pairs`. With an even horizontal stride every tap pair an
-// output reads starts at an even column, so only those are made.
-static void stage_row(const sieve_conv_params *p, int32_t r, int8_t *bytes, int16_t *pairs) {
+// Stages span row r of the band, padded with the zero point, into buffer `row`.
+static void stage_row(const sieve_conv_params *p, int32_t r, int8_t *row) {
     sieve_conv_params one = *p;
-    const int32_t span_w = sieve_conv_span_w(p), c = p->in_c, cp = sieve_round_up(c, 16);
     one.out_h = 1, one.stride_h = 1, one.kernel_h = 1, one.pad_top = p->pad_top - r;
-    one.out_w = span_w + 1, one.stride_w = 1, one.kernel_w = 1;  // the extra column: the last pair's partner
-    sieve_pad_input(&one, 0, (uint8_t *)bytes);
-    const int32_t step = p->stride_w % 2 == 0 ? 2 : 1;
-    for (int32_t ix = 0; ix < span_w; ix += step) {
-        const int8_t *x = bytes + (size_t)ix * c;
-        int16_t *out = pairs + (size_t)ix * cp * 2;
-        for (int32_t c0 = 0; c0 < cp; c0 += 16) {
-            const __m256i a = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(x + c0)));
-            const __m256i b = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(x + c + c0)));
-            const __m256i lo = _mm256_unpacklo_epi16(a, b), hi = _mm256_unpackhi_epi16(a, b);  // 0-3 | 8-11, 4-7 | 12-15
-            _mm256_storeu_si256((__m256i *)(out + 2 * c0), _mm256_permute2x128_si256(lo, hi, 0x20));
-            _mm256_storeu_si256((__m256i *)(out + 2 * c0 + 16), _mm256_permute2x128_si256(lo, hi, 0x31));
-        }
-    }
+    sieve_pad_input(&one, 0, (uint8_t *)row);
 }
 
-// acc[2j], acc[2j + 1]: channels 0-7, 8-15 of pixel j. Row ky of the kernel is ring slot
-// (first + ky) % kh, where the block's first pair column of the group's first pixel is `offset`
-// int16 in; strides are in int16: pixel_stride from pixel to pixel, pair_stride from tap pair to tap
-// pair (2 columns), w_stride from one weight pair to the next.
-static inline __attribute__((always_inline)) void dw_pixels(const int8_t *ring, size_t slot, int32_t first, size_t offset, int32_t kh,
-                                                           int32_t pw, size_t pixel_stride,
-                                                           size_t pair_stride, const int16_t *w, size_t w_stride, __m256i bias0,
+// Sums of `pixels` pixels from the bias (bias0, bias1 in lane order): acc[2j] channels 0-3 | 8-11,
+// acc[2j + 1] 4-7 | 12-15 of pixel j. A local array indexed by unrolled constants stays in
+// registers (acc, indexed at run time by the caller, is written once at the end).
+static inline __attribute__((always_inline)) void dw_pixels(const int8_t *x, const int32_t *offsets, int32_t pixel_stride,
+                                                           const int16_t *w, int32_t pairs, int32_t pair_stride, __m256i bias0,
                                                            __m256i bias1, __m256i acc[2 * PIXELS], const int pixels) {
-    for (int j = 0; j < pixels; j++) acc[2 * j] = bias0, acc[2 * j + 1] = bias1;
-    for (int32_t ky = 0, r = first; ky < kh; ky++, r = r + 1 == kh ? 0 : r + 1) {
-        const int16_t *x = (const int16_t *)(ring + (size_t)r * slot) + offset;
-        for (int32_t k = 0; k < pw; k++, w += w_stride, x += pair_stride) {
-            const __m256i w0 = _mm256_load_si256((const __m256i *)w);
-            const __m256i w1 = _mm256_load_si256((const __m256i *)(w + 16));
-            for (int j = 0; j < pixels; j++) {
-                const int16_t *xj = x + (size_t)j * pixel_stride;
-                acc[2 * j] = _mm256_add_epi32(acc[2 * j], _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)xj), w0));
-                acc[2 * j + 1] = _mm256_add_epi32(acc[2 * j + 1], _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)(xj + 16)), w1));
-            }
+    __m256i s[2 * PIXELS];
+    for (int j = 0; j < pixels; j++) s[2 * j] = bias0, s[2 * j + 1] = bias1;
+    for (int32_t pair = 0; pair < pairs; pair++) {
+        const __m256i w0 = _mm256_load_si256((const __m256i *)(w + (size_t)pair * pair_stride));
+        const __m256i w1 = _mm256_load_si256((const __m256i *)(w + (size_t)pair * pair_stride + 16));
+        const int8_t *x0 = x + offsets[2 * pair], *x1 = x + offsets[2 * pair + 1];
+        for (int j = 0; j < pixels; j++) {
+            // vpmovsxbw from memory: one instruction, as the load of a pre-widened int16 copy was.
+            const __m256i a = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(x0 + (size_t)j * pixel_stride)));
+            const __m256i b = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(x1 + (size_t)j * pixel_stride)));
+            s[2 * j] = _mm256_add_epi32(s[2 * j], _mm256_madd_epi16(_mm256_unpacklo_epi16(a, b), w0));
+            s[2 * j + 1] = _mm256_add_epi32(s[2 * j + 1], _mm256_madd_epi16(_mm256_unpackhi_epi16(a, b), w1));
         }
     }
+    for (int j = 0; j < 2 * pixels; j++) acc[j] = s[j];
+}
+
+// The 32-bit requantisation constants of one block, in lane order.
+typedef struct {
+    __m256i m[2], m_odd[2], round[2], shift[2];
+} lane_rq;
+
+// Requantised int16 (+ zero point, saturated) of one pixel's sums, channels 0-15 as 0-7 | 8-15:
+// vpackssdw of lanes 0-3 | 8-11 and 4-7 | 12-15 puts them in channel order.
+static inline __m256i lane_rq16(const lane_rq *q, __m256i a0, __m256i a1, __m256i zp16) {
+    const __m256i r0 = sieve_rq32_avx2(a0, q->m[0], q->m_odd[0], q->round[0], q->shift[0]);
+    const __m256i r1 = sieve_rq32_avx2(a1, q->m[1], q->m_odd[1], q->round[1], q->shift[1]);
+    return _mm256_adds_epi16(_mm256_packs_epi32(r0, r1), zp16);
+}
+
+// Two pixels' int16 results to int8, clamped (exact as sieve_narrow16_avx2 argues): pixel A's 16
+// bytes in the low half, B's in the high half.
+static inline __m256i narrow_two(__m256i a, __m256i b, __m256i lo8, __m256i hi8) {
+    const __m256i bytes = _mm256_min_epi8(_mm256_max_epi8(_mm256_packs_epi16(a, b), lo8), hi8);  // A0-7 B0-7 | A8-15 B8-15
+    return _mm256_permute4x64_epi64(bytes, 0xD8);
 }
 
 void sieve_dwconv_s8__avx2(const sieve_conv_params *p, const void *packed, void *scratch) {
     const dw_view v = dw(packed, p);
-    const int32_t c = p->in_c, kh = p->kernel_h, cp = v.cp;
+    const int32_t c = p->in_c, taps = p->kernel_h * p->kernel_w, kh = p->kernel_h;
+    const int32_t pixel_stride = p->stride_w * c;
     const size_t slot = slot_size(p);
-    int8_t *bytes = (int8_t *)scratch + (size_t)kh * slot;
-    const int8_t *ring = (const int8_t *)scratch;
+    int32_t *offsets = (int32_t *)scratch;
+    int8_t *ring = (int8_t *)scratch + offsets_size(p);
     int32_t staged = 0;  // span rows below this are staged
     const __m256i zlh[3] = {_mm256_set1_epi32(p->output_zero_point), _mm256_set1_epi32(p->act_min), _mm256_set1_epi32(p->act_max)};
     const __m256i zp16 = _mm256_set1_epi16((int16_t)p->output_zero_point);
     const __m256i lo8 = _mm256_set1_epi8((int8_t)p->act_min), hi8 = _mm256_set1_epi8((int8_t)p->act_max);
-    const size_t pixel_stride = (size_t)p->stride_w * cp * 2, pair_stride = (size_t)cp * 4, w_stride = (size_t)cp * 2;
+    const int32_t pair_stride = v.cp * 2;
     for (int32_t oy = 0; oy < p->out_h; oy++) {
         const int32_t top = oy * p->stride_h;
         if (staged < top) staged = top;
-        for (; staged < top + kh; staged++) stage_row(p, staged, bytes, (int16_t *)((int8_t *)scratch + (size_t)(staged % kh) * slot));
+        for (; staged < top + kh; staged++) stage_row(p, staged, ring + (size_t)(staged % kh) * slot);
+        for (int32_t t = 0; t < taps; t++) offsets[t] = (int32_t)((size_t)((top + t / p->kernel_w) % kh) * slot) + (t % p->kernel_w) * c;
+        offsets[taps] = offsets[0];  // the odd tap's partner: any valid input, its weight is 0
+        const int8_t *x_row = ring;
         int8_t *out_row = p->output + (size_t)oy * p->out_w * c;
         for (int32_t c0 = 0; c0 < c; c0 += 16) {
             const int32_t n = c - c0 >= 16 ? 16 : c - c0;
             const int16_t *w = v.weights + (size_t)c0 * 2;
-            const __m256i bias0 = _mm256_loadu_si256((const __m256i *)(v.bias + c0));
-            const __m256i bias1 = _mm256_loadu_si256((const __m256i *)(v.bias + c0 + 8));
-            const sieve_rq32_block_avx2 *q = v.blocks32 + c0 / 16;
+            const __m256i bias0 = _mm256_loadu_si256((const __m256i *)(v.lane_bias + c0));
+            const __m256i bias1 = _mm256_loadu_si256((const __m256i *)(v.lane_bias + c0 + 8));
+            const sieve_rq32_block_avx2 *b32 = v.blocks32 + c0 / 16;
+            const int fast = b32->fast;
+            lane_rq q;
+            for (int h = 0; h < 2; h++) {
+                q.m[h] = _mm256_loadu_si256((const __m256i *)(v.lane_m + c0 + 8 * h));
+                q.m_odd[h] = _mm256_loadu_si256((const __m256i *)(v.lane_m_odd + c0 + 8 * h));
+                q.round[h] = _mm256_load_si256((const __m256i *)(b32->round + 8 * h));
+                q.shift[h] = _mm256_load_si256((const __m256i *)(b32->shift + 8 * h));
+            }
             for (int32_t ox = 0; ox < p->out_w; ox += PIXELS) {
                 const int pixels = p->out_w - ox < PIXELS ? p->out_w - ox : PIXELS;
-                const size_t offset = (size_t)ox * pixel_stride + 2 * (size_t)c0;
                 __m256i acc[2 * PIXELS];
-                if (pixels == PIXELS) dw_pixels(ring, slot, top % kh, offset, kh, v.pw, pixel_stride, pair_stride, w, w_stride, bias0, bias1, acc, PIXELS);
-                else if (pixels == 3) dw_pixels(ring, slot, top % kh, offset, kh, v.pw, pixel_stride, pair_stride, w, w_stride, bias0, bias1, acc, 3);
-                else if (pixels == 2) dw_pixels(ring, slot, top % kh, offset, kh, v.pw, pixel_stride, pair_stride, w, w_stride, bias0, bias1, acc, 2);
-                else dw_pixels(ring, slot, top % kh, offset, kh, v.pw, pixel_stride, pair_stride, w, w_stride, bias0, bias1, acc, 1);
-                for (int j = 0; j < pixels; j++) {
-                    int8_t *out = out_row + (size_t)(ox + j) * c + c0;
-                    if (q->fast) {
-                        const __m256i m0 = _mm256_loadu_si256((const __m256i *)(v.multipliers + c0));
-                        const __m256i m1 = _mm256_loadu_si256((const __m256i *)(v.multipliers + c0 + 8));
-                        const __m256i s0 = sieve_rq32_avx2(acc[2 * j], m0, sieve_odd_lanes(m0), _mm256_load_si256((const __m256i *)q->round),
-                                                           _mm256_load_si256((const __m256i *)q->shift));
-                        const __m256i s1 = sieve_rq32_avx2(acc[2 * j + 1], m1, sieve_odd_lanes(m1),
-                                                           _mm256_load_si256((const __m256i *)(q->round + 8)),
-                                                           _mm256_load_si256((const __m256i *)(q->shift + 8)));
-                        sieve_store_n_avx2(out, sieve_narrow16_avx2(s0, s1, zp16, lo8, hi8), n);
-                    } else {
-                        const __m128i lo = sieve_rq8_avx2(acc[2 * j], v.multipliers + c0, v.blocks + c0 / 8, zlh[0], zlh[1], zlh[2]);
-                        const __m128i hi = sieve_rq8_avx2(acc[2 * j + 1], v.multipliers + c0 + 8, v.blocks + c0 / 8 + 1, zlh[0], zlh[1], zlh[2]);
-                        sieve_store_n_avx2(out, _mm_unpacklo_epi64(lo, hi), n);
+                const int8_t *xp = x_row + (size_t)ox * pixel_stride + c0;
+                if (pixels == PIXELS) dw_pixels(xp, offsets, pixel_stride, w, v.pairs, pair_stride, bias0, bias1, acc, PIXELS);
+                else if (pixels == 3) dw_pixels(xp, offsets, pixel_stride, w, v.pairs, pair_stride, bias0, bias1, acc, 3);
+                else if (pixels == 2) dw_pixels(xp, offsets, pixel_stride, w, v.pairs, pair_stride, bias0, bias1, acc, 2);
+                else dw_pixels(xp, offsets, pixel_stride, w, v.pairs, pair_stride, bias0, bias1, acc, 1);
+                int8_t *out = out_row + (size_t)ox * c + c0;
+                if (fast) {
+                    for (int j = 0; j < pixels; j += 2) {
+                        const __m256i a = lane_rq16(&q, acc[2 * j], acc[2 * j + 1], zp16);
+                        const __m256i b = j + 1 < pixels ? lane_rq16(&q, acc[2 * j + 2], acc[2 * j + 3], zp16) : a;
+                        const __m256i bytes = narrow_two(a, b, lo8, hi8);
+                        sieve_store_n_avx2(out + (size_t)j * c, _mm256_castsi256_si128(bytes), n);
+                        if (j + 1 < pixels) sieve_store_n_avx2(out + (size_t)(j + 1) * c, _mm256_extracti128_si256(bytes, 1), n);
+                    }
+                } else {
+                    for (int j = 0; j < pixels; j++) {
+                        // Channel order for the 64-bit form: 0-7 and 8-15.
+                        const __m256i r0 = _mm256_permute2x128_si256(acc[2 * j], acc[2 * j + 1], 0x20);
+                        const __m256i r1 = _mm256_permute2x128_si256(acc[2 * j], acc[2 * j + 1], 0x31);
+                        const __m128i lo = sieve_rq8_avx2(r0, v.multipliers + c0, v.blocks + c0 / 8, zlh[0], zlh[1], zlh[2]);
+                        const __m128i hi = sieve_rq8_avx2(r1, v.multipliers + c0 + 8, v.blocks + c0 / 8 + 1, zlh[0], zlh[1], zlh[2]);
+                        sieve_store_n_avx2(out + (size_t)j * c, _mm_unpacklo_epi64(lo, hi), n);
                     }
                 }
             }
