@@ -5,9 +5,9 @@
 // 12-15, and vpmaddwd by the weights packed in that order, (w_t, w_t+1) as int16, adds both products
 // into each channel's int32 lane: 32 MACs for 2 loads, 2 shuffles, 2 vpmaddwd, 2 vpaddd (vpmulld
 // took 8 MACs per sign extension, multiply and add). An odd last tap pairs with a zero weight.
-// Four pixels per weight load. The sums stay in that lane order: the bias and the 32-bit
-// requantisation constants are packed in it too, so a pixel's requantisation needs no permute and
-// two pixels share one narrowing. Multipliers > 1 stay scalar.
+// Six pixels per weight load (four ran 4-5 % slower). The sums stay in that lane order: the bias
+// and the 32-bit requantisation constants are packed in it too, so a pixel's requantisation needs
+// no permute and two pixels share one narrowing. Multipliers > 1 stay scalar.
 #if defined(__x86_64__)
 #include "sieve_isa.h"
 #include "sieve_pack.h"
@@ -20,7 +20,7 @@ SIEVE_TARGET_BEGIN("avx2")
 #include <string.h>
 #include "requantize_avx2.h"
 
-#define PIXELS 4
+#define PIXELS 6
 
 // Packed (cp = out_c rounded up to 16, pairs = taps rounded up to 2, / 2):
 //   int32 bias[cp], multiplier[cp], shift[cp]
@@ -203,6 +203,8 @@ void sieve_dwconv_s8__avx2(const sieve_conv_params *p, const void *packed, void 
                 __m256i acc[2 * PIXELS];
                 const int8_t *xp = x_row + (size_t)ox * pixel_stride + c0;
                 if (pixels == PIXELS) dw_pixels(xp, offsets, pixel_stride, w, v.pairs, pair_stride, bias0, bias1, acc, PIXELS);
+                else if (pixels == 5) dw_pixels(xp, offsets, pixel_stride, w, v.pairs, pair_stride, bias0, bias1, acc, 5);
+                else if (pixels == 4) dw_pixels(xp, offsets, pixel_stride, w, v.pairs, pair_stride, bias0, bias1, acc, 4);
                 else if (pixels == 3) dw_pixels(xp, offsets, pixel_stride, w, v.pairs, pair_stride, bias0, bias1, acc, 3);
                 else if (pixels == 2) dw_pixels(xp, offsets, pixel_stride, w, v.pairs, pair_stride, bias0, bias1, acc, 2);
                 else dw_pixels(xp, offsets, pixel_stride, w, v.pairs, pair_stride, bias0, bias1, acc, 1);
