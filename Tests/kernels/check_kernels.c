@@ -263,6 +263,10 @@ static conv_case conv_case_new(int depthwise, long index) {
         } else {
             p->out_c = PICK(outs);
             if (chance(8)) p->in_c = 1;  // the stem (im2col)
+            if (chance(6)) {  // the RGB stem: 3x3 stride 2 over 3 channels (avx2: im2col rows of K = 28)
+                p->in_c = 3, p->kernel_h = p->kernel_w = 3, p->stride_h = p->stride_w = 2;
+                p->out_c = chance(50) ? 32 : 16;
+            }
         }
         p->in_h = uniform(1, 12);
         p->in_w = uniform(1, 12);
