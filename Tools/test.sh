@@ -8,7 +8,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash Tools/install-test-deps.sh
 echo "== swift test (unit tests)"
-swift test 2>&1 | tail -n 40
+log=$(mktemp)
+if ! swift test > "$log" 2>&1; then
+    grep -E '✘|recorded an issue|error:' "$log" | head -n 60
+    rm -f "$log"; exit 1
+fi
+tail -n 3 "$log"; rm -f "$log"
 echo "== kernel paths against the scalar kernels (host, and AArch64 under qemu)"
 bash Tools/test-kernels.sh
 echo "== MUL, CONCAT and LUT paths against the scalar kernels (host, and AArch64 under qemu)"

@@ -46,7 +46,7 @@ import Testing
         b.random("fw", [5, 6 * 6 * 6]); b.random("fb", [5])
         b.node("Gemm", ["f", "fw", "fb"], ["logits"], [attr("transB", int: 1)])
         b.output("logits")
-        let graph = try ONNXImporter.importGraph(Onnx_ModelProto(serializedBytes: b.bytes()))
+        let graph = try ONNXImporter.importGraph(Onnx_ModelProto(serializedBytes: b.bytes()), options: .none)
         let images = try ImageSet.parseIDX(idxImages(count: 12, h: 12, w: 12, c: 2)) { .invalidCalibrationData(path: "", reason: $0) }
         let ranges = Calibrator(graph: graph, images: images, count: 12, method: .minmax, percentile: 99.99, progress: nil).ranges()
         let corrector = BiasCorrector(graph: graph, qparams: try activationParams(graph, ranges), images: images, count: 12, progress: nil)
