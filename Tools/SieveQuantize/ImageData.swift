@@ -283,3 +283,26 @@ func gzipCompress(_ input: [UInt8]) -> [UInt8] {
     }
     return Array(output[0..<produced])
 }
+
+extension ImageSet {
+    /// Deterministic pictures for timing a model no bundled images fit: smooth gradients with a
+    /// seeded pattern on top, different in every image.
+    public static func synthetic(count: Int, height: Int, width: Int, channels: Int) -> ImageSet {
+        var pixels = [UInt8](repeating: 0, count: count * height * width * channels)
+        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+        var i = 0
+        for n in 0..<count {
+            for y in 0..<height {
+                for x in 0..<width {
+                    for c in 0..<channels {
+                        state = state &* 6364136223846793005 &+ 1442695040888963407
+                        let ramp = (x * 255 / max(width, 1) + y * 255 / max(height, 1) + n * 37 + c * 85) & 255
+                        pixels[i] = UInt8(truncatingIfNeeded: ramp + Int(state >> 60))
+                        i += 1
+                    }
+                }
+            }
+        }
+        return ImageSet(count: count, height: height, width: width, channels: channels, pixels: pixels)
+    }
+}
