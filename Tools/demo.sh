@@ -3,9 +3,11 @@
 # calibration images, tune its exit thresholds on the 2000 bundled validation images (held out of
 # the Fashion-MNIST training set: Tools/train/make_val_subset.py), and evaluate the tuned int8 blob,
 # exits on and off, on the 1000 bundled test images (the first 1000 of the Fashion-MNIST test set).
-# Needs Swift only.
+# Needs Swift; installs the host build's Debian libraries when they are missing (zlib, OpenSSL's
+# crypto, OpenBLAS, libjpeg-turbo, libpng: Tools/build-deps.txt).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+bash Tools/install-debian.sh $(cat Tools/build-deps.txt)
 swift build -c release --product sieve 2>&1 | tail -n 1
 sieve=.build/release/sieve
 mkdir -p out
