@@ -56,6 +56,8 @@ def ops_of_blob(blob):
     sieve = os.environ.get("SIEVE_BIN", os.path.join(ROOT, ".build/release/sieve"))
     if not os.path.exists(blob):
         raise EstimateError(f"no such blob: {blob}")
+    if not os.path.exists(sieve):
+        raise EstimateError(f"no sieve binary at {sieve}: swift build -c release --product sieve, or set SIEVE_BIN")
     info = json.loads(run([sieve, "inspect", "--json", blob]))
     ops = []
     for op in info["ops"]:
