@@ -9,7 +9,8 @@
 //
 // OPS_FILE: one op a line, "KIND in_h in_w in_c out_h out_w out_c kernel_h kernel_w stride_h stride_w",
 // KIND as `sieve inspect --json` names it, or "CALIBRATE n": a loop of exactly 4 instructions run
-// n times, so the counter's result can be checked against a number known in advance.
+// n times, so the counter's result can be checked against a number known in advance, or "PEAK n":
+// the path's peak MAC loop (sieve_peak_macs) n times, whose rate the cores' guides publish.
 #define _GNU_SOURCE
 #include <stdio.h>
 #include <stdlib.h>
@@ -212,7 +213,7 @@ int main(int argc, char **argv) {
     FILE *f = fopen(argv[2], "r");
     if (f == NULL) { perror(argv[2]); return 2; }
     int n = 0, line = 0;
-    long calibration[MAX_OPS] = {0};
+    static long calibration[MAX_OPS], peak[MAX_OPS];
     char text[256];
     while (fgets(text, sizeof text, f) != NULL) {
         line++;
@@ -222,6 +223,12 @@ int main(int argc, char **argv) {
         if (sscanf(text, "CALIBRATE %ld", &calibration[n]) == 1) {
             if (calibration[n] < 1) fail("CALIBRATE needs a positive count", line);
             strcpy(o->kind, "CALIBRATE");
+            n++;
+            continue;
+        }
+        if (sscanf(text, "PEAK %ld", &peak[n]) == 1) {
+            if (peak[n] < 1) fail("PEAK needs a positive count", line);
+            strcpy(o->kind, "PEAK");
             n++;
             continue;
         }
@@ -238,6 +245,7 @@ int main(int argc, char **argv) {
     for (int i = 0; i < n; i++) {
         board_mark(i);
         if (calibration[i]) calibrate(calibration[i]);
+        else if (peak[i]) sieve_peak_macs(isa, (uint64_t)peak[i]);
         else run(&ops[i], isa);
     }
     board_mark(n);

@@ -79,8 +79,10 @@ def ops_of_file(path):
             if not line or line.startswith("#"):
                 continue
             fields = line.split()
-            if fields[0] == "CALIBRATE":
-                macs = 0
+            if fields[0] in ("CALIBRATE", "PEAK"):
+                if len(fields) != 2 or not fields[1].isdigit():
+                    raise EstimateError(f"{path}: expected {fields[0]} and a count: {line}")
+                macs = 0  # PEAK's MACs depend on the path: set per core
             else:
                 if len(fields) != 11:
                     raise EstimateError(f"{path}: expected KIND and 10 integers: {line}")
@@ -217,7 +219,10 @@ def estimate(ops, core, binary, text, marker, ops_file):
     hot = {pc for c in counts for pc, n in c.items() if n >= HOT_EXECUTIONS}
     cycles = mca_cycles(spec["mca"], hot, blocks, text) if hot else {}
     rows = []
+    peak_macs = {"neon": 32 * 8, "neondot": 32 * 16}[spec["path"]]  # per iteration, as sieve_peak_macs counts
     for op, c in zip(ops, counts):
+        if op["kind"] == "PEAK":
+            op = dict(op, macs=int(op["line"].split()[1]) * peak_macs)
         instructions = sum(n * len(blocks[pc]) for pc, n in c.items())
         hot_instructions = sum(n * len(blocks[pc]) for pc, n in c.items() if pc in hot)
         hot_cycles = sum(n * cycles[pc] for pc, n in c.items() if pc in hot)
