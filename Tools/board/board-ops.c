@@ -1,6 +1,7 @@
 // Runs a network's ops, one kernel call each, on one SIMD path, for Tools/board/estimate.py to
 // count under `qemu-aarch64 -d exec,nochain,in_asm`. Every op is set up first; then board_mark()
-// is called before each op and once after the last, so the exec log splits into ops at the marker's address. Random data, shift 38.
+// is called before each op and once after the last, so the exec log splits into ops at the
+// marker's address. Random data, every shift 38.
 //
 //   aarch64-linux-gnu-gcc -O3 -static -fno-strict-aliasing -std=gnu11 -ISources/CSieveKernels/include
 //       -o board-ops Tools/board/board-ops.c Sources/CSieveKernels/*.c Sources/CSieveKernels/arm/*.c

@@ -144,7 +144,15 @@ def trace(binary, cpu, path, ops_file, marker, op_count):
                                     "-D", fifo, binary, path, ops_file],
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         output = {}
-        reader = threading.Thread(target=lambda: output.update(out=process.communicate()))
+
+        def wait():
+            output["out"] = process.communicate()
+            try:  # qemu may exit before opening the log: open the FIFO's other end so ours returns
+                os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+            except OSError:
+                pass  # no reader left: the log was read to its end
+
+        reader = threading.Thread(target=wait)
         reader.start()
         counts = [Counter() for _ in range(op_count)]
         blocks = {}
