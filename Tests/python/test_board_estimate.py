@@ -77,11 +77,14 @@ def test_vgg_s_estimate_is_complete_and_consistent(small_blob):
     assert results["cortex-a76"]["total"]["cycles"] < results["cortex-a72"]["total"]["cycles"]
 
 
-def test_report_names_each_board(small_blob):
-    out = estimate(small_blob, "--core", "cortex-a53").stdout
+def test_report_names_each_board(tmp_path):
+    ops = tmp_path / "small.ops"
+    ops.write_text("CONV 8 8 16 8 8 16 3 3 1 1\n")
+    out = estimate("--ops", ops, "--core", "cortex-a53").stdout
     assert "llvm-mca -mcpu=cortex-a53 uses the A53 model" in out
     for board in ("Pi 3 B+ (cortex-a53 1.4 GHz, one core)", "Pi Zero 2 W (cortex-a53 1.0 GHz, one core)"):
         assert board in out
+    assert out.count("CONV") == 1 and f"total, backbone (heads off): {8 * 8 * 16 * 3 * 3 * 16} MACs" in out
 
 
 def test_bad_input_is_refused(tmp_path):
