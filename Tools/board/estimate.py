@@ -287,7 +287,7 @@ def main():
     parser.add_argument("--build-dir", default=os.path.join(ROOT, ".build/board"))
     args = parser.parse_args()
     if (args.blob is None) == (args.ops is None):
-        parser.error("give a blob or --ops, not both")
+        parser.error("give exactly one of a blob and --ops")
     try:
         ops = ops_of_blob(args.blob) if args.blob else ops_of_file(args.ops)
         if not ops:
