@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 # The host build's libraries (Tools/build-deps.txt), then what the tests use.
 bash Tools/install-debian.sh $(cat Tools/build-deps.txt) \
     dataset-fashion-mnist protobuf-compiler gcc libc6-dev ffmpeg valgrind qemu-user \
-    gcc-aarch64-linux-gnu libc6-dev-arm64-cross gcc-arm-linux-gnueabihf libc6-dev-armhf-cross systemd file
+    gcc-aarch64-linux-gnu libc6-dev-arm64-cross gcc-arm-linux-gnueabihf libc6-dev-armhf-cross systemd file llvm
 if ! python3 Tools/check-requirements.py Tools/requirements-test.txt; then
     echo "installing Python packages: Tools/requirements-test.txt"
     python3 -m pip install -q --disable-pip-version-check -r Tools/requirements-test.txt
