@@ -2,12 +2,13 @@
 the numpy reference give the same int8 logits, and every new field broken one at a time (checksums
 repaired) gets the same verdict from the runtime (`sieve inspect`) and the reference."""
 import struct
+import subprocess
 
 import numpy as np
 import pytest
 
 import sieve_blob as sb
-from conftest import quantize_multiplier, run_cli
+from conftest import SIEVE_BIN, quantize_multiplier, run_cli
 from test_reference_reader import _section
 from test_validation_parity import OPS, _fix_section, assert_same_verdict
 
