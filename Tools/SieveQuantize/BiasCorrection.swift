@@ -73,12 +73,7 @@ struct BiasCorrector {
             for i in range.indices {
                 executor.run(pixels: images.image(i))
                 for l in layers {
-                    let v = executor.value(graph.layers[l].output)
-                    let s = graph.values[graph.layers[l].output].shape
-                    let plane = s.h * s.w
-                    var acc = sums[l] ?? [Double](repeating: 0, count: s.c)
-                    for c in 0..<s.c { for p in 0..<plane { acc[c] += Double(v[c * plane + p]) } }
-                    sums[l] = acc
+                    executor.addChannelSums(of: graph.layers[l].output, into: &sums[l, default: []])
                 }
             }
             return sums

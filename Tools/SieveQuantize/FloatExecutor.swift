@@ -45,6 +45,15 @@ final class FloatExecutor {
     }
 
     /// The float value `v` (NCHW) as computed by the last `run`.
+    /// Adds value `v`'s per-channel sums (in Double) to `sums`, sized on first use.
+    func addChannelSums(of v: Int, into sums: inout [Double]) {
+        let s = graph.values[v].shape
+        let plane = s.h * s.w
+        let x = value(v)
+        if sums.isEmpty { sums = [Double](repeating: 0, count: s.c) }
+        for c in 0..<s.c { for p in 0..<plane { sums[c] += Double(x[c * plane + p]) } }
+    }
+
     func value(_ v: Int) -> UnsafeBufferPointer<Float> {
         UnsafeBufferPointer(start: buffers[v]!, count: graph.values[v].shape.count)
     }
