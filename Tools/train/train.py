@@ -3,7 +3,9 @@
     python3 Tools/train/train.py --arch vgg-s --heads exclusion --epochs 15 --out models/vgg-s.onnx
 
 Loss (PAPER.md): CE(final, y) + sum_i w_i * BCEWithLogits(z_i, onehot(y); pos_weight=4*(K-1)),
-w_i = 1/(N-i+1). With --heads confidence every head gets softmax cross-entropy instead, same w_i.
+w_i = 1/(N-i+1). With --heads confidence every head gets softmax cross-entropy instead, same w_i. With --heads none
+the backbone trains alone (CE on the final logits) and exports without heads, as a user's model
+would come (Tools/retrofit adds heads to such a model afterwards).
 Trains on the 50k training images outside the validation split (fmnist.py).
 """
 import argparse
@@ -53,7 +55,7 @@ def augment(x):
 def export(model, path, kind, arch):
     import onnx
     model.eval()
-    n = len(model.heads)
+    n = 0 if kind == "none" else len(model.heads)
     outputs = ["logits"] + [f"head{i}" for i in range(n)]
 
     class Flat(nn.Module):
@@ -63,7 +65,7 @@ def export(model, path, kind, arch):
 
         def forward(self, x):
             logits, heads = self.m(x)
-            return (logits, *heads)
+            return (logits, *heads[:n])
 
     torch.onnx.export(Flat(model), torch.zeros(1, 1, 28, 28), path, opset_version=17, dynamo=False,
                       input_names=["input"], output_names=outputs, do_constant_folding=True)
@@ -77,6 +79,8 @@ def export(model, path, kind, arch):
         "sieve.heads": json.dumps([{"output": f"head{i}", "kind": kind} for i in range(n)]),
         "sieve.arch": arch,
     }
+    if n == 0:
+        del meta["sieve.heads"]
     for k, v in meta.items():
         entry = m.metadata_props.add()
         entry.key, entry.value = k, v
@@ -86,7 +90,7 @@ def export(model, path, kind, arch):
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--arch", default="vgg-s", choices=sorted(ARCHS))
-    p.add_argument("--heads", default="exclusion", choices=["exclusion", "confidence"])
+    p.add_argument("--heads", default="exclusion", choices=["exclusion", "confidence", "none"])
     p.add_argument("--epochs", type=int, default=15)
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--lr", type=float, default=2e-3)
@@ -103,9 +107,9 @@ def main():
     test_x, test_y = fmnist.load("test")
     model = ARCHS[args.arch]()
     classes = 10
-    n = len(model.heads)
+    n = 0 if args.heads == "none" else len(model.heads)
     weights = [1.0 / (n - i + 1) for i in range(n)]
-    head_loss = head_loss_fn(args.heads, classes)
+    head_loss = head_loss_fn(args.heads, classes) if n else None
     ce = nn.CrossEntropyLoss()
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=5e-4)
     steps = args.epochs * ((len(train_x) + args.batch - 1) // args.batch)
@@ -121,7 +125,7 @@ def main():
             idx = order[i:i + args.batch]
             x, y = augment(xs[idx]), ys[idx]
             logits, heads = model(x)
-            loss = ce(logits, y) + sum(w * head_loss(z, y) for w, z in zip(weights, heads))
+            loss = ce(logits, y) + sum(w * head_loss(z, y) for w, z in zip(weights, heads[:n]))
             opt.zero_grad()
             loss.backward()
             opt.step()
