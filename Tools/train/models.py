@@ -1,15 +1,8 @@
-"""Backbones with exclusion heads (PAPER.md): a head is global average pool -> one FC to K classes."""
+"""Backbones with exit heads: a head is global average pool (or a 2x2 grid) -> one FC to K classes."""
 import torch
 from torch import nn
 
-
-class Head(nn.Module):
-    def __init__(self, channels, classes):
-        super().__init__()
-        self.fc = nn.Linear(channels, classes)
-
-    def forward(self, x):
-        return self.fc(torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1))
+from exits import Head, head_grid
 
 
 def conv_bn_relu(cin, cout):
@@ -20,11 +13,12 @@ class VGGS(nn.Module):
     """VGG-S for 1x28x28: three stages of two 3x3 conv+BN+ReLU (32, 64, 128), 2x2 max-pool after
     each stage, FC 1152->256, ReLU, FC 256->10; one head after every conv block (six)."""
 
-    def __init__(self, classes=10):
+    def __init__(self, classes=10, head_type="gap"):
         super().__init__()
         widths = [(1, 32), (32, 32), (32, 64), (64, 64), (64, 128), (128, 128)]
+        sides = [28, 28, 14, 14, 7, 7]
         self.blocks = nn.ModuleList(conv_bn_relu(a, b) for a, b in widths)
-        self.heads = nn.ModuleList(Head(b, classes) for _, b in widths)
+        self.heads = nn.ModuleList(Head(b, classes, head_grid(head_type, s, s)) for (_, b), s in zip(widths, sides))
         self.pool = nn.MaxPool2d(2)
         self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(128 * 3 * 3, 256), nn.ReLU(inplace=True),
                                         nn.Linear(256, classes))
@@ -58,11 +52,11 @@ class ResNetS(nn.Module):
     64 (stride 2, 14x14) and 128 (stride 2, 7x7), global average pool, FC 128->10. Heads after the
     stem and after the first two stages (after the last one a head would duplicate the classifier)."""
 
-    def __init__(self, classes=10):
+    def __init__(self, classes=10, head_type="gap"):
         super().__init__()
         self.stem = conv_bn_relu(1, 32)
         self.stages = nn.ModuleList([BasicBlock(32, 32, 1), BasicBlock(32, 64, 2), BasicBlock(64, 128, 2)])
-        self.heads = nn.ModuleList(Head(c, classes) for c in (32, 32, 64))
+        self.heads = nn.ModuleList(Head(c, classes, head_grid(head_type, s, s)) for c, s in ((32, 28), (32, 28), (64, 14)))
         self.classifier = nn.Linear(128, classes)
 
     def forward(self, x):
@@ -88,12 +82,13 @@ class MobileNetS(nn.Module):
     64->128 (stride 2, 14x14), 128->128, 128->256 (stride 2, 7x7), 256->256, global average pool,
     FC 256->10. One head after each separable block but the last."""
 
-    def __init__(self, classes=10):
+    def __init__(self, classes=10, head_type="gap"):
         super().__init__()
         self.stem = nn.Sequential(nn.Conv2d(1, 32, 3, 1, 1, bias=False), nn.BatchNorm2d(32), nn.ReLU6(inplace=True))
         plan = [(32, 64, 1), (64, 128, 2), (128, 128, 1), (128, 256, 2), (256, 256, 1)]
+        sides = [28, 14, 14, 7]
         self.blocks = nn.ModuleList(separable(a, b, s) for a, b, s in plan)
-        self.heads = nn.ModuleList(Head(b, classes) for _, b, _ in plan[:-1])
+        self.heads = nn.ModuleList(Head(b, classes, head_grid(head_type, h, h)) for (_, b, _), h in zip(plan, sides))
         self.classifier = nn.Linear(256, classes)
 
     def forward(self, x):

@@ -2,13 +2,20 @@
 
     python3 Tools/train/train.py --arch vgg-s --heads exclusion --epochs 15 --out models/vgg-s.onnx
 
-Loss (PAPER.md): CE(final, y) + sum_i w_i * BCEWithLogits(z_i, onehot(y); pos_weight=4*(K-1)),
+Loss (the early-exit method's, docs/EARLY-EXIT.md): CE(final, y) + sum_i w_i * BCEWithLogits(z_i, onehot(y); pos_weight=4*(K-1)),
 w_i = 1/(N-i+1). With --heads confidence every head gets softmax cross-entropy instead, same w_i. With --heads none
 the backbone trains alone (CE on the final logits) and exports without heads, as a user's model
 would come (Tools/retrofit adds heads to such a model afterwards).
 Trains on the 50k training images outside the validation split (fmnist.py).
+
+Your own architecture (docs/TRAINING.md): `--arch my_net.py:MyNet --taps block1,block2` builds
+MyNet() (a module whose forward returns the class logits for a 1x28x28 input) and hangs a head on
+each named submodule's output (exits.py: WithExits); the loss and export are the same.
+--head-type grid2 pools each head to a 2x2 grid instead of a global average (where the tap's size
+is even).
 """
 import argparse
+import importlib.util
 import json
 import time
 
@@ -17,20 +24,13 @@ import torch
 from torch import nn
 
 import fmnist
+from exits import WithExits, export_with_exits, joint_loss
 from models import ARCHS
 
 
 def to_tensor(images):
     x = torch.from_numpy(images.astype(np.float32) / 255.0)
     return ((x - fmnist.MEAN) / fmnist.STD).unsqueeze(1)
-
-
-def head_loss_fn(kind, classes):
-    if kind == "exclusion":
-        bce = nn.BCEWithLogitsLoss(pos_weight=torch.full((classes,), 4.0 * (classes - 1)))
-        return lambda z, y: bce(z, nn.functional.one_hot(y, classes).float())
-    ce = nn.CrossEntropyLoss()
-    return lambda z, y: ce(z, y)
 
 
 def evaluate(model, images, labels, batch=1000):
@@ -52,50 +52,42 @@ def augment(x):
     return pad[:, :, dy:dy + 28, dx:dx + 28]
 
 
+def build(arch, taps, head_type, classes):
+    """A built-in network, or `file.py:Class` with heads on the named submodules."""
+    if arch in ARCHS:
+        return ARCHS[arch](classes, head_type)
+    path, _, name = arch.rpartition(":")
+    if not path or not taps:
+        raise SystemExit(f"--arch {arch}: not one of {', '.join(sorted(ARCHS))}, nor FILE.py:CLASS with --taps")
+    spec = importlib.util.spec_from_file_location("user_arch", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return WithExits(getattr(module, name)(), taps.split(","), torch.zeros(1, 1, 28, 28), classes, head_type)
+
+
 def export(model, path, kind, arch):
-    import onnx
-    model.eval()
-    n = 0 if kind == "none" else len(model.heads)
-    outputs = ["logits"] + [f"head{i}" for i in range(n)]
-
-    class Flat(nn.Module):
-        def __init__(self, m):
-            super().__init__()
-            self.m = m
-
-        def forward(self, x):
-            logits, heads = self.m(x)
-            return (logits, *heads[:n])
-
-    torch.onnx.export(Flat(model), torch.zeros(1, 1, 28, 28), path, opset_version=17, dynamo=False,
-                      input_names=["input"], output_names=outputs, do_constant_folding=True)
-    m = onnx.load(path)
     meta = {
         "sieve.labels": json.dumps(fmnist.LABELS),
         "sieve.input_mean": json.dumps([fmnist.MEAN]),
         "sieve.input_std": json.dumps([fmnist.STD]),
         "sieve.pixel_scale": "1/255",
-        "sieve.final_output": "logits",
-        "sieve.heads": json.dumps([{"output": f"head{i}", "kind": kind} for i in range(n)]),
         "sieve.arch": arch,
     }
-    if n == 0:
-        del meta["sieve.heads"]
-    for k, v in meta.items():
-        entry = m.metadata_props.add()
-        entry.key, entry.value = k, v
-    onnx.save(m, path)
+    export_with_exits(model, path, torch.zeros(1, 1, 28, 28), kind, meta, heads=0 if kind == "none" else None)
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--arch", default="vgg-s", choices=sorted(ARCHS))
+    p.add_argument("--arch", default="vgg-s", help=f"{', '.join(sorted(ARCHS))}, or FILE.py:CLASS with --taps")
+    p.add_argument("--taps", help="with --arch FILE.py:CLASS: the submodules whose outputs feed heads, comma-separated")
+    p.add_argument("--head-type", default="gap", choices=["gap", "grid2"])
     p.add_argument("--heads", default="exclusion", choices=["exclusion", "confidence", "none"])
     p.add_argument("--epochs", type=int, default=15)
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--limit", type=int, help="train on the first N training images only (quick checks)")
     p.add_argument("--out", required=True)
     args = p.parse_args()
 
@@ -103,14 +95,12 @@ def main():
     np.random.seed(args.seed)
     torch.set_num_threads(args.threads)
     train_x, train_y = fmnist.load("train")
+    train_x, train_y = train_x[:args.limit], train_y[:args.limit]
     val_x, val_y = fmnist.load("val")
     test_x, test_y = fmnist.load("test")
-    model = ARCHS[args.arch]()
     classes = 10
+    model = build(args.arch, args.taps, args.head_type, classes)
     n = 0 if args.heads == "none" else len(model.heads)
-    weights = [1.0 / (n - i + 1) for i in range(n)]
-    head_loss = head_loss_fn(args.heads, classes) if n else None
-    ce = nn.CrossEntropyLoss()
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=5e-4)
     steps = args.epochs * ((len(train_x) + args.batch - 1) // args.batch)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=max(steps, 1))
@@ -125,7 +115,7 @@ def main():
             idx = order[i:i + args.batch]
             x, y = augment(xs[idx]), ys[idx]
             logits, heads = model(x)
-            loss = ce(logits, y) + sum(w * head_loss(z, y) for w, z in zip(weights, heads[:n]))
+            loss = joint_loss(logits, heads[:n], y, args.heads, classes)
             opt.zero_grad()
             loss.backward()
             opt.step()
