@@ -2,7 +2,10 @@
 // every thread (the caller too) claims chunks until none is left: a worker the OS has descheduled
 // claims nothing, so the running threads do its share instead of waiting a time slice for it.
 // Waiting threads spin for a bounded time, then sleep on a futex, so a pool beside a busy camera
-// process gives its cores back between frames.
+// process gives its cores back between frames. A worker can still be descheduled in the middle of a
+// chunk it claimed, and then the caller waits for it; when that happens the caller runs the next
+// jobs alone (a backoff that doubles while stalls repeat), so a contended core costs one stall in
+// many frames instead of one per op.
 #define _GNU_SOURCE
 #include <limits.h>
 #include <pthread.h>
@@ -23,6 +26,13 @@
 // Chunks per thread: more chunks balance better when a thread is slowed; each costs a claim
 // (one compare-and-swap) and a kernel call.
 #define CHUNKS_PER_THREAD 4
+// A wait for other threads' chunks counts as a stall when it is longer than this many of the
+// caller's own chunks plus STALL_FLOOR_NS (a worker that is running needs at most about one).
+#define STALL_CHUNKS 4
+#define STALL_FLOOR_NS 20000
+// Jobs the caller then runs alone: FIRST_BACKOFF after a first stall, doubling to MAX_BACKOFF.
+#define FIRST_BACKOFF 16
+#define MAX_BACKOFF 16384
 
 typedef struct {
     sieve_pool *pool;
@@ -45,6 +55,9 @@ struct sieve_pool {
     _Atomic int32_t caller_sleeps;
     _Atomic int32_t workers_sleep;  // workers asleep on `generation`
     _Atomic int32_t stop;
+    int32_t solo_left;             // jobs the caller still runs alone after a stall (caller only)
+    int32_t backoff;               // the last such run's length, shrinking after jobs without a stall
+    uint64_t parallel_jobs, solo_jobs;
 };
 
 static inline void cpu_relax(void) {
@@ -102,11 +115,10 @@ static void chunk_units(const sieve_pool *pool, int32_t c, int32_t *begin, int32
     *end = (int32_t)((int64_t)pool->units * (c + 1) / pool->chunks);
 }
 
-static void run_chunk(sieve_pool *pool, int32_t t, int32_t c) {
+// Runs units [begin, end) of the current job on thread t.
+static void run_units(sieve_pool *pool, int32_t t, int32_t begin, int32_t end) {
     const sieve_job *job = &pool->job;
     void *scratch = pool->scratch + (size_t)t * pool->scratch_stride;
-    int32_t begin, end;
-    chunk_units(pool, c, &begin, &end);
     if (begin >= end) return;
     if (job->kind == SIEVE_JOB_FC) {
         const sieve_fc_params *p = (const sieve_fc_params *)job->params;
@@ -119,13 +131,19 @@ static void run_chunk(sieve_pool *pool, int32_t t, int32_t c) {
     else sieve_dwconv_run(job->isa, &band, job->packed, scratch);
 }
 
+static void run_chunk(sieve_pool *pool, int32_t t, int32_t c) {
+    int32_t begin, end;
+    chunk_units(pool, c, &begin, &end);
+    run_units(pool, t, begin, end);
+}
+
 // Claims and runs chunks of job `number` on thread t until none is left. A claim succeeds only
 // while the job is current, so a late worker never touches the next job's chunks; the job cannot
-// complete (and be replaced) while a claimed chunk runs.
-static void claim_chunks(sieve_pool *pool, int32_t t, uint32_t number) {
+// complete (and be replaced) while a claimed chunk runs. Returns the chunks it ran.
+static int32_t claim_chunks(sieve_pool *pool, int32_t t, uint32_t number) {
     uint64_t work = atomic_load_explicit(&pool->work, memory_order_acquire);
-    for (;;) {
-        if ((uint32_t)(work >> 32) != number || (uint32_t)work == 0) return;
+    for (int32_t ran = 0;; ran++) {
+        if ((uint32_t)(work >> 32) != number || (uint32_t)work == 0) return ran;
         if (!atomic_compare_exchange_weak_explicit(&pool->work, &work, work - 1, memory_order_acq_rel,
                                                    memory_order_acquire)) continue;
         const uint32_t chunks = (uint32_t)pool->chunks;  // read before the job can complete
@@ -187,12 +205,35 @@ void sieve_pool_run(sieve_pool *pool, const sieve_job *job) {
     const int32_t most = pool->threads * CHUNKS_PER_THREAD;
     pool->chunks = pool->units < most ? pool->units : most;
     if (pool->chunks < 1) return;
+    if (pool->solo_left > 0) {
+        pool->solo_left--;
+        pool->solo_jobs++;
+        run_units(pool, 0, 0, pool->units);
+        return;
+    }
     // The job number never repeats the one a worker last saw (0 is skipped so workers start waiting).
     uint32_t number = atomic_load(&pool->generation) + 1;
     if (number == 0) number = 1;
     publish(pool, number, (uint32_t)pool->chunks);
-    claim_chunks(pool, 0, number);
+    pool->parallel_jobs++;
+    const uint64_t start = now_ns();
+    const int32_t own = claim_chunks(pool, 0, number);
+    const uint64_t claimed = now_ns();
     // The chunks other threads claimed: wait for them (only the last one done wakes the caller).
     for (uint32_t done; (done = atomic_load(&pool->completed)) != (uint32_t)pool->chunks;)
         wait_while_equal(&pool->completed, done, &pool->caller_sleeps);
+    if (own == 0) return;  // the workers did it all: nothing to compare the wait with
+    const uint64_t waited = now_ns() - claimed;
+    if (waited > STALL_CHUNKS * (claimed - start) / (uint64_t)own + STALL_FLOOR_NS) {
+        pool->backoff = pool->backoff == 0 ? FIRST_BACKOFF
+                      : pool->backoff < MAX_BACKOFF ? pool->backoff * 2 : MAX_BACKOFF;
+        pool->solo_left = pool->backoff;
+    } else {
+        pool->backoff = pool->backoff * 3 / 4;  // decays slower than it grows: a busy core stays solo
+    }
+}
+
+void sieve_pool_counts(const sieve_pool *pool, uint64_t *parallel, uint64_t *solo) {
+    *parallel = pool->parallel_jobs;
+    *solo = pool->solo_jobs;
 }

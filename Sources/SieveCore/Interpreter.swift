@@ -107,6 +107,15 @@ public final class Interpreter {
         }
     }
 
+    /// Ops run so far split over the threads, and on the calling thread alone after a worker stalled
+    /// one (the pool's backoff, sieve_threads.h); both 0 with one thread.
+    public var threadedOps: (split: Int, alone: Int) {
+        guard let pool else { return (0, 0) }
+        var split: UInt64 = 0, alone: UInt64 = 0
+        sieve_pool_counts(pool, &split, &alone)
+        return (Int(split), Int(alone))
+    }
+
     deinit {
         if let pool { sieve_pool_destroy(pool) }
         sieve_free_aligned(workspace)

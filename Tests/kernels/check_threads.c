@@ -203,8 +203,16 @@ int main(int argc, char **argv) {
                 return 1;
             }
         }
+        uint64_t parallel, solo;
+        sieve_pool_counts(pool, &parallel, &solo);
         sieve_pool_destroy(pool);
-        printf("%d threads: %ld jobs on %s equal to one thread\n", threads, jobs, sieve_isa_name(isa));
+        if (parallel == 0 || parallel + solo != (uint64_t)jobs) {
+            fprintf(stderr, "FAIL: %d threads: %llu jobs split, %llu alone, of %ld\n", threads,
+                    (unsigned long long)parallel, (unsigned long long)solo, jobs);
+            return 1;
+        }
+        printf("%d threads: %ld jobs on %s equal to one thread (%llu split, %llu on the caller alone after stalls)\n",
+               threads, jobs, sieve_isa_name(isa), (unsigned long long)parallel, (unsigned long long)solo);
     }
     atomic_store(&busy_quit, 1);
     for (int i = 0; i < 2; i++) pthread_join(busy[i], NULL);

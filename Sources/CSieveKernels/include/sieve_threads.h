@@ -32,8 +32,13 @@ typedef struct sieve_pool sieve_pool;
 sieve_pool *sieve_pool_create(int32_t threads, uint8_t *scratch, size_t scratch_stride);
 void sieve_pool_destroy(sieve_pool *pool);
 
-// Runs the job on every thread of the pool and returns when all parts are done.
+// Runs the job on every thread of the pool and returns when all parts are done. After a job in
+// which the caller had to wait for a descheduled worker, the next jobs run on the caller alone
+// (16, doubling while stalls repeat, up to 16384) with the same results.
 void sieve_pool_run(sieve_pool *pool, const sieve_job *job);
+
+// Jobs run so far split over the threads, and on the caller alone after a stall.
+void sieve_pool_counts(const sieve_pool *pool, uint64_t *parallel, uint64_t *solo);
 
 #ifdef __cplusplus
 }
