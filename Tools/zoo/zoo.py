@@ -21,7 +21,9 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "reference"))
 import camera_images  # noqa: E402
+import sieve_blob  # noqa: E402
 import torchvision_models  # noqa: E402
 import torch  # noqa: E402
 
@@ -143,10 +145,15 @@ def run_model(name, args, data):
     sieve(args.sieve, "quantize", onnx_path, "--calib", data["calib_path"], "--norm", "imagenet", "-o", blob)
     quantize_s = time.monotonic() - started
     info = json.loads(sieve(args.sieve, "inspect", blob, "--json").stdout)
-    exact = os.path.join(directory, "int8-logits.npy")
+    exact, raw = os.path.join(directory, "exact-logits.npy"), os.path.join(directory, "int8-logits.npy")
     sieve(args.sieve, "eval", blob, "--images", data["eval_path"], "--labels", data["labels_path"],
-          "--dump-exact-logits", exact)
+          "--dump-exact-logits", exact, "--dump-logits", raw)
     quantised = np.load(exact)[:, 0, :]
+    # The independent int8 reference (Tools/reference, written from docs/FORMAT.md) on the first
+    # images: the runtime must give the same int8 logits, whatever the model's weights are.
+    checked = min(args.reference, len(data["eval"]))
+    reference_int8 = sieve_blob.run(sieve_blob.load(blob), data["eval"][:checked])["final"] if checked else None
+    mismatches = int(np.sum(np.any(np.load(raw)[:checked, 0, :] != reference_int8, axis=1))) if checked else None
     bench = json.loads(sieve(args.sieve, "bench", blob, "--images", data["eval_path"], "--runs", str(args.runs),
                              "--warmup", "5", "--json").stdout)
     spread = float(np.std(reference, axis=0).mean())
@@ -161,6 +168,7 @@ def run_model(name, args, data):
         "float_accuracy": float(np.mean(reference.argmax(1) == data["eval_labels"])),
         "int8_accuracy": float(np.mean(quantised.argmax(1) == data["eval_labels"])),
         "logit_spread": spread, "quantize_s": quantize_s,
+        "reference_images": checked, "reference_mismatches": mismatches,
         "median_us": bench["median_us"], "isa": bench["isa"],
     }
 
@@ -190,6 +198,8 @@ def main():
     parser.add_argument("--fit-images", type=int, default=1000)
     parser.add_argument("--runs", type=int, default=50, help="timed runs for the latency")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--reference", type=int, default=0,
+                        help="also run the first N images through the independent int8 reference and count mismatches")
     parser.add_argument("--json", help="write the report here (default OUT/zoo.json)")
     args = parser.parse_args()
     torch.set_num_threads(2)
