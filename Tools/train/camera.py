@@ -51,3 +51,26 @@ def load(split, count, size, seed):
     pick = torch.randperm(len(images), generator=generator)[:count].numpy()
     pictures = np.concatenate([draw(images[pick[i:i + 500]], size, generator) for i in range(0, len(pick), 500)])
     return pictures, labels[pick].copy()
+
+
+def main():
+    """Writes pictures (and labels) as uint8 .npy files, for sieve quantize/tune/eval and frames.py."""
+    import argparse
+    p = argparse.ArgumentParser(description=main.__doc__)
+    p.add_argument("--split", required=True, choices=["train", "val", "test"])
+    p.add_argument("--count", type=int, required=True)
+    p.add_argument("--seed", type=int, required=True, help=f"validation pictures: {VAL_SEED}, test: {TEST_SEED}")
+    p.add_argument("--size", type=int, default=96)
+    p.add_argument("--out", required=True, help="pictures .npy (N x size x size x 3)")
+    p.add_argument("--labels", help="labels .npy (N)")
+    args = p.parse_args()
+    if args.count < 1 or args.size < 8:
+        p.error("--count must be at least 1 and --size at least 8")
+    pictures, labels = load(args.split, args.count, args.size, args.seed)
+    np.save(args.out, pictures)
+    if args.labels:
+        np.save(args.labels, labels)
+
+
+if __name__ == "__main__":
+    main()
