@@ -26,7 +26,8 @@ SIZE = 96
 
 @pytest.fixture(scope="module")
 def tuned_blob(tmp_path_factory):
-    """The model quantised on 32 training pictures and tuned (--max-drop 0.5) on 300 validation ones."""
+    """The model quantised on 32 training pictures and tuned on 300 validation ones, with a loose
+    budget (--max-drop 2, no safety margin) so that the heads fire on some frames."""
     require_file(MODEL, "camera model")
     work = tmp_path_factory.mktemp("camera-model")
     calib, _ = camera.load("train", 32, SIZE, seed=13)
@@ -36,12 +37,12 @@ def tuned_blob(tmp_path_factory):
     np.save(work / "val-labels.npy", val_labels)
     run_cli("quantize", MODEL, "--calib", work / "calib.npy", "-o", work / "camera.sieve")
     run_cli("tune", work / "camera.sieve", "--images", work / "val.npy", "--labels", work / "val-labels.npy",
-            "--indices", "all", "--max-drop", "0.5", "-o", work / "camera-tuned.sieve")
+            "--indices", "all", "--max-drop", "2", "--safety", "0", "-o", work / "camera-tuned.sieve")
     return work / "camera-tuned.sieve"
 
 
 def test_i420_frames_through_sieve_run_match_eval_on_the_same_pixels(tuned_blob, tmp_path):
-    pictures, labels = camera.load("test", 60, SIZE, seed=camera.TEST_SEED)
+    pictures, labels = camera.load("test", 100, SIZE, seed=camera.TEST_SEED)
     seen = seen_picture(pictures)
     # The round trip through YUV moves pixels by a level or two: the frames are not the pictures.
     assert np.abs(seen.astype(int) - pictures).max() > 0
