@@ -93,10 +93,13 @@ class WithExits(nn.Module):
         return logits, [head(self._captured[t]) for head, t in zip(self.heads, self.taps)]
 
 
-def export_with_exits(net, path, example, kind, meta=None, heads=None):
+def export_with_exits(net, path, example, kind, meta=None, heads=None, dynamo=False):
     """ONNX with the final logits and each head's logits as graph outputs, and the sieve.* metadata
     (docs/MODEL.md) naming them. `heads` limits the export to the first so many (0: backbone alone).
-    Legacy exporter at opset 17: one self-contained file, no external data."""
+    Legacy exporter at opset 17: one self-contained file, no external data. With `dynamo`, torch's
+    default exporter (opset 18+), its external weights moved back into the one file."""
+    import os
+
     import onnx
     net.eval()
     n = len(net.heads) if heads is None else heads
@@ -111,9 +114,14 @@ def export_with_exits(net, path, example, kind, meta=None, heads=None):
             logits, head_logits = self.m(x)
             return (logits, *head_logits[:n])
 
-    torch.onnx.export(Flat(net), (example,), path, opset_version=17, dynamo=False,
-                      input_names=["input"], output_names=outputs, do_constant_folding=True)
-    m = onnx.load(path)
+    if dynamo:
+        torch.onnx.export(Flat(net).eval(), (example,), path, input_names=["input"], output_names=outputs)
+    else:
+        torch.onnx.export(Flat(net), (example,), path, opset_version=17, dynamo=False,
+                          input_names=["input"], output_names=outputs, do_constant_folding=True)
+    m = onnx.load(path)  # with any external data
+    if os.path.exists(path + ".data"):
+        os.remove(path + ".data")
     props = dict(meta or {})
     props["sieve.final_output"] = "logits"
     if n:
@@ -121,4 +129,4 @@ def export_with_exits(net, path, example, kind, meta=None, heads=None):
     for k, v in props.items():
         entry = m.metadata_props.add()
         entry.key, entry.value = k, v
-    onnx.save(m, path)
+    onnx.save(m, path, save_as_external_data=False)

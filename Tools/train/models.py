@@ -103,3 +103,59 @@ class MobileNetS(nn.Module):
 
 
 ARCHS = {"vgg-s": VGGS, "resnet-s": ResNetS, "mobilenet-s": MobileNetS}
+
+
+class InvertedResidual(nn.Module):
+    """MobileNetV2's block: 1x1 expand conv+BN+ReLU6 (skipped when expand is 1), depthwise 3x3
+    conv+BN+ReLU6, 1x1 project conv+BN (linear); the input is added back when the shape is kept."""
+
+    def __init__(self, cin, cout, stride, expand):
+        super().__init__()
+        mid = cin * expand
+        layers = [] if expand == 1 else \
+            [nn.Conv2d(cin, mid, 1, bias=False), nn.BatchNorm2d(mid), nn.ReLU6(inplace=True)]
+        layers += [nn.Conv2d(mid, mid, 3, stride, 1, groups=mid, bias=False), nn.BatchNorm2d(mid), nn.ReLU6(inplace=True),
+                   nn.Conv2d(mid, cout, 1, bias=False), nn.BatchNorm2d(cout)]
+        self.body = nn.Sequential(*layers)
+        self.residual = stride == 1 and cin == cout
+
+    def forward(self, x):
+        y = self.body(x)
+        return x + y if self.residual else y
+
+
+class CameraMobileNet(nn.Module):
+    """MobileNetV2-style network for 3x96x96 camera pictures (camera.py): a 3x3 stem 3->16 stride 2
+    (48x48), inverted-residual stages at 16 (48x48, expand 1: the expansion would cost most of the
+    MACs at this resolution), 24 (stride 2, 24x24), 32 (stride 2, 12x12), 64 (stride 2, 6x6), the
+    last three of two blocks (expand 4, the second residual), 1x1 conv 64->256 + ReLU6, global
+    average pool, FC 256->10. About 15 M MACs. One head after each of the first three stages."""
+
+    size = 96
+    channels = 3
+
+    def __init__(self, classes=10, head_type="gap"):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 16, 3, 2, 1, bias=False), nn.BatchNorm2d(16), nn.ReLU6(inplace=True))
+        plan = [(16, 16, 1, 1, 1), (16, 24, 2, 4, 2), (24, 32, 2, 4, 2), (32, 64, 2, 4, 2)]  # cin, cout, stride, expand, blocks
+        self.stages = nn.ModuleList(
+            nn.Sequential(*(InvertedResidual(cin if b == 0 else cout, cout, stride if b == 0 else 1, expand)
+                            for b in range(blocks)))
+            for cin, cout, stride, expand, blocks in plan)
+        self.heads = nn.ModuleList(Head(cout, classes, head_grid(head_type, side, side))
+                                   for (_, cout, _, _, _), side in zip(plan, (48, 24, 12)))
+        self.last = nn.Sequential(nn.Conv2d(64, 256, 1, bias=False), nn.BatchNorm2d(256), nn.ReLU6(inplace=True))
+        self.classifier = nn.Linear(256, classes)
+
+    def forward(self, x):
+        x = self.stem(x)
+        head_logits = []
+        for i, stage in enumerate(self.stages):
+            x = stage(x)
+            if i < len(self.heads):
+                head_logits.append(self.heads[i](x))
+        x = torch.flatten(nn.functional.adaptive_avg_pool2d(self.last(x), 1), 1)
+        return self.classifier(x), head_logits
+
+
+ARCHS["camera-mobilenet"] = CameraMobileNet

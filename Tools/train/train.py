@@ -13,6 +13,13 @@ MyNet() (a module whose forward returns the class logits for a 1x28x28 input) an
 each named submodule's output (exits.py: WithExits); the loss and export are the same.
 --head-type grid2 pools each head to a 2x2 grid instead of a global average (where the tap's size
 is even).
+
+--arch camera-mobilenet trains on the same garments drawn as 96x96 RGB camera pictures (camera.py),
+fresh pictures every epoch (--train-count of them), and exports with torch's default (dynamo)
+exporter, the weights kept inside the .onnx file. On a shared machine --minutes bounds the run:
+
+    python3 Tools/train/train.py --arch camera-mobilenet --epochs 100 --train-count 10000 --minutes 35 \
+        --lr 4e-3 --threads 2 --out models/camera-mobilenet.onnx
 """
 import argparse
 import importlib.util
@@ -23,13 +30,18 @@ import numpy as np
 import torch
 from torch import nn
 
+import camera
 import fmnist
 from exits import WithExits, export_with_exits, joint_loss
 from models import ARCHS
 
 
 def to_tensor(images):
+    """uint8 [N,28,28] grey images or [N,H,W,3] RGB camera pictures -> normalised NCHW floats."""
     x = torch.from_numpy(images.astype(np.float32) / 255.0)
+    if images.ndim == 4:
+        mean, std = torch.tensor(camera.MEAN), torch.tensor(camera.STD)
+        return ((x - mean) / std).permute(0, 3, 1, 2).contiguous()
     return ((x - fmnist.MEAN) / fmnist.STD).unsqueeze(1)
 
 
@@ -66,14 +78,18 @@ def build(arch, taps, head_type, classes):
 
 
 def export(model, path, kind, arch):
+    pictures = getattr(model, "channels", 1) == 3
+    mean, std = (camera.MEAN, camera.STD) if pictures else ([fmnist.MEAN], [fmnist.STD])
     meta = {
         "sieve.labels": json.dumps(fmnist.LABELS),
-        "sieve.input_mean": json.dumps([fmnist.MEAN]),
-        "sieve.input_std": json.dumps([fmnist.STD]),
+        "sieve.input_mean": json.dumps(list(mean)),
+        "sieve.input_std": json.dumps(list(std)),
         "sieve.pixel_scale": "1/255",
         "sieve.arch": arch,
     }
-    export_with_exits(model, path, torch.zeros(1, 1, 28, 28), kind, meta, heads=0 if kind == "none" else None)
+    example = torch.zeros(1, 3, model.size, model.size) if pictures else torch.zeros(1, 1, 28, 28)
+    # The camera model goes through the default (dynamo) exporter, as users export.
+    export_with_exits(model, path, example, kind, meta, heads=0 if kind == "none" else None, dynamo=pictures)
 
 
 def main():
@@ -88,6 +104,12 @@ def main():
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--limit", type=int, help="train on the first N training images only (quick checks)")
+    p.add_argument("--train-count", type=int, default=50000,
+                   help="camera-mobilenet: pictures drawn per epoch (fresh ones each epoch)")
+    p.add_argument("--test-count", type=int, default=10000, help="camera-mobilenet: test pictures")
+    p.add_argument("--minutes", type=float,
+                   help="train for this long instead (at most --epochs): the learning rate follows the clock "
+                        "(warm-up, then cosine to zero), for a machine shared with other jobs")
     p.add_argument("--out", required=True)
     args = p.parse_args()
 
@@ -96,34 +118,67 @@ def main():
     torch.set_num_threads(args.threads)
     train_x, train_y = fmnist.load("train")
     train_x, train_y = train_x[:args.limit], train_y[:args.limit]
-    val_x, val_y = fmnist.load("val")
-    test_x, test_y = fmnist.load("test")
     classes = 10
     model = build(args.arch, args.taps, args.head_type, classes)
+    pictures = getattr(model, "channels", 1) == 3
+    if pictures:  # validation pictures fixed by their seed; the test pictures are drawn at the end
+        val_x, val_y = camera.load("val", 1000, model.size, seed=camera.VAL_SEED)
+    else:
+        val_x, val_y = fmnist.load("val")
+        test_x, test_y = fmnist.load("test")
     n = 0 if args.heads == "none" else len(model.heads)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=5e-4)
-    steps = args.epochs * ((len(train_x) + args.batch - 1) // args.batch)
+    per_epoch = min(args.train_count, len(train_x)) if pictures else len(train_x)
+    steps = args.epochs * ((per_epoch + args.batch - 1) // args.batch)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=max(steps, 1))
-    xs = to_tensor(train_x)
+    xs = None if pictures else to_tensor(train_x)
     ys = torch.from_numpy(train_y.astype(np.int64))
+    draw = torch.Generator().manual_seed(args.seed)
+    start = time.time()
+
+    def out_of_time():
+        if args.minutes is None:
+            return False
+        done = (time.time() - start) / (60 * args.minutes)
+        warm = 0.1
+        scale = done / warm if done < warm else 0.5 * (1 + np.cos(np.pi * min(1.0, (done - warm) / (1 - warm))))
+        for group in opt.param_groups:
+            group["lr"] = args.lr * max(scale, 1e-3)
+        return done >= 1
+
     for epoch in range(args.epochs):
+        if out_of_time():
+            break
         model.train()
         t0 = time.time()
-        order = torch.randperm(len(xs))
-        total = 0.0
-        for i in range(0, len(xs), args.batch):
+        order = torch.randperm(len(ys))[:per_epoch]
+        total, seen = 0.0, 0
+        for i in range(0, per_epoch, args.batch):
+            if out_of_time():
+                break
             idx = order[i:i + args.batch]
-            x, y = augment(xs[idx]), ys[idx]
+            if pictures:  # fresh pictures of these garments: placement, colours, noise are the augmentation
+                x = to_tensor(camera.draw(train_x[idx.numpy()], model.size, draw))
+            else:
+                x = augment(xs[idx])
+            y = ys[idx]
             logits, heads = model(x)
             loss = joint_loss(logits, heads[:n], y, args.heads, classes)
             opt.zero_grad()
             loss.backward()
             opt.step()
-            sched.step()
+            if args.minutes is None:
+                sched.step()
             total += loss.item() * len(idx)
-        print(f"epoch {epoch + 1}/{args.epochs} loss {total / len(xs):.4f} "
+            seen += len(idx)
+            if pictures and (i // args.batch) % 20 == 19:  # slow epochs: show that it moves
+                print(f"  {i + len(idx)}/{per_epoch} pictures ({time.time() - t0:.0f}s)", flush=True)
+        print(f"epoch {epoch + 1}/{args.epochs} loss {total / max(seen, 1):.4f} "
               f"val {evaluate(model, val_x, val_y):.2f}% ({time.time() - t0:.0f}s)", flush=True)
-    print(f"test accuracy (float, no exit): {evaluate(model, test_x, test_y):.2f}%")
+    if pictures:
+        test_x, test_y = camera.load("test", args.test_count, model.size, seed=camera.TEST_SEED)
+    print(f"test accuracy (float, no exit): {evaluate(model, test_x, test_y):.2f}%"
+          + (f" on {len(test_y)} camera pictures" if pictures else ""))
     export(model, args.out, args.heads, args.arch)
     print(f"wrote {args.out}")
 
