@@ -111,8 +111,10 @@ size_t sieve_conv_scratch_size__neon(const sieve_conv_params *p) { return arm_co
         "5:\n"                                                                                        \
         "subs x14, x14, #1\n"                                                                         \
         "b.ne 1b\n"                                                                                   \
-        "stp q0, q1, [%[acc]]\n stp q2, q3, [%[acc], #32]\n stp q4, q5, [%[acc], #64]\n stp q6, q7, [%[acc], #96]\n" \
-        "stp q8, q9, [%[acc], #128]\n stp q10, q11, [%[acc], #160]\n stp q12, q13, [%[acc], #192]\n stp q14, q15, [%[acc], #224]\n" \
+        "addp v0.4s, v0.4s, v1.4s\n addp v2.4s, v2.4s, v3.4s\n addp v4.4s, v4.4s, v5.4s\n addp v6.4s, v6.4s, v7.4s\n" \
+        "addp v8.4s, v8.4s, v9.4s\n addp v10.4s, v10.4s, v11.4s\n addp v12.4s, v12.4s, v13.4s\n addp v14.4s, v14.4s, v15.4s\n" \
+        "addp v0.4s, v0.4s, v2.4s\n addp v4.4s, v4.4s, v6.4s\n addp v8.4s, v8.4s, v10.4s\n addp v12.4s, v12.4s, v14.4s\n" \
+        "stp q0, q4, [%[acc]]\n stp q8, q12, [%[acc], #32]\n"                                      \
         :                                                                                             \
         : [x0] "r"(x[0]), [x1] "r"(x[1]), [x2] "r"(x[2]), [x3] "r"(x[3]), [w] "r"(w), [runs] "r"(runs), \
           [steps] "r"(steps), [L] "r"(L), [stride] "r"(stride), [acc] "r"(acc)                        \
@@ -127,45 +129,53 @@ size_t sieve_conv_scratch_size__neon(const sieve_conv_params *p) { return arm_co
     UNPAIRED_PIXEL(24, 0, 1, 2, 3) UNPAIRED_PIXEL(25, 4, 5, 6, 7)                                     \
     UNPAIRED_PIXEL(26, 8, 9, 10, 11) UNPAIRED_PIXEL(27, 12, 13, 14, 15)
 
+// The sums of pixel i (channels oc...oc+3) are reduced in the assembly (addp) and leave it as acc[4i...4i+3];
+// the four pixels requantise together (one int32x4 per pixel, one narrowing for all 16 bytes) and each
+// pixel's 4 bytes are stored as one 32-bit lane.
 static inline __attribute__((always_inline)) void neon_tile(const arm_gemm *g, const int8_t *const *x, int8_t *const *o,
-                                                            int32_t npx, int32_t oc, const int SAFE) {
-    const int8_t *w = g->weights + (size_t)(oc / 4) * g->block_bytes;
-    int32_t acc[64] __attribute__((aligned(16)));
+                                                            int32_t npx, int32_t b0, int32_t b1, const int SAFE) {
+    int32_t acc[16] __attribute__((aligned(16)));
     const int64_t runs = g->in.runs, steps = g->in.L / 16, L = g->in.L, stride = g->in.run_stride;
-    if (SAFE) NEON_TILE_ASM(PAIRED_STEP);
-    else NEON_TILE_ASM(UNPAIRED_STEP);
-    const int32x4_t bias = vld1q_s32(g->rq.bias + oc), m = vld1q_s32(g->rq.mult + oc);
-    int32x4_t s0 = vaddq_s32(neon_reduce4(vld1q_s32(acc), vld1q_s32(acc + 4), vld1q_s32(acc + 8), vld1q_s32(acc + 12)), bias);
-    int32x4_t s1 = vaddq_s32(neon_reduce4(vld1q_s32(acc + 16), vld1q_s32(acc + 20), vld1q_s32(acc + 24), vld1q_s32(acc + 28)), bias);
-    int32x4_t s2 = vaddq_s32(neon_reduce4(vld1q_s32(acc + 32), vld1q_s32(acc + 36), vld1q_s32(acc + 40), vld1q_s32(acc + 44)), bias);
-    int32x4_t s3 = vaddq_s32(neon_reduce4(vld1q_s32(acc + 48), vld1q_s32(acc + 52), vld1q_s32(acc + 56), vld1q_s32(acc + 60)), bias);
-    int8x16_t result;
-    if (g->rq.fast[oc / 16]) {
-        const int32x4_t r = vld1q_s32(g->rq.rshift + oc);
-        result = arm_rq_fast(s0, s1, s2, s3, m, m, m, m, r, r, r, r, &g->out);
-    } else {
-        const int64x2_t n_lo = vld1q_s64(g->rq.nshift + oc), n_hi = vld1q_s64(g->rq.nshift + oc + 2);
-        s0 = arm_rq_slow4(s0, m, n_lo, n_hi, g->out.zp32);
-        s1 = arm_rq_slow4(s1, m, n_lo, n_hi, g->out.zp32);
-        s2 = arm_rq_slow4(s2, m, n_lo, n_hi, g->out.zp32);
-        s3 = arm_rq_slow4(s3, m, n_lo, n_hi, g->out.zp32);
-        result = arm_rq_narrow(s0, s1, s2, s3, &g->out);
-    }
-    const int32_t nch = arm_min(4, g->out_c - oc);
-    int8_t bytes[16];
-    vst1q_s8(bytes, result);
-    for (int32_t i = 0; i < npx; i++) {
-        if (nch == 4) memcpy(o[i] + oc, bytes + 4 * i, 4);
-        else memcpy(o[i] + oc, bytes + 4 * i, (size_t)nch);
+    for (int32_t b = b0; b < b1; b++) {
+        const int32_t oc = b * 4;
+        const int8_t *w = g->weights + (size_t)b * g->block_bytes;
+        if (SAFE) NEON_TILE_ASM(PAIRED_STEP);
+        else NEON_TILE_ASM(UNPAIRED_STEP);
+        const int32x4_t bias = vld1q_s32(g->rq.bias + oc), m = vld1q_s32(g->rq.mult + oc);
+        int32x4_t s0 = vaddq_s32(vld1q_s32(acc), bias), s1 = vaddq_s32(vld1q_s32(acc + 4), bias);
+        int32x4_t s2 = vaddq_s32(vld1q_s32(acc + 8), bias), s3 = vaddq_s32(vld1q_s32(acc + 12), bias);
+        int8x16_t result;
+        if (g->rq.fast[oc / 16]) {
+            const int32x4_t r = vld1q_s32(g->rq.rshift + oc);
+            result = arm_rq_fast(s0, s1, s2, s3, m, m, m, m, r, r, r, r, &g->out);
+        } else {
+            const int64x2_t n_lo = vld1q_s64(g->rq.nshift + oc), n_hi = vld1q_s64(g->rq.nshift + oc + 2);
+            s0 = arm_rq_slow4(s0, m, n_lo, n_hi, g->out.zp32);
+            s1 = arm_rq_slow4(s1, m, n_lo, n_hi, g->out.zp32);
+            s2 = arm_rq_slow4(s2, m, n_lo, n_hi, g->out.zp32);
+            s3 = arm_rq_slow4(s3, m, n_lo, n_hi, g->out.zp32);
+            result = arm_rq_narrow(s0, s1, s2, s3, &g->out);
+        }
+        const int32_t nch = arm_min(4, g->out_c - oc);
+        if (nch == 4 && npx == 4) {
+            const uint32x4_t words = vreinterpretq_u32_s8(result);
+            const uint32_t w0 = vgetq_lane_u32(words, 0), w1 = vgetq_lane_u32(words, 1);
+            const uint32_t w2 = vgetq_lane_u32(words, 2), w3 = vgetq_lane_u32(words, 3);
+            memcpy(o[0] + oc, &w0, 4), memcpy(o[1] + oc, &w1, 4), memcpy(o[2] + oc, &w2, 4), memcpy(o[3] + oc, &w3, 4);
+        } else {
+            int8_t bytes[16];
+            vst1q_s8(bytes, result);
+            for (int32_t i = 0; i < npx; i++) memcpy(o[i] + oc, bytes + 4 * i, (size_t)nch);
+        }
     }
 }
 
-static void neon_tile_paired(const arm_gemm *g, const int8_t *const *x, int8_t *const *o, int32_t npx, int32_t oc) {
-    neon_tile(g, x, o, npx, oc, 1);
+static void neon_tile_paired(const arm_gemm *g, const int8_t *const *x, int8_t *const *o, int32_t npx, int32_t b0, int32_t b1) {
+    neon_tile(g, x, o, npx, b0, b1, 1);
 }
 
-static void neon_tile_unpaired(const arm_gemm *g, const int8_t *const *x, int8_t *const *o, int32_t npx, int32_t oc) {
-    neon_tile(g, x, o, npx, oc, 0);
+static void neon_tile_unpaired(const arm_gemm *g, const int8_t *const *x, int8_t *const *o, int32_t npx, int32_t b0, int32_t b1) {
+    neon_tile(g, x, o, npx, b0, b1, 0);
 }
 
 void sieve_conv_s8__neon(const sieve_conv_params *p, const void *packed, void *scratch) {
