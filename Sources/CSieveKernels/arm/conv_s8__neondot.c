@@ -15,17 +15,22 @@ SIEVE_TARGET_BEGIN("arch=armv8.2-a+dotprod")
 // spills accumulators here). Per 16 input bytes of a run: 4 input loads (v24-v27), 8 ldp of weights
 // (two per K4 group of 64 bytes, into v28-v31), 64 sdot by element: v(4i+j) += w(group g, channels 4j...4j+3)
 // . x_i[lane g]. Tails of 8 and 4 bytes per run: d and s loads, lanes 0-1 and 0.
-// Loads use offset addressing (one index register x16 for the four pixels, immediate offsets for
-// the weights, one add each per step): post-indexed loads chained on one base register each cost an
-// extra integer operation, which made the loop load-bound rather than sdot-bound (docs/ESTIMATE.md).
+// Loads are single ldr q at immediate offsets, the pointers advanced by one add each per step:
+// post-indexed or register-offset loads and ldp q cost extra micro-ops, which made the loop
+// dispatch-bound rather than sdot-bound (100 micro-ops for 64 sdot; now 91; docs/ESTIMATE.md).
 #define SD(A, W, X, L) "sdot v" #A ".4s, v" #W ".16b, v" #X ".4b[" #L "]\n"
-#define DOT_GROUP_AT(L, OFF0, OFF1)                                                                   \
-    "ldp q28, q29, [x13, #" #OFF0 "]\n"                                                               \
-    "ldp q30, q31, [x13, #" #OFF1 "]\n"                                                               \
+#define DOT_GROUP_AT(L, OFF0, OFF1, OFF2, OFF3)                                                       \
+    "ldr q28, [x13, #" #OFF0 "]\n ldr q29, [x13, #" #OFF1 "]\n"                                        \
+    "ldr q30, [x13, #" #OFF2 "]\n ldr q31, [x13, #" #OFF3 "]\n"                                        \
     SD(0, 28, 24, L) SD(4, 28, 25, L) SD(8, 28, 26, L) SD(12, 28, 27, L)                              \
     SD(1, 29, 24, L) SD(5, 29, 25, L) SD(9, 29, 26, L) SD(13, 29, 27, L)                              \
     SD(2, 30, 24, L) SD(6, 30, 25, L) SD(10, 30, 26, L) SD(14, 30, 27, L)                             \
     SD(3, 31, 24, L) SD(7, 31, 25, L) SD(11, 31, 26, L) SD(15, 31, 27, L)
+#define DOT_GROUP_0 DOT_GROUP_AT(0, 0, 16, 32, 48)
+#define DOT_GROUP_1 DOT_GROUP_AT(1, 64, 80, 96, 112)
+#define DOT_GROUP_2 DOT_GROUP_AT(2, 128, 144, 160, 176)
+#define DOT_GROUP_3 DOT_GROUP_AT(3, 192, 208, 224, 240)
+#define DOT_ADVANCE_X(N) "add x4, x4, #" #N "\n add x5, x5, #" #N "\n add x6, x6, #" #N "\n add x7, x7, #" #N "\n"
 
 // Requantises the tile's accumulators (pixel i's 16 channels at acc + 16 i) and stores them.
 static inline __attribute__((always_inline)) void dot_store(const arm_gemm *g, const int32_t *acc, int8_t *const *o,
@@ -63,24 +68,26 @@ static void dot_tile(const arm_gemm *g, const int8_t *const *x, int8_t *const *o
             "mov x9, %[x0]\n mov x10, %[x1]\n mov x11, %[x2]\n mov x12, %[x3]\n"
             "mov x13, %[w]\n mov x14, %[runs]\n"
             "1:\n"
-            "mov x16, #0\n"
+            "mov x4, x9\n mov x5, x10\n mov x6, x11\n mov x7, x12\n"
             "cbz %[steps], 3f\n"
             "mov x15, %[steps]\n"
             "2:\n"
-            "ldr q24, [x9, x16]\n ldr q25, [x10, x16]\n ldr q26, [x11, x16]\n ldr q27, [x12, x16]\n"
-            DOT_GROUP_AT(0, 0, 32) DOT_GROUP_AT(1, 64, 96) DOT_GROUP_AT(2, 128, 160) DOT_GROUP_AT(3, 192, 224)
-            "add x16, x16, #16\n add x13, x13, #256\n"
+            "ldr q24, [x4]\n ldr q25, [x5]\n ldr q26, [x6]\n ldr q27, [x7]\n"
+            DOT_ADVANCE_X(16)
+            DOT_GROUP_0 DOT_GROUP_1 DOT_GROUP_2 DOT_GROUP_3
+            "add x13, x13, #256\n"
             "subs x15, x15, #1\n"
             "b.ne 2b\n"
             "3:\n"
             "tbz %[L], #3, 4f\n"
-            "ldr d24, [x9, x16]\n ldr d25, [x10, x16]\n ldr d26, [x11, x16]\n ldr d27, [x12, x16]\n"
-            DOT_GROUP_AT(0, 0, 32) DOT_GROUP_AT(1, 64, 96)
-            "add x16, x16, #8\n add x13, x13, #128\n"
+            "ldr d24, [x4]\n ldr d25, [x5]\n ldr d26, [x6]\n ldr d27, [x7]\n"
+            DOT_ADVANCE_X(8)
+            DOT_GROUP_0 DOT_GROUP_1
+            "add x13, x13, #128\n"
             "4:\n"
             "tbz %[L], #2, 5f\n"
-            "ldr s24, [x9, x16]\n ldr s25, [x10, x16]\n ldr s26, [x11, x16]\n ldr s27, [x12, x16]\n"
-            DOT_GROUP_AT(0, 0, 32)
+            "ldr s24, [x4]\n ldr s25, [x5]\n ldr s26, [x6]\n ldr s27, [x7]\n"
+            DOT_GROUP_0
             "add x13, x13, #64\n"
             "5:\n"
             "add x9, x9, %[stride]\n add x10, x10, %[stride]\n add x11, x11, %[stride]\n add x12, x12, %[stride]\n"
@@ -91,7 +98,7 @@ static void dot_tile(const arm_gemm *g, const int8_t *const *x, int8_t *const *o
             :
             : [x0] "r"(x[0]), [x1] "r"(x[1]), [x2] "r"(x[2]), [x3] "r"(x[3]), [w] "r"(w), [bias] "r"(g->rq.bias + oc),
               [runs] "r"(runs), [steps] "r"(steps), [L] "r"(L), [stride] "r"(stride), [acc] "r"(acc)
-            : "cc", "memory", "x9", "x10", "x11", "x12", "x13", "x14", "x15", "x16", "v0", "v1", "v2", "v3",
+            : "cc", "memory", "x4", "x5", "x6", "x7", "x9", "x10", "x11", "x12", "x13", "x14", "x15", "v0", "v1", "v2", "v3",
               "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11", "v12", "v13", "v14", "v15", "v24", "v25", "v26", "v27", "v28",
               "v29", "v30", "v31");
         dot_store(g, acc, o, npx, oc);
