@@ -32,6 +32,24 @@ SIEVE_TARGET_BEGIN("arch=armv8.2-a+dotprod")
 #define DOT_GROUP_3 DOT_GROUP_AT(3, 192, 208, 224, 240)
 #define DOT_ADVANCE_X(N) "add x4, x4, #" #N "\n add x5, x5, #" #N "\n add x6, x6, #" #N "\n add x7, x7, #" #N "\n"
 
+// The fast requantisation of pixel P (accumulators v(4P)...v(4P+3)) from registers, as arm_rq_fast
+// computes it: multipliers v16-v19, shifts v20-v23, zero point (int16) v24, act_min v25, act_max v26;
+// the 16 bytes stored at DST.
+#define DOT_RQ_PIXEL(A0, A1, A2, A3, DST)                                                             \
+    "sqdmulh v" #A0 ".4s, v" #A0 ".4s, v16.4s\n sqdmulh v" #A1 ".4s, v" #A1 ".4s, v17.4s\n"           \
+    "sqdmulh v" #A2 ".4s, v" #A2 ".4s, v18.4s\n sqdmulh v" #A3 ".4s, v" #A3 ".4s, v19.4s\n"           \
+    "srshl v" #A0 ".4s, v" #A0 ".4s, v20.4s\n srshl v" #A1 ".4s, v" #A1 ".4s, v21.4s\n"               \
+    "srshl v" #A2 ".4s, v" #A2 ".4s, v22.4s\n srshl v" #A3 ".4s, v" #A3 ".4s, v23.4s\n"               \
+    "sqxtn v" #A0 ".4h, v" #A0 ".4s\n sqxtn v" #A2 ".4h, v" #A2 ".4s\n"                                \
+    "sqxtn2 v" #A0 ".8h, v" #A1 ".4s\n sqxtn2 v" #A2 ".8h, v" #A3 ".4s\n"                              \
+    "sqadd v" #A0 ".8h, v" #A0 ".8h, v24.8h\n sqadd v" #A2 ".8h, v" #A2 ".8h, v24.8h\n"                \
+    "sqxtn v" #A0 ".8b, v" #A0 ".8h\n sqxtn2 v" #A0 ".16b, v" #A2 ".8h\n"                              \
+    "smax v" #A0 ".16b, v" #A0 ".16b, v25.16b\n smin v" #A0 ".16b, v" #A0 ".16b, v26.16b\n"           \
+    "str q" #A0 ", [" DST "]\n"
+
+_Static_assert(offsetof(arm_out_stage, zp16) == 0 && offsetof(arm_out_stage, lo) == 32 && offsetof(arm_out_stage, hi) == 48,
+               "DOT_RQ_PIXEL reads the output stage at these offsets");
+
 // Requantises the tile's accumulators (pixel i's 16 channels at acc + 16 i) and stores them.
 static inline __attribute__((always_inline)) void dot_store(const arm_gemm *g, const int32_t *acc, int8_t *const *o,
                                                             int32_t npx, int32_t oc) {
@@ -59,6 +77,9 @@ static void dot_tile(const arm_gemm *g, const int8_t *const *x, int8_t *const *o
     for (int32_t b = b0; b < b1; b++) {
         const int32_t oc = b * 16;
         const int8_t *w = g->weights + (size_t)b * g->block_bytes;
+        // direct: four pixels, sixteen real channels, the fast form; else through acc and dot_store.
+        const int direct = npx == ARM_MR && g->out_c - oc >= 16 && g->rq.fast[b];
+        const void *ep[6] = {o[0] + oc, o[1] + oc, o[2] + oc, o[3] + oc, g->rq.mult + oc, g->rq.rshift + oc};
         __asm__ volatile(
             ".arch_extension dotprod\n"
             "ld1 {v0.4s, v1.4s, v2.4s, v3.4s}, [%[bias]]\n"
@@ -93,15 +114,25 @@ static void dot_tile(const arm_gemm *g, const int8_t *const *x, int8_t *const *o
             "add x9, x9, %[stride]\n add x10, x10, %[stride]\n add x11, x11, %[stride]\n add x12, x12, %[stride]\n"
             "subs x14, x14, #1\n"
             "b.ne 1b\n"
+            // A whole tile in the fast form: requantised from the registers, 16-byte stores.
+            "cbz %[ep], 6f\n"
+            "ldp x4, x5, [%[ep]]\n ldp x6, x7, [%[ep], #16]\n ldp x9, x10, [%[ep], #32]\n"
+            "ld1 {v16.4s, v17.4s, v18.4s, v19.4s}, [x9]\n ld1 {v20.4s, v21.4s, v22.4s, v23.4s}, [x10]\n"
+            "ldr q24, [%[out]]\n ldr q25, [%[out], #32]\n ldr q26, [%[out], #48]\n"
+            DOT_RQ_PIXEL(0, 1, 2, 3, "x4") DOT_RQ_PIXEL(4, 5, 6, 7, "x5")
+            DOT_RQ_PIXEL(8, 9, 10, 11, "x6") DOT_RQ_PIXEL(12, 13, 14, 15, "x7")
+            "b 7f\n"
+            "6:\n"
             "stp q0, q1, [%[acc]]\n stp q2, q3, [%[acc], #32]\n stp q4, q5, [%[acc], #64]\n stp q6, q7, [%[acc], #96]\n"
             "stp q8, q9, [%[acc], #128]\n stp q10, q11, [%[acc], #160]\n stp q12, q13, [%[acc], #192]\n stp q14, q15, [%[acc], #224]\n"
+            "7:\n"
             :
             : [x0] "r"(x[0]), [x1] "r"(x[1]), [x2] "r"(x[2]), [x3] "r"(x[3]), [w] "r"(w), [bias] "r"(g->rq.bias + oc),
-              [runs] "r"(runs), [steps] "r"(steps), [L] "r"(L), [stride] "r"(stride), [acc] "r"(acc)
+              [runs] "r"(runs), [steps] "r"(steps), [L] "r"(L), [stride] "r"(stride), [acc] "r"(acc), [ep] "r"(direct ? ep : NULL), [out] "r"(&g->out)
             : "cc", "memory", "x4", "x5", "x6", "x7", "x9", "x10", "x11", "x12", "x13", "x14", "x15", "v0", "v1", "v2", "v3",
-              "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11", "v12", "v13", "v14", "v15", "v24", "v25", "v26", "v27", "v28",
-              "v29", "v30", "v31");
-        dot_store(g, acc, o, npx, oc);
+              "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11", "v12", "v13", "v14", "v15", "v16", "v17", "v18", "v19", "v20", "v21", "v22", "v23", "v24",
+              "v25", "v26", "v27", "v28", "v29", "v30", "v31");
+        if (!direct) dot_store(g, acc, o, npx, oc);
     }
 }
 
