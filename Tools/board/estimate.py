@@ -183,14 +183,35 @@ def trace(binary, cpu, path, ops_file, marker, op_count):
     return counts, blocks
 
 
+BRANCHES = re.compile(r"^(b|b\.\w+|bl|br|blr|ret|cbz|cbnz|tbz|tbnz|svc)$")
+
+
+def chain(pc, blocks, text):
+    """The block at pc and the blocks it falls into: qemu ends a block at a page boundary (and at its
+    size limit) without a branch, so a loop can be split in two; costed apart, each piece would pay
+    its own pipeline fill. The chain runs on to the first block that ends in a branch (at most 8)."""
+    pieces = [pc]
+    while len(pieces) < 8:
+        last = blocks[pieces[-1]][-1]
+        if BRANCHES.match(text.get(last, "b").split()[0]) or last + 4 not in blocks:
+            break
+        pieces.append(last + 4)
+    return [a for p in pieces for a in blocks[p]]
+
+
 def mca_cycles(mcpu, hot, blocks, text):
-    """Steady-state cycles of one execution of each hot block, all in one llvm-mca run (regions)."""
+    """Steady-state cycles of one execution of each hot block, all in one llvm-mca run (regions).
+    A block that falls into the next is costed with it (chain()) and takes its share of the
+    chain's cycles by instruction count."""
     source = ["L0:"]
     names = []
+    share = {}
     for pc in sorted(hot):
         names.append(pc)
+        instructions = chain(pc, blocks, text)
+        share[pc] = len(blocks[pc]) / len(instructions)
         source.append(f"# LLVM-MCA-BEGIN b{pc:x}")
-        source += [text.get(a, "nop") for a in blocks[pc]]
+        source += [text.get(a, "nop") for a in instructions]
         source.append(f"# LLVM-MCA-END b{pc:x}")
     out = run(["llvm-mca", "-mtriple=aarch64-linux-gnu", f"-mcpu={mcpu}", "-mattr=+dotprod,+i8mm",
                f"-iterations={MCA_ITERATIONS}", "-resource-pressure=0", "-instruction-info=0"],
@@ -202,7 +223,7 @@ def mca_cycles(mcpu, hot, blocks, text):
             region = int(m.group(1), 16)
         m = re.match(r"Total Cycles:\s+(\d+)", line)
         if m and region is not None:
-            cycles[region] = int(m.group(1)) / MCA_ITERATIONS
+            cycles[region] = int(m.group(1)) / MCA_ITERATIONS * share[region]
     missing = [pc for pc in names if pc not in cycles]
     if missing:
         raise EstimateError(f"llvm-mca gave no result for {len(missing)} blocks")

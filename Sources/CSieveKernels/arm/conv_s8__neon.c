@@ -114,10 +114,30 @@ size_t sieve_conv_scratch_size__neon(const sieve_conv_params *p) { return arm_co
         "addp v0.4s, v0.4s, v1.4s\n addp v2.4s, v2.4s, v3.4s\n addp v4.4s, v4.4s, v5.4s\n addp v6.4s, v6.4s, v7.4s\n" \
         "addp v8.4s, v8.4s, v9.4s\n addp v10.4s, v10.4s, v11.4s\n addp v12.4s, v12.4s, v13.4s\n addp v14.4s, v14.4s, v15.4s\n" \
         "addp v0.4s, v0.4s, v2.4s\n addp v4.4s, v4.4s, v6.4s\n addp v8.4s, v8.4s, v10.4s\n addp v12.4s, v12.4s, v14.4s\n" \
+        /* A whole tile in the fast form: requantised from the registers (as arm_rq_fast), each pixel's */ \
+        /* 4 bytes stored as one 32-bit lane; else the sums go to acc for the C epilogue. */         \
+        "cbz %[ep], 6f\n"                                                                             \
+        "ldp x4, x5, [%[ep]]\n ldp x6, x7, [%[ep], #16]\n ldp x9, x10, [%[ep], #32]\n ldr x11, [%[ep], #48]\n" \
+        "ldr q16, [x9]\n ldr q17, [x10]\n ldr q18, [x11]\n"                                           \
+        "ldr q19, [%[out]]\n ldr q20, [%[out], #32]\n ldr q21, [%[out], #48]\n"                      \
+        /* results in v22-v25, the sums only read: no false dependency from one tile to the next */   \
+        "add v22.4s, v0.4s, v16.4s\n add v23.4s, v4.4s, v16.4s\n add v24.4s, v8.4s, v16.4s\n add v25.4s, v12.4s, v16.4s\n" \
+        "sqdmulh v22.4s, v22.4s, v17.4s\n sqdmulh v23.4s, v23.4s, v17.4s\n"                          \
+        "sqdmulh v24.4s, v24.4s, v17.4s\n sqdmulh v25.4s, v25.4s, v17.4s\n"                          \
+        "srshl v22.4s, v22.4s, v18.4s\n srshl v23.4s, v23.4s, v18.4s\n"                              \
+        "srshl v24.4s, v24.4s, v18.4s\n srshl v25.4s, v25.4s, v18.4s\n"                              \
+        "sqxtn v22.4h, v22.4s\n sqxtn v24.4h, v24.4s\n sqxtn2 v22.8h, v23.4s\n sqxtn2 v24.8h, v25.4s\n" \
+        "sqadd v22.8h, v22.8h, v19.8h\n sqadd v24.8h, v24.8h, v19.8h\n"                              \
+        "sqxtn v22.8b, v22.8h\n sqxtn2 v22.16b, v24.8h\n"                                            \
+        "smax v22.16b, v22.16b, v20.16b\n smin v22.16b, v22.16b, v21.16b\n"                          \
+        "st1 {v22.s}[0], [x4]\n st1 {v22.s}[1], [x5]\n st1 {v22.s}[2], [x6]\n st1 {v22.s}[3], [x7]\n" \
+        "b 7f\n"                                                                                      \
+        "6:\n"                                                                                        \
         "stp q0, q4, [%[acc]]\n stp q8, q12, [%[acc], #32]\n"                                      \
+        "7:\n"                                                                                        \
         :                                                                                             \
         : [x0] "r"(x[0]), [x1] "r"(x[1]), [x2] "r"(x[2]), [x3] "r"(x[3]), [w] "r"(w), [runs] "r"(runs), \
-          [steps] "r"(steps), [L] "r"(L), [stride] "r"(stride), [acc] "r"(acc)                        \
+          [steps] "r"(steps), [L] "r"(L), [stride] "r"(stride), [acc] "r"(acc), [ep] "r"(direct ? ep : NULL), [out] "r"(&g->out) \
         : "cc", "memory", "x4", "x5", "x6", "x7", "x9", "x10", "x11", "x12", "x13", "x14", "x15", "v0", "v1", "v2", "v3", \
           "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11", "v12", "v13", "v14", "v15", "v16", "v17", "v18", "v19", "v20", \
           "v21", "v22", "v23", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31")
@@ -139,8 +159,12 @@ static inline __attribute__((always_inline)) void neon_tile(const arm_gemm *g, c
     for (int32_t b = b0; b < b1; b++) {
         const int32_t oc = b * 4;
         const int8_t *w = g->weights + (size_t)b * g->block_bytes;
+        // direct: four pixels, four real channels, the fast form (see the assembly's end).
+        const int direct = npx == ARM_MR && g->out_c - oc >= 4 && g->rq.fast[oc / 16];
+        const void *ep[7] = {o[0] + oc, o[1] + oc, o[2] + oc, o[3] + oc, g->rq.bias + oc, g->rq.mult + oc, g->rq.rshift + oc};
         if (SAFE) NEON_TILE_ASM(PAIRED_STEP);
         else NEON_TILE_ASM(UNPAIRED_STEP);
+        if (direct) continue;
         const int32x4_t bias = vld1q_s32(g->rq.bias + oc), m = vld1q_s32(g->rq.mult + oc);
         int32x4_t s0 = vaddq_s32(vld1q_s32(acc), bias), s1 = vaddq_s32(vld1q_s32(acc + 4), bias);
         int32x4_t s2 = vaddq_s32(vld1q_s32(acc + 8), bias), s3 = vaddq_s32(vld1q_s32(acc + 12), bias);

@@ -95,6 +95,9 @@ typedef struct {
     int32x4_t zp32;
     int8x16_t lo, hi;
 } arm_out_stage;
+// The conv kernels' assembly reads the zero point, act_min and act_max at these offsets.
+_Static_assert(offsetof(arm_out_stage, zp16) == 0 && offsetof(arm_out_stage, lo) == 32 && offsetof(arm_out_stage, hi) == 48,
+               "arm_out_stage layout");
 
 static inline arm_out_stage arm_out(int32_t zero_point, int32_t act_min, int32_t act_max) {
     arm_out_stage s;
