@@ -91,9 +91,11 @@ size_t sieve_conv_scratch_size__neon(const sieve_conv_params *p) { return arm_co
         "cbz %[steps], 3f\n"                                                                          \
         "mov x15, %[steps]\n"                                                                         \
         "2:\n"                                                                                        \
-        "ldr q24, [x4], #16\n ldr q25, [x5], #16\n ldr q26, [x6], #16\n ldr q27, [x7], #16\n"       \
-        "ldp q28, q29, [x13], #32\n ldp q30, q31, [x13], #32\n"                                      \
+        "ldr q24, [x4]\n ldr q25, [x5]\n ldr q26, [x6]\n ldr q27, [x7]\n"                           \
+        "ldp q28, q29, [x13]\n ldp q30, q31, [x13, #32]\n"                                           \
         STEP                                                                                          \
+        /* pointers advanced once, after the loads: post-indexed loads stall the in-order A53 */      \
+        "add x4, x4, #16\n add x5, x5, #16\n add x6, x6, #16\n add x7, x7, #16\n add x13, x13, #64\n" \
         "subs x15, x15, #1\n"                                                                         \
         "b.ne 2b\n"                                                                                   \
         "3:\n"                                                                                        \
