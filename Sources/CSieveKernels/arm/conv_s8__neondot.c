@@ -135,7 +135,20 @@ static void dot_tile(const arm_gemm *g, const int8_t *const *x, int8_t *const *o
 }
 
 // Packed: the K4 layout (input offset 0), then the requantisation extras.
-static int32_t conv_k(const sieve_conv_params *p) { return p->kernel_h * p->kernel_w * p->in_c; }
+//
+// A conv whose in_c is not a multiple of 4 (the one-channel stem) runs directly on the padded band
+// instead of an im2col when padding each kernel row's kw * in_c columns to a multiple of 4 costs no
+// extra sdot (kh * r4 == k rounded up to 4: a 3x3 one-channel kernel, 3 rows of 4 against 12):
+// weights packed per kernel row (sieve_pack_conv_k4), each row read as one run of r4 bytes. The
+// bytes past kw * in_c are the next pixel's (or the scratch's slack) against zero weights.
+static int rows_direct(const sieve_conv_params *p) {
+    const int32_t r4 = sieve_round_up(p->kernel_w * p->in_c, 4);
+    return !sieve_conv_is_direct(p) && p->kernel_h * r4 == sieve_round_up(p->kernel_h * p->kernel_w * p->in_c, 4);
+}
+
+static int32_t conv_k(const sieve_conv_params *p) {
+    return rows_direct(p) ? sieve_conv_k4(p) : p->kernel_h * p->kernel_w * p->in_c;
+}
 
 size_t sieve_conv_packed_size__neondot(const sieve_conv_params *p) {
     if (p->groups != 1) return 0;
@@ -145,11 +158,14 @@ size_t sieve_conv_packed_size__neondot(const sieve_conv_params *p) {
 
 void sieve_conv_pack__neondot(const sieve_conv_params *p, void *packed) {
     const int32_t ocp = sieve_round_up(p->out_c, 16);
-    sieve_pack_k4(p->weights, p->bias, p->multipliers, p->shifts, p->out_c, conv_k(p), 0, packed);
+    if (rows_direct(p)) sieve_pack_conv_k4(p, 0, 1, packed);
+    else sieve_pack_k4(p->weights, p->bias, p->multipliers, p->shifts, p->out_c, conv_k(p), 0, packed);
     arm_rq_view v;
     arm_rq_fill_extra((char *)packed + sieve_pack_k4_size(p->out_c, conv_k(p)), p->shifts, p->out_c, ocp, &v);
 }
 
+// The im2col's scratch (rows, then the padded band, then slack) is larger than the padded band and
+// the 3 bytes a row run may read past it.
 size_t sieve_conv_scratch_size__neondot(const sieve_conv_params *p) { return arm_conv_scratch_size(p); }
 
 void sieve_conv_s8__neondot(const sieve_conv_params *p, const void *packed, void *scratch) {
@@ -157,7 +173,18 @@ void sieve_conv_s8__neondot(const sieve_conv_params *p, const void *packed, void
     sieve_k4_view kv;
     arm_gemm g;
     g.rq = k4_rq(packed, p->out_c, conv_k(p), &kv);
-    g.in = arm_conv_stage(p, scratch);
+    if (rows_direct(p)) {
+        sieve_pad_input(p, 0, (uint8_t *)scratch);
+        const ptrdiff_t row = (ptrdiff_t)sieve_conv_span_w(p) * p->in_c;
+        g.in.base = (const int8_t *)scratch;
+        g.in.oy_step = row * p->stride_h;
+        g.in.ox_step = (ptrdiff_t)p->stride_w * p->in_c;
+        g.in.run_stride = row;
+        g.in.runs = p->kernel_h;
+        g.in.L = sieve_round_up(p->kernel_w * p->in_c, 4);
+    } else {
+        g.in = arm_conv_stage(p, scratch);
+    }
     g.out = arm_out(p->output_zero_point, p->act_min, p->act_max);
     g.weights = kv.weights;
     g.block_bytes = (size_t)kv.k4 * 16;
