@@ -77,7 +77,30 @@ size_t sieve_conv_scratch_size__neon(const sieve_conv_params *p) { return arm_co
     ML(16, X0, 28) ML(17, X0, 29) ML(18, X0, 30) ML(19, X0, 31)                                      \
     ML(20, X1, 28) ML(21, X1, 29) ML(22, X1, 30) ML(23, X1, 31)
 
-#define NEON_TILE_ASM(STEP)                                                                           \
+// The loads and tails of a 4-pixel tile, and of a 2-pixel one (a band's last 1-2 pixels: a 7x7 layer's
+// 49 pixels are 12 tiles of 4 and one of 1, which would otherwise pay for 4).
+#define LOADQ_4PX "ldr q24, [x4]\n ldr q25, [x5]\n ldr q26, [x6]\n ldr q27, [x7]\n"
+#define LOADQ_2PX "ldr q24, [x4]\n ldr q25, [x5]\n"
+#define TAIL8_4PX                                                                                     \
+    "ldr d24, [x4], #8\n ldr d25, [x5], #8\n ldr d26, [x6], #8\n ldr d27, [x7], #8\n"               \
+    "ldp d28, d29, [x13], #16\n ldp d30, d31, [x13], #16\n"                                          \
+    HALF8(24, 25, 0, 4) PADAL8(0, 1, 2, 3, 4, 5, 6, 7)                                                \
+    HALF8(26, 27, 8, 12) PADAL8(8, 9, 10, 11, 12, 13, 14, 15)
+#define TAIL4_4PX                                                                                     \
+    "ldr s24, [x4]\n ldr s25, [x5]\n ldr s26, [x6]\n ldr s27, [x7]\n"                               \
+    "ldp d28, d29, [x13], #16\n ldp d30, d31, [x13], #16\n"                                          \
+    HALF8(24, 25, 0, 4) PADAL8(0, 1, 2, 3, 4, 5, 6, 7)                                                \
+    HALF8(26, 27, 8, 12) PADAL8(8, 9, 10, 11, 12, 13, 14, 15)
+#define TAIL8_2PX                                                                                     \
+    "ldr d24, [x4], #8\n ldr d25, [x5], #8\n"                                                         \
+    "ldp d28, d29, [x13], #16\n ldp d30, d31, [x13], #16\n"                                          \
+    HALF8(24, 25, 0, 4) PADAL8(0, 1, 2, 3, 4, 5, 6, 7)
+#define TAIL4_2PX                                                                                     \
+    "ldr s24, [x4]\n ldr s25, [x5]\n"                                                                 \
+    "ldp d28, d29, [x13], #16\n ldp d30, d31, [x13], #16\n"                                          \
+    HALF8(24, 25, 0, 4) PADAL8(0, 1, 2, 3, 4, 5, 6, 7)
+
+#define NEON_TILE_ASM(LOADQ, STEP, TAIL8, TAIL4)                                                      \
     __asm__ volatile(                                                                                 \
         "movi v0.4s, #0\n mov v1.16b, v0.16b\n mov v2.16b, v0.16b\n mov v3.16b, v0.16b\n"           \
         "mov v4.16b, v0.16b\n mov v5.16b, v0.16b\n mov v6.16b, v0.16b\n mov v7.16b, v0.16b\n"       \
@@ -91,7 +114,7 @@ size_t sieve_conv_scratch_size__neon(const sieve_conv_params *p) { return arm_co
         "cbz %[steps], 3f\n"                                                                          \
         "mov x15, %[steps]\n"                                                                         \
         "2:\n"                                                                                        \
-        "ldr q24, [x4]\n ldr q25, [x5]\n ldr q26, [x6]\n ldr q27, [x7]\n"                           \
+        LOADQ                                                                                         \
         "ldp q28, q29, [x13]\n ldp q30, q31, [x13, #32]\n"                                           \
         STEP                                                                                          \
         /* pointers advanced once, after the loads: post-indexed loads stall the in-order A53 */      \
@@ -100,16 +123,10 @@ size_t sieve_conv_scratch_size__neon(const sieve_conv_params *p) { return arm_co
         "b.ne 2b\n"                                                                                   \
         "3:\n"                                                                                        \
         "tbz %[L], #3, 4f\n"                                                                          \
-        "ldr d24, [x4], #8\n ldr d25, [x5], #8\n ldr d26, [x6], #8\n ldr d27, [x7], #8\n"           \
-        "ldp d28, d29, [x13], #16\n ldp d30, d31, [x13], #16\n"                                      \
-        HALF8(24, 25, 0, 4) PADAL8(0, 1, 2, 3, 4, 5, 6, 7)                                            \
-        HALF8(26, 27, 8, 12) PADAL8(8, 9, 10, 11, 12, 13, 14, 15)                                     \
+        TAIL8                                                                                         \
         "4:\n"                                                                                        \
         "tbz %[L], #2, 5f\n"                                                                          \
-        "ldr s24, [x4]\n ldr s25, [x5]\n ldr s26, [x6]\n ldr s27, [x7]\n"                           \
-        "ldp d28, d29, [x13], #16\n ldp d30, d31, [x13], #16\n"                                      \
-        HALF8(24, 25, 0, 4) PADAL8(0, 1, 2, 3, 4, 5, 6, 7)                                            \
-        HALF8(26, 27, 8, 12) PADAL8(8, 9, 10, 11, 12, 13, 14, 15)                                     \
+        TAIL4                                                                                         \
         "5:\n"                                                                                        \
         "subs x14, x14, #1\n"                                                                         \
         "b.ne 1b\n"                                                                                   \
@@ -150,6 +167,8 @@ size_t sieve_conv_scratch_size__neon(const sieve_conv_params *p) { return arm_co
 #define UNPAIRED_STEP                                                                                 \
     UNPAIRED_PIXEL(24, 0, 1, 2, 3) UNPAIRED_PIXEL(25, 4, 5, 6, 7)                                     \
     UNPAIRED_PIXEL(26, 8, 9, 10, 11) UNPAIRED_PIXEL(27, 12, 13, 14, 15)
+#define PAIRED_STEP_2PX PAIRED_HALF(24, 25, 0, 4) PADAL8(0, 1, 2, 3, 4, 5, 6, 7)
+#define UNPAIRED_STEP_2PX UNPAIRED_PIXEL(24, 0, 1, 2, 3) UNPAIRED_PIXEL(25, 4, 5, 6, 7)
 
 // The sums of pixel i (channels oc...oc+3) are reduced in the assembly (addp) and leave it as acc[4i...4i+3];
 // the four pixels requantise together (one int32x4 per pixel, one narrowing for all 16 bytes) and each
@@ -164,8 +183,14 @@ static inline __attribute__((always_inline)) void neon_tile(const arm_gemm *g, c
         // direct: four pixels, four real channels, the fast form (see the assembly's end).
         const int direct = npx == ARM_MR && g->out_c - oc >= 4 && g->rq.fast[oc / 16];
         const void *ep[7] = {o[0] + oc, o[1] + oc, o[2] + oc, o[3] + oc, g->rq.bias + oc, g->rq.mult + oc, g->rq.rshift + oc};
-        if (SAFE) NEON_TILE_ASM(PAIRED_STEP);
-        else NEON_TILE_ASM(UNPAIRED_STEP);
+        if (npx <= 2) {  // pixels 2 and 3 stay zero and are not stored
+            if (SAFE) NEON_TILE_ASM(LOADQ_2PX, PAIRED_STEP_2PX, TAIL8_2PX, TAIL4_2PX);
+            else NEON_TILE_ASM(LOADQ_2PX, UNPAIRED_STEP_2PX, TAIL8_2PX, TAIL4_2PX);
+        } else if (SAFE) {
+            NEON_TILE_ASM(LOADQ_4PX, PAIRED_STEP, TAIL8_4PX, TAIL4_4PX);
+        } else {
+            NEON_TILE_ASM(LOADQ_4PX, UNPAIRED_STEP, TAIL8_4PX, TAIL4_4PX);
+        }
         if (direct) continue;
         const int32x4_t bias = vld1q_s32(g->rq.bias + oc), m = vld1q_s32(g->rq.mult + oc);
         int32x4_t s0 = vaddq_s32(vld1q_s32(acc), bias), s1 = vaddq_s32(vld1q_s32(acc + 4), bias);
