@@ -1,5 +1,5 @@
 // Bit-exactness of the elementwise kernels of every path against the scalar kernels: MUL (same
-// shape and per-channel broadcast), CONCAT (2...4 inputs, tables or plain copies) and LUT, through
+// shape and per-channel broadcast), CONCAT (2...4 inputs, tables or plain copies), LUT and MAX_POOL, through
 // the public dispatch (sieve_*_run).
 //
 //   check_elementwise [COUNT] [--seed=N]
@@ -103,6 +103,56 @@ static void check_mul(long index) {
     free((uint8_t *)got - GUARD);
 }
 
+// MAX_POOL: random windows, strides and padding (padding < kernel, as load requires), channel counts
+// around every vector width; the scalar kernel against the definition, then every path against it.
+static void check_maxpool(long index) {
+    sieve_pool_params p;
+    memset(&p, 0, sizeof p);
+    static const int32_t sizes[] = {1, 3, 7, 8, 9, 15, 16, 17, 24, 31, 32, 33, 64, 100};
+    p.channels = sizes[uniform(0, 13)];
+    p.kernel_h = uniform(1, 3), p.kernel_w = uniform(1, 3);
+    p.stride_h = uniform(1, 3), p.stride_w = uniform(1, 3);
+    p.pad_top = uniform(0, p.kernel_h - 1), p.pad_left = uniform(0, p.kernel_w - 1);
+    p.in_h = uniform(p.kernel_h, 12), p.in_w = uniform(p.kernel_w, 12);
+    p.out_h = (p.in_h + p.pad_top - p.kernel_h) / p.stride_h + 1;
+    p.out_w = (p.in_w + p.pad_left - p.kernel_w) / p.stride_w + 1;
+    const size_t in_n = (size_t)p.in_h * p.in_w * p.channels, n = (size_t)p.out_h * p.out_w * p.channels;
+    void *map; size_t map_size;
+    p.input = guarded(in_n, &map, &map_size);
+    int8_t *expected = output_new(n), *got = output_new(n);
+    p.output = expected;
+    sieve_maxpool_s8__scalar(&p);
+    for (int32_t oy = 0; oy < p.out_h; oy++)
+        for (int32_t ox = 0; ox < p.out_w; ox++)
+            for (int32_t c = 0; c < p.channels; c++) {
+                int32_t best = -129;
+                for (int32_t ky = 0; ky < p.kernel_h; ky++)
+                    for (int32_t kx = 0; kx < p.kernel_w; kx++) {
+                        const int32_t iy = oy * p.stride_h - p.pad_top + ky, ix = ox * p.stride_w - p.pad_left + kx;
+                        if (iy < 0 || iy >= p.in_h || ix < 0 || ix >= p.in_w) continue;
+                        const int32_t v = p.input[((size_t)iy * p.in_w + ix) * p.channels + c];
+                        if (v > best) best = v;
+                    }
+                if (expected[((size_t)oy * p.out_w + ox) * p.channels + c] != best) fail("maxpool", 0, index, "scalar differs from the definition");
+            }
+    for (int32_t isa = 0; isa < SIEVE_ISA_COUNT; isa++) {
+        if (!sieve_isa_available(isa)) continue;
+        sieve_pool_params run = p;
+        run.output = got;
+        memset(got, 0x33, n);
+        sieve_maxpool_run(isa, &run);
+        if (memcmp(expected, got, n) != 0 || !guards_intact(got, n)) {
+            char detail[200];
+            snprintf(detail, sizeof detail, "in %dx%dx%d, kernel %dx%d, stride %dx%d, pad %d/%d", p.in_h, p.in_w, p.channels,
+                     p.kernel_h, p.kernel_w, p.stride_h, p.stride_w, p.pad_top, p.pad_left);
+            fail("maxpool", isa, index, detail);
+        }
+    }
+    munmap(map, map_size);
+    free((uint8_t *)expected - GUARD);
+    free((uint8_t *)got - GUARD);
+}
+
 static void check_concat_lut(long index) {
     sieve_concat_params p;
     memset(&p, 0, sizeof p);
@@ -165,8 +215,9 @@ int main(int argc, char **argv) {
         rng_state = seed ^ ((uint64_t)i * 0xD1B54A32D192ED03ULL);
         check_mul(i);
         check_concat_lut(i);
+        check_maxpool(i);
     }
-    printf("elementwise: %ld cases of mul, concat and lut; mul per path:", count);
+    printf("elementwise: %ld cases of mul, concat, lut and max pool; mul per path:", count);
     for (int32_t isa = 0; isa < SIEVE_ISA_COUNT; isa++) if (sieve_isa_available(isa)) printf(" %s %ld", sieve_isa_name(isa), native_mul[isa]);
     printf("\nOK\n");
     return 0;

@@ -4,6 +4,7 @@ guides publish, faster core below slower), never a time. Needs qemu-aarch64, aar
 and llvm-mca; builds board-ops once into .build/board."""
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -97,3 +98,23 @@ def test_bad_input_is_refused(tmp_path):
     ops.write_text("SOFTMAX 1 1 10 1 1 10 1 1 1 1\n")
     proc = estimate("--ops", ops, "--core", "cortex-a72", check=False)
     assert proc.returncode == 2 and "unknown op kind" in proc.stderr
+
+
+def test_a_loop_split_by_a_page_boundary_costs_what_the_whole_loop_costs():
+    # qemu ends a block at a page boundary: a loop body can come as a head piece falling into a
+    # tail piece. Each piece must take its share of the whole loop's cycles, wherever the split is.
+    if not shutil.which("llvm-mca"):
+        pytest.skip("llvm-mca is not installed")
+    sys.path.insert(0, os.path.dirname(ESTIMATE))
+    import estimate as E
+    body = ["smull v16.8h, v24.8b, v28.8b", "smlal2 v16.8h, v24.16b, v28.16b", "sadalp v0.4s, v16.8h"] * 8
+    body += ["subs x15, x15, #1", "b.ne L0"]
+    text = {0x1000 + 4 * i: insn for i, insn in enumerate(body)}
+    end = 0x1000 + 4 * len(body)
+    whole = {0x1000: list(range(0x1000, end, 4))}
+    cycles_whole = E.mca_cycles("cortex-a72", set(whole), whole, text)[0x1000]
+    for split in (2, 13, 24):
+        at = 0x1000 + 4 * split
+        blocks = {0x1000: list(range(0x1000, at, 4)), at: list(range(at, end, 4))}
+        cycles = E.mca_cycles("cortex-a72", set(blocks), blocks, text)
+        assert abs(cycles[0x1000] + cycles[at] - cycles_whole) < 0.01 * cycles_whole, (split, cycles, cycles_whole)

@@ -183,14 +183,44 @@ def trace(binary, cpu, path, ops_file, marker, op_count):
     return counts, blocks
 
 
+BRANCHES = re.compile(r"^(b|b\.\w+|bl|br|blr|ret|cbz|cbnz|tbz|tbnz|svc)$")
+
+
+def falls_through(pc, blocks, text):
+    return not BRANCHES.match(text.get(blocks[pc][-1], "b").split()[0])
+
+
+def chain(pc, blocks, text, into):
+    """The instructions of the piece of straight-line code the block at pc belongs to: qemu ends a
+    block at a page boundary (and at its size limit) without a branch, so a loop body can come in
+    two pieces; costed apart, each would pay its own pipeline fill or miss the other's work. The
+    region runs back through the blocks that fall into this one (the latest-starting, the loop's
+    own head, when several do) and on to the first block that ends in a branch, at most 8 pieces."""
+    pieces = [pc]
+    while len(pieces) < 8 and into.get(pieces[0]):
+        pieces.insert(0, max(into[pieces[0]]))
+    while len(pieces) < 8 and falls_through(pieces[-1], blocks, text) and blocks[pieces[-1]][-1] + 4 in blocks:
+        pieces.append(blocks[pieces[-1]][-1] + 4)
+    return [a for p in pieces for a in blocks[p]]
+
+
 def mca_cycles(mcpu, hot, blocks, text):
-    """Steady-state cycles of one execution of each hot block, all in one llvm-mca run (regions)."""
+    """Steady-state cycles of one execution of each hot block, all in one llvm-mca run (regions).
+    A block split from its neighbours by qemu is costed as the whole piece of code (chain()) and
+    takes its share of that region's cycles by instruction count."""
     source = ["L0:"]
     names = []
+    share = {}
+    into = {}  # block -> the blocks that fall into it
+    for q in blocks:
+        if falls_through(q, blocks, text) and blocks[q][-1] + 4 in blocks:
+            into.setdefault(blocks[q][-1] + 4, []).append(q)
     for pc in sorted(hot):
         names.append(pc)
+        instructions = chain(pc, blocks, text, into)
+        share[pc] = len(blocks[pc]) / len(instructions)
         source.append(f"# LLVM-MCA-BEGIN b{pc:x}")
-        source += [text.get(a, "nop") for a in blocks[pc]]
+        source += [text.get(a, "nop") for a in instructions]
         source.append(f"# LLVM-MCA-END b{pc:x}")
     out = run(["llvm-mca", "-mtriple=aarch64-linux-gnu", f"-mcpu={mcpu}", "-mattr=+dotprod,+i8mm",
                f"-iterations={MCA_ITERATIONS}", "-resource-pressure=0", "-instruction-info=0"],
@@ -202,7 +232,7 @@ def mca_cycles(mcpu, hot, blocks, text):
             region = int(m.group(1), 16)
         m = re.match(r"Total Cycles:\s+(\d+)", line)
         if m and region is not None:
-            cycles[region] = int(m.group(1)) / MCA_ITERATIONS
+            cycles[region] = int(m.group(1)) / MCA_ITERATIONS * share[region]
     missing = [pc for pc in names if pc not in cycles]
     if missing:
         raise EstimateError(f"llvm-mca gave no result for {len(missing)} blocks")

@@ -74,7 +74,8 @@ static inline int32x4_t zip_hi(int32x4_t a, int32x4_t b) {
     return vreinterpretq_s32_s64(vzip2q_s64(vreinterpretq_s64_s32(a), vreinterpretq_s64_s32(b)));
 }
 
-static void mm_tile(const arm_gemm *g, const int8_t *const *x, int8_t *const *o, int32_t npx, int32_t oc) {
+static inline __attribute__((always_inline)) void mm_block(const arm_gemm *g, const int8_t *const *x, int8_t *const *o,
+                                                           int32_t npx, int32_t oc) {
     const int8_t *w = g->weights + (size_t)(oc / 16) * g->block_bytes;
     int32_t acc[64] __attribute__((aligned(16)));
     const int64_t runs = g->in.runs, steps = g->in.L / 16, L = g->in.L, stride = g->in.run_stride;
@@ -133,6 +134,10 @@ static void mm_tile(const arm_gemm *g, const int8_t *const *x, int8_t *const *o,
             arm_store(o[2 * q + 1] + oc, arm_rq16(&g->rq, oc, vaddq_s32(zip_hi(c0, c1), b0), vaddq_s32(zip_hi(c2, c3), b1),
                                                   vaddq_s32(zip_hi(c4, c5), b2), vaddq_s32(zip_hi(c6, c7), b3), &g->out), nch);
     }
+}
+
+static void mm_tile(const arm_gemm *g, const int8_t *const *x, int8_t *const *o, int32_t npx, int32_t b0, int32_t b1) {
+    for (int32_t b = b0; b < b1; b++) mm_block(g, x, o, npx, b * 16);
 }
 
 void sieve_conv_s8__i8mm(const sieve_conv_params *p, const void *packed, void *scratch) {

@@ -77,7 +77,30 @@ size_t sieve_conv_scratch_size__neon(const sieve_conv_params *p) { return arm_co
     ML(16, X0, 28) ML(17, X0, 29) ML(18, X0, 30) ML(19, X0, 31)                                      \
     ML(20, X1, 28) ML(21, X1, 29) ML(22, X1, 30) ML(23, X1, 31)
 
-#define NEON_TILE_ASM(STEP)                                                                           \
+// The loads and tails of a 4-pixel tile, and of a 2-pixel one (a band's last 1-2 pixels: a 7x7 layer's
+// 49 pixels are 12 tiles of 4 and one of 1, which would otherwise pay for 4).
+#define LOADQ_4PX "ldr q24, [x4]\n ldr q25, [x5]\n ldr q26, [x6]\n ldr q27, [x7]\n"
+#define LOADQ_2PX "ldr q24, [x4]\n ldr q25, [x5]\n"
+#define TAIL8_4PX                                                                                     \
+    "ldr d24, [x4], #8\n ldr d25, [x5], #8\n ldr d26, [x6], #8\n ldr d27, [x7], #8\n"               \
+    "ldp d28, d29, [x13], #16\n ldp d30, d31, [x13], #16\n"                                          \
+    HALF8(24, 25, 0, 4) PADAL8(0, 1, 2, 3, 4, 5, 6, 7)                                                \
+    HALF8(26, 27, 8, 12) PADAL8(8, 9, 10, 11, 12, 13, 14, 15)
+#define TAIL4_4PX                                                                                     \
+    "ldr s24, [x4]\n ldr s25, [x5]\n ldr s26, [x6]\n ldr s27, [x7]\n"                               \
+    "ldp d28, d29, [x13], #16\n ldp d30, d31, [x13], #16\n"                                          \
+    HALF8(24, 25, 0, 4) PADAL8(0, 1, 2, 3, 4, 5, 6, 7)                                                \
+    HALF8(26, 27, 8, 12) PADAL8(8, 9, 10, 11, 12, 13, 14, 15)
+#define TAIL8_2PX                                                                                     \
+    "ldr d24, [x4], #8\n ldr d25, [x5], #8\n"                                                         \
+    "ldp d28, d29, [x13], #16\n ldp d30, d31, [x13], #16\n"                                          \
+    HALF8(24, 25, 0, 4) PADAL8(0, 1, 2, 3, 4, 5, 6, 7)
+#define TAIL4_2PX                                                                                     \
+    "ldr s24, [x4]\n ldr s25, [x5]\n"                                                                 \
+    "ldp d28, d29, [x13], #16\n ldp d30, d31, [x13], #16\n"                                          \
+    HALF8(24, 25, 0, 4) PADAL8(0, 1, 2, 3, 4, 5, 6, 7)
+
+#define NEON_TILE_ASM(LOADQ, STEP, TAIL8, TAIL4)                                                      \
     __asm__ volatile(                                                                                 \
         "movi v0.4s, #0\n mov v1.16b, v0.16b\n mov v2.16b, v0.16b\n mov v3.16b, v0.16b\n"           \
         "mov v4.16b, v0.16b\n mov v5.16b, v0.16b\n mov v6.16b, v0.16b\n mov v7.16b, v0.16b\n"       \
@@ -91,31 +114,49 @@ size_t sieve_conv_scratch_size__neon(const sieve_conv_params *p) { return arm_co
         "cbz %[steps], 3f\n"                                                                          \
         "mov x15, %[steps]\n"                                                                         \
         "2:\n"                                                                                        \
-        "ldr q24, [x4], #16\n ldr q25, [x5], #16\n ldr q26, [x6], #16\n ldr q27, [x7], #16\n"       \
-        "ldp q28, q29, [x13], #32\n ldp q30, q31, [x13], #32\n"                                      \
+        LOADQ                                                                                         \
+        "ldp q28, q29, [x13]\n ldp q30, q31, [x13, #32]\n"                                           \
         STEP                                                                                          \
+        /* pointers advanced once, after the loads: post-indexed loads stall the in-order A53 */      \
+        "add x4, x4, #16\n add x5, x5, #16\n add x6, x6, #16\n add x7, x7, #16\n add x13, x13, #64\n" \
         "subs x15, x15, #1\n"                                                                         \
         "b.ne 2b\n"                                                                                   \
         "3:\n"                                                                                        \
         "tbz %[L], #3, 4f\n"                                                                          \
-        "ldr d24, [x4], #8\n ldr d25, [x5], #8\n ldr d26, [x6], #8\n ldr d27, [x7], #8\n"           \
-        "ldp d28, d29, [x13], #16\n ldp d30, d31, [x13], #16\n"                                      \
-        HALF8(24, 25, 0, 4) PADAL8(0, 1, 2, 3, 4, 5, 6, 7)                                            \
-        HALF8(26, 27, 8, 12) PADAL8(8, 9, 10, 11, 12, 13, 14, 15)                                     \
+        TAIL8                                                                                         \
         "4:\n"                                                                                        \
         "tbz %[L], #2, 5f\n"                                                                          \
-        "ldr s24, [x4]\n ldr s25, [x5]\n ldr s26, [x6]\n ldr s27, [x7]\n"                           \
-        "ldp d28, d29, [x13], #16\n ldp d30, d31, [x13], #16\n"                                      \
-        HALF8(24, 25, 0, 4) PADAL8(0, 1, 2, 3, 4, 5, 6, 7)                                            \
-        HALF8(26, 27, 8, 12) PADAL8(8, 9, 10, 11, 12, 13, 14, 15)                                     \
+        TAIL4                                                                                         \
         "5:\n"                                                                                        \
         "subs x14, x14, #1\n"                                                                         \
         "b.ne 1b\n"                                                                                   \
-        "stp q0, q1, [%[acc]]\n stp q2, q3, [%[acc], #32]\n stp q4, q5, [%[acc], #64]\n stp q6, q7, [%[acc], #96]\n" \
-        "stp q8, q9, [%[acc], #128]\n stp q10, q11, [%[acc], #160]\n stp q12, q13, [%[acc], #192]\n stp q14, q15, [%[acc], #224]\n" \
+        "addp v0.4s, v0.4s, v1.4s\n addp v2.4s, v2.4s, v3.4s\n addp v4.4s, v4.4s, v5.4s\n addp v6.4s, v6.4s, v7.4s\n" \
+        "addp v8.4s, v8.4s, v9.4s\n addp v10.4s, v10.4s, v11.4s\n addp v12.4s, v12.4s, v13.4s\n addp v14.4s, v14.4s, v15.4s\n" \
+        "addp v0.4s, v0.4s, v2.4s\n addp v4.4s, v4.4s, v6.4s\n addp v8.4s, v8.4s, v10.4s\n addp v12.4s, v12.4s, v14.4s\n" \
+        /* A whole tile in the fast form: requantised from the registers (as arm_rq_fast), each pixel's */ \
+        /* 4 bytes stored as one 32-bit lane; else the sums go to acc for the C epilogue. */         \
+        "cbz %[ep], 6f\n"                                                                             \
+        "ldp x4, x5, [%[ep]]\n ldp x6, x7, [%[ep], #16]\n ldp x9, x10, [%[ep], #32]\n ldr x11, [%[ep], #48]\n" \
+        "ldr q16, [x9]\n ldr q17, [x10]\n ldr q18, [x11]\n"                                           \
+        "ldr q19, [%[out]]\n ldr q20, [%[out], #32]\n ldr q21, [%[out], #48]\n"                      \
+        /* results in v22-v25, the sums only read: no false dependency from one tile to the next */   \
+        "add v22.4s, v0.4s, v16.4s\n add v23.4s, v4.4s, v16.4s\n add v24.4s, v8.4s, v16.4s\n add v25.4s, v12.4s, v16.4s\n" \
+        "sqdmulh v22.4s, v22.4s, v17.4s\n sqdmulh v23.4s, v23.4s, v17.4s\n"                          \
+        "sqdmulh v24.4s, v24.4s, v17.4s\n sqdmulh v25.4s, v25.4s, v17.4s\n"                          \
+        "srshl v22.4s, v22.4s, v18.4s\n srshl v23.4s, v23.4s, v18.4s\n"                              \
+        "srshl v24.4s, v24.4s, v18.4s\n srshl v25.4s, v25.4s, v18.4s\n"                              \
+        "sqxtn v22.4h, v22.4s\n sqxtn v24.4h, v24.4s\n sqxtn2 v22.8h, v23.4s\n sqxtn2 v24.8h, v25.4s\n" \
+        "sqadd v22.8h, v22.8h, v19.8h\n sqadd v24.8h, v24.8h, v19.8h\n"                              \
+        "sqxtn v22.8b, v22.8h\n sqxtn2 v22.16b, v24.8h\n"                                            \
+        "smax v22.16b, v22.16b, v20.16b\n smin v22.16b, v22.16b, v21.16b\n"                          \
+        "st1 {v22.s}[0], [x4]\n st1 {v22.s}[1], [x5]\n st1 {v22.s}[2], [x6]\n st1 {v22.s}[3], [x7]\n" \
+        "b 7f\n"                                                                                      \
+        "6:\n"                                                                                        \
+        "stp q0, q4, [%[acc]]\n stp q8, q12, [%[acc], #32]\n"                                      \
+        "7:\n"                                                                                        \
         :                                                                                             \
         : [x0] "r"(x[0]), [x1] "r"(x[1]), [x2] "r"(x[2]), [x3] "r"(x[3]), [w] "r"(w), [runs] "r"(runs), \
-          [steps] "r"(steps), [L] "r"(L), [stride] "r"(stride), [acc] "r"(acc)                        \
+          [steps] "r"(steps), [L] "r"(L), [stride] "r"(stride), [acc] "r"(acc), [ep] "r"(direct ? ep : NULL), [out] "r"(&g->out) \
         : "cc", "memory", "x4", "x5", "x6", "x7", "x9", "x10", "x11", "x12", "x13", "x14", "x15", "v0", "v1", "v2", "v3", \
           "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11", "v12", "v13", "v14", "v15", "v16", "v17", "v18", "v19", "v20", \
           "v21", "v22", "v23", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31")
@@ -126,46 +167,66 @@ size_t sieve_conv_scratch_size__neon(const sieve_conv_params *p) { return arm_co
 #define UNPAIRED_STEP                                                                                 \
     UNPAIRED_PIXEL(24, 0, 1, 2, 3) UNPAIRED_PIXEL(25, 4, 5, 6, 7)                                     \
     UNPAIRED_PIXEL(26, 8, 9, 10, 11) UNPAIRED_PIXEL(27, 12, 13, 14, 15)
+#define PAIRED_STEP_2PX PAIRED_HALF(24, 25, 0, 4) PADAL8(0, 1, 2, 3, 4, 5, 6, 7)
+#define UNPAIRED_STEP_2PX UNPAIRED_PIXEL(24, 0, 1, 2, 3) UNPAIRED_PIXEL(25, 4, 5, 6, 7)
 
+// The sums of pixel i (channels oc...oc+3) are reduced in the assembly (addp) and leave it as acc[4i...4i+3];
+// the four pixels requantise together (one int32x4 per pixel, one narrowing for all 16 bytes) and each
+// pixel's 4 bytes are stored as one 32-bit lane.
 static inline __attribute__((always_inline)) void neon_tile(const arm_gemm *g, const int8_t *const *x, int8_t *const *o,
-                                                            int32_t npx, int32_t oc, const int SAFE) {
-    const int8_t *w = g->weights + (size_t)(oc / 4) * g->block_bytes;
-    int32_t acc[64] __attribute__((aligned(16)));
+                                                            int32_t npx, int32_t b0, int32_t b1, const int SAFE) {
+    int32_t acc[16] __attribute__((aligned(16)));
     const int64_t runs = g->in.runs, steps = g->in.L / 16, L = g->in.L, stride = g->in.run_stride;
-    if (SAFE) NEON_TILE_ASM(PAIRED_STEP);
-    else NEON_TILE_ASM(UNPAIRED_STEP);
-    const int32x4_t bias = vld1q_s32(g->rq.bias + oc), m = vld1q_s32(g->rq.mult + oc);
-    int32x4_t s0 = vaddq_s32(neon_reduce4(vld1q_s32(acc), vld1q_s32(acc + 4), vld1q_s32(acc + 8), vld1q_s32(acc + 12)), bias);
-    int32x4_t s1 = vaddq_s32(neon_reduce4(vld1q_s32(acc + 16), vld1q_s32(acc + 20), vld1q_s32(acc + 24), vld1q_s32(acc + 28)), bias);
-    int32x4_t s2 = vaddq_s32(neon_reduce4(vld1q_s32(acc + 32), vld1q_s32(acc + 36), vld1q_s32(acc + 40), vld1q_s32(acc + 44)), bias);
-    int32x4_t s3 = vaddq_s32(neon_reduce4(vld1q_s32(acc + 48), vld1q_s32(acc + 52), vld1q_s32(acc + 56), vld1q_s32(acc + 60)), bias);
-    int8x16_t result;
-    if (g->rq.fast[oc / 16]) {
-        const int32x4_t r = vld1q_s32(g->rq.rshift + oc);
-        result = arm_rq_fast(s0, s1, s2, s3, m, m, m, m, r, r, r, r, &g->out);
-    } else {
-        const int64x2_t n_lo = vld1q_s64(g->rq.nshift + oc), n_hi = vld1q_s64(g->rq.nshift + oc + 2);
-        s0 = arm_rq_slow4(s0, m, n_lo, n_hi, g->out.zp32);
-        s1 = arm_rq_slow4(s1, m, n_lo, n_hi, g->out.zp32);
-        s2 = arm_rq_slow4(s2, m, n_lo, n_hi, g->out.zp32);
-        s3 = arm_rq_slow4(s3, m, n_lo, n_hi, g->out.zp32);
-        result = arm_rq_narrow(s0, s1, s2, s3, &g->out);
-    }
-    const int32_t nch = arm_min(4, g->out_c - oc);
-    int8_t bytes[16];
-    vst1q_s8(bytes, result);
-    for (int32_t i = 0; i < npx; i++) {
-        if (nch == 4) memcpy(o[i] + oc, bytes + 4 * i, 4);
-        else memcpy(o[i] + oc, bytes + 4 * i, (size_t)nch);
+    for (int32_t b = b0; b < b1; b++) {
+        const int32_t oc = b * 4;
+        const int8_t *w = g->weights + (size_t)b * g->block_bytes;
+        // direct: four pixels, four real channels, the fast form (see the assembly's end).
+        const int direct = npx == ARM_MR && g->out_c - oc >= 4 && g->rq.fast[oc / 16];
+        const void *ep[7] = {o[0] + oc, o[1] + oc, o[2] + oc, o[3] + oc, g->rq.bias + oc, g->rq.mult + oc, g->rq.rshift + oc};
+        if (npx <= 2) {  // pixels 2 and 3 stay zero and are not stored
+            if (SAFE) NEON_TILE_ASM(LOADQ_2PX, PAIRED_STEP_2PX, TAIL8_2PX, TAIL4_2PX);
+            else NEON_TILE_ASM(LOADQ_2PX, UNPAIRED_STEP_2PX, TAIL8_2PX, TAIL4_2PX);
+        } else if (SAFE) {
+            NEON_TILE_ASM(LOADQ_4PX, PAIRED_STEP, TAIL8_4PX, TAIL4_4PX);
+        } else {
+            NEON_TILE_ASM(LOADQ_4PX, UNPAIRED_STEP, TAIL8_4PX, TAIL4_4PX);
+        }
+        if (direct) continue;
+        const int32x4_t bias = vld1q_s32(g->rq.bias + oc), m = vld1q_s32(g->rq.mult + oc);
+        int32x4_t s0 = vaddq_s32(vld1q_s32(acc), bias), s1 = vaddq_s32(vld1q_s32(acc + 4), bias);
+        int32x4_t s2 = vaddq_s32(vld1q_s32(acc + 8), bias), s3 = vaddq_s32(vld1q_s32(acc + 12), bias);
+        int8x16_t result;
+        if (g->rq.fast[oc / 16]) {
+            const int32x4_t r = vld1q_s32(g->rq.rshift + oc);
+            result = arm_rq_fast(s0, s1, s2, s3, m, m, m, m, r, r, r, r, &g->out);
+        } else {
+            const int64x2_t n_lo = vld1q_s64(g->rq.nshift + oc), n_hi = vld1q_s64(g->rq.nshift + oc + 2);
+            s0 = arm_rq_slow4(s0, m, n_lo, n_hi, g->out.zp32);
+            s1 = arm_rq_slow4(s1, m, n_lo, n_hi, g->out.zp32);
+            s2 = arm_rq_slow4(s2, m, n_lo, n_hi, g->out.zp32);
+            s3 = arm_rq_slow4(s3, m, n_lo, n_hi, g->out.zp32);
+            result = arm_rq_narrow(s0, s1, s2, s3, &g->out);
+        }
+        const int32_t nch = arm_min(4, g->out_c - oc);
+        if (nch == 4 && npx == 4) {
+            const uint32x4_t words = vreinterpretq_u32_s8(result);
+            const uint32_t w0 = vgetq_lane_u32(words, 0), w1 = vgetq_lane_u32(words, 1);
+            const uint32_t w2 = vgetq_lane_u32(words, 2), w3 = vgetq_lane_u32(words, 3);
+            memcpy(o[0] + oc, &w0, 4), memcpy(o[1] + oc, &w1, 4), memcpy(o[2] + oc, &w2, 4), memcpy(o[3] + oc, &w3, 4);
+        } else {
+            int8_t bytes[16];
+            vst1q_s8(bytes, result);
+            for (int32_t i = 0; i < npx; i++) memcpy(o[i] + oc, bytes + 4 * i, (size_t)nch);
+        }
     }
 }
 
-static void neon_tile_paired(const arm_gemm *g, const int8_t *const *x, int8_t *const *o, int32_t npx, int32_t oc) {
-    neon_tile(g, x, o, npx, oc, 1);
+static void neon_tile_paired(const arm_gemm *g, const int8_t *const *x, int8_t *const *o, int32_t npx, int32_t b0, int32_t b1) {
+    neon_tile(g, x, o, npx, b0, b1, 1);
 }
 
-static void neon_tile_unpaired(const arm_gemm *g, const int8_t *const *x, int8_t *const *o, int32_t npx, int32_t oc) {
-    neon_tile(g, x, o, npx, oc, 0);
+static void neon_tile_unpaired(const arm_gemm *g, const int8_t *const *x, int8_t *const *o, int32_t npx, int32_t b0, int32_t b1) {
+    neon_tile(g, x, o, npx, b0, b1, 0);
 }
 
 void sieve_conv_s8__neon(const sieve_conv_params *p, const void *packed, void *scratch) {

@@ -15,65 +15,140 @@ SIEVE_TARGET_BEGIN("arch=armv8.2-a+dotprod")
 // spills accumulators here). Per 16 input bytes of a run: 4 input loads (v24-v27), 8 ldp of weights
 // (two per K4 group of 64 bytes, into v28-v31), 64 sdot by element: v(4i+j) += w(group g, channels 4j...4j+3)
 // . x_i[lane g]. Tails of 8 and 4 bytes per run: d and s loads, lanes 0-1 and 0.
+// Loads are single ldr q at immediate offsets, the pointers advanced by one add each per step:
+// post-indexed or register-offset loads and ldp q cost extra micro-ops, which made the loop
+// dispatch-bound rather than sdot-bound (100 micro-ops for 64 sdot; now 91; docs/ESTIMATE.md).
 #define SD(A, W, X, L) "sdot v" #A ".4s, v" #W ".16b, v" #X ".4b[" #L "]\n"
-#define DOT_GROUP(L)                                                                                  \
-    "ldp q28, q29, [x13], #32\n"                                                                      \
-    "ldp q30, q31, [x13], #32\n"                                                                      \
+#define DOT_GROUP_AT(L, OFF0, OFF1, OFF2, OFF3)                                                       \
+    "ldr q28, [x13, #" #OFF0 "]\n ldr q29, [x13, #" #OFF1 "]\n"                                        \
+    "ldr q30, [x13, #" #OFF2 "]\n ldr q31, [x13, #" #OFF3 "]\n"                                        \
     SD(0, 28, 24, L) SD(4, 28, 25, L) SD(8, 28, 26, L) SD(12, 28, 27, L)                              \
     SD(1, 29, 24, L) SD(5, 29, 25, L) SD(9, 29, 26, L) SD(13, 29, 27, L)                              \
     SD(2, 30, 24, L) SD(6, 30, 25, L) SD(10, 30, 26, L) SD(14, 30, 27, L)                             \
     SD(3, 31, 24, L) SD(7, 31, 25, L) SD(11, 31, 26, L) SD(15, 31, 27, L)
+#define DOT_GROUP_0 DOT_GROUP_AT(0, 0, 16, 32, 48)
+#define DOT_GROUP_1 DOT_GROUP_AT(1, 64, 80, 96, 112)
+#define DOT_GROUP_2 DOT_GROUP_AT(2, 128, 144, 160, 176)
+#define DOT_GROUP_3 DOT_GROUP_AT(3, 192, 208, 224, 240)
+#define DOT_ADVANCE_X(N) "add x4, x4, #" #N "\n add x5, x5, #" #N "\n add x6, x6, #" #N "\n add x7, x7, #" #N "\n"
 
-static void dot_tile(const arm_gemm *g, const int8_t *const *x, int8_t *const *o, int32_t npx, int32_t oc) {
-    const int8_t *w = g->weights + (size_t)(oc / 16) * g->block_bytes;
-    int32_t acc[64] __attribute__((aligned(16)));
-    const int64_t runs = g->in.runs, steps = g->in.L / 16, L = g->in.L, stride = g->in.run_stride;
-    __asm__ volatile(
-        ".arch_extension dotprod\n"
-        "ld1 {v0.4s, v1.4s, v2.4s, v3.4s}, [%[bias]]\n"
-        "mov v4.16b, v0.16b\n mov v5.16b, v1.16b\n mov v6.16b, v2.16b\n mov v7.16b, v3.16b\n"
-        "mov v8.16b, v0.16b\n mov v9.16b, v1.16b\n mov v10.16b, v2.16b\n mov v11.16b, v3.16b\n"
-        "mov v12.16b, v0.16b\n mov v13.16b, v1.16b\n mov v14.16b, v2.16b\n mov v15.16b, v3.16b\n"
-        "mov x9, %[x0]\n mov x10, %[x1]\n mov x11, %[x2]\n mov x12, %[x3]\n"
-        "mov x13, %[w]\n mov x14, %[runs]\n"
-        "1:\n"
-        "mov x4, x9\n mov x5, x10\n mov x6, x11\n mov x7, x12\n"
-        "add x9, x9, %[stride]\n add x10, x10, %[stride]\n add x11, x11, %[stride]\n add x12, x12, %[stride]\n"
-        "cbz %[steps], 3f\n"
-        "mov x15, %[steps]\n"
-        "2:\n"
-        "ldr q24, [x4], #16\n ldr q25, [x5], #16\n ldr q26, [x6], #16\n ldr q27, [x7], #16\n"
-        DOT_GROUP(0) DOT_GROUP(1) DOT_GROUP(2) DOT_GROUP(3)
-        "subs x15, x15, #1\n"
-        "b.ne 2b\n"
-        "3:\n"
-        "tbz %[L], #3, 4f\n"
-        "ldr d24, [x4], #8\n ldr d25, [x5], #8\n ldr d26, [x6], #8\n ldr d27, [x7], #8\n"
-        DOT_GROUP(0) DOT_GROUP(1)
-        "4:\n"
-        "tbz %[L], #2, 5f\n"
-        "ldr s24, [x4]\n ldr s25, [x5]\n ldr s26, [x6]\n ldr s27, [x7]\n"
-        DOT_GROUP(0)
-        "5:\n"
-        "subs x14, x14, #1\n"
-        "b.ne 1b\n"
-        "stp q0, q1, [%[acc]]\n stp q2, q3, [%[acc], #32]\n stp q4, q5, [%[acc], #64]\n stp q6, q7, [%[acc], #96]\n"
-        "stp q8, q9, [%[acc], #128]\n stp q10, q11, [%[acc], #160]\n stp q12, q13, [%[acc], #192]\n stp q14, q15, [%[acc], #224]\n"
-        :
-        : [x0] "r"(x[0]), [x1] "r"(x[1]), [x2] "r"(x[2]), [x3] "r"(x[3]), [w] "r"(w), [bias] "r"(g->rq.bias + oc),
-          [runs] "r"(runs), [steps] "r"(steps), [L] "r"(L), [stride] "r"(stride), [acc] "r"(acc)
-        : "cc", "memory", "x4", "x5", "x6", "x7", "x9", "x10", "x11", "x12", "x13", "x14", "x15", "v0", "v1", "v2", "v3",
-          "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11", "v12", "v13", "v14", "v15", "v24", "v25", "v26", "v27", "v28",
-          "v29", "v30", "v31");
+// The fast requantisation of pixel P (accumulators v(4P)...v(4P+3)) from registers, as arm_rq_fast
+// computes it: multipliers v16-v19, shifts v20-v23, zero point (int16) v24, act_min v25, act_max v26;
+// the 16 bytes stored at DST. Results go through v28-v31, the accumulators are only read, so no
+// false dependency runs from one tile (or pixel) to the next.
+#define DOT_RQ_PIXEL(A0, A1, A2, A3, DST)                                                             \
+    "sqdmulh v28.4s, v" #A0 ".4s, v16.4s\n sqdmulh v29.4s, v" #A1 ".4s, v17.4s\n"                     \
+    "sqdmulh v30.4s, v" #A2 ".4s, v18.4s\n sqdmulh v31.4s, v" #A3 ".4s, v19.4s\n"                     \
+    "srshl v28.4s, v28.4s, v20.4s\n srshl v29.4s, v29.4s, v21.4s\n"                                   \
+    "srshl v30.4s, v30.4s, v22.4s\n srshl v31.4s, v31.4s, v23.4s\n"                                   \
+    "sqxtn v28.4h, v28.4s\n sqxtn v30.4h, v30.4s\n"                                                   \
+    "sqxtn2 v28.8h, v29.4s\n sqxtn2 v30.8h, v31.4s\n"                                                 \
+    "sqadd v28.8h, v28.8h, v24.8h\n sqadd v30.8h, v30.8h, v24.8h\n"                                   \
+    "sqxtn v28.8b, v28.8h\n sqxtn2 v28.16b, v30.8h\n"                                                 \
+    "smax v28.16b, v28.16b, v25.16b\n smin v28.16b, v28.16b, v26.16b\n"                               \
+    "str q28, [" DST "]\n"
+
+// Requantises the tile's accumulators (pixel i's 16 channels at acc + 16 i) and stores them.
+static inline __attribute__((always_inline)) void dot_store(const arm_gemm *g, const int32_t *acc, int8_t *const *o,
+                                                            int32_t npx, int32_t oc) {
     const int32_t nch = arm_min(16, g->out_c - oc);
+    if (g->rq.fast[oc / 16]) {
+        const arm_rq_block k = arm_rq_block_at(&g->rq, oc);
+        for (int32_t i = 0; i < npx; i++) {
+            const int32_t *a = acc + 16 * i;
+            const int8x16_t v = arm_rq_fast(vld1q_s32(a), vld1q_s32(a + 4), vld1q_s32(a + 8), vld1q_s32(a + 12), k.m0, k.m1, k.m2,
+                                            k.m3, k.r0, k.r1, k.r2, k.r3, &g->out);
+            if (nch == 16) vst1q_s8(o[i] + oc, v);
+            else arm_store(o[i] + oc, v, nch);
+        }
+        return;
+    }
     for (int32_t i = 0; i < npx; i++) {
         const int32_t *a = acc + 16 * i;
         arm_store(o[i] + oc, arm_rq16(&g->rq, oc, vld1q_s32(a), vld1q_s32(a + 4), vld1q_s32(a + 8), vld1q_s32(a + 12), &g->out), nch);
     }
 }
 
+static void dot_tile(const arm_gemm *g, const int8_t *const *x, int8_t *const *o, int32_t npx, int32_t b0, int32_t b1) {
+    int32_t acc[64] __attribute__((aligned(16)));
+    const int64_t runs = g->in.runs, steps = g->in.L / 16, L = g->in.L, stride = g->in.run_stride;
+    for (int32_t b = b0; b < b1; b++) {
+        const int32_t oc = b * 16;
+        const int8_t *w = g->weights + (size_t)b * g->block_bytes;
+        // direct: four pixels, sixteen real channels, the fast form; else through acc and dot_store.
+        const int direct = npx == ARM_MR && g->out_c - oc >= 16 && g->rq.fast[b];
+        const void *ep[6] = {o[0] + oc, o[1] + oc, o[2] + oc, o[3] + oc, g->rq.mult + oc, g->rq.rshift + oc};
+        __asm__ volatile(
+            ".arch_extension dotprod\n"
+            "ld1 {v0.4s, v1.4s, v2.4s, v3.4s}, [%[bias]]\n"
+            "mov v4.16b, v0.16b\n mov v5.16b, v1.16b\n mov v6.16b, v2.16b\n mov v7.16b, v3.16b\n"
+            "mov v8.16b, v0.16b\n mov v9.16b, v1.16b\n mov v10.16b, v2.16b\n mov v11.16b, v3.16b\n"
+            "mov v12.16b, v0.16b\n mov v13.16b, v1.16b\n mov v14.16b, v2.16b\n mov v15.16b, v3.16b\n"
+            "mov x9, %[x0]\n mov x10, %[x1]\n mov x11, %[x2]\n mov x12, %[x3]\n"
+            "mov x13, %[w]\n mov x14, %[runs]\n"
+            "1:\n"
+            "mov x4, x9\n mov x5, x10\n mov x6, x11\n mov x7, x12\n"
+            "cbz %[steps], 3f\n"
+            "mov x15, %[steps]\n"
+            "2:\n"
+            "ldr q24, [x4]\n ldr q25, [x5]\n ldr q26, [x6]\n ldr q27, [x7]\n"
+            DOT_ADVANCE_X(16)
+            DOT_GROUP_0 DOT_GROUP_1 DOT_GROUP_2 DOT_GROUP_3
+            "add x13, x13, #256\n"
+            "subs x15, x15, #1\n"
+            "b.ne 2b\n"
+            "3:\n"
+            "tbz %[L], #3, 4f\n"
+            "ldr d24, [x4]\n ldr d25, [x5]\n ldr d26, [x6]\n ldr d27, [x7]\n"
+            DOT_ADVANCE_X(8)
+            DOT_GROUP_0 DOT_GROUP_1
+            "add x13, x13, #128\n"
+            "4:\n"
+            "tbz %[L], #2, 5f\n"
+            "ldr s24, [x4]\n ldr s25, [x5]\n ldr s26, [x6]\n ldr s27, [x7]\n"
+            DOT_GROUP_0
+            "add x13, x13, #64\n"
+            "5:\n"
+            "add x9, x9, %[stride]\n add x10, x10, %[stride]\n add x11, x11, %[stride]\n add x12, x12, %[stride]\n"
+            "subs x14, x14, #1\n"
+            "b.ne 1b\n"
+            // A whole tile in the fast form: requantised from the registers, 16-byte stores.
+            "cbz %[ep], 6f\n"
+            "ldp x4, x5, [%[ep]]\n ldp x6, x7, [%[ep], #16]\n ldp x9, x10, [%[ep], #32]\n"
+            "ld1 {v16.4s, v17.4s, v18.4s, v19.4s}, [x9]\n ld1 {v20.4s, v21.4s, v22.4s, v23.4s}, [x10]\n"
+            "ldr q24, [%[out]]\n ldr q25, [%[out], #32]\n ldr q26, [%[out], #48]\n"
+            DOT_RQ_PIXEL(0, 1, 2, 3, "x4") DOT_RQ_PIXEL(4, 5, 6, 7, "x5")
+            DOT_RQ_PIXEL(8, 9, 10, 11, "x6") DOT_RQ_PIXEL(12, 13, 14, 15, "x7")
+            "b 7f\n"
+            "6:\n"
+            "stp q0, q1, [%[acc]]\n stp q2, q3, [%[acc], #32]\n stp q4, q5, [%[acc], #64]\n stp q6, q7, [%[acc], #96]\n"
+            "stp q8, q9, [%[acc], #128]\n stp q10, q11, [%[acc], #160]\n stp q12, q13, [%[acc], #192]\n stp q14, q15, [%[acc], #224]\n"
+            "7:\n"
+            :
+            : [x0] "r"(x[0]), [x1] "r"(x[1]), [x2] "r"(x[2]), [x3] "r"(x[3]), [w] "r"(w), [bias] "r"(g->rq.bias + oc),
+              [runs] "r"(runs), [steps] "r"(steps), [L] "r"(L), [stride] "r"(stride), [acc] "r"(acc), [ep] "r"(direct ? ep : NULL), [out] "r"(&g->out)
+            : "cc", "memory", "x4", "x5", "x6", "x7", "x9", "x10", "x11", "x12", "x13", "x14", "x15", "v0", "v1", "v2", "v3",
+              "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11", "v12", "v13", "v14", "v15", "v16", "v17", "v18", "v19", "v20", "v21", "v22", "v23", "v24",
+              "v25", "v26", "v27", "v28", "v29", "v30", "v31");
+        if (!direct) dot_store(g, acc, o, npx, oc);
+    }
+}
+
 // Packed: the K4 layout (input offset 0), then the requantisation extras.
-static int32_t conv_k(const sieve_conv_params *p) { return p->kernel_h * p->kernel_w * p->in_c; }
+//
+// A conv whose in_c is not a multiple of 4 (the one-channel stem) runs directly on the padded band
+// instead of an im2col when padding each kernel row's kw * in_c columns to a multiple of 4 costs no
+// extra sdot (kh * r4 == k rounded up to 4: a 3x3 one-channel kernel, 3 rows of 4 against 12):
+// weights packed per kernel row (sieve_pack_conv_k4), each row read as one run of r4 bytes. The
+// bytes past kw * in_c are the next pixel's (or the scratch's slack) against zero weights.
+static int rows_direct(const sieve_conv_params *p) {
+    const int32_t r4 = sieve_round_up(p->kernel_w * p->in_c, 4);
+    return !sieve_conv_is_direct(p) && p->kernel_h * r4 == sieve_round_up(p->kernel_h * p->kernel_w * p->in_c, 4);
+}
+
+static int32_t conv_k(const sieve_conv_params *p) {
+    return rows_direct(p) ? sieve_conv_k4(p) : p->kernel_h * p->kernel_w * p->in_c;
+}
 
 size_t sieve_conv_packed_size__neondot(const sieve_conv_params *p) {
     if (p->groups != 1) return 0;
@@ -83,11 +158,14 @@ size_t sieve_conv_packed_size__neondot(const sieve_conv_params *p) {
 
 void sieve_conv_pack__neondot(const sieve_conv_params *p, void *packed) {
     const int32_t ocp = sieve_round_up(p->out_c, 16);
-    sieve_pack_k4(p->weights, p->bias, p->multipliers, p->shifts, p->out_c, conv_k(p), 0, packed);
+    if (rows_direct(p)) sieve_pack_conv_k4(p, 0, 1, packed);
+    else sieve_pack_k4(p->weights, p->bias, p->multipliers, p->shifts, p->out_c, conv_k(p), 0, packed);
     arm_rq_view v;
     arm_rq_fill_extra((char *)packed + sieve_pack_k4_size(p->out_c, conv_k(p)), p->shifts, p->out_c, ocp, &v);
 }
 
+// The im2col's scratch (rows, then the padded band, then slack) is larger than the padded band and
+// the 3 bytes a row run may read past it.
 size_t sieve_conv_scratch_size__neondot(const sieve_conv_params *p) { return arm_conv_scratch_size(p); }
 
 void sieve_conv_s8__neondot(const sieve_conv_params *p, const void *packed, void *scratch) {
@@ -95,7 +173,18 @@ void sieve_conv_s8__neondot(const sieve_conv_params *p, const void *packed, void
     sieve_k4_view kv;
     arm_gemm g;
     g.rq = k4_rq(packed, p->out_c, conv_k(p), &kv);
-    g.in = arm_conv_stage(p, scratch);
+    if (rows_direct(p)) {
+        sieve_pad_input(p, 0, (uint8_t *)scratch);
+        const ptrdiff_t row = (ptrdiff_t)sieve_conv_span_w(p) * p->in_c;
+        g.in.base = (const int8_t *)scratch;
+        g.in.oy_step = row * p->stride_h;
+        g.in.ox_step = (ptrdiff_t)p->stride_w * p->in_c;
+        g.in.run_stride = row;
+        g.in.runs = p->kernel_h;
+        g.in.L = sieve_round_up(p->kernel_w * p->in_c, 4);
+    } else {
+        g.in = arm_conv_stage(p, scratch);
+    }
     g.out = arm_out(p->output_zero_point, p->act_min, p->act_max);
     g.weights = kv.weights;
     g.block_bytes = (size_t)kv.k4 * 16;

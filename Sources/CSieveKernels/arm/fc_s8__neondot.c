@@ -28,6 +28,12 @@ size_t sieve_fc_scratch_size__neondot(const sieve_fc_params *p) { return arm_rou
 #define SDA(A, W, L) "sdot v" #A ".4s, v" #W ".16b, v24.4b[" #L "]\n"
 #define FC_GROUP_EVEN(L) "ldp q28, q29, [x10], #32\n ldp q30, q31, [x10], #32\n" SDA(0, 28, L) SDA(1, 29, L) SDA(2, 30, L) SDA(3, 31, L)
 #define FC_GROUP_ODD(L) "ldp q28, q29, [x10], #32\n ldp q30, q31, [x10], #32\n" SDA(4, 28, L) SDA(5, 29, L) SDA(6, 30, L) SDA(7, 31, L)
+// The loop's groups as ldr q at immediate offsets from x10 (one add per 256 bytes): post-indexed ldp
+// cost extra micro-ops and made the loop load-bound.
+#define FC_AT(A0, A1, A2, A3, L, OFF0, OFF1, OFF2, OFF3)                                              \
+    "ldr q28, [x10, #" #OFF0 "]\n ldr q29, [x10, #" #OFF1 "]\n"                                        \
+    "ldr q30, [x10, #" #OFF2 "]\n ldr q31, [x10, #" #OFF3 "]\n"                                        \
+    SDA(A0, 28, L) SDA(A1, 29, L) SDA(A2, 30, L) SDA(A3, 31, L)
 
 void sieve_fc_s8__neondot(const sieve_fc_params *p, const void *packed, void *scratch, int32_t oc_begin, int32_t oc_end) {
     sieve_k4_view kv;
@@ -50,7 +56,9 @@ void sieve_fc_s8__neondot(const sieve_fc_params *p, const void *packed, void *sc
             "mov x11, %[steps]\n"
             "1:\n"
             "ldr q24, [x9], #16\n"
-            FC_GROUP_EVEN(0) FC_GROUP_ODD(1) FC_GROUP_EVEN(2) FC_GROUP_ODD(3)
+            FC_AT(0, 1, 2, 3, 0, 0, 16, 32, 48) FC_AT(4, 5, 6, 7, 1, 64, 80, 96, 112)
+            FC_AT(0, 1, 2, 3, 2, 128, 144, 160, 176) FC_AT(4, 5, 6, 7, 3, 192, 208, 224, 240)
+            "add x10, x10, #256\n"
             "subs x11, x11, #1\n"
             "b.ne 1b\n"
             "2:\n"

@@ -95,6 +95,9 @@ typedef struct {
     int32x4_t zp32;
     int8x16_t lo, hi;
 } arm_out_stage;
+// The conv kernels' assembly reads the zero point, act_min and act_max at these offsets.
+_Static_assert(offsetof(arm_out_stage, zp16) == 0 && offsetof(arm_out_stage, lo) == 32 && offsetof(arm_out_stage, hi) == 48,
+               "arm_out_stage layout");
 
 static inline arm_out_stage arm_out(int32_t zero_point, int32_t act_min, int32_t act_max) {
     arm_out_stage s;
@@ -149,6 +152,19 @@ static inline __attribute__((always_inline)) int8x16_t arm_rq16(const arm_rq_vie
     a2 = arm_rq_slow4(a2, vld1q_s32(m + 8), vld1q_s64(n + 8), vld1q_s64(n + 10), o->zp32);
     a3 = arm_rq_slow4(a3, vld1q_s32(m + 12), vld1q_s64(n + 12), vld1q_s64(n + 14), o->zp32);
     return arm_rq_narrow(a0, a1, a2, a3, o);
+}
+
+// The fast-form constants of one 16-channel block, loaded once for all the pixels of a tile.
+typedef struct {
+    int32x4_t m0, m1, m2, m3, r0, r1, r2, r3;
+} arm_rq_block;
+
+static inline arm_rq_block arm_rq_block_at(const arm_rq_view *rq, int32_t oc) {
+    arm_rq_block k;
+    const int32_t *m = rq->mult + oc, *r = rq->rshift + oc;
+    k.m0 = vld1q_s32(m), k.m1 = vld1q_s32(m + 4), k.m2 = vld1q_s32(m + 8), k.m3 = vld1q_s32(m + 12);
+    k.r0 = vld1q_s32(r), k.r1 = vld1q_s32(r + 4), k.r2 = vld1q_s32(r + 8), k.r3 = vld1q_s32(r + 12);
+    return k;
 }
 
 // Stores the first n (1...16) bytes of v.
@@ -246,7 +262,9 @@ typedef struct {
     int32_t out_c;
 } arm_gemm;
 
-typedef void (*arm_tile_fn)(const arm_gemm *g, const int8_t *const *x, int8_t *const *o, int32_t npx, int32_t oc);
+// Computes ARM_MR pixels against channel blocks [b0, b1) of `nr` channels: one call per pixel group and
+// L1 tile of blocks, so the pointers are set up once, not per block.
+typedef void (*arm_tile_fn)(const arm_gemm *g, const int8_t *const *x, int8_t *const *o, int32_t npx, int32_t b0, int32_t b1);
 
 // Output pixels in groups of ARM_MR, channel blocks of `nr`; channel blocks are tiled so a tile's
 // weights stay in L1 while the pixels stream past.
@@ -269,7 +287,7 @@ static inline void arm_gemm_run(const arm_gemm *g, const sieve_conv_params *p, i
             }
             ox += ARM_MR;
             while (ox >= p->out_w) { ox -= p->out_w; oy++; }
-            for (int32_t b = b0; b < b1; b++) tile(g, x, o, npx, b * nr);
+            tile(g, x, o, npx, b0, b1);
         }
     }
 }
