@@ -56,7 +56,12 @@ void sieve_add_s8__neon(const sieve_add_params *p) {
         const int16x8_t a = vsubq_s16(vmovl_s8(vld1_s8(a8)), zp0), b = vsubq_s16(vmovl_s8(vld1_s8(b8)), zp1);
         const int32x4_t v0 = add_four(vget_low_s16(a), vget_low_s16(b), up, r0, r1, r2, zp, lo, hi);
         const int32x4_t v1 = add_four(vget_high_s16(a), vget_high_s16(b), up, r0, r1, r2, zp, lo, hi);
-        vst1_s8(bytes, vmovn_s16(vcombine_s16(vmovn_s32(v0), vmovn_s32(v1))));
+        const int8x8_t out = vmovn_s16(vcombine_s16(vmovn_s32(v0), vmovn_s32(v1)));
+        if (count == 8) {  // a store, not a memcpy call of a variable size
+            vst1_s8(p->output + i, out);
+            continue;
+        }
+        vst1_s8(bytes, out);
         memcpy(p->output + i, bytes, (size_t)count);
     }
 }
