@@ -218,6 +218,9 @@ void sieve_add_run(int32_t isa, const sieve_add_params *p) {
     if (isa == SIEVE_ISA_AVX512VNNI) { sieve_add_s8__avx512(p); return; }
     if (isa == SIEVE_ISA_AVX2) { sieve_add_s8__avx2(p); return; }
 #endif
+#if defined(__aarch64__)
+    if (isa == SIEVE_ISA_NEON || isa == SIEVE_ISA_NEONDOT || isa == SIEVE_ISA_I8MM) { sieve_add_s8__neon(p); return; }
+#endif
     sieve_add_s8__scalar(p);
 }
 

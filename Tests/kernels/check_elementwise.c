@@ -1,5 +1,5 @@
 // Bit-exactness of the elementwise kernels of every path against the scalar kernels: MUL (same
-// shape and per-channel broadcast), CONCAT (2...4 inputs, tables or plain copies), LUT and MAX_POOL, through
+// shape and per-channel broadcast), ADD, CONCAT (2...4 inputs, tables or plain copies), LUT and MAX_POOL, through
 // the public dispatch (sieve_*_run).
 //
 //   check_elementwise [COUNT] [--seed=N]
@@ -56,6 +56,56 @@ static void fail(const char *op, int32_t isa, long index, const char *detail) {
 }
 
 static long native_mul[SIEVE_ISA_COUNT];
+
+static long native_add[SIEVE_ISA_COUNT];
+
+// ADD: random counts (tails of 1...7), zero points, left shifts 0...20 (the scalar's int32 product
+// stays in range), multipliers in [2^30, 2^31), shifts mostly where outputs land in int8.
+static void check_add(long index) {
+    sieve_add_params p;
+    memset(&p, 0, sizeof p);
+    p.count = chance(30) ? uniform(1, 17) : uniform(1, 5000);
+    p.zero_point0 = uniform(-128, 127);
+    p.zero_point1 = chance(30) ? -128 : uniform(-128, 127);
+    p.output_zero_point = uniform(-128, 127);
+    p.left_shift = chance(60) ? 20 : uniform(0, 20);
+    for (int k = 0; k < 3; k++) {
+        p.multipliers[k] = chance(10) ? (chance(50) ? 1 << 30 : INT32_MAX) : (int32_t)(0x40000000u + (uint32_t)(rng_next() % 0x40000000u));
+        p.shifts[k] = chance(20) ? uniform(1, 62) : (k < 2 ? uniform(31, 36) : p.left_shift + uniform(29, 34));
+    }
+    const int r = uniform(0, 99);
+    if (r < 55) { p.act_min = -128; p.act_max = 127; }
+    else if (r < 75) { p.act_min = p.output_zero_point; p.act_max = 127; }
+    else { p.act_min = uniform(-128, 100); p.act_max = uniform(p.act_min, 127); }
+    const size_t n = (size_t)p.count;
+    void *m0, *m1; size_t s0, s1;
+    p.input0 = guarded(n, &m0, &s0);
+    p.input1 = guarded(n, &m1, &s1);
+    int8_t *expected = output_new(n), *got = output_new(n);
+    p.output = expected;
+    sieve_add_s8__scalar(&p);
+    for (int32_t isa = 0; isa < SIEVE_ISA_COUNT; isa++) {
+        if (!sieve_isa_available(isa)) continue;
+        sieve_add_params run = p;
+        run.output = got;
+        memset(got, 0x33, n);
+        sieve_add_run(isa, &run);
+        if (memcmp(expected, got, n) != 0 || !guards_intact(got, n)) {
+            char detail[256];
+            size_t at = 0;
+            while (at < n && expected[at] == got[at]) at++;
+            snprintf(detail, sizeof detail, "count %d, zp %d/%d/%d, left shift %d, M %d/%d/%d, s %d/%d/%d, act [%d, %d]; first difference at %zu",
+                     p.count, p.zero_point0, p.zero_point1, p.output_zero_point, p.left_shift, p.multipliers[0], p.multipliers[1],
+                     p.multipliers[2], p.shifts[0], p.shifts[1], p.shifts[2], p.act_min, p.act_max, at);
+            fail("add", isa, index, detail);
+        }
+        native_add[isa]++;
+    }
+    munmap(m0, s0);
+    munmap(m1, s1);
+    free((uint8_t *)expected - GUARD);
+    free((uint8_t *)got - GUARD);
+}
 
 static void check_mul(long index) {
     sieve_mul_params p;
@@ -216,9 +266,12 @@ int main(int argc, char **argv) {
         check_mul(i);
         check_concat_lut(i);
         check_maxpool(i);
+        check_add(i);  // last, so the other ops' cases stay what they were for a seed
     }
     printf("elementwise: %ld cases of mul, concat, lut and max pool; mul per path:", count);
     for (int32_t isa = 0; isa < SIEVE_ISA_COUNT; isa++) if (sieve_isa_available(isa)) printf(" %s %ld", sieve_isa_name(isa), native_mul[isa]);
+    printf("; add per path:");
+    for (int32_t isa = 0; isa < SIEVE_ISA_COUNT; isa++) if (sieve_isa_available(isa)) printf(" %s %ld", sieve_isa_name(isa), native_add[isa]);
     printf("\nOK\n");
     return 0;
 }

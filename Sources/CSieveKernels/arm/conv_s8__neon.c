@@ -17,17 +17,26 @@ SIEVE_TARGET_BEGIN("arch=armv8-a+simd")
 // (a padded chunk [4][8]). Block bytes: runs * round_up(L, 8) * 4.
 static size_t conv_block_bytes(int32_t runs, int32_t L) { return (size_t)runs * (size_t)sieve_round_up(L, 8) * 4; }
 
+// An im2col conv (the one-channel stem: k = 9, k4 = 12) whose k4 would end in a chunk of 8 and one of
+// 4 runs as one chunk of 16 instead: one paired step (48 multiply-accumulates a tile, 6 loads)
+// against two unpaired tails (64, 12 loads). Each pixel reads 16 bytes at its k4-wide im2col row,
+// so the 4 columns past k4 are the next row's bytes (or the rows' slack) against zero weights.
+static void neon_conv_runs(const sieve_conv_params *p, int32_t *runs, int32_t *L) {
+    arm_conv_runs(p, runs, L);
+    if (!sieve_conv_is_direct(p) && *L % 16 == 12) *L += 4;
+}
+
 size_t sieve_conv_packed_size__neon(const sieve_conv_params *p) {
     if (p->groups != 1) return 0;
     int32_t runs, L;
-    arm_conv_runs(p, &runs, &L);
+    neon_conv_runs(p, &runs, &L);
     const int32_t ocp = sieve_round_up(p->out_c, 16);
     return NEON_HEADER + arm_rq_table_size(ocp) + (size_t)(ocp / 4) * conv_block_bytes(runs, L);
 }
 
 void sieve_conv_pack__neon(const sieve_conv_params *p, void *packed) {
     int32_t runs, L;
-    arm_conv_runs(p, &runs, &L);
+    neon_conv_runs(p, &runs, &L);
     const int32_t ocp = sieve_round_up(p->out_c, 16), L8 = sieve_round_up(L, 8), L16 = L & ~15;
     const int32_t k = p->kernel_h * p->kernel_w * p->in_c;
     const size_t block = conv_block_bytes(runs, L);
@@ -237,6 +246,7 @@ void sieve_conv_s8__neon(const sieve_conv_params *p, const void *packed, void *s
     arm_gemm g;
     g.rq = arm_rq_table(table, ocp);
     g.in = arm_conv_stage(p, scratch);
+    g.in.L = h->L;  // the packed run length (neon_conv_runs): k4 or, for a stem, k4 + 4
     g.out = arm_out(p->output_zero_point, p->act_min, p->act_max);
     g.weights = (const int8_t *)(table + arm_rq_table_size(ocp));
     g.block_bytes = (size_t)h->block_bytes;

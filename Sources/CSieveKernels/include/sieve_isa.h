@@ -43,6 +43,7 @@ SIEVE_DECLARE_PATH(neon)
 SIEVE_DECLARE_PATH(neondot)
 SIEVE_DECLARE_PATH(i8mm)
 void sieve_mul_s8__neon(const sieve_mul_params *p);  // MUL on every AArch64 path
+void sieve_add_s8__neon(const sieve_add_params *p);  // ADD on every AArch64 path
 void sieve_lut_s8__neon(const int8_t *input, int8_t *output, const int8_t *table, int32_t count);  // LUT: tbl/tbx
 void sieve_maxpool_s8__neon(const sieve_pool_params *p);  // MAX_POOL on every AArch64 path
 #endif
