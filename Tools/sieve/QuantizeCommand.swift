@@ -43,6 +43,11 @@ struct QuantizeCommand: ParsableCommand {
             throw ValidationError("--method must be one of \(CalibrationMethod.allCases.map { $0.rawValue }.joined(separator: ", ")), not '\(method)'")
         }
         guard calibCount >= 1 else { throw ValidationError("--calib-count must be at least 1") }
+        try Self.validateNormalisation(mean: mean, std: std, norm: norm)
+    }
+
+    /// --norm, --mean, --std: shared with `sieve retrofit`.
+    static func validateNormalisation(mean: String?, std: String?, norm: String?) throws {
         if let norm = norm {
             guard InputOptions.named(norm) != nil else { throw ValidationError("--norm must be imagenet or none, not '\(norm)'") }
             guard mean == nil && std == nil else { throw ValidationError("--norm cannot be combined with --mean/--std: give one or the other") }
@@ -67,6 +72,10 @@ struct QuantizeCommand: ParsableCommand {
     }
 
     func inputOptions() throws(QuantizeError) -> InputOptions {
+        try Self.inputOptions(mean: mean, std: std, norm: norm, labels: labels)
+    }
+
+    static func inputOptions(mean: String?, std: String?, norm: String?, labels: String?) throws(QuantizeError) -> InputOptions {
         var input = norm.flatMap { InputOptions.named($0) } ?? InputOptions()
         if let m = mean, let s = std { input.mean = Self.numbers(m); input.std = Self.numbers(s) }
         if let path = labels { input.labels = try ClassLabelFile.load(path: path) }
