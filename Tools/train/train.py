@@ -5,7 +5,7 @@
 Loss (the early-exit method's, docs/EARLY-EXIT.md): CE(final, y) + sum_i w_i * BCEWithLogits(z_i, onehot(y); pos_weight=4*(K-1)),
 w_i = 1/(N-i+1). With --heads confidence every head gets softmax cross-entropy instead, same w_i. With --heads none
 the backbone trains alone (CE on the final logits) and exports without heads, as a user's model
-would come (Tools/retrofit adds heads to such a model afterwards).
+would come (`sieve retrofit` fits heads onto such a model afterwards, docs/RETROFIT.md).
 Trains on the 50k training images outside the validation split (fmnist.py).
 
 Your own architecture (docs/TRAINING.md): `--arch my_net.py:MyNet --taps block1,block2` builds
