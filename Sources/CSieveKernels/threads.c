@@ -2,10 +2,13 @@
 // every thread (the caller too) claims chunks until none is left: a worker the OS has descheduled
 // claims nothing, so the running threads do its share instead of waiting a time slice for it.
 // Waiting threads spin for a bounded time, then sleep on a futex, so a pool beside a busy camera
-// process gives its cores back between frames. A worker can still be descheduled in the middle of a
-// chunk it claimed, and then the caller waits for it; when that happens the caller runs the next
-// jobs alone (a backoff that doubles while stalls repeat), so a contended core costs one stall in
-// many frames instead of one per op.
+// process gives its cores back between frames.
+//
+// Splitting only pays while the workers get a core. Beside busy processes a worker is often
+// descheduled, mid-chunk or before it wakes, and a split op then takes longer than the caller alone
+// would. So each op (its slot) keeps a running median of its time split and alone, and runs the way
+// that is faster; the other way is probed for a few frames, at intervals that double while the
+// choice holds, so a change in the machine's load is noticed. Both ways give identical results.
 #define _GNU_SOURCE
 #include <limits.h>
 #include <pthread.h>
@@ -26,13 +29,23 @@
 // Chunks per thread: more chunks balance better when a thread is slowed; each costs a claim
 // (one compare-and-swap) and a kernel call.
 #define CHUNKS_PER_THREAD 4
-// A wait for other threads' chunks counts as a stall when it is longer than this many of the
-// caller's own chunks plus STALL_FLOOR_NS (a worker that is running needs at most about one).
-#define STALL_CHUNKS 4
-#define STALL_FLOOR_NS 20000
-// Jobs the caller then runs alone: FIRST_BACKOFF after a first stall, doubling to MAX_BACKOFF.
-#define FIRST_BACKOFF 16
-#define MAX_BACKOFF 16384
+// Per-op timing: the first WARM_FRAMES frames alternate split and alone; then the slower way is
+// probed for PROBE_FRAMES frames, FIRST_GAP frames later, the gap doubling to MAX_GAP while the
+// probes confirm the choice (rare probes keep a contended pool's p99 clean).
+#define WARM_FRAMES 8
+#define PROBE_FRAMES 4
+#define FIRST_GAP 16
+#define MAX_GAP 1024
+
+// One op's running medians (ns) split and alone, and its probe schedule, in frames.
+typedef struct {
+    uint32_t median[2];  // [0] alone, [1] split; 0 before the first sample
+    uint32_t gap;        // frames from the end of one probe to the next; 0 while warming up
+    uint32_t next;       // the frame the next probe starts
+    uint32_t until;      // while probing: one past the probe's last frame
+    uint8_t probing;
+    uint8_t way;         // the way being probed
+} slot_timing;
 
 typedef struct {
     sieve_pool *pool;
@@ -55,8 +68,8 @@ struct sieve_pool {
     _Atomic int32_t caller_sleeps;
     _Atomic int32_t workers_sleep;  // workers asleep on `generation`
     _Atomic int32_t stop;
-    int32_t solo_left;             // jobs the caller still runs alone after a stall (caller only)
-    int32_t backoff;               // the last such run's length, shrinking after jobs without a stall
+    uint32_t frame;                // frames begun (sieve_pool_begin_frame); 0: no timing, always split
+    slot_timing slots[SIEVE_POOL_SLOTS];
     uint64_t parallel_jobs, solo_jobs;
 };
 
@@ -198,6 +211,40 @@ void sieve_pool_destroy(sieve_pool *pool) {
     free(pool);
 }
 
+void sieve_pool_begin_frame(sieve_pool *pool) {
+    if (++pool->frame == 0) pool->frame = 1;
+}
+
+// Moves a running median one step (1/8 of it) toward the sample; the first sample sets it.
+static void track_median(uint32_t *median, uint64_t sample) {
+    const uint32_t t = sample > UINT32_MAX ? UINT32_MAX : (uint32_t)sample;
+    const uint32_t step = *median / 8 > 0 ? *median / 8 : 1;
+    if (*median == 0) *median = t;
+    else if (t > *median) *median = UINT32_MAX - *median < step ? UINT32_MAX : *median + step;
+    else if (t < *median) *median = *median - step < t ? t : *median - step;
+}
+
+// The way (1 split, 0 alone) slot s runs in the current frame.
+static int32_t choose_way(sieve_pool *pool, int32_t s) {
+    if (pool->frame == 0 || s < 0 || s >= SIEVE_POOL_SLOTS) return 1;
+    slot_timing *slot = &pool->slots[s];
+    const uint32_t frame = pool->frame;
+    const int32_t best = slot->median[1] <= slot->median[0];
+    if (!slot->probing && (int32_t)(frame - slot->next) >= 0) {  // a probe (or the warm-up) is due
+        slot->probing = 1;
+        slot->until = frame + (slot->gap ? PROBE_FRAMES : WARM_FRAMES);
+        slot->way = (uint8_t)(best ^ 1);
+    }
+    if (slot->probing) {
+        if ((int32_t)(frame - slot->until) < 0) return slot->gap ? slot->way : (int32_t)(frame & 1);
+        const int32_t confirmed = slot->gap && best != slot->way;
+        slot->gap = confirmed ? (slot->gap < MAX_GAP ? slot->gap * 2 : MAX_GAP) : FIRST_GAP;
+        slot->next = frame + slot->gap;
+        slot->probing = 0;
+    }
+    return best;
+}
+
 void sieve_pool_run(sieve_pool *pool, const sieve_job *job) {
     pool->job = *job;
     pool->units = job->kind == SIEVE_JOB_FC ? (((const sieve_fc_params *)job->params)->out_c + 15) / 16
@@ -205,32 +252,24 @@ void sieve_pool_run(sieve_pool *pool, const sieve_job *job) {
     const int32_t most = pool->threads * CHUNKS_PER_THREAD;
     pool->chunks = pool->units < most ? pool->units : most;
     if (pool->chunks < 1) return;
-    if (pool->solo_left > 0) {
-        pool->solo_left--;
+    const int32_t split = choose_way(pool, job->slot);
+    const uint64_t start = pool->frame ? now_ns() : 0;
+    if (!split) {
         pool->solo_jobs++;
         run_units(pool, 0, 0, pool->units);
-        return;
-    }
-    // The job number never repeats the one a worker last saw (0 is skipped so workers start waiting).
-    uint32_t number = atomic_load(&pool->generation) + 1;
-    if (number == 0) number = 1;
-    publish(pool, number, (uint32_t)pool->chunks);
-    pool->parallel_jobs++;
-    const uint64_t start = now_ns();
-    const int32_t own = claim_chunks(pool, 0, number);
-    const uint64_t claimed = now_ns();
-    // The chunks other threads claimed: wait for them (only the last one done wakes the caller).
-    for (uint32_t done; (done = atomic_load(&pool->completed)) != (uint32_t)pool->chunks;)
-        wait_while_equal(&pool->completed, done, &pool->caller_sleeps);
-    if (own == 0) return;  // the workers did it all: nothing to compare the wait with
-    const uint64_t waited = now_ns() - claimed;
-    if (waited > STALL_CHUNKS * (claimed - start) / (uint64_t)own + STALL_FLOOR_NS) {
-        pool->backoff = pool->backoff == 0 ? FIRST_BACKOFF
-                      : pool->backoff < MAX_BACKOFF ? pool->backoff * 2 : MAX_BACKOFF;
-        pool->solo_left = pool->backoff;
     } else {
-        pool->backoff = pool->backoff * 3 / 4;  // decays slower than it grows: a busy core stays solo
+        // The job number never repeats the one a worker last saw (0 is skipped so workers start waiting).
+        uint32_t number = atomic_load(&pool->generation) + 1;
+        if (number == 0) number = 1;
+        publish(pool, number, (uint32_t)pool->chunks);
+        pool->parallel_jobs++;
+        claim_chunks(pool, 0, number);
+        // The chunks other threads claimed: wait for them (only the last one done wakes the caller).
+        for (uint32_t done; (done = atomic_load(&pool->completed)) != (uint32_t)pool->chunks;)
+            wait_while_equal(&pool->completed, done, &pool->caller_sleeps);
     }
+    if (pool->frame && job->slot >= 0 && job->slot < SIEVE_POOL_SLOTS)
+        track_median(&pool->slots[job->slot].median[split], now_ns() - start);
 }
 
 void sieve_pool_counts(const sieve_pool *pool, uint64_t *parallel, uint64_t *solo) {

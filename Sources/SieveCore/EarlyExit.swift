@@ -85,6 +85,7 @@ extension Interpreter {
     /// The one executor: walks the execution plan. Counts the MACs a classification performs
     /// (the rows of class logits for surviving classes only).
     func execute(_ walk: Walk) -> Classification {
+        beginFrame()
         let classes = model.classCount
         let steps = executionPlan.steps
         classMask.update(repeating: 1, count: classes)

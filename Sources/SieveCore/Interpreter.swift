@@ -107,8 +107,8 @@ public final class Interpreter {
         }
     }
 
-    /// Ops run so far split over the threads, and on the calling thread alone after a worker stalled
-    /// one (the pool's backoff, sieve_threads.h); both 0 with one thread.
+    /// Large ops run so far split over the threads, and on the calling thread alone (where its timing
+    /// said alone was faster, or to probe that); both 0 with one thread.
     public var threadedOps: (split: Int, alone: Int) {
         guard let pool else { return (0, 0) }
         var split: UInt64 = 0, alone: UInt64 = 0
@@ -119,6 +119,11 @@ public final class Interpreter {
     deinit {
         if let pool { sieve_pool_destroy(pool) }
         sieve_free_aligned(workspace)
+    }
+
+    /// Marks the start of a frame for the pool's per-op split-or-alone timing.
+    func beginFrame() {
+        if let pool { sieve_pool_begin_frame(pool) }
     }
 
     // MARK: - Tensors
@@ -154,11 +159,11 @@ public final class Interpreter {
     public func run(op index: Int) {
         switch steps[index] {
         case .conv(var p, let packed) where pool != nil && opMACs[index] >= smallestSplitOp:
-            split(SIEVE_JOB_CONV, &p, packed)
+            split(SIEVE_JOB_CONV, &p, packed, op: index)
         case .depthwiseConv(var p, let packed) where pool != nil && opMACs[index] >= smallestSplitOp:
-            split(SIEVE_JOB_DWCONV, &p, packed)
+            split(SIEVE_JOB_DWCONV, &p, packed, op: index)
         case .fullyConnected(var p, let packed) where pool != nil && opMACs[index] >= smallestSplitOp:
-            split(SIEVE_JOB_FC, &p, packed)
+            split(SIEVE_JOB_FC, &p, packed, op: index)
         case .conv(var p, let packed): sieve_conv_run(isa, &p, packed, kernelScratch)
         case .depthwiseConv(var p, let packed): sieve_dwconv_run(isa, &p, packed, kernelScratch)
         case .fullyConnected(var p, let packed): sieve_fc_run(isa, &p, packed, kernelScratch, 0, p.out_c)
@@ -172,10 +177,11 @@ public final class Interpreter {
         }
     }
 
-    /// Runs one op on every thread of the pool.
-    private func split<P>(_ kind: Int, _ params: inout P, _ packed: UnsafeRawPointer?) {
+    /// Runs one op on the pool: split over its threads, or on the caller alone when the op's timing
+    /// says that is faster (sieve_threads.h).
+    private func split<P>(_ kind: Int, _ params: inout P, _ packed: UnsafeRawPointer?, op index: Int) {
         withUnsafePointer(to: &params) { p in
-            var job = sieve_job(kind: Int32(kind), isa: isa, params: UnsafeRawPointer(p), packed: packed)
+            var job = sieve_job(kind: Int32(kind), isa: isa, params: UnsafeRawPointer(p), packed: packed, slot: Int32(index))
             sieve_pool_run(pool, &job)
         }
     }

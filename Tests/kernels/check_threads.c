@@ -2,7 +2,7 @@
 // hangs: thousands of jobs back to back (late workers must not touch the next job), jobs with
 // fewer rows or channel blocks than chunks, pauses longer than the spin budget (workers asleep on
 // the futex must be woken), more threads than cores (workers descheduled mid-job), and busy
-// threads competing for the cores.
+// threads competing for the cores; with frames marked, ops switching between split and alone.
 //
 //   check_threads [JOBS] [--threads=2,3,4,8]
 //
@@ -191,8 +191,10 @@ int main(int argc, char **argv) {
             atomic_store(&busy_on, j % 1000 >= 500);       // half the jobs with the cores contended
             if (j % 97 == 0) pause_us(300);                 // beyond the spin budget: workers sleep
             memset(o->actual, 0xA5, o->out_size);
+            // The second half in frames of 7 jobs: each op then runs split or alone as its timing says.
+            if (j >= jobs / 2 && j % 7 == 0) sieve_pool_begin_frame(pool);
             const sieve_job job = {o->kind, isa, o->kind == SIEVE_JOB_FC ? (const void *)&o->fc : (const void *)&o->conv,
-                                   o->packed};
+                                   o->packed, (int32_t)(o - ops)};
             sieve_pool_run(pool, &job);
             atomic_fetch_add(&jobs_done, 1);
             if (memcmp(o->actual, o->expected, o->out_size) != 0) {
@@ -206,12 +208,13 @@ int main(int argc, char **argv) {
         uint64_t parallel, solo;
         sieve_pool_counts(pool, &parallel, &solo);
         sieve_pool_destroy(pool);
-        if (parallel == 0 || parallel + solo != (uint64_t)jobs) {
+        // Every job of the first half is split; the first frames alternate the two ways.
+        if (parallel == 0 || solo == 0 || parallel + solo != (uint64_t)jobs) {
             fprintf(stderr, "FAIL: %d threads: %llu jobs split, %llu alone, of %ld\n", threads,
                     (unsigned long long)parallel, (unsigned long long)solo, jobs);
             return 1;
         }
-        printf("%d threads: %ld jobs on %s equal to one thread (%llu split, %llu on the caller alone after stalls)\n",
+        printf("%d threads: %ld jobs on %s equal to one thread (%llu split, %llu on the caller alone)\n",
                threads, jobs, sieve_isa_name(isa), (unsigned long long)parallel, (unsigned long long)solo);
     }
     atomic_store(&busy_quit, 1);

@@ -158,7 +158,7 @@ struct BenchCommand: ParsableCommand {
             print(String(format: "one thread, same runs:    median %.1f us, p99 %.1f us, %.0f frames/s; %d threads: %.2fx faster (medians), p99 %.2fx",
                          single.p50, single.p99, 1_000_000 / single.mean, threads, speedup, whole.p99 / single.p99))
             let ops = interpreter.threadedOps
-            print("large ops:                \(ops.split) split over \(threads) threads, \(ops.alone) on the caller alone after a worker stalled one")
+            print("large ops:                \(ops.split) split over \(threads) threads, \(ops.alone) on the caller alone (faster there, or probing)")
         }
     }
 }
