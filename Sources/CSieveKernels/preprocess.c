@@ -578,7 +578,9 @@ static inline __attribute__((always_inline)) void yuv3_add_row(const sieve_frame
     const int32_t width = s->crop_w;
     for (int32_t x = 0; x < width; x += 8) {
         u8x8 bytes = {0};
-        memcpy(&bytes, luma + x, width - x >= 8 ? 8 : (size_t)(width - x));  // a partial last block: its extra sums are not used
+        // A constant-size copy is one load; a variable one is a call to memmove per 8 pixels.
+        if (width - x >= 8) memcpy(&bytes, luma + x, 8);
+        else for (int32_t i = 0; i < width - x; i++) bytes[i] = luma[x + i];  // a partial last block: its extra sums are not used
         const i32x8 yt = __builtin_convertvector(bytes, i32x8) * ky + offset;
         for (int c = 0; c < 3; c++) {
             i32x8 samples, sum;
@@ -609,8 +611,13 @@ static inline __attribute__((always_inline)) void yuv3_interleave(const sieve_fr
         const u32x4 bz_lo = __builtin_shufflevector(b, zero, 0, 4, 1, 5), bz_hi = __builtin_shufflevector(b, zero, 2, 6, 3, 7);
         const u32x4 p[4] = {__builtin_shufflevector(rg_lo, bz_lo, 0, 1, 4, 5), __builtin_shufflevector(rg_lo, bz_lo, 2, 3, 6, 7),
                             __builtin_shufflevector(rg_hi, bz_hi, 0, 1, 4, 5), __builtin_shufflevector(rg_hi, bz_hi, 2, 3, 6, 7)};
-        const int32_t n = s->crop_w - x < 4 ? s->crop_w - x : 4;
-        for (int32_t i = 0; i < n; i++) w.columns[x + i] = p[i];
+        // Whole blocks as four 16-byte stores: a variable-length loop becomes a memcpy call, and one
+        // copy of the array from the stack a 32-byte load of two 16-byte stores (no store forwarding).
+        if (s->crop_w - x >= 4) {
+            w.columns[x] = p[0], w.columns[x + 1] = p[1], w.columns[x + 2] = p[2], w.columns[x + 3] = p[3];
+        } else {
+            for (int32_t i = 0; i < s->crop_w - x; i++) w.columns[x + i] = p[i];
+        }
     }
     for (int32_t i = 0; i < 4; i++) w.columns[s->crop_w + i] = zero;
 }
