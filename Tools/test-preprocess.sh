@@ -17,6 +17,12 @@ if [[ "$which" != aarch64 ]]; then
     echo "== host $(uname -m): cc -O2"
     cc -O2 -std=gnu11 -Wall -I"$include" "${kernels[@]}" "$test" -lm -lpthread -o "$build/check_preprocess_host"
     "$build/check_preprocess_host" "$count" "${seed[@]}" --bench
+    # The Swift toolchain builds the kernels with clang, which takes clang-only builtins (the clamp).
+    if command -v clang >/dev/null; then
+        echo "== host $(uname -m): clang -O2 (as swift build compiles the kernels)"
+        clang -O2 -std=gnu11 -Wall -I"$include" "${kernels[@]}" "$test" -lm -lpthread -o "$build/check_preprocess_clang"
+        "$build/check_preprocess_clang" "$((count / 3 + 1))" "${seed[@]}"
+    fi
     if [[ "$(uname -m)" == x86_64 ]]; then
         echo "== host without the AVX2 build of the 4:2:0 R, G, B path (its SSE2 build)"
         cc -O2 -std=gnu11 -Wall -DSIEVE_PREPROCESS_NO_AVX2 -I"$include" "${kernels[@]}" "$test" -lm -lpthread -o "$build/check_preprocess_sse2"

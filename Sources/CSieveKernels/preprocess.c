@@ -47,8 +47,10 @@ static size_t yuv3_sums_bytes(const sieve_frame_spec *s) { return align64(((size
 static size_t yuv3_chroma_bytes(const sieve_frame_spec *s) { return align64(((size_t)s->crop_w / 2 + 16) * sizeof(int32_t)); }
 static size_t yuv3_bytes(const sieve_frame_spec *s) {
     if (!yuv3_format(s)) return 0;
-    return 6 * yuv3_sums_bytes(s) + 3 * yuv3_chroma_bytes(s) + align64(((size_t)s->crop_w + 4) * 4 * sizeof(uint32_t));
+    return 6 * yuv3_sums_bytes(s) + 3 * yuv3_chroma_bytes(s) + align64(((size_t)s->crop_w + 4) * 4 * sizeof(uint32_t))
+         + align64((size_t)s->out_w * 4 * sizeof(uint32_t));
 }
+static void yuv3_init(const sieve_frame_spec *s, uint8_t *scratch);
 
 static scratch_layout layout_of(const sieve_frame_spec *s) {
     scratch_layout l;
@@ -147,6 +149,7 @@ void sieve_preprocess_init(const sieve_frame_spec *spec, void *scratch) {
     colour_init((colour_tables *)(base + l.colour), spec->full_range);
     axis_init(spec->crop_w, spec->out_w, (tap_span *)(base + l.x_spans), (uint32_t *)(base + l.x_weights));
     axis_init(spec->crop_h, spec->out_h, (tap_span *)(base + l.y_spans), (uint32_t *)(base + l.y_weights));
+    if (yuv3_format(spec)) yuv3_init(spec, base);
 }
 
 // ---- One crop row -> channel values --------------------------------------------------------------------------
@@ -501,6 +504,7 @@ typedef struct {
     int32_t *sums[2][3];  // column sums of R, G, B of this output row and the next: crop_w + 8 each
     int32_t *chroma[3];   // V to R, U and V to G, U to B terms per chroma sample of the crop: crop_w / 2 + 16 each
     u32x4 *columns;       // the column sums as (R, G, B, 0): crop_w, and 4 read with weight 0
+    uint32_t *x_taps4;    // per output column with at most 4 taps: its x weights, zero-padded to 4
 } yuv3_work;
 
 static yuv3_work yuv3_layout(const sieve_frame_spec *s, uint8_t *at) {
@@ -511,7 +515,19 @@ static yuv3_work yuv3_layout(const sieve_frame_spec *s, uint8_t *at) {
         w.chroma[c] = (int32_t *)(at + 6 * n + c * m);
     }
     w.columns = (u32x4 *)(at + 6 * n + 3 * m);
+    w.x_taps4 = (uint32_t *)(at + 6 * n + 3 * m + align64(((size_t)s->crop_w + 4) * 4 * sizeof(uint32_t)));
     return w;
+}
+
+// Every output column's x weights zero-padded to 4 taps, so that the x resize of a column with at
+// most 4 taps is 4 multiply-adds with no branch on its tap count (which varies from column to column).
+static void yuv3_init(const sieve_frame_spec *s, uint8_t *scratch) {
+    const scratch_layout l = layout_of(s);
+    const yuv3_work w = yuv3_layout(s, scratch + l.yuv3);
+    const tap_span *spans = (const tap_span *)(scratch + l.x_spans);
+    const uint32_t *weights = (const uint32_t *)(scratch + l.x_weights);
+    for (int32_t i = 0; i < s->out_w; i++)
+        for (int32_t t = 0; t < 4; t++) w.x_taps4[4 * i + t] = t < spans[i].count ? weights[spans[i].offset + t] : 0;
 }
 
 // floor(n / d) = (n m) >> shift for every n < 256 d: m = floor(2^shift / d) + 1 errs by less than
@@ -554,6 +570,9 @@ static inline __attribute__((always_inline)) void yuv3_chroma(const sieve_frame_
 
 // v clamped to 0 ... 255 (compare masks: vpmaxsd / vpminsd, smax / smin); a macro, as gcc notes an ABI
 // change for a function returning a 32-byte vector where AVX is off.
+#if defined(__clang__)
+#define CLAMP255(v, out) ((out) = __builtin_elementwise_min(__builtin_elementwise_max((v), (i32x8){0}), (i32x8){0} + 255))
+#else
 #define CLAMP255(v, out)                                  \
     do {                                                  \
         const i32x8 zero_ = {0}, top_ = zero_ + 255;      \
@@ -562,6 +581,7 @@ static inline __attribute__((always_inline)) void yuv3_chroma(const sieve_frame_
         const i32x8 over_ = v_ > top_;                    \
         (out) = (v_ & ~over_) | (top_ & over_);           \
     } while (0)
+#endif
 
 // Adds weight times R, G, B of a frame row into the column sums `sums`, and, when next is not NULL,
 // next_weight times them into `next` (a row shared with the next output row: converted once). odd:
@@ -666,8 +686,9 @@ static inline __attribute__((always_inline)) void yuv3_frame(const sieve_frame_s
             const uint32_t *wx = x_weights + xs.offset;
             const u32x4 *col = w.columns + xs.first;
             u32x4 sum = (u32x4){0} + (uint32_t)(d / 2);
-            if (xs.count <= 4) {  // a shrink by up to 3, and every enlargement: branch-free, masked taps
-                for (int32_t t = 0; t < 4; t++) sum += (t < xs.count ? wx[t] : 0) * col[t];
+            if (xs.count <= 4) {  // a shrink by up to 3, and every enlargement: branch-free, zero-padded taps
+                const uint32_t *w4 = w.x_taps4 + 4 * i;
+                for (int32_t t = 0; t < 4; t++) sum += w4[t] * col[t];
             } else {
                 for (int32_t t = 0; t < xs.count; t++) sum += wx[t] * col[t];
             }
