@@ -14,6 +14,8 @@ import numpy as np
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(REPO, "Tools", "reference"))
 import sieve_blob  # noqa: E402
+sys.path.insert(0, os.path.join(REPO, "Tools", "train"))
+import eval_float  # noqa: E402
 
 
 class PeerError(Exception):
@@ -118,8 +120,11 @@ def logits_only(model_path, meta):
     import onnx
     from onnx.utils import Extractor
     model = onnx.load(model_path)
-    final = meta["sieve.final_output"]
     outputs = [o.name for o in model.graph.output]
+    try:
+        final = eval_float.final_output(model_path, meta)
+    except ValueError as error:
+        raise PeerError(str(error))
     if final not in outputs:
         raise PeerError(f"{model_path}: sieve.final_output '{final}' is not a graph output ({', '.join(outputs)})")
     initializers = {t.name for t in model.graph.initializer}

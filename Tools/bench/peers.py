@@ -298,7 +298,7 @@ def run(args):
         write_atomic(pruned_path, pruned.SerializeToString())
     say(f"logits-only graph: {prune_info['nodes']} of {prune_info['full_nodes']} nodes -> {show(pruned_path)}")
     full = OrtEngine("full", "float", args.model)
-    full.outputs = [meta["sieve.final_output"]]
+    full.outputs = [eval_float.final_output(args.model, meta)]
     ort_float = OrtEngine("ort-float", "float", pruned_path)
     want, got = predictions(full, xs), predictions(ort_float, xs)
     diff = float(np.abs(want - got).max())

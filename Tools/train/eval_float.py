@@ -37,16 +37,29 @@ def metadata(model_path):
     return {p.key: p.value for p in m.metadata_props}
 
 
+def final_output(model_path, meta):
+    """The logits output's name: sieve.final_output, or the model's one output when it has no heads
+    (as `sieve quantize` reads it: docs/MODEL.md)."""
+    if meta.get("sieve.final_output"):
+        return meta["sieve.final_output"]
+    import onnx
+    outputs = [o.name for o in onnx.load(model_path, load_external_data=False).graph.output]
+    if len(outputs) != 1:
+        raise ValueError(f"{model_path}: {len(outputs)} outputs and no sieve.final_output to say which is the logits")
+    return outputs[0]
+
+
 def normalisation(meta):
-    """(mean [C], std [C], pixel_scale) as float64 from the model's metadata."""
-    for key in ("sieve.input_mean", "sieve.input_std", "sieve.pixel_scale"):
+    """(mean [C], std [C], pixel_scale) as float64 from the model's metadata (pixel_scale 1/255 when
+    absent, as `sieve quantize` takes it: docs/MODEL.md)."""
+    for key in ("sieve.input_mean", "sieve.input_std"):
         if key not in meta:
             raise ValueError(f"model metadata lacks {key}")
     mean = np.atleast_1d(np.asarray(json.loads(meta["sieve.input_mean"]), dtype=np.float64))
     std = np.atleast_1d(np.asarray(json.loads(meta["sieve.input_std"]), dtype=np.float64))
     if mean.shape != std.shape:
         raise ValueError("sieve.input_mean and sieve.input_std differ in length")
-    return mean, std, parse_number(meta["sieve.pixel_scale"])
+    return mean, std, parse_number(meta.get("sieve.pixel_scale", "1/255"))
 
 
 def preprocess(images, meta):
@@ -68,9 +81,7 @@ class FloatModel:
         import onnx
         import onnxruntime as ort
         self.meta = metadata(model_path)
-        self.output = self.meta.get("sieve.final_output")
-        if not self.output:
-            raise ValueError("model metadata lacks sieve.final_output")
+        self.output = final_output(model_path, self.meta)
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads
         opts.log_severity_level = 3
