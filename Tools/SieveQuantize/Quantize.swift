@@ -131,7 +131,7 @@ public func quantizeModel(onnxPath: String, calibrationPath: String, options: Qu
         source: \(sanitized(sourceName))
         source_sha256: \(SHA256.hex(sourceBytes))
         calibration: \(options.method.rawValue)\(options.method == .percentile ? " \(options.percentile)" : "") on \(count) images from \(sanitized(calibName))
-        weights: per-channel symmetric int8, \(options.weightBits)-bit [-\(weightMax), \(weightMax)]
+        weights: per-channel symmetric int8\(options.weightBits == 8 ? "" : ", \(options.weightBits)-bit [-\(weightMax), \(weightMax)]")
 
         """
     var quantizedGraph = graph
