@@ -35,6 +35,7 @@ void sieve_global_avgpool_s8__avx2(const int8_t *input, int8_t *output, int32_t 
 void sieve_channel_sums_s8__avx512(const int8_t *input, int32_t *sums, int32_t pixels, int32_t channels);
 void sieve_channel_sums_s8__avx2(const int8_t *input, int32_t *sums, int32_t pixels, int32_t channels);
 void sieve_maxpool_s8__avx512(const sieve_pool_params *p);
+void sieve_maxpool_s8__avx2(const sieve_pool_params *p);
 void sieve_mul_s8__avx2(const sieve_mul_params *p);  // MUL: avx2 serves avx512vnni too
 void sieve_lut_s8__avx2(const int8_t *input, int8_t *output, const int8_t *table, int32_t count);  // LUT: vpshufb
 // The avx2 conv's u8 x s8 vpmaddubsw route (x86/conv_s8__avx2_u8.c), taken per op when every weight
