@@ -208,6 +208,7 @@ static const char *const op_names[OP_COUNT] = {"conv", "dwconv", "fc"};
 typedef struct {
     long passed[OP_COUNT], native[OP_COUNT], pieces[OP_COUNT];
     long conv_u8, conv_u8_expected;  // avx2 convs on the u8 x s8 route; of the cases built for it
+    long fc_u8, fc_u8_expected;      // the same for fully connected ops
 } path_stats;
 
 static path_stats stats[SIEVE_ISA_COUNT];
@@ -480,6 +481,13 @@ static void check_fc(long index) {
     int32_t *bias = malloc(sizeof(int32_t) * p.out_c), *multipliers = malloc(sizeof(int32_t) * p.out_c), *shifts = malloc(sizeof(int32_t) * p.out_c);
     for (int32_t i = 0; i < p.k; i++) input.ptr[i] = (uint8_t)value(values, 0);
     for (size_t i = 0; i < (size_t)p.out_c * p.k; i++) weights[i] = value(values, 1);
+    if (values == VALUES_W7_BROKEN && p.k >= 2) {  // one pair the u8 x s8 route would saturate, at columns (2i, 2i + 1)
+        int8_t *at = weights + (size_t)uniform(0, p.out_c - 1) * p.k + 2 * uniform(0, p.k / 2 - 1);
+        if (chance(50)) { at[0] = 65; at[1] = 64; } else { at[0] = -128; at[1] = -1; }
+        if (chance(50)) { const int8_t t = at[0]; at[0] = at[1]; at[1] = t; }
+    } else if (values == VALUES_W7_BROKEN) {
+        values = VALUES_W7;
+    }
     requant_new(p.out_c, p.k, values, shift_mode, bias, multipliers, shifts);
     const char *requant = shifts_name(shift_mode);
     p.input = (const int8_t *)input.ptr;
@@ -507,6 +515,19 @@ static void check_fc(long index) {
             const size_t scratch_size = sieve_fc_scratch_size(isa, &at_load);
             scratch = buffer_new(scratch_size > 0 ? scratch_size : 1, 1);
             stats[isa].native[OP_FC]++;
+#if defined(__x86_64__)
+            if (isa == SIEVE_ISA_AVX2) {  // the route the pack chose, against what the case was built for
+                const int u8 = sieve_conv_u8_route__avx2(packed.ptr);
+                const int expected_u8 = values == VALUES_W7 || values == VALUES_PAIR_EDGE || values == VALUES_SMALL;
+                stats[isa].fc_u8 += u8;
+                stats[isa].fc_u8_expected += expected_u8;
+                if ((values == VALUES_W7_BROKEN && u8) || (expected_u8 && !u8)) {
+                    fprintf(stderr, "MISMATCH: path avx2, op fc, case %ld: k %d, out_c %d, values %s: %s\n", index, p.k, p.out_c, values_name(values),
+                            u8 ? "u8 route taken with a pair that breaks its bound" : "int16 route taken for weights the u8 route fits");
+                    exit(1);
+                }
+            }
+#endif
         }
         sieve_fc_params run = p;
         run.output = got;
@@ -631,7 +652,10 @@ int main(int argc, char **argv) {
     if (sieve_isa_available(SIEVE_ISA_AVX2)) {
         printf("avx2 conv routes: u8 x s8 %ld of %ld native cases (%ld built for it)\n", stats[SIEVE_ISA_AVX2].conv_u8,
                stats[SIEVE_ISA_AVX2].native[OP_CONV], stats[SIEVE_ISA_AVX2].conv_u8_expected);
+        printf("avx2 fc routes: u8 x s8 %ld of %ld native cases (%ld built for it)\n", stats[SIEVE_ISA_AVX2].fc_u8,
+               stats[SIEVE_ISA_AVX2].native[OP_FC], stats[SIEVE_ISA_AVX2].fc_u8_expected);
         if (count >= 100 && stats[SIEVE_ISA_AVX2].conv_u8 == 0) { fprintf(stderr, "FAIL: no conv case ran on avx2's u8 x s8 route\n"); return 1; }
+        if (count >= 100 && stats[SIEVE_ISA_AVX2].fc_u8 == 0) { fprintf(stderr, "FAIL: no fc case ran on avx2's u8 x s8 route\n"); return 1; }
     }
 #endif
     printf("OK\n");
