@@ -190,6 +190,7 @@ void sieve_fc_run(int32_t isa, const sieve_fc_params *p, const void *packed, voi
 void sieve_maxpool_run(int32_t isa, const sieve_pool_params *p) {
 #if defined(__x86_64__)
     if (isa == SIEVE_ISA_AVX512VNNI) { sieve_maxpool_s8__avx512(p); return; }
+    if (isa == SIEVE_ISA_AVX2) { sieve_maxpool_s8__avx2(p); return; }
 #endif
 #if defined(__aarch64__)
     if (isa == SIEVE_ISA_NEON || isa == SIEVE_ISA_NEONDOT || isa == SIEVE_ISA_I8MM) { sieve_maxpool_s8__neon(p); return; }

@@ -21,6 +21,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 #include "sieve_kernels.h"
+#include "sieve_isa.h"
 
 // ---- Random numbers ---------------------------------------------------------------------------------
 static uint64_t rng_state;
@@ -92,8 +93,11 @@ static int output_guards_intact(const int8_t *out, size_t size) {
 static void output_free(int8_t *out) { free((uint8_t *)out - GUARD); }
 
 // ---- Values -------------------------------------------------------------------------------------------
-// Modes: uniform int8; extremes; the blobs' weights ([-127, 127]) against inputs rich in -128; all -128.
-enum { VALUES_UNIFORM, VALUES_EXTREME, VALUES_BLOB, VALUES_ALL_MIN, VALUES_SMALL };
+// Modes: uniform int8; extremes; the blobs' weights ([-127, 127]) against inputs rich in -128; all -128;
+// 7-bit blobs' weights ([-63, 63]) against inputs rich in -128 and 127; weights of +-64 (every pair
+// at the edge of avx2's u8 x s8 route: 255 * 128 = 32640); 7-bit weights with one pair planted that
+// breaks that route's bound (check_conv then expects the int16 route).
+enum { VALUES_UNIFORM, VALUES_EXTREME, VALUES_BLOB, VALUES_ALL_MIN, VALUES_SMALL, VALUES_W7, VALUES_PAIR_EDGE, VALUES_W7_BROKEN };
 
 static int8_t value(int mode, int is_weight) {
     static const int8_t extremes[] = {-128, -128, -127, 127, 126, -1, 0, 1};
@@ -103,17 +107,24 @@ static int8_t value(int mode, int is_weight) {
                                        : (int8_t)(chance(40) ? -128 : uniform(-128, 127));
     case VALUES_ALL_MIN: return -128;
     case VALUES_SMALL: return (int8_t)uniform(-4, 4);
+    case VALUES_W7:
+    case VALUES_W7_BROKEN:
+    case VALUES_PAIR_EDGE:
+        if (!is_weight) return (int8_t)(chance(30) ? -128 : chance(30) ? 127 : uniform(-128, 127));
+        if (mode == VALUES_PAIR_EDGE && chance(70)) return (int8_t)(chance(50) ? 64 : -64);
+        return (int8_t)(chance(40) ? (chance(50) ? -63 : 63) : uniform(-63, 63));
     default: return (int8_t)uniform(-128, 127);
     }
 }
 
 static int values_mode(void) {
     const int r = uniform(0, 99);
-    return r < 60 ? VALUES_UNIFORM : r < 78 ? VALUES_EXTREME : r < 93 ? VALUES_BLOB : VALUES_ALL_MIN;
+    return r < 45 ? VALUES_UNIFORM : r < 63 ? VALUES_EXTREME : r < 78 ? VALUES_BLOB : r < 86 ? VALUES_W7 : r < 90 ? VALUES_PAIR_EDGE
+         : r < 93 ? VALUES_W7_BROKEN : VALUES_ALL_MIN;
 }
 
 static const char *values_name(int mode) {
-    static const char *names[] = {"uniform", "extreme", "blob", "all -128", "small"};
+    static const char *names[] = {"uniform", "extreme", "blob", "all -128", "small", "7-bit", "pair edge +-64", "7-bit, one pair broken"};
     return names[mode];
 }
 
@@ -196,6 +207,8 @@ static const char *const op_names[OP_COUNT] = {"conv", "dwconv", "fc"};
 
 typedef struct {
     long passed[OP_COUNT], native[OP_COUNT], pieces[OP_COUNT];
+    long conv_u8, conv_u8_expected;  // avx2 convs on the u8 x s8 route; of the cases built for it
+    long fc_u8, fc_u8_expected;      // the same for fully connected ops
 } path_stats;
 
 static path_stats stats[SIEVE_ISA_COUNT];
@@ -309,6 +322,17 @@ static conv_case conv_case_new(int depthwise, long index) {
     c.shifts = malloc(sizeof(int32_t) * p->out_c);
     for (size_t i = 0; i < in_size; i++) c.input.ptr[i] = (uint8_t)value(c.values, 0);
     for (size_t i = 0; i < w_size; i++) c.weights[i] = value(c.values, 1);
+    // One pair avx2's u8 x s8 route would saturate (255 * (65 + 64) > 32767, or 255 * -129 < -32768),
+    // at columns (2i, 2i + 1) of a kernel row's run as the x86 paths pair them: the whole row when
+    // in_c % 4 == 0, else each kernel row of kernel_w * in_c weights (a lone weight never breaks it).
+    const int32_t run = p->in_c % 4 == 0 ? k : p->kernel_w * p->in_c;
+    if (c.values == VALUES_W7_BROKEN && !depthwise && run >= 2) {
+        int8_t *at = c.weights + (size_t)uniform(0, p->out_c - 1) * k + (size_t)uniform(0, k / run - 1) * run + 2 * uniform(0, run / 2 - 1);
+        if (chance(50)) { at[0] = 65; at[1] = 64; } else { at[0] = -128; at[1] = -1; }
+        if (chance(50)) { const int8_t t = at[0]; at[0] = at[1]; at[1] = t; }
+    } else if (c.values == VALUES_W7_BROKEN) {
+        c.values = VALUES_W7;
+    }
     requant_new(p->out_c, k, c.values, shift_mode, c.bias, c.multipliers, c.shifts);
     c.requant = shifts_name(shift_mode);
     p->input = (const int8_t *)c.input.ptr;
@@ -383,6 +407,19 @@ static void check_conv(int op, long index) {
             const size_t scratch_size = op == OP_CONV ? sieve_conv_scratch_size(isa, &at_load) : sieve_dwconv_scratch_size(isa, &at_load);
             scratch = buffer_new(scratch_size > 0 ? scratch_size : 1, 1);
             stats[isa].native[op]++;
+#if defined(__x86_64__)
+            // The route the pack chose, against what the case was built for.
+            if (op == OP_CONV && isa == SIEVE_ISA_AVX2) {
+                const int u8 = sieve_conv_u8_route__avx2(packed.ptr);
+                const int expected_u8 = c.values == VALUES_W7 || c.values == VALUES_PAIR_EDGE || c.values == VALUES_SMALL;
+                stats[isa].conv_u8 += u8;
+                stats[isa].conv_u8_expected += expected_u8;
+                if ((c.values == VALUES_W7_BROKEN && u8) || (expected_u8 && !u8)) {
+                    fail_conv(op, isa, index, p, u8 ? "u8 route taken with a pair that breaks its bound," : "int16 route taken for weights the u8 route fits,",
+                              0, p->out_h, NULL, NULL, c.values, c.requant);
+                }
+            }
+#endif
         }
         // The whole op.
         sieve_conv_params run = *p;
@@ -444,6 +481,13 @@ static void check_fc(long index) {
     int32_t *bias = malloc(sizeof(int32_t) * p.out_c), *multipliers = malloc(sizeof(int32_t) * p.out_c), *shifts = malloc(sizeof(int32_t) * p.out_c);
     for (int32_t i = 0; i < p.k; i++) input.ptr[i] = (uint8_t)value(values, 0);
     for (size_t i = 0; i < (size_t)p.out_c * p.k; i++) weights[i] = value(values, 1);
+    if (values == VALUES_W7_BROKEN && p.k >= 2) {  // one pair the u8 x s8 route would saturate, at columns (2i, 2i + 1)
+        int8_t *at = weights + (size_t)uniform(0, p.out_c - 1) * p.k + 2 * uniform(0, p.k / 2 - 1);
+        if (chance(50)) { at[0] = 65; at[1] = 64; } else { at[0] = -128; at[1] = -1; }
+        if (chance(50)) { const int8_t t = at[0]; at[0] = at[1]; at[1] = t; }
+    } else if (values == VALUES_W7_BROKEN) {
+        values = VALUES_W7;
+    }
     requant_new(p.out_c, p.k, values, shift_mode, bias, multipliers, shifts);
     const char *requant = shifts_name(shift_mode);
     p.input = (const int8_t *)input.ptr;
@@ -471,6 +515,19 @@ static void check_fc(long index) {
             const size_t scratch_size = sieve_fc_scratch_size(isa, &at_load);
             scratch = buffer_new(scratch_size > 0 ? scratch_size : 1, 1);
             stats[isa].native[OP_FC]++;
+#if defined(__x86_64__)
+            if (isa == SIEVE_ISA_AVX2) {  // the route the pack chose, against what the case was built for
+                const int u8 = sieve_conv_u8_route__avx2(packed.ptr);
+                const int expected_u8 = values == VALUES_W7 || values == VALUES_PAIR_EDGE || values == VALUES_SMALL;
+                stats[isa].fc_u8 += u8;
+                stats[isa].fc_u8_expected += expected_u8;
+                if ((values == VALUES_W7_BROKEN && u8) || (expected_u8 && !u8)) {
+                    fprintf(stderr, "MISMATCH: path avx2, op fc, case %ld: k %d, out_c %d, values %s: %s\n", index, p.k, p.out_c, values_name(values),
+                            u8 ? "u8 route taken with a pair that breaks its bound" : "int16 route taken for weights the u8 route fits");
+                    exit(1);
+                }
+            }
+#endif
         }
         sieve_fc_params run = p;
         run.output = got;
@@ -591,6 +648,16 @@ int main(int argc, char **argv) {
         }
         printf("\n");
     }
+#if defined(__x86_64__)
+    if (sieve_isa_available(SIEVE_ISA_AVX2)) {
+        printf("avx2 conv routes: u8 x s8 %ld of %ld native cases (%ld built for it)\n", stats[SIEVE_ISA_AVX2].conv_u8,
+               stats[SIEVE_ISA_AVX2].native[OP_CONV], stats[SIEVE_ISA_AVX2].conv_u8_expected);
+        printf("avx2 fc routes: u8 x s8 %ld of %ld native cases (%ld built for it)\n", stats[SIEVE_ISA_AVX2].fc_u8,
+               stats[SIEVE_ISA_AVX2].native[OP_FC], stats[SIEVE_ISA_AVX2].fc_u8_expected);
+        if (count >= 100 && stats[SIEVE_ISA_AVX2].conv_u8 == 0) { fprintf(stderr, "FAIL: no conv case ran on avx2's u8 x s8 route\n"); return 1; }
+        if (count >= 100 && stats[SIEVE_ISA_AVX2].fc_u8 == 0) { fprintf(stderr, "FAIL: no fc case ran on avx2's u8 x s8 route\n"); return 1; }
+    }
+#endif
     printf("OK\n");
     return 0;
 }

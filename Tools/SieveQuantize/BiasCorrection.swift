@@ -26,6 +26,8 @@ struct BiasCorrector {
     let progress: Progress?
     /// The float means `floatMeans()` would compute, when the calibration pass already did.
     var floatTargets: [Int: [Double]]? = nil
+    /// The blob builder's largest weight magnitude (BlobBuilder.weightMax): trials quantise as the blob will.
+    var weightMax = 127
 
     static let candidates = 17
 
@@ -90,7 +92,7 @@ struct BiasCorrector {
 
     /// The int8 runtime's mean output of layer `l` per channel minus `target`, with `g`'s biases.
     func meanError(_ g: Graph, layer l: Int, target: [Double]) throws(QuantizeError) -> [Float] {
-        let blob = try BlobBuilder(graph: g, qparams: qparams).build(provenance: "")
+        let blob = try BlobBuilder(graph: g, qparams: qparams, weightMax: weightMax).build(provenance: "")
         let memory = UnsafeMutableRawBufferPointer.allocate(byteCount: blob.count, alignment: BlobLayout.alignment)
         defer { memory.deallocate() }
         memory.copyBytes(from: blob)

@@ -10,7 +10,7 @@ extension BiasCorrector {
         let target = floatTargets ?? floatMeans()
         var g = graph
         // Pools and ADDs run from this draft: their parameters do not depend on any bias.
-        let draft = try BlobBuilder(graph: g, qparams: qparams).build(provenance: "")
+        let draft = try BlobBuilder(graph: g, qparams: qparams, weightMax: weightMax).build(provenance: "")
         let memory = UnsafeMutableRawBufferPointer.allocate(byteCount: draft.count, alignment: BlobLayout.alignment)
         defer { memory.deallocate() }
         memory.copyBytes(from: draft)
@@ -45,7 +45,7 @@ extension BiasCorrector {
         live[inputIndex] = inputs
         let weighted = g.layers.indices.filter { g.layers[$0].hasBias }
         var done = 0
-        let builder = BlobBuilder(graph: g, qparams: qparams)
+        let builder = BlobBuilder(graph: g, qparams: qparams, weightMax: weightMax)
 
         for l in model.ops.indices {
             let op = model.ops[l]

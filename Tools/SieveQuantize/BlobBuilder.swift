@@ -48,6 +48,9 @@ struct BlobBuilder {
     let graph: Graph
     /// Quantisation of every value the blob holds (input and layer outputs).
     let qparams: [Int: QParams]
+    /// Largest weight magnitude: 127 (8-bit weights) or 63 (7-bit, `--weight-bits 7`: any two
+    /// weights' u8 x s8 products then fit vpmaddubsw's saturating int16 pair sum, docs/KERNELS.md).
+    var weightMax = 127
 
     /// Blob tensor index of each value: the input is 0, then each op's output in op order.
     var tensorIndex: [Int: UInt32] {
@@ -221,7 +224,7 @@ struct BlobBuilder {
         var shifts: [Int32]
     }
 
-    /// Per-output-channel symmetric weights in [-127, 127], int32 bias with the input zero point
+    /// Per-output-channel symmetric weights in [-weightMax, weightMax], int32 bias with the input zero point
     /// folded in, and the requantisation multiplier of each channel.
     func quantizeChannels(name: String, weights: [Float], bias: [Float], cout: Int, perChannel: Int,
                           inQ: QParams, outQ: QParams) throws(QuantizeError) -> QuantizedChannels {
@@ -233,12 +236,12 @@ struct BlobBuilder {
             for i in row { maxAbs = max(maxAbs, Double(abs(weights[i]))) }
             let b = Double(bias[oc])
             // All-zero channel: a scale that keeps the bias precise and the multiplier in range.
-            var sW = maxAbs > 0 ? maxAbs / 127 : sOut / (sIn * 256)
+            var sW = maxAbs > 0 ? maxAbs / Double(weightMax) : sOut / (sIn * 256)
             // Keep the quantised bias within 2^29, whatever the weights.
             sW = max(sW, abs(b) / (sIn * 536870912.0))
             var sum = 0
             for i in row {
-                let q = Int(max(-127, min(127, (Double(weights[i]) / sW).rounded(.toNearestOrAwayFromZero))))
+                let q = Int(max(-Double(weightMax), min(Double(weightMax), (Double(weights[i]) / sW).rounded(.toNearestOrAwayFromZero))))
                 out.weights[i] = Int8(q)
                 sum += q
             }

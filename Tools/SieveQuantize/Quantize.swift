@@ -36,6 +36,10 @@ public struct QuantizeOptions {
     public var sqnrCount: Int
     /// Correct each layer's mean output error on the calibration images (BiasCorrection.swift).
     public var biasCorrection = true
+    /// Weight bits: 8 (symmetric [-127, 127]) or 7 ([-63, 63], which AVX2 hosts without VNNI run
+    /// on the faster exact u8 x s8 vpmaddubsw route, docs/KERNELS.md).
+    public var weightBits = 8
+    public static let weightBitChoices = [7, 8]
     /// Input normalisation and labels from the command line (InputOptions.swift).
     public var input = InputOptions()
 
@@ -91,6 +95,10 @@ let maxBlobTensors = 4096
 /// quantises per docs/FORMAT.md, measures each layer's SQNR and returns the blob.
 public func quantizeModel(onnxPath: String, calibrationPath: String, options: QuantizeOptions) throws(QuantizeError) -> QuantizeResult {
     guard options.count >= 1 else { throw .invalidCalibrationData(path: calibrationPath, reason: "the image count must be at least 1") }
+    guard QuantizeOptions.weightBitChoices.contains(options.weightBits) else {
+        throw .invalidOption(name: "weight bits", reason: "must be 7 or 8, not \(options.weightBits)")
+    }
+    let weightMax = (1 << (options.weightBits - 1)) - 1
     guard options.percentile > 50 && options.percentile <= 100 else {
         throw .invalidCalibrationData(path: calibrationPath, reason: "percentile \(options.percentile) is not in (50, 100]")
     }
@@ -123,7 +131,7 @@ public func quantizeModel(onnxPath: String, calibrationPath: String, options: Qu
         source: \(sanitized(sourceName))
         source_sha256: \(SHA256.hex(sourceBytes))
         calibration: \(options.method.rawValue)\(options.method == .percentile ? " \(options.percentile)" : "") on \(count) images from \(sanitized(calibName))
-        weights: per-channel symmetric int8
+        weights: per-channel symmetric int8\(options.weightBits == 8 ? "" : ", \(options.weightBits)-bit [-\(weightMax), \(weightMax)]")
 
         """
     var quantizedGraph = graph
@@ -131,12 +139,12 @@ public func quantizeModel(onnxPath: String, calibrationPath: String, options: Qu
         let weighted = graph.layers.filter { $0.hasBias }.count
         let bar = Progress.make("bias correction: \(weighted) layers on \(count) images", enabled: options.progress, lines: true)
         quantizedGraph = try BiasCorrector(graph: graph, qparams: qparams, images: images, count: count, progress: bar,
-                                           floatTargets: floatMeans).corrected()
+                                           floatTargets: floatMeans, weightMax: weightMax).corrected()
         bar?.finish()
         provenance += "bias correction: empirical, on the calibration images\n"
     }
     let tCorrect = lap()
-    let builder = BlobBuilder(graph: quantizedGraph, qparams: qparams)
+    let builder = BlobBuilder(graph: quantizedGraph, qparams: qparams, weightMax: weightMax)
     let draft = try builder.build(provenance: provenance)
     let tQuantize = lap()
 

@@ -23,6 +23,8 @@ public enum QuantizeError: Error, Equatable, CustomStringConvertible {
     case invalidLabelData(path: String, reason: String)
     /// A layer whose quantisation parameters fall outside what the format can express.
     case quantization(layer: String, reason: String)
+    /// A quantiser option outside what it accepts (QuantizeOptions).
+    case invalidOption(name: String, reason: String)
     /// The blob the quantiser wrote does not load: a bug in the quantiser.
     case internalError(reason: String)
 
@@ -41,6 +43,7 @@ public enum QuantizeError: Error, Equatable, CustomStringConvertible {
         case let .invalidImageData(path, reason): return "images \(path): \(reason)"
         case let .invalidLabelData(path, reason): return "labels \(path): \(reason)"
         case let .quantization(layer, reason): return "cannot quantise layer '\(layer)': \(reason)"
+        case let .invalidOption(name, reason): return "\(name): \(reason)"
         case let .internalError(reason): return "internal error (quantiser bug): \(reason)"
         }
     }

@@ -37,12 +37,19 @@ struct QuantizeCommand: ParsableCommand {
     var norm: String?
     @Option(help: "Class names, one per line; as many as the model has classes.")
     var labels: String?
+    @Option(help: """
+        Weight bits: 8 (per-channel symmetric [-127, 127]) or 7 ([-63, 63]: exact on AVX2's faster u8 x s8 \
+        vpmaddubsw route, for a small accuracy cost; docs/KERNELS.md).
+        """) var weightBits: String = "8"
 
     func validate() throws {
         guard CalibrationMethod(rawValue: method) != nil else {
             throw ValidationError("--method must be one of \(CalibrationMethod.allCases.map { $0.rawValue }.joined(separator: ", ")), not '\(method)'")
         }
         guard calibCount >= 1 else { throw ValidationError("--calib-count must be at least 1") }
+        guard let bits = Int(weightBits), QuantizeOptions.weightBitChoices.contains(bits) else {
+            throw ValidationError("--weight-bits must be 7 or 8, not '\(weightBits)'")
+        }
         try Self.validateNormalisation(mean: mean, std: std, norm: norm)
     }
 
@@ -93,6 +100,7 @@ struct QuantizeCommand: ParsableCommand {
         do { file = try OutputFile(path: output, inputs: [model, calib] + (labels.map { [$0] } ?? [])) } catch { throw fail(error.description) }
         var options = QuantizeOptions(method: CalibrationMethod(rawValue: method)!, count: calibCount, progress: true)
         options.biasCorrection = !noBiasCorrection
+        options.weightBits = Int(weightBits)!
         let result: QuantizeResult
         do {
             options.input = try inputOptions()

@@ -35,8 +35,23 @@ void sieve_global_avgpool_s8__avx2(const int8_t *input, int8_t *output, int32_t 
 void sieve_channel_sums_s8__avx512(const int8_t *input, int32_t *sums, int32_t pixels, int32_t channels);
 void sieve_channel_sums_s8__avx2(const int8_t *input, int32_t *sums, int32_t pixels, int32_t channels);
 void sieve_maxpool_s8__avx512(const sieve_pool_params *p);
+void sieve_maxpool_s8__avx2(const sieve_pool_params *p);
 void sieve_mul_s8__avx2(const sieve_mul_params *p);  // MUL: avx2 serves avx512vnni too
 void sieve_lut_s8__avx2(const int8_t *input, int8_t *output, const int8_t *table, int32_t count);  // LUT: vpshufb
+// The avx2 conv's u8 x s8 vpmaddubsw route (x86/conv_s8__avx2_u8.c), taken per op when every weight
+// pair fits its saturating int16 sum; sieve_conv_u8_route__avx2 says which route a packed op took.
+int sieve_conv_u8_fits__avx2(const sieve_conv_params *p);
+size_t sieve_conv_u8_packed_size__avx2(const sieve_conv_params *p);
+void sieve_conv_u8_pack__avx2(const sieve_conv_params *p, void *packed);
+size_t sieve_conv_u8_scratch_size__avx2(const sieve_conv_params *p);
+void sieve_conv_u8_s8__avx2(const sieve_conv_params *p, const void *packed, void *scratch);
+int sieve_conv_u8_route__avx2(const void *packed);  // also reads a packed fully connected op's route
+// The same route for fully connected ops (x86/fc_s8__avx2_u8.c).
+int sieve_fc_u8_fits__avx2(const sieve_fc_params *p);
+size_t sieve_fc_u8_packed_size__avx2(const sieve_fc_params *p);
+void sieve_fc_u8_pack__avx2(const sieve_fc_params *p, void *packed);
+size_t sieve_fc_u8_scratch_size__avx2(const sieve_fc_params *p);
+void sieve_fc_u8_s8__avx2(const sieve_fc_params *p, const void *packed, void *scratch, int32_t oc_begin, int32_t oc_end);
 #endif
 #if defined(__aarch64__)
 SIEVE_DECLARE_PATH(neon)

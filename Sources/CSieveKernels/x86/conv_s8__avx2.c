@@ -1,5 +1,6 @@
 // Convolution (groups = 1) on AVX2: vpmaddwd of int16 inputs by int16 weights, exact with signed
-// inputs, no offset (docs/KERNELS.md, "The x86 paths").
+// inputs, no offset (docs/KERNELS.md, "The x86 paths"); ops whose weights allow it take the u8 x s8
+// route of conv_s8__avx2_u8.c instead (the entry points at the end decide).
 //
 // The band is staged once (sieve_conv_stage) and widened to int16 into scratch, so a pixel's pair of
 // inputs is one vpbroadcastd from memory (a load, no vector ALU work). Weights are int16, packed per
@@ -29,7 +30,7 @@ static inline int32_t conv_k(const sieve_conv_params *p) { return sieve_conv_k4(
 // then a sieve_rq_block_avx2 per 8 output channels and a sieve_rq32_block_avx2 per 16.
 static size_t weights_end(const sieve_conv_params *p) { return sieve_pack_k4_s16_size(p->out_c, conv_k(p)); }
 
-size_t sieve_conv_packed_size__avx2(const sieve_conv_params *p) {
+static size_t s16_packed_size(const sieve_conv_params *p) {
     const size_t ocp = (size_t)sieve_round_up(p->out_c, 16);
     return weights_end(p) + ocp / 8 * sizeof(sieve_rq_block_avx2) + ocp / 16 * sizeof(sieve_rq32_block_avx2);
 }
@@ -42,7 +43,7 @@ static const sieve_rq32_block_avx2 *rq32_blocks(const void *packed, const sieve_
     return (const sieve_rq32_block_avx2 *)(rq_blocks(packed, p) + sieve_round_up(p->out_c, 16) / 8);
 }
 
-void sieve_conv_pack__avx2(const sieve_conv_params *p, void *packed) {
+static void s16_pack(const sieve_conv_params *p, void *packed) {
     sieve_pack_conv_k4(p, 0, 2, packed);
     const sieve_k4_view v = sieve_k4(packed, p->out_c, conv_k(p));
     sieve_pack_pairs_avx2(&v, sizeof(int16_t), (sieve_rq_block_avx2 *)rq_blocks(packed, p), (sieve_rq32_block_avx2 *)rq32_blocks(packed, p), p->out_c);
@@ -52,7 +53,7 @@ void sieve_conv_pack__avx2(const sieve_conv_params *p, void *packed) {
 // 16-byte steps of the widening.
 static size_t stage8_size(const sieve_conv_params *p) { return (size_t)sieve_round_up((int32_t)sieve_conv_stage_size(p), 64) + 64; }
 
-size_t sieve_conv_scratch_size__avx2(const sieve_conv_params *p) { return stage8_size(p) * 3; }
+static size_t s16_scratch_size(const sieve_conv_params *p) { return stage8_size(p) * 3; }
 
 // One tile: PIXELS(OFF) is the pixels' step at byte offset OFF of the pair index. Registers: the 12
 // accumulators ymm0-11 (pixel j: ymm 2j channels 0-7, ymm 2j+1 channels 8-15, starting from the
@@ -126,7 +127,7 @@ static void widen(const int8_t *src, int16_t *dst, size_t n) {
     }
 }
 
-void sieve_conv_s8__avx2(const sieve_conv_params *p, const void *packed, void *scratch) {
+static void s16_conv(const sieve_conv_params *p, const void *packed, void *scratch) {
     if (p->out_h <= 0 || p->out_w <= 0) return;  // an empty band (`used` below needs a pixel)
     const sieve_k4_view v = sieve_k4(packed, p->out_c, conv_k(p));
     const int16_t *weights = (const int16_t *)v.weights;
@@ -182,6 +183,39 @@ void sieve_conv_s8__avx2(const sieve_conv_params *p, const void *packed, void *s
             pixel += pixels;
         }
     }
+}
+
+// The path's entry points pick the route per op at pack time: the u8 x s8 route
+// (conv_s8__avx2_u8.c) when every weight pair fits vpmaddubsw's saturating int16 sum, else the
+// int16 route above. The packed buffer starts with a 64-byte header whose first int32 says which
+// (1: u8), so the kernel reads the decision instead of checking the weights again.
+#define ROUTE_HEADER 64
+
+size_t sieve_conv_packed_size__avx2(const sieve_conv_params *p) {
+    return ROUTE_HEADER + (sieve_conv_u8_fits__avx2(p) ? sieve_conv_u8_packed_size__avx2(p) : s16_packed_size(p));
+}
+
+void sieve_conv_pack__avx2(const sieve_conv_params *p, void *packed) {
+    const int32_t u8 = sieve_conv_u8_fits__avx2(p);
+    memset(packed, 0, ROUTE_HEADER);
+    memcpy(packed, &u8, sizeof u8);
+    if (u8) sieve_conv_u8_pack__avx2(p, (uint8_t *)packed + ROUTE_HEADER);
+    else s16_pack(p, (uint8_t *)packed + ROUTE_HEADER);
+}
+
+size_t sieve_conv_scratch_size__avx2(const sieve_conv_params *p) {
+    return sieve_conv_u8_fits__avx2(p) ? sieve_conv_u8_scratch_size__avx2(p) : s16_scratch_size(p);
+}
+
+int sieve_conv_u8_route__avx2(const void *packed) {
+    int32_t u8;
+    memcpy(&u8, packed, sizeof u8);
+    return u8;
+}
+
+void sieve_conv_s8__avx2(const sieve_conv_params *p, const void *packed, void *scratch) {
+    if (sieve_conv_u8_route__avx2(packed)) sieve_conv_u8_s8__avx2(p, (const uint8_t *)packed + ROUTE_HEADER, scratch);
+    else s16_conv(p, (const uint8_t *)packed + ROUTE_HEADER, scratch);
 }
 
 // 32 vpmaddwd + vpaddd pairs (ymm, 16 MACs each) per iteration, on registers only. In assembly:

@@ -4,7 +4,8 @@
 // as [k4 / 2][16][2] (pairs of k for 16 channels in 32 bytes), and vpmovsxbw widens 8 channels' pairs
 // at a time; the input is widened to int16 once per call and each pair is one vpbroadcastd from
 // memory. vpmaddwd leaves complete int32 sums per channel (no reduction); two accumulator chains
-// per 8 channels. Requantisation as in the conv kernel (requantize_avx2.h).
+// per 8 channels. Requantisation as in the conv kernel (requantize_avx2.h). Ops whose weights allow it
+// take the u8 x s8 route of fc_s8__avx2_u8.c instead (the entry points at the end decide).
 #if defined(__x86_64__)
 #include <string.h>
 #include "sieve_isa.h"
@@ -19,7 +20,7 @@ SIEVE_TARGET_BEGIN("avx2")
 
 // The K4 header and int8 weights (sieve_pack_k4_size bytes, the weights reordered as above), then
 // a sieve_rq_block_avx2 per 8 output channels and a sieve_rq32_block_avx2 per 16.
-size_t sieve_fc_packed_size__avx2(const sieve_fc_params *p) {
+static size_t s16_packed_size(const sieve_fc_params *p) {
     const size_t ocp = (size_t)sieve_round_up(p->out_c, 16);
     return sieve_pack_k4_size(p->out_c, p->k) + ocp / 8 * sizeof(sieve_rq_block_avx2) + ocp / 16 * sizeof(sieve_rq32_block_avx2);
 }
@@ -32,16 +33,16 @@ static const sieve_rq32_block_avx2 *rq32_blocks(const void *packed, const sieve_
     return (const sieve_rq32_block_avx2 *)(rq_blocks(packed, p) + sieve_round_up(p->out_c, 16) / 8);
 }
 
-void sieve_fc_pack__avx2(const sieve_fc_params *p, void *packed) {
+static void s16_pack(const sieve_fc_params *p, void *packed) {
     sieve_pack_k4(p->weights, p->bias, p->multipliers, p->shifts, p->out_c, p->k, 0, packed);
     const sieve_k4_view v = sieve_k4(packed, p->out_c, p->k);
     sieve_pack_pairs_avx2(&v, sizeof(int8_t), (sieve_rq_block_avx2 *)rq_blocks(packed, p), (sieve_rq32_block_avx2 *)rq32_blocks(packed, p), p->out_c);
 }
 
 // The input as int16, zero padded to k4.
-size_t sieve_fc_scratch_size__avx2(const sieve_fc_params *p) { return (size_t)sieve_round_up(p->k, 16) * 2 + 64; }
+static size_t s16_scratch_size(const sieve_fc_params *p) { return (size_t)sieve_round_up(p->k, 16) * 2 + 64; }
 
-void sieve_fc_s8__avx2(const sieve_fc_params *p, const void *packed, void *scratch, int32_t oc_begin, int32_t oc_end) {
+static void s16_fc(const sieve_fc_params *p, const void *packed, void *scratch, int32_t oc_begin, int32_t oc_end) {
     const sieve_k4_view v = sieve_k4(packed, p->out_c, p->k);
     const sieve_rq_block_avx2 *blocks = rq_blocks(packed, p);
     const sieve_rq32_block_avx2 *blocks32 = rq32_blocks(packed, p);
@@ -86,6 +87,31 @@ void sieve_fc_s8__avx2(const sieve_fc_params *p, const void *packed, void *scrat
             sieve_store_n_avx2(p->output + oc, _mm_unpacklo_epi64(lo, hi), n);
         }
     }
+}
+
+// The path's entry points: as the conv's (conv_s8__avx2.c), a 64-byte header whose first int32
+// records the route the pack chose (1: u8 x s8), then that route's packing.
+#define ROUTE_HEADER 64
+
+size_t sieve_fc_packed_size__avx2(const sieve_fc_params *p) {
+    return ROUTE_HEADER + (sieve_fc_u8_fits__avx2(p) ? sieve_fc_u8_packed_size__avx2(p) : s16_packed_size(p));
+}
+
+void sieve_fc_pack__avx2(const sieve_fc_params *p, void *packed) {
+    const int32_t u8 = sieve_fc_u8_fits__avx2(p);
+    memset(packed, 0, ROUTE_HEADER);
+    memcpy(packed, &u8, sizeof u8);
+    if (u8) sieve_fc_u8_pack__avx2(p, (uint8_t *)packed + ROUTE_HEADER);
+    else s16_pack(p, (uint8_t *)packed + ROUTE_HEADER);
+}
+
+size_t sieve_fc_scratch_size__avx2(const sieve_fc_params *p) {
+    return sieve_fc_u8_fits__avx2(p) ? sieve_fc_u8_scratch_size__avx2(p) : s16_scratch_size(p);
+}
+
+void sieve_fc_s8__avx2(const sieve_fc_params *p, const void *packed, void *scratch, int32_t oc_begin, int32_t oc_end) {
+    if (sieve_conv_u8_route__avx2(packed)) sieve_fc_u8_s8__avx2(p, (const uint8_t *)packed + ROUTE_HEADER, scratch, oc_begin, oc_end);
+    else s16_fc(p, (const uint8_t *)packed + ROUTE_HEADER, scratch, oc_begin, oc_end);
 }
 
 SIEVE_TARGET_END

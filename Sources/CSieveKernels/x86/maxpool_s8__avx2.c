@@ -1,0 +1,59 @@
+// Max pool on AVX2: a byte max over the window, 32 channels at a time; the last channels (fewer than
+// 32) go 16 at a time, then one by one, so nothing is read or written past a pixel's channels.
+#if defined(__x86_64__)
+#include <string.h>
+#include "sieve_isa.h"
+#include "sieve_target.h"
+
+// Before any target region: gcc binds each intrinsic to the target in force where it is declared.
+#include <immintrin.h>
+
+SIEVE_TARGET_BEGIN("avx2")
+void sieve_maxpool_s8__avx2(const sieve_pool_params *p) {
+    for (int32_t oy = 0; oy < p->out_h; oy++) {
+        // The window's rows and columns inside the input (padding never wins a max: it is skipped).
+        const int32_t y0 = oy * p->stride_h - p->pad_top;
+        const int32_t ky0 = y0 < 0 ? -y0 : 0, ky1 = y0 + p->kernel_h > p->in_h ? p->in_h - y0 : p->kernel_h;
+        for (int32_t ox = 0; ox < p->out_w; ox++) {
+            const int32_t x0 = ox * p->stride_w - p->pad_left;
+            const int32_t kx0 = x0 < 0 ? -x0 : 0, kx1 = x0 + p->kernel_w > p->in_w ? p->in_w - x0 : p->kernel_w;
+            int8_t *out = p->output + ((size_t)oy * p->out_w + ox) * p->channels;
+            // The window's first input pixel inside the input, and its rows and columns there.
+            const int8_t *corner = p->input + ((size_t)(y0 + ky0) * p->in_w + (x0 + kx0)) * p->channels;
+            const int32_t rows = ky1 - ky0, cols = kx1 - kx0;
+            int32_t c = 0;
+            for (; c + 32 <= p->channels; c += 32) {
+                __m256i best = _mm256_set1_epi8(-128);
+                for (int32_t ky = 0; ky < rows; ky++) {
+                    for (int32_t kx = 0; kx < cols; kx++) {
+                        const int8_t *in = corner + ((ptrdiff_t)ky * p->in_w + kx) * p->channels + c;
+                        best = _mm256_max_epi8(best, _mm256_loadu_si256((const __m256i *)in));
+                    }
+                }
+                _mm256_storeu_si256((__m256i *)(out + c), best);
+            }
+            for (; c + 16 <= p->channels; c += 16) {
+                __m128i best = _mm_set1_epi8(-128);
+                for (int32_t ky = 0; ky < rows; ky++) {
+                    for (int32_t kx = 0; kx < cols; kx++) {
+                        const int8_t *in = corner + ((ptrdiff_t)ky * p->in_w + kx) * p->channels + c;
+                        best = _mm_max_epi8(best, _mm_loadu_si128((const __m128i *)in));
+                    }
+                }
+                _mm_storeu_si128((__m128i *)(out + c), best);
+            }
+            for (; c < p->channels; c++) {
+                int8_t best = -128;
+                for (int32_t ky = 0; ky < rows; ky++) {
+                    for (int32_t kx = 0; kx < cols; kx++) {
+                        const int8_t v = corner[((ptrdiff_t)ky * p->in_w + kx) * p->channels + c];
+                        if (v > best) best = v;
+                    }
+                }
+                out[c] = best;
+            }
+        }
+    }
+}
+SIEVE_TARGET_END
+#endif
