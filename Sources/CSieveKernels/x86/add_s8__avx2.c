@@ -19,17 +19,27 @@ void sieve_add_s8__avx2(const sieve_add_params *p) {
     for (int32_t i = 0; i < p->count; i += 8) {
         const int32_t n = p->count - i < 8 ? p->count - i : 8;
         int8_t in0[8] = {0}, in1[8] = {0}, bytes[16];
-        memcpy(in0, p->input0 + i, (size_t)n);
-        memcpy(in1, p->input1 + i, (size_t)n);
-        const __m256i a = _mm256_sub_epi32(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)in0)), zp0);
-        const __m256i b = _mm256_sub_epi32(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)in1)), zp1);
+        const int8_t *a8 = p->input0 + i, *b8 = p->input1 + i;
+        if (n < 8) {  // the tail through memory: never read past either input (a variable-length
+            memcpy(in0, a8, (size_t)n);  // memcpy is a library call: only here, not per 8 elements)
+            memcpy(in1, b8, (size_t)n);
+            a8 = in0;
+            b8 = in1;
+        }
+        const __m256i a = _mm256_sub_epi32(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)a8)), zp0);
+        const __m256i b = _mm256_sub_epi32(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)b8)), zp1);
         const __m256i ra = rq_uniform_avx2(_mm256_sll_epi32(a, left), p->multipliers[0], p->shifts[0]);
         const __m256i rb = rq_uniform_avx2(_mm256_sll_epi32(b, left), p->multipliers[1], p->shifts[1]);
         __m256i v = _mm256_add_epi32(rq_uniform_avx2(_mm256_add_epi32(ra, rb), p->multipliers[2], p->shifts[2]), zp);
         v = _mm256_max_epi32(_mm256_min_epi32(v, hi), lo);
         const __m256i packed = _mm256_packs_epi16(_mm256_packs_epi32(v, v), v);
-        _mm_storel_epi64((__m128i *)bytes, _mm_unpacklo_epi32(_mm256_castsi256_si128(packed), _mm256_extracti128_si256(packed, 1)));
-        memcpy(p->output + i, bytes, (size_t)n);
+        const __m128i eight = _mm_unpacklo_epi32(_mm256_castsi256_si128(packed), _mm256_extracti128_si256(packed, 1));
+        if (n == 8) {
+            _mm_storel_epi64((__m128i *)(p->output + i), eight);
+        } else {
+            _mm_storel_epi64((__m128i *)bytes, eight);
+            memcpy(p->output + i, bytes, (size_t)n);
+        }
     }
 }
 SIEVE_TARGET_END

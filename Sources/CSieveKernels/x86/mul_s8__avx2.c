@@ -30,8 +30,13 @@ static void mul_run_avx2(const sieve_mul_params *p, const int8_t *x0, const int8
         __m256i v = _mm256_add_epi32(rq_uniform_avx2(_mm256_mullo_epi32(a, b), p->multiplier, p->shift), zp);
         v = _mm256_max_epi32(_mm256_min_epi32(v, hi), lo);
         const __m256i packed = _mm256_packs_epi16(_mm256_packs_epi32(v, v), v);
-        _mm_storel_epi64((__m128i *)bytes, _mm_unpacklo_epi32(_mm256_castsi256_si128(packed), _mm256_extracti128_si256(packed, 1)));
-        memcpy(y + i, bytes, (size_t)count);
+        const __m128i eight = _mm_unpacklo_epi32(_mm256_castsi256_si128(packed), _mm256_extracti128_si256(packed, 1));
+        if (count == 8) {  // one store; a variable-length memcpy is a library call
+            _mm_storel_epi64((__m128i *)(y + i), eight);
+        } else {
+            _mm_storel_epi64((__m128i *)bytes, eight);
+            memcpy(y + i, bytes, (size_t)count);
+        }
     }
 }
 
