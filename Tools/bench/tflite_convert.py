@@ -81,6 +81,16 @@ class Builder:
             raise ConvertError(f"'{name}' is not a constant")
         return self.consts[name]
 
+    def producer_op(self, name):
+        """The op type of the node that computes `name` ('Clip0' for a Clip from 0), or None."""
+        for n in self.model.graph.node:
+            if name in n.output:
+                if n.op_type == "Clip":
+                    lo = float(self.const(n.input[1])) if len(n.input) > 1 and n.input[1] else attrs(n).get("min", -np.inf)
+                    return "Clip0" if lo >= 0 else "Clip"
+                return n.op_type
+        return None
+
     def pads_layer(self, keras, x, shape, kernel, stride, pads, zeros):
         """'same' or 'valid' for Keras. zeros: padded taps count as zeros (Conv, AveragePool with
         count_include_pad), so ZeroPadding2D can stand for pads that are not TensorFlow's 'same';
@@ -160,6 +170,9 @@ class Builder:
                 s = list(a.get("strides", [1, 1]))
                 pads = list(a.get("pads", [0, 0, 0, 0]))
                 zeros = "included" if op == "AveragePool" and a.get("count_include_pad", 0) else "excluded"
+                # A max pool of a ReLU's output (>= 0) may pad with zeros: they never win the max.
+                if op == "MaxPool" and self.producer_op(src) in ("Relu", "Clip0"):
+                    zeros = "included"
                 t, padding = self.pads_layer(keras, t, shape, k, s, pads, zeros)
                 layer = keras.layers.MaxPooling2D if op == "MaxPool" else keras.layers.AveragePooling2D
                 y = layer(pool_size=k, strides=s, padding=padding)(t)
