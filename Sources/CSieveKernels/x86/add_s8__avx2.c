@@ -16,10 +16,16 @@ void sieve_add_s8__avx2(const sieve_add_params *p) {
     const __m256i zp0 = _mm256_set1_epi32(p->zero_point0), zp1 = _mm256_set1_epi32(p->zero_point1);
     const __m256i zp = _mm256_set1_epi32(p->output_zero_point), lo = _mm256_set1_epi32(p->act_min), hi = _mm256_set1_epi32(p->act_max);
     const __m128i left = _mm_cvtsi32_si128(p->left_shift);
-    for (int32_t i = 0; i < p->count; i += 8) {
-        const int32_t n = p->count - i < 8 ? p->count - i : 8;
+    const rq_uniform_avx2_consts c0 = rq_uniform_avx2_prepare(p->multipliers[0], p->shifts[0]);
+    const rq_uniform_avx2_consts c1 = rq_uniform_avx2_prepare(p->multipliers[1], p->shifts[1]);
+    const rq_uniform_avx2_consts c2 = rq_uniform_avx2_prepare(p->multipliers[2], p->shifts[2]);
+    const int8_t *const input0 = p->input0, *const input1 = p->input1;
+    int8_t *const output = p->output;
+    const int32_t count = p->count;
+    for (int32_t i = 0; i < count; i += 8) {
+        const int32_t n = count - i < 8 ? count - i : 8;
         int8_t in0[8] = {0}, in1[8] = {0}, bytes[16];
-        const int8_t *a8 = p->input0 + i, *b8 = p->input1 + i;
+        const int8_t *a8 = input0 + i, *b8 = input1 + i;
         if (n < 8) {  // the tail through memory: never read past either input (a variable-length
             memcpy(in0, a8, (size_t)n);  // memcpy is a library call: only here, not per 8 elements)
             memcpy(in1, b8, (size_t)n);
@@ -28,17 +34,17 @@ void sieve_add_s8__avx2(const sieve_add_params *p) {
         }
         const __m256i a = _mm256_sub_epi32(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)a8)), zp0);
         const __m256i b = _mm256_sub_epi32(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)b8)), zp1);
-        const __m256i ra = rq_uniform_avx2(_mm256_sll_epi32(a, left), p->multipliers[0], p->shifts[0]);
-        const __m256i rb = rq_uniform_avx2(_mm256_sll_epi32(b, left), p->multipliers[1], p->shifts[1]);
-        __m256i v = _mm256_add_epi32(rq_uniform_avx2(_mm256_add_epi32(ra, rb), p->multipliers[2], p->shifts[2]), zp);
+        const __m256i ra = rq_uniform_avx2(_mm256_sll_epi32(a, left), &c0);
+        const __m256i rb = rq_uniform_avx2(_mm256_sll_epi32(b, left), &c1);
+        __m256i v = _mm256_add_epi32(rq_uniform_avx2(_mm256_add_epi32(ra, rb), &c2), zp);
         v = _mm256_max_epi32(_mm256_min_epi32(v, hi), lo);
         const __m256i packed = _mm256_packs_epi16(_mm256_packs_epi32(v, v), v);
         const __m128i eight = _mm_unpacklo_epi32(_mm256_castsi256_si128(packed), _mm256_extracti128_si256(packed, 1));
         if (n == 8) {
-            _mm_storel_epi64((__m128i *)(p->output + i), eight);
+            _mm_storel_epi64((__m128i *)(output + i), eight);
         } else {
             _mm_storel_epi64((__m128i *)bytes, eight);
-            memcpy(p->output + i, bytes, (size_t)n);
+            memcpy(output + i, bytes, (size_t)n);
         }
     }
 }

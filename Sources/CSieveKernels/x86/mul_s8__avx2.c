@@ -15,6 +15,7 @@ SIEVE_TARGET_BEGIN("avx2")
 static void mul_run_avx2(const sieve_mul_params *p, const int8_t *x0, const int8_t *x1, int8_t *y, int32_t n) {
     const __m256i zp0 = _mm256_set1_epi32(p->zero_point0), zp1 = _mm256_set1_epi32(p->zero_point1);
     const __m256i zp = _mm256_set1_epi32(p->output_zero_point), lo = _mm256_set1_epi32(p->act_min), hi = _mm256_set1_epi32(p->act_max);
+    const rq_uniform_avx2_consts c = rq_uniform_avx2_prepare(p->multiplier, p->shift);
     for (int32_t i = 0; i < n; i += 8) {
         const int32_t count = n - i < 8 ? n - i : 8;
         int8_t in0[8] = {0}, in1[8] = {0}, bytes[16];
@@ -27,7 +28,7 @@ static void mul_run_avx2(const sieve_mul_params *p, const int8_t *x0, const int8
         }
         const __m256i a = _mm256_sub_epi32(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)a8)), zp0);
         const __m256i b = _mm256_sub_epi32(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)b8)), zp1);
-        __m256i v = _mm256_add_epi32(rq_uniform_avx2(_mm256_mullo_epi32(a, b), p->multiplier, p->shift), zp);
+        __m256i v = _mm256_add_epi32(rq_uniform_avx2(_mm256_mullo_epi32(a, b), &c), zp);
         v = _mm256_max_epi32(_mm256_min_epi32(v, hi), lo);
         const __m256i packed = _mm256_packs_epi16(_mm256_packs_epi32(v, v), v);
         const __m128i eight = _mm_unpacklo_epi32(_mm256_castsi256_si128(packed), _mm256_extracti128_si256(packed, 1));
