@@ -28,6 +28,7 @@ static void neon_conv_runs(const sieve_conv_params *p, int32_t *runs, int32_t *L
 
 size_t sieve_conv_packed_size__neon(const sieve_conv_params *p) {
     if (p->groups != 1) return 0;
+    if (sieve_stem_usable__neon(p)) return sieve_stem_packed_size__neon(p);
     int32_t runs, L;
     neon_conv_runs(p, &runs, &L);
     const int32_t ocp = sieve_round_up(p->out_c, 16);
@@ -35,6 +36,7 @@ size_t sieve_conv_packed_size__neon(const sieve_conv_params *p) {
 }
 
 void sieve_conv_pack__neon(const sieve_conv_params *p, void *packed) {
+    if (sieve_stem_usable__neon(p)) { sieve_stem_pack__neon(p, packed); return; }
     int32_t runs, L;
     neon_conv_runs(p, &runs, &L);
     const int32_t ocp = sieve_round_up(p->out_c, 16), L8 = sieve_round_up(L, 8), L16 = L & ~15;
@@ -73,7 +75,9 @@ void sieve_conv_pack__neon(const sieve_conv_params *p, void *packed) {
     h->block_bytes = (int32_t)block;
 }
 
-size_t sieve_conv_scratch_size__neon(const sieve_conv_params *p) { return arm_conv_scratch_size(p); }
+size_t sieve_conv_scratch_size__neon(const sieve_conv_params *p) {
+    return sieve_stem_usable__neon(p) ? sieve_stem_scratch_size__neon(p) : arm_conv_scratch_size(p);
+}
 
 // Micro-kernel: 4 pixels x 4 channels, sixteen int32x4 partial sums (pixel i, channel j in v(4i+j)),
 // reduced with addp after the loop. Inline assembly, so gcc and clang emit the same loop (gcc's
@@ -239,6 +243,7 @@ static void neon_tile_unpaired(const arm_gemm *g, const int8_t *const *x, int8_t
 }
 
 void sieve_conv_s8__neon(const sieve_conv_params *p, const void *packed, void *scratch) {
+    if (sieve_stem_usable__neon(p)) { sieve_stem_s8__neon(p, packed, scratch); return; }
     if (p->out_h <= 0 || p->out_w <= 0) return;
     const neon_header *h = (const neon_header *)packed;
     const int32_t ocp = sieve_round_up(p->out_c, 16);
