@@ -126,9 +126,12 @@ static void dot_tile(const arm_gemm *g, const int8_t *const *x, int8_t *const *o
 // extra sdot (kh * r4 == k rounded up to 4: a 3x3 one-channel kernel, 3 rows of 4 against 12):
 // weights packed per kernel row (sieve_pack_conv_k4), each row read as one run of r4 bytes. The
 // bytes past kw * in_c are the next pixel's (or the scratch's slack) against zero weights.
+// Also when it costs at most a quarter more sdot (ResNet's 7x7 RGB stem: 7 rows of 24 against 148,
+// 13.5 % more): the im2col copy (148 bytes a pixel there) cost more than the extra sdot and the
+// six extra runs (estimator, Pi 5: see docs/ESTIMATE.md).
 static int rows_direct(const sieve_conv_params *p) {
     const int32_t r4 = sieve_round_up(p->kernel_w * p->in_c, 4);
-    return !sieve_conv_is_direct(p) && p->kernel_h * r4 == sieve_round_up(p->kernel_h * p->kernel_w * p->in_c, 4);
+    return !sieve_conv_is_direct(p) && 4 * p->kernel_h * r4 <= 5 * sieve_round_up(p->kernel_h * p->kernel_w * p->in_c, 4);
 }
 
 static int32_t conv_k(const sieve_conv_params *p) {
