@@ -28,6 +28,7 @@ static void neon_conv_runs(const sieve_conv_params *p, int32_t *runs, int32_t *L
 
 size_t sieve_conv_packed_size__neon(const sieve_conv_params *p) {
     if (p->groups != 1) return 0;
+    if (sieve_stem_usable__neon(p)) return sieve_stem_packed_size__neon(p);
     int32_t runs, L;
     neon_conv_runs(p, &runs, &L);
     const int32_t ocp = sieve_round_up(p->out_c, 16);
@@ -35,6 +36,7 @@ size_t sieve_conv_packed_size__neon(const sieve_conv_params *p) {
 }
 
 void sieve_conv_pack__neon(const sieve_conv_params *p, void *packed) {
+    if (sieve_stem_usable__neon(p)) { sieve_stem_pack__neon(p, packed); return; }
     int32_t runs, L;
     neon_conv_runs(p, &runs, &L);
     const int32_t ocp = sieve_round_up(p->out_c, 16), L8 = sieve_round_up(L, 8), L16 = L & ~15;
@@ -73,7 +75,9 @@ void sieve_conv_pack__neon(const sieve_conv_params *p, void *packed) {
     h->block_bytes = (int32_t)block;
 }
 
-size_t sieve_conv_scratch_size__neon(const sieve_conv_params *p) { return arm_conv_scratch_size(p); }
+size_t sieve_conv_scratch_size__neon(const sieve_conv_params *p) {
+    return sieve_stem_usable__neon(p) ? sieve_stem_scratch_size__neon(p) : arm_conv_scratch_size(p);
+}
 
 // Micro-kernel: 4 pixels x 4 channels, sixteen int32x4 partial sums (pixel i, channel j in v(4i+j)),
 // reduced with addp after the loop. Inline assembly, so gcc and clang emit the same loop (gcc's
@@ -109,14 +113,17 @@ size_t sieve_conv_scratch_size__neon(const sieve_conv_params *p) { return arm_co
     "ldp d28, d29, [x13], #16\n ldp d30, d31, [x13], #16\n"                                          \
     HALF8(24, 25, 0, 4) PADAL8(0, 1, 2, 3, 4, 5, 6, 7)
 
-#define NEON_TILE_ASM(LOADQ, STEP, TAIL8, TAIL4)                                                      \
+// PEEL: "" (the accumulators are zeroed first) or PEEL_4PX, which runs the first run's first step
+// with saddlp (no accumulate) in place of the 16 zeroing moves a tile (the loop then continues).
+#define NEON_TILE_ASM(LOADQ, STEP, TAIL8, TAIL4, PEEL)                                                \
     __asm__ volatile(                                                                                 \
+        "mov x9, %[x0]\n mov x10, %[x1]\n mov x11, %[x2]\n mov x12, %[x3]\n"                         \
+        "mov x13, %[w]\n mov x14, %[runs]\n"                                                          \
+        PEEL                                                                                          \
         "movi v0.4s, #0\n mov v1.16b, v0.16b\n mov v2.16b, v0.16b\n mov v3.16b, v0.16b\n"           \
         "mov v4.16b, v0.16b\n mov v5.16b, v0.16b\n mov v6.16b, v0.16b\n mov v7.16b, v0.16b\n"       \
         "mov v8.16b, v0.16b\n mov v9.16b, v0.16b\n mov v10.16b, v0.16b\n mov v11.16b, v0.16b\n"     \
         "mov v12.16b, v0.16b\n mov v13.16b, v0.16b\n mov v14.16b, v0.16b\n mov v15.16b, v0.16b\n"   \
-        "mov x9, %[x0]\n mov x10, %[x1]\n mov x11, %[x2]\n mov x12, %[x3]\n"                         \
-        "mov x13, %[w]\n mov x14, %[runs]\n"                                                          \
         "1:\n"                                                                                        \
         "mov x4, x9\n mov x5, x10\n mov x6, x11\n mov x7, x12\n"                                     \
         "add x9, x9, %[stride]\n add x10, x10, %[stride]\n add x11, x11, %[stride]\n add x12, x12, %[stride]\n" \
@@ -146,6 +153,8 @@ size_t sieve_conv_scratch_size__neon(const sieve_conv_params *p) { return arm_co
         /* 4 bytes stored as one 32-bit lane; else the sums go to acc for the C epilogue. */         \
         "cbz %[ep], 6f\n"                                                                             \
         "ldp x4, x5, [%[ep]]\n ldp x6, x7, [%[ep], #16]\n ldp x9, x10, [%[ep], #32]\n ldr x11, [%[ep], #48]\n" \
+        "add x4, x4, %[oc]\n add x5, x5, %[oc]\n add x6, x6, %[oc]\n add x7, x7, %[oc]\n"          \
+        "add x9, x9, %[oc], lsl #2\n add x10, x10, %[oc], lsl #2\n add x11, x11, %[oc], lsl #2\n"   \
         "ldr q16, [x9]\n ldr q17, [x10]\n ldr q18, [x11]\n"                                           \
         "ldr q19, [%[out]]\n ldr q20, [%[out], #32]\n ldr q21, [%[out], #48]\n"                      \
         /* results in v22-v25, the sums only read: no false dependency from one tile to the next */   \
@@ -165,11 +174,27 @@ size_t sieve_conv_scratch_size__neon(const sieve_conv_params *p) { return arm_co
         "7:\n"                                                                                        \
         :                                                                                             \
         : [x0] "r"(x[0]), [x1] "r"(x[1]), [x2] "r"(x[2]), [x3] "r"(x[3]), [w] "r"(w), [runs] "r"(runs), \
-          [steps] "r"(steps), [L] "r"(L), [stride] "r"(stride), [acc] "r"(acc), [ep] "r"(direct ? ep : NULL), [out] "r"(&g->out) \
+          [steps] "r"(steps), [L] "r"(L), [stride] "r"(stride), [acc] "r"(acc), [ep] "r"(direct ? ep : NULL), [oc] "r"((int64_t)oc), [out] "r"(&g->out) \
         : "cc", "memory", "x4", "x5", "x6", "x7", "x9", "x10", "x11", "x12", "x13", "x14", "x15", "v0", "v1", "v2", "v3", \
           "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11", "v12", "v13", "v14", "v15", "v16", "v17", "v18", "v19", "v20", \
           "v21", "v22", "v23", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31")
 
+#define PADDL(A, T) "saddlp v" #A ".4s, v" #T ".8h\n"
+#define PADDL8(A0, A1, A2, A3, B0, B1, B2, B3)                                                        \
+    PADDL(A0, 16) PADDL(A1, 17) PADDL(A2, 18) PADDL(A3, 19) PADDL(B0, 20) PADDL(B1, 21) PADDL(B2, 22) PADDL(B3, 23)
+#define PEEL_4PX                                                                                      \
+    "cbz %[steps], 8f\n"                                                                              \
+    "mov x4, x9\n mov x5, x10\n mov x6, x11\n mov x7, x12\n"                                       \
+    "add x9, x9, %[stride]\n add x10, x10, %[stride]\n add x11, x11, %[stride]\n add x12, x12, %[stride]\n" \
+    LOADQ_4PX                                                                                         \
+    "ldp q28, q29, [x13]\n ldp q30, q31, [x13, #32]\n"                                             \
+    PAIRED_HALF(24, 25, 0, 4) PADDL8(0, 1, 2, 3, 4, 5, 6, 7)                                          \
+    PAIRED_HALF(26, 27, 8, 12) PADDL8(8, 9, 10, 11, 12, 13, 14, 15)                                   \
+    "add x4, x4, #16\n add x5, x5, #16\n add x6, x6, #16\n add x7, x7, #16\n add x13, x13, #64\n"   \
+    "subs x15, %[steps], #1\n"                                                                        \
+    "b.eq 3f\n"                                                                                       \
+    "b 2f\n"                                                                                          \
+    "8:\n"
 #define PAIRED_STEP                                                                                   \
     PAIRED_HALF(24, 25, 0, 4) PADAL8(0, 1, 2, 3, 4, 5, 6, 7)                                          \
     PAIRED_HALF(26, 27, 8, 12) PADAL8(8, 9, 10, 11, 12, 13, 14, 15)
@@ -186,19 +211,20 @@ static inline __attribute__((always_inline)) void neon_tile(const arm_gemm *g, c
                                                             int32_t npx, int32_t b0, int32_t b1, const int SAFE) {
     int32_t acc[16] __attribute__((aligned(16)));
     const int64_t runs = g->in.runs, steps = g->in.L / 16, L = g->in.L, stride = g->in.run_stride;
+    // The fast epilogue's pointers at channel 0, once per tile: the assembly adds the block's channel.
+    const void *ep[7] = {o[0], o[1], o[2], o[3], g->rq.bias, g->rq.mult, g->rq.rshift};
     for (int32_t b = b0; b < b1; b++) {
         const int32_t oc = b * 4;
         const int8_t *w = g->weights + (size_t)b * g->block_bytes;
         // direct: four pixels, four real channels, the fast form (see the assembly's end).
         const int direct = npx == ARM_MR && g->out_c - oc >= 4 && g->rq.fast[oc / 16];
-        const void *ep[7] = {o[0] + oc, o[1] + oc, o[2] + oc, o[3] + oc, g->rq.bias + oc, g->rq.mult + oc, g->rq.rshift + oc};
         if (npx <= 2) {  // pixels 2 and 3 stay zero and are not stored
-            if (SAFE) NEON_TILE_ASM(LOADQ_2PX, PAIRED_STEP_2PX, TAIL8_2PX, TAIL4_2PX);
-            else NEON_TILE_ASM(LOADQ_2PX, UNPAIRED_STEP_2PX, TAIL8_2PX, TAIL4_2PX);
+            if (SAFE) NEON_TILE_ASM(LOADQ_2PX, PAIRED_STEP_2PX, TAIL8_2PX, TAIL4_2PX, "");
+            else NEON_TILE_ASM(LOADQ_2PX, UNPAIRED_STEP_2PX, TAIL8_2PX, TAIL4_2PX, "");
         } else if (SAFE) {
-            NEON_TILE_ASM(LOADQ_4PX, PAIRED_STEP, TAIL8_4PX, TAIL4_4PX);
+            NEON_TILE_ASM(LOADQ_4PX, PAIRED_STEP, TAIL8_4PX, TAIL4_4PX, PEEL_4PX);
         } else {
-            NEON_TILE_ASM(LOADQ_4PX, UNPAIRED_STEP, TAIL8_4PX, TAIL4_4PX);
+            NEON_TILE_ASM(LOADQ_4PX, UNPAIRED_STEP, TAIL8_4PX, TAIL4_4PX, "");
         }
         if (direct) continue;
         const int32x4_t bias = vld1q_s32(g->rq.bias + oc), m = vld1q_s32(g->rq.mult + oc);
@@ -239,6 +265,7 @@ static void neon_tile_unpaired(const arm_gemm *g, const int8_t *const *x, int8_t
 }
 
 void sieve_conv_s8__neon(const sieve_conv_params *p, const void *packed, void *scratch) {
+    if (sieve_stem_usable__neon(p)) { sieve_stem_s8__neon(p, packed, scratch); return; }
     if (p->out_h <= 0 || p->out_w <= 0) return;
     const neon_header *h = (const neon_header *)packed;
     const int32_t ocp = sieve_round_up(p->out_c, 16);

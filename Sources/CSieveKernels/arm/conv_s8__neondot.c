@@ -8,6 +8,7 @@
 SIEVE_TARGET_BEGIN("arch=armv8.2-a+dotprod")
 
 #include "neon_common.h"
+#include "neondot_rq.h"
 
 // ---- Conv -----------------------------------------------------------------------------------------
 // Micro-kernel: 4 pixels x 16 channels, sixteen int32x4 accumulators (pixel i, channels 4j...4j+3 in
@@ -31,22 +32,6 @@ SIEVE_TARGET_BEGIN("arch=armv8.2-a+dotprod")
 #define DOT_GROUP_2 DOT_GROUP_AT(2, 128, 144, 160, 176)
 #define DOT_GROUP_3 DOT_GROUP_AT(3, 192, 208, 224, 240)
 #define DOT_ADVANCE_X(N) "add x4, x4, #" #N "\n add x5, x5, #" #N "\n add x6, x6, #" #N "\n add x7, x7, #" #N "\n"
-
-// The fast requantisation of pixel P (accumulators v(4P)...v(4P+3)) from registers, as arm_rq_fast
-// computes it: multipliers v16-v19, shifts v20-v23, zero point (int16) v24, act_min v25, act_max v26;
-// the 16 bytes stored at DST. Results go through v28-v31, the accumulators are only read, so no
-// false dependency runs from one tile (or pixel) to the next.
-#define DOT_RQ_PIXEL(A0, A1, A2, A3, DST)                                                             \
-    "sqdmulh v28.4s, v" #A0 ".4s, v16.4s\n sqdmulh v29.4s, v" #A1 ".4s, v17.4s\n"                     \
-    "sqdmulh v30.4s, v" #A2 ".4s, v18.4s\n sqdmulh v31.4s, v" #A3 ".4s, v19.4s\n"                     \
-    "srshl v28.4s, v28.4s, v20.4s\n srshl v29.4s, v29.4s, v21.4s\n"                                   \
-    "srshl v30.4s, v30.4s, v22.4s\n srshl v31.4s, v31.4s, v23.4s\n"                                   \
-    "sqxtn v28.4h, v28.4s\n sqxtn v30.4h, v30.4s\n"                                                   \
-    "sqxtn2 v28.8h, v29.4s\n sqxtn2 v30.8h, v31.4s\n"                                                 \
-    "sqadd v28.8h, v28.8h, v24.8h\n sqadd v30.8h, v30.8h, v24.8h\n"                                   \
-    "sqxtn v28.8b, v28.8h\n sqxtn2 v28.16b, v30.8h\n"                                                 \
-    "smax v28.16b, v28.16b, v25.16b\n smin v28.16b, v28.16b, v26.16b\n"                               \
-    "str q28, [" DST "]\n"
 
 // Requantises the tile's accumulators (pixel i's 16 channels at acc + 16 i) and stores them.
 static inline __attribute__((always_inline)) void dot_store(const arm_gemm *g, const int32_t *acc, int8_t *const *o,
@@ -141,9 +126,12 @@ static void dot_tile(const arm_gemm *g, const int8_t *const *x, int8_t *const *o
 // extra sdot (kh * r4 == k rounded up to 4: a 3x3 one-channel kernel, 3 rows of 4 against 12):
 // weights packed per kernel row (sieve_pack_conv_k4), each row read as one run of r4 bytes. The
 // bytes past kw * in_c are the next pixel's (or the scratch's slack) against zero weights.
+// Also when it costs at most a quarter more sdot (ResNet's 7x7 RGB stem: 7 rows of 24 against 148,
+// 13.5 % more): the im2col copy (148 bytes a pixel there) cost more than the extra sdot and the
+// six extra runs (estimator, Pi 5: see docs/ESTIMATE.md).
 static int rows_direct(const sieve_conv_params *p) {
     const int32_t r4 = sieve_round_up(p->kernel_w * p->in_c, 4);
-    return !sieve_conv_is_direct(p) && p->kernel_h * r4 == sieve_round_up(p->kernel_h * p->kernel_w * p->in_c, 4);
+    return !sieve_conv_is_direct(p) && 4 * p->kernel_h * r4 <= 5 * sieve_round_up(p->kernel_h * p->kernel_w * p->in_c, 4);
 }
 
 static int32_t conv_k(const sieve_conv_params *p) {

@@ -15,6 +15,13 @@ typedef struct {
 // w[i] = w[i+8] = -128 (and x = -128 at both), 2 * 16384 = 32768. Any other pair of products fits.
 static inline int pair_overflows(int8_t a, int8_t b) { return a == -128 && b == -128; }
 
+// The one-channel conv (stem_s8__neon.c), which the neon conv entry points hand over to.
+int sieve_stem_usable__neon(const sieve_conv_params *p);
+size_t sieve_stem_packed_size__neon(const sieve_conv_params *p);
+void sieve_stem_pack__neon(const sieve_conv_params *p, void *packed);
+size_t sieve_stem_scratch_size__neon(const sieve_conv_params *p);
+void sieve_stem_s8__neon(const sieve_conv_params *p, const void *packed, void *scratch);
+
 // Instruction strings of the conv and fully connected inline assembly.
 #define ML(T, X, W) "smull v" #T ".8h, v" #X ".8b, v" #W ".8b\n"
 #define ML2(T, X, W) "smull2 v" #T ".8h, v" #X ".16b, v" #W ".16b\n"
