@@ -35,8 +35,13 @@ static void mul_run_neon(const sieve_mul_params *p, const int8_t *x0, const int8
         int32x4_t v1 = vaddq_s32(mul_rq_neon(vmull_s16(vget_high_s16(a), vget_high_s16(b)), m, round, shift), zp);
         v0 = vmaxq_s32(vminq_s32(v0, hi), lo);
         v1 = vmaxq_s32(vminq_s32(v1, hi), lo);
-        vst1_s8(bytes, vmovn_s16(vcombine_s16(vmovn_s32(v0), vmovn_s32(v1))));
-        memcpy(y + i, bytes, (size_t)count);
+        const int8x8_t eight = vmovn_s16(vcombine_s16(vmovn_s32(v0), vmovn_s32(v1)));
+        if (count == 8) {  // one store; a variable-length memcpy is a library call
+            vst1_s8(y + i, eight);
+        } else {
+            vst1_s8(bytes, eight);
+            memcpy(y + i, bytes, (size_t)count);
+        }
     }
 }
 
