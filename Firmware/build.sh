@@ -55,8 +55,12 @@ link() {
 }
 
 build aarch64 aarch64-none-none-elf aarch64-linux-gnu
-link aarch64 aarch64-linux-gnu "$out/sieve-run"
-link aarch64 aarch64-linux-gnu "$out/sieve-run-static" -static-pie
+# AArch64 segments aligned to 16 KB, not the linker's default 64 KB: a segment's file offset must
+# match its address modulo the alignment, so the default pads the file with up to 64 KB of zeros.
+# 16 KB pages are the largest a Raspberry Pi kernel uses (the Pi 5's; the Pi 3 and 4 use 4 KB).
+pages=-Wl,-z,max-page-size=16384
+link aarch64 aarch64-linux-gnu "$out/sieve-run" "$pages"
+link aarch64 aarch64-linux-gnu "$out/sieve-run-static" -static-pie "$pages"
 binaries=("$out/sieve-run" "$out/sieve-run-static")
 if command -v arm-linux-gnueabihf-gcc >/dev/null; then
     build armv7 armv7-none-none-eabi arm-linux-gnueabihf -Xcc -mfloat-abi=hard -Xcc -mfpu=neon-vfpv4
