@@ -23,7 +23,7 @@ SIEVE_TARGET_BEGIN("avx2")
 #include "requantize_avx2.h"
 
 #define PIXELS 6
-#define PIXELS3 4  // the 3x3 tile: 8 accumulators (5 measured slower: clang spilled them)
+#define PIXELS3 4  // the 3x3 tile: 8 accumulators (5 measured slower: clang spilled them); the dispatch below takes 1-4
 
 // Packed (cp = out_c rounded up to 16, pairs = taps rounded up to 2, / 2):
 //   int32 bias[cp], multiplier[cp], shift[cp]
@@ -273,20 +273,20 @@ static inline __m256i narrow_two(__m256i a, __m256i b, __m256i lo8, __m256i hi8)
     return _mm256_permute4x64_epi64(bytes, 0xD8);
 }
 
-// A whole 3x3 tile (PIXELS3 pixels, 16 real channels, the 32-bit requantisation) from the sums to
-// the output in registers: 16-byte stores, no round trip of the sums through the stack.
+// A 3x3 tile of 16 real channels with the 32-bit requantisation, from the sums to the output in
+// registers: 16-byte stores, no round trip of the sums through the stack.
 static inline __attribute__((always_inline)) void dw3x3_full(const int16_t *r0, const int16_t *r1, const int16_t *r2, int32_t c,
                                                             const int16_t *w, int32_t pair_stride, __m256i bias0, __m256i bias1,
                                                             const lane_rq *q, __m256i zp16, __m256i lo8, __m256i hi8, int8_t *out,
-                                                            const int stride) {
+                                                            const int pixels, const int stride) {
     __m256i acc[2 * PIXELS];
-    dw3x3_pixels(r0, r1, r2, c, w, pair_stride, bias0, bias1, acc, PIXELS3, stride);
-    _Pragma("GCC unroll 8") for (int j = 0; j < PIXELS3; j += 2) {
+    dw3x3_pixels(r0, r1, r2, c, w, pair_stride, bias0, bias1, acc, pixels, stride);
+    _Pragma("GCC unroll 8") for (int j = 0; j < pixels; j += 2) {
         const __m256i a = lane_rq16(q, acc[2 * j], acc[2 * j + 1], zp16);
-        const __m256i b = j + 1 < PIXELS3 ? lane_rq16(q, acc[2 * j + 2], acc[2 * j + 3], zp16) : a;
+        const __m256i b = j + 1 < pixels ? lane_rq16(q, acc[2 * j + 2], acc[2 * j + 3], zp16) : a;
         const __m256i bytes = narrow_two(a, b, lo8, hi8);
         _mm_storeu_si128((__m128i *)(out + (size_t)j * c), _mm256_castsi256_si128(bytes));
-        if (j + 1 < PIXELS3) _mm_storeu_si128((__m128i *)(out + (size_t)(j + 1) * c), _mm256_extracti128_si256(bytes, 1));
+        if (j + 1 < pixels) _mm_storeu_si128((__m128i *)(out + (size_t)(j + 1) * c), _mm256_extracti128_si256(bytes, 1));
     }
 }
 
@@ -342,9 +342,14 @@ void sieve_dwconv_s8__avx2(const sieve_conv_params *p, const void *packed, void 
                 const size_t at = (size_t)ox * pixel_stride + c0;
                 const int16_t *y0 = (const int16_t *)(ring + offsets[0]) + at, *y1 = (const int16_t *)(ring + offsets[1]) + at,
                               *y2 = (const int16_t *)(ring + offsets[6]) + at;
-                if (tile3 && fast && n == 16 && pixels == PIXELS3) {
-                    if (p->stride_w == 1) dw3x3_full(y0, y1, y2, c, w, pair_stride, bias0, bias1, &q, zp16, lo8, hi8, out, 1);
-                    else dw3x3_full(y0, y1, y2, c, w, pair_stride, bias0, bias1, &q, zp16, lo8, hi8, out, 2);
+                if (tile3 && fast && n == 16) {  // every tile of a 16-channel block, the row's last included
+#define DW3_FULL(px, st) dw3x3_full(y0, y1, y2, c, w, pair_stride, bias0, bias1, &q, zp16, lo8, hi8, out, px, st)
+                    if (p->stride_w == 1) {
+                        if (pixels == 4) DW3_FULL(4, 1); else if (pixels == 3) DW3_FULL(3, 1); else if (pixels == 2) DW3_FULL(2, 1); else DW3_FULL(1, 1);
+                    } else {
+                        if (pixels == 4) DW3_FULL(4, 2); else if (pixels == 3) DW3_FULL(3, 2); else if (pixels == 2) DW3_FULL(2, 2); else DW3_FULL(1, 2);
+                    }
+#undef DW3_FULL
                     continue;
                 }
                 if (tile3) dw3x3_tile(y0, y1, y2, c, w, pair_stride, bias0, bias1, acc, pixels, p->stride_w);
