@@ -1,6 +1,6 @@
 // Depthwise convolution (depth multiplier 1) on AVX2: vpmaddwd over pairs of taps. 3x3 kernels at
 // stride_w 1 or 2 (MobileNetV2's) take a tile of their own (dw3x3_pixels): taps paired across
-// kernel rows so one column pair serves the pixels beside it; at stride 1 the rows are staged as int16. Otherwise input rows are
+// kernel rows so one column pair serves the pixels beside it. Otherwise input rows are
 // staged padded into a ring of kernel_h rows and widened to int16 as they are loaded (vpmovsxbw
 // from memory); for a pixel, 16 channels and taps t, t + 1, vpunpcklwd /
 // vpunpckhwd of the two taps' int16 inputs give (x_t, x_t+1) pairs of channels 0-3, 8-11 and 4-7,
@@ -122,16 +122,12 @@ void sieve_dwconv_pack__avx2(const sieve_conv_params *p, void *packed) {
 // in distinct slots and each row is staged once. The ring stays in L1/L2 where a whole staged band
 // (and its int16 copy) of a 112x112x96 layer spilled to memory.
 static size_t offsets_size(const sieve_conv_params *p) { return (size_t)sieve_round_up((p->kernel_h * p->kernel_w + 1) * 4, 64); }
-// The 3x3 tile (stride_w 1 or 2). At stride 1 it stages its rows widened to int16 (below): each
-// input byte is read by three pixels of each of three output rows. At stride 2 a staged row holds
-// twice the output's columns and int16 staging cost more than it saved (MobileNetV2's four stride-2
-// layers ran 3-15 % slower): it stages int8 and widens as it loads, as the general tile does.
+// The 3x3 tile (stride_w 1 or 2) reads the same int8 ring as the general tile. (Rows staged as int16,
+// so the tile loads without vpmovsxbw, ran slower in MobileNetV2: at stride 1 by about 7 % over its
+// 13 such layers, at stride 2 by 3-15 %.) Its slots hold one column more than the span: the tile's
+// last (w8, 0) pair reads it against a zero weight.
 static int uses_tile3(const sieve_conv_params *p) { return is_3x3(p) && (p->stride_w == 1 || p->stride_w == 2); }
-static int wide_rows(const sieve_conv_params *p) { return uses_tile3(p) && p->stride_w == 1; }
-// Slots of the 3x3 tile hold one column more than the span (its last (w8, 0) pair reads it against a
-// zero weight); int16 slots 16 elements of slack for the last channel block's loads.
 static size_t slot_size(const sieve_conv_params *p) {
-    if (wide_rows(p)) return (size_t)sieve_round_up(((sieve_conv_span_w(p) + 1) * p->in_c + 16) * 2, 64);
     return (size_t)sieve_round_up((sieve_conv_span_w(p) + uses_tile3(p)) * p->in_c, 64) + 64;
 }
 
@@ -142,38 +138,6 @@ static void stage_row(const sieve_conv_params *p, int32_t r, int8_t *row) {
     sieve_conv_params one = *p;
     one.out_h = 1, one.stride_h = 1, one.kernel_h = 1, one.pad_top = p->pad_top - r;
     sieve_pad_input(&one, 0, (uint8_t *)row);
-}
-
-// n int16 copies of v from dst on, 16 at a time, the rest one by one (no memset/memcpy call).
-static inline void fill16(int16_t *dst, size_t n, int16_t v) {
-    const __m256i x = _mm256_set1_epi16(v);
-    size_t i = 0;
-    for (; i + 16 <= n; i += 16) _mm256_storeu_si256((__m256i *)(dst + i), x);
-    for (; i < n; i++) dst[i] = v;
-}
-
-// Stages span row r widened to int16: the zero point in the padding, the input sign-extended
-// (vpmovsxbw once per input byte, so each of the three output rows reading it loads plain int16),
-// and zeros in the column past the span.
-static void stage_row16(const sieve_conv_params *p, int32_t r, int16_t *row) {
-    const int32_t span_w = sieve_conv_span_w(p), c = p->in_c, iy = r - p->pad_top;
-    const int16_t zp = (int16_t)p->input_zero_point;
-    int32_t left = p->pad_left < 0 ? 0 : (p->pad_left > span_w ? span_w : p->pad_left);
-    int32_t right = p->pad_left + p->in_w < span_w ? p->pad_left + p->in_w : span_w;
-    if (right < left) right = left;
-    fill16(row + (size_t)span_w * c, (size_t)c, 0);
-    if (iy < 0 || iy >= p->in_h) {
-        fill16(row, (size_t)span_w * c, zp);
-        return;
-    }
-    fill16(row, (size_t)left * c, zp);
-    const int8_t *in = p->input + ((size_t)iy * p->in_w + (left - p->pad_left)) * c;
-    int16_t *out = row + (size_t)left * c;
-    const size_t n = (size_t)(right - left) * c;
-    size_t i = 0;
-    for (; i + 16 <= n; i += 16) _mm256_storeu_si256((__m256i *)(out + i), _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(in + i))));
-    for (; i < n; i++) out[i] = in[i];
-    fill16(row + (size_t)right * c, (size_t)(span_w - right) * c, zp);
 }
 
 // Sums of `pixels` pixels from the bias (bias0, bias1 in lane order): acc[2j] channels 0-3 | 8-11,
@@ -200,22 +164,19 @@ static inline __attribute__((always_inline)) void dw_pixels(const int8_t *x, con
 }
 
 // The 3x3 tile: `pixels` pixels of one output row, 16 channels, from the bias. r0, r1, r2 point at
-// the tile's first input column of the staged kernel rows 0-2 (int16 at stride 1, else int8), `c`
-// elements per column. Each
+// the tile's first input column of the staged kernel rows 0-2, `c` bytes per column. Each
 // column's rows 0 and 1 are paired once (vpunpck of the two rows) and multiplied by (w[0][kx],
 // w[1][kx]) for every pixel that reads the column at kx: up to three pixels at stride 1, two at
 // stride 2. Row 2 pairs column k with k + 1, (w[2][0], w[2][1]) for the pixel starting at k and
-// (w[2][2], 0) for the one starting at k - 2. Per pixel at stride 1 that is about 4 vpunpck and 4
-// plain loads (the general tile: 10 vpmovsxbw and 10 vpunpck) for the same 10 vpmaddwd.
-static inline __attribute__((always_inline)) void dw3x3_pixels(const void *r0, const void *r1, const void *r2, int32_t c,
+// (w[2][2], 0) for the one starting at k - 2. A tile of 4 pixels at stride 1 takes 19 vpmovsxbw
+// and 24 vpunpck (the general tile: 40 and 40) for the same 40 vpmaddwd.
+static inline __attribute__((always_inline)) void dw3x3_pixels(const int8_t *r0, const int8_t *r1, const int8_t *r2, int32_t c,
                                                               const int16_t *w, int32_t pair_stride, __m256i bias0, __m256i bias1,
                                                               __m256i acc[2 * PIXELS], const int pixels, const int stride) {
     __m256i s[2 * PIXELS3];
     for (int j = 0; j < pixels; j++) s[2 * j] = bias0, s[2 * j + 1] = bias1;
 #define DW3_W(pair, h) _mm256_load_si256((const __m256i *)(w + (size_t)(pair) * pair_stride + 16 * (h)))
-#define DW3_X(row, k)                                                                      \
-    (stride == 1 ? _mm256_loadu_si256((const __m256i *)((const int16_t *)(row) + (size_t)(k) * c)) \
-                 : _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)((const int8_t *)(row) + (size_t)(k) * c))))
+#define DW3_X(row, k) _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)((row) + (size_t)(k) * c)))
     const int cols = (pixels - 1) * stride + 3;
     _Pragma("GCC unroll 16") for (int k = 0; k < cols; k++) {
         const __m256i a = DW3_X(r0, k), b = DW3_X(r1, k);
@@ -246,7 +207,7 @@ static inline __attribute__((always_inline)) void dw3x3_pixels(const void *r0, c
 }
 
 // A 3x3 tile of 1...PIXELS3 pixels at stride 1 or 2, with both as constants.
-static inline __attribute__((always_inline)) void dw3x3_tile(const void *r0, const void *r1, const void *r2, int32_t c,
+static inline __attribute__((always_inline)) void dw3x3_tile(const int8_t *r0, const int8_t *r1, const int8_t *r2, int32_t c,
                                                             const int16_t *w, int32_t pair_stride, __m256i bias0, __m256i bias1,
                                                             __m256i acc[2 * PIXELS], int pixels, int stride) {
 #define DW3_CASE(n, st) dw3x3_pixels(r0, r1, r2, c, w, pair_stride, bias0, bias1, acc, n, st)
@@ -282,7 +243,7 @@ static inline __m256i narrow_two(__m256i a, __m256i b, __m256i lo8, __m256i hi8)
 
 // A 3x3 tile of 16 real channels with the 32-bit requantisation, from the sums to the output in
 // registers: 16-byte stores, no round trip of the sums through the stack.
-static inline __attribute__((always_inline)) void dw3x3_full(const void *r0, const void *r1, const void *r2, int32_t c,
+static inline __attribute__((always_inline)) void dw3x3_full(const int8_t *r0, const int8_t *r1, const int8_t *r2, int32_t c,
                                                             const int16_t *w, int32_t pair_stride, __m256i bias0, __m256i bias1,
                                                             const lane_rq *q, __m256i zp16, __m256i lo8, __m256i hi8, int8_t *out,
                                                             const int pixels, const int stride) {
@@ -310,16 +271,15 @@ void sieve_dwconv_s8__avx2(const sieve_conv_params *p, const void *packed, void 
     const __m256i lo8 = _mm256_set1_epi8((int8_t)p->act_min), hi8 = _mm256_set1_epi8((int8_t)p->act_max);
     const int32_t pair_stride = v.cp * 2;
     // The 3x3 tile at stride_w 1 or 2 (offsets 0, 1 and 6 are taps 0, 3 and 6: kernel rows 0-2, column 0).
-    const int tile3 = uses_tile3(p), wide = wide_rows(p);
+    const int tile3 = uses_tile3(p);
     const int32_t step = tile3 ? PIXELS3 : PIXELS;
     for (int32_t oy = 0; oy < p->out_h; oy++) {
         const int32_t top = oy * p->stride_h;
         if (staged < top) staged = top;
         for (; staged < top + kh; staged++) {
             int8_t *slot_at = ring + (size_t)(staged % kh) * slot;
-            if (wide) stage_row16(p, staged, (int16_t *)slot_at);
-            else stage_row(p, staged, slot_at);
-            if (tile3 && !wide) memset(slot_at + (size_t)sieve_conv_span_w(p) * c, 0, (size_t)c);  // the column past the span
+            stage_row(p, staged, slot_at);
+            if (tile3) memset(slot_at + (size_t)sieve_conv_span_w(p) * c, 0, (size_t)c);  // the column past the span
         }
         for (int32_t i = 0; i <= taps; i++) {
             const int32_t t = tap_at(p, i) < taps ? tap_at(p, i) : 0;  // the odd tap's partner: any valid input, its weight is 0
@@ -346,9 +306,8 @@ void sieve_dwconv_s8__avx2(const sieve_conv_params *p, const void *packed, void 
                 __m256i acc[2 * PIXELS];
                 const int8_t *xp = x_row + (size_t)ox * pixel_stride + c0;
                 int8_t *out = out_row + (size_t)ox * c + c0;
-                // The 3x3 tile's kernel rows 0-2 (taps 0, 3, 6: offsets 0, 1 and 6), int16 elements or bytes.
-                const size_t at = ((size_t)ox * pixel_stride + c0) * (wide ? 2 : 1);
-                const void *y0 = ring + offsets[0] + at, *y1 = ring + offsets[1] + at, *y2 = ring + offsets[6] + at;
+                // The 3x3 tile's kernel rows 0-2 (taps 0, 3, 6: offsets 0, 1 and 6).
+                const int8_t *y0 = xp + offsets[0], *y1 = xp + offsets[1], *y2 = xp + offsets[6];
                 if (tile3 && fast && n == 16) {  // every tile of a 16-channel block, the row's last included
 #define DW3_FULL(px, st) dw3x3_full(y0, y1, y2, c, w, pair_stride, bias0, bias1, &q, zp16, lo8, hi8, out, px, st)
                     if (p->stride_w == 1) {
