@@ -293,13 +293,24 @@ static conv_case conv_case_new(int depthwise, long index) {
             if (depthwise) p->out_c = p->in_c * (chance(80) ? 1 : 2);
             else p->out_c = PICK(wide);
         }
-        const int same = chance(50);
+        // MobileNetV2's depthwise convs (avx2 gives 3x3 at stride 1 and 2 a tile of its own): 3x3, pad
+        // 1, multiplier 1, its channel counts and others, odd and even sizes up to 15x15.
+        const int mobilenet = depthwise && chance(15);
+        if (mobilenet) {
+            static const int32_t mobilenet_c[] = {32, 96, 144, 192, 384, 576, 960, 17, 24, 33, 40, 200};
+            p->kernel_h = p->kernel_w = 3;
+            p->stride_h = p->stride_w = chance(55) ? 1 : 2;
+            p->in_c = p->out_c = PICK(mobilenet_c);
+            p->in_h = uniform(1, 15);
+            p->in_w = uniform(1, 15);
+        }
+        const int same = mobilenet || chance(50);
         const int32_t pt = same ? (p->kernel_h - 1) / 2 : uniform(0, p->kernel_h - 1);
         const int32_t pb = same ? p->kernel_h - 1 - pt : uniform(0, p->kernel_h - 1);
         const int32_t pl = same ? (p->kernel_w - 1) / 2 : uniform(0, p->kernel_w - 1);
         const int32_t pr = same ? p->kernel_w - 1 - pl : uniform(0, p->kernel_w - 1);
-        if (chance(15)) { p->in_h += p->kernel_h; p->in_w += p->kernel_w; }  // room for unpadded cases
-        const int unpadded = chance(15);
+        if (!mobilenet && chance(15)) { p->in_h += p->kernel_h; p->in_w += p->kernel_w; }  // room for unpadded cases
+        const int unpadded = !mobilenet && chance(15);
         p->pad_top = unpadded ? 0 : pt;
         p->pad_left = unpadded ? 0 : pl;
         const int32_t h = p->in_h + p->pad_top + (unpadded ? 0 : pb), w = p->in_w + p->pad_left + (unpadded ? 0 : pr);
@@ -307,7 +318,7 @@ static conv_case conv_case_new(int depthwise, long index) {
         p->out_h = (h - p->kernel_h) / p->stride_h + 1;
         p->out_w = (w - p->kernel_w) / p->stride_w + 1;
         const int64_t macs = (int64_t)p->out_h * p->out_w * p->out_c * p->kernel_h * p->kernel_w * (depthwise ? 1 : p->in_c);
-        if (macs <= (large ? 16 * (int64_t)macs_limit : macs_limit)) break;
+        if (macs <= (large || mobilenet ? 16 * (int64_t)macs_limit : macs_limit)) break;
     }
     p->groups = 1;
     int shift_mode;
