@@ -48,7 +48,7 @@ static size_t yuv3_chroma_bytes(const sieve_frame_spec *s) { return align64(((si
 static size_t yuv3_bytes(const sieve_frame_spec *s) {
     if (!yuv3_format(s)) return 0;
     return 6 * yuv3_sums_bytes(s) + 3 * yuv3_chroma_bytes(s) + align64(((size_t)s->crop_w + 4) * 4 * sizeof(uint32_t))
-         + align64((size_t)s->out_w * 4 * sizeof(uint32_t));
+         + align64(((size_t)s->out_w + 1) / 2 * 32 * sizeof(uint32_t)) + align64(((size_t)s->out_w + 1) * 4);
 }
 static void yuv3_init(const sieve_frame_spec *s, uint8_t *scratch);
 
@@ -499,12 +499,14 @@ typedef int32_t i32x8 __attribute__((vector_size(32)));
 typedef uint32_t u32x4 __attribute__((vector_size(16)));
 typedef uint64_t u64x4 __attribute__((vector_size(32)));
 typedef uint8_t u8x8 __attribute__((vector_size(8)));
+typedef uint32_t u32x8 __attribute__((vector_size(32)));
 
 typedef struct {
     int32_t *sums[2][3];  // column sums of R, G, B of this output row and the next: crop_w + 8 each
     int32_t *chroma[3];   // V to R, U and V to G, U to B terms per chroma sample of the crop: crop_w / 2 + 16 each
     u32x4 *columns;       // the column sums as (R, G, B, 0): crop_w, and 4 read with weight 0
-    uint32_t *x_taps4;    // per output column with at most 4 taps: its x weights, zero-padded to 4
+    u32x8 *x_pairs;       // per pair of output columns, per tap 0 ... 3: (4 x the first's weight, 4 x the second's)
+    uint8_t *values;      // one output row's R, G, B, 0 values before the table: out_w + 1 columns
 } yuv3_work;
 
 static yuv3_work yuv3_layout(const sieve_frame_spec *s, uint8_t *at) {
@@ -515,19 +517,31 @@ static yuv3_work yuv3_layout(const sieve_frame_spec *s, uint8_t *at) {
         w.chroma[c] = (int32_t *)(at + 6 * n + c * m);
     }
     w.columns = (u32x4 *)(at + 6 * n + 3 * m);
-    w.x_taps4 = (uint32_t *)(at + 6 * n + 3 * m + align64(((size_t)s->crop_w + 4) * 4 * sizeof(uint32_t)));
+    w.x_pairs = (u32x8 *)(at + 6 * n + 3 * m + align64(((size_t)s->crop_w + 4) * 4 * sizeof(uint32_t)));
+    w.values = (uint8_t *)w.x_pairs + align64(((size_t)s->out_w + 1) / 2 * 32 * sizeof(uint32_t));
     return w;
 }
 
-// Every output column's x weights zero-padded to 4 taps, so that the x resize of a column with at
-// most 4 taps is 4 multiply-adds with no branch on its tap count (which varies from column to column).
+// When every output column has at most 4 x taps (a shrink by up to 3, any enlargement), two
+// columns are resized at once in 8 lanes, (R, G, B, 0) of each: their weights are kept zero-padded
+// to 4 taps and spread over the lanes, so the resize is 4 multiply-adds with no branch on a tap
+// count (which varies irregularly from column to column). An odd last column is paired with
+// itself at weight 0.
+static int yuv3_paired(const sieve_frame_spec *s) { return s->crop_w <= 3 * (int64_t)s->out_w; }
 static void yuv3_init(const sieve_frame_spec *s, uint8_t *scratch) {
     const scratch_layout l = layout_of(s);
     const yuv3_work w = yuv3_layout(s, scratch + l.yuv3);
     const tap_span *spans = (const tap_span *)(scratch + l.x_spans);
     const uint32_t *weights = (const uint32_t *)(scratch + l.x_weights);
+    if (!yuv3_paired(s)) return;
     for (int32_t i = 0; i < s->out_w; i++)
-        for (int32_t t = 0; t < 4; t++) w.x_taps4[4 * i + t] = t < spans[i].count ? weights[spans[i].offset + t] : 0;
+        for (int32_t t = 0; t < 4; t++) {
+            const uint32_t weight = t < spans[i].count ? weights[spans[i].offset + t] : 0;
+            for (int32_t lane = 0; lane < 4; lane++) w.x_pairs[4 * (i / 2) + t][4 * (i % 2) + lane] = weight;
+        }
+    if (s->out_w % 2 != 0)
+        for (int32_t t = 0; t < 4; t++)
+            for (int32_t lane = 4; lane < 8; lane++) w.x_pairs[4 * (s->out_w / 2) + t][lane] = 0;
 }
 
 // floor(n / d) = (n m) >> shift for every n < 256 d: m = floor(2^shift / d) + 1 errs by less than
@@ -642,6 +656,50 @@ static inline __attribute__((always_inline)) void yuv3_interleave(const sieve_fr
     for (int32_t i = 0; i < 4; i++) w.columns[s->crop_w + i] = zero;
 }
 
+// One output row from the interleaved column sums, two columns at a time (yuv3_paired). Each
+// value is rounded by the reciprocal multiply, in 64-bit lanes: the even 32-bit lanes, then the odd.
+static inline __attribute__((always_inline)) void yuv3_resize_pairs(const sieve_frame_spec *s, const tap_span *x_spans, yuv3_work w, uint64_t d,
+                                                                    reciprocal q, const int8_t *table, int8_t *out) {
+    // m < 2^32, zero-extended so that the compiler multiplies 32 x 32 -> 64 bits (one vpmuludq).
+    const u64x4 m = __builtin_convertvector((u32x4){0} + (uint32_t)q.m, u64x4), low = (u64x4){0} + 0xffffffffu;
+    const int32_t out_w = s->out_w;  // (a local: the byte stores below could alias the spec)
+    for (int32_t i = 0; i < out_w; i += 2) {
+        const u32x4 *first = w.columns + x_spans[i].first;
+        const u32x4 *second = w.columns + x_spans[i + 1 < out_w ? i + 1 : i].first;
+        const u32x8 *weights = w.x_pairs + 2 * i;
+        u32x8 sum = (u32x8){0} + (uint32_t)(d / 2);
+        for (int32_t t = 0; t < 4; t++) sum += weights[t] * __builtin_shufflevector(first[t], second[t], 0, 1, 2, 3, 4, 5, 6, 7);
+        const u64x4 wide = (u64x4)sum;
+        const u64x4 even = ((wide & low) * m) >> q.shift, odd = ((wide >> 32) * m) >> q.shift;
+        const u32x8 v = (u32x8)(even | (odd << 32));
+        const u8x8 bytes = __builtin_convertvector(v, u8x8);
+        memcpy(w.values + 4 * i, &bytes, sizeof bytes);
+    }
+    // The table lookups in a loop of their own, free of the vector extracts.
+    const uint8_t *values = w.values;
+    for (int32_t i = 0; i < out_w; i++) {
+        const int8_t r = table[values[4 * i]], g = table[256 + values[4 * i + 1]], b = table[512 + values[4 * i + 2]];
+        out[3 * i] = r, out[3 * i + 1] = g, out[3 * i + 2] = b;
+    }
+}
+
+// One output row, one column at a time: any number of x taps.
+static inline __attribute__((always_inline)) void yuv3_resize_columns(const sieve_frame_spec *s, const tap_span *x_spans, const uint32_t *x_weights,
+                                                                      yuv3_work w, uint64_t d, reciprocal q, const int8_t *table, int8_t *out) {
+    // m < 2^32: zero-extended so that the compiler multiplies 32 x 32 -> 64 bits (one vpmuludq).
+    const u64x4 m = __builtin_convertvector((u32x4){0} + (uint32_t)q.m, u64x4);
+    for (int32_t i = 0; i < s->out_w; i++) {
+        const tap_span xs = x_spans[i];
+        const uint32_t *wx = x_weights + xs.offset;
+        const u32x4 *col = w.columns + xs.first;
+        u32x4 sum = (u32x4){0} + (uint32_t)(d / 2);
+        for (int32_t t = 0; t < xs.count; t++) sum += wx[t] * col[t];
+        const u64x4 v = (__builtin_convertvector(sum, u64x4) * m) >> q.shift;
+        const int8_t r = table[v[0]], g = table[256 + v[1]], b = table[512 + v[2]];
+        out[3 * i] = r, out[3 * i + 1] = g, out[3 * i + 2] = b;
+    }
+}
+
 static inline __attribute__((always_inline)) void yuv3_frame(const sieve_frame_spec *s, void *scratch, const uint8_t *frame, int8_t *input,
                                                              const int odd) {
     const scratch_layout l = layout_of(s);
@@ -651,6 +709,7 @@ static inline __attribute__((always_inline)) void yuv3_frame(const sieve_frame_s
     const uint32_t *x_weights = (const uint32_t *)(base + l.x_weights), *y_weights = (const uint32_t *)(base + l.y_weights);
     const uint64_t d = axis_denominator(s->crop_w, s->out_w) * axis_denominator(s->crop_h, s->out_h);
     const reciprocal q = reciprocal_of(d);
+    const int paired = yuv3_paired(s);
     const yuv_coefficients *k = s->full_range ? &full_coefficients : &limited_coefficients;
     const int32_t y0 = s->full_range ? 0 : 16;
     const int8_t *table = s->table;
@@ -679,23 +738,8 @@ static inline __attribute__((always_inline)) void yuv3_frame(const sieve_frame_s
         }
         yuv3_interleave(s, w.sums[cur], w);
         int8_t *out = input + (size_t)oy * s->out_w * 3;
-        // m < 2^32: zero-extended so that the compiler multiplies 32 x 32 -> 64 bits (one vpmuludq).
-        const u64x4 m = __builtin_convertvector((u32x4){0} + (uint32_t)q.m, u64x4);
-        for (int32_t i = 0; i < s->out_w; i++) {
-            const tap_span xs = x_spans[i];
-            const uint32_t *wx = x_weights + xs.offset;
-            const u32x4 *col = w.columns + xs.first;
-            u32x4 sum = (u32x4){0} + (uint32_t)(d / 2);
-            if (xs.count <= 4) {  // a shrink by up to 3, and every enlargement: branch-free, zero-padded taps
-                const uint32_t *w4 = w.x_taps4 + 4 * i;
-                for (int32_t t = 0; t < 4; t++) sum += w4[t] * col[t];
-            } else {
-                for (int32_t t = 0; t < xs.count; t++) sum += wx[t] * col[t];
-            }
-            const u64x4 v = (__builtin_convertvector(sum, u64x4) * m) >> q.shift;
-            const int8_t r = table[v[0]], g = table[256 + v[1]], b = table[512 + v[2]];
-            out[3 * i] = r, out[3 * i + 1] = g, out[3 * i + 2] = b;
-        }
+        if (paired) yuv3_resize_pairs(s, x_spans, w, d, q, table, out);
+        else yuv3_resize_columns(s, x_spans, x_weights, w, d, q, table, out);
         cur = 1 - cur, carried = next_carried;
     }
 }
