@@ -47,7 +47,7 @@ static size_t yuv3_sums_bytes(const sieve_frame_spec *s) { return align64(((size
 static size_t yuv3_chroma_bytes(const sieve_frame_spec *s) { return align64(((size_t)s->crop_w / 2 + 16) * sizeof(int32_t)); }
 static size_t yuv3_bytes(const sieve_frame_spec *s) {
     if (!yuv3_format(s)) return 0;
-    return 6 * yuv3_sums_bytes(s) + 3 * yuv3_chroma_bytes(s) + align64(((size_t)s->crop_w + 4) * 4 * sizeof(uint32_t))
+    return 6 * yuv3_sums_bytes(s) + 3 * yuv3_chroma_bytes(s) + align64(((size_t)s->crop_w + 8) * 4 * sizeof(uint32_t))
          + align64(((size_t)s->out_w + 1) / 2 * 32 * sizeof(uint32_t)) + align64(((size_t)s->out_w + 1) * 4);
 }
 static void yuv3_init(const sieve_frame_spec *s, uint8_t *scratch);
@@ -504,7 +504,7 @@ typedef uint32_t u32x8 __attribute__((vector_size(32)));
 typedef struct {
     int32_t *sums[2][3];  // column sums of R, G, B of this output row and the next: crop_w + 8 each
     int32_t *chroma[3];   // V to R, U and V to G, U to B terms per chroma sample of the crop: crop_w / 2 + 16 each
-    u32x4 *columns;       // the column sums as (R, G, B, 0): crop_w, and 4 read with weight 0
+    u32x4 *columns;       // the column sums as (R, G, B, 0): crop_w rounded up to 8, and more read with weight 0
     u32x8 *x_pairs;       // per pair of output columns, per tap 0 ... 3: (4 x the first's weight, 4 x the second's)
     uint8_t *values;      // one output row's R, G, B, 0 values before the table: out_w + 1 columns
 } yuv3_work;
@@ -517,7 +517,7 @@ static yuv3_work yuv3_layout(const sieve_frame_spec *s, uint8_t *at) {
         w.chroma[c] = (int32_t *)(at + 6 * n + c * m);
     }
     w.columns = (u32x4 *)(at + 6 * n + 3 * m);
-    w.x_pairs = (u32x8 *)(at + 6 * n + 3 * m + align64(((size_t)s->crop_w + 4) * 4 * sizeof(uint32_t)));
+    w.x_pairs = (u32x8 *)(at + 6 * n + 3 * m + align64(((size_t)s->crop_w + 8) * 4 * sizeof(uint32_t)));
     w.values = (uint8_t *)w.x_pairs + align64(((size_t)s->out_w + 1) / 2 * 32 * sizeof(uint32_t));
     return w;
 }
@@ -533,6 +533,8 @@ static void yuv3_init(const sieve_frame_spec *s, uint8_t *scratch) {
     const yuv3_work w = yuv3_layout(s, scratch + l.yuv3);
     const tap_span *spans = (const tap_span *)(scratch + l.x_spans);
     const uint32_t *weights = (const uint32_t *)(scratch + l.x_weights);
+    // Columns past the last block are only ever read with weight 0: defined once here.
+    memset(w.columns, 0, ((size_t)s->crop_w + 8) * sizeof(u32x4));
     if (!yuv3_paired(s)) return;
     for (int32_t i = 0; i < s->out_w; i++)
         for (int32_t t = 0; t < 4; t++) {
@@ -597,18 +599,38 @@ static inline __attribute__((always_inline)) void yuv3_chroma(const sieve_frame_
     } while (0)
 #endif
 
-// Adds weight times R, G, B of a frame row into the column sums `sums`, and, when next is not NULL,
-// next_weight times them into `next` (a row shared with the next output row: converted once). odd:
-// crop_x is odd, so crop pixel x has chroma sample (x + 1) / 2 of the crop, else x / 2.
+// The 8 columns' sums (R, G, B in 8 lanes each) as (R, G, B, 0) per column, stored at `to`.
+static inline __attribute__((always_inline)) void yuv3_store_columns(const i32x8 *rgb, u32x4 *to) {
+    const i32x8 zero = {0};
+    const i32x8 rg_lo = __builtin_shufflevector(rgb[0], rgb[1], 0, 8, 1, 9, 4, 12, 5, 13);
+    const i32x8 rg_hi = __builtin_shufflevector(rgb[0], rgb[1], 2, 10, 3, 11, 6, 14, 7, 15);
+    const i32x8 bz_lo = __builtin_shufflevector(rgb[2], zero, 0, 8, 1, 9, 4, 12, 5, 13);
+    const i32x8 bz_hi = __builtin_shufflevector(rgb[2], zero, 2, 10, 3, 11, 6, 14, 7, 15);
+    // Columns 0 and 4, 1 and 5, 2 and 6, 3 and 7 of the block, each in one 8-lane vector.
+    const i32x8 p[4] = {__builtin_shufflevector(rg_lo, bz_lo, 0, 1, 8, 9, 4, 5, 12, 13), __builtin_shufflevector(rg_lo, bz_lo, 2, 3, 10, 11, 6, 7, 14, 15),
+                        __builtin_shufflevector(rg_hi, bz_hi, 0, 1, 8, 9, 4, 5, 12, 13), __builtin_shufflevector(rg_hi, bz_hi, 2, 3, 10, 11, 6, 7, 14, 15)};
+    for (int i = 0; i < 4; i++) {
+        to[i] = (u32x4)__builtin_shufflevector(p[i], p[i], 0, 1, 2, 3);
+        to[i + 4] = (u32x4)__builtin_shufflevector(p[i], p[i], 4, 5, 6, 7);
+    }
+}
+
+// Adds weight times R, G, B of a frame row into an output row's column sums. `first`: the row is
+// the output row's first, so its products start the sums (no load). `last`: its last, so the
+// finished sums go straight to the interleaved columns instead of back to `sums`. When next is not
+// NULL, next_weight times the values start the next output row's sums (a row shared by the two:
+// converted once; always that row's first). odd: crop_x is odd, so crop pixel x has chroma sample
+// (x + 1) / 2 of the crop, else x / 2.
 static inline __attribute__((always_inline)) void yuv3_add_row(const sieve_frame_spec *s, const uint8_t *luma, const yuv_coefficients *k,
-                                                               int32_t y0, int32_t weight, int32_t *const *sums, int32_t next_weight,
-                                                               int32_t *const *next, yuv3_work w, const int odd) {
+                                                               int32_t y0, int32_t weight, int32_t *const *sums, int first, int last,
+                                                               int32_t next_weight, int32_t *const *next, yuv3_work w, const int odd) {
     const i32x8 ky = (i32x8){0} + k->y, offset = (i32x8){0} + (32768 - k->y * y0), wy = (i32x8){0} + weight;
     const i32x8 wn = (i32x8){0} + next_weight;
     // Local copies of the pointers: with -fno-strict-aliasing every store to the sums would otherwise
     // make the compiler reload them.
     int32_t *const chroma[3] = {w.chroma[0], w.chroma[1], w.chroma[2]}, *const to[3] = {sums[0], sums[1], sums[2]};
     int32_t *const also[3] = {next ? next[0] : NULL, next ? next[1] : NULL, next ? next[2] : NULL};
+    u32x4 *const columns = w.columns;
     const int32_t width = s->crop_w;
     for (int32_t x = 0; x < width; x += 8) {
         u8x8 bytes = {0};
@@ -616,44 +638,38 @@ static inline __attribute__((always_inline)) void yuv3_add_row(const sieve_frame
         if (width - x >= 8) memcpy(&bytes, luma + x, 8);
         else for (int32_t i = 0; i < width - x; i++) bytes[i] = luma[x + i];  // a partial last block: its extra sums are not used
         const i32x8 yt = __builtin_convertvector(bytes, i32x8) * ky + offset;
+        i32x8 rgb[3];
         for (int c = 0; c < 3; c++) {
-            i32x8 samples, sum;
+            i32x8 samples;
             memcpy(&samples, chroma[c] + x / 2, sizeof samples);
             const i32x8 term = odd ? __builtin_shufflevector(samples, samples, 0, 1, 1, 2, 2, 3, 3, 4)
                                    : __builtin_shufflevector(samples, samples, 0, 0, 1, 1, 2, 2, 3, 3);
             i32x8 value;
             CLAMP255((yt + term) >> 16, value);
-            memcpy(&sum, to[c] + x, sizeof sum);
-            sum += value * wy;
-            memcpy(to[c] + x, &sum, sizeof sum);
+            rgb[c] = value * wy;
+            if (!first) {
+                i32x8 sum;
+                memcpy(&sum, to[c] + x, sizeof sum);
+                rgb[c] += sum;
+            }
+            if (!last) memcpy(to[c] + x, &rgb[c], sizeof rgb[c]);
             if (next != NULL) {
-                memcpy(&sum, also[c] + x, sizeof sum);
-                sum += value * wn;
-                memcpy(also[c] + x, &sum, sizeof sum);
+                const i32x8 start = value * wn;
+                memcpy(also[c] + x, &start, sizeof start);
             }
         }
+        if (last) yuv3_store_columns(rgb, columns + x);
     }
 }
 
-// The column sums as (R, G, B, 0) per column, 4 columns at a time.
+// The column sums as (R, G, B, 0) per column, 8 columns at a time (an output row whose rows were
+// all added by the previous one, as when enlarging).
 static inline __attribute__((always_inline)) void yuv3_interleave(const sieve_frame_spec *s, int32_t *const *sums, yuv3_work w) {
-    const u32x4 zero = {0};
-    for (int32_t x = 0; x < s->crop_w; x += 4) {
-        u32x4 r, g, b;
-        memcpy(&r, sums[0] + x, sizeof r), memcpy(&g, sums[1] + x, sizeof g), memcpy(&b, sums[2] + x, sizeof b);
-        const u32x4 rg_lo = __builtin_shufflevector(r, g, 0, 4, 1, 5), rg_hi = __builtin_shufflevector(r, g, 2, 6, 3, 7);
-        const u32x4 bz_lo = __builtin_shufflevector(b, zero, 0, 4, 1, 5), bz_hi = __builtin_shufflevector(b, zero, 2, 6, 3, 7);
-        const u32x4 p[4] = {__builtin_shufflevector(rg_lo, bz_lo, 0, 1, 4, 5), __builtin_shufflevector(rg_lo, bz_lo, 2, 3, 6, 7),
-                            __builtin_shufflevector(rg_hi, bz_hi, 0, 1, 4, 5), __builtin_shufflevector(rg_hi, bz_hi, 2, 3, 6, 7)};
-        // Whole blocks as four 16-byte stores: a variable-length loop becomes a memcpy call, and one
-        // copy of the array from the stack a 32-byte load of two 16-byte stores (no store forwarding).
-        if (s->crop_w - x >= 4) {
-            w.columns[x] = p[0], w.columns[x + 1] = p[1], w.columns[x + 2] = p[2], w.columns[x + 3] = p[3];
-        } else {
-            for (int32_t i = 0; i < s->crop_w - x; i++) w.columns[x + i] = p[i];
-        }
+    for (int32_t x = 0; x < s->crop_w; x += 8) {
+        i32x8 rgb[3];
+        for (int c = 0; c < 3; c++) memcpy(&rgb[c], sums[c] + x, sizeof rgb[c]);
+        yuv3_store_columns(rgb, w.columns + x);
     }
-    for (int32_t i = 0; i < 4; i++) w.columns[s->crop_w + i] = zero;
 }
 
 // One output row from the interleaved column sums, two columns at a time (yuv3_paired). Each
@@ -676,11 +692,17 @@ static inline __attribute__((always_inline)) void yuv3_resize_pairs(const sieve_
         memcpy(w.values + 4 * i, &bytes, sizeof bytes);
     }
     // The table lookups in a loop of their own, free of the vector extracts.
+    // Two columns' values per 8-byte load, taken apart by shifts (loads, not ALU ops, are the limit here).
     const uint8_t *values = w.values;
-    for (int32_t i = 0; i < out_w; i++) {
-        const int8_t r = table[values[4 * i]], g = table[256 + values[4 * i + 1]], b = table[512 + values[4 * i + 2]];
-        out[3 * i] = r, out[3 * i + 1] = g, out[3 * i + 2] = b;
+    int32_t i = 0;
+    for (; i + 2 <= out_w; i += 2) {
+        uint64_t v;
+        memcpy(&v, values + 4 * i, sizeof v);
+        const int8_t r0 = table[v & 255], g0 = table[256 + ((v >> 8) & 255)], b0 = table[512 + ((v >> 16) & 255)];
+        const int8_t r1 = table[(v >> 32) & 255], g1 = table[256 + ((v >> 40) & 255)], b1 = table[512 + ((v >> 48) & 255)];
+        out[3 * i] = r0, out[3 * i + 1] = g0, out[3 * i + 2] = b0, out[3 * i + 3] = r1, out[3 * i + 4] = g1, out[3 * i + 5] = b1;
     }
+    if (i < out_w) out[3 * i] = table[values[4 * i]], out[3 * i + 1] = table[256 + values[4 * i + 1]], out[3 * i + 2] = table[512 + values[4 * i + 2]];
 }
 
 // One output row, one column at a time: any number of x taps.
@@ -713,30 +735,36 @@ static inline __attribute__((always_inline)) void yuv3_frame(const sieve_frame_s
     const yuv_coefficients *k = s->full_range ? &full_coefficients : &limited_coefficients;
     const int32_t y0 = s->full_range ? 0 : 16;
     const int8_t *table = s->table;
-    const size_t sums_bytes = ((size_t)s->crop_w + 8) * sizeof(int32_t);
-    int32_t chroma_row = -1, carried = -1;  // carried: the crop row already added into this output row's sums
+    int32_t chroma_row = -1, carried = -1;  // carried: the crop row whose products started this output row's sums
     int cur = 0;
-    for (int c = 0; c < 3; c++) memset(w.sums[cur][c], 0, sums_bytes);
     for (int32_t oy = 0; oy < s->out_h; oy++) {
         const tap_span span = y_spans[oy];
-        for (int c = 0; c < 3; c++) memset(w.sums[1 - cur][c], 0, sums_bytes);
         const int32_t shared = oy + 1 < s->out_h && y_spans[oy + 1].first == span.first + span.count - 1;
         const int32_t next_weight = oy + 1 < s->out_h ? (int32_t)y_weights[y_spans[oy + 1].offset] : 0;
         int32_t next_carried = -1;
-        for (int32_t j = 0; j < span.count; j++) {
-            if (j == 0 && span.first == carried) continue;
+        const int32_t skip = span.first == carried;  // row 0 is already in the sums
+        if (skip && span.count == 1) yuv3_interleave(s, w.sums[cur], w);
+        for (int32_t j = skip; j < span.count; j++) {
             const int32_t y = s->crop_y + span.first + j;
             const yuv_row r = yuv_row_at(s, frame, y);
             if (y / 2 != chroma_row) yuv3_chroma(s, r, k, w), chroma_row = y / 2;
-            const int32_t weight = (int32_t)y_weights[span.offset + j];
-            if (shared && j == span.count - 1) {
-                yuv3_add_row(s, r.y + s->crop_x, k, y0, weight, w.sums[cur], next_weight, w.sums[1 - cur], w, odd);
+            const int32_t weight = (int32_t)y_weights[span.offset + j], first = j == 0, last = j == span.count - 1;
+            // Each combination of first, last and shared is its own loop (constants inlined), so that
+            // the per-block work has no branches on them.
+            const uint8_t *luma = r.y + s->crop_x;
+            int32_t *const *sums = w.sums[cur], *const *next = w.sums[1 - cur];
+            if (shared && last) {
+                if (first) yuv3_add_row(s, luma, k, y0, weight, sums, 1, 1, next_weight, next, w, odd);
+                else yuv3_add_row(s, luma, k, y0, weight, sums, 0, 1, next_weight, next, w, odd);
                 next_carried = span.first + j;
+            } else if (first) {
+                if (last) yuv3_add_row(s, luma, k, y0, weight, sums, 1, 1, 0, NULL, w, odd);
+                else yuv3_add_row(s, luma, k, y0, weight, sums, 1, 0, 0, NULL, w, odd);
             } else {
-                yuv3_add_row(s, r.y + s->crop_x, k, y0, weight, w.sums[cur], 0, NULL, w, odd);
+                if (last) yuv3_add_row(s, luma, k, y0, weight, sums, 0, 1, 0, NULL, w, odd);
+                else yuv3_add_row(s, luma, k, y0, weight, sums, 0, 0, 0, NULL, w, odd);
             }
         }
-        yuv3_interleave(s, w.sums[cur], w);
         int8_t *out = input + (size_t)oy * s->out_w * 3;
         if (paired) yuv3_resize_pairs(s, x_spans, w, d, q, table, out);
         else yuv3_resize_columns(s, x_spans, x_weights, w, d, q, table, out);
