@@ -21,8 +21,8 @@
 
 SIEVE_TARGET_BEGIN("avx2")
 #include "requantize_avx2.h"
+#include "conv_band_avx2.h"
 
-#define MAX_TILE_PIXELS 6
 
 static inline int32_t conv_k(const sieve_conv_params *p) { return sieve_conv_k4(p); }
 
@@ -102,12 +102,10 @@ static size_t s16_scratch_size(const sieve_conv_params *p) { return stage8_size(
                      : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11",      \
                        "xmm12", "xmm13", "xmm14", "xmm15", "cc", "memory")
 
-// acc = bias + the products of `pixels` pixels (x[j]: end of the pixel's first run) by 16 channels'
-// weights w, over `runs` runs of run_len int16 (a multiple of 4) each, run_stride int16 apart.
-static void conv_tile(const int16_t *const x[MAX_TILE_PIXELS], const int16_t *w, const int32_t *bias, intptr_t runs, intptr_t run_len,
-                      intptr_t run_stride, __m256i acc[2 * MAX_TILE_PIXELS], int pixels) {
-    const uint8_t *p0 = (const uint8_t *)x[0], *p1 = (const uint8_t *)x[1], *p2 = (const uint8_t *)x[2];
-    const uint8_t *p3 = (const uint8_t *)x[3], *p4 = (const uint8_t *)x[4], *p5 = (const uint8_t *)x[5];
+// A sieve_conv_tile_avx2 (conv_band_avx2.h) on int16 elements.
+static void conv_tile(const uint8_t *const x[CONV_TILE_PIXELS], const void *w, const int32_t *bias, intptr_t runs, intptr_t run_len,
+                      intptr_t run_stride, __m256i acc[2 * CONV_TILE_PIXELS], int pixels) {
+    const uint8_t *p0 = x[0], *p1 = x[1], *p2 = x[2], *p3 = x[3], *p4 = x[4], *p5 = x[5];
     const intptr_t len = -2 * run_len, stride = 2 * run_stride;
     intptr_t i;
     switch (pixels) {
@@ -130,7 +128,6 @@ static void widen(const int8_t *src, int16_t *dst, size_t n) {
 static void s16_conv(const sieve_conv_params *p, const void *packed, void *scratch) {
     if (p->out_h <= 0 || p->out_w <= 0) return;  // an empty band (`used` below needs a pixel)
     const sieve_k4_view v = sieve_k4(packed, p->out_c, conv_k(p));
-    const int16_t *weights = (const int16_t *)v.weights;
     const sieve_rq_block_avx2 *blocks = rq_blocks(packed, p);
     const sieve_rq32_block_avx2 *blocks32 = rq32_blocks(packed, p);
     const sieve_conv_walk t = sieve_conv_stage(p, 0, (uint8_t *)scratch);
@@ -141,48 +138,7 @@ static void s16_conv(const sieve_conv_params *p, const void *packed, void *scrat
                         (size_t)(t.taps_h - 1) * t.row_stride + (size_t)run_len;
     widen((const int8_t *)scratch, x, used);
 
-    const int32_t pixels_total = p->out_h * p->out_w;
-    const int32_t tiles = (pixels_total + MAX_TILE_PIXELS - 1) / MAX_TILE_PIXELS;
-    const __m256i zlh[3] = {_mm256_set1_epi32(p->output_zero_point), _mm256_set1_epi32(p->act_min), _mm256_set1_epi32(p->act_max)};
-    const __m256i zp16 = _mm256_set1_epi16((int16_t)p->output_zero_point);
-    const __m256i lo8 = _mm256_set1_epi8((int8_t)p->act_min), hi8 = _mm256_set1_epi8((int8_t)p->act_max);
-    for (int32_t oc = 0; oc < v.ocp; oc += 16) {
-        const int32_t n = p->out_c - oc < 16 ? p->out_c - oc : 16;
-        const int16_t *w = weights + (size_t)oc * v.k4;
-        const __m256i m0 = _mm256_loadu_si256((const __m256i *)(v.multipliers + oc));
-        const __m256i m1 = _mm256_loadu_si256((const __m256i *)(v.multipliers + oc + 8));
-        const __m256i mo0 = sieve_odd_lanes(m0), mo1 = sieve_odd_lanes(m1);
-        const sieve_rq32_block_avx2 *q = blocks32 + oc / 16;
-        const __m256i round0 = _mm256_load_si256((const __m256i *)q->round), round1 = _mm256_load_si256((const __m256i *)(q->round + 8));
-        const __m256i shift0 = _mm256_load_si256((const __m256i *)q->shift), shift1 = _mm256_load_si256((const __m256i *)(q->shift + 8));
-        int32_t oy = 0, ox = 0, pixel = 0;
-        for (int32_t tile = 0; tile < tiles; tile++) {
-            const int pixels = pixels_total / tiles + (tile < pixels_total % tiles ? 1 : 0);
-            const int16_t *xp[MAX_TILE_PIXELS];
-            __m256i a[2 * MAX_TILE_PIXELS];
-            for (int j = 0; j < MAX_TILE_PIXELS; j++) {  // pixels past the tile's repeat its last: computed, not stored
-                xp[j] = x + (size_t)oy * t.pixel_row_stride + (size_t)ox * t.pixel_stride + run_len;
-                if (j < pixels - 1 && ++ox == p->out_w) { ox = 0; oy++; }
-            }
-            if (++ox == p->out_w) { ox = 0; oy++; }
-            conv_tile(xp, w, v.bias + oc, t.taps_h, run_len, t.row_stride, a, pixels);
-            int8_t *out = p->output + (size_t)pixel * p->out_c + oc;
-            if (q->fast) {
-                for (int j = 0; j < pixels; j++) {
-                    const __m128i r = sieve_narrow16_avx2(sieve_rq32_avx2(a[2 * j], m0, mo0, round0, shift0),
-                                                          sieve_rq32_avx2(a[2 * j + 1], m1, mo1, round1, shift1), zp16, lo8, hi8);
-                    sieve_store_n_avx2(out + (size_t)j * p->out_c, r, n);
-                }
-            } else {
-                for (int j = 0; j < pixels; j++) {
-                    const __m128i lo = sieve_rq8_avx2(a[2 * j], v.multipliers + oc, blocks + oc / 8, zlh[0], zlh[1], zlh[2]);
-                    const __m128i hi = sieve_rq8_avx2(a[2 * j + 1], v.multipliers + oc + 8, blocks + oc / 8 + 1, zlh[0], zlh[1], zlh[2]);
-                    sieve_store_n_avx2(out + (size_t)j * p->out_c, _mm_unpacklo_epi64(lo, hi), n);
-                }
-            }
-            pixel += pixels;
-        }
-    }
+    sieve_conv_band_avx2(p, v, blocks, blocks32, t, (const uint8_t *)x, (const uint8_t *)v.weights, sizeof(int16_t), conv_tile);
 }
 
 // The path's entry points pick the route per op at pack time: the u8 x s8 route

@@ -72,20 +72,7 @@ static void s16_fc(const sieve_fc_params *p, const void *packed, void *scratch, 
         a0 = _mm256_add_epi32(a0, a2);
         a1 = _mm256_add_epi32(a1, a3);
         const int32_t n = oc_end - oc < 16 ? oc_end - oc : 16;
-        const sieve_rq32_block_avx2 *q = blocks32 + oc / 16;
-        if (q->fast) {
-            const __m256i m0 = _mm256_loadu_si256((const __m256i *)(v.multipliers + oc));
-            const __m256i m1 = _mm256_loadu_si256((const __m256i *)(v.multipliers + oc + 8));
-            const __m256i r0 = sieve_rq32_avx2(a0, m0, sieve_odd_lanes(m0), _mm256_load_si256((const __m256i *)q->round),
-                                               _mm256_load_si256((const __m256i *)q->shift));
-            const __m256i r1 = sieve_rq32_avx2(a1, m1, sieve_odd_lanes(m1), _mm256_load_si256((const __m256i *)(q->round + 8)),
-                                               _mm256_load_si256((const __m256i *)(q->shift + 8)));
-            sieve_store_n_avx2(p->output + oc, sieve_narrow16_avx2(r0, r1, zp16, lo8, hi8), n);
-        } else {
-            const __m128i lo = sieve_rq8_avx2(a0, v.multipliers + oc, blocks + oc / 8, zlh[0], zlh[1], zlh[2]);
-            const __m128i hi = sieve_rq8_avx2(a1, v.multipliers + oc + 8, blocks + oc / 8 + 1, zlh[0], zlh[1], zlh[2]);
-            sieve_store_n_avx2(p->output + oc, _mm_unpacklo_epi64(lo, hi), n);
-        }
+        sieve_rq16_store_avx2(a0, a1, v.multipliers + oc, blocks + oc / 8, blocks32 + oc / 16, zlh, zp16, lo8, hi8, p->output + oc, n);
     }
 }
 

@@ -107,6 +107,27 @@ static inline void sieve_store_n_avx2(int8_t *out, __m128i r, int32_t n) {
     }
 }
 
+// 16 channels' accumulators (a0: 0-7, a1: 8-15) requantised and stored to out (the first n):
+// the 32-bit form when the block allows it, else the 64-bit one. For one pixel per 16 channels
+// (fully connected); the conv's driver keeps the constants in registers across its pixels instead.
+// zlh: zero point, act_min, act_max in every int32 lane.
+static inline void sieve_rq16_store_avx2(__m256i a0, __m256i a1, const int32_t *multipliers, const sieve_rq_block_avx2 *blocks,
+                                         const sieve_rq32_block_avx2 *q, const __m256i zlh[3], __m256i zp16, __m256i lo8, __m256i hi8,
+                                         int8_t *out, int32_t n) {
+    if (q->fast) {
+        const __m256i m0 = _mm256_loadu_si256((const __m256i *)multipliers), m1 = _mm256_loadu_si256((const __m256i *)(multipliers + 8));
+        const __m256i r0 = sieve_rq32_avx2(a0, m0, sieve_odd_lanes(m0), _mm256_load_si256((const __m256i *)q->round),
+                                           _mm256_load_si256((const __m256i *)q->shift));
+        const __m256i r1 = sieve_rq32_avx2(a1, m1, sieve_odd_lanes(m1), _mm256_load_si256((const __m256i *)(q->round + 8)),
+                                           _mm256_load_si256((const __m256i *)(q->shift + 8)));
+        sieve_store_n_avx2(out, sieve_narrow16_avx2(r0, r1, zp16, lo8, hi8), n);
+    } else {
+        const __m128i lo = sieve_rq8_avx2(a0, multipliers, blocks, zlh[0], zlh[1], zlh[2]);
+        const __m128i hi = sieve_rq8_avx2(a1, multipliers + 8, blocks + 1, zlh[0], zlh[1], zlh[2]);
+        sieve_store_n_avx2(out, _mm_unpacklo_epi64(lo, hi), n);
+    }
+}
+
 // Pack time, shared by the conv and fully connected layouts: K4 weight blocks ([16 channels][4
 // columns] per 4 columns) reordered to [2][16][2], pairs of columns for 16 channels as vpmaddwd
 // reads them (elements of `size` bytes: int8 or int16), then both requantisation tables filled.

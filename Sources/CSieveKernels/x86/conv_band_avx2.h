@@ -1,0 +1,66 @@
+// The band driver both AVX2 conv routes share (conv_s8__avx2.c: int16 x int16; conv_s8__avx2_u8.c:
+// u8 x s8): walks the staged band in tiles of up to CONV_TILE_PIXELS output pixels (running on
+// across output rows) x 16 channels, calls the route's tile for the accumulators, then requantises
+// and stores them. The routes differ only in the tile and in the size of an element of the staged
+// band and of the packed weights (`elem` bytes: 2 or 1). Included inside the avx2 target region,
+// after requantize_avx2.h.
+#ifndef SIEVE_CONV_BAND_AVX2_H
+#define SIEVE_CONV_BAND_AVX2_H
+
+#define CONV_TILE_PIXELS 6
+
+// acc = bias + the products of `pixels` pixels (x[j]: end of the pixel's first run, in bytes) by 16
+// channels' weights w, over `runs` runs of run_len elements (a multiple of 4), run_stride elements apart.
+typedef void sieve_conv_tile_avx2(const uint8_t *const x[CONV_TILE_PIXELS], const void *w, const int32_t *bias, intptr_t runs, intptr_t run_len,
+                                  intptr_t run_stride, __m256i acc[2 * CONV_TILE_PIXELS], int pixels);
+
+// Inlined into each route, with its tile a constant: a direct call, as before the routes shared it.
+static inline __attribute__((always_inline)) void sieve_conv_band_avx2(const sieve_conv_params *p, sieve_k4_view v, const sieve_rq_block_avx2 *blocks,
+                                                                       const sieve_rq32_block_avx2 *blocks32, sieve_conv_walk t, const uint8_t *x,
+                                                                       const uint8_t *weights, size_t elem, sieve_conv_tile_avx2 *tile) {
+    const intptr_t run_len = (intptr_t)t.taps_w * t.groups * 4;
+    const int32_t pixels_total = p->out_h * p->out_w;
+    const int32_t tiles = (pixels_total + CONV_TILE_PIXELS - 1) / CONV_TILE_PIXELS;
+    const __m256i zlh[3] = {_mm256_set1_epi32(p->output_zero_point), _mm256_set1_epi32(p->act_min), _mm256_set1_epi32(p->act_max)};
+    const __m256i zp16 = _mm256_set1_epi16((int16_t)p->output_zero_point);
+    const __m256i lo8 = _mm256_set1_epi8((int8_t)p->act_min), hi8 = _mm256_set1_epi8((int8_t)p->act_max);
+    for (int32_t oc = 0; oc < v.ocp; oc += 16) {
+        const int32_t n = p->out_c - oc < 16 ? p->out_c - oc : 16;
+        const uint8_t *w = weights + elem * (size_t)oc * v.k4;
+        const __m256i m0 = _mm256_loadu_si256((const __m256i *)(v.multipliers + oc));
+        const __m256i m1 = _mm256_loadu_si256((const __m256i *)(v.multipliers + oc + 8));
+        const __m256i mo0 = sieve_odd_lanes(m0), mo1 = sieve_odd_lanes(m1);
+        const sieve_rq32_block_avx2 *q = blocks32 + oc / 16;
+        const __m256i round0 = _mm256_load_si256((const __m256i *)q->round), round1 = _mm256_load_si256((const __m256i *)(q->round + 8));
+        const __m256i shift0 = _mm256_load_si256((const __m256i *)q->shift), shift1 = _mm256_load_si256((const __m256i *)(q->shift + 8));
+        int32_t oy = 0, ox = 0, pixel = 0;
+        for (int32_t tile_index = 0; tile_index < tiles; tile_index++) {
+            const int pixels = pixels_total / tiles + (tile_index < pixels_total % tiles ? 1 : 0);
+            const uint8_t *xp[CONV_TILE_PIXELS];
+            __m256i a[2 * CONV_TILE_PIXELS];
+            for (int j = 0; j < CONV_TILE_PIXELS; j++) {  // pixels past the tile's repeat its last: computed, not stored
+                xp[j] = x + elem * ((size_t)oy * t.pixel_row_stride + (size_t)ox * t.pixel_stride + (size_t)run_len);
+                if (j < pixels - 1 && ++ox == p->out_w) { ox = 0; oy++; }
+            }
+            if (++ox == p->out_w) { ox = 0; oy++; }
+            tile(xp, w, v.bias + oc, t.taps_h, run_len, t.row_stride, a, pixels);
+            int8_t *out = p->output + (size_t)pixel * p->out_c + oc;
+            if (q->fast) {
+                for (int j = 0; j < pixels; j++) {
+                    const __m128i r = sieve_narrow16_avx2(sieve_rq32_avx2(a[2 * j], m0, mo0, round0, shift0),
+                                                          sieve_rq32_avx2(a[2 * j + 1], m1, mo1, round1, shift1), zp16, lo8, hi8);
+                    sieve_store_n_avx2(out + (size_t)j * p->out_c, r, n);
+                }
+            } else {
+                for (int j = 0; j < pixels; j++) {
+                    const __m128i lo = sieve_rq8_avx2(a[2 * j], v.multipliers + oc, blocks + oc / 8, zlh[0], zlh[1], zlh[2]);
+                    const __m128i hi = sieve_rq8_avx2(a[2 * j + 1], v.multipliers + oc + 8, blocks + oc / 8 + 1, zlh[0], zlh[1], zlh[2]);
+                    sieve_store_n_avx2(out + (size_t)j * p->out_c, _mm_unpacklo_epi64(lo, hi), n);
+                }
+            }
+            pixel += pixels;
+        }
+    }
+}
+
+#endif
