@@ -29,12 +29,7 @@ struct QuantizeCommand: ParsableCommand {
     var calibCount: Int = QuantizeOptions.defaultCount
     @Flag(help: "Skip the empirical bias correction (docs/RESULTS.md, \"Float reference\").")
     var noBiasCorrection = false
-    @Option(help: "Per-channel input mean in 0..1 pixel units, e.g. 0.485,0.456,0.406 (input = (pixel/255 - mean) / std).")
-    var mean: String?
-    @Option(help: "Per-channel input std in 0..1 pixel units, e.g. 0.229,0.224,0.225.")
-    var std: String?
-    @Option(help: "Input normalisation by name: imagenet (torchvision's mean/std) or none (input = pixel/255).")
-    var norm: String?
+    @OptionGroup var normalisation: NormalisationOptions
     @Option(help: "Class names, one per line; as many as the model has classes.")
     var labels: String?
     @Option(help: """
@@ -50,43 +45,6 @@ struct QuantizeCommand: ParsableCommand {
         guard let bits = Int(weightBits), QuantizeOptions.weightBitChoices.contains(bits) else {
             throw ValidationError("--weight-bits must be 7 or 8, not '\(weightBits)'")
         }
-        try Self.validateNormalisation(mean: mean, std: std, norm: norm)
-    }
-
-    /// --norm, --mean, --std: shared with `sieve retrofit`.
-    static func validateNormalisation(mean: String?, std: String?, norm: String?) throws {
-        if let norm = norm {
-            guard InputOptions.named(norm) != nil else { throw ValidationError("--norm must be imagenet or none, not '\(norm)'") }
-            guard mean == nil && std == nil else { throw ValidationError("--norm cannot be combined with --mean/--std: give one or the other") }
-        }
-        guard (mean == nil) == (std == nil) else { throw ValidationError("--mean and --std go together: give both (or --norm imagenet|none)") }
-        for (name, text) in [("--mean", mean), ("--std", std)] {
-            guard let text = text else { continue }
-            guard let values = Self.numbers(text), !values.isEmpty, values.count <= 4 else {
-                throw ValidationError("\(name) must be 1 to 4 comma-separated numbers in 0..1 pixel units (e.g. 0.485,0.456,0.406), not '\(text)'")
-            }
-            if name == "--std" { guard values.allSatisfy({ $0 > 0 }) else { throw ValidationError("--std values must be positive, not '\(text)'") } }
-        }
-    }
-
-    static func numbers(_ text: String) -> [Float]? {
-        var out: [Float] = []
-        for part in text.split(separator: ",", omittingEmptySubsequences: false) {
-            guard let v = Float(part.trimmingCharacters(in: .whitespaces)), v.isFinite else { return nil }
-            out.append(v)
-        }
-        return out
-    }
-
-    func inputOptions() throws(QuantizeError) -> InputOptions {
-        try Self.inputOptions(mean: mean, std: std, norm: norm, labels: labels)
-    }
-
-    static func inputOptions(mean: String?, std: String?, norm: String?, labels: String?) throws(QuantizeError) -> InputOptions {
-        var input = norm.flatMap { InputOptions.named($0) } ?? InputOptions()
-        if let m = mean, let s = std { input.mean = Self.numbers(m); input.std = Self.numbers(s) }
-        if let path = labels { input.labels = try ClassLabelFile.load(path: path) }
-        return input
     }
 
     func run() throws {
@@ -103,7 +61,7 @@ struct QuantizeCommand: ParsableCommand {
         options.weightBits = Int(weightBits)!
         let result: QuantizeResult
         do {
-            options.input = try inputOptions()
+            options.input = try normalisation.inputOptions(labels: labels)
             result = try quantizeModel(onnxPath: model, calibrationPath: calib, options: options)
         } catch {
             file.discard()

@@ -26,12 +26,7 @@ struct RetrofitCommand: ParsableCommand {
     var head: String = HeadPooling.gap.rawValue
     @Option(help: "Use at most N training images.") var limit: Int?
     @Option(help: "L2 weight on the (standardised) head weights.") var l2: Float = RetrofitOptions().l2
-    @Option(help: "Per-channel input mean in 0..1 pixel units, e.g. 0.485,0.456,0.406 (input = (pixel/255 - mean) / std).")
-    var mean: String?
-    @Option(help: "Per-channel input std in 0..1 pixel units, e.g. 0.229,0.224,0.225.")
-    var std: String?
-    @Option(help: "Input normalisation by name: imagenet (torchvision's mean/std) or none (input = pixel/255).")
-    var norm: String?
+    @OptionGroup var normalisation: NormalisationOptions
     @Option(name: [.customShort("o"), .long], help: "The ONNX model with heads to write.") var output: String?
 
     func validate() throws {
@@ -46,7 +41,6 @@ struct RetrofitCommand: ParsableCommand {
             guard images != nil else { throw ValidationError("--images is required (the training images the heads are fitted on)") }
             guard output != nil else { throw ValidationError("-o/--output is required (the ONNX model with heads to write)") }
         }
-        try QuantizeCommand.validateNormalisation(mean: mean, std: std, norm: norm)
     }
 
     func run() throws {
@@ -55,7 +49,7 @@ struct RetrofitCommand: ParsableCommand {
             return ExitCode.failure
         }
         let inputOptions: InputOptions
-        do { inputOptions = try QuantizeCommand.inputOptions(mean: mean, std: std, norm: norm, labels: nil) } catch { throw fail("\(error)") }
+        do { inputOptions = try normalisation.inputOptions() } catch { throw fail("\(error)") }
         if taps == "list" {
             do {
                 let (candidates, classes) = try retrofitCandidates(onnxPath: model, input: inputOptions)
