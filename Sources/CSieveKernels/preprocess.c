@@ -44,7 +44,7 @@ static int yuv3_format(const sieve_frame_spec *s) {
     return s->channels == 3 && (s->format == SIEVE_FORMAT_I420 || s->format == SIEVE_FORMAT_NV12);
 }
 static size_t yuv3_sums_bytes(const sieve_frame_spec *s) { return align64(((size_t)s->crop_w + 8) * sizeof(int32_t)); }
-static size_t yuv3_chroma_bytes(const sieve_frame_spec *s) { return align64(((size_t)s->crop_w / 2 + 16) * sizeof(int32_t)); }
+static size_t yuv3_chroma_bytes(const sieve_frame_spec *s) { return align64(((size_t)s->crop_w + 32) * sizeof(int32_t)); }
 static size_t yuv3_bytes(const sieve_frame_spec *s) {
     if (!yuv3_format(s)) return 0;
     return 6 * yuv3_sums_bytes(s) + 3 * yuv3_chroma_bytes(s) + align64(((size_t)s->crop_w + 8) * 4 * sizeof(uint32_t))
@@ -503,7 +503,7 @@ typedef uint32_t u32x8 __attribute__((vector_size(32)));
 
 typedef struct {
     int32_t *sums[2][3];  // column sums of R, G, B of this output row and the next: crop_w + 8 each
-    int32_t *chroma[3];   // V to R, U and V to G, U to B terms per chroma sample of the crop: crop_w / 2 + 16 each
+    int32_t *chroma[3];   // V to R, U and V to G, U to B terms, each twice (yuv3_chroma): crop_w + 32 each
     u32x4 *columns;       // the column sums as (R, G, B, 0): crop_w rounded up to 8, and more read with weight 0
     u32x8 *x_pairs;       // per pair of output columns, per tap 0 ... 3: (4 x the first's weight, 4 x the second's)
     uint8_t *values;      // one output row's R, G, B, 0 values before the table: out_w + 1 columns
@@ -562,7 +562,9 @@ static int yuv3_applies(const sieve_frame_spec *s) {
     return yuv3_format(s) && axis_denominator(s->crop_w, s->out_w) * axis_denominator(s->crop_h, s->out_h) < ((uint64_t)1 << 22);
 }
 
-// Chroma terms of frame row r, sample j of the crop (frame sample crop_x / 2 + j); 8 past the last.
+// Chroma terms of frame row r, each written twice, for the two luma pixels it serves: entries 2j
+// and 2j + 1 hold sample j of the crop (frame sample crop_x / 2 + j), 16 entries past the last.
+// So crop pixel x reads entry x (crop_x even) or x + 1 (odd), 8 pixels in one load, no shuffle.
 static inline __attribute__((always_inline)) void yuv3_chroma(const sieve_frame_spec *s, yuv_row r, const yuv_coefficients *k, yuv3_work w) {
     const int32_t first = s->crop_x / 2, samples = (s->crop_x + s->crop_w + 1) / 2 - first;
     int32_t j = 0;
@@ -572,15 +574,18 @@ static inline __attribute__((always_inline)) void yuv3_chroma(const sieve_frame_
             u8x8 ub, vb;
             memcpy(&ub, r.u + first + j, 8), memcpy(&vb, r.v + first + j, 8);
             const i32x8 u = __builtin_convertvector(ub, i32x8) - 128, v = __builtin_convertvector(vb, i32x8) - 128;
-            const i32x8 red = krv * v, green = kgu * u + kgv * v, blue = kbu * u;
-            memcpy(w.chroma[0] + j, &red, sizeof red), memcpy(w.chroma[1] + j, &green, sizeof green), memcpy(w.chroma[2] + j, &blue, sizeof blue);
+            const i32x8 terms[3] = {krv * v, kgu * u + kgv * v, kbu * u};
+            for (int c = 0; c < 3; c++) {
+                const i32x8 lo = __builtin_shufflevector(terms[c], terms[c], 0, 0, 1, 1, 2, 2, 3, 3);
+                const i32x8 hi = __builtin_shufflevector(terms[c], terms[c], 4, 4, 5, 5, 6, 6, 7, 7);
+                memcpy(w.chroma[c] + 2 * j, &lo, sizeof lo), memcpy(w.chroma[c] + 2 * j + 8, &hi, sizeof hi);
+            }
         }
     }
     for (; j < samples + 8; j++) {
         const int32_t at = (first + (j < samples ? j : samples - 1)) * r.c_step, u = r.u[at] - 128, v = r.v[at] - 128;
-        w.chroma[0][j] = k->rv * v;
-        w.chroma[1][j] = -k->gu * u - k->gv * v;
-        w.chroma[2][j] = k->bu * u;
+        const int32_t terms[3] = {k->rv * v, -k->gu * u - k->gv * v, k->bu * u};
+        for (int c = 0; c < 3; c++) w.chroma[c][2 * j] = w.chroma[c][2 * j + 1] = terms[c];
     }
 }
 
@@ -640,10 +645,8 @@ static inline __attribute__((always_inline)) void yuv3_add_row(const sieve_frame
         const i32x8 yt = __builtin_convertvector(bytes, i32x8) * ky + offset;
         i32x8 rgb[3];
         for (int c = 0; c < 3; c++) {
-            i32x8 samples;
-            memcpy(&samples, chroma[c] + x / 2, sizeof samples);
-            const i32x8 term = odd ? __builtin_shufflevector(samples, samples, 0, 1, 1, 2, 2, 3, 3, 4)
-                                   : __builtin_shufflevector(samples, samples, 0, 0, 1, 1, 2, 2, 3, 3);
+            i32x8 term;
+            memcpy(&term, chroma[c] + x + odd, sizeof term);
             i32x8 value;
             CLAMP255((yt + term) >> 16, value);
             rgb[c] = value * wy;
