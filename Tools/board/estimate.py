@@ -190,24 +190,38 @@ def falls_through(pc, blocks, text):
     return not BRANCHES.match(text.get(blocks[pc][-1], "b").split()[0])
 
 
-def chain(pc, blocks, text, into):
+def chain(pc, blocks, text, into, executions):
     """The instructions of the piece of straight-line code the block at pc belongs to: qemu ends a
     block at a page boundary (and at its size limit) without a branch, so a loop body can come in
-    two pieces; costed apart, each would pay its own pipeline fill or miss the other's work. The
-    region runs back through the blocks that fall into this one (the latest-starting, the loop's
-    own head, when several do) and on to the first block that ends in a branch, at most 8 pieces."""
+    two pieces; costed apart, each would pay its own pipeline fill or miss the other's work. A
+    piece that falls into the next one belongs with it only when both ran equally often: then every
+    run of one is a run of the other. (A loop's preheader also falls into the loop's head, once
+    per call; taken in, its few instructions took a share of every iteration's cycles, and the same
+    peak loop came out at 9.6 or 8.0 MACs/cycle depending on whether the linker put its head at a
+    page boundary.) At most 8 pieces."""
     pieces = [pc]
-    while len(pieces) < 8 and into.get(pieces[0]):
-        pieces.insert(0, max(into[pieces[0]]))
-    while len(pieces) < 8 and falls_through(pieces[-1], blocks, text) and blocks[pieces[-1]][-1] + 4 in blocks:
-        pieces.append(blocks[pieces[-1]][-1] + 4)
+
+    def together(a, b):
+        return executions.get(a, 0) == executions.get(b, 0)
+
+    while len(pieces) < 8:
+        before = [q for q in into.get(pieces[0], ()) if together(q, pieces[0])]
+        if not before:
+            break
+        pieces.insert(0, max(before))
+    while len(pieces) < 8 and falls_through(pieces[-1], blocks, text):
+        after = blocks[pieces[-1]][-1] + 4
+        if after not in blocks or not together(pieces[-1], after):
+            break
+        pieces.append(after)
     return [a for p in pieces for a in blocks[p]]
 
 
-def mca_cycles(mcpu, hot, blocks, text):
+def mca_cycles(mcpu, hot, blocks, text, executions):
     """Steady-state cycles of one execution of each hot block, all in one llvm-mca run (regions).
     A block split from its neighbours by qemu is costed as the whole piece of code (chain()) and
-    takes its share of that region's cycles by instruction count."""
+    takes its share of that region's cycles by instruction count. executions: block -> how often
+    it ran in the whole trace (which pieces run together)."""
     source = ["L0:"]
     names = []
     share = {}
@@ -217,7 +231,7 @@ def mca_cycles(mcpu, hot, blocks, text):
             into.setdefault(blocks[q][-1] + 4, []).append(q)
     for pc in sorted(hot):
         names.append(pc)
-        instructions = chain(pc, blocks, text, into)
+        instructions = chain(pc, blocks, text, into, executions)
         share[pc] = len(blocks[pc]) / len(instructions)
         source.append(f"# LLVM-MCA-BEGIN b{pc:x}")
         source += [text.get(a, "nop") for a in instructions]
@@ -255,7 +269,10 @@ def estimate(ops, core, binary, text, marker, ops_file):
         if unknown:
             raise EstimateError(f"op {i}: {len(unknown)} executed blocks have no in_asm listing")
     hot = {pc for c in counts for pc, n in c.items() if n >= HOT_EXECUTIONS}
-    cycles = mca_cycles(spec["mca"], hot, blocks, text) if hot else {}
+    executions = Counter()
+    for c in counts:
+        executions.update(c)
+    cycles = mca_cycles(spec["mca"], hot, blocks, text, executions) if hot else {}
     rows = []
     peak_macs = {"neon": 32 * 8, "neondot": 32 * 16}[spec["path"]]  # per iteration, as sieve_peak_macs counts
     for op, c in zip(ops, counts):
