@@ -207,15 +207,29 @@ size_t sieve_conv_scratch_size__neon(const sieve_conv_params *p) {
 #define QUAD_ROUND(OP, X0, X1)                                                                        \
     OP(20, X0, 16) OP(28, X1, 16) OP(21, X0, 17) OP(29, X1, 17)                                      \
     OP(22, X0, 18) OP(30, X1, 18) OP(23, X0, 19) OP(31, X1, 19)
-#define QUAD_PAIR(A0, A1, A2, A3, B0, B1, B2, B3)                                                     \
+#define QUAD_PAIR(ACC, A0, A1, A2, A3, B0, B1, B2, B3)                                                \
     "ldp q16, q17, [x13]\n ldp q18, q19, [x13, #32]\n"                                               \
     QUAD_ROUND(ML, 24, 26) QUAD_ROUND(MLA2, 24, 26)                                                   \
     "ldp q16, q17, [x13, #64]\n ldp q18, q19, [x13, #96]\n"                                          \
     QUAD_ROUND(MLA, 25, 27) QUAD_ROUND(MLA2, 25, 27)                                                  \
-    PADAL(A0, 20) PADAL(A1, 21) PADAL(A2, 22) PADAL(A3, 23) PADAL(B0, 28) PADAL(B1, 29) PADAL(B2, 30) PADAL(B3, 31)
+    ACC(A0, 20) ACC(A1, 21) ACC(A2, 22) ACC(A3, 23) ACC(B0, 28) ACC(B1, 29) ACC(B2, 30) ACC(B3, 31)
 #define QUAD_INPUTS(P, Q) "ldr q24, [" #P "]\n ldr q26, [" #Q "]\n ldr q25, [" #P ", #16]\n ldr q27, [" #Q ", #16]\n"
-#define QUAD_STEP_2PX QUAD_INPUTS(x4, x5) QUAD_PAIR(0, 1, 2, 3, 4, 5, 6, 7)
-#define QUAD_STEP_4PX QUAD_STEP_2PX QUAD_INPUTS(x6, x7) QUAD_PAIR(8, 9, 10, 11, 12, 13, 14, 15)
+#define QUAD_STEP_2PX QUAD_INPUTS(x4, x5) QUAD_PAIR(PADAL, 0, 1, 2, 3, 4, 5, 6, 7)
+#define QUAD_STEP_4PX QUAD_STEP_2PX QUAD_INPUTS(x6, x7) QUAD_PAIR(PADAL, 8, 9, 10, 11, 12, 13, 14, 15)
+// The first run's first quad step with saddlp, in place of zeroing the 16 accumulators (as PEEL_4PX).
+#define QUAD_PEEL_4PX                                                                                 \
+    "cmp %[steps], #2\n"                                                                              \
+    "b.lo 8f\n"                                                                                       \
+    "mov x4, x9\n mov x5, x10\n mov x6, x11\n mov x7, x12\n"                                       \
+    "add x9, x9, %[stride]\n add x10, x10, %[stride]\n add x11, x11, %[stride]\n add x12, x12, %[stride]\n" \
+    QUAD_INPUTS(x4, x5) QUAD_PAIR(PADDL, 0, 1, 2, 3, 4, 5, 6, 7)                                      \
+    QUAD_INPUTS(x6, x7) QUAD_PAIR(PADDL, 8, 9, 10, 11, 12, 13, 14, 15)                                \
+    "add x4, x4, #32\n add x5, x5, #32\n add x6, x6, #32\n add x7, x7, #32\n add x13, x13, #128\n"  \
+    "lsr x15, %[steps], #1\n"                                                                         \
+    "subs x15, x15, #1\n"                                                                             \
+    "b.ne 10f\n"                                                                                      \
+    "b 11f\n"                                                                                         \
+    "8:\n"
 // steps / 2 quad steps; then an odd step through the paired loop (x15 = 1), or on to the tails.
 #define QUAD_LOOP(STEP)                                                                               \
     "lsr x15, %[steps], #1\n"                                                                         \
@@ -275,7 +289,7 @@ static inline __attribute__((always_inline)) void neon_tile(const arm_gemm *g, c
             else if (SAFE) NEON_TILE_ASM(LOADQ_2PX, PAIRED_STEP_2PX, TAIL8_2PX, TAIL4_2PX, "", "");
             else NEON_TILE_ASM(LOADQ_2PX, UNPAIRED_STEP_2PX, TAIL8_2PX, TAIL4_2PX, "", "");
         } else if (SAFE == 2) {
-            NEON_TILE_ASM(LOADQ_4PX, PAIRED_STEP, TAIL8_4PX, TAIL4_4PX, "", QUAD_LOOP(QUAD_STEP_4PX));
+            NEON_TILE_ASM(LOADQ_4PX, PAIRED_STEP, TAIL8_4PX, TAIL4_4PX, QUAD_PEEL_4PX, QUAD_LOOP(QUAD_STEP_4PX));
         } else if (SAFE) {
             NEON_TILE_ASM(LOADQ_4PX, PAIRED_STEP, TAIL8_4PX, TAIL4_4PX, PEEL_4PX, "");
         } else {
