@@ -87,7 +87,7 @@ void sieve_conv_pack__neon(const sieve_conv_params *p, void *packed) {
         }
     }
     h->safe = safe;
-    h->quad = safe && quad;
+    h->quad = safe && quad && L16 >= 32;  // with no quad step the paired tile (and its peel) is as good
     h->runs = runs;
     h->L = L;
     h->block_bytes = (int32_t)block;
