@@ -258,3 +258,19 @@ uint64_t sieve_peak_macs(int32_t isa, uint64_t iterations) {
 #undef STEP
     return 0;
 }
+
+uint64_t sieve_peak_macs_u8(int32_t isa, uint64_t iterations) {
+#if defined(__x86_64__)
+    if (isa == SIEVE_ISA_AVX2) return sieve_peak_macs_u8__avx2(iterations);
+#endif
+    (void)isa, (void)iterations;
+    return 0;
+}
+
+int32_t sieve_packed_u8_route(int32_t isa, const void *packed) {
+#if defined(__x86_64__)
+    if (isa == SIEVE_ISA_AVX2 && packed != NULL) return sieve_conv_u8_route__avx2(packed) != 0;
+#endif
+    (void)isa, (void)packed;
+    return 0;
+}

@@ -121,6 +121,15 @@ public final class Interpreter {
         sieve_free_aligned(workspace)
     }
 
+    /// Whether op `index` (a conv or fully connected op) runs on the avx2 path's u8 x s8 route: its
+    /// weights fit that route's saturating int16 pair sums (docs/KERNELS.md).
+    public func runsU8Route(op index: Int) -> Bool {
+        switch steps[index] {
+        case let .conv(_, packed), let .fullyConnected(_, packed): return sieve_packed_u8_route(isa, packed) != 0
+        default: return false
+        }
+    }
+
     /// Marks the start of a frame for the pool's per-op split-or-alone timing.
     func beginFrame() {
         if let pool { sieve_pool_begin_frame(pool) }

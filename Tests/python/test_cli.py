@@ -11,7 +11,7 @@ import onnx
 from onnx import TensorProto, helper
 
 import sieve_blob as sb
-from conftest import CALIB, SIEVE_BIN, TEST1000_IMAGES, TEST1000_LABELS, REPO, run_cli
+from conftest import CALIB, MODEL, SIEVE_BIN, TEST1000_IMAGES, TEST1000_LABELS, REPO, run_cli
 
 VAL2000_IMAGES = os.path.join(REPO, "data", "fashion-mnist-val-2000-images-idx3-ubyte.gz")
 VAL2000_LABELS = os.path.join(REPO, "data", "fashion-mnist-val-2000-labels-idx1-ubyte.gz")
@@ -157,12 +157,29 @@ def test_bench_peak_path_and_threads(quantized_blob):
     assert bench["peak_gmacs"] > 1
     for row in bench["ops"]:
         if row["macs"] > 0:
-            assert row["peak_share"] == pytest.approx(100 * row["gmacs"] / bench["peak_gmacs"], rel=1e-6)
+            peak = bench["peak_u8_route_gmacs"] if row["u8_route"] else bench["peak_gmacs"]
+            assert row["peak_share"] == pytest.approx(100 * row["gmacs"] / peak, rel=1e-6)
     assert bench["thread_speedup"] == pytest.approx(bench["one_thread_median_us"] / bench["median_us"], rel=1e-6)
     assert bench["exits_mean_macs"] == bench["full_macs"]  # an untuned blob never exits
     assert bench["preprocess_frame"] == "640x480 i420" and bench["preprocess_median_us"] > 0
     scalar = json.loads(run_cli("bench", quantized_blob, "--runs", 2, "--warmup", 0, "--isa", "scalar", "--json")[0].stdout)
     assert scalar["isa"] == "scalar" and scalar.get("peak_gmacs") is None and scalar.get("thread_speedup") is None
+
+
+def test_bench_measures_u8_route_ops_against_their_own_peak(tmp_path):
+    """A --weight-bits 7 blob on the avx2 path runs its convs on the u8 x s8 route; bench measures
+    that route's peak and each such op's share of it (the int16 peak for the others)."""
+    paths = json.loads(run_cli("kernels", "--json")[0].stdout)["available"]
+    if "avx2" not in paths:
+        pytest.skip("no avx2 path on this CPU")
+    blob = tmp_path / "vgg-s-w7.sieve"
+    run_cli("quantize", MODEL, "--calib", CALIB, "--weight-bits", 7, "-o", blob)
+    bench = json.loads(run_cli("bench", blob, "--runs", 3, "--warmup", 1, "--isa", "avx2", "--json")[0].stdout)
+    on_route = [row for row in bench["ops"] if row["u8_route"]]
+    assert on_route and all(row["kind"] in ("CONV", "FULLY_CONNECTED") for row in on_route)
+    assert bench["peak_u8_route_gmacs"] > 1
+    for row in on_route:
+        assert row["peak_share"] == pytest.approx(100 * row["gmacs"] / bench["peak_u8_route_gmacs"], rel=1e-6)
 
 
 def busy_loops_of(pid):

@@ -6,12 +6,14 @@
 //   aarch64-linux-gnu-gcc -O3 -static -fno-strict-aliasing -std=gnu11 -ISources/CSieveKernels/include
 //       -o board-ops Tools/board/board-ops.c Sources/CSieveKernels/*.c Sources/CSieveKernels/arm/*.c
 //       Sources/CSieveKernels/x86/*.c -lm -lpthread
-//   board-ops PATH OPS_FILE
+//   board-ops PATH OPS_FILE [WEIGHT_BITS]
 //
 // OPS_FILE: one op a line, "KIND in_h in_w in_c out_h out_w out_c kernel_h kernel_w stride_h stride_w",
 // KIND as `sieve inspect --json` names it, or "CALIBRATE n": a loop of exactly 4 instructions run
 // n times, so the counter's result can be checked against a number known in advance, or "PEAK n":
 // the path's peak MAC loop (sieve_peak_macs) n times, whose rate the cores' guides publish.
+// WEIGHT_BITS 7 draws weights in [-63, 63], as `sieve quantize --weight-bits 7` makes them (the
+// neon conv's quad form is chosen at pack time from the weights); default 8: [-127, 127].
 #define _GNU_SOURCE
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,6 +53,7 @@ static void *buffer(size_t n) {
 
 // xorshift, not rand(): setup runs under the tracer too, and glibc's rand() costs blocks.
 static uint64_t state = 88172645463325252ull;
+static int weight_max = 127;  // 63 for 7-bit weights
 static uint32_t next_random(void) {
     state ^= state << 13;
     state ^= state >> 7;
@@ -58,16 +61,15 @@ static uint32_t next_random(void) {
     return (uint32_t)(state >> 32);
 }
 
-// Bytes in [-128, 127], or [-127, 127] when lo is -127 (weights); four a random word.
+// Bytes in [-128, 127], clamped to [lo, hi] (weights); four a random word.
 static int8_t *random_bytes(size_t n, int lo, int hi) {
-    (void)hi;
     int8_t *p = buffer(n);
     for (size_t i = 0; i < n; i += 4) {
         const uint32_t r = next_random();
         memcpy(p + i, &r, n - i < 4 ? n - i : 4);
     }
-    if (lo > -128)
-        for (size_t i = 0; i < n; i++) p[i] = p[i] < lo ? (int8_t)lo : p[i];
+    if (lo > -128 || hi < 127)
+        for (size_t i = 0; i < n; i++) p[i] = p[i] < lo ? (int8_t)lo : p[i] > hi ? (int8_t)hi : p[i];
     return p;
 }
 
@@ -100,7 +102,7 @@ static void conv_setup(op *o, int32_t isa, int depthwise) {
     p->groups = depthwise ? o->in_c : 1;
     const size_t k = (size_t)o->kh * o->kw * (depthwise ? 1 : o->in_c);
     p->input = o->in;
-    p->weights = random_bytes(k * o->out_c, -127, 127);
+    p->weights = random_bytes(k * o->out_c, -weight_max, weight_max);
     requant(o->out_c, &p->bias, &p->multipliers, &p->shifts);
     p->output = o->out;
     p->input_zero_point = -5;
@@ -132,7 +134,7 @@ static void setup(op *o, int32_t isa, int line) {
         p->k = (int32_t)in_n;
         p->out_c = (int32_t)out_n;
         p->input = o->in;
-        p->weights = random_bytes((size_t)p->k * p->out_c, -127, 127);
+        p->weights = random_bytes((size_t)p->k * p->out_c, -weight_max, weight_max);
         requant(p->out_c, &p->bias, &p->multipliers, &p->shifts);
         p->output = o->out;
         p->output_zero_point = 3;
@@ -207,7 +209,11 @@ static void calibrate(long n) {
 static op ops[MAX_OPS];
 
 int main(int argc, char **argv) {
-    if (argc != 3) { fprintf(stderr, "usage: board-ops PATH OPS_FILE\n"); return 2; }
+    if (argc != 3 && argc != 4) { fprintf(stderr, "usage: board-ops PATH OPS_FILE [WEIGHT_BITS]\n"); return 2; }
+    if (argc == 4) {
+        if (strcmp(argv[3], "7") != 0 && strcmp(argv[3], "8") != 0) { fprintf(stderr, "board-ops: WEIGHT_BITS must be 7 or 8\n"); return 2; }
+        weight_max = argv[3][0] == '7' ? 63 : 127;
+    }
     const int32_t isa = sieve_isa_named(argv[1]);
     if (isa < 0) { fprintf(stderr, "board-ops: no SIMD path named %s\n", argv[1]); return 2; }
     if (!sieve_isa_available(isa)) { fprintf(stderr, "board-ops: path %s is not available on this CPU\n", argv[1]); return 2; }

@@ -8,6 +8,10 @@ core and the rest at a stated IPC, and prints per-op and whole-network times at 
     Tools/board/estimate.py BLOB [--core cortex-a72 ...] [--json]
     Tools/board/estimate.py --ops OPS_FILE ...     ops as Tools/board/board-ops.c reads them
 
+Weights are random, drawn in [-63, 63] when the blob was quantised with 7-bit weights (its
+provenance says so) or --weight-bits 7 is given, else in [-127, 127]: the neon conv picks its
+quad form at pack time from the weights.
+
 SIEVE_BIN (default .build/release/sieve) runs `sieve inspect --json BLOB`.
 """
 import argparse
@@ -59,6 +63,7 @@ def ops_of_blob(blob):
     if not os.path.exists(sieve):
         raise EstimateError(f"no sieve binary at {sieve}: swift build -c release --product sieve, or set SIEVE_BIN")
     info = json.loads(run([sieve, "inspect", "--json", blob]))
+    weight_bits = 7 if "7-bit [-63, 63]" in info.get("provenance", "") else 8
     ops = []
     for op in info["ops"]:
         kernel = op.get("kernel", [1, 1])
@@ -68,7 +73,7 @@ def ops_of_blob(blob):
             ih, iw, ic = 1, 1, ih * iw * ic
         ops.append(dict(index=op["index"], kind=op["kind"], head="head" in op, macs=op.get("macs", 0),
                         line=f"{op['kind']} {ih} {iw} {ic} {oh} {ow} {oc} {kernel[0]} {kernel[1]} {stride[0]} {stride[1]}"))
-    return ops
+    return ops, weight_bits
 
 
 def ops_of_file(path):
@@ -134,14 +139,14 @@ def marker_address(binary):
     raise EstimateError("board_mark not found in board-ops")
 
 
-def trace(binary, cpu, path, ops_file, marker, op_count):
+def trace(binary, cpu, path, ops_file, marker, op_count, weight_bits=8):
     """Runs board-ops under qemu, reading its log through a FIFO: per op, block -> executions;
     and block -> its instruction addresses (from in_asm)."""
     with tempfile.TemporaryDirectory() as tmp:
         fifo = os.path.join(tmp, "log")
         os.mkfifo(fifo)
         process = subprocess.Popen(["qemu-aarch64", "-L", SYSROOT, "-cpu", cpu, "-d", "exec,nochain,in_asm",
-                                    "-D", fifo, binary, path, ops_file],
+                                    "-D", fifo, binary, path, ops_file, str(weight_bits)],
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         output = {}
 
@@ -190,24 +195,38 @@ def falls_through(pc, blocks, text):
     return not BRANCHES.match(text.get(blocks[pc][-1], "b").split()[0])
 
 
-def chain(pc, blocks, text, into):
+def chain(pc, blocks, text, into, executions):
     """The instructions of the piece of straight-line code the block at pc belongs to: qemu ends a
     block at a page boundary (and at its size limit) without a branch, so a loop body can come in
-    two pieces; costed apart, each would pay its own pipeline fill or miss the other's work. The
-    region runs back through the blocks that fall into this one (the latest-starting, the loop's
-    own head, when several do) and on to the first block that ends in a branch, at most 8 pieces."""
+    two pieces; costed apart, each would pay its own pipeline fill or miss the other's work. A
+    piece that falls into the next one belongs with it only when both ran equally often: then every
+    run of one is a run of the other. (A loop's preheader also falls into the loop's head, once
+    per call; taken in, its few instructions took a share of every iteration's cycles, and the same
+    peak loop came out at 9.6 or 8.0 MACs/cycle depending on whether the linker put its head at a
+    page boundary.) At most 8 pieces."""
     pieces = [pc]
-    while len(pieces) < 8 and into.get(pieces[0]):
-        pieces.insert(0, max(into[pieces[0]]))
-    while len(pieces) < 8 and falls_through(pieces[-1], blocks, text) and blocks[pieces[-1]][-1] + 4 in blocks:
-        pieces.append(blocks[pieces[-1]][-1] + 4)
+
+    def together(a, b):
+        return executions.get(a, 0) == executions.get(b, 0)
+
+    while len(pieces) < 8:
+        before = [q for q in into.get(pieces[0], ()) if together(q, pieces[0])]
+        if not before:
+            break
+        pieces.insert(0, max(before))
+    while len(pieces) < 8 and falls_through(pieces[-1], blocks, text):
+        after = blocks[pieces[-1]][-1] + 4
+        if after not in blocks or not together(pieces[-1], after):
+            break
+        pieces.append(after)
     return [a for p in pieces for a in blocks[p]]
 
 
-def mca_cycles(mcpu, hot, blocks, text):
+def mca_cycles(mcpu, hot, blocks, text, executions):
     """Steady-state cycles of one execution of each hot block, all in one llvm-mca run (regions).
     A block split from its neighbours by qemu is costed as the whole piece of code (chain()) and
-    takes its share of that region's cycles by instruction count."""
+    takes its share of that region's cycles by instruction count. executions: block -> how often
+    it ran in the whole trace (which pieces run together)."""
     source = ["L0:"]
     names = []
     share = {}
@@ -217,7 +236,7 @@ def mca_cycles(mcpu, hot, blocks, text):
             into.setdefault(blocks[q][-1] + 4, []).append(q)
     for pc in sorted(hot):
         names.append(pc)
-        instructions = chain(pc, blocks, text, into)
+        instructions = chain(pc, blocks, text, into, executions)
         share[pc] = len(blocks[pc]) / len(instructions)
         source.append(f"# LLVM-MCA-BEGIN b{pc:x}")
         source += [text.get(a, "nop") for a in instructions]
@@ -247,15 +266,18 @@ def mca_model(mcpu):
     return (units[0] if units else "unknown") + " model"
 
 
-def estimate(ops, core, binary, text, marker, ops_file):
+def estimate(ops, core, binary, text, marker, ops_file, weight_bits):
     spec = CORES[core]
-    counts, blocks = trace(binary, spec["qemu"], spec["path"], ops_file, marker, len(ops))
+    counts, blocks = trace(binary, spec["qemu"], spec["path"], ops_file, marker, len(ops), weight_bits)
     for i, c in enumerate(counts):
         unknown = [pc for pc in c if pc not in blocks]
         if unknown:
             raise EstimateError(f"op {i}: {len(unknown)} executed blocks have no in_asm listing")
     hot = {pc for c in counts for pc, n in c.items() if n >= HOT_EXECUTIONS}
-    cycles = mca_cycles(spec["mca"], hot, blocks, text) if hot else {}
+    executions = Counter()
+    for c in counts:
+        executions.update(c)
+    cycles = mca_cycles(spec["mca"], hot, blocks, text, executions) if hot else {}
     rows = []
     peak_macs = {"neon": 32 * 8, "neondot": 32 * 16}[spec["path"]]  # per iteration, as sieve_peak_macs counts
     for op, c in zip(ops, counts):
@@ -272,7 +294,7 @@ def estimate(ops, core, binary, text, marker, ops_file):
         rows.append(dict(index=op["index"], kind=op["kind"], head=op["head"], macs=op["macs"], line=op["line"],
                          instructions=instructions, hot_instructions=hot_instructions, blocks=len(c),
                          hot_cycles=hot_cycles, cycles=point, cycles_low=low, cycles_high=high))
-    return dict(core=core, path=spec["path"], qemu_cpu=spec["qemu"], mca_cpu=spec["mca"], mca_model=mca_model(spec["mca"]),
+    return dict(core=core, path=spec["path"], weight_bits=weight_bits, qemu_cpu=spec["qemu"], mca_cpu=spec["mca"], mca_model=mca_model(spec["mca"]),
                 cold_ipc=spec["ipc"], boards=[dict(board=b, ghz=g) for b, g in spec["boards"]], ops=rows)
 
 
@@ -285,7 +307,7 @@ def totals(result, heads):
 def report(result, heads):
     ghz = result["boards"][0]["ghz"]
     print(f"== {result['core']}: path {result['path']} (qemu -cpu {result['qemu_cpu']}), llvm-mca -mcpu={result['mca_cpu']} "
-          f"uses the {result['mca_model']}, cold code at IPC {result['cold_ipc']}; times at {ghz} GHz "
+          f"uses the {result['mca_model']}, cold code at IPC {result['cold_ipc']}, {result['weight_bits']}-bit weights; times at {ghz} GHz "
           f"({result['boards'][0]['board']})")
     print(f"{'op':>4} {'kind':<20} {'MACs':>10} {'instr':>11} {'hot %':>6} {'cycles':>11} {'us':>9} {'range us':>17} {'MAC/cyc':>8}")
     for r in result["ops"]:
@@ -313,13 +335,16 @@ def main():
     parser.add_argument("--ops", help="an ops file instead of a blob (board-ops.c's format)")
     parser.add_argument("--core", action="append", choices=sorted(CORES), help="default: all four")
     parser.add_argument("--heads", action="store_true", help="count the heads' ops in the totals too")
+    parser.add_argument("--weight-bits", type=int, choices=(7, 8),
+                        help="draw weights as 7- or 8-bit ones (default: what the blob's provenance says; 8 for --ops)")
     parser.add_argument("--json", action="store_true", help="one JSON document instead of the tables")
     parser.add_argument("--build-dir", default=os.path.join(ROOT, ".build/board"))
     args = parser.parse_args()
     if (args.blob is None) == (args.ops is None):
         parser.error("give exactly one of a blob and --ops")
     try:
-        ops = ops_of_blob(args.blob) if args.blob else ops_of_file(args.ops)
+        ops, blob_bits = ops_of_blob(args.blob) if args.blob else (ops_of_file(args.ops), 8)
+        weight_bits = args.weight_bits or blob_bits
         if not ops:
             raise EstimateError("no ops to run")
         binary = build(args.build_dir)
@@ -327,7 +352,7 @@ def main():
         with tempfile.NamedTemporaryFile("w", suffix=".ops") as f:
             f.write("".join(op["line"] + "\n" for op in ops))
             f.flush()
-            results = [estimate(ops, core, binary, text, marker, f.name) for core in (args.core or sorted(CORES))]
+            results = [estimate(ops, core, binary, text, marker, f.name, weight_bits) for core in (args.core or sorted(CORES))]
     except (EstimateError, OSError, ValueError, KeyError) as e:
         print(f"estimate: {e}", file=sys.stderr)
         return 2

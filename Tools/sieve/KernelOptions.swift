@@ -31,19 +31,28 @@ extension KernelPath: ExpressibleByArgument {
 /// came out 3x low there).
 enum PeakRate {
     static func measure(path: KernelPath) -> Double? {
-        let isa = path.rawValue
-        guard sieve_peak_macs(isa, 1) > 0 else { return nil }
+        measure { sieve_peak_macs(path.rawValue, $0) }
+    }
+
+    /// The avx2 path's u8 x s8 route (ops whose weights fit it, such as `--weight-bits 7` blobs);
+    /// nil on every other path.
+    static func measureU8Route(path: KernelPath) -> Double? {
+        measure { sieve_peak_macs_u8(path.rawValue, $0) }
+    }
+
+    private static func measure(_ loop: (UInt64) -> UInt64) -> Double? {
+        guard loop(1) > 0 else { return nil }
         var iterations: UInt64 = 64
         while true {
             let start = sieve_now_ns()
-            _ = sieve_peak_macs(isa, iterations)
+            _ = loop(iterations)
             if sieve_now_ns() - start >= 2_000_000 || iterations >= 1 << 40 { break }
             iterations *= 2
         }
         var best = 0.0
         for _ in 0..<100 {
             let start = sieve_now_ns()
-            let macs = sieve_peak_macs(isa, iterations)
+            let macs = loop(iterations)
             best = max(best, Double(macs) / Double(sieve_now_ns() - start))
         }
         return best

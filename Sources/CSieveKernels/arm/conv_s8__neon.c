@@ -17,6 +17,13 @@ SIEVE_TARGET_BEGIN("arch=armv8-a+simd")
 // (a padded chunk [4][8]). Block bytes: runs * round_up(L, 8) * 4.
 static size_t conv_block_bytes(int32_t runs, int32_t L) { return (size_t)runs * (size_t)sieve_round_up(L, 8) * 4; }
 
+// The quad form (chosen per op here, from the weights, never from a flag): an int16 lane sums four
+// products, w[i] x[i] + w[i+8] x[i+8] of two 16-column chunks, before one sadalp: half the sadalp
+// of the paired form, which limits the in-order A53/A55. Inputs are int8, |x| <= 128, so the lane
+// cannot overflow when its four |w| sum to at most 255 (255 * 128 = 32640). Every 7-bit weight
+// ([-63, 63], `sieve quantize --weight-bits 7`) passes: 4 * 63 = 252.
+enum { QUAD_WEIGHT_SUM = 255 };
+
 // An im2col conv (the one-channel stem: k = 9, k4 = 12) whose k4 would end in a chunk of 8 and one of
 // 4 runs as one chunk of 16 instead: one paired step (48 multiply-accumulates a tile, 6 loads)
 // against two unpaired tails (64, 12 loads). Each pixel reads 16 bytes at its k4-wide im2col row,
@@ -48,7 +55,7 @@ void sieve_conv_pack__neon(const sieve_conv_params *p, void *packed) {
     arm_rq_pack_table(table, p->bias, p->multipliers, p->shifts, p->out_c, ocp);
     int8_t *w = (int8_t *)(table + arm_rq_table_size(ocp));
     memset(w, 0, (size_t)(ocp / 4) * block);
-    int32_t safe = 1;
+    int32_t safe = 1, quad = 1;
     for (int32_t oc = 0; oc < p->out_c; oc++) {
         const int8_t *row = p->weights + (size_t)oc * k;
         int8_t *dst_block = w + (size_t)(oc / 4) * block;
@@ -67,9 +74,20 @@ void sieve_conv_pack__neon(const sieve_conv_params *p, void *packed) {
                     if (i0 >= 0 && i1 >= 0 && pair_overflows(row[i0], row[i1])) safe = 0;
                 }
             }
+            for (int32_t j = 0; j + 32 <= L16; j += 32) {
+                for (int32_t i = 0; i < 8; i++) {
+                    int32_t sum = 0;  // the four weights of one int16 lane of the quad form
+                    for (int32_t q = 0; q < 4; q++) {
+                        const int32_t index = arm_conv_column(p, runs, L, r, j + i + 8 * q);
+                        if (index >= 0) sum += row[index] < 0 ? -row[index] : row[index];
+                    }
+                    if (sum > QUAD_WEIGHT_SUM) quad = 0;
+                }
+            }
         }
     }
     h->safe = safe;
+    h->quad = safe && quad && L16 >= 32;  // with no quad step the paired tile (and its peel) is as good
     h->runs = runs;
     h->L = L;
     h->block_bytes = (int32_t)block;
@@ -115,7 +133,7 @@ size_t sieve_conv_scratch_size__neon(const sieve_conv_params *p) {
 
 // PEEL: "" (the accumulators are zeroed first) or PEEL_4PX, which runs the first run's first step
 // with saddlp (no accumulate) in place of the 16 zeroing moves a tile (the loop then continues).
-#define NEON_TILE_ASM(LOADQ, STEP, TAIL8, TAIL4, PEEL)                                                \
+#define NEON_TILE_ASM(LOADQ, STEP, TAIL8, TAIL4, PEEL, QUAD)                                          \
     __asm__ volatile(                                                                                 \
         "mov x9, %[x0]\n mov x10, %[x1]\n mov x11, %[x2]\n mov x12, %[x3]\n"                         \
         "mov x13, %[w]\n mov x14, %[runs]\n"                                                          \
@@ -127,6 +145,7 @@ size_t sieve_conv_scratch_size__neon(const sieve_conv_params *p) {
         "1:\n"                                                                                        \
         "mov x4, x9\n mov x5, x10\n mov x6, x11\n mov x7, x12\n"                                     \
         "add x9, x9, %[stride]\n add x10, x10, %[stride]\n add x11, x11, %[stride]\n add x12, x12, %[stride]\n" \
+        QUAD                                                                                          \
         "cbz %[steps], 3f\n"                                                                          \
         "mov x15, %[steps]\n"                                                                         \
         "2:\n"                                                                                        \
@@ -179,6 +198,52 @@ size_t sieve_conv_scratch_size__neon(const sieve_conv_params *p) {
           "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11", "v12", "v13", "v14", "v15", "v16", "v17", "v18", "v19", "v20", \
           "v21", "v22", "v23", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31")
 
+// The quad form's steps (QUAD_LOOP): 32 columns a step, two pixels at a time. Products of 2 pixels x
+// 4 channels in eight temporaries (v20-v23, v28-v31: the in-order A53 needs six chains in flight
+// to hide its 6-cycle multiply latency; four left it stalling, 136 cycles a step in llvm-mca against
+// 113), so the weights (v16-v19) hold one 16-column chunk at a time and are loaded twice a pixel pair.
+// Inputs: pixel XA's 32 columns in v24/v25, XB's in v26/v27. An odd 16-column step left over goes
+// to the paired loop.
+#define QUAD_ROUND(OP, X0, X1)                                                                        \
+    OP(20, X0, 16) OP(28, X1, 16) OP(21, X0, 17) OP(29, X1, 17)                                      \
+    OP(22, X0, 18) OP(30, X1, 18) OP(23, X0, 19) OP(31, X1, 19)
+#define QUAD_PAIR(ACC, A0, A1, A2, A3, B0, B1, B2, B3)                                                \
+    "ldp q16, q17, [x13]\n ldp q18, q19, [x13, #32]\n"                                               \
+    QUAD_ROUND(ML, 24, 26) QUAD_ROUND(MLA2, 24, 26)                                                   \
+    "ldp q16, q17, [x13, #64]\n ldp q18, q19, [x13, #96]\n"                                          \
+    QUAD_ROUND(MLA, 25, 27) QUAD_ROUND(MLA2, 25, 27)                                                  \
+    ACC(A0, 20) ACC(A1, 21) ACC(A2, 22) ACC(A3, 23) ACC(B0, 28) ACC(B1, 29) ACC(B2, 30) ACC(B3, 31)
+#define QUAD_INPUTS(P, Q) "ldr q24, [" #P "]\n ldr q26, [" #Q "]\n ldr q25, [" #P ", #16]\n ldr q27, [" #Q ", #16]\n"
+#define QUAD_STEP_2PX QUAD_INPUTS(x4, x5) QUAD_PAIR(PADAL, 0, 1, 2, 3, 4, 5, 6, 7)
+#define QUAD_STEP_4PX QUAD_STEP_2PX QUAD_INPUTS(x6, x7) QUAD_PAIR(PADAL, 8, 9, 10, 11, 12, 13, 14, 15)
+// The first run's first quad step with saddlp, in place of zeroing the 16 accumulators (as PEEL_4PX).
+#define QUAD_PEEL_4PX                                                                                 \
+    "cmp %[steps], #2\n"                                                                              \
+    "b.lo 8f\n"                                                                                       \
+    "mov x4, x9\n mov x5, x10\n mov x6, x11\n mov x7, x12\n"                                       \
+    "add x9, x9, %[stride]\n add x10, x10, %[stride]\n add x11, x11, %[stride]\n add x12, x12, %[stride]\n" \
+    QUAD_INPUTS(x4, x5) QUAD_PAIR(PADDL, 0, 1, 2, 3, 4, 5, 6, 7)                                      \
+    QUAD_INPUTS(x6, x7) QUAD_PAIR(PADDL, 8, 9, 10, 11, 12, 13, 14, 15)                                \
+    "add x4, x4, #32\n add x5, x5, #32\n add x6, x6, #32\n add x7, x7, #32\n add x13, x13, #128\n"  \
+    "lsr x15, %[steps], #1\n"                                                                         \
+    "subs x15, x15, #1\n"                                                                             \
+    "b.ne 10f\n"                                                                                      \
+    "b 11f\n"                                                                                         \
+    "8:\n"
+// steps / 2 quad steps; then an odd step through the paired loop (x15 = 1), or on to the tails.
+#define QUAD_LOOP(STEP)                                                                               \
+    "lsr x15, %[steps], #1\n"                                                                         \
+    "cbz x15, 11f\n"                                                                                  \
+    "10:\n"                                                                                           \
+    STEP                                                                                              \
+    "add x4, x4, #32\n add x5, x5, #32\n add x6, x6, #32\n add x7, x7, #32\n add x13, x13, #128\n"  \
+    "subs x15, x15, #1\n"                                                                             \
+    "b.ne 10b\n"                                                                                      \
+    "11:\n"                                                                                           \
+    "tbz %[steps], #0, 3f\n"                                                                          \
+    "mov x15, #1\n"                                                                                   \
+    "b 2f\n"
+
 #define PADDL(A, T) "saddlp v" #A ".4s, v" #T ".8h\n"
 #define PADDL8(A0, A1, A2, A3, B0, B1, B2, B3)                                                        \
     PADDL(A0, 16) PADDL(A1, 17) PADDL(A2, 18) PADDL(A3, 19) PADDL(B0, 20) PADDL(B1, 21) PADDL(B2, 22) PADDL(B3, 23)
@@ -209,6 +274,7 @@ size_t sieve_conv_scratch_size__neon(const sieve_conv_params *p) {
 // pixel's 4 bytes are stored as one 32-bit lane.
 static inline __attribute__((always_inline)) void neon_tile(const arm_gemm *g, const int8_t *const *x, int8_t *const *o,
                                                             int32_t npx, int32_t b0, int32_t b1, const int SAFE) {
+    // SAFE: 0 unpaired, 1 paired, 2 quad (then paired for an odd step and the tails)
     int32_t acc[16] __attribute__((aligned(16)));
     const int64_t runs = g->in.runs, steps = g->in.L / 16, L = g->in.L, stride = g->in.run_stride;
     // The fast epilogue's pointers at channel 0, once per tile: the assembly adds the block's channel.
@@ -219,12 +285,15 @@ static inline __attribute__((always_inline)) void neon_tile(const arm_gemm *g, c
         // direct: four pixels, four real channels, the fast form (see the assembly's end).
         const int direct = npx == ARM_MR && g->out_c - oc >= 4 && g->rq.fast[oc / 16];
         if (npx <= 2) {  // pixels 2 and 3 stay zero and are not stored
-            if (SAFE) NEON_TILE_ASM(LOADQ_2PX, PAIRED_STEP_2PX, TAIL8_2PX, TAIL4_2PX, "");
-            else NEON_TILE_ASM(LOADQ_2PX, UNPAIRED_STEP_2PX, TAIL8_2PX, TAIL4_2PX, "");
+            if (SAFE == 2) NEON_TILE_ASM(LOADQ_2PX, PAIRED_STEP_2PX, TAIL8_2PX, TAIL4_2PX, "", QUAD_LOOP(QUAD_STEP_2PX));
+            else if (SAFE) NEON_TILE_ASM(LOADQ_2PX, PAIRED_STEP_2PX, TAIL8_2PX, TAIL4_2PX, "", "");
+            else NEON_TILE_ASM(LOADQ_2PX, UNPAIRED_STEP_2PX, TAIL8_2PX, TAIL4_2PX, "", "");
+        } else if (SAFE == 2) {
+            NEON_TILE_ASM(LOADQ_4PX, PAIRED_STEP, TAIL8_4PX, TAIL4_4PX, QUAD_PEEL_4PX, QUAD_LOOP(QUAD_STEP_4PX));
         } else if (SAFE) {
-            NEON_TILE_ASM(LOADQ_4PX, PAIRED_STEP, TAIL8_4PX, TAIL4_4PX, PEEL_4PX);
+            NEON_TILE_ASM(LOADQ_4PX, PAIRED_STEP, TAIL8_4PX, TAIL4_4PX, PEEL_4PX, "");
         } else {
-            NEON_TILE_ASM(LOADQ_4PX, UNPAIRED_STEP, TAIL8_4PX, TAIL4_4PX, "");
+            NEON_TILE_ASM(LOADQ_4PX, UNPAIRED_STEP, TAIL8_4PX, TAIL4_4PX, "", "");
         }
         if (direct) continue;
         const int32x4_t bias = vld1q_s32(g->rq.bias + oc), m = vld1q_s32(g->rq.mult + oc);
@@ -260,6 +329,10 @@ static void neon_tile_paired(const arm_gemm *g, const int8_t *const *x, int8_t *
     neon_tile(g, x, o, npx, b0, b1, 1);
 }
 
+static void neon_tile_quad(const arm_gemm *g, const int8_t *const *x, int8_t *const *o, int32_t npx, int32_t b0, int32_t b1) {
+    neon_tile(g, x, o, npx, b0, b1, 2);
+}
+
 static void neon_tile_unpaired(const arm_gemm *g, const int8_t *const *x, int8_t *const *o, int32_t npx, int32_t b0, int32_t b1) {
     neon_tile(g, x, o, npx, b0, b1, 0);
 }
@@ -278,7 +351,7 @@ void sieve_conv_s8__neon(const sieve_conv_params *p, const void *packed, void *s
     g.weights = (const int8_t *)(table + arm_rq_table_size(ocp));
     g.block_bytes = (size_t)h->block_bytes;
     g.out_c = p->out_c;
-    arm_gemm_run(&g, p, 4, h->safe ? neon_tile_paired : neon_tile_unpaired);
+    arm_gemm_run(&g, p, 4, h->quad ? neon_tile_quad : h->safe ? neon_tile_paired : neon_tile_unpaired);
 }
 
 SIEVE_TARGET_END

@@ -54,7 +54,65 @@ static inline __attribute__((always_inline)) void dot_store(const arm_gemm *g, c
     }
 }
 
+// A band's last 1-2 pixels: pixels 0-1 only (half the sdot of the 4-pixel tile; a 7x7 layer's 49
+// pixels are 12 tiles of 4 and one of 1), through acc and dot_store.
+#define DOT_GROUP_2PX_AT(L, OFF0, OFF1, OFF2, OFF3)                                                   \
+    "ldr q28, [x13, #" #OFF0 "]\n ldr q29, [x13, #" #OFF1 "]\n"                                        \
+    "ldr q30, [x13, #" #OFF2 "]\n ldr q31, [x13, #" #OFF3 "]\n"                                        \
+    SD(0, 28, 24, L) SD(4, 28, 25, L) SD(1, 29, 24, L) SD(5, 29, 25, L)                               \
+    SD(2, 30, 24, L) SD(6, 30, 25, L) SD(3, 31, 24, L) SD(7, 31, 25, L)
+
+__attribute__((noinline)) static void dot_tile_2px(const arm_gemm *g, const int8_t *const *x, int8_t *const *o, int32_t npx, int32_t b0, int32_t b1) {
+    int32_t acc[32] __attribute__((aligned(16)));
+    const int64_t runs = g->in.runs, steps = g->in.L / 16, L = g->in.L, stride = g->in.run_stride;
+    for (int32_t b = b0; b < b1; b++) {
+        const int32_t oc = b * 16;
+        const int8_t *w = g->weights + (size_t)b * g->block_bytes;
+        __asm__ volatile(
+            ".arch_extension dotprod\n"
+            "ld1 {v0.4s, v1.4s, v2.4s, v3.4s}, [%[bias]]\n"
+            "mov v4.16b, v0.16b\n mov v5.16b, v1.16b\n mov v6.16b, v2.16b\n mov v7.16b, v3.16b\n"
+            "mov x9, %[x0]\n mov x10, %[x1]\n"
+            "mov x13, %[w]\n mov x14, %[runs]\n"
+            "1:\n"
+            "mov x4, x9\n mov x5, x10\n"
+            "cbz %[steps], 3f\n"
+            "mov x15, %[steps]\n"
+            "2:\n"
+            "ldr q24, [x4]\n ldr q25, [x5]\n"
+            "add x4, x4, #16\n add x5, x5, #16\n"
+            DOT_GROUP_2PX_AT(0, 0, 16, 32, 48) DOT_GROUP_2PX_AT(1, 64, 80, 96, 112)
+            DOT_GROUP_2PX_AT(2, 128, 144, 160, 176) DOT_GROUP_2PX_AT(3, 192, 208, 224, 240)
+            "add x13, x13, #256\n"
+            "subs x15, x15, #1\n"
+            "b.ne 2b\n"
+            "3:\n"
+            "tbz %[L], #3, 4f\n"
+            "ldr d24, [x4]\n ldr d25, [x5]\n"
+            "add x4, x4, #8\n add x5, x5, #8\n"
+            DOT_GROUP_2PX_AT(0, 0, 16, 32, 48) DOT_GROUP_2PX_AT(1, 64, 80, 96, 112)
+            "add x13, x13, #128\n"
+            "4:\n"
+            "tbz %[L], #2, 5f\n"
+            "ldr s24, [x4]\n ldr s25, [x5]\n"
+            DOT_GROUP_2PX_AT(0, 0, 16, 32, 48)
+            "add x13, x13, #64\n"
+            "5:\n"
+            "add x9, x9, %[stride]\n add x10, x10, %[stride]\n"
+            "subs x14, x14, #1\n"
+            "b.ne 1b\n"
+            "stp q0, q1, [%[acc]]\n stp q2, q3, [%[acc], #32]\n stp q4, q5, [%[acc], #64]\n stp q6, q7, [%[acc], #96]\n"
+            :
+            : [x0] "r"(x[0]), [x1] "r"(x[1]), [w] "r"(w), [bias] "r"(g->rq.bias + oc), [runs] "r"(runs), [steps] "r"(steps),
+              [L] "r"(L), [stride] "r"(stride), [acc] "r"(acc)
+            : "cc", "memory", "x4", "x5", "x9", "x10", "x13", "x14", "x15", "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7",
+              "v24", "v25", "v28", "v29", "v30", "v31");
+        dot_store(g, acc, o, npx, oc);
+    }
+}
+
 static void dot_tile(const arm_gemm *g, const int8_t *const *x, int8_t *const *o, int32_t npx, int32_t b0, int32_t b1) {
+    if (__builtin_expect(npx <= 2, 0)) { dot_tile_2px(g, x, o, npx, b0, b1); return; }
     int32_t acc[64] __attribute__((aligned(16)));
     const int64_t runs = g->in.runs, steps = g->in.L / 16, L = g->in.L, stride = g->in.run_stride;
     for (int32_t b = b0; b < b1; b++) {

@@ -7,6 +7,7 @@
 typedef struct {
     int32_t safe;  // 1: no int16 lane can sum two (-128) * (-128) products (the paired form is exact)
     int32_t runs, L, block_bytes;
+    int32_t quad;  // conv: 1 when every int16 lane of the quad form sums four products that fit (see conv_s8__neon.c)
 } neon_header;
 
 #define NEON_HEADER 64
@@ -26,6 +27,7 @@ void sieve_stem_s8__neon(const sieve_conv_params *p, const void *packed, void *s
 #define ML(T, X, W) "smull v" #T ".8h, v" #X ".8b, v" #W ".8b\n"
 #define ML2(T, X, W) "smull2 v" #T ".8h, v" #X ".16b, v" #W ".16b\n"
 #define MLA2(T, X, W) "smlal2 v" #T ".8h, v" #X ".16b, v" #W ".16b\n"
+#define MLA(T, X, W) "smlal v" #T ".8h, v" #X ".8b, v" #W ".8b\n"
 #define PADAL(A, T) "sadalp v" #A ".4s, v" #T ".8h\n"
 // Two pixels (inputs X0, X1; accumulators from A0, A1) x 4 channels, paired.
 #define PAIRED_HALF(X0, X1, A0, A1)                                                                   \

@@ -46,6 +46,7 @@ void sieve_conv_u8_pack__avx2(const sieve_conv_params *p, void *packed);
 size_t sieve_conv_u8_scratch_size__avx2(const sieve_conv_params *p);
 void sieve_conv_u8_s8__avx2(const sieve_conv_params *p, const void *packed, void *scratch);
 int sieve_conv_u8_route__avx2(const void *packed);  // also reads a packed fully connected op's route
+uint64_t sieve_peak_macs_u8__avx2(uint64_t iterations);  // the u8 route's register-only loop
 // The same route for fully connected ops (x86/fc_s8__avx2_u8.c).
 int sieve_fc_u8_fits__avx2(const sieve_fc_params *p);
 size_t sieve_fc_u8_packed_size__avx2(const sieve_fc_params *p);

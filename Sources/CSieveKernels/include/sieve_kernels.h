@@ -180,6 +180,11 @@ sieve_conv_params sieve_conv_rows(const sieve_conv_params *p, int32_t row_begin,
 // Peak int8 MAC rate of a path on this core: a register-only loop of its multiply-accumulate
 // instruction, `iterations` times 32 independent instructions. Returns the MACs performed.
 uint64_t sieve_peak_macs(int32_t isa, uint64_t iterations);
+// The same for the avx2 path's u8 x s8 route (vpmaddubsw; ops whose weights allow it, such as
+// `--weight-bits 7` blobs); 0 on every other path.
+uint64_t sieve_peak_macs_u8(int32_t isa, uint64_t iterations);
+// 1 when a conv or fully connected op packed for `isa` runs on the avx2 u8 x s8 route, else 0.
+int32_t sieve_packed_u8_route(int32_t isa, const void *packed);
 
 // Exact logits of a head or the classifier (docs/FORMAT.md, "Exact logits"): the fully connected
 // op's accumulators dequantised without rounding to int8. With pixels > 1 the input is the tap a

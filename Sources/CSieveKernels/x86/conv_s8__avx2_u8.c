@@ -151,5 +151,22 @@ void sieve_conv_u8_s8__avx2(const sieve_conv_params *p, const void *packed, void
     sieve_conv_band_avx2(p, v, blocks, blocks32, t, (const uint8_t *)scratch, (const uint8_t *)v.weights, 1, conv_tile);
 }
 
+// The u8 route's peak: 32 vpmaddubsw + vpmaddwd (by ones) + vpaddd triples (ymm, 32 MACs each) per
+// iteration, on registers only, in assembly for the same reason as the int16 route's peak loop.
+#define MADD_U8(a) "vpmaddubsw %%ymm14, %%ymm15, %%ymm12\n\t" "vpmaddwd %%ymm12, %%ymm13, %%ymm12\n\t" \
+                   "vpaddd %%ymm12, %%ymm" #a ", %%ymm" #a "\n\t"
+#define MADD_U8_8 MADD_U8(0) MADD_U8(1) MADD_U8(2) MADD_U8(3) MADD_U8(4) MADD_U8(5) MADD_U8(6) MADD_U8(7)
+uint64_t sieve_peak_macs_u8__avx2(uint64_t iterations) {
+    for (uint64_t n = 0; n < iterations; n++) {
+        __asm__ volatile(MADD_U8_8 MADD_U8_8 MADD_U8_8 MADD_U8_8
+                         :
+                         :
+                         : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm12");
+    }
+    return iterations * 32 * 32;
+}
+#undef MADD_U8_8
+#undef MADD_U8
+
 SIEVE_TARGET_END
 #endif
