@@ -152,8 +152,16 @@ public final class Interpreter {
         let dst = input
         precondition(pixels.count == dst.count, "pixel buffer size differs from the model input")
         let channels = Int(model.info.inputChannels)
+        precondition(inputTable.count == channels * 256 && dst.count % channels == 0, "input table does not match the model input")
+        // One channel at a time through its own table, unchecked (the sizes are checked above): no
+        // division per value (a 224x224x3 input took 0.3 ms with `i % channels` and checked indexing).
         inputTable.withUnsafeBufferPointer { table in
-            for i in 0..<dst.count { dst[i] = table[(i % channels) * 256 + Int(pixels[i])] }
+            guard let table = table.baseAddress, let out = dst.baseAddress else { return }
+            for c in 0..<channels {
+                let row = table + c * 256
+                var i = c
+                while i < dst.count { out[i] = row[Int(pixels[i])]; i += channels }
+            }
         }
     }
 
