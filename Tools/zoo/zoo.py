@@ -6,9 +6,8 @@ train it on camera-like pictures (train_zoo.py: low resolution first, one thread
 its BatchNorm statistics at 224x224; without, keep its random weights, re-estimate BatchNorm
 (so activations are realistic) and fit its last layer to the images' classes by least squares (so
 logits vary across images; a network with constant logits proves nothing). Export it with
-torch's default (dynamo) exporter,
-then `sieve quantize --norm imagenet` and compare the int8 blob's logits with the float model's
-(ONNX Runtime) on held-out images. Prints one table row per model and writes a JSON report.
+torch's default (dynamo) exporter, `sieve quantize --norm imagenet`, and compare the int8 blob's
+logits with the float model's (ONNX Runtime) on held-out images. Prints one table row per model and writes a JSON report.
 
     python3 Tools/zoo/zoo.py --models mobilenet_v2,resnet18 --out out/zoo
     python3 Tools/zoo/zoo.py --models mobilenet_v2,resnet18 --out out/zoo --train-seconds 360
