@@ -55,3 +55,9 @@ def test_zoo_refuses_bad_training_options(tmp_path):
         proc = subprocess.run([sys.executable, os.path.join(REPO, "Tools", "zoo", "zoo.py"), "--out", str(tmp_path),
                                option, value], capture_output=True, text=True, timeout=300)
         assert proc.returncode != 0 and expected in proc.stderr, (option, value, proc.stderr)
+
+
+def test_margins_refuses_a_directory_without_a_zoo_report(tmp_path):
+    proc = subprocess.run([sys.executable, os.path.join(REPO, "Tools", "zoo", "margins.py"), str(tmp_path)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0 and "zoo.json" in proc.stderr, proc.stderr
