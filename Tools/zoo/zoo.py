@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
 """The model zoo: torchvision classifiers brought to Sieve the way a user brings theirs.
 
-For each model: build it (10 classes, 3x224x224, fixed seed, no downloads), re-estimate its
-BatchNorm statistics on camera-like images (so activations are realistic), fit its last layer to
-the images' classes by least squares (so logits vary across images and carry real margins; a
-network with constant logits proves nothing), export it with torch's default (dynamo) exporter,
-then `sieve quantize --norm imagenet` and compare the int8 blob's logits with the float model's
-(ONNX Runtime) on held-out images. Prints one table row per model and writes a JSON report.
+For each model: build it (10 classes, 3x224x224, fixed seed, no downloads); with --train-seconds,
+train it on camera-like pictures (train_zoo.py: low resolution first, one thread) and re-estimate
+its BatchNorm statistics at 224x224; without, keep its random weights, re-estimate BatchNorm
+(so activations are realistic) and fit its last layer to the images' classes by least squares (so
+logits vary across images; a network with constant logits proves nothing). Export it with
+torch's default (dynamo) exporter, `sieve quantize --norm imagenet`, and compare the int8 blob's
+logits with the float model's (ONNX Runtime) on held-out images. Prints one table row per model and writes a JSON report.
 
     python3 Tools/zoo/zoo.py --models mobilenet_v2,resnet18 --out out/zoo
+    python3 Tools/zoo/zoo.py --models mobilenet_v2,resnet18 --out out/zoo --train-seconds 360
 """
 import argparse
 import json
@@ -25,6 +27,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "reference"))
 import camera_images  # noqa: E402
 import sieve_blob  # noqa: E402
 import torchvision_models  # noqa: E402
+import train_zoo  # noqa: E402
 import torch  # noqa: E402
 
 ALL = ["mobilenet_v2", "mobilenet_v3_small", "mobilenet_v3_large", "resnet18", "resnet50", "squeezenet1_1",
@@ -136,8 +139,19 @@ def run_model(name, args, data):
     onnx_path = os.path.join(directory, f"{name}.onnx")
     blob = os.path.join(directory, f"{name}.sieve")
     model = torchvision_models.build(name, seed=args.seed)
-    estimate_batchnorm(model, data["bn"])
-    fit_last_layer(model, data["fit"], data["fit_labels"], 10)
+    trained = {}
+    if args.train_seconds > 0:
+        # Trained weights (train_zoo.py), then BatchNorm statistics measured at 224x224.
+        started = time.monotonic()
+        steps, train_accuracy = train_zoo.train(model, args.train_seconds, args.train_resolutions, seed=args.seed,
+                                                log=lambda line: print(f"{name}: {line}", file=sys.stderr, flush=True))
+        trained = {"train_steps": steps, "train_accuracy": train_accuracy, "train_s": time.monotonic() - started}
+        estimate_batchnorm(model, data["bn"])
+        torch.save(model.state_dict(), os.path.join(directory, f"{name}-trained.pt"))  # to study it later
+    else:
+        # Random weights: realistic activations, and a last layer that gives the classes margins.
+        estimate_batchnorm(model, data["bn"])
+        fit_last_layer(model, data["fit"], data["fit_labels"], 10)
     torch.onnx.export(model, (torch.zeros(1, 3, SIZE, SIZE),), onnx_path)  # the default exporter
     reference = float_logits(onnx_path, data["eval"])
     noisy = float_logits(onnx_path, data["eval"], noise_db=40)
@@ -169,14 +183,15 @@ def run_model(name, args, data):
         "int8_accuracy": float(np.mean(quantised.argmax(1) == data["eval_labels"])),
         "logit_spread": spread, "quantize_s": quantize_s,
         "reference_images": checked, "reference_mismatches": mismatches,
-        "median_us": bench["median_us"], "isa": bench["isa"],
+        "median_us": bench["median_us"], "isa": bench["isa"], **trained,
     }
 
 
 def prepare_data(args):
     os.makedirs(args.out, exist_ok=True)
     bn, _ = camera_images.load("train", args.bn_images, SIZE, seed=11)
-    fit, fit_labels = camera_images.load("train", args.fit_images, SIZE, seed=12)
+    # Only random-weight models have their last layer fitted.
+    fit, fit_labels = camera_images.load("train", args.fit_images, SIZE, seed=12) if not args.train_seconds else (None, None)
     calib, _ = camera_images.load("train", args.calib_images, SIZE, seed=13)
     evaluation, eval_labels = camera_images.load("test", args.images, SIZE, seed=14)
     paths = {k: os.path.join(args.out, f"{k}.npy") for k in ("calib", "eval", "labels")}
@@ -198,16 +213,27 @@ def main():
     parser.add_argument("--fit-images", type=int, default=1000)
     parser.add_argument("--runs", type=int, default=50, help="timed runs for the latency")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     parser.add_argument("--reference", type=int, default=0,
                         help="also run the first N images through the independent int8 reference and count mismatches")
+    parser.add_argument("--train-seconds", type=float, default=0,
+                        help="train each model this long on one thread (train_zoo.py) instead of random weights")
+    parser.add_argument("--train-resolutions", default="64,128,224",
+                        help="progressive training resolutions (default 64,128,224: half the time at the first)")
     parser.add_argument("--json", help="write the report here (default OUT/zoo.json)")
     args = parser.parse_args()
-    torch.set_num_threads(2)
+    try:
+        args.train_resolutions = [int(r) for r in args.train_resolutions.split(",")]
+    except ValueError:
+        parser.error(f"--train-resolutions: expected comma-separated integers, got {args.train_resolutions!r}")
+    if args.train_seconds < 0 or any(r < 32 for r in args.train_resolutions):
+        parser.error("--train-seconds must be >= 0 and every training resolution >= 32")
+    torch.set_num_threads(args.threads)
     data = prepare_data(args)
     rows = []
     print("| model | ops | MMACs | blob KiB | arena KiB | int8/float top-1 | logit SQNR dB | float+40dB noise: top-1, SQNR dB "
-          "| float acc | int8 acc | quantise s | median ms |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "| float acc | int8 acc | quantise s | median ms | train steps, s |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for name in args.models.split(","):
         try:
             r = run_model(name, args, data)
@@ -219,7 +245,8 @@ def main():
         print(f"| {name} | {r['ops']} | {r['macs'] / 1e6:.0f} | {r['blob_bytes'] / 1024:.0f} | {r['arena_bytes'] / 1024:.0f} "
               f"| {100 * r['agreement']:.1f} % | {r['sqnr_db']:.1f} | {100 * r['noise40_agreement']:.1f} %, {r['noise40_sqnr_db']:.1f} "
               f"| {100 * r['float_accuracy']:.1f} % "
-              f"| {100 * r['int8_accuracy']:.1f} % | {r['quantize_s']:.1f} | {r['median_us'] / 1000:.2f} ({r['isa']}) |", flush=True)
+              f"| {100 * r['int8_accuracy']:.1f} % | {r['quantize_s']:.1f} | {r['median_us'] / 1000:.2f} ({r['isa']}) "
+              f"| {r.get('train_steps', '-')}, {r.get('train_s', 0):.0f} |", flush=True)
     with open(args.json or os.path.join(args.out, "zoo.json"), "w") as f:
         json.dump(rows, f, indent=1)
     return 1 if any("error" in r for r in rows) else 0
