@@ -79,7 +79,7 @@ struct BenchCommand: ParsableCommand {
         let interpreter = try Interpreter(model: model, path: kernel.isa, threads: threads)
         let peak = PeakRate.measure(path: interpreter.path)
         // Ops on the avx2 u8 x s8 route are measured against that route's own peak.
-        let u8Ops = (0..<model.ops.count).filter { interpreter.runsU8Route(op: $0) }
+        let u8Ops = Set((0..<model.ops.count).filter { interpreter.runsU8Route(op: $0) })
         let peakU8 = u8Ops.isEmpty ? nil : PeakRate.measureU8Route(path: interpreter.path)
         let frames = try FrameBench(size: frameSize, format: frameFormat, interpreter: interpreter)
         let oneThread = threads > 1 ? try Interpreter(model: model, path: interpreter.path) : nil
