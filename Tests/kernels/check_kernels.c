@@ -208,6 +208,7 @@ static const char *const op_names[OP_COUNT] = {"conv", "dwconv", "fc"};
 typedef struct {
     long passed[OP_COUNT], native[OP_COUNT], pieces[OP_COUNT];
     long conv_u8, conv_u8_expected;  // avx2 convs on the u8 x s8 route; of the cases built for it
+    long conv_wino;                  // avx2 convs on the Winograd route
     long fc_u8, fc_u8_expected;      // the same for fully connected ops
 } path_stats;
 
@@ -304,6 +305,18 @@ static conv_case conv_case_new(int depthwise, long index) {
             p->in_h = uniform(1, 15);
             p->in_w = uniform(1, 15);
         }
+        // ResNet's 3x3 stride-1 convs (avx2 runs them by Winograd F(2,3)): many input channels, odd and
+        // even sizes; up to 6.4 M MACs.
+        const int resnet = !depthwise && !mobilenet && chance(6);
+        if (resnet) {
+            static const int32_t resnet_c[] = {16, 24, 64, 100, 128, 256, 512};
+            p->kernel_h = p->kernel_w = 3;
+            p->stride_h = p->stride_w = 1;
+            p->in_c = PICK(resnet_c);
+            p->out_c = PICK(outs);
+            p->in_h = uniform(2, 14);
+            p->in_w = uniform(2, 14);
+        }
         const int same = mobilenet || chance(50);
         const int32_t pt = same ? (p->kernel_h - 1) / 2 : uniform(0, p->kernel_h - 1);
         const int32_t pb = same ? p->kernel_h - 1 - pt : uniform(0, p->kernel_h - 1);
@@ -318,7 +331,7 @@ static conv_case conv_case_new(int depthwise, long index) {
         p->out_h = (h - p->kernel_h) / p->stride_h + 1;
         p->out_w = (w - p->kernel_w) / p->stride_w + 1;
         const int64_t macs = (int64_t)p->out_h * p->out_w * p->out_c * p->kernel_h * p->kernel_w * (depthwise ? 1 : p->in_c);
-        if (macs <= (large || mobilenet ? 16 * (int64_t)macs_limit : macs_limit)) break;
+        if (macs <= (large || mobilenet || resnet ? 16 * (int64_t)macs_limit : macs_limit)) break;
     }
     p->groups = 1;
     int shift_mode;
@@ -419,12 +432,20 @@ static void check_conv(int op, long index) {
             scratch = buffer_new(scratch_size > 0 ? scratch_size : 1, 1);
             stats[isa].native[op]++;
 #if defined(__x86_64__)
-            // The route the pack chose, against what the case was built for.
+            // The route the pack chose, against what the case was built for: Winograd for every 3x3
+            // stride-1 conv at least 4 outputs wide, else u8 x s8 when the weights fit it.
             if (op == OP_CONV && isa == SIEVE_ISA_AVX2) {
-                const int u8 = sieve_conv_u8_route__avx2(packed.ptr);
-                const int expected_u8 = c.values == VALUES_W7 || c.values == VALUES_PAIR_EDGE || c.values == VALUES_SMALL;
+                const int32_t route = sieve_conv_route__avx2(packed.ptr);
+                const int wino = p->kernel_h == 3 && p->kernel_w == 3 && p->stride_h == 1 && p->stride_w == 1 && p->out_w >= 4;
+                const int u8 = route == SIEVE_CONV_ROUTE_U8;
+                const int expected_u8 = !wino && (c.values == VALUES_W7 || c.values == VALUES_PAIR_EDGE || c.values == VALUES_SMALL);
                 stats[isa].conv_u8 += u8;
                 stats[isa].conv_u8_expected += expected_u8;
+                stats[isa].conv_wino += route == SIEVE_CONV_ROUTE_WINOGRAD;
+                if (wino != (route == SIEVE_CONV_ROUTE_WINOGRAD)) {
+                    fail_conv(op, isa, index, p, wino ? "Winograd route not taken for a 3x3 stride-1 conv," : "Winograd route taken for another shape,",
+                              0, p->out_h, NULL, NULL, c.values, c.requant);
+                }
                 if ((c.values == VALUES_W7_BROKEN && u8) || (expected_u8 && !u8)) {
                     fail_conv(op, isa, index, p, u8 ? "u8 route taken with a pair that breaks its bound," : "int16 route taken for weights the u8 route fits,",
                               0, p->out_h, NULL, NULL, c.values, c.requant);
@@ -663,9 +684,11 @@ int main(int argc, char **argv) {
     if (sieve_isa_available(SIEVE_ISA_AVX2)) {
         printf("avx2 conv routes: u8 x s8 %ld of %ld native cases (%ld built for it)\n", stats[SIEVE_ISA_AVX2].conv_u8,
                stats[SIEVE_ISA_AVX2].native[OP_CONV], stats[SIEVE_ISA_AVX2].conv_u8_expected);
+        printf("avx2 conv routes: Winograd F(2,3) %ld of %ld native cases\n", stats[SIEVE_ISA_AVX2].conv_wino, stats[SIEVE_ISA_AVX2].native[OP_CONV]);
         printf("avx2 fc routes: u8 x s8 %ld of %ld native cases (%ld built for it)\n", stats[SIEVE_ISA_AVX2].fc_u8,
                stats[SIEVE_ISA_AVX2].native[OP_FC], stats[SIEVE_ISA_AVX2].fc_u8_expected);
         if (count >= 100 && stats[SIEVE_ISA_AVX2].conv_u8 == 0) { fprintf(stderr, "FAIL: no conv case ran on avx2's u8 x s8 route\n"); return 1; }
+        if (count >= 100 && stats[SIEVE_ISA_AVX2].conv_wino == 0) { fprintf(stderr, "FAIL: no conv case ran on avx2's Winograd route\n"); return 1; }
         if (count >= 100 && stats[SIEVE_ISA_AVX2].fc_u8 == 0) { fprintf(stderr, "FAIL: no fc case ran on avx2's u8 x s8 route\n"); return 1; }
     }
 #endif

@@ -14,6 +14,9 @@
 typedef void sieve_conv_tile_avx2(const uint8_t *const x[CONV_TILE_PIXELS], const void *w, const int32_t *bias, intptr_t runs, intptr_t run_len,
                                   intptr_t run_stride, __m256i acc[2 * CONV_TILE_PIXELS], int pixels);
 
+// The int16 route's tile (conv_s8__avx2.c), which the Winograd route's GEMMs run too.
+sieve_conv_tile_avx2 sieve_conv_tile_s16__avx2;
+
 // Inlined into each route, with its tile a constant: a direct call, as before the routes shared it.
 static inline __attribute__((always_inline)) void sieve_conv_band_avx2(const sieve_conv_params *p, sieve_k4_view v, const sieve_rq_block_avx2 *blocks,
                                                                        const sieve_rq32_block_avx2 *blocks32, sieve_conv_walk t, const uint8_t *x,

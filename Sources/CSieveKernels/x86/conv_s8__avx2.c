@@ -102,8 +102,8 @@ static size_t s16_scratch_size(const sieve_conv_params *p) { return stage8_size(
                      : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11",      \
                        "xmm12", "xmm13", "xmm14", "xmm15", "cc", "memory")
 
-// A sieve_conv_tile_avx2 (conv_band_avx2.h) on int16 elements.
-static void conv_tile(const uint8_t *const x[CONV_TILE_PIXELS], const void *w, const int32_t *bias, intptr_t runs, intptr_t run_len,
+// A sieve_conv_tile_avx2 (conv_band_avx2.h) on int16 elements; the Winograd route's GEMMs use it too.
+void sieve_conv_tile_s16__avx2(const uint8_t *const x[CONV_TILE_PIXELS], const void *w, const int32_t *bias, intptr_t runs, intptr_t run_len,
                       intptr_t run_stride, __m256i acc[2 * CONV_TILE_PIXELS], int pixels) {
     const uint8_t *p0 = x[0], *p1 = x[1], *p2 = x[2], *p3 = x[3], *p4 = x[4], *p5 = x[5];
     const intptr_t len = -2 * run_len, stride = 2 * run_stride;
@@ -138,40 +138,64 @@ static void s16_conv(const sieve_conv_params *p, const void *packed, void *scrat
                         (size_t)(t.taps_h - 1) * t.row_stride + (size_t)run_len;
     widen((const int8_t *)scratch, x, used);
 
-    sieve_conv_band_avx2(p, v, blocks, blocks32, t, (const uint8_t *)x, (const uint8_t *)v.weights, sizeof(int16_t), conv_tile);
+    sieve_conv_band_avx2(p, v, blocks, blocks32, t, (const uint8_t *)x, (const uint8_t *)v.weights, sizeof(int16_t), sieve_conv_tile_s16__avx2);
 }
 
-// The path's entry points pick the route per op at pack time: the u8 x s8 route
-// (conv_s8__avx2_u8.c) when every weight pair fits vpmaddubsw's saturating int16 sum, else the
-// int16 route above. The packed buffer starts with a 64-byte header whose first int32 says which
-// (1: u8), so the kernel reads the decision instead of checking the weights again.
+// The path's entry points pick the route per op at pack time: Winograd F(2,3) (conv_wino_avx2.c)
+// for 3x3 stride-1 convs it takes, else the u8 x s8 route (conv_s8__avx2_u8.c) when every weight
+// pair fits vpmaddubsw's saturating int16 sum, else the int16 route above. The packed buffer starts
+// with a 64-byte header whose first int32 says which (SIEVE_CONV_ROUTE_*), so the kernel reads the
+// decision instead of checking the weights again.
 #define ROUTE_HEADER 64
 
+static int32_t route_for(const sieve_conv_params *p) {
+    if (sieve_conv_wino_fits__avx2(p)) return SIEVE_CONV_ROUTE_WINOGRAD;
+    return sieve_conv_u8_fits__avx2(p) ? SIEVE_CONV_ROUTE_U8 : SIEVE_CONV_ROUTE_S16;
+}
+
 size_t sieve_conv_packed_size__avx2(const sieve_conv_params *p) {
-    return ROUTE_HEADER + (sieve_conv_u8_fits__avx2(p) ? sieve_conv_u8_packed_size__avx2(p) : s16_packed_size(p));
+    switch (route_for(p)) {
+    case SIEVE_CONV_ROUTE_WINOGRAD: return ROUTE_HEADER + sieve_conv_wino_packed_size__avx2(p);
+    case SIEVE_CONV_ROUTE_U8: return ROUTE_HEADER + sieve_conv_u8_packed_size__avx2(p);
+    default: return ROUTE_HEADER + s16_packed_size(p);
+    }
 }
 
 void sieve_conv_pack__avx2(const sieve_conv_params *p, void *packed) {
-    const int32_t u8 = sieve_conv_u8_fits__avx2(p);
+    const int32_t route = route_for(p);
     memset(packed, 0, ROUTE_HEADER);
-    memcpy(packed, &u8, sizeof u8);
-    if (u8) sieve_conv_u8_pack__avx2(p, (uint8_t *)packed + ROUTE_HEADER);
-    else s16_pack(p, (uint8_t *)packed + ROUTE_HEADER);
+    memcpy(packed, &route, sizeof route);
+    uint8_t *body = (uint8_t *)packed + ROUTE_HEADER;
+    switch (route) {
+    case SIEVE_CONV_ROUTE_WINOGRAD: sieve_conv_wino_pack__avx2(p, body); break;
+    case SIEVE_CONV_ROUTE_U8: sieve_conv_u8_pack__avx2(p, body); break;
+    default: s16_pack(p, body); break;
+    }
 }
 
 size_t sieve_conv_scratch_size__avx2(const sieve_conv_params *p) {
-    return sieve_conv_u8_fits__avx2(p) ? sieve_conv_u8_scratch_size__avx2(p) : s16_scratch_size(p);
+    switch (route_for(p)) {
+    case SIEVE_CONV_ROUTE_WINOGRAD: return sieve_conv_wino_scratch_size__avx2(p);
+    case SIEVE_CONV_ROUTE_U8: return sieve_conv_u8_scratch_size__avx2(p);
+    default: return s16_scratch_size(p);
+    }
 }
 
-int sieve_conv_u8_route__avx2(const void *packed) {
-    int32_t u8;
-    memcpy(&u8, packed, sizeof u8);
-    return u8;
+int32_t sieve_conv_route__avx2(const void *packed) {
+    int32_t route;
+    memcpy(&route, packed, sizeof route);
+    return route;
 }
+
+int sieve_conv_u8_route__avx2(const void *packed) { return sieve_conv_route__avx2(packed) == SIEVE_CONV_ROUTE_U8; }
 
 void sieve_conv_s8__avx2(const sieve_conv_params *p, const void *packed, void *scratch) {
-    if (sieve_conv_u8_route__avx2(packed)) sieve_conv_u8_s8__avx2(p, (const uint8_t *)packed + ROUTE_HEADER, scratch);
-    else s16_conv(p, (const uint8_t *)packed + ROUTE_HEADER, scratch);
+    const uint8_t *body = (const uint8_t *)packed + ROUTE_HEADER;
+    switch (sieve_conv_route__avx2(packed)) {
+    case SIEVE_CONV_ROUTE_WINOGRAD: sieve_conv_wino_s8__avx2(p, body, scratch); break;
+    case SIEVE_CONV_ROUTE_U8: sieve_conv_u8_s8__avx2(p, body, scratch); break;
+    default: s16_conv(p, body, scratch); break;
+    }
 }
 
 // 32 vpmaddwd + vpaddd pairs (ymm, 16 MACs each) per iteration, on registers only. In assembly:
