@@ -267,10 +267,10 @@ uint64_t sieve_peak_macs_u8(int32_t isa, uint64_t iterations) {
     return 0;
 }
 
-int32_t sieve_packed_u8_route(int32_t isa, const void *packed) {
+int32_t sieve_packed_route(int32_t isa, const void *packed) {
 #if defined(__x86_64__)
-    if (isa == SIEVE_ISA_AVX2 && packed != NULL) return sieve_conv_u8_route__avx2(packed) != 0;
+    if (isa == SIEVE_ISA_AVX2 && packed != NULL) return sieve_conv_route__avx2(packed);
 #endif
     (void)isa, (void)packed;
-    return 0;
+    return SIEVE_ROUTE_MAIN;
 }

@@ -121,12 +121,14 @@ public final class Interpreter {
         sieve_free_aligned(workspace)
     }
 
-    /// Whether op `index` (a conv or fully connected op) runs on the avx2 path's u8 x s8 route: its
-    /// weights fit that route's saturating int16 pair sums (docs/KERNELS.md).
-    public func runsU8Route(op index: Int) -> Bool {
+    /// The kernel route op `index` runs on (docs/KERNELS.md): on the avx2 path a conv or fully
+    /// connected op may take the u8 x s8 route (weights that fit its saturating int16 pair sums) and
+    /// a 3x3 stride-1 conv Winograd F(2,3); every other op runs the path's own kernel.
+    public func route(op index: Int) -> KernelRoute {
         switch steps[index] {
-        case let .conv(_, packed), let .fullyConnected(_, packed): return sieve_packed_u8_route(isa, packed) != 0
-        default: return false
+        case let .conv(_, packed), let .fullyConnected(_, packed):
+            return KernelRoute(rawValue: sieve_packed_route(isa, packed)) ?? .main
+        default: return .main
         }
     }
 

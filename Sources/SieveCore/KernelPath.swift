@@ -43,3 +43,18 @@ public enum KernelPath: Int32, CaseIterable {
         return text
     }
 }
+
+/// The route an op runs on within its path (docs/KERNELS.md): the path's own kernel, or on avx2 the
+/// u8 x s8 route or Winograd F(2,3); the raw value is the C side's `SIEVE_ROUTE_*`.
+public enum KernelRoute: Int32 {
+    case main = 0, u8 = 1, winograd = 2
+
+    /// "", "u8", "winograd": how `sieve bench` labels the op.
+    public var name: String {
+        switch self {
+        case .main: return ""
+        case .u8: return "u8"
+        case .winograd: return "winograd"
+        }
+    }
+}

@@ -306,16 +306,17 @@ static conv_case conv_case_new(int depthwise, long index) {
             p->in_w = uniform(1, 15);
         }
         // ResNet's 3x3 stride-1 convs (avx2 runs them by Winograd F(2,3)): many input channels, odd and
-        // even sizes; up to 6.4 M MACs.
-        const int resnet = !depthwise && !mobilenet && chance(6);
+        // even sizes around the route's 32 tiles; up to 6.4 M MACs.
+        const int resnet = !depthwise && !mobilenet && chance(12);
         if (resnet) {
-            static const int32_t resnet_c[] = {16, 24, 64, 100, 128, 256, 512};
+            static const int32_t resnet_c[] = {32, 48, 49, 64, 100, 128, 256};
+            static const int32_t resnet_out[] = {8, 16, 17, 32, 33, 48};
             p->kernel_h = p->kernel_w = 3;
             p->stride_h = p->stride_w = 1;
             p->in_c = PICK(resnet_c);
-            p->out_c = PICK(outs);
-            p->in_h = uniform(2, 14);
-            p->in_w = uniform(2, 14);
+            p->out_c = PICK(resnet_out);
+            p->in_h = uniform(8, 16);
+            p->in_w = uniform(8, 16);
         }
         const int same = mobilenet || chance(50);
         const int32_t pt = same ? (p->kernel_h - 1) / 2 : uniform(0, p->kernel_h - 1);
@@ -433,16 +434,18 @@ static void check_conv(int op, long index) {
             stats[isa].native[op]++;
 #if defined(__x86_64__)
             // The route the pack chose, against what the case was built for: Winograd for every 3x3
-            // stride-1 conv at least 4 outputs wide, else u8 x s8 when the weights fit it.
+            // stride-1 conv of at least 32 2x2 tiles with at least 48 input channels, at most a
+            // quarter of them padding to 16, else u8 x s8 when the weights fit it.
             if (op == OP_CONV && isa == SIEVE_ISA_AVX2) {
                 const int32_t route = sieve_conv_route__avx2(packed.ptr);
-                const int wino = p->kernel_h == 3 && p->kernel_w == 3 && p->stride_h == 1 && p->stride_w == 1 && p->out_w >= 4;
-                const int u8 = route == SIEVE_CONV_ROUTE_U8;
+                const int wino = p->kernel_h == 3 && p->kernel_w == 3 && p->stride_h == 1 && p->stride_w == 1 &&
+                                 (p->out_h + 1) / 2 * ((p->out_w + 1) / 2) >= 32 && p->in_c >= 48 && 4 * ((p->in_c + 15) / 16 * 16) <= 5 * p->in_c;
+                const int u8 = route == SIEVE_ROUTE_U8;
                 const int expected_u8 = !wino && (c.values == VALUES_W7 || c.values == VALUES_PAIR_EDGE || c.values == VALUES_SMALL);
                 stats[isa].conv_u8 += u8;
                 stats[isa].conv_u8_expected += expected_u8;
-                stats[isa].conv_wino += route == SIEVE_CONV_ROUTE_WINOGRAD;
-                if (wino != (route == SIEVE_CONV_ROUTE_WINOGRAD)) {
+                stats[isa].conv_wino += route == SIEVE_ROUTE_WINOGRAD;
+                if (wino != (route == SIEVE_ROUTE_WINOGRAD)) {
                     fail_conv(op, isa, index, p, wino ? "Winograd route not taken for a 3x3 stride-1 conv," : "Winograd route taken for another shape,",
                               0, p->out_h, NULL, NULL, c.values, c.requant);
                 }

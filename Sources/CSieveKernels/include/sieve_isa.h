@@ -46,8 +46,7 @@ void sieve_conv_u8_pack__avx2(const sieve_conv_params *p, void *packed);
 size_t sieve_conv_u8_scratch_size__avx2(const sieve_conv_params *p);
 void sieve_conv_u8_s8__avx2(const sieve_conv_params *p, const void *packed, void *scratch);
 int sieve_conv_u8_route__avx2(const void *packed);  // also reads a packed fully connected op's route
-// The avx2 conv's routes, as the packed op's header records them (sieve_conv_route__avx2).
-enum { SIEVE_CONV_ROUTE_S16 = 0, SIEVE_CONV_ROUTE_U8 = 1, SIEVE_CONV_ROUTE_WINOGRAD = 2 };
+// The route (SIEVE_ROUTE_*) a packed avx2 conv or fully connected op records in its header.
 int32_t sieve_conv_route__avx2(const void *packed);
 // Winograd F(2,3) for 3x3 stride-1 convs (x86/conv_wino_avx2.c), taken before the other two when
 // sieve_conv_wino_fits__avx2 says the shape suits it.

@@ -183,8 +183,10 @@ uint64_t sieve_peak_macs(int32_t isa, uint64_t iterations);
 // The same for the avx2 path's u8 x s8 route (vpmaddubsw; ops whose weights allow it, such as
 // `--weight-bits 7` blobs); 0 on every other path.
 uint64_t sieve_peak_macs_u8(int32_t isa, uint64_t iterations);
-// 1 when a conv or fully connected op packed for `isa` runs on the avx2 u8 x s8 route, else 0.
-int32_t sieve_packed_u8_route(int32_t isa, const void *packed);
+// The route a conv or fully connected op packed for `isa` runs on: the path's own kernel, or on
+// avx2 the u8 x s8 route (ops whose weights allow it) or Winograd F(2,3) (3x3 stride-1 convs).
+enum { SIEVE_ROUTE_MAIN = 0, SIEVE_ROUTE_U8 = 1, SIEVE_ROUTE_WINOGRAD = 2 };
+int32_t sieve_packed_route(int32_t isa, const void *packed);
 
 // Exact logits of a head or the classifier (docs/FORMAT.md, "Exact logits"): the fully connected
 // op's accumulators dequantised without rounding to int8. With pixels > 1 the input is the tap a

@@ -144,19 +144,19 @@ static void s16_conv(const sieve_conv_params *p, const void *packed, void *scrat
 // The path's entry points pick the route per op at pack time: Winograd F(2,3) (conv_wino_avx2.c)
 // for 3x3 stride-1 convs it takes, else the u8 x s8 route (conv_s8__avx2_u8.c) when every weight
 // pair fits vpmaddubsw's saturating int16 sum, else the int16 route above. The packed buffer starts
-// with a 64-byte header whose first int32 says which (SIEVE_CONV_ROUTE_*), so the kernel reads the
+// with a 64-byte header whose first int32 says which (SIEVE_ROUTE_*), so the kernel reads the
 // decision instead of checking the weights again.
 #define ROUTE_HEADER 64
 
 static int32_t route_for(const sieve_conv_params *p) {
-    if (sieve_conv_wino_fits__avx2(p)) return SIEVE_CONV_ROUTE_WINOGRAD;
-    return sieve_conv_u8_fits__avx2(p) ? SIEVE_CONV_ROUTE_U8 : SIEVE_CONV_ROUTE_S16;
+    if (sieve_conv_wino_fits__avx2(p)) return SIEVE_ROUTE_WINOGRAD;
+    return sieve_conv_u8_fits__avx2(p) ? SIEVE_ROUTE_U8 : SIEVE_ROUTE_MAIN;
 }
 
 size_t sieve_conv_packed_size__avx2(const sieve_conv_params *p) {
     switch (route_for(p)) {
-    case SIEVE_CONV_ROUTE_WINOGRAD: return ROUTE_HEADER + sieve_conv_wino_packed_size__avx2(p);
-    case SIEVE_CONV_ROUTE_U8: return ROUTE_HEADER + sieve_conv_u8_packed_size__avx2(p);
+    case SIEVE_ROUTE_WINOGRAD: return ROUTE_HEADER + sieve_conv_wino_packed_size__avx2(p);
+    case SIEVE_ROUTE_U8: return ROUTE_HEADER + sieve_conv_u8_packed_size__avx2(p);
     default: return ROUTE_HEADER + s16_packed_size(p);
     }
 }
@@ -167,16 +167,16 @@ void sieve_conv_pack__avx2(const sieve_conv_params *p, void *packed) {
     memcpy(packed, &route, sizeof route);
     uint8_t *body = (uint8_t *)packed + ROUTE_HEADER;
     switch (route) {
-    case SIEVE_CONV_ROUTE_WINOGRAD: sieve_conv_wino_pack__avx2(p, body); break;
-    case SIEVE_CONV_ROUTE_U8: sieve_conv_u8_pack__avx2(p, body); break;
+    case SIEVE_ROUTE_WINOGRAD: sieve_conv_wino_pack__avx2(p, body); break;
+    case SIEVE_ROUTE_U8: sieve_conv_u8_pack__avx2(p, body); break;
     default: s16_pack(p, body); break;
     }
 }
 
 size_t sieve_conv_scratch_size__avx2(const sieve_conv_params *p) {
     switch (route_for(p)) {
-    case SIEVE_CONV_ROUTE_WINOGRAD: return sieve_conv_wino_scratch_size__avx2(p);
-    case SIEVE_CONV_ROUTE_U8: return sieve_conv_u8_scratch_size__avx2(p);
+    case SIEVE_ROUTE_WINOGRAD: return sieve_conv_wino_scratch_size__avx2(p);
+    case SIEVE_ROUTE_U8: return sieve_conv_u8_scratch_size__avx2(p);
     default: return s16_scratch_size(p);
     }
 }
@@ -187,13 +187,13 @@ int32_t sieve_conv_route__avx2(const void *packed) {
     return route;
 }
 
-int sieve_conv_u8_route__avx2(const void *packed) { return sieve_conv_route__avx2(packed) == SIEVE_CONV_ROUTE_U8; }
+int sieve_conv_u8_route__avx2(const void *packed) { return sieve_conv_route__avx2(packed) == SIEVE_ROUTE_U8; }
 
 void sieve_conv_s8__avx2(const sieve_conv_params *p, const void *packed, void *scratch) {
     const uint8_t *body = (const uint8_t *)packed + ROUTE_HEADER;
     switch (sieve_conv_route__avx2(packed)) {
-    case SIEVE_CONV_ROUTE_WINOGRAD: sieve_conv_wino_s8__avx2(p, body, scratch); break;
-    case SIEVE_CONV_ROUTE_U8: sieve_conv_u8_s8__avx2(p, body, scratch); break;
+    case SIEVE_ROUTE_WINOGRAD: sieve_conv_wino_s8__avx2(p, body, scratch); break;
+    case SIEVE_ROUTE_U8: sieve_conv_u8_s8__avx2(p, body, scratch); break;
     default: s16_conv(p, body, scratch); break;
     }
 }

@@ -35,13 +35,19 @@ SIEVE_TARGET_BEGIN("avx2")
 #define WINO_MAX_IN_C 2048
 #define WINO_CHUNK_BYTES (192 * 1024)  // transformed inputs of one chunk of tiles
 
-int sieve_conv_wino_fits__avx2(const sieve_conv_params *p) {
-    return p->groups == 1 && p->kernel_h == 3 && p->kernel_w == 3 && p->stride_h == 1 && p->stride_w == 1 &&
-           p->in_c <= WINO_MAX_IN_C && p->out_w >= 4;
-}
-
 // Input channels as the GEMMs run them: a multiple of 16 (one ymm of int16), zero weights past in_c.
 static int32_t wino_channels(const sieve_conv_params *p) { return sieve_round_up(p->in_c, 16); }
+
+// Where it is faster than the direct routes (measured on Zen 3, docs/KERNELS.md): below 48 input
+// channels, or with more than a quarter of them padding, the transforms and the per-tile
+// requantisation cost more than the products saved. Below 32 tiles (ResNet's 7x7 layers) the
+// packed weights, 3.6 times the direct routes' bytes, are read for too few tiles: in a whole network
+// they come from memory, not cache, and that costs more than the products saved.
+int sieve_conv_wino_fits__avx2(const sieve_conv_params *p) {
+    const int32_t tiles = (p->out_h + 1) / 2 * ((p->out_w + 1) / 2);
+    return p->groups == 1 && p->kernel_h == 3 && p->kernel_w == 3 && p->stride_h == 1 && p->stride_w == 1 &&
+           p->in_c >= 48 && p->in_c <= WINO_MAX_IN_C && 4 * wino_channels(p) <= 5 * p->in_c && tiles >= 32;
+}
 
 static int32_t wino_chunk(const sieve_conv_params *p) {
     const int32_t tiles = (p->out_h + 1) / 2 * ((p->out_w + 1) / 2);
