@@ -159,9 +159,12 @@ struct Requantizer {
     }
 
     /// `means(bias:)` for several candidates at once, in one pass over the accumulators. The
-    /// candidates' biases rise with their index, so each element's output does too: per element
-    /// the first and last candidate's outputs, and when they differ a binary search for where it
-    /// steps up, give every candidate's output (about 6 requantisations instead of 17).
+    /// candidates' biases rise with their index, so each element's output does too, and they span
+    /// about one output step, so it steps up at most once. With A = (b0 + S) * M + 2^(s-1), q0 =
+    /// A >> s and rem = A mod 2^s, candidate j's requantised value is q0 + ((rem + D_j) >> s), D_j
+    /// = (b_j - b0) * M: one multiply per element, and the candidate where it steps up is the
+    /// number of D_j below 2^s - rem (branch-free compares, no requantisation per candidate).
+    /// Elements where b + S would wrap, or that step twice, take every candidate's requantisation.
     func means(trials: [Layer]) throws(QuantizeError) -> [[Double?]] {
         var biases: [[Int32?]] = []
         for t in trials { biases.append(try quantizedBias(t)) }
@@ -171,6 +174,12 @@ struct Requantizer {
             (0..<n).allSatisfy { biases[$0][ch] != nil } && (1..<max(n, 1)).allSatisfy { biases[$0][ch]! >= biases[$0 - 1][ch]! }
         }
         let flat = (0..<c).flatMap { ch in (0..<n).map { biases[$0][ch] ?? 0 } }  // [channel][trial]
+        // D_j = (b_j - b_0) * M per channel and trial (rising channels only; 0 elsewhere).
+        var offsets = [Int64](repeating: 0, count: n * c)
+        for ch in 0..<c where rising[ch] {
+            let b0 = Int64(flat[ch * n]), m = Int64(multipliers[ch])
+            for j in 0..<n { offsets[ch * n + j] = (Int64(flat[ch * n + j]) - b0) * m }
+        }
         let (lo, hi) = (op.actMin, op.actMax)
         let zp = zeroPoint
         let pixels = sums.count / c
@@ -181,6 +190,7 @@ struct Requantizer {
                 var totals = [Int64](repeating: 0, count: n * c)
                 var steps = [Int64](repeating: 0, count: (n + 1) * c)  // +1 from candidate j on, fast path
                 var base = [Int64](repeating: 0, count: c)
+                offsets.withUnsafeBufferPointer { db in
                 flat.withUnsafeBufferPointer { fb in
                     totals.withUnsafeMutableBufferPointer { tb in
                         steps.withUnsafeMutableBufferPointer { stb in
@@ -196,18 +206,28 @@ struct Requantizer {
                                                     @inline(__always) func out(_ j: Int) -> Int32 {
                                                         requantize(bias[j] &+ sv, multiplier: m, shift: sh, zeroPoint: zp, min: lo, max: hi)
                                                     }
-                                                    if !rb[ch] {
+                                                    let x0 = Int64(bias[0]) + Int64(sv), xLast = Int64(bias[n - 1]) + Int64(sv)
+                                                    if !rb[ch] || x0 < Int64(Int32.min) || xLast > Int64(Int32.max) {
                                                         for j in 0..<n { tb[ch * n + j] += Int64(out(j)) }
                                                         continue
                                                     }
-                                                    let first = out(0)
+                                                    let a = x0 &* Int64(m) &+ (Int64(1) &<< Int64(sh &- 1))
+                                                    let q0 = a &>> Int64(sh)
+                                                    let rem = a &- (q0 &<< Int64(sh))
+                                                    let d = db.baseAddress! + ch * n
+                                                    let first = Swift.min(Swift.max(Int32(truncatingIfNeeded: q0) &+ zp, lo), hi)
                                                     bb[ch] += Int64(first)
-                                                    let last = out(n - 1)
-                                                    if last == first { continue }
-                                                    if last == first + 1 {
-                                                        var l = 1, h = n - 1  // the first j with out(j) > first lies in l...h
-                                                        while l < h { let mid = (l + h) / 2; if out(mid) > first { h = mid } else { l = mid + 1 } }
-                                                        stb[ch * (n + 1) + l] += 1
+                                                    let up = (rem &+ d[n - 1]) &>> Int64(sh)
+                                                    if up == 0 { continue }
+                                                    if up == 1 {
+                                                        let second = Swift.min(Swift.max(Int32(truncatingIfNeeded: q0 &+ 1) &+ zp, lo), hi)
+                                                        if second == first { continue }
+                                                        // The first candidate with rem + D_j >= 2^s: D rises, so count those below
+                                                        // (the sign bit of D_k - need, not a compare: a branch here mispredicts).
+                                                        let need = (Int64(1) &<< Int64(sh)) &- rem
+                                                        var j = 0
+                                                        for k in 1..<n { j &+= Int(truncatingIfNeeded: UInt64(bitPattern: d[k] &- need) &>> 63) }
+                                                        stb[ch * (n + 1) + j + 1] += 1
                                                     } else {
                                                         for j in 1..<n { tb[ch * n + j] += Int64(out(j) - first) }
                                                     }
@@ -219,6 +239,7 @@ struct Requantizer {
                             }
                         }
                     }
+                }
                 }
                 for ch in 0..<c where rising[ch] {
                     var up: Int64 = 0
