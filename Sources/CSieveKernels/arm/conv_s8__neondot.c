@@ -118,9 +118,8 @@ __attribute__((noinline)) static void dot_tile_2px(const arm_gemm *g, const int8
 // run loop and the register epilogue in one piece of assembly, the per-block pointers (weights,
 // bias, multipliers, rmix, the four outputs) advanced in registers. The run pointers step on by
 // stride - L after a run (the 4-byte tail does not advance them), so no second set of them.
-// Four forms of the run loop: L a multiple of 16 (no tails: the next run starts from the step
-// loop's exit), L == 4 with 3 runs (the 3x3 one-channel stem: unrolled), L == 4 (one 16-sdot group
-// a run, no step loop), and any L.
+// Three forms of the run loop: L a multiple of 16 (no tails: the next run starts from the step
+// loop's exit), L == 4 with 3 runs (the 3x3 one-channel stem: unrolled), and any L.
 // The 16-byte step loop sits at a 512-byte boundary (the padding before it is jumped over, never
 // run), so it never straddles a 4 KB page: qemu would end a block there and the estimator cost the
 // two pieces apart (32.7 cycles a step against 32.1; docs/ESTIMATE.md).
@@ -206,20 +205,6 @@ static inline __attribute__((always_inline)) void dot_tile4_fast(int form, const
             DT4_NEXT_RUN
             "ldr s24, [x4]\n ldr s25, [x5]\n ldr s26, [x6]\n ldr s27, [x7]\n"
             DOT_GROUP_AT(0, 128, 144, 160, 176)
-            DT4_BLOCK_END
-            DT4_OPERANDS);
-    } else if (form == 2) {
-        __asm__ volatile(
-            ".arch_extension dotprod\n"
-            "0:\n"
-            DT4_BLOCK_START
-            "1:\n"
-            "ldr s24, [x4]\n ldr s25, [x5]\n ldr s26, [x6]\n ldr s27, [x7]\n"
-            DOT_GROUP_0
-            "add x13, x13, #64\n"
-            DT4_NEXT_RUN
-            "subs x14, x14, #1\n"
-            "b.ne 1b\n"
             DT4_BLOCK_END
             DT4_OPERANDS);
     } else {
@@ -365,15 +350,14 @@ static inline __attribute__((always_inline)) void dot_run_form(int form, const a
     }
 }
 
-// 0: L a multiple of 16, 1: the 3x3 one-channel stem, 2: L == 4, 3: any L.
-static int dot_form(const arm_conv_input *in) { return in->L % 16 == 0 ? 0 : in->L == 4 && in->runs == 3 ? 1 : in->L == 4 ? 2 : 3; }
+// 0: L a multiple of 16, 1: the 3x3 one-channel stem, 2: any L.
+static int dot_form(const arm_conv_input *in) { return in->L % 16 == 0 ? 0 : in->L == 4 && in->runs == 3 ? 1 : 2; }
 
 __attribute__((noinline)) static void dot_run(const arm_gemm *g, const sieve_conv_params *p) {
     switch (dot_form(&g->in)) {
     case 0: dot_run_form(0, g, p); break;
     case 1: dot_run_form(1, g, p); break;
-    case 2: dot_run_form(2, g, p); break;
-    default: dot_run_form(3, g, p); break;
+    default: dot_run_form(2, g, p); break;
     }
 }
 
