@@ -31,6 +31,9 @@ SIEVE_TARGET_BEGIN("arch=armv8.2-a+dotprod")
 #define DOT_GROUP_1 DOT_GROUP_AT(1, 64, 80, 96, 112)
 #define DOT_GROUP_2 DOT_GROUP_AT(2, 128, 144, 160, 176)
 #define DOT_GROUP_3 DOT_GROUP_AT(3, 192, 208, 224, 240)
+// dot_run's weight tile: the channel blocks whose weights stay in L1 while a band's pixel groups
+// pass (arm_gemm_run's 16 KB elsewhere). 40 KB: two blocks of a 3x3x128 conv, inside the A76's
+// 64 KB L1D with a group's input; fewer calls a pixel group (docs/ESTIMATE.md).
 #ifndef DOT_TILE_BYTES
 #define DOT_TILE_BYTES 40960
 #endif
