@@ -31,6 +31,12 @@ SIEVE_TARGET_BEGIN("arch=armv8.2-a+dotprod")
 #define DOT_GROUP_1 DOT_GROUP_AT(1, 64, 80, 96, 112)
 #define DOT_GROUP_2 DOT_GROUP_AT(2, 128, 144, 160, 176)
 #define DOT_GROUP_3 DOT_GROUP_AT(3, 192, 208, 224, 240)
+// dot_run's weight tile: the channel blocks whose weights stay in L1 while a band's pixel groups
+// pass (arm_gemm_run's 16 KB elsewhere). 40 KB: two blocks of a 3x3x128 conv, inside the A76's
+// 64 KB L1D with a group's input; fewer calls a pixel group (docs/ESTIMATE.md).
+#ifndef DOT_TILE_BYTES
+#define DOT_TILE_BYTES 40960
+#endif
 #define DOT_ADVANCE_X(N) "add x4, x4, #" #N "\n add x5, x5, #" #N "\n add x6, x6, #" #N "\n add x7, x7, #" #N "\n"
 
 // Requantises the tile's accumulators (pixel i's 16 channels at acc + 16 i) and stores them.
@@ -111,6 +117,135 @@ __attribute__((noinline)) static void dot_tile_2px(const arm_gemm *g, const int8
     }
 }
 
+// Four pixels, every block of the call full and in the fast form (all_fast): the block loop, the
+// run loop and the register epilogue in one piece of assembly, the per-block pointers (weights,
+// bias, multipliers, rmix, the four outputs) advanced in registers. The run pointers step on by
+// stride - L after a run (the 4-byte tail does not advance them), so no second set of them.
+// Three forms of the run loop: L a multiple of 16 (no tails: the next run starts from the step
+// loop's exit), L == 4 with 3 runs (the 3x3 one-channel stem: unrolled), and any L.
+// The 16-byte step loop sits at a 512-byte boundary (the padding before it is jumped over, never
+// run), so it never straddles a 4 KB page: qemu would end a block there and the estimator cost the
+// two pieces apart (32.7 cycles a step against 32.1; docs/ESTIMATE.md).
+#define DT4_BLOCK_START                                                                               \
+    "ld1 {v0.4s, v1.4s, v2.4s, v3.4s}, [%[bias]]\n"                                                  \
+    "mov v4.16b, v0.16b\n mov v5.16b, v1.16b\n mov v6.16b, v2.16b\n mov v7.16b, v3.16b\n"             \
+    "mov v8.16b, v0.16b\n mov v9.16b, v1.16b\n mov v10.16b, v2.16b\n mov v11.16b, v3.16b\n"           \
+    "mov v12.16b, v0.16b\n mov v13.16b, v1.16b\n mov v14.16b, v2.16b\n mov v15.16b, v3.16b\n"         \
+    "ldp x4, x5, [%[x]]\n ldp x6, x7, [%[x], #16]\n"                                                  \
+    "mov x13, %[w]\n mov x14, %[runs]\n"
+#define DT4_STEP                                                                                      \
+    "ldr q24, [x4]\n ldr q25, [x5]\n ldr q26, [x6]\n ldr q27, [x7]\n"                                 \
+    DOT_ADVANCE_X(16)                                                                                 \
+    DOT_GROUP_0 DOT_GROUP_1 DOT_GROUP_2 DOT_GROUP_3                                                   \
+    "add x13, x13, #256\n"
+#define DT4_NEXT_RUN "add x4, x4, %[rstep]\n add x5, x5, %[rstep]\n add x6, x6, %[rstep]\n add x7, x7, %[rstep]\n"
+#define DT4_BLOCK_END                                                                                 \
+    "ld1 {v16.4s, v17.4s, v18.4s, v19.4s}, [%[mult]]\n ld1 {v20.4s, v21.4s, v22.4s, v23.4s}, [%[mix]]\n" \
+    "ldr q24, [%[out]]\n ldr q25, [%[out], #32]\n ldr q26, [%[out], #48]\n"                           \
+    DOT_RQ_PIXEL_MIX(0, 1, 2, 3, "%[o0]") DOT_RQ_PIXEL_MIX(4, 5, 6, 7, "%[o1]")                       \
+    DOT_RQ_PIXEL_MIX(8, 9, 10, 11, "%[o2]") DOT_RQ_PIXEL_MIX(12, 13, 14, 15, "%[o3]")                 \
+    "add %[bias], %[bias], #64\n add %[mult], %[mult], #64\n add %[mix], %[mix], #64\n"               \
+    "add %[o0], %[o0], #16\n add %[o1], %[o1], #16\n add %[o2], %[o2], #16\n add %[o3], %[o3], #16\n" \
+    "add %[w], %[w], %[bb]\n"                                                                         \
+    "subs %[nb], %[nb], #1\n"                                                                         \
+    "b.ne 0b\n"
+#define DT4_OPERANDS                                                                                  \
+    : [o0] "+r"(o0), [o1] "+r"(o1), [o2] "+r"(o2), [o3] "+r"(o3), [w] "+r"(w), [bias] "+r"(bias), [mult] "+r"(mult), \
+      [mix] "+r"(mix), [nb] "+r"(nb)                                                                  \
+    : [x] "r"(x), [runs] "r"(runs), [steps] "r"(steps), [L] "r"(L), [rstep] "r"(rstep), [bb] "r"(bb), [out] "r"(out) \
+    : "cc", "memory", "x4", "x5", "x6", "x7", "x13", "x14", "x15", "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", \
+      "v9", "v10", "v11", "v12", "v13", "v14", "v15", "v16", "v17", "v18", "v19", "v20", "v21", "v22", "v23", "v24", "v25", \
+      "v26", "v27", "v28", "v29", "v30", "v31"
+
+// The loop-invariant part of dot_tile4_fast's operands, set once per op (the asm's memory clobber
+// would otherwise make the compiler reload them from g for every pixel group).
+typedef struct {
+    int64_t runs, steps, L, rstep, bb;
+    const arm_out_stage *out;
+} dot_consts;
+
+// Blocks [b0, b0 + nb) of 4 pixels; w, bias, mult, mix at block b0, o[i] at channel 16 b0.
+// form: dot_form(), a constant where dot_run_form is instantiated, so each copy of the loop below
+// holds one form of the assembly.
+static inline __attribute__((always_inline)) void dot_tile4_fast(int form, const dot_consts *k, const int8_t *const *x, int8_t *o0,
+                                                                 int8_t *o1, int8_t *o2, int8_t *o3, int64_t nb, const int8_t *w,
+                                                                 const int32_t *bias, const int32_t *mult, const int32_t *mix) {
+    const int64_t runs = k->runs, steps = k->steps, L = k->L, rstep = k->rstep, bb = k->bb;
+    const arm_out_stage *out = k->out;
+    if (form == 0) {
+        __asm__ volatile(
+            ".arch_extension dotprod\n"
+            "b 0f\n"
+            ".p2align 9\n"
+            "2:\n"
+            DT4_STEP
+            "subs x15, x15, #1\n"
+            "b.ne 2b\n"
+            DT4_NEXT_RUN
+            "mov x15, %[steps]\n"
+            "subs x14, x14, #1\n"
+            "b.ne 2b\n"
+            "b 5f\n"
+            "0:\n"
+            DT4_BLOCK_START
+            "mov x15, %[steps]\n"
+            "b 2b\n"
+            "5:\n"
+            DT4_BLOCK_END
+            DT4_OPERANDS);
+    } else if (form == 1) {
+        // The 3x3 one-channel stem: the three runs unrolled, weights at immediate offsets, so a block
+        // is one straight piece from its accumulators' set-up to its stores.
+        __asm__ volatile(
+            ".arch_extension dotprod\n"
+            "0:\n"
+            DT4_BLOCK_START
+            "ldr s24, [x4]\n ldr s25, [x5]\n ldr s26, [x6]\n ldr s27, [x7]\n"
+            DOT_GROUP_AT(0, 0, 16, 32, 48)
+            DT4_NEXT_RUN
+            "ldr s24, [x4]\n ldr s25, [x5]\n ldr s26, [x6]\n ldr s27, [x7]\n"
+            DOT_GROUP_AT(0, 64, 80, 96, 112)
+            DT4_NEXT_RUN
+            "ldr s24, [x4]\n ldr s25, [x5]\n ldr s26, [x6]\n ldr s27, [x7]\n"
+            DOT_GROUP_AT(0, 128, 144, 160, 176)
+            DT4_BLOCK_END
+            DT4_OPERANDS);
+    } else {
+        __asm__ volatile(
+            ".arch_extension dotprod\n"
+            "b 0f\n"
+            ".p2align 9\n"
+            "2:\n"
+            DT4_STEP
+            "subs x15, x15, #1\n"
+            "b.ne 2b\n"
+            "b 3f\n"
+            "0:\n"
+            DT4_BLOCK_START
+            "1:\n"
+            "cbz %[steps], 3f\n"
+            "mov x15, %[steps]\n"
+            "b 2b\n"
+            "3:\n"
+            "tbz %[L], #3, 4f\n"
+            "ldr d24, [x4]\n ldr d25, [x5]\n ldr d26, [x6]\n ldr d27, [x7]\n"
+            DOT_ADVANCE_X(8)
+            DOT_GROUP_0 DOT_GROUP_1
+            "add x13, x13, #128\n"
+            "4:\n"
+            "tbz %[L], #2, 5f\n"
+            "ldr s24, [x4]\n ldr s25, [x5]\n ldr s26, [x6]\n ldr s27, [x7]\n"
+            DOT_GROUP_0
+            "add x13, x13, #64\n"
+            "5:\n"
+            DT4_NEXT_RUN
+            "subs x14, x14, #1\n"
+            "b.ne 1b\n"
+            DT4_BLOCK_END
+            DT4_OPERANDS);
+    }
+}
+
 static void dot_tile(const arm_gemm *g, const int8_t *const *x, int8_t *const *o, int32_t npx, int32_t b0, int32_t b1) {
     if (__builtin_expect(npx <= 2, 0)) { dot_tile_2px(g, x, o, npx, b0, b1); return; }
     int32_t acc[64] __attribute__((aligned(16)));
@@ -120,7 +255,7 @@ static void dot_tile(const arm_gemm *g, const int8_t *const *x, int8_t *const *o
         const int8_t *w = g->weights + (size_t)b * g->block_bytes;
         // direct: four pixels, sixteen real channels, the fast form; else through acc and dot_store.
         const int direct = npx == ARM_MR && g->out_c - oc >= 16 && g->rq.fast[b];
-        const void *ep[6] = {o[0] + oc, o[1] + oc, o[2] + oc, o[3] + oc, g->rq.mult + oc, g->rq.rshift + oc};
+        const void *ep[6] = {o[0] + oc, o[1] + oc, o[2] + oc, o[3] + oc, g->rq.mult + oc, g->rq.rmix + oc};
         __asm__ volatile(
             ".arch_extension dotprod\n"
             "ld1 {v0.4s, v1.4s, v2.4s, v3.4s}, [%[bias]]\n"
@@ -160,8 +295,8 @@ static void dot_tile(const arm_gemm *g, const int8_t *const *x, int8_t *const *o
             "ldp x4, x5, [%[ep]]\n ldp x6, x7, [%[ep], #16]\n ldp x9, x10, [%[ep], #32]\n"
             "ld1 {v16.4s, v17.4s, v18.4s, v19.4s}, [x9]\n ld1 {v20.4s, v21.4s, v22.4s, v23.4s}, [x10]\n"
             "ldr q24, [%[out]]\n ldr q25, [%[out], #32]\n ldr q26, [%[out], #48]\n"
-            DOT_RQ_PIXEL(0, 1, 2, 3, "x4") DOT_RQ_PIXEL(4, 5, 6, 7, "x5")
-            DOT_RQ_PIXEL(8, 9, 10, 11, "x6") DOT_RQ_PIXEL(12, 13, 14, 15, "x7")
+            DOT_RQ_PIXEL_MIX(0, 1, 2, 3, "x4") DOT_RQ_PIXEL_MIX(4, 5, 6, 7, "x5")
+            DOT_RQ_PIXEL_MIX(8, 9, 10, 11, "x6") DOT_RQ_PIXEL_MIX(12, 13, 14, 15, "x7")
             "b 7f\n"
             "6:\n"
             "stp q0, q1, [%[acc]]\n stp q2, q3, [%[acc], #32]\n stp q4, q5, [%[acc], #64]\n stp q6, q7, [%[acc], #96]\n"
@@ -174,6 +309,58 @@ static void dot_tile(const arm_gemm *g, const int8_t *const *x, int8_t *const *o
               "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11", "v12", "v13", "v14", "v15", "v16", "v17", "v18", "v19", "v20", "v21", "v22", "v23", "v24",
               "v25", "v26", "v27", "v28", "v29", "v30", "v31");
         if (!direct) dot_store(g, acc, o, npx, oc);
+    }
+}
+
+// arm_gemm_run for an all_fast conv, with the 4-pixel tile inlined (one call per op, not per pixel
+// group: the tile's assembly needs most registers, so a call of its own saved and restored them
+// each time); a group inside one output row takes its pointers by adding ox_step and out_c, a
+// group across rows and a band's last 1-3 pixels as arm_gemm_run does (those through dot_tile).
+static inline __attribute__((always_inline)) void dot_run_form(int form, const arm_gemm *g, const sieve_conv_params *p) {
+    const int32_t pixels = p->out_h * p->out_w;
+    const int32_t blocks = p->out_c / 16;
+    const int32_t tile_blocks = arm_max(1, (int32_t)(DOT_TILE_BYTES / g->block_bytes));
+    const ptrdiff_t xs = g->in.ox_step, os = p->out_c;
+    const dot_consts k = {g->in.runs, g->in.L / 16, g->in.L, g->in.run_stride - g->in.L + (g->in.L & 4), (int64_t)g->block_bytes, &g->out};
+    for (int32_t b0 = 0; b0 < blocks; b0 += tile_blocks) {
+        const int32_t b1 = arm_min(blocks, b0 + tile_blocks), oc = b0 * 16;
+        const int8_t *w = g->weights + (size_t)b0 * g->block_bytes;
+        const int32_t *bias = g->rq.bias + oc, *mult = g->rq.mult + oc, *mix = g->rq.rmix + oc;
+        int8_t *out = p->output + oc;
+        int32_t oy = 0, ox = 0;
+        for (int32_t pix = 0; pix < pixels; pix += ARM_MR) {
+            const int8_t *x[ARM_MR];
+            const int32_t npx = arm_min(ARM_MR, pixels - pix);
+            if (npx == ARM_MR && ox + ARM_MR <= p->out_w) {
+                const int8_t *x0 = g->in.base + oy * g->in.oy_step + ox * xs;
+                int8_t *o0 = out + (size_t)pix * os;
+                x[0] = x0, x[1] = x0 + xs, x[2] = x0 + 2 * xs, x[3] = x0 + 3 * xs;
+                dot_tile4_fast(form, &k, x, o0, o0 + os, o0 + 2 * os, o0 + 3 * os, b1 - b0, w, bias, mult, mix);
+            } else {
+                int8_t *o[ARM_MR];
+                int32_t cy = oy, cx = ox;
+                for (int32_t i = 0; i < ARM_MR; i++) {
+                    x[i] = g->in.base + cy * g->in.oy_step + cx * xs;
+                    o[i] = p->output + (size_t)(pix + arm_min(i, npx - 1)) * os;
+                    if (i + 1 < npx && ++cx == p->out_w) { cx = 0; cy++; }
+                }
+                if (npx == ARM_MR) dot_tile4_fast(form, &k, x, o[0] + oc, o[1] + oc, o[2] + oc, o[3] + oc, b1 - b0, w, bias, mult, mix);
+                else dot_tile(g, x, o, npx, b0, b1);
+            }
+            ox += ARM_MR;
+            while (ox >= p->out_w) { ox -= p->out_w; oy++; }
+        }
+    }
+}
+
+// 0: L a multiple of 16, 1: the 3x3 one-channel stem, 2: any L.
+static int dot_form(const arm_conv_input *in) { return in->L % 16 == 0 ? 0 : in->L == 4 && in->runs == 3 ? 1 : 2; }
+
+__attribute__((noinline)) static void dot_run(const arm_gemm *g, const sieve_conv_params *p) {
+    switch (dot_form(&g->in)) {
+    case 0: dot_run_form(0, g, p); break;
+    case 1: dot_run_form(1, g, p); break;
+    default: dot_run_form(2, g, p); break;
     }
 }
 
@@ -235,7 +422,10 @@ void sieve_conv_s8__neondot(const sieve_conv_params *p, const void *packed, void
     g.weights = kv.weights;
     g.block_bytes = (size_t)kv.k4 * 16;
     g.out_c = p->out_c;
-    arm_gemm_run(&g, p, 16, dot_tile);
+    g.all_fast = p->out_c % 16 == 0;
+    for (int32_t b = 0; b < p->out_c / 16; b++) g.all_fast &= g.rq.fast[b] != 0;
+    if (g.all_fast) dot_run(&g, p);
+    else arm_gemm_run(&g, p, 16, dot_tile);
 }
 
 SIEVE_TARGET_END

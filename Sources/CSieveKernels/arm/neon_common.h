@@ -33,15 +33,22 @@ static inline size_t arm_round_up_size(size_t value, size_t multiple) { return (
 //   int32 rshift[ocp]                      31 - s (fast blocks)
 //   int64 nshift[ocp]                      -s     (slow blocks)
 //   int32 fast[ocp / 16], padded to 64 B   1 when every real channel of the 16-block has s >= 32
+//   int32 rmix[ocp]                        fast blocks, for the neondot conv's register epilogue:
+//                                          channels 0-3 of each block 2^(31 - t), t = s - 31 (0 when
+//                                          t > 31), channels 4-15 rshift
+// The rounding shift by t >= 1 is also sqrdmulh(Q, 2^(31 - t)) = floor((2 Q 2^(31-t) + 2^31) / 2^32)
+// = floor((Q + 2^(t-1)) / 2^t), exactly; for t > 31 both give 0 (|Q| <= 2^31). On the A57/A76 the
+// multiply runs on the other vector pipe than the shift and the narrowing, so a quarter of the lanes
+// taking it balances the two pipes (docs/ESTIMATE.md).
 typedef struct {
     const int32_t *bias, *mult, *rshift;
     const int64_t *nshift;
-    const int32_t *fast;
+    const int32_t *fast, *rmix;
 } arm_rq_view;
 
-static inline size_t arm_rq_extra_size(int32_t ocp) {
-    return (size_t)ocp * 12 + arm_round_up_size((size_t)ocp / 16 * 4, 64);
-}
+static inline size_t arm_rq_fast_size(int32_t ocp) { return arm_round_up_size((size_t)ocp / 16 * 4, 64); }
+
+static inline size_t arm_rq_extra_size(int32_t ocp) { return (size_t)ocp * 16 + arm_rq_fast_size(ocp); }
 
 static inline size_t arm_rq_table_size(int32_t ocp) { return (size_t)ocp * 8 + arm_rq_extra_size(ocp); }
 
@@ -50,20 +57,23 @@ static inline void arm_rq_fill_extra(void *extra, const int32_t *shifts, int32_t
     int32_t *rshift = (int32_t *)extra;
     int64_t *nshift = (int64_t *)(rshift + ocp);
     int32_t *fast = (int32_t *)(nshift + ocp);
-    memset(fast, 0, arm_round_up_size((size_t)ocp / 16 * 4, 64));
+    int32_t *rmix = (int32_t *)((char *)fast + arm_rq_fast_size(ocp));
+    memset(fast, 0, arm_rq_fast_size(ocp));
     for (int32_t b = 0; b < ocp / 16; b++) {
         int32_t all = 1;
         for (int32_t c = b * 16; c < b * 16 + 16; c++) {
-            const int32_t s = c < out_c ? shifts[c] : 32;
+            const int32_t s = c < out_c ? shifts[c] : 32, t = s - 31;
             if (s < 32) all = 0;
             rshift[c] = 31 - s;
             nshift[c] = -(int64_t)s;
+            rmix[c] = c % 16 >= 4 ? 31 - s : t >= 1 && t <= 31 ? (int32_t)(1u << (31 - t)) : 0;
         }
         fast[b] = all;
     }
     v->rshift = rshift;
     v->nshift = nshift;
     v->fast = fast;
+    v->rmix = rmix;
 }
 
 // A whole table at `dst` (bias, multiplier, extra); returns the bytes written.
@@ -86,6 +96,7 @@ static inline arm_rq_view arm_rq_table(const void *src, int32_t ocp) {
     v.rshift = v.mult + ocp;
     v.nshift = (const int64_t *)(v.rshift + ocp);
     v.fast = (const int32_t *)(v.nshift + ocp);
+    v.rmix = (const int32_t *)((const char *)v.fast + arm_rq_fast_size(ocp));
     return v;
 }
 
@@ -260,6 +271,7 @@ typedef struct {
     const int8_t *weights;  // channel block b at weights + b * block_bytes
     size_t block_bytes;
     int32_t out_c;
+    int32_t all_fast;  // neondot only (the others leave it unset): every block fast and full (out_c % 16 == 0)
 } arm_gemm;
 
 // Computes ARM_MR pixels against channel blocks [b0, b1) of `nr` channels: one call per pixel group and
@@ -301,6 +313,7 @@ static inline arm_rq_view k4_rq(const void *packed, int32_t out_c, int32_t k, si
     v.rshift = extra;
     v.nshift = (const int64_t *)(extra + kv->ocp);
     v.fast = (const int32_t *)(v.nshift + kv->ocp);
+    v.rmix = (const int32_t *)((const char *)v.fast + arm_rq_fast_size(kv->ocp));
     return v;
 }
 
