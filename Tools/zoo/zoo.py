@@ -140,7 +140,13 @@ def run_model(name, args, data):
     blob = os.path.join(directory, f"{name}.sieve")
     model = torchvision_models.build(name, seed=args.seed)
     trained = {}
-    if args.train_seconds > 0:
+    saved = os.path.join(args.weights, name, f"{name}-trained.pt") if args.weights else None
+    if saved and os.path.isfile(saved):
+        # Weights trained by an earlier run (its --out directory), BatchNorm statistics included.
+        model.load_state_dict(torch.load(saved))
+        model.eval()
+        trained = {"weights": saved}
+    elif args.train_seconds > 0:
         # Trained weights (train_zoo.py), then BatchNorm statistics measured at 224x224.
         started = time.monotonic()
         steps, train_accuracy = train_zoo.train(model, args.train_seconds, args.train_resolutions, seed=args.seed,
@@ -156,8 +162,10 @@ def run_model(name, args, data):
     reference = float_logits(onnx_path, data["eval"])
     noisy = float_logits(onnx_path, data["eval"], noise_db=40)
     started = time.monotonic()
-    sieve(args.sieve, "quantize", onnx_path, "--calib", data["calib_path"], "--norm", "imagenet", "-o", blob)
+    quantized = sieve(args.sieve, "quantize", onnx_path, "--calib", data["calib_path"], "--norm", "imagenet", "-o", blob)
     quantize_s = time.monotonic() - started
+    with open(os.path.join(directory, "quantize.log"), "w") as log:  # the per-layer SQNR table among it
+        log.write(quantized.stdout + quantized.stderr)
     info = json.loads(sieve(args.sieve, "inspect", blob, "--json").stdout)
     exact, raw = os.path.join(directory, "exact-logits.npy"), os.path.join(directory, "int8-logits.npy")
     sieve(args.sieve, "eval", blob, "--images", data["eval_path"], "--labels", data["labels_path"],
@@ -220,6 +228,8 @@ def main():
                         help="train each model this long on one thread (train_zoo.py) instead of random weights")
     parser.add_argument("--train-resolutions", default="64,128,224",
                         help="progressive training resolutions (default 64,128,224: half the time at the first)")
+    parser.add_argument("--weights", help="an earlier run's --out directory: reuse its MODEL/MODEL-trained.pt "
+                        "instead of training (models without one are trained or random as usual)")
     parser.add_argument("--json", help="write the report here (default OUT/zoo.json)")
     args = parser.parse_args()
     try:
