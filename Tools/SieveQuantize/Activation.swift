@@ -35,9 +35,7 @@ enum Activation: Equatable {
 
     func apply(_ x: Float) -> Float { Float(apply(Double(x))) }
 
-    /// Functions into [0, 1]: the quantisation of that whole interval (scale 1/255, zero point
-    /// -128), the widest their output gets. activationParams uses the calibrated range kept within
-    /// [0, 1] instead, and this only without one.
+    /// Functions into [0, 1] get exactly that range (scale 1/255, zero point -128), whatever the calibration saw.
     var fixedQParams: QParams? {
         switch self {
         case .sigmoid, .hardSigmoid: return QParams(scale: Float(1.0 / 255.0), zeroPoint: -128)

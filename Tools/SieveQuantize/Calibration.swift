@@ -113,41 +113,6 @@ struct Histogram {
         }
         return (best.lo, best.hi)
     }
-
-    /// The histogram with the tails where the table f that alone reads this tensor is flat to
-    /// within `tolerance` (half its output step) moved onto the tails' inner edges: clipping there
-    /// changes no output byte, or moves it by one at most, and costs no systematic error worth
-    /// the name. Hard-swish is exactly 0 below -3, a sigmoid (and hard sigmoid) saturates on both
-    /// sides, SiLU tends to 0 on the negative side. `mseRange` of the result then spends the int8
-    /// grid where f varies instead of on a tail that maps to one byte.
-    func clippedToTable(_ f: (Double) -> Double, tolerance: Double) -> Histogram {
-        let n = bins.count
-        let zero = Swift.min(negativeBins, n)
-        var low = 0  // bins below `low` are flat with edge(low): the largest such edge <= 0
-        var fmin = Double.infinity, fmax = -Double.infinity
-        for a in 0...zero {
-            if a > 0 { let y = f(edge(a - 1)); fmin = Swift.min(fmin, y); fmax = Swift.max(fmax, y) }
-            let y = f(edge(a))
-            if a == 0 || Swift.max(abs(fmax - y), abs(fmin - y)) <= tolerance { low = a }
-        }
-        var high = n  // bins from `high` up are flat with edge(high): the smallest such edge >= 0
-        fmin = .infinity; fmax = -.infinity
-        for b in stride(from: n, through: zero, by: -1) {
-            if b < n { let y = f(edge(b + 1)); fmin = Swift.min(fmin, y); fmax = Swift.max(fmax, y) }
-            let y = f(edge(b))
-            if b == n || Swift.max(abs(fmax - y), abs(fmin - y)) <= tolerance { high = b }
-        }
-        var clipped = self
-        if low > 0 && low < n {
-            clipped.bins[low] += bins[0..<low].reduce(0, +)
-            for i in 0..<low { clipped.bins[i] = 0 }
-        }
-        if high < n && high > 0 {
-            clipped.bins[high - 1] += bins[high..<n].reduce(0, +)
-            for i in high..<n { clipped.bins[i] = 0 }
-        }
-        return clipped
-    }
 }
 
 /// Runs the float model over calibration images and returns each calibrated value's range.
@@ -221,75 +186,11 @@ struct Calibrator {
         // top would tie the leading classes at 127 (measured: head 0 argmax agreed with float on
         // 94.6 % of images with an mse range, against 99+ % for the unclipped heads).
         let logits = Set([graph.final] + graph.heads.map { $0.output })
-        let tables = tableReaders
         for (j, v) in values.enumerated() {
             if logits.contains(v) { result[v] = (Double(merged[j].0), Double(merged[j].1)); continue }
             result[v] = method == .percentile ? hists[j].percentileRange(percentile) : hists[j].mseRange()
         }
-        // A tensor that one table alone reads: its flat tails clipped first (clippedToTable), the
-        // tolerance half the table's output step, so the table's output range is needed first.
-        if method == .mse {
-            for (j, v) in values.enumerated() where !logits.contains(v) {
-                guard let f = tables[v], let reader = graph.layers.first(where: { $0.inputs.contains(v) }),
-                      let out = result[reader.output] else { continue }
-                let step = QParams(min: out.min, max: out.max).scale
-                result[v] = hists[j].clippedToTable({ f.apply($0) }, tolerance: Double(step) / 2).mseRange()
-            }
-        }
         return (result, means)
-    }
-
-    /// Values that one table function alone reads (every reader a LUT op of that function, and
-    /// the value no logits): their range is chosen for the error after the table (`mseRange(through:)`).
-    var tableReaders: [Int: Activation] {
-        var readers: [Int: [Layer]] = [:]
-        for layer in graph.layers { for v in Set(layer.inputs) { readers[v, default: []].append(layer) } }
-        let logits = Set([graph.final] + graph.heads.map { $0.output })
-        var result: [Int: Activation] = [:]
-        for (v, layers) in readers where !logits.contains(v) && v != graph.input {
-            guard case .lut(let f)? = layers.first?.kind,
-                  layers.allSatisfy({ if case .lut(let g) = $0.kind { return g == f } else { return false } }) else { continue }
-            result[v] = f
-        }
-        return result
-    }
-
-    /// Per layer whose output a table alone reads (`tableReaders`): the float mean per channel of the output clipped to that range, which bias correction aims at
-    /// instead of the plain mean. The table cannot tell a clipped value from the original where
-    /// it is flat, so the plain mean would make bias correction shift every value to restore a
-    /// tail that does not matter. One more float pass, only when there is such a layer.
-    func clippedMeans(qparams: [Int: QParams]) -> [Int: [Double]] {
-        let tables = tableReaders
-        var clips: [Int: (Float, Float)] = [:]
-        for l in graph.layers.indices where graph.layers[l].hasBias && tables[graph.layers[l].output] != nil {
-            let v = graph.layers[l].output
-            guard let q = qparams[v] else { continue }
-            clips[l] = (q.dequantize(-128), q.dequantize(127))
-        }
-        if clips.isEmpty { return [:] }
-        let parts: [[Int: [Double]]] = parallelChunks(count: count) { range in
-            let executor = FloatExecutor(graph: graph)
-            var sums: [Int: [Double]] = [:]
-            for i in range.indices {
-                executor.run(pixels: images.image(i))
-                for (l, clip) in clips {
-                    let v = graph.layers[l].output, s = graph.values[v].shape, plane = s.h * s.w
-                    let x = executor.value(v)
-                    var total = sums[l] ?? [Double](repeating: 0, count: s.c)
-                    for c in 0..<s.c { for p in 0..<plane { total[c] += Double(min(max(x[c * plane + p], clip.0), clip.1)) } }
-                    sums[l] = total
-                }
-            }
-            return sums
-        }
-        var means: [Int: [Double]] = [:]
-        for l in clips.keys {
-            let s = graph.values[graph.layers[l].output].shape
-            var total = [Double](repeating: 0, count: s.c)
-            for part in parts { if let p = part[l] { for c in total.indices { total[c] += p[c] } } }
-            means[l] = total.map { $0 / Double(count * s.h * s.w) }
-        }
-        return means
     }
 }
 

@@ -122,14 +122,6 @@ public func quantizeModel(onnxPath: String, calibrationPath: String, options: Qu
                                           percentile: options.percentile, progress: progress).rangesAndMeans()
     progress?.finish()
     let qparams = try activationParams(graph, ranges)
-    var targets = floatMeans
-    if options.method == .mse && options.biasCorrection {
-        // Outputs that a table alone reads were ranged for the table's error: bias correction aims
-        // at their clipped means (Calibrator.clippedMeans).
-        let calibrator = Calibrator(graph: graph, images: images, count: count, method: options.method,
-                                    percentile: options.percentile, progress: nil)
-        for (l, m) in calibrator.clippedMeans(qparams: qparams) { targets[l] = m }
-    }
     let tCalibrate = lap()
 
     let sourceName = (onnxPath as NSString).lastPathComponent
@@ -147,7 +139,7 @@ public func quantizeModel(onnxPath: String, calibrationPath: String, options: Qu
         let weighted = graph.layers.filter { $0.hasBias }.count
         let bar = Progress.make("bias correction: \(weighted) layers on \(count) images", enabled: options.progress, lines: true)
         quantizedGraph = try BiasCorrector(graph: graph, qparams: qparams, images: images, count: count, progress: bar,
-                                           floatTargets: targets, weightMax: weightMax).corrected()
+                                           floatTargets: floatMeans, weightMax: weightMax).corrected()
         bar?.finish()
         provenance += "bias correction: empirical, on the calibration images\n"
     }
@@ -203,14 +195,7 @@ func activationParams(_ graph: Graph, _ ranges: [Int: (min: Double, max: Double)
         if layer.kind.isPool {
             q[layer.output] = q[layer.inputs[0]]!
         } else if case .lut(let f) = layer.kind, let fixed = f.fixedQParams {
-            // Sigmoid and hard sigmoid: their calibrated range, within [0, 1]. A fixed [0, 1] would
-            // leave squeeze-excitation gates of a few hundredths one or two steps (measured on a
-            // short-trained EfficientNet-B0: the last blocks' sigmoid outputs at 8.5 dB SQNR).
-            if let r = ranges[layer.output], r.max.isFinite {
-                q[layer.output] = QParams(min: 0, max: min(1, max(r.max, 1.0 / 255)))
-            } else {
-                q[layer.output] = fixed
-            }
+            q[layer.output] = fixed
         } else {
             let r = ranges[layer.output]!
             guard r.min.isFinite && r.max.isFinite else {
