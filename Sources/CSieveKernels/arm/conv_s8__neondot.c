@@ -164,6 +164,33 @@ typedef struct {
     const arm_out_stage *out;
 } dot_consts;
 
+// A run's last 8 and 4 columns of L for four pixels (labels 3, 4, 5): one DOT_GROUP per 4 columns,
+// the weights advanced past them. Shared by dot_run and dot_tile.
+#define DOT_L_TAIL_4PX                                                                              \
+    "3:\n"                                                                                          \
+    "tbz %[L], #3, 4f\n"                                                                            \
+    "ldr d24, [x4]\n ldr d25, [x5]\n ldr d26, [x6]\n ldr d27, [x7]\n"                                \
+    DOT_ADVANCE_X(8)                                                                                \
+    DOT_GROUP_0 DOT_GROUP_1                                                                         \
+    "add x13, x13, #128\n"                                                                          \
+    "4:\n"                                                                                          \
+    "tbz %[L], #2, 5f\n"                                                                            \
+    "ldr s24, [x4]\n ldr s25, [x5]\n ldr s26, [x6]\n ldr s27, [x7]\n"                                \
+    DOT_GROUP_0                                                                                     \
+    "add x13, x13, #64\n"                                                                           \
+    "5:\n"
+
+// The step loop both general forms start with, aligned (its entry, label 0, follows it): per step
+// 16 columns of L for four pixels, x15 steps.
+#define DT4_ALIGNED_STEP_LOOP                                                                       \
+    ".arch_extension dotprod\n"                                                                     \
+    "b 0f\n"                                                                                        \
+    ".p2align 9\n"                                                                                  \
+    "2:\n"                                                                                          \
+    DT4_STEP                                                                                        \
+    "subs x15, x15, #1\n"                                                                           \
+    "b.ne 2b\n"
+
 // Blocks [b0, b0 + nb) of 4 pixels; w, bias, mult, mix at block b0, o[i] at channel 16 b0.
 // form: dot_form(), a constant where dot_run_form is instantiated, so each copy of the loop below
 // holds one form of the assembly.
@@ -174,13 +201,7 @@ static inline __attribute__((always_inline)) void dot_tile4_fast(int form, const
     const arm_out_stage *out = k->out;
     if (form == 0) {
         __asm__ volatile(
-            ".arch_extension dotprod\n"
-            "b 0f\n"
-            ".p2align 9\n"
-            "2:\n"
-            DT4_STEP
-            "subs x15, x15, #1\n"
-            "b.ne 2b\n"
+            DT4_ALIGNED_STEP_LOOP
             DT4_NEXT_RUN
             "mov x15, %[steps]\n"
             "subs x14, x14, #1\n"
@@ -212,13 +233,7 @@ static inline __attribute__((always_inline)) void dot_tile4_fast(int form, const
             DT4_OPERANDS);
     } else {
         __asm__ volatile(
-            ".arch_extension dotprod\n"
-            "b 0f\n"
-            ".p2align 9\n"
-            "2:\n"
-            DT4_STEP
-            "subs x15, x15, #1\n"
-            "b.ne 2b\n"
+            DT4_ALIGNED_STEP_LOOP
             "b 3f\n"
             "0:\n"
             DT4_BLOCK_START
@@ -226,18 +241,7 @@ static inline __attribute__((always_inline)) void dot_tile4_fast(int form, const
             "cbz %[steps], 3f\n"
             "mov x15, %[steps]\n"
             "b 2b\n"
-            "3:\n"
-            "tbz %[L], #3, 4f\n"
-            "ldr d24, [x4]\n ldr d25, [x5]\n ldr d26, [x6]\n ldr d27, [x7]\n"
-            DOT_ADVANCE_X(8)
-            DOT_GROUP_0 DOT_GROUP_1
-            "add x13, x13, #128\n"
-            "4:\n"
-            "tbz %[L], #2, 5f\n"
-            "ldr s24, [x4]\n ldr s25, [x5]\n ldr s26, [x6]\n ldr s27, [x7]\n"
-            DOT_GROUP_0
-            "add x13, x13, #64\n"
-            "5:\n"
+            DOT_L_TAIL_4PX
             DT4_NEXT_RUN
             "subs x14, x14, #1\n"
             "b.ne 1b\n"
@@ -275,18 +279,7 @@ static void dot_tile(const arm_gemm *g, const int8_t *const *x, int8_t *const *o
             "add x13, x13, #256\n"
             "subs x15, x15, #1\n"
             "b.ne 2b\n"
-            "3:\n"
-            "tbz %[L], #3, 4f\n"
-            "ldr d24, [x4]\n ldr d25, [x5]\n ldr d26, [x6]\n ldr d27, [x7]\n"
-            DOT_ADVANCE_X(8)
-            DOT_GROUP_0 DOT_GROUP_1
-            "add x13, x13, #128\n"
-            "4:\n"
-            "tbz %[L], #2, 5f\n"
-            "ldr s24, [x4]\n ldr s25, [x5]\n ldr s26, [x6]\n ldr s27, [x7]\n"
-            DOT_GROUP_0
-            "add x13, x13, #64\n"
-            "5:\n"
+            DOT_L_TAIL_4PX
             "add x9, x9, %[stride]\n add x10, x10, %[stride]\n add x11, x11, %[stride]\n add x12, x12, %[stride]\n"
             "subs x14, x14, #1\n"
             "b.ne 1b\n"

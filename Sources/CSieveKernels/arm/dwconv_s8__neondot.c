@@ -87,7 +87,7 @@ static inline int32_t dd_stage_run(const int8_t *src, int8_t *dst, int32_t quads
             "st4 {v1.16b, v2.16b, v3.16b, v4.16b}, [%[dst]]\n add %[dst], %[dst], %[entry]\n"
             "st4 {v2.16b, v3.16b, v4.16b, v5.16b}, [%[dst]]\n add %[dst], %[dst], %[entry]\n"
             "st4 {v3.16b, v4.16b, v5.16b, v6.16b}, [%[dst]]\n add %[dst], %[dst], %[entry]\n"
-            "subs %[n], %[n], #1\n"
+            "subs %w[n], %w[n], #1\n"
             "b.ne 1b\n"
             : [src] "+r"(src), [dst] "+r"(dst), [n] "+r"(quads)
             : [col] "r"(col), [step] "r"(col * 4 * sw), [entry] "r"(entry)
@@ -105,7 +105,7 @@ static inline int32_t dd_stage_run(const int8_t *src, int8_t *dst, int32_t quads
             "st4 {v2.16b, v3.16b, v4.16b, v5.16b}, [%[dst]]\n add %[dst], %[dst], %[entry]\n"
             "st4 {v4.16b, v5.16b, v6.16b, v7.16b}, [%[dst]]\n add %[dst], %[dst], %[entry]\n"
             "st4 {v6.16b, v7.16b, v8.16b, v9.16b}, [%[dst]]\n add %[dst], %[dst], %[entry]\n"
-            "subs %[n], %[n], #1\n"
+            "subs %w[n], %w[n], #1\n"
             "b.ne 1b\n"
             : [src] "+r"(src), [dst] "+r"(dst), [n] "+r"(quads)
             : [col] "r"(col), [step] "r"(col * 4 * sw), [entry] "r"(entry)
