@@ -552,7 +552,7 @@ static void check_fc(long index) {
             stats[isa].native[OP_FC]++;
 #if defined(__x86_64__)
             if (isa == SIEVE_ISA_AVX2) {  // the route the pack chose, against what the case was built for
-                const int u8 = sieve_conv_u8_route__avx2(packed.ptr);
+                const int u8 = sieve_conv_route__avx2(packed.ptr) == SIEVE_ROUTE_U8;
                 const int expected_u8 = values == VALUES_W7 || values == VALUES_PAIR_EDGE || values == VALUES_SMALL;
                 stats[isa].fc_u8 += u8;
                 stats[isa].fc_u8_expected += expected_u8;

@@ -39,13 +39,12 @@ void sieve_maxpool_s8__avx2(const sieve_pool_params *p);
 void sieve_mul_s8__avx2(const sieve_mul_params *p);  // MUL: avx2 serves avx512vnni too
 void sieve_lut_s8__avx2(const int8_t *input, int8_t *output, const int8_t *table, int32_t count);  // LUT: vpshufb
 // The avx2 conv's u8 x s8 vpmaddubsw route (x86/conv_s8__avx2_u8.c), taken per op when every weight
-// pair fits its saturating int16 sum; sieve_conv_u8_route__avx2 says which route a packed op took.
+// pair fits its saturating int16 sum.
 int sieve_conv_u8_fits__avx2(const sieve_conv_params *p);
 size_t sieve_conv_u8_packed_size__avx2(const sieve_conv_params *p);
 void sieve_conv_u8_pack__avx2(const sieve_conv_params *p, void *packed);
 size_t sieve_conv_u8_scratch_size__avx2(const sieve_conv_params *p);
 void sieve_conv_u8_s8__avx2(const sieve_conv_params *p, const void *packed, void *scratch);
-int sieve_conv_u8_route__avx2(const void *packed);  // also reads a packed fully connected op's route
 // The route (SIEVE_ROUTE_*) a packed avx2 conv or fully connected op records in its header.
 int32_t sieve_conv_route__avx2(const void *packed);
 // Winograd F(2,3) for 3x3 stride-1 convs (x86/conv_wino_avx2.c), taken before the other two when

@@ -24,18 +24,11 @@ static inline __attribute__((always_inline)) void sieve_conv_band_avx2(const sie
     const intptr_t run_len = (intptr_t)t.taps_w * t.groups * 4;
     const int32_t pixels_total = p->out_h * p->out_w;
     const int32_t tiles = (pixels_total + CONV_TILE_PIXELS - 1) / CONV_TILE_PIXELS;
-    const __m256i zlh[3] = {_mm256_set1_epi32(p->output_zero_point), _mm256_set1_epi32(p->act_min), _mm256_set1_epi32(p->act_max)};
-    const __m256i zp16 = _mm256_set1_epi16((int16_t)p->output_zero_point);
-    const __m256i lo8 = _mm256_set1_epi8((int8_t)p->act_min), hi8 = _mm256_set1_epi8((int8_t)p->act_max);
+    const sieve_rq_out_avx2 o = sieve_rq_out_avx2_init(p->output_zero_point, p->act_min, p->act_max);
     for (int32_t oc = 0; oc < v.ocp; oc += 16) {
         const int32_t n = p->out_c - oc < 16 ? p->out_c - oc : 16;
         const uint8_t *w = weights + elem * (size_t)oc * v.k4;
-        const __m256i m0 = _mm256_loadu_si256((const __m256i *)(v.multipliers + oc));
-        const __m256i m1 = _mm256_loadu_si256((const __m256i *)(v.multipliers + oc + 8));
-        const __m256i mo0 = sieve_odd_lanes(m0), mo1 = sieve_odd_lanes(m1);
-        const sieve_rq32_block_avx2 *q = blocks32 + oc / 16;
-        const __m256i round0 = _mm256_load_si256((const __m256i *)q->round), round1 = _mm256_load_si256((const __m256i *)(q->round + 8));
-        const __m256i shift0 = _mm256_load_si256((const __m256i *)q->shift), shift1 = _mm256_load_si256((const __m256i *)(q->shift + 8));
+        const sieve_rq16_avx2 rq = sieve_rq16_avx2_load(v.multipliers + oc, blocks + oc / 8, blocks32 + oc / 16);
         int32_t oy = 0, ox = 0, pixel = 0;
         for (int32_t tile_index = 0; tile_index < tiles; tile_index++) {
             const int pixels = pixels_total / tiles + (tile_index < pixels_total % tiles ? 1 : 0);
@@ -48,19 +41,7 @@ static inline __attribute__((always_inline)) void sieve_conv_band_avx2(const sie
             if (++ox == p->out_w) { ox = 0; oy++; }
             tile(xp, w, v.bias + oc, t.taps_h, run_len, t.row_stride, a, pixels);
             int8_t *out = p->output + (size_t)pixel * p->out_c + oc;
-            if (q->fast) {
-                for (int j = 0; j < pixels; j++) {
-                    const __m128i r = sieve_narrow16_avx2(sieve_rq32_avx2(a[2 * j], m0, mo0, round0, shift0),
-                                                          sieve_rq32_avx2(a[2 * j + 1], m1, mo1, round1, shift1), zp16, lo8, hi8);
-                    sieve_store_n_avx2(out + (size_t)j * p->out_c, r, n);
-                }
-            } else {
-                for (int j = 0; j < pixels; j++) {
-                    const __m128i lo = sieve_rq8_avx2(a[2 * j], v.multipliers + oc, blocks + oc / 8, zlh[0], zlh[1], zlh[2]);
-                    const __m128i hi = sieve_rq8_avx2(a[2 * j + 1], v.multipliers + oc + 8, blocks + oc / 8 + 1, zlh[0], zlh[1], zlh[2]);
-                    sieve_store_n_avx2(out + (size_t)j * p->out_c, _mm_unpacklo_epi64(lo, hi), n);
-                }
-            }
+            for (int j = 0; j < pixels; j++) sieve_rq16_avx2_store(&rq, &o, a[2 * j], a[2 * j + 1], out + (size_t)j * p->out_c, n);
             pixel += pixels;
         }
     }

@@ -187,8 +187,6 @@ int32_t sieve_conv_route__avx2(const void *packed) {
     return route;
 }
 
-int sieve_conv_u8_route__avx2(const void *packed) { return sieve_conv_route__avx2(packed) == SIEVE_ROUTE_U8; }
-
 void sieve_conv_s8__avx2(const sieve_conv_params *p, const void *packed, void *scratch) {
     const uint8_t *body = (const uint8_t *)packed + ROUTE_HEADER;
     switch (sieve_conv_route__avx2(packed)) {

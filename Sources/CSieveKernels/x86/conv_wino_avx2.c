@@ -195,9 +195,7 @@ void sieve_conv_wino_s8__avx2(const sieve_conv_params *p, const void *packed, vo
     const int32_t span_w = sieve_conv_span_w(&t);
     int16_t *v = (int16_t *)((uint8_t *)scratch + staged_size(p));
 
-    const __m256i zlh[3] = {_mm256_set1_epi32(p->output_zero_point), _mm256_set1_epi32(p->act_min), _mm256_set1_epi32(p->act_max)};
-    const __m256i zp16 = _mm256_set1_epi16((int16_t)p->output_zero_point);
-    const __m256i lo8 = _mm256_set1_epi8((int8_t)p->act_min), hi8 = _mm256_set1_epi8((int8_t)p->act_max);
+    const sieve_rq_out_avx2 o = sieve_rq_out_avx2_init(p->output_zero_point, p->act_min, p->act_max);
     const size_t plane = (size_t)chunk * cv;
 
     for (int32_t first = 0; first < tiles; first += chunk) {
@@ -207,12 +205,7 @@ void sieve_conv_wino_s8__avx2(const sieve_conv_params *p, const void *packed, vo
             const int32_t n = p->out_c - oc < 16 ? p->out_c - oc : 16;
             const int16_t *w = u + (size_t)oc * 16 * cv;
             const __m256i b0 = _mm256_loadu_si256((const __m256i *)(bias + oc)), b1 = _mm256_loadu_si256((const __m256i *)(bias + oc + 8));
-            const __m256i m0 = _mm256_loadu_si256((const __m256i *)(multipliers + oc));
-            const __m256i m1 = _mm256_loadu_si256((const __m256i *)(multipliers + oc + 8));
-            const __m256i mo0 = sieve_odd_lanes(m0), mo1 = sieve_odd_lanes(m1);
-            const sieve_rq32_block_avx2 *q = blocks32 + oc / 16;
-            const __m256i round0 = _mm256_load_si256((const __m256i *)q->round), round1 = _mm256_load_si256((const __m256i *)(q->round + 8));
-            const __m256i shift0 = _mm256_load_si256((const __m256i *)q->shift), shift1 = _mm256_load_si256((const __m256i *)(q->shift + 8));
+            const sieve_rq16_avx2 rq = sieve_rq16_avx2_load(multipliers + oc, blocks + oc / 8, blocks32 + oc / 16);
             for (int32_t g = 0; g < count; g += CONV_TILE_PIXELS) {
                 const int pixels = count - g < CONV_TILE_PIXELS ? count - g : CONV_TILE_PIXELS;
                 __m256i acc[16][2 * CONV_TILE_PIXELS];
@@ -234,16 +227,8 @@ void sieve_conv_wino_s8__avx2(const sieve_conv_params *p, const void *packed, vo
                     for (int k = 0; k < 4; k++) {
                         const int32_t y = oy + k / 2, x = ox + k % 2;
                         if (y >= p->out_h || x >= p->out_w) continue;
-                        const __m256i a0 = _mm256_add_epi32(y0[k], b0), a1 = _mm256_add_epi32(y1[k], b1);
-                        int8_t *out = p->output + ((size_t)y * p->out_w + x) * p->out_c + oc;
-                        if (q->fast) {
-                            sieve_store_n_avx2(out, sieve_narrow16_avx2(sieve_rq32_avx2(a0, m0, mo0, round0, shift0),
-                                                                        sieve_rq32_avx2(a1, m1, mo1, round1, shift1), zp16, lo8, hi8), n);
-                        } else {
-                            const __m128i lo = sieve_rq8_avx2(a0, multipliers + oc, blocks + oc / 8, zlh[0], zlh[1], zlh[2]);
-                            const __m128i hi = sieve_rq8_avx2(a1, multipliers + oc + 8, blocks + oc / 8 + 1, zlh[0], zlh[1], zlh[2]);
-                            sieve_store_n_avx2(out, _mm_unpacklo_epi64(lo, hi), n);
-                        }
+                        sieve_rq16_avx2_store(&rq, &o, _mm256_add_epi32(y0[k], b0), _mm256_add_epi32(y1[k], b1),
+                                              p->output + ((size_t)y * p->out_w + x) * p->out_c + oc, n);
                     }
                 }
             }

@@ -53,9 +53,7 @@ static void s16_fc(const sieve_fc_params *p, const void *packed, void *scratch, 
     }
     for (; i < p->k; i++) x[i] = p->input[i];
     for (; i < v.k4; i++) x[i] = 0;
-    const __m256i zlh[3] = {_mm256_set1_epi32(p->output_zero_point), _mm256_set1_epi32(p->act_min), _mm256_set1_epi32(p->act_max)};
-    const __m256i zp16 = _mm256_set1_epi16((int16_t)p->output_zero_point);
-    const __m256i lo8 = _mm256_set1_epi8((int8_t)p->act_min), hi8 = _mm256_set1_epi8((int8_t)p->act_max);
+    const sieve_rq_out_avx2 o = sieve_rq_out_avx2_init(p->output_zero_point, p->act_min, p->act_max);
     for (int32_t oc = oc_begin; oc < oc_end; oc += 16) {
         const int8_t *w = v.weights + (size_t)oc * v.k4;
         __m256i a0 = _mm256_loadu_si256((const __m256i *)(v.bias + oc)), a1 = _mm256_loadu_si256((const __m256i *)(v.bias + oc + 8));
@@ -72,7 +70,8 @@ static void s16_fc(const sieve_fc_params *p, const void *packed, void *scratch, 
         a0 = _mm256_add_epi32(a0, a2);
         a1 = _mm256_add_epi32(a1, a3);
         const int32_t n = oc_end - oc < 16 ? oc_end - oc : 16;
-        sieve_rq16_store_avx2(a0, a1, v.multipliers + oc, blocks + oc / 8, blocks32 + oc / 16, zlh, zp16, lo8, hi8, p->output + oc, n);
+        const sieve_rq16_avx2 rq = sieve_rq16_avx2_load(v.multipliers + oc, blocks + oc / 8, blocks32 + oc / 16);
+        sieve_rq16_avx2_store(&rq, &o, a0, a1, p->output + oc, n);
     }
 }
 
@@ -97,7 +96,7 @@ size_t sieve_fc_scratch_size__avx2(const sieve_fc_params *p) {
 }
 
 void sieve_fc_s8__avx2(const sieve_fc_params *p, const void *packed, void *scratch, int32_t oc_begin, int32_t oc_end) {
-    if (sieve_conv_u8_route__avx2(packed)) sieve_fc_u8_s8__avx2(p, (const uint8_t *)packed + ROUTE_HEADER, scratch, oc_begin, oc_end);
+    if (sieve_conv_route__avx2(packed) == SIEVE_ROUTE_U8) sieve_fc_u8_s8__avx2(p, (const uint8_t *)packed + ROUTE_HEADER, scratch, oc_begin, oc_end);
     else s16_fc(p, (const uint8_t *)packed + ROUTE_HEADER, scratch, oc_begin, oc_end);
 }
 

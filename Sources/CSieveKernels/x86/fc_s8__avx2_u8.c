@@ -68,9 +68,7 @@ void sieve_fc_u8_s8__avx2(const sieve_fc_params *p, const void *packed, void *sc
     for (; i < p->k; i++) x[i] = (uint8_t)(p->input[i] ^ 0x80);
     for (; i < v.k4; i++) x[i] = 0;
     const __m256i ones = _mm256_set1_epi16(1);
-    const __m256i zlh[3] = {_mm256_set1_epi32(p->output_zero_point), _mm256_set1_epi32(p->act_min), _mm256_set1_epi32(p->act_max)};
-    const __m256i zp16 = _mm256_set1_epi16((int16_t)p->output_zero_point);
-    const __m256i lo8 = _mm256_set1_epi8((int8_t)p->act_min), hi8 = _mm256_set1_epi8((int8_t)p->act_max);
+    const sieve_rq_out_avx2 o = sieve_rq_out_avx2_init(p->output_zero_point, p->act_min, p->act_max);
     const int32_t groups = v.k4 / 4;
     for (int32_t oc = oc_begin; oc < oc_end; oc += 16) {
         const int8_t *w = v.weights + (size_t)oc * v.k4;
@@ -99,7 +97,8 @@ void sieve_fc_u8_s8__avx2(const sieve_fc_params *p, const void *packed, void *sc
         a0 = _mm256_add_epi32(a0, a2);
         a1 = _mm256_add_epi32(a1, a3);
         const int32_t n = oc_end - oc < 16 ? oc_end - oc : 16;
-        sieve_rq16_store_avx2(a0, a1, v.multipliers + oc, blocks + oc / 8, blocks32 + oc / 16, zlh, zp16, lo8, hi8, p->output + oc, n);
+        const sieve_rq16_avx2 rq = sieve_rq16_avx2_load(v.multipliers + oc, blocks + oc / 8, blocks32 + oc / 16);
+        sieve_rq16_avx2_store(&rq, &o, a0, a1, p->output + oc, n);
     }
 }
 

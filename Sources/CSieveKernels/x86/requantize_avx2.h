@@ -107,23 +107,54 @@ static inline void sieve_store_n_avx2(int8_t *out, __m128i r, int32_t n) {
     }
 }
 
-// 16 channels' accumulators (a0: 0-7, a1: 8-15) requantised and stored to out (the first n):
-// the 32-bit form when the block allows it, else the 64-bit one. For one pixel per 16 channels
-// (fully connected); the conv's driver keeps the constants in registers across its pixels instead.
-// zlh: zero point, act_min, act_max in every int32 lane.
-static inline void sieve_rq16_store_avx2(__m256i a0, __m256i a1, const int32_t *multipliers, const sieve_rq_block_avx2 *blocks,
-                                         const sieve_rq32_block_avx2 *q, const __m256i zlh[3], __m256i zp16, __m256i lo8, __m256i hi8,
-                                         int8_t *out, int32_t n) {
-    if (q->fast) {
-        const __m256i m0 = _mm256_loadu_si256((const __m256i *)multipliers), m1 = _mm256_loadu_si256((const __m256i *)(multipliers + 8));
-        const __m256i r0 = sieve_rq32_avx2(a0, m0, sieve_odd_lanes(m0), _mm256_load_si256((const __m256i *)q->round),
-                                           _mm256_load_si256((const __m256i *)q->shift));
-        const __m256i r1 = sieve_rq32_avx2(a1, m1, sieve_odd_lanes(m1), _mm256_load_si256((const __m256i *)(q->round + 8)),
-                                           _mm256_load_si256((const __m256i *)(q->shift + 8)));
-        sieve_store_n_avx2(out, sieve_narrow16_avx2(r0, r1, zp16, lo8, hi8), n);
+// An op's output zero point and clamp, in the lanes each form reads.
+typedef struct {
+    __m256i zlh[3];           // zero point, act_min, act_max in every int32 lane (the 64-bit form)
+    __m256i zp16, lo8, hi8;   // zero point in every int16, act_min and act_max in every byte (the 32-bit form)
+} sieve_rq_out_avx2;
+
+static inline sieve_rq_out_avx2 sieve_rq_out_avx2_init(int32_t zero_point, int32_t act_min, int32_t act_max) {
+    const sieve_rq_out_avx2 o = {{_mm256_set1_epi32(zero_point), _mm256_set1_epi32(act_min), _mm256_set1_epi32(act_max)},
+                                 _mm256_set1_epi16((int16_t)zero_point), _mm256_set1_epi8((int8_t)act_min), _mm256_set1_epi8((int8_t)act_max)};
+    return o;
+}
+
+// The requantisation of 16 channels. A conv's driver loads it once per 16 channels and keeps the
+// 32-bit form's constants in registers across its pixels; the 64-bit form (rare: no real layer
+// takes it) reads its tables from memory.
+typedef struct {
+    __m256i m0, m1, m_odd0, m_odd1, round0, round1, shift0, shift1;
+    const int32_t *multipliers;
+    const sieve_rq_block_avx2 *blocks;
+    int32_t fast;
+} sieve_rq16_avx2;
+
+static inline sieve_rq16_avx2 sieve_rq16_avx2_load(const int32_t *multipliers, const sieve_rq_block_avx2 *blocks, const sieve_rq32_block_avx2 *q) {
+    sieve_rq16_avx2 c;
+    c.m0 = _mm256_loadu_si256((const __m256i *)multipliers);
+    c.m1 = _mm256_loadu_si256((const __m256i *)(multipliers + 8));
+    c.m_odd0 = sieve_odd_lanes(c.m0);
+    c.m_odd1 = sieve_odd_lanes(c.m1);
+    c.round0 = _mm256_load_si256((const __m256i *)q->round);
+    c.round1 = _mm256_load_si256((const __m256i *)(q->round + 8));
+    c.shift0 = _mm256_load_si256((const __m256i *)q->shift);
+    c.shift1 = _mm256_load_si256((const __m256i *)(q->shift + 8));
+    c.multipliers = multipliers;
+    c.blocks = blocks;
+    c.fast = q->fast;
+    return c;
+}
+
+// One pixel's 16 accumulators (a0: channels 0-7, a1: 8-15) requantised, the first n stored to out.
+static inline __attribute__((always_inline)) void sieve_rq16_avx2_store(const sieve_rq16_avx2 *c, const sieve_rq_out_avx2 *o,
+                                                                        __m256i a0, __m256i a1, int8_t *out, int32_t n) {
+    if (c->fast) {
+        const __m256i r0 = sieve_rq32_avx2(a0, c->m0, c->m_odd0, c->round0, c->shift0);
+        const __m256i r1 = sieve_rq32_avx2(a1, c->m1, c->m_odd1, c->round1, c->shift1);
+        sieve_store_n_avx2(out, sieve_narrow16_avx2(r0, r1, o->zp16, o->lo8, o->hi8), n);
     } else {
-        const __m128i lo = sieve_rq8_avx2(a0, multipliers, blocks, zlh[0], zlh[1], zlh[2]);
-        const __m128i hi = sieve_rq8_avx2(a1, multipliers + 8, blocks + 1, zlh[0], zlh[1], zlh[2]);
+        const __m128i lo = sieve_rq8_avx2(a0, c->multipliers, c->blocks, o->zlh[0], o->zlh[1], o->zlh[2]);
+        const __m128i hi = sieve_rq8_avx2(a1, c->multipliers + 8, c->blocks + 1, o->zlh[0], o->zlh[1], o->zlh[2]);
         sieve_store_n_avx2(out, _mm_unpacklo_epi64(lo, hi), n);
     }
 }
