@@ -29,9 +29,10 @@ let package = Package(
         .systemLibrary(name: "COpenBLAS", path: "Tools/COpenBLAS"),
         .target(name: "CImageDecode", path: "Tools/CImageDecode",
                 linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png16")]),
+        .target(name: "CQuantizeKernels", path: "Tools/CQuantizeKernels", cSettings: [.unsafeFlags(["-O3", "-fno-strict-aliasing"])]),
         .target(
             name: "SieveQuantize",
-            dependencies: ["SieveCore", "SieveRun", "CSieveKernels", "CZlib", "CCrypto", "COpenBLAS", "CImageDecode", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            dependencies: ["SieveCore", "SieveRun", "CSieveKernels", "CQuantizeKernels", "CZlib", "CCrypto", "COpenBLAS", "CImageDecode", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
             path: "Tools/SieveQuantize",
             exclude: ["onnx-subset.proto", "generate-proto.sh"]
         ),

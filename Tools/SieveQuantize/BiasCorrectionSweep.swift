@@ -1,3 +1,4 @@
+import CQuantizeKernels
 import Foundation
 import SieveCore
 
@@ -125,6 +126,7 @@ extension BiasCorrector {
 }
 
 /// A weighted layer's int8 output for candidate biases, from its bias-free accumulators of every image.
+/// The loops over every element run in C (Tools/CQuantizeKernels), split over the threads by pixels.
 struct Requantizer {
     let model: Model
     let op: OpRecord
@@ -136,14 +138,18 @@ struct Requantizer {
     let multipliers: [Int32], shifts: [Int32]
     let zeroPoint: Int32, scale: Float
     let layer: Layer
+    /// The blob's own per-channel tables, for the C loops (the model outlives the requantizer).
+    private let multiplierTable: UnsafePointer<Int32>, shiftTable: UnsafePointer<Int32>
 
     init(model: Model, op index: Int, builder: BlobBuilder, layer: Layer, sums: [Int32], count: Int, threads: Int) throws(QuantizeError) {
         self.model = model; op = model.ops[index]; self.builder = builder; self.layer = layer
         self.sums = sums; self.count = count; self.threads = threads
         let out = model.tensors[Int(op.output)]
         channels = Int(out.c); zeroPoint = out.zeroPoint; scale = out.scale
-        let m = model.pointer(op.multipliers, as: Int32.self), s = model.pointer(op.shifts, as: Int32.self)
-        multipliers = (0..<channels).map { m[$0] }; shifts = (0..<channels).map { s[$0] }
+        multiplierTable = model.pointer(op.multipliers, as: Int32.self)
+        shiftTable = model.pointer(op.shifts, as: Int32.self)
+        multipliers = (0..<channels).map { [multiplierTable] in multiplierTable[$0] }
+        shifts = (0..<channels).map { [shiftTable] in shiftTable[$0] }
     }
 
     /// The int32 biases (zero point folded) the blob would hold for `layer`'s float biases; nil per
@@ -159,102 +165,45 @@ struct Requantizer {
     }
 
     /// `means(bias:)` for several candidates at once, in one pass over the accumulators. The
-    /// candidates' biases rise with their index, so each element's output does too, and they span
-    /// about one output step, so it steps up at most once. With A = (b0 + S) * M + 2^(s-1), q0 =
-    /// A >> s and rem = A mod 2^s, candidate j's requantised value is q0 + ((rem + D_j) >> s), D_j
-    /// = (b_j - b0) * M: one multiply per element, and the candidate where it steps up is the
-    /// number of D_j below 2^s - rem (branch-free compares, no requantisation per candidate).
-    /// Elements where b + S would wrap, or that step twice, take every candidate's requantisation.
+    /// candidates' biases rise with their index and span about one output step, so each element's
+    /// output steps up at most once from the first candidate's; sieve_q_trial_totals finds where from
+    /// one requantisation (quantize_kernels.h). Channels whose candidates do not all rise, or where
+    /// a candidate would change the weight scale, requantise every candidate.
     func means(trials: [Layer]) throws(QuantizeError) -> [[Double?]] {
         var biases: [[Int32?]] = []
         for t in trials { biases.append(try quantizedBias(t)) }
         let n = trials.count, c = channels
-        // Channels whose candidates are all valid and rising take the fast path.
-        let rising = (0..<c).map { ch in
-            (0..<n).allSatisfy { biases[$0][ch] != nil } && (1..<max(n, 1)).allSatisfy { biases[$0][ch]! >= biases[$0 - 1][ch]! }
+        let rising: [UInt8] = (0..<c).map { ch in
+            let valid = (0..<n).allSatisfy { biases[$0][ch] != nil }
+            return valid && (1..<max(n, 1)).allSatisfy { biases[$0][ch]! >= biases[$0 - 1][ch]! } ? 1 : 0
         }
         let flat = (0..<c).flatMap { ch in (0..<n).map { biases[$0][ch] ?? 0 } }  // [channel][trial]
         // D_j = (b_j - b_0) * M per channel and trial (rising channels only; 0 elsewhere).
         var offsets = [Int64](repeating: 0, count: n * c)
-        for ch in 0..<c where rising[ch] {
+        for ch in 0..<c where rising[ch] != 0 {
             let b0 = Int64(flat[ch * n]), m = Int64(multipliers[ch])
             for j in 0..<n { offsets[ch * n + j] = (Int64(flat[ch * n + j]) - b0) * m }
         }
-        let (lo, hi) = (op.actMin, op.actMax)
-        let zp = zeroPoint
         let pixels = sums.count / c
-        let slots = ResultSlots<[Int64]>(count: threads)
+        let slots = ResultSlots<[Int64]?>(count: threads)
         sums.withUnsafeBufferPointer { sb in
             DispatchQueue.concurrentPerform(iterations: threads) { t in
-                // totals[ch * n + j]: the sum of candidate j's int8 outputs in channel ch.
-                var totals = [Int64](repeating: 0, count: n * c)
-                var steps = [Int64](repeating: 0, count: (n + 1) * c)  // +1 from candidate j on, fast path
-                var base = [Int64](repeating: 0, count: c)
-                offsets.withUnsafeBufferPointer { db in
-                flat.withUnsafeBufferPointer { fb in
-                    totals.withUnsafeMutableBufferPointer { tb in
-                        steps.withUnsafeMutableBufferPointer { stb in
-                            base.withUnsafeMutableBufferPointer { bb in
-                                multipliers.withUnsafeBufferPointer { mb in
-                                    shifts.withUnsafeBufferPointer { shb in
-                                        rising.withUnsafeBufferPointer { rb in
-                                            for p in (pixels * t / threads)..<(pixels * (t + 1) / threads) {
-                                                let row = sb.baseAddress! + p * c
-                                                for ch in 0..<c {
-                                                    let sv = row[ch], m = mb[ch], sh = shb[ch]
-                                                    let bias = fb.baseAddress! + ch * n
-                                                    @inline(__always) func out(_ j: Int) -> Int32 {
-                                                        requantize(bias[j] &+ sv, multiplier: m, shift: sh, zeroPoint: zp, min: lo, max: hi)
-                                                    }
-                                                    let x0 = Int64(bias[0]) + Int64(sv), xLast = Int64(bias[n - 1]) + Int64(sv)
-                                                    if !rb[ch] || x0 < Int64(Int32.min) || xLast > Int64(Int32.max) {
-                                                        for j in 0..<n { tb[ch * n + j] += Int64(out(j)) }
-                                                        continue
-                                                    }
-                                                    let a = x0 &* Int64(m) &+ (Int64(1) &<< Int64(sh &- 1))
-                                                    let q0 = a &>> Int64(sh)
-                                                    let rem = a &- (q0 &<< Int64(sh))
-                                                    let d = db.baseAddress! + ch * n
-                                                    let first = Swift.min(Swift.max(Int32(truncatingIfNeeded: q0) &+ zp, lo), hi)
-                                                    bb[ch] += Int64(first)
-                                                    let up = (rem &+ d[n - 1]) &>> Int64(sh)
-                                                    if up == 0 { continue }
-                                                    if up == 1 {
-                                                        let second = Swift.min(Swift.max(Int32(truncatingIfNeeded: q0 &+ 1) &+ zp, lo), hi)
-                                                        if second == first { continue }
-                                                        // The first candidate with rem + D_j >= 2^s: D rises, so count those below
-                                                        // (the sign bit of D_k - need, not a compare: a branch here mispredicts).
-                                                        let need = (Int64(1) &<< Int64(sh)) &- rem
-                                                        var j = 0
-                                                        for k in 1..<n { j &+= Int(truncatingIfNeeded: UInt64(bitPattern: d[k] &- need) &>> 63) }
-                                                        stb[ch * (n + 1) + j + 1] += 1
-                                                    } else {
-                                                        for j in 1..<n { tb[ch * n + j] += Int64(out(j) - first) }
-                                                    }
-                                                }
-                                            }
-                                        }
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
-                }
-                for ch in 0..<c where rising[ch] {
-                    var up: Int64 = 0
-                    for j in 0..<n { up += steps[ch * (n + 1) + j]; totals[ch * n + j] += base[ch] + up }
-                }
-                slots.set(t, totals)
+                var totals = [Int64](repeating: 0, count: n * c)  // [channel][trial]: sums of int8 outputs
+                var view = cLayer(sb.baseAddress!, pixels: (pixels * t / threads)..<(pixels * (t + 1) / threads))
+                slots.set(t, sieve_q_trial_totals(&view, Int32(n), flat, offsets, rising, &totals) == 0 ? totals : nil)
             }
         }
-        let parts = slots.values()
+        var parts: [[Int64]] = []
+        for part in slots.values() {
+            guard let part else { throw .internalError(reason: "out of memory correcting the biases of \(layer.node)") }
+            parts.append(part)
+        }
         return (0..<n).map { j in
             (0..<c).map { ch -> Double? in
                 guard biases[j][ch] != nil else { return nil }
                 var total: Int64 = 0
                 for p in parts { total += p[ch * n + j] }
-                return Double(scale) * (Double(total) / Double(pixels) - Double(zp))
+                return Double(scale) * (Double(total) / Double(pixels) - Double(zeroPoint))
             }
         }
     }
@@ -265,26 +214,23 @@ struct Requantizer {
         guard q.multipliers == multipliers && q.shifts == shifts else {
             throw .internalError(reason: "bias correction changed the weight scale of \(layer.node)")
         }
-        let (lo, hi) = (op.actMin, op.actMax)
-        let c = channels
+        let pixels = sums.count / channels, c = channels
         out.withUnsafeMutableBufferPointer { ob in
+            let o = ob.baseAddress!
             sums.withUnsafeBufferPointer { sb in
-                q.bias.withUnsafeBufferPointer { bb in
-                    multipliers.withUnsafeBufferPointer { mb in
-                        shifts.withUnsafeBufferPointer { shb in
-                            var e = 0
-                            while e < sb.count {
-                                for ch in 0..<c {
-                                    ob[e + ch] = Int8(truncatingIfNeeded: requantize(bb[ch] &+ sb[e + ch], multiplier: mb[ch], shift: shb[ch],
-                                                                                     zeroPoint: zeroPoint, min: lo, max: hi))
-                                }
-                                e += c
-                            }
-                        }
-                    }
+                DispatchQueue.concurrentPerform(iterations: threads) { t in
+                    let range = (pixels * t / threads)..<(pixels * (t + 1) / threads)
+                    var view = cLayer(sb.baseAddress!, pixels: range)
+                    sieve_q_outputs(&view, q.bias, o + range.lowerBound * c)
                 }
             }
         }
+    }
+
+    /// The C loops' view of the accumulators of `pixels` (of every image, back to back).
+    private func cLayer(_ sums: UnsafePointer<Int32>, pixels: Range<Int>) -> sieve_q_layer {
+        sieve_q_layer(sums: sums + pixels.lowerBound * channels, pixels: Int64(pixels.count), channels: Int32(channels),
+                      multipliers: multiplierTable, shifts: shiftTable, zero_point: zeroPoint, act_min: op.actMin, act_max: op.actMax)
     }
 }
 

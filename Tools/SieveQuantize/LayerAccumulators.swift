@@ -159,13 +159,3 @@ final class LayerAccumulators {
         }
     }
 }
-
-/// The kernels' output for accumulator `acc` (bias included) of a channel with `multiplier`/`shift`
-/// (sieve_requantize in sieve_kernels.h, then the zero point and the clamp, with int32 wrap-around).
-@inline(__always)
-func requantize(_ acc: Int32, multiplier: Int32, shift: Int32, zeroPoint: Int32, min lo: Int32, max hi: Int32) -> Int32 {
-    // Masking shifts: the blob's shifts are 1...62 (docs/FORMAT.md), so they equal the C shifts.
-    let product = Int64(acc) &* Int64(multiplier)
-    let scaled = Int32(truncatingIfNeeded: (product &+ (Int64(1) &<< Int64(shift &- 1))) &>> Int64(shift))
-    return Swift.min(Swift.max(scaled &+ zeroPoint, lo), hi)
-}

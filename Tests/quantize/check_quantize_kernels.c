@@ -1,0 +1,82 @@
+// The quantiser's C loops (Tools/CQuantizeKernels) against requantising every candidate bias of
+// every element: random layers with rising and non-rising candidates, accumulators near the int32
+// limits (b + S wraps), candidates spanning more than a step, every shift 1...62, and tiny
+// multipliers where D_k equals 2^s - rem exactly.   check_quantize_kernels [CASES]
+#include "quantize_kernels.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+static int32_t reference(int32_t acc, int32_t m, int32_t s, int32_t zp, int32_t lo, int32_t hi) {
+    int32_t v = (int32_t)((((int64_t)acc * m) + ((int64_t)1 << (s - 1))) >> s);
+    v = (int32_t)((uint32_t)v + (uint32_t)zp);
+    return v < lo ? lo : v > hi ? hi : v;
+}
+
+static uint64_t state = 0x5eed;
+static long uniform(long n) {  // 0 ... n-1
+    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (long)((state >> 17) % (uint64_t)n);
+}
+
+int main(int argc, char **argv) {
+    const int cases = argc > 1 ? atoi(argv[1]) : 3000;
+    long wrapping = 0, equal = 0;
+    for (int it = 0; it < cases; it++) {
+        const int c = 1 + (int)uniform(40), n = it % 5 == 0 ? 1 : 17, pixels = 1 + (int)uniform(50), mode = (int)uniform(5);
+        int32_t *sums = malloc(sizeof(int32_t) * (size_t)pixels * c), *m = malloc(sizeof(int32_t) * c), *sh = malloc(sizeof(int32_t) * c);
+        int32_t *b = malloc(sizeof(int32_t) * (size_t)c * n);
+        int64_t *offsets = calloc((size_t)c * n, sizeof(int64_t)), *totals = calloc((size_t)c * n, sizeof(int64_t)), *want = calloc((size_t)c * n, sizeof(int64_t));
+        uint8_t *rising = malloc((size_t)c);
+        int8_t *out = malloc((size_t)pixels * c);
+        for (int ch = 0; ch < c; ch++) {
+            // mode 0: typical; 1: near INT32_MAX; 2: near INT32_MIN; 3: any shift; 4: tiny multipliers and shifts
+            m[ch] = mode == 4 ? 1 << uniform(4) : (1 << 30) + (int32_t)uniform(1 << 30);
+            sh[ch] = mode == 3 ? 1 + (int32_t)uniform(62) : mode == 4 ? 1 + (int32_t)uniform(6) : 20 + (int32_t)uniform(30);
+            const double step = (double)((int64_t)1 << sh[ch]) / m[ch] * (uniform(10) < 8 ? 1.0 : 1.0 + uniform(100) / 50.0);
+            const int32_t base = mode == 1 ? (int32_t)(2147483647 - uniform((long)(3 * step) + 5))
+                               : mode == 2 ? (int32_t)(-2147483647 + uniform(1000)) : (int32_t)uniform(20000) - 10000;
+            rising[ch] = uniform(10) != 0;
+            for (int j = 0; j < n; j++) {
+                double v = base + step * j / (n > 1 ? n - 1 : 1);
+                if (v > 2147483647.0) v = 2147483647.0;
+                b[ch * n + j] = rising[ch] ? (int32_t)v : (int32_t)((uint32_t)base + (uint32_t)uniform(1000) - 500u);  // wraps
+            }
+            for (int j = 1; j < n; j++) if (b[ch * n + j] < b[ch * n + j - 1]) rising[ch] = 0;
+            if (rising[ch]) for (int j = 0; j < n; j++) offsets[ch * n + j] = ((int64_t)b[ch * n + j] - b[ch * n]) * m[ch];
+        }
+        for (long i = 0; i < (long)pixels * c; i++)
+            sums[i] = mode == 1 ? (int32_t)uniform(2000000) - 1000 : mode == 2 ? -(int32_t)uniform(2000000)
+                    : mode == 4 ? (int32_t)uniform(200) - 100 : (int32_t)uniform(40000) - 20000;
+        const int32_t zp = (int32_t)uniform(256) - 128, lo = -128 + (int32_t)uniform(50), hi = 127 - (int32_t)uniform(50);
+        const sieve_q_layer layer = {sums, pixels, c, m, sh, zp, lo, hi};
+        if (sieve_q_trial_totals(&layer, n, b, offsets, rising, totals) != 0) { fprintf(stderr, "no memory\n"); return 1; }
+        sieve_q_outputs(&layer, b, out);  // with the first c entries of b as the biases
+        for (long p = 0; p < pixels; p++) {
+            for (int ch = 0; ch < c; ch++) {
+                const int32_t s = sums[p * c + ch];
+                if ((int64_t)b[ch * n] + s < INT32_MIN || (int64_t)b[ch * n + n - 1] + s > INT32_MAX) wrapping++;
+                for (int j = 0; j < n; j++) {
+                    want[ch * n + j] += reference((int32_t)((uint32_t)b[ch * n + j] + (uint32_t)s), m[ch], sh[ch], zp, lo, hi);
+                    const int64_t a = ((int64_t)b[ch * n] + s) * m[ch] + ((int64_t)1 << (sh[ch] - 1));
+                    if (rising[ch] && j > 0 && offsets[ch * n + j] == ((int64_t)1 << sh[ch]) - (a - (a >> sh[ch]) * ((int64_t)1 << sh[ch]))) equal++;
+                }
+                const int32_t expected = reference((int32_t)((uint32_t)b[ch] + (uint32_t)s), m[ch], sh[ch], zp, lo, hi);
+                if (out[p * c + ch] != (int8_t)expected) {
+                    fprintf(stderr, "MISMATCH: sieve_q_outputs, case %d, pixel %ld, channel %d: %d, expected %d\n", it, p, ch, out[p * c + ch], expected);
+                    return 1;
+                }
+            }
+        }
+        for (int i = 0; i < n * c; i++) {
+            if (totals[i] != want[i]) {
+                fprintf(stderr, "MISMATCH: sieve_q_trial_totals, case %d (mode %d), channel %d, candidate %d: %lld, expected %lld\n", it, mode,
+                        i / n, i % n, (long long)totals[i], (long long)want[i]);
+                return 1;
+            }
+        }
+        free(sums); free(m); free(sh); free(b); free(offsets); free(totals); free(want); free(rising); free(out);
+    }
+    printf("OK: %d cases (%ld elements where b + S wraps, %ld where a candidate lands exactly on the step)\n", cases, wrapping, equal);
+    return 0;
+}

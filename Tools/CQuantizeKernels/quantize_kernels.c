@@ -1,0 +1,122 @@
+#include "quantize_kernels.h"
+
+#include <stdlib.h>
+
+// Built for the host's x86 vector unit when it has AVX2, else plain (an ifunc picks at load).
+#if defined(__x86_64__) && defined(__clang__)
+#define HOT_LOOP __attribute__((target_clones("avx2", "default")))
+#else
+#define HOT_LOOP
+#endif
+
+// Clamps as selects: a compare and branch mispredicts on ReLU'd outputs (half of them at act_min).
+static inline int32_t clamp(int32_t v, int32_t lo, int32_t hi) {
+    v = v < lo ? lo : v;
+    return v > hi ? hi : v;
+}
+
+static inline int32_t output_of(int32_t acc, int32_t multiplier, int32_t shift, int32_t zp, int32_t lo, int32_t hi) {
+    const int64_t product = (int64_t)acc * multiplier;
+    const int32_t scaled = (int32_t)((product + ((int64_t)1 << (shift - 1))) >> shift);
+    return clamp((int32_t)((uint32_t)scaled + (uint32_t)zp), lo, hi);  // int32 wrap-around, as the kernels
+}
+
+HOT_LOOP void sieve_q_outputs(const sieve_q_layer *l, const int32_t *bias, int8_t *out) {
+    // Locals: out is int8_t, which may alias anything, so fields read through l would be reloaded.
+    const int32_t c = l->channels, zp = l->zero_point, lo = l->act_min, hi = l->act_max;
+    const int32_t *restrict m = l->multipliers, *restrict sh = l->shifts, *restrict b = bias;
+    const int32_t *restrict sums = l->sums;
+    int8_t *restrict o = out;
+    for (int64_t p = 0; p < l->pixels; p++) {
+        const int32_t *restrict row = sums + p * c;
+        for (int32_t ch = 0; ch < c; ch++) {
+            const int32_t acc = (int32_t)((uint32_t)b[ch] + (uint32_t)row[ch]);
+            o[p * c + ch] = (int8_t)output_of(acc, m[ch], sh[ch], zp, lo, hi);
+        }
+    }
+}
+
+// One candidate: plain sums of outputs (no step counting to do).
+static inline __attribute__((always_inline)) void single_totals(const sieve_q_layer *l, const int32_t *restrict b, int64_t *restrict totals) {
+    const int32_t c = l->channels, zp = l->zero_point, lo = l->act_min, hi = l->act_max;
+    const int32_t *restrict m = l->multipliers, *restrict sh = l->shifts, *restrict sums = l->sums;
+    for (int64_t p = 0; p < l->pixels; p++) {
+        const int32_t *restrict row = sums + p * c;
+        for (int32_t ch = 0; ch < c; ch++) totals[ch] += output_of((int32_t)((uint32_t)b[ch] + (uint32_t)row[ch]), m[ch], sh[ch], zp, lo, hi);
+    }
+}
+
+// With A = (b0 + S) * M + 2^(s-1), q0 = A >> s and rem = A mod 2^s, candidate j's value is
+// q0 + ((rem + D_j) >> s). The candidates span about one step, so the value steps up at most once:
+// at every candidate k with D_k >= 2^s - rem. So per pixel row, a loop over the channels finds each
+// element's first output and its need = 2^s - rem, and one loop per candidate counts the elements
+// with D_k >= need (weighted by whether the step moves the clamped output). Every loop runs over
+// the channels with no branch, so it vectorises. Elements whose b + S would wrap, or that would
+// step more than once, requantise every candidate instead (rare).
+typedef struct {
+    int64_t *b0, *b_last, *half, *one, *d_last, *need, *differ, *base, *counts, *d;  // d, counts: [trial][channel]
+    uint8_t *fast;
+} trial_scratch;
+
+HOT_LOOP int sieve_q_trial_totals(const sieve_q_layer *l, int32_t trials, const int32_t *bias, const int64_t *offsets,
+                                  const uint8_t *rising, int64_t *totals) {
+    const int32_t c = l->channels, n = trials, zp = l->zero_point, lo = l->act_min, hi = l->act_max;
+    const int32_t *restrict m = l->multipliers, *restrict sh = l->shifts;
+    if (n == 1) {  // plain sums of outputs: no step to find
+        single_totals(l, bias, totals);
+        return 0;
+    }
+    int64_t *memory = calloc((size_t)c * (9 + 2 * (size_t)n), sizeof(int64_t));
+    uint8_t *fast = calloc((size_t)c, 1);
+    if (!memory || !fast) {
+        free(memory);
+        free(fast);
+        return -1;
+    }
+    int64_t *restrict b0 = memory, *restrict b_last = b0 + c, *restrict half = b_last + c, *restrict one = half + c;
+    int64_t *restrict d_last = one + c, *restrict need = d_last + c, *restrict differ = need + c, *restrict base = differ + c;
+    int64_t *restrict counts = base + c, *restrict d = counts + (size_t)n * c;
+    for (int32_t ch = 0; ch < c; ch++) {
+        b0[ch] = bias[(size_t)ch * n];
+        b_last[ch] = bias[(size_t)ch * n + n - 1];
+        half[ch] = (int64_t)1 << (sh[ch] - 1);
+        one[ch] = (int64_t)1 << sh[ch];
+        d_last[ch] = offsets[(size_t)ch * n + n - 1];
+        for (int32_t k = 0; k < n; k++) d[(size_t)k * c + ch] = offsets[(size_t)ch * n + k];
+    }
+    for (int64_t p = 0; p < l->pixels; p++) {
+        const int32_t *restrict row = l->sums + p * c;
+        int32_t slow = 0;
+        for (int32_t ch = 0; ch < c; ch++) {
+            const int64_t sv = row[ch], x0 = b0[ch] + sv;
+            const int64_t a = x0 * m[ch] + half[ch];
+            const int64_t q0 = a >> sh[ch], rem = a - q0 * one[ch];
+            const int32_t first = clamp((int32_t)((uint32_t)(int32_t)q0 + (uint32_t)zp), lo, hi);
+            const int32_t second = clamp((int32_t)((uint32_t)(int32_t)(q0 + 1) + (uint32_t)zp), lo, hi);
+            const int32_t ok = rising[ch] & (x0 >= INT32_MIN) & (b_last[ch] + sv <= INT32_MAX) & (((rem + d_last[ch]) >> sh[ch]) <= 1);
+            fast[ch] = (uint8_t)ok;
+            slow |= !ok;
+            need[ch] = one[ch] - rem;
+            differ[ch] = ok ? second - first : 0;
+            base[ch] += ok ? first : 0;
+        }
+        for (int32_t k = 1; k < n; k++) {
+            const int64_t *restrict dk = d + (size_t)k * c;
+            int64_t *restrict ck = counts + (size_t)k * c;
+            for (int32_t ch = 0; ch < c; ch++) ck[ch] += dk[ch] >= need[ch] ? differ[ch] : 0;
+        }
+        if (slow) {
+            for (int32_t ch = 0; ch < c; ch++) {
+                if (fast[ch]) continue;
+                for (int32_t j = 0; j < n; j++)
+                    totals[(size_t)ch * n + j] += output_of((int32_t)((uint32_t)bias[(size_t)ch * n + j] + (uint32_t)row[ch]), m[ch], sh[ch], zp, lo, hi);
+            }
+        }
+    }
+    for (int32_t ch = 0; ch < c; ch++) {
+        for (int32_t j = 0; j < n; j++) totals[(size_t)ch * n + j] += base[ch] + counts[(size_t)j * c + ch];
+    }
+    free(memory);
+    free(fast);
+    return 0;
+}
