@@ -1,9 +1,10 @@
 // The quantiser's C loops (Tools/CQuantizeKernels) against requantising every candidate bias of
 // every element: random layers with rising and non-rising candidates, accumulators near the int32
 // limits (b + S wraps), candidates spanning more than a step, every shift 1...62, and tiny
-// multipliers where D_k equals 2^s - rem exactly.   check_quantize_kernels [CASES]
+// multipliers where D_k equals 2^s - rem exactly; and the calibration histogram against a plain loop.   check_quantize_kernels [CASES]
 #include "quantize_kernels.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -76,6 +77,34 @@ int main(int argc, char **argv) {
             }
         }
         free(sums); free(m); free(sh); free(b); free(offsets); free(totals); free(want); free(rising); free(out);
+    }
+    // Histograms: zeros (and -0) to their own slot, NaN and infinities skipped, values past either
+    // end clamped to the end bins, the four copies summed.
+    for (int it = 0; it < cases; it++) {
+        const int64_t count = 1 + uniform(3000);
+        const int32_t bins = 1 + (int32_t)uniform(300), negative = (int32_t)uniform(bins + 1);
+        const double inverse = (1 + uniform(1000)) / 100.0;
+        float *values = malloc(sizeof(float) * (size_t)count);
+        uint32_t *counts = calloc(4 * ((size_t)bins + 1), sizeof(uint32_t)), *want = calloc((size_t)bins + 1, sizeof(uint32_t));
+        for (int64_t i = 0; i < count; i++) {
+            const long kind = uniform(20);
+            values[i] = kind == 0 ? 0.0f : kind == 1 ? -0.0f : kind == 2 ? NAN : kind == 3 ? -INFINITY
+                      : (float)((uniform(2000001) - 1000000) / 1000.0 * (kind == 4 ? 1e6 : 1.0) / inverse);
+            const float v = values[i];
+            if (!isfinite(v)) continue;
+            if (v == 0) { want[bins]++; continue; }
+            double t = floor((double)v * inverse) + negative;
+            want[t < 0 ? 0 : t > bins - 1 ? bins - 1 : (int32_t)t]++;
+        }
+        sieve_q_histogram_add(values, count, inverse, negative, bins, counts);
+        for (int32_t b = 0; b <= bins; b++) {
+            const uint32_t got = counts[b] + counts[bins + 1 + b] + counts[2 * (bins + 1) + b] + counts[3 * (bins + 1) + b];
+            if (got != want[b]) {
+                fprintf(stderr, "MISMATCH: sieve_q_histogram_add, case %d, slot %d of %d: %u, expected %u\n", it, b, bins, got, want[b]);
+                return 1;
+            }
+        }
+        free(values); free(counts); free(want);
     }
     printf("OK: %d cases (%ld elements where b + S wraps, %ld where a candidate lands exactly on the step)\n", cases, wrapping, equal);
     return 0;

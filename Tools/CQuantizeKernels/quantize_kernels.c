@@ -1,5 +1,6 @@
 #include "quantize_kernels.h"
 
+#include <math.h>
 #include <stdlib.h>
 
 // Built for the host's x86 vector unit when it has AVX2, else plain (an ifunc picks at load).
@@ -119,4 +120,21 @@ HOT_LOOP int sieve_q_trial_totals(const sieve_q_layer *l, int32_t trials, const 
     free(memory);
     free(fast);
     return 0;
+}
+
+// Four interleaved copies of the counts: a run of equal values (the zeros after a ReLU) would
+// otherwise chain every increment through one memory slot. Zero goes to its own slot by a select,
+// not a branch, which would mispredict.
+HOT_LOOP void sieve_q_histogram_add(const float *values, int64_t count, double inverse, int32_t negative_bins, int32_t bins,
+                                    uint32_t *counts) {
+    const int64_t slots = (int64_t)bins + 1;
+    uint32_t *copies[4] = {counts, counts + slots, counts + 2 * slots, counts + 3 * slots};
+    for (int64_t i = 0; i < count; i++) {
+        const float v = values[i];
+        if (!isfinite(v)) continue;
+        const double t = floor((double)v * inverse);
+        int64_t bin = (t < -1e15 ? -1 : t > 1e15 ? bins : (int64_t)t) + negative_bins;
+        bin = bin < 0 ? 0 : bin > bins - 1 ? bins - 1 : bin;
+        copies[i & 3][v == 0 ? bins : bin] += 1;
+    }
 }

@@ -1,3 +1,4 @@
+import CQuantizeKernels
 import Foundation
 
 /// How activation ranges are chosen from the float activations of the calibration images.
@@ -54,14 +55,13 @@ struct Histogram {
     func edge(_ i: Int) -> Double { Double(i - negativeBins) * width }
 
     mutating func add(_ values: UnsafeBufferPointer<Float>) {
-        let last = bins.count - 1
-        let inverse = 1 / width
+        let slots = bins.count + 1  // the last: exact zeros
+        var counts = [UInt32](repeating: 0, count: 4 * slots)  // four interleaved copies (quantize_kernels.h)
+        sieve_q_histogram_add(values.baseAddress, Int64(values.count), 1 / width, Int32(negativeBins), Int32(bins.count), &counts)
         bins.withUnsafeMutableBufferPointer { b in
-            for v in values {
-                if v == 0 { zeros += 1; continue }
-                guard v.isFinite else { continue }
-                let i = Int((Double(v) * inverse).rounded(.down)) + negativeBins
-                b[Swift.max(0, Swift.min(last, i))] += 1
+            for k in 0..<4 {
+                for i in b.indices { b[i] += Double(counts[k * slots + i]) }
+                zeros += Double(counts[k * slots + slots - 1])
             }
         }
     }

@@ -51,7 +51,11 @@ final class FloatExecutor {
         let plane = s.h * s.w
         let x = value(v)
         if sums.isEmpty { sums = [Double](repeating: 0, count: s.c) }
-        for c in 0..<s.c { for p in 0..<plane { sums[c] += Double(x[c * plane + p]) } }
+        for c in 0..<s.c {
+            var total = sums[c]  // in a register: the same additions in the same order
+            for p in 0..<plane { total += Double(x[c * plane + p]) }
+            sums[c] = total
+        }
     }
 
     func value(_ v: Int) -> UnsafeBufferPointer<Float> {

@@ -26,4 +26,8 @@ void sieve_q_outputs(const sieve_q_layer *l, const int32_t *bias, int8_t *out);
 int sieve_q_trial_totals(const sieve_q_layer *l, int32_t trials, const int32_t *bias, const int64_t *offsets,
                          const uint8_t *rising, int64_t *totals);
 
+// Calibration histograms: counts[slot] += 1 per finite value, slot = clamp(floor(value * inverse) +
+// negative_bins, 0, bins - 1), or bins for an exact zero. Infinities and NaN are skipped.
+void sieve_q_histogram_add(const float *values, int64_t count, double inverse, int32_t negative_bins, int32_t bins, uint32_t *counts);
+
 #endif
