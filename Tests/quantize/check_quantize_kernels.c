@@ -1,12 +1,14 @@
 // The quantiser's C loops (Tools/CQuantizeKernels) against requantising every candidate bias of
 // every element: random layers with rising and non-rising candidates, accumulators near the int32
 // limits (b + S wraps), candidates spanning more than a step, every shift 1...62, and tiny
-// multipliers where D_k equals 2^s - rem exactly; and the calibration histogram against a plain loop.   check_quantize_kernels [CASES]
+// multipliers where D_k equals 2^s - rem exactly; the calibration histogram and the float depthwise
+// conv against plain loops.   check_quantize_kernels [CASES]
 #include "quantize_kernels.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static int32_t reference(int32_t acc, int32_t m, int32_t s, int32_t zp, int32_t lo, int32_t hi) {
     int32_t v = (int32_t)((((int64_t)acc * m) + ((int64_t)1 << (s - 1))) >> s);
@@ -105,6 +107,54 @@ int main(int argc, char **argv) {
             }
         }
         free(values); free(counts); free(want);
+    }
+    // The float depthwise conv against the plain loop it replaced (bit for bit: same additions in the
+    // same order; both built with -ffp-contract=off), every kernel size 1-5, strides 1-3, padding 0-3.
+    for (int it = 0; it < cases; it++) {
+        sieve_q_depthwise_shape d;
+        d.channels = 1 + (int32_t)uniform(4);
+        d.in_h = 1 + (int32_t)uniform(12);
+        d.in_w = 1 + (int32_t)uniform(40);
+        d.kernel_h = it % 3 ? 3 : 1 + (int32_t)uniform(5);
+        d.kernel_w = it % 3 ? 3 : 1 + (int32_t)uniform(5);
+        d.stride_h = 1 + (int32_t)uniform(3);
+        d.stride_w = 1 + (int32_t)uniform(3);
+        d.pad_top = (int32_t)uniform(4);
+        d.pad_left = (int32_t)uniform(4);
+        const int32_t pad_bottom = (int32_t)uniform(4), pad_right = (int32_t)uniform(4);
+        d.out_h = (d.in_h + d.pad_top + pad_bottom - d.kernel_h) / d.stride_h + 1;
+        d.out_w = (d.in_w + d.pad_left + pad_right - d.kernel_w) / d.stride_w + 1;
+        if (d.out_h <= 0 || d.out_w <= 0) continue;
+        const size_t in = (size_t)d.channels * d.in_h * d.in_w, out = (size_t)d.channels * d.out_h * d.out_w;
+        float *x = malloc(sizeof(float) * in), *w = malloc(sizeof(float) * d.channels * d.kernel_h * d.kernel_w), *b = malloc(sizeof(float) * d.channels);
+        float *y = malloc(sizeof(float) * out), *expected = malloc(sizeof(float) * out);
+        for (size_t i = 0; i < in; i++) x[i] = (float)(uniform(2000001) - 1000000) / 3e5f;
+        for (int32_t i = 0; i < d.channels * d.kernel_h * d.kernel_w; i++) w[i] = (float)(uniform(2000001) - 1000000) / 7e5f;
+        for (int32_t c = 0; c < d.channels; c++) b[c] = (float)(uniform(2001) - 1000) / 300.0f;
+        for (int32_t c = 0; c < d.channels; c++) {
+            for (int32_t oy = 0; oy < d.out_h; oy++) {
+                float *row = expected + ((size_t)c * d.out_h + oy) * d.out_w;
+                for (int32_t ox = 0; ox < d.out_w; ox++) row[ox] = b[c];
+                for (int32_t ky = 0; ky < d.kernel_h; ky++) {
+                    const int32_t iy = oy * d.stride_h - d.pad_top + ky;
+                    if (iy < 0 || iy >= d.in_h) continue;
+                    for (int32_t kx = 0; kx < d.kernel_w; kx++) {
+                        for (int32_t ox = 0; ox < d.out_w; ox++) {
+                            const int32_t ix = ox * d.stride_w - d.pad_left + kx;
+                            if (ix >= 0 && ix < d.in_w)
+                                row[ox] += w[(c * d.kernel_h + ky) * d.kernel_w + kx] * x[((size_t)c * d.in_h + iy) * d.in_w + ix];
+                        }
+                    }
+                }
+            }
+        }
+        sieve_q_depthwise_f32(&d, x, w, b, y);
+        if (memcmp(y, expected, sizeof(float) * out) != 0) {
+            fprintf(stderr, "MISMATCH: sieve_q_depthwise_f32, case %d: %dx%d kernel, stride %dx%d, input %dx%d, padding %d,%d\n", it, d.kernel_h,
+                    d.kernel_w, d.stride_h, d.stride_w, d.in_h, d.in_w, d.pad_top, d.pad_left);
+            return 1;
+        }
+        free(x); free(w); free(b); free(y); free(expected);
     }
     printf("OK: %d cases (%ld elements where b + S wraps, %ld where a candidate lands exactly on the step)\n", cases, wrapping, equal);
     return 0;

@@ -138,3 +138,68 @@ HOT_LOOP void sieve_q_histogram_add(const float *values, int64_t count, double i
         copies[i & 3][v == 0 ? bins : bin] += 1;
     }
 }
+
+// One output element with every tap tested: the edges of a 3x3 conv, and every other kernel size.
+static inline float depthwise_point(const sieve_q_depthwise_shape *s, const float *plane, const float *kernel, float bias, int32_t oy, int32_t ox) {
+    float a = bias;
+    for (int32_t ky = 0; ky < s->kernel_h; ky++) {
+        const int32_t iy = oy * s->stride_h - s->pad_top + ky;
+        if (iy < 0 || iy >= s->in_h) continue;
+        for (int32_t kx = 0; kx < s->kernel_w; kx++) {
+            const int32_t ix = ox * s->stride_w - s->pad_left + kx;
+            if (ix >= 0 && ix < s->in_w) a = a + kernel[ky * s->kernel_w + kx] * plane[(size_t)iy * s->in_w + ix];
+        }
+    }
+    return a;
+}
+
+// The columns of a 3x3 row whose three taps all lie inside the input, `rows` input rows inside it
+// (r[k] and w[3k...3k+2]): the sum stays in a register, in the same order as depthwise_point.
+static inline __attribute__((always_inline)) void depthwise3_columns(const float *const r[3], const float *w, int rows, float bias,
+                                                                     int32_t first, int32_t end, int32_t sw, int32_t offset, float *restrict out) {
+    for (int32_t ox = first; ox < end; ox++) {
+        const int32_t i = ox * sw + offset;
+        float a = bias;
+        for (int k = 0; k < rows; k++) {
+            a = a + w[3 * k] * r[k][i];
+            a = a + w[3 * k + 1] * r[k][i + 1];
+            a = a + w[3 * k + 2] * r[k][i + 2];
+        }
+        out[ox] = a;
+    }
+}
+
+HOT_LOOP void sieve_q_depthwise_f32(const sieve_q_depthwise_shape *s, const float *x, const float *weights, const float *bias, float *y) {
+    const int32_t ow = s->out_w, sw = s->stride_w, offset = -s->pad_left;
+    const int three = s->kernel_h == 3 && s->kernel_w == 3;
+    // 3x3: the columns whose taps are all inside: ox * sw + offset >= 0 and ox * sw + offset + 2 < in_w.
+    int32_t first = offset >= 0 ? 0 : (-offset + sw - 1) / sw;
+    int32_t end = s->in_w - offset - 3 < 0 ? 0 : (s->in_w - offset - 3) / sw + 1;
+    if (end > ow) end = ow;
+    if (first > end) first = end;
+    for (int32_t c = 0; c < s->channels; c++) {
+        const float *plane = x + (size_t)c * s->in_h * s->in_w, *kernel = weights + (size_t)c * s->kernel_h * s->kernel_w;
+        for (int32_t oy = 0; oy < s->out_h; oy++) {
+            float *restrict row = y + ((size_t)c * s->out_h + oy) * ow;
+            if (!three) {
+                for (int32_t ox = 0; ox < ow; ox++) row[ox] = depthwise_point(s, plane, kernel, bias[c], oy, ox);
+                continue;
+            }
+            const float *r[3];
+            float w[9];
+            int rows = 0;
+            for (int32_t ky = 0; ky < 3; ky++) {
+                const int32_t iy = oy * s->stride_h - s->pad_top + ky;
+                if (iy < 0 || iy >= s->in_h) continue;
+                r[rows] = plane + (size_t)iy * s->in_w;
+                for (int kx = 0; kx < 3; kx++) w[3 * rows + kx] = kernel[3 * ky + kx];
+                rows++;
+            }
+            for (int32_t ox = 0; ox < first; ox++) row[ox] = depthwise_point(s, plane, kernel, bias[c], oy, ox);
+            if (rows == 3) depthwise3_columns(r, w, 3, bias[c], first, end, sw, offset, row);
+            else if (rows == 2) depthwise3_columns(r, w, 2, bias[c], first, end, sw, offset, row);
+            else depthwise3_columns(r, w, rows, bias[c], first, end, sw, offset, row);
+            for (int32_t ox = end; ox < ow; ox++) row[ox] = depthwise_point(s, plane, kernel, bias[c], oy, ox);
+        }
+    }
+}

@@ -1,3 +1,4 @@
+import CQuantizeKernels
 import COpenBLAS
 
 /// The float32 reference executor of a `Graph`, NCHW, batch 1: what calibration observes and
@@ -183,54 +184,10 @@ final class FloatExecutor {
     /// One channel at a time, direct: each output row accumulates kh x kw shifted input rows
     /// (contiguous at stride 1, so the compiler vectorises the inner loop).
     private func depthwise(_ p: ConvParams, _ x: UnsafePointer<Float>, _ inS: Shape, _ y: UnsafeMutablePointer<Float>, _ outS: Shape) {
-        let (ow, oh) = (outS.w, outS.h)
-        // Output columns whose whole kernel row lies inside the input (no left/right padding).
-        let firstFull = min(ow, (p.padLeft + p.strideW - 1) / p.strideW)
-        var lastFull = firstFull
-        while lastFull < ow && lastFull * p.strideW - p.padLeft + p.kw <= inS.w { lastFull += 1 }
-        p.weights.withUnsafeBufferPointer { w in
-            for c in 0..<p.cout {
-                let plane = x + c * inS.h * inS.w, dst = y + c * oh * ow
-                let kernel = w.baseAddress! + c * p.kh * p.kw
-                let bias = p.bias[c]
-                for oy in 0..<oh {
-                    let row = dst + oy * ow
-                    row.update(repeating: bias, count: ow)
-                    for ky in 0..<p.kh {
-                        let iy = oy * p.strideH - p.padTop + ky
-                        if iy < 0 || iy >= inS.h { continue }
-                        let src = plane + iy * inS.w
-                        for kx in 0..<p.kw {
-                            let wv = kernel[ky * p.kw + kx]
-                            let offset = kx - p.padLeft
-                            for ox in 0..<firstFull {
-                                let ix = ox * p.strideW + offset
-                                if ix >= 0 && ix < inS.w { row[ox] += wv * src[ix] }
-                            }
-                            if p.strideW == 1 {
-                                // Eight outputs at a time (the compiler cannot prove row and src apart).
-                                let s = src + offset
-                                let w8 = SIMD8<Float>(repeating: wv)
-                                var ox = firstFull
-                                while ox + 8 <= lastFull {
-                                    let acc = UnsafeRawPointer(row + ox).loadUnaligned(as: SIMD8<Float>.self)
-                                    let v = UnsafeRawPointer(s + ox).loadUnaligned(as: SIMD8<Float>.self)
-                                    UnsafeMutableRawPointer(row + ox).storeBytes(of: acc + w8 * v, as: SIMD8<Float>.self)
-                                    ox += 8
-                                }
-                                while ox < lastFull { row[ox] += wv * s[ox]; ox += 1 }
-                            } else {
-                                for ox in firstFull..<lastFull { row[ox] += wv * src[ox * p.strideW + offset] }
-                            }
-                            for ox in lastFull..<ow {
-                                let ix = ox * p.strideW + offset
-                                if ix >= 0 && ix < inS.w { row[ox] += wv * src[ix] }
-                            }
-                        }
-                    }
-                }
-            }
-        }
+        var shape = sieve_q_depthwise_shape(channels: Int32(p.cout), in_h: Int32(inS.h), in_w: Int32(inS.w), out_h: Int32(outS.h), out_w: Int32(outS.w),
+                                            kernel_h: Int32(p.kh), kernel_w: Int32(p.kw), stride_h: Int32(p.strideH), stride_w: Int32(p.strideW),
+                                            pad_top: Int32(p.padTop), pad_left: Int32(p.padLeft))
+        sieve_q_depthwise_f32(&shape, x, p.weights, p.bias, y)
     }
 
     /// scratch[(ci * kh + ky) * kw + kx][oy * out_w + ox] = x[ci][iy][ix], zero outside the input.

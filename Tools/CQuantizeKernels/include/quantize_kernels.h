@@ -30,4 +30,13 @@ int sieve_q_trial_totals(const sieve_q_layer *l, int32_t trials, const int32_t *
 // negative_bins, 0, bins - 1), or bins for an exact zero. Infinities and NaN are skipped.
 void sieve_q_histogram_add(const float *values, int64_t count, double inverse, int32_t negative_bins, int32_t bins, uint32_t *counts);
 
+// The float executor's depthwise conv, CHW: y[c][oy][ox] = bias[c], then += w[c][ky][kx] * x[c][iy][ix]
+// for each tap inside the input, in the order ky, kx (taps in the padding add nothing). Multiply
+// then add, never fused, as the Swift executor computed it before.
+typedef struct {
+    int32_t channels, in_h, in_w, out_h, out_w, kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_left;
+} sieve_q_depthwise_shape;
+
+void sieve_q_depthwise_f32(const sieve_q_depthwise_shape *s, const float *x, const float *weights, const float *bias, float *y);
+
 #endif
