@@ -3,8 +3,9 @@
 #include <math.h>
 #include <stdlib.h>
 
-// Built for the host's x86 vector unit when it has AVX2, else plain (an ifunc picks at load).
-#if defined(__x86_64__) && defined(__clang__)
+// Built for the host's x86 vector unit when it has AVX2, else plain (an ifunc picks at load, so
+// ELF only).
+#if defined(__x86_64__) && defined(__clang__) && defined(__ELF__)
 #define HOT_LOOP __attribute__((target_clones("avx2", "default")))
 #else
 #define HOT_LOOP
@@ -54,11 +55,6 @@ static inline __attribute__((always_inline)) void single_totals(const sieve_q_la
 // with D_k >= need (weighted by whether the step moves the clamped output). Every loop runs over
 // the channels with no branch, so it vectorises. Elements whose b + S would wrap, or that would
 // step more than once, requantise every candidate instead (rare).
-typedef struct {
-    int64_t *b0, *b_last, *half, *one, *d_last, *need, *differ, *base, *counts, *d;  // d, counts: [trial][channel]
-    uint8_t *fast;
-} trial_scratch;
-
 HOT_LOOP int sieve_q_trial_totals(const sieve_q_layer *l, int32_t trials, const int32_t *bias, const int64_t *offsets,
                                   const uint8_t *rising, int64_t *totals) {
     const int32_t c = l->channels, n = trials, zp = l->zero_point, lo = l->act_min, hi = l->act_max;
@@ -67,7 +63,8 @@ HOT_LOOP int sieve_q_trial_totals(const sieve_q_layer *l, int32_t trials, const 
         single_totals(l, bias, totals);
         return 0;
     }
-    int64_t *memory = calloc((size_t)c * (9 + 2 * (size_t)n), sizeof(int64_t));
+    // Per channel: eight values, and the offsets and counts as [trial][channel].
+    int64_t *memory = calloc((size_t)c * (8 + 2 * (size_t)n), sizeof(int64_t));
     uint8_t *fast = calloc((size_t)c, 1);
     if (!memory || !fast) {
         free(memory);
