@@ -24,7 +24,7 @@ echo "== frame preprocessing against docs/FRAMES.md (host, valgrind, AArch64 und
 bash Tools/test-preprocess.sh
 echo "== frame I/O, the latest-frame reader and stop signals (host, valgrind, AArch64 under qemu)"
 VALGRIND=1 bash Tools/test-io.sh
-echo "== the quantiser's C loops against requantising every candidate (cc, clang, sanitizers)"
+echo "== the quantiser's C loops against plain reference loops (cc, clang, sanitizers)"
 bash Tools/test-quantize-kernels.sh
 echo "== AddressSanitizer and UndefinedBehaviorSanitizer (Swift unit tests, C property tests)"
 bash Tools/test-sanitizers.sh
