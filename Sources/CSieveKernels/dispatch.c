@@ -271,6 +271,9 @@ int32_t sieve_packed_route(int32_t isa, const void *packed) {
 #if defined(__x86_64__)
     if (isa == SIEVE_ISA_AVX2 && packed != NULL) return sieve_conv_route__avx2(packed);
 #endif
+#if defined(__aarch64__)
+    if (isa == SIEVE_ISA_NEON && packed != NULL) return sieve_conv_route__neon(packed);
+#endif
     (void)isa, (void)packed;
     return SIEVE_ROUTE_MAIN;
 }

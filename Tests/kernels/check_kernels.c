@@ -208,7 +208,7 @@ static const char *const op_names[OP_COUNT] = {"conv", "dwconv", "fc"};
 typedef struct {
     long passed[OP_COUNT], native[OP_COUNT], pieces[OP_COUNT];
     long conv_u8, conv_u8_expected;  // avx2 convs on the u8 x s8 route; of the cases built for it
-    long conv_wino;                  // avx2 convs on the Winograd route
+    long conv_wino;                  // avx2 (or neon) convs on the Winograd route
     long fc_u8, fc_u8_expected;      // the same for fully connected ops
 } path_stats;
 
@@ -305,12 +305,13 @@ static conv_case conv_case_new(int depthwise, long index) {
             p->in_h = uniform(1, 15);
             p->in_w = uniform(1, 15);
         }
-        // ResNet's 3x3 stride-1 convs (avx2 runs them by Winograd F(2,3)): many input channels, odd and
-        // even sizes around the route's 32 tiles; up to 6.4 M MACs.
-        const int resnet = !depthwise && !mobilenet && chance(12);
+        // ResNet's 3x3 stride-1 convs (avx2 and neon run them by Winograd F(2,3)): many input channels,
+        // odd and even sizes around the avx2 route's 32 tiles, output channels around neon's 32 and its
+        // 8-channel blocks; up to 6.4 M MACs.
+        const int resnet = !depthwise && !mobilenet && chance(16);
         if (resnet) {
             static const int32_t resnet_c[] = {32, 48, 49, 64, 100, 128, 256};
-            static const int32_t resnet_out[] = {8, 16, 17, 32, 33, 48};
+            static const int32_t resnet_out[] = {8, 16, 17, 32, 33, 40, 48, 64};
             p->kernel_h = p->kernel_w = 3;
             p->stride_h = p->stride_w = 1;
             p->in_c = PICK(resnet_c);
@@ -451,6 +452,21 @@ static void check_conv(int op, long index) {
                 }
                 if ((c.values == VALUES_W7_BROKEN && u8) || (expected_u8 && !u8)) {
                     fail_conv(op, isa, index, p, u8 ? "u8 route taken with a pair that breaks its bound," : "int16 route taken for weights the u8 route fits,",
+                              0, p->out_h, NULL, NULL, c.values, c.requant);
+                }
+            }
+#endif
+#if defined(__aarch64__)
+            // neon: Winograd for every 3x3 stride-1 conv with in_c a multiple of 8 in [32, 2048], out_c
+            // >= 32, and at most 1/16 more outputs when rounded up to whole 2x2 tiles; else direct.
+            if (op == OP_CONV && isa == SIEVE_ISA_NEON) {
+                const int32_t route = sieve_conv_route__neon(packed.ptr);
+                const long area = (long)p->out_h * p->out_w, tiled = 4L * ((p->out_h + 1) / 2) * ((p->out_w + 1) / 2);
+                const int wino = p->kernel_h == 3 && p->kernel_w == 3 && p->stride_h == 1 && p->stride_w == 1 && p->in_c >= 32 &&
+                                 p->in_c % 8 == 0 && p->in_c <= 2048 && p->out_c >= 32 && tiled * 16 <= area * 17;
+                stats[isa].conv_wino += route == SIEVE_ROUTE_WINOGRAD;
+                if (wino != (route == SIEVE_ROUTE_WINOGRAD)) {
+                    fail_conv(op, isa, index, p, wino ? "Winograd route not taken for a 3x3 stride-1 conv," : "Winograd route taken for another shape,",
                               0, p->out_h, NULL, NULL, c.values, c.requant);
                 }
             }
@@ -693,6 +709,12 @@ int main(int argc, char **argv) {
         if (count >= 100 && stats[SIEVE_ISA_AVX2].conv_u8 == 0) { fprintf(stderr, "FAIL: no conv case ran on avx2's u8 x s8 route\n"); return 1; }
         if (count >= 100 && stats[SIEVE_ISA_AVX2].conv_wino == 0) { fprintf(stderr, "FAIL: no conv case ran on avx2's Winograd route\n"); return 1; }
         if (count >= 100 && stats[SIEVE_ISA_AVX2].fc_u8 == 0) { fprintf(stderr, "FAIL: no fc case ran on avx2's u8 x s8 route\n"); return 1; }
+    }
+#endif
+#if defined(__aarch64__)
+    if (sieve_isa_available(SIEVE_ISA_NEON)) {
+        printf("neon conv routes: Winograd F(2,3) %ld of %ld native cases\n", stats[SIEVE_ISA_NEON].conv_wino, stats[SIEVE_ISA_NEON].native[OP_CONV]);
+        if (count >= 100 && stats[SIEVE_ISA_NEON].conv_wino == 0) { fprintf(stderr, "FAIL: no conv case ran on neon's Winograd route\n"); return 1; }
     }
 #endif
     printf("OK\n");

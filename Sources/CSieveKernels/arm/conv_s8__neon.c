@@ -36,6 +36,7 @@ static void neon_conv_runs(const sieve_conv_params *p, int32_t *runs, int32_t *L
 size_t sieve_conv_packed_size__neon(const sieve_conv_params *p) {
     if (p->groups != 1) return 0;
     if (sieve_stem_usable__neon(p)) return sieve_stem_packed_size__neon(p);
+    if (sieve_conv_wino_fits__neon(p)) return sieve_conv_wino_packed_size__neon(p);
     int32_t runs, L;
     neon_conv_runs(p, &runs, &L);
     const int32_t ocp = sieve_round_up(p->out_c, 16);
@@ -44,6 +45,7 @@ size_t sieve_conv_packed_size__neon(const sieve_conv_params *p) {
 
 void sieve_conv_pack__neon(const sieve_conv_params *p, void *packed) {
     if (sieve_stem_usable__neon(p)) { sieve_stem_pack__neon(p, packed); return; }
+    if (sieve_conv_wino_fits__neon(p)) { sieve_conv_wino_pack__neon(p, packed); return; }
     int32_t runs, L;
     neon_conv_runs(p, &runs, &L);
     const int32_t ocp = sieve_round_up(p->out_c, 16), L8 = sieve_round_up(L, 8), L16 = L & ~15;
@@ -94,7 +96,8 @@ void sieve_conv_pack__neon(const sieve_conv_params *p, void *packed) {
 }
 
 size_t sieve_conv_scratch_size__neon(const sieve_conv_params *p) {
-    return sieve_stem_usable__neon(p) ? sieve_stem_scratch_size__neon(p) : arm_conv_scratch_size(p);
+    if (sieve_stem_usable__neon(p)) return sieve_stem_scratch_size__neon(p);
+    return sieve_conv_wino_fits__neon(p) ? sieve_conv_wino_scratch_size__neon(p) : arm_conv_scratch_size(p);
 }
 
 // Micro-kernel: 4 pixels x 4 channels, sixteen int32x4 partial sums (pixel i, channel j in v(4i+j)),
@@ -337,10 +340,17 @@ static void neon_tile_unpaired(const arm_gemm *g, const int8_t *const *x, int8_t
     neon_tile(g, x, o, npx, b0, b1, 0);
 }
 
+// SIEVE_ROUTE_WINOGRAD or SIEVE_ROUTE_MAIN. Every neon layout (conv, stem, fully connected) starts with
+// the zeroed header, so any packed neon op answers.
+int32_t sieve_conv_route__neon(const void *packed) {
+    return ((const neon_header *)packed)->wino ? SIEVE_ROUTE_WINOGRAD : SIEVE_ROUTE_MAIN;
+}
+
 void sieve_conv_s8__neon(const sieve_conv_params *p, const void *packed, void *scratch) {
     if (sieve_stem_usable__neon(p)) { sieve_stem_s8__neon(p, packed, scratch); return; }
     if (p->out_h <= 0 || p->out_w <= 0) return;
     const neon_header *h = (const neon_header *)packed;
+    if (h->wino) { sieve_conv_wino_s8__neon(p, packed, scratch); return; }
     const int32_t ocp = sieve_round_up(p->out_c, 16);
     const char *table = (const char *)packed + NEON_HEADER;
     arm_gemm g;

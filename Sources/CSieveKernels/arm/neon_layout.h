@@ -8,6 +8,7 @@ typedef struct {
     int32_t safe;  // 1: no int16 lane can sum two (-128) * (-128) products (the paired form is exact)
     int32_t runs, L, block_bytes;
     int32_t quad;  // conv: 1 when every int16 lane of the quad form sums four products that fit (see conv_s8__neon.c)
+    int32_t wino;  // conv: 1 on the Winograd F(2,3) route (conv_wino_neon.c)
 } neon_header;
 
 #define NEON_HEADER 64
@@ -22,6 +23,13 @@ size_t sieve_stem_packed_size__neon(const sieve_conv_params *p);
 void sieve_stem_pack__neon(const sieve_conv_params *p, void *packed);
 size_t sieve_stem_scratch_size__neon(const sieve_conv_params *p);
 void sieve_stem_s8__neon(const sieve_conv_params *p, const void *packed, void *scratch);
+
+// Winograd F(2,3) for the 3x3 stride-1 convs it suits (conv_wino_neon.c), taken before the others.
+int sieve_conv_wino_fits__neon(const sieve_conv_params *p);
+size_t sieve_conv_wino_packed_size__neon(const sieve_conv_params *p);
+void sieve_conv_wino_pack__neon(const sieve_conv_params *p, void *packed);
+size_t sieve_conv_wino_scratch_size__neon(const sieve_conv_params *p);
+void sieve_conv_wino_s8__neon(const sieve_conv_params *p, const void *packed, void *scratch);
 
 // Instruction strings of the conv and fully connected inline assembly.
 #define ML(T, X, W) "smull v" #T ".8h, v" #X ".8b, v" #W ".8b\n"

@@ -70,6 +70,9 @@ void sieve_mul_s8__neon(const sieve_mul_params *p);  // MUL on every AArch64 pat
 void sieve_add_s8__neon(const sieve_add_params *p);  // ADD on every AArch64 path
 void sieve_lut_s8__neon(const int8_t *input, int8_t *output, const int8_t *table, int32_t count);  // LUT: tbl/tbx
 void sieve_maxpool_s8__neon(const sieve_pool_params *p);  // MAX_POOL on every AArch64 path
+// The route (SIEVE_ROUTE_*) a packed neon op records in its header: a neon conv may take Winograd
+// F(2,3) (arm/conv_wino_neon.c).
+int32_t sieve_conv_route__neon(const void *packed);
 #endif
 
 #endif
