@@ -205,28 +205,34 @@ static inline void transform_outputs(const int32x4_t m[16], int32x4_t y[4]) {
     y[3] = vshrq_n_s32(vsubq_s32(vsubq_s32(s1[1], s1[2]), s1[3]), 2);
 }
 
+// The requantisation constants of 8 output channels, loaded once for all the tiles.
+typedef struct {
+    int32x4_t b0, b1, m0, m1, s0, s1;  // bias, multiplier, rshift (fast form)
+    int64x2_t n0, n1, n2, n3;          // nshift (slow form)
+    int fast;
+} wino_rq8;
+
+static wino_rq8 wino_rq8_at(const arm_rq_view *rq, int32_t oc) {
+    wino_rq8 k;
+    k.b0 = vld1q_s32(rq->bias + oc), k.b1 = vld1q_s32(rq->bias + oc + 4);
+    k.m0 = vld1q_s32(rq->mult + oc), k.m1 = vld1q_s32(rq->mult + oc + 4);
+    k.s0 = vld1q_s32(rq->rshift + oc), k.s1 = vld1q_s32(rq->rshift + oc + 4);
+    k.n0 = vld1q_s64(rq->nshift + oc), k.n1 = vld1q_s64(rq->nshift + oc + 2);
+    k.n2 = vld1q_s64(rq->nshift + oc + 4), k.n3 = vld1q_s64(rq->nshift + oc + 6);
+    k.fast = rq->fast[oc / 16];
+    return k;
+}
+
 // Requantises the 2x2 outputs of one tile for 8 channels [oc, oc + n) and stores those inside the band.
-static inline void store_tile(const sieve_conv_params *p, const arm_rq_view *rq, const arm_out_stage *o, int32_t oc, int32_t n,
+static inline void store_tile(const sieve_conv_params *p, const wino_rq8 *k, const arm_out_stage *o, int32_t oc, int32_t n,
                               int32_t oy, int32_t ox, const int32x4_t lo[4], const int32x4_t hi[4]) {
-    const int32x4_t b0 = vld1q_s32(rq->bias + oc), b1 = vld1q_s32(rq->bias + oc + 4);
     int8x16_t r[2];
-    if (rq->fast[oc / 16]) {
-        const int32x4_t m0 = vld1q_s32(rq->mult + oc), m1 = vld1q_s32(rq->mult + oc + 4);
-        const int32x4_t s0 = vld1q_s32(rq->rshift + oc), s1 = vld1q_s32(rq->rshift + oc + 4);
-        for (int h = 0; h < 2; h++) {
-            r[h] = arm_rq_fast(vaddq_s32(lo[2 * h], b0), vaddq_s32(hi[2 * h], b1), vaddq_s32(lo[2 * h + 1], b0),
-                               vaddq_s32(hi[2 * h + 1], b1), m0, m1, m0, m1, s0, s1, s0, s1, o);
-        }
-    } else {
-        const int32x4_t m0 = vld1q_s32(rq->mult + oc), m1 = vld1q_s32(rq->mult + oc + 4);
-        const int64x2_t n0 = vld1q_s64(rq->nshift + oc), n1 = vld1q_s64(rq->nshift + oc + 2);
-        const int64x2_t n2 = vld1q_s64(rq->nshift + oc + 4), n3 = vld1q_s64(rq->nshift + oc + 6);
-        for (int h = 0; h < 2; h++) {
-            r[h] = arm_rq_narrow(arm_rq_slow4(vaddq_s32(lo[2 * h], b0), m0, n0, n1, o->zp32),
-                                 arm_rq_slow4(vaddq_s32(hi[2 * h], b1), m1, n2, n3, o->zp32),
-                                 arm_rq_slow4(vaddq_s32(lo[2 * h + 1], b0), m0, n0, n1, o->zp32),
-                                 arm_rq_slow4(vaddq_s32(hi[2 * h + 1], b1), m1, n2, n3, o->zp32), o);
-        }
+    for (int h = 0; h < 2; h++) {
+        const int32x4_t a0 = vaddq_s32(lo[2 * h], k->b0), a1 = vaddq_s32(hi[2 * h], k->b1);
+        const int32x4_t a2 = vaddq_s32(lo[2 * h + 1], k->b0), a3 = vaddq_s32(hi[2 * h + 1], k->b1);
+        r[h] = k->fast ? arm_rq_fast(a0, a1, a2, a3, k->m0, k->m1, k->m0, k->m1, k->s0, k->s1, k->s0, k->s1, o)
+                       : arm_rq_narrow(arm_rq_slow4(a0, k->m0, k->n0, k->n1, o->zp32), arm_rq_slow4(a1, k->m1, k->n2, k->n3, o->zp32),
+                                       arm_rq_slow4(a2, k->m0, k->n0, k->n1, o->zp32), arm_rq_slow4(a3, k->m1, k->n2, k->n3, o->zp32), o);
     }
     int8_t *dst = p->output + ((size_t)oy * p->out_w + ox) * p->out_c + oc;
     const size_t row = (size_t)p->out_w * p->out_c;
@@ -235,12 +241,12 @@ static inline void store_tile(const sieve_conv_params *p, const arm_rq_view *rq,
         vst1_s8(dst + row, vget_low_s8(r[1])), vst1_s8(dst + row + p->out_c, vget_high_s8(r[1]));
         return;
     }
-    for (int k = 0; k < 4; k++) {  // a tile at the band's edge, or the last channels
-        const int32_t y = oy + k / 2, x = ox + k % 2;
+    for (int i = 0; i < 4; i++) {  // a tile at the band's edge, or the last channels
+        const int32_t y = oy + i / 2, x = ox + i % 2;
         if (y >= p->out_h || x >= p->out_w) continue;
         int8_t tmp[8];
-        vst1_s8(tmp, k % 2 ? vget_high_s8(r[k / 2]) : vget_low_s8(r[k / 2]));
-        memcpy(dst + (k / 2) * row + (size_t)(k % 2) * p->out_c, tmp, (size_t)n);
+        vst1_s8(tmp, i % 2 ? vget_high_s8(r[i / 2]) : vget_low_s8(r[i / 2]));
+        memcpy(dst + (i / 2) * row + (size_t)(i % 2) * p->out_c, tmp, (size_t)n);
     }
 }
 
@@ -265,6 +271,7 @@ void sieve_conv_wino_s8__neon(const sieve_conv_params *p, const void *packed, vo
         for (int32_t oc = 0; oc < p->out_c; oc += 8) {
             const int32_t n = p->out_c - oc < 8 ? p->out_c - oc : 8;
             const int16_t *w = u + (size_t)oc * 16 * cv;
+            const wino_rq8 k = wino_rq8_at(&rq, oc);
             for (int32_t g = 0; g < count; g += WINO_GROUP) {
                 int32x4_t m[16][2 * WINO_GROUP];  // per position: 4 tiles x 8 channels
                 const int32_t in_group = count - g < WINO_GROUP ? count - g : WINO_GROUP;
@@ -280,7 +287,7 @@ void sieve_conv_wino_s8__neon(const sieve_conv_params *p, const void *packed, vo
                     transform_outputs(q, lo);
                     for (int xi = 0; xi < 16; xi++) q[xi] = m[xi][2 * j + 1];
                     transform_outputs(q, hi);
-                    store_tile(p, &rq, &o, oc, n, tile / tiles_w * 2, tile % tiles_w * 2, lo, hi);
+                    store_tile(p, &k, &o, oc, n, tile / tiles_w * 2, tile % tiles_w * 2, lo, hi);
                 }
             }
         }
