@@ -135,44 +135,49 @@ static void transform_inputs(const int8_t *staged, int32_t span_w, int32_t cv, i
     }
 }
 
-// One input channel (lane K of the tiles' q registers x0-x3, U row u) into 4 tiles' accumulators:
-// the first channels with vmull (the accumulators start there, never zeroed), the rest with vmlal.
-#define WINO_FIRST(K, U)                                                                              \
-    a0 = vmull_laneq_s16(vget_low_s16(U), x0, K), a1 = vmull_high_laneq_s16(U, x0, K);                \
-    a2 = vmull_laneq_s16(vget_low_s16(U), x1, K), a3 = vmull_high_laneq_s16(U, x1, K);                \
-    a4 = vmull_laneq_s16(vget_low_s16(U), x2, K), a5 = vmull_high_laneq_s16(U, x2, K);                \
-    a6 = vmull_laneq_s16(vget_low_s16(U), x3, K), a7 = vmull_high_laneq_s16(U, x3, K);
-#define WINO_MAC(K, U)                                                                                \
-    a0 = vmlal_laneq_s16(a0, vget_low_s16(U), x0, K), a1 = vmlal_high_laneq_s16(a1, U, x0, K);        \
-    a2 = vmlal_laneq_s16(a2, vget_low_s16(U), x1, K), a3 = vmlal_high_laneq_s16(a3, U, x1, K);        \
-    a4 = vmlal_laneq_s16(a4, vget_low_s16(U), x2, K), a5 = vmlal_high_laneq_s16(a5, U, x2, K);        \
-    a6 = vmlal_laneq_s16(a6, vget_low_s16(U), x3, K), a7 = vmlal_high_laneq_s16(a7, U, x3, K);
-// Eight input channels from c: the 8 U rows, the four tiles' values, 64 products.
-#define WINO_STEP(OP)                                                                                 \
-    {                                                                                                 \
-        const int16_t *uc = u + 8 * c;                                                                \
-        const int16x8_t u0 = vld1q_s16(uc), u1 = vld1q_s16(uc + 8), u2 = vld1q_s16(uc + 16);         \
-        const int16x8_t u3 = vld1q_s16(uc + 24), u4 = vld1q_s16(uc + 32), u5 = vld1q_s16(uc + 40);   \
-        const int16x8_t u6 = vld1q_s16(uc + 48), u7 = vld1q_s16(uc + 56);                             \
-        const int16x8_t x0 = vld1q_s16(v + c), x1 = vld1q_s16(v1 + c), x2 = vld1q_s16(v2 + c);       \
-        const int16x8_t x3 = vld1q_s16(v3 + c);                                                       \
-        OP(0, u0) WINO_MAC(1, u1) WINO_MAC(2, u2) WINO_MAC(3, u3)                                     \
-        WINO_MAC(4, u4) WINO_MAC(5, u5) WINO_MAC(6, u6) WINO_MAC(7, u7)                               \
-    }
+// One input channel K (U row in vU, lane K of the tiles' V in v8-v11) into the 4 tiles x 8 channels
+// of v24-v31 (tile i: v(24 + 2i) channels 0-3, v(25 + 2i) channels 4-7): smull/smull2 starts the
+// sums (no zeroing), smlal/smlal2 adds.
+#define WINO_K(L, H, U, K)                                                                            \
+    L " v24.4s, v" U ".4h, v8.h[" K "]\n " H " v25.4s, v" U ".8h, v8.h[" K "]\n "                     \
+    L " v26.4s, v" U ".4h, v9.h[" K "]\n " H " v27.4s, v" U ".8h, v9.h[" K "]\n "                     \
+    L " v28.4s, v" U ".4h, v10.h[" K "]\n " H " v29.4s, v" U ".8h, v10.h[" K "]\n "                   \
+    L " v30.4s, v" U ".4h, v11.h[" K "]\n " H " v31.4s, v" U ".8h, v11.h[" K "]\n"
+#define WINO_MLA(U, K) WINO_K("smlal", "smlal2", U, K)
+// Eight input channels: their 8 U rows (v16-v23, each pair loaded two channels ahead of its use) and
+// the four tiles' 8 channels (v8-v11), 64 products.
+#define WINO_STEP(L, H)                                                                               \
+    "ldp q16, q17, [%[u]]\n ldp q18, q19, [%[u], #32]\n"                                              \
+    "ldr q8, [%[p0], %[o]]\n ldr q9, [%[p1], %[o]]\n ldr q10, [%[p2], %[o]]\n ldr q11, [%[p3], %[o]]\n" \
+    "add %[o], %[o], #16\n"                                                                           \
+    WINO_K(L, H, "16", "0") "ldp q20, q21, [%[u], #64]\n" WINO_MLA("17", "1")                         \
+    WINO_MLA("18", "2") "ldp q22, q23, [%[u], #96]\n" WINO_MLA("19", "3")                             \
+    WINO_MLA("20", "4") WINO_MLA("21", "5") WINO_MLA("22", "6") WINO_MLA("23", "7")                   \
+    "add %[u], %[u], #128\n"
 
-// M of 4 tiles (v, v + cv, ...) x 8 output channels over cv >= 16 input channels, into m[0..7] (tile i:
-// m[2i] channels 0-3, m[2i + 1] channels 4-7). Eight channels a step: the 8 U rows stay in registers
-// while the four tiles' 8 channels come in; each accumulator is touched every 8 products, past the
-// multiply's latency. The first and last steps are peeled: the first starts the sums (no zeroing),
-// the last runs beside the stores.
+// M of 4 tiles (v, v + cv, ...) x 8 output channels over cv >= 16 input channels (a multiple of 8),
+// into m[0..7] (tile i: m[2i] channels 0-3, m[2i + 1] channels 4-7). Eight channels a step: the 8 U
+// rows stay in registers while the four tiles' 8 channels come in; each accumulator is touched every
+// 8 products, past the multiply's latency. The first and last steps are peeled: the first starts the
+// sums, the last runs beside the stores. Inline assembly, so gcc and clang build the same loop (gcc's
+// allocation of the intrinsics version added register moves that cost the in-order A53 5 %).
 static inline __attribute__((always_inline)) void gemm4x8(const int16_t *u, const int16_t *v, int32_t cv, int32x4_t m[8]) {
-    const int16_t *v1 = v + cv, *v2 = v1 + cv, *v3 = v2 + cv;
-    int32x4_t a0, a1, a2, a3, a4, a5, a6, a7;
-    int32_t c = 0;
-    WINO_STEP(WINO_FIRST)
-    for (c = 8; c < cv - 8; c += 8) WINO_STEP(WINO_MAC)
-    WINO_STEP(WINO_MAC)
-    m[0] = a0, m[1] = a1, m[2] = a2, m[3] = a3, m[4] = a4, m[5] = a5, m[6] = a6, m[7] = a7;
+    const int16_t *p1 = v + cv, *p2 = p1 + cv, *p3 = p2 + cv;
+    int64_t o = 0, middle = cv / 8 - 2;
+    __asm__ volatile(
+        WINO_STEP("smull", "smull2")
+        "cbz %[n], 2f\n"
+        "1:\n"
+        WINO_STEP("smlal", "smlal2")
+        "subs %[n], %[n], #1\n"
+        "b.ne 1b\n"
+        "2:\n"
+        WINO_STEP("smlal", "smlal2")
+        "stp q24, q25, [%[m]]\n stp q26, q27, [%[m], #32]\n stp q28, q29, [%[m], #64]\n stp q30, q31, [%[m], #96]\n"
+        : [u] "+r"(u), [o] "+r"(o), [n] "+r"(middle)
+        : [p0] "r"(v), [p1] "r"(p1), [p2] "r"(p2), [p3] "r"(p3), [m] "r"(m)
+        : "cc", "memory", "v8", "v9", "v10", "v11", "v16", "v17", "v18", "v19", "v20", "v21", "v22", "v23", "v24", "v25", "v26",
+          "v27", "v28", "v29", "v30", "v31");
 }
 
 // The same for one tile (a band's last 1-3 tiles): channel k's products go to accumulator pair k % 4,
