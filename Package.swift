@@ -30,7 +30,7 @@ let package = Package(
         .target(name: "CImageDecode", path: "Tools/CImageDecode",
                 linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png16")]),
         // -ffp-contract=off: the float depthwise conv multiplies then adds, as the Swift executor did.
-        .target(name: "CQuantizeKernels", path: "Tools/CQuantizeKernels", cSettings: [.unsafeFlags(["-O3", "-fno-strict-aliasing", "-ffp-contract=off"])]),
+        .target(name: "CQuantizeKernels", dependencies: ["CSieveKernels"], path: "Tools/CQuantizeKernels", cSettings: [.unsafeFlags(["-O3", "-fno-strict-aliasing", "-ffp-contract=off"])]),
         .target(
             name: "SieveQuantize",
             dependencies: ["SieveCore", "SieveRun", "CSieveKernels", "CQuantizeKernels", "CZlib", "CCrypto", "COpenBLAS", "CImageDecode", .product(name: "SwiftProtobuf", package: "swift-protobuf")],

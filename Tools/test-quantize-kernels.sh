@@ -11,9 +11,10 @@ build=.build/c-tests
 mkdir -p "$build"
 sources=(Tools/CQuantizeKernels/quantize_kernels.c Tests/quantize/check_quantize_kernels.c)
 include=Tools/CQuantizeKernels/include
-cc -O2 -std=gnu11 -Wall -Werror -ffp-contract=off -I"$include" "${sources[@]}" -lm -o "$build/check_quantize_kernels"
+kernels_include=Sources/CSieveKernels/include  # sieve_requantize
+cc -O2 -std=gnu11 -Wall -Werror -ffp-contract=off -I"$include" -I"$kernels_include" "${sources[@]}" -lm -o "$build/check_quantize_kernels"
 "$build/check_quantize_kernels" "$cases"
-clang -O3 -std=gnu11 -Wall -Werror -fno-strict-aliasing -ffp-contract=off -I"$include" "${sources[@]}" -lm -o "$build/check_quantize_kernels_clang"
+clang -O3 -std=gnu11 -Wall -Werror -fno-strict-aliasing -ffp-contract=off -I"$include" -I"$kernels_include" "${sources[@]}" -lm -o "$build/check_quantize_kernels_clang"
 "$build/check_quantize_kernels_clang" "$cases"
-cc -O1 -g -fno-omit-frame-pointer -std=gnu11 -ffp-contract=off -fsanitize=address,undefined -fno-sanitize-recover=all -I"$include" "${sources[@]}" -lm -o "$build/check_quantize_kernels_san"
+cc -O1 -g -fno-omit-frame-pointer -std=gnu11 -ffp-contract=off -fsanitize=address,undefined -fno-sanitize-recover=all -I"$include" -I"$kernels_include" "${sources[@]}" -lm -o "$build/check_quantize_kernels_san"
 "$build/check_quantize_kernels_san" "$((cases / 3 + 1))"

@@ -1,4 +1,5 @@
 #include "quantize_kernels.h"
+#include "sieve_kernels.h"  // the runtime's requantisation, so the quantiser predicts the kernels' bytes
 
 #include <math.h>
 #include <stdlib.h>
@@ -18,9 +19,7 @@ static inline int32_t clamp(int32_t v, int32_t lo, int32_t hi) {
 }
 
 static inline int32_t output_of(int32_t acc, int32_t multiplier, int32_t shift, int32_t zp, int32_t lo, int32_t hi) {
-    const int64_t product = (int64_t)acc * multiplier;
-    const int32_t scaled = (int32_t)((product + ((int64_t)1 << (shift - 1))) >> shift);
-    return clamp((int32_t)((uint32_t)scaled + (uint32_t)zp), lo, hi);  // int32 wrap-around, as the kernels
+    return clamp(sieve_add_wrap(sieve_requantize(acc, multiplier, shift), zp), lo, hi);
 }
 
 HOT_LOOP void sieve_q_outputs(const sieve_q_layer *l, const int32_t *bias, int8_t *out) {
