@@ -161,6 +161,7 @@ int main(int argc, char **argv) {
     const int32_t isa = sieve_isa_best();
     op_case ops[] = {
         conv_case(SIEVE_JOB_CONV, 14, 14, 16, 32, 3, 1, "conv 14x14x16 -> 32, 3x3"),
+        conv_case(SIEVE_JOB_CONV, 14, 14, 64, 40, 3, 1, "conv 14x14x64 -> 40, 3x3 (Winograd F(2,3) on avx2 and neon)"),
         conv_case(SIEVE_JOB_CONV, 9, 7, 3, 24, 3, 2, "conv 9x7x3 -> 24, 3x3 stride 2 (5 rows)"),
         conv_case(SIEVE_JOB_CONV, 2, 5, 8, 8, 1, 1, "conv 2x5x8 -> 8, 1x1 (2 rows: fewer than the chunks)"),
         conv_case(SIEVE_JOB_DWCONV, 15, 11, 40, 0, 3, 1, "dwconv 15x11x40, 3x3"),
