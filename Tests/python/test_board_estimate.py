@@ -145,9 +145,10 @@ def test_a_preheader_falling_into_a_loop_is_not_costed_as_part_of_it():
 def test_seven_bit_weights_take_the_quad_form_on_neon(tmp_path):
     # The neon conv picks its quad form at pack time from the weights: 7-bit ones (4 x 63 x 128
     # fits an int16 lane) take it, random 8-bit ones do not. Fewer instructions (103 per 32
-    # columns against 2 x 61) and, on the in-order A53, fewer cycles.
+    # columns against 2 x 61) and, on the in-order A53, fewer cycles. A 7x7 output: at 14x14 this
+    # conv would take the Winograd route, which has no quad form.
     ops = tmp_path / "conv.ops"
-    ops.write_text("CONV 14 14 64 14 14 64 3 3 1 1\n")
+    ops.write_text("CONV 7 7 64 7 7 64 3 3 1 1\n")
     runs = {bits: by_core(estimate("--ops", ops, "--core", "cortex-a53", "--weight-bits", bits, "--json"))["cortex-a53"]
             for bits in (7, 8)}
     assert runs[7]["weight_bits"] == 7 and runs[8]["weight_bits"] == 8
