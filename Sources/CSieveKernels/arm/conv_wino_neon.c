@@ -66,36 +66,15 @@ void sieve_conv_wino_pack__neon(const sieve_conv_params *p, void *packed) {
     memset(u, 0, weights_size(p));
     for (int32_t oc = 0; oc < p->out_c; oc++) {
         for (int32_t c = 0; c < p->in_c; c++) {
-            int32_t g[3][3], t[4][3];
-            for (int ky = 0; ky < 3; ky++) {
-                for (int kx = 0; kx < 3; kx++) g[ky][kx] = p->weights[(((size_t)oc * 3 + ky) * 3 + kx) * p->in_c + c];
-            }
-            for (int kx = 0; kx < 3; kx++) {  // G2 g
-                t[0][kx] = 2 * g[0][kx];
-                t[1][kx] = g[0][kx] + g[1][kx] + g[2][kx];
-                t[2][kx] = g[0][kx] - g[1][kx] + g[2][kx];
-                t[3][kx] = 2 * g[2][kx];
-            }
-            for (int r = 0; r < 4; r++) {  // (G2 g) G2^T
-                const int32_t row[4] = {2 * t[r][0], t[r][0] + t[r][1] + t[r][2], t[r][0] - t[r][1] + t[r][2], 2 * t[r][2]};
-                for (int col = 0; col < 4; col++) {
-                    u[(((size_t)(oc / 8) * 16 + (size_t)(4 * r + col)) * cv + c) * 8 + oc % 8] = (int16_t)row[col];
-                }
-            }
+            int16_t tile[16];
+            sieve_wino_weights(p, oc, c, tile);
+            for (int xi = 0; xi < 16; xi++) u[(((size_t)(oc / 8) * 16 + (size_t)xi) * cv + c) * 8 + oc % 8] = tile[xi];
         }
     }
 }
 
-// The band with out_h and out_w rounded up to whole tiles: what the staging reads.
-static sieve_conv_params tiled(const sieve_conv_params *p) {
-    sieve_conv_params t = *p;
-    t.out_h = tiles_of(p->out_h) * 2;
-    t.out_w = tiles_of(p->out_w) * 2;
-    return t;
-}
-
 static size_t staged_size(const sieve_conv_params *p) {
-    const sieve_conv_params t = tiled(p);
+    const sieve_conv_params t = sieve_wino_tiled(p);
     return arm_round_up_size((size_t)sieve_conv_span_h(&t) * sieve_conv_span_w(&t) * p->in_c, 64);
 }
 
@@ -263,7 +242,7 @@ void sieve_conv_wino_s8__neon(const sieve_conv_params *p, const void *packed, vo
     const int16_t *u = (const int16_t *)((const char *)packed + NEON_HEADER + table_size(p));
     const arm_out_stage o = arm_out(p->output_zero_point, p->act_min, p->act_max);
 
-    const sieve_conv_params t = tiled(p);
+    const sieve_conv_params t = sieve_wino_tiled(p);
     int8_t *staged = (int8_t *)scratch;
     sieve_pad_input(&t, 0, (uint8_t *)staged);
     const int32_t span_w = sieve_conv_span_w(&t);

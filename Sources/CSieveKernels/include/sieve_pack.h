@@ -78,6 +78,37 @@ static inline int sieve_conv_is_direct(const sieve_conv_params *p) { return p->i
 static inline int32_t sieve_conv_span_h(const sieve_conv_params *p) { return (p->out_h - 1) * p->stride_h + p->kernel_h; }
 static inline int32_t sieve_conv_span_w(const sieve_conv_params *p) { return (p->out_w - 1) * p->stride_w + p->kernel_w; }
 
+// Winograd F(2,3) (x86/conv_wino_avx2.c, arm/conv_wino_neon.c, docs/KERNELS.md): the transformed
+// 3x3 weights of output channel oc and input channel c, U = G2 g G2^T with G2 = 2G = [2 0 0; 1 1 1;
+// 1 -1 1; 0 0 2], 4 times the textbook transform and integers, |U| <= 9 * 128 = 1152; u[4 r + col]
+// is position (r, col) of the 4x4 tile.
+static inline void sieve_wino_weights(const sieve_conv_params *p, int32_t oc, int32_t c, int16_t u[16]) {
+    int32_t g[3][3], t[4][3];
+    for (int ky = 0; ky < 3; ky++) {
+        for (int kx = 0; kx < 3; kx++) g[ky][kx] = p->weights[(((size_t)oc * 3 + ky) * 3 + kx) * p->in_c + c];
+    }
+    for (int kx = 0; kx < 3; kx++) {  // G2 g
+        t[0][kx] = 2 * g[0][kx];
+        t[1][kx] = g[0][kx] + g[1][kx] + g[2][kx];
+        t[2][kx] = g[0][kx] - g[1][kx] + g[2][kx];
+        t[3][kx] = 2 * g[2][kx];
+    }
+    for (int r = 0; r < 4; r++) {  // (G2 g) G2^T
+        u[4 * r + 0] = (int16_t)(2 * t[r][0]);
+        u[4 * r + 1] = (int16_t)(t[r][0] + t[r][1] + t[r][2]);
+        u[4 * r + 2] = (int16_t)(t[r][0] - t[r][1] + t[r][2]);
+        u[4 * r + 3] = (int16_t)(2 * t[r][2]);
+    }
+}
+
+// A Winograd band with out_h and out_w rounded up to whole 2x2 tiles: what its staging reads.
+static inline sieve_conv_params sieve_wino_tiled(const sieve_conv_params *p) {
+    sieve_conv_params t = *p;
+    t.out_h = (p->out_h + 1) / 2 * 2;
+    t.out_w = (p->out_w + 1) / 2 * 2;
+    return t;
+}
+
 // Copies the input rows and columns a band of output rows reads into dst ([span_h][span_w][in_c],
 // the padding filled with the input zero point), adding `offset` to every byte (128 turns s8 into
 // the u8 vpdpbusd takes; 0 keeps s8).

@@ -88,23 +88,12 @@ void sieve_conv_wino_pack__avx2(const sieve_conv_params *p, void *packed) {
         multipliers[oc] = in ? p->multipliers[oc] : 1 << 30;
         shifts[oc] = in ? p->shifts[oc] : 31;
         for (int32_t c = 0; in && c < p->in_c; c++) {
-            int32_t g[3][3], t[4][3];
-            for (int ky = 0; ky < 3; ky++) {
-                for (int kx = 0; kx < 3; kx++) g[ky][kx] = p->weights[(((size_t)oc * 3 + ky) * 3 + kx) * p->in_c + c];
-            }
-            for (int kx = 0; kx < 3; kx++) {  // G2 g
-                t[0][kx] = 2 * g[0][kx];
-                t[1][kx] = g[0][kx] + g[1][kx] + g[2][kx];
-                t[2][kx] = g[0][kx] - g[1][kx] + g[2][kx];
-                t[3][kx] = 2 * g[2][kx];
-            }
-            for (int r = 0; r < 4; r++) {  // (G2 g) G2^T
-                const int32_t row[4] = {2 * t[r][0], t[r][0] + t[r][1] + t[r][2], t[r][0] - t[r][1] + t[r][2], 2 * t[r][2]};
-                for (int col = 0; col < 4; col++) {
-                    const size_t at = (((size_t)(oc / 16) * 16 + (size_t)(4 * r + col)) * (size_t)(cv / 2) + (size_t)(c / 2)) * 32 +
-                                      (size_t)(oc % 16) * 2 + (size_t)(c % 2);
-                    u[at] = (int16_t)row[col];
-                }
+            int16_t tile[16];
+            sieve_wino_weights(p, oc, c, tile);
+            for (int xi = 0; xi < 16; xi++) {
+                const size_t at = (((size_t)(oc / 16) * 16 + (size_t)xi) * (size_t)(cv / 2) + (size_t)(c / 2)) * 32 + (size_t)(oc % 16) * 2 +
+                                  (size_t)(c % 2);
+                u[at] = tile[xi];
             }
         }
     }
@@ -114,18 +103,10 @@ void sieve_conv_wino_pack__avx2(const sieve_conv_params *p, void *packed) {
     for (int32_t b = 0; b < ocp / 16; b++) sieve_rq32_avx2_fill(blocks32 + b, shifts + 16 * b, p->out_c - 16 * b);
 }
 
-// The band with out_h and out_w rounded up to whole tiles: what the staging reads.
-static sieve_conv_params tiled(const sieve_conv_params *p) {
-    sieve_conv_params t = *p;
-    t.out_h = (p->out_h + 1) / 2 * 2;
-    t.out_w = (p->out_w + 1) / 2 * 2;
-    return t;
-}
-
 // The staged band (int8, with 64 bytes of slack for the 16-byte loads past its last channel),
 // then the transformed inputs of a chunk.
 static size_t staged_size(const sieve_conv_params *p) {
-    const sieve_conv_params t = tiled(p);
+    const sieve_conv_params t = sieve_wino_tiled(p);
     return (size_t)sieve_round_up(sieve_conv_span_h(&t) * sieve_conv_span_w(&t) * p->in_c, 64) + 64;
 }
 
@@ -187,7 +168,7 @@ void sieve_conv_wino_s8__avx2(const sieve_conv_params *p, const void *packed, vo
     const sieve_rq_block_avx2 *blocks = rq_blocks(packed, p);
     const sieve_rq32_block_avx2 *blocks32 = rq32_blocks(packed, p);
 
-    const sieve_conv_params t = tiled(p);
+    const sieve_conv_params t = sieve_wino_tiled(p);
     int8_t *staged = (int8_t *)scratch;
     const size_t staged_bytes = (size_t)sieve_conv_span_h(&t) * sieve_conv_span_w(&t) * p->in_c;
     sieve_pad_input(&t, 0, (uint8_t *)staged);
