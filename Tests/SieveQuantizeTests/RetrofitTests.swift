@@ -140,3 +140,71 @@ func retrofitExportsHeadsThatReimport(pooling: HeadPooling) throws {
         _ = try retrofitModel(onnxPath: dir.file("m.onnx"), imagesPath: dir.file("images.idx"), labelsPath: dir.file("labels.idx"), options: options)
     }
 }
+
+@Test func gridWindowsTileTheTapAsAveragePoolComputesThem() {
+    for cells in [2, 4] {
+        for size in cells...20 {
+            let (k, s) = HeadPooling.gridWindow(size, cells: cells)
+            // ONNX AveragePool without padding gives floor((size - k) / s) + 1 outputs per side.
+            #expect(s >= 1 && (size - k) / s + 1 == cells, "\(cells) cells over \(size): kernel \(k), stride \(s)")
+            #expect((cells - 1) * s + k == size, "the last window ends at the edge")
+            #expect(k >= s, "adjacent windows touch or overlap: no row or column left out")
+        }
+    }
+    // grid2 keeps its window: ceil(size/2), floor(size/2).
+    for size in 2...20 { #expect(HeadPooling.gridWindow(size, cells: 2) == ((size + 1) / 2, size / 2)) }
+}
+
+@Test func retrofitGrid4HeadsPoolA4x4GridAndStayCheap() throws {
+    let dir = TempDir()
+    vggLike().write(dir.file("m.onnx"))
+    let count = 40
+    try Data(idxImages(count: count, h: 16, w: 16)).write(to: URL(fileURLWithPath: dir.file("images.idx")))
+    try Data([0, 0, 8, 1, 0, 0, 0, UInt8(count)] + (0..<count).map { UInt8($0 % 3) }).write(to: URL(fileURLWithPath: dir.file("labels.idx")))
+    var options = RetrofitOptions()
+    options.input = .none
+    options.pooling = .grid4
+    options.objective = .confidence
+    let result = try retrofitModel(onnxPath: dir.file("m.onnx"), imagesPath: dir.file("images.idx"), labelsPath: dir.file("labels.idx"), options: options)
+    // Tap a (4x16x16, 9216 MACs before it): a grid4 head is 16*4*3 = 192 MACs, more than 2 % (184).
+    #expect(result.report.contains { $0.hasPrefix("skipped tap a:") })
+    #expect(result.headOutputs == ["head0", "head1"])
+
+    let withHeads = try ONNXImporter.importGraph(Onnx_ModelProto(serializedBytes: result.bytes), options: .none)
+    #expect(withHeads.heads.map { withHeads.values[$0.tap].name } == ["b", "c"])
+    let windows = withHeads.heads.map { head -> [Int] in
+        guard case .averagePool(let p) = withHeads.layers[head.firstLayer].kind else { return [] }
+        return [p.kh, p.kw, p.strideH, p.strideW]
+    }
+    #expect(windows == [[4, 4, 4, 4], [2, 2, 2, 2]]) // b is 16x16, c 8x8
+    #expect(withHeads.heads.allSatisfy { withHeads.values[withHeads.layers[$0.firstLayer].output].shape.h == 4 })
+}
+
+@Test func retrofitRefusesATapTooSmallForA4x4Grid() throws {
+    // 1x6x6 -> conv a (8x6x6) -> conv b, stride 2 (8x3x3) -> conv c -> Gemm.
+    let dir = TempDir()
+    var b = ONNXBuilder()
+    b.input("x", [1, 1, 6, 6])
+    for (name, input, cin, stride) in [("a", "x", 1, Int64(1)), ("b", "a", 8, 2), ("c", "b", 8, 1)] {
+        b.random(name + ".w", [8, cin, 3, 3]); b.random(name + ".b", [8], scale: 0.1)
+        b.node("Conv", [input, name + ".w", name + ".b"], [name + ".conv"], [attr("pads", ints: [1, 1, 1, 1]), attr("strides", ints: [stride, stride])])
+        b.node("Relu", [name + ".conv"], [name])
+    }
+    b.node("Flatten", ["c"], ["f"], [attr("axis", int: 1)])
+    b.random("fc.w", [3, 72], scale: 0.05); b.random("fc.b", [3], scale: 0.1)
+    b.node("Gemm", ["f", "fc.w", "fc.b"], ["logits"], [attr("transB", int: 1)])
+    b.output("logits")
+    b.write(dir.file("m.onnx"))
+    try Data(idxImages(count: 4, h: 6, w: 6)).write(to: URL(fileURLWithPath: dir.file("images.idx")))
+    try Data([0, 0, 8, 1, 0, 0, 0, 4, 0, 1, 2, 0]).write(to: URL(fileURLWithPath: dir.file("labels.idx")))
+    var options = RetrofitOptions()
+    options.input = .none
+    options.pooling = .grid4
+    options.taps = ["b"]
+    do {
+        _ = try retrofitModel(onnxPath: dir.file("m.onnx"), imagesPath: dir.file("images.idx"), labelsPath: dir.file("labels.idx"), options: options)
+        Issue.record("a 4x4 grid head on a 3x3 tap was accepted")
+    } catch {
+        #expect("\(error)".contains("a 4x4 grid needs at least 4x4 pixels"), "\(error)")
+    }
+}

@@ -72,7 +72,7 @@ public func retrofitModel(onnxPath: String, imagesPath: String, labelsPath: Stri
     let produced = onnxOutputs(proto)
     var report: [String] = []
 
-    // The taps, checked: grid pooling needs a 2x2 grid, and every head stays cheap.
+    // The taps, checked: a grid head needs a pixel per cell, and every head stays cheap.
     var taps: [Tap] = []
     let explicit = options.taps != nil
     let requested: [Tap]
@@ -90,8 +90,9 @@ public func retrofitModel(onnxPath: String, imagesPath: String, labelsPath: Stri
     }
     for tap in requested {
         var problem: String?
-        if options.pooling == .grid2 && (tap.h < 2 || tap.w < 2) {
-            problem = "is \(tap.c)x\(tap.h)x\(tap.w) (CxHxW): a 2x2 grid needs at least 2x2 pixels"
+        let n = options.pooling.cells
+        if tap.h < n || tap.w < n {
+            problem = "is \(tap.c)x\(tap.h)x\(tap.w) (CxHxW): a \(n)x\(n) grid needs at least \(n)x\(n) pixels"
         } else {
             let cost = headMACs(tap, options.pooling, classes: classes)
             if Double(cost) > RetrofitOptions.maxHeadCost * Double(tap.macsBefore) {

@@ -41,8 +41,8 @@ struct RetrofitExporter {
             let pooled = fresh(prefix + "/pool"), flat = fresh(prefix + "/flatten"), w = fresh(prefix + "/fc.weight"), b = fresh(prefix + "/fc.bias")
             let output = fresh("head\(i)")
             var pool = node(h.pooling == .gap ? "GlobalAveragePool" : "AveragePool", [h.tap.name], pooled, prefix + "/pool")
-            if h.pooling == .grid2 {
-                let (kh, sh) = HeadPooling.gridWindow(h.tap.h), (kw, sw) = HeadPooling.gridWindow(h.tap.w)
+            if h.pooling != .gap {
+                let (kh, sh) = HeadPooling.gridWindow(h.tap.h, cells: h.pooling.cells), (kw, sw) = HeadPooling.gridWindow(h.tap.w, cells: h.pooling.cells)
                 pool.attribute = [ints("kernel_shape", [kh, kw]), ints("strides", [sh, sw])]
             }
             var flatten = node("Flatten", [pooled], flat, prefix + "/flatten")

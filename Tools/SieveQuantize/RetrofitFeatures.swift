@@ -28,27 +28,19 @@ struct TapFeatures {
         return TapFeatures(rows: rows, widths: widths, count: count)
     }
 
-    /// What the head's GlobalAveragePool or AveragePool (then Flatten) computes from the tap.
+    /// What the head's GlobalAveragePool or AveragePool (then Flatten) computes from the tap: per
+    /// channel, the mean of each grid cell's window, row by row (gap: one window, the whole plane).
     static func pool(_ x: UnsafeBufferPointer<Float>, _ tap: Tap, _ pooling: HeadPooling, into out: UnsafeMutablePointer<Float>) {
-        let plane = tap.h * tap.w
-        switch pooling {
-        case .gap:
-            for c in 0..<tap.c {
-                var sum: Float = 0
-                for p in 0..<plane { sum += x[c * plane + p] }
-                out[c] = sum / Float(plane)
-            }
-        case .grid2:
-            let (kh, sh) = HeadPooling.gridWindow(tap.h), (kw, sw) = HeadPooling.gridWindow(tap.w)
-            for c in 0..<tap.c {
-                for gy in 0..<2 {
-                    for gx in 0..<2 {
-                        var sum: Float = 0
-                        for y in (gy * sh)..<(gy * sh + kh) {
-                            for xx in (gx * sw)..<(gx * sw + kw) { sum += x[c * plane + y * tap.w + xx] }
-                        }
-                        out[c * 4 + gy * 2 + gx] = sum / Float(kh * kw)
+        let n = pooling.cells, plane = tap.h * tap.w
+        let (kh, sh) = HeadPooling.gridWindow(tap.h, cells: n), (kw, sw) = HeadPooling.gridWindow(tap.w, cells: n)
+        for c in 0..<tap.c {
+            for gy in 0..<n {
+                for gx in 0..<n {
+                    var sum: Float = 0
+                    for y in (gy * sh)..<(gy * sh + kh) {
+                        for xx in (gx * sw)..<(gx * sw + kw) { sum += x[c * plane + y * tap.w + xx] }
                     }
+                    out[(c * n + gy) * n + gx] = sum / Float(kh * kw)
                 }
             }
         }

@@ -16,18 +16,34 @@ public struct Tap: Equatable {
     public var savedFraction: Double { macsTotal > 0 ? Double(macsTotal - macsBefore) / Double(macsTotal) : 0 }
 }
 
-/// How a head pools its tap before the fully connected layer.
+/// How a head pools its tap before the fully connected layer: an n x n grid of per-channel means.
 public enum HeadPooling: String, CaseIterable, Sendable {
     /// The paper's head: the global average of each channel, C features.
     case gap
     /// A 2x2 grid of averages per channel, 4C features: where in the frame survives.
     case grid2
+    /// A 4x4 grid of averages per channel, 16C features: finer placement, four times grid2's head.
+    case grid4
 
-    /// The AveragePool window and stride of a 2x2 grid over `size`: `ceil(size/2)`, `floor(size/2)`
-    /// (adjacent windows, overlapping by one row or column when the size is odd).
-    static func gridWindow(_ size: Int) -> (kernel: Int, stride: Int) { ((size + 1) / 2, size / 2) }
+    /// Grid cells per side (gap is a 1x1 grid).
+    var cells: Int {
+        switch self {
+        case .gap: return 1
+        case .grid2: return 2
+        case .grid4: return 4
+        }
+    }
 
-    func featureCount(channels: Int) -> Int { self == .gap ? channels : 4 * channels }
+    /// The AveragePool window and stride of a grid of `cells` over `size` (at least `cells`):
+    /// stride `floor(size/cells)`, and a window long enough that the last one ends at the edge, so
+    /// every row and column counts (adjacent windows overlap when `cells` does not divide `size`).
+    /// For 2 cells: `ceil(size/2)`, `floor(size/2)`.
+    static func gridWindow(_ size: Int, cells: Int) -> (kernel: Int, stride: Int) {
+        let stride = size / cells
+        return (size - (cells - 1) * stride, stride)
+    }
+
+    func featureCount(channels: Int) -> Int { cells * cells * channels }
 }
 
 extension Graph {

@@ -8,7 +8,7 @@ struct RetrofitCommand: ParsableCommand {
         abstract: "Add early-exit heads to a trained ONNX model without heads, fitted on its frozen features.",
         discussion: """
             Runs the float network once over the training images, pools each tap (gap: per-channel mean; \
-            grid2: a 2x2 grid of means), fits a linear head per tap (exclusion: per-class sigmoid BCE with \
+            grid2, grid4: a 2x2 or 4x4 grid of means), fits a linear head per tap (exclusion: per-class sigmoid BCE with \
             pos_weight 4(K-1); confidence: softmax cross-entropy) and writes the same model with the heads as \
             extra outputs and the sieve.* metadata, ready for sieve quantize and sieve tune. docs/RETROFIT.md.
             """)
@@ -31,7 +31,7 @@ struct RetrofitCommand: ParsableCommand {
 
     func validate() throws {
         guard HeadObjective(rawValue: kind) != nil else { throw ValidationError("--kind must be exclusion or confidence, not '\(kind)'") }
-        guard HeadPooling(rawValue: head) != nil else { throw ValidationError("--head must be gap or grid2, not '\(head)'") }
+        guard HeadPooling(rawValue: head) != nil else { throw ValidationError("--head must be \(HeadPooling.allCases.map { $0.rawValue }.joined(separator: ", ")), not '\(head)'") }
         if let limit = limit { guard limit >= 2 else { throw ValidationError("--limit must be at least 2") } }
         guard l2.isFinite && l2 >= 0 else { throw ValidationError("--l2 must be a non-negative number") }
         guard !taps.isEmpty, !taps.split(separator: ",", omittingEmptySubsequences: false).contains(where: { $0.isEmpty }) else {
@@ -53,12 +53,12 @@ struct RetrofitCommand: ParsableCommand {
         if taps == "list" {
             do {
                 let (candidates, classes) = try retrofitCandidates(onnxPath: model, input: inputOptions)
-                print("  tap tensor\(String(repeating: " ", count: max(1, (candidates.map { $0.name.count }.max() ?? 6) - 4)))shape (CxHxW)   MACs before   an exit saves   gap head   grid2 head")
+                print("  tap tensor\(String(repeating: " ", count: max(1, (candidates.map { $0.name.count }.max() ?? 6) - 4)))shape (CxHxW)   MACs before   an exit saves   gap head   grid2 head   grid4 head")
                 let width = max(6, candidates.map { $0.name.count }.max() ?? 6)
                 for t in candidates {
                     let shape = "\(t.c)x\(t.h)x\(t.w)"
                     let pad = String(repeating: " ", count: width - t.name.count)
-                    print("  \(t.name)\(pad)  \(shape.padding(toLength: 14, withPad: " ", startingAt: 0))  \(String(t.macsBefore).leftPadded(11))   \(String(format: "%12.1f %%", 100 * t.savedFraction))   \(String(t.c * classes).leftPadded(8))   \(String(4 * t.c * classes).leftPadded(10))")
+                    print("  \(t.name)\(pad)  \(shape.padding(toLength: 14, withPad: " ", startingAt: 0))  \(String(t.macsBefore).leftPadded(11))   \(String(format: "%12.1f %%", 100 * t.savedFraction))   \(String(t.c * classes).leftPadded(8))   \(String(4 * t.c * classes).leftPadded(10))   \(String(16 * t.c * classes).leftPadded(10))")
                 }
                 if let first = candidates.first { print("backbone: \(first.macsTotal) MACs; head costs in MACs (the fully connected layer, \(classes) classes)") }
                 if candidates.isEmpty { print("no candidate taps: name tensors with --taps NAME,NAME") }
