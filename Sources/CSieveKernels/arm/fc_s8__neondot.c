@@ -54,6 +54,10 @@ void sieve_fc_s8__neondot(const sieve_fc_params *p, const void *packed, void *sc
             "mov x9, %[x]\n mov x10, %[w]\n"
             "cbz %[steps], 2f\n"
             "mov x11, %[steps]\n"
+            // The loop (37 instructions) on a 256-byte boundary, the padding jumped over: it never
+            // straddles a page, whose boundary would split it into two blocks for the estimator.
+            "b 1f\n"
+            ".p2align 8\n"
             "1:\n"
             "ldr q24, [x9], #16\n"
             FC_AT(0, 1, 2, 3, 0, 0, 16, 32, 48) FC_AT(4, 5, 6, 7, 1, 64, 80, 96, 112)
