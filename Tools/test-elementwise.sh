@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Bit-exactness of the elementwise kernels (MUL, ADD, CONCAT, LUT, MAX_POOL) of every path against the scalar
+# Bit-exactness of the elementwise kernels (MUL, ADD, CONCAT, LUT, MAX_POOL, the average pools) of every path against the scalar
 # kernels (Tests/kernels/check_elementwise.c): natively, then cross-built for AArch64 under
 # qemu-aarch64 on cortex-a72 (neon) and max (neon, neondot, i8mm), as Tools/test-kernels.sh does.
 #

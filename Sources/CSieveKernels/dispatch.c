@@ -198,10 +198,23 @@ void sieve_maxpool_run(int32_t isa, const sieve_pool_params *p) {
     sieve_maxpool_s8__scalar(p);
 }
 
+void sieve_avgpool_run(int32_t isa, const sieve_pool_params *p) {
+#if defined(__x86_64__)
+    if (isa == SIEVE_ISA_AVX512VNNI || isa == SIEVE_ISA_AVX2) { sieve_avgpool_s8__avx2(p); return; }
+#endif
+#if defined(__aarch64__)
+    if (isa == SIEVE_ISA_NEON || isa == SIEVE_ISA_NEONDOT || isa == SIEVE_ISA_I8MM) { sieve_avgpool_s8__neon(p); return; }
+#endif
+    sieve_avgpool_s8__scalar(p);
+}
+
 void sieve_global_avgpool_run(int32_t isa, const int8_t *input, int8_t *output, int32_t pixels, int32_t channels) {
 #if defined(__x86_64__)
     if (isa == SIEVE_ISA_AVX512VNNI) { sieve_global_avgpool_s8__avx512(input, output, pixels, channels); return; }
     if (isa == SIEVE_ISA_AVX2) { sieve_global_avgpool_s8__avx2(input, output, pixels, channels); return; }
+#endif
+#if defined(__aarch64__)
+    if (isa == SIEVE_ISA_NEON || isa == SIEVE_ISA_NEONDOT || isa == SIEVE_ISA_I8MM) { sieve_global_avgpool_s8__neon(input, output, pixels, channels); return; }
 #endif
     sieve_global_avgpool_s8__scalar(input, output, pixels, channels);
 }

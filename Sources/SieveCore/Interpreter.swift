@@ -187,7 +187,7 @@ public final class Interpreter {
         case .depthwiseConv(var p, let packed): sieve_dwconv_run(isa, &p, packed, kernelScratch)
         case .fullyConnected(var p, let packed): sieve_fc_run(isa, &p, packed, kernelScratch, 0, p.out_c)
         case var .maxPool(p): sieve_maxpool_run(isa, &p)
-        case var .averagePool(p): sieve_avgpool_s8__scalar(&p)
+        case var .averagePool(p): sieve_avgpool_run(isa, &p)
         case let .globalAveragePool(input, output, pixels, channels): sieve_global_avgpool_run(isa, input, output, pixels, channels)
         case var .add(p): sieve_add_run(isa, &p)
         case var .concat(p): sieve_concat_run(isa, &p)

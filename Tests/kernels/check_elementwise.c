@@ -1,5 +1,6 @@
 // Bit-exactness of the elementwise kernels of every path against the scalar kernels: MUL (same
-// shape and per-channel broadcast), ADD, CONCAT (2...4 inputs, tables or plain copies), LUT and MAX_POOL, through
+// shape and per-channel broadcast), ADD, CONCAT (2...4 inputs, tables or plain copies), LUT, MAX_POOL,
+// AVERAGE_POOL, GLOBAL_AVERAGE_POOL and the channel sums, through
 // the public dispatch (sieve_*_run).
 //
 //   check_elementwise [COUNT] [--seed=N]
@@ -203,6 +204,89 @@ static void check_maxpool(long index) {
     free((uint8_t *)got - GUARD);
 }
 
+// round-half-away(sum / count), the definition docs/FORMAT.md gives the average pools.
+static int32_t definition_mean(int64_t sum, int32_t count) {
+    const int64_t a = (sum < 0 ? -sum : sum) * 2 + count, q = a / (2 * (int64_t)count);
+    return (int32_t)(sum < 0 ? -q : q);
+}
+
+// AVERAGE_POOL, GLOBAL_AVERAGE_POOL and the channel sums: windows from 1 to 441 positions (the SIMD
+// kernels sum 256 positions in int16 before widening), channel counts around every vector width;
+// the scalar kernels against the definition, then every path against them.
+static void check_avgpool(long index) {
+    sieve_pool_params p;
+    memset(&p, 0, sizeof p);
+    static const int32_t sizes[] = {1, 3, 8, 15, 16, 17, 24, 31, 32, 33, 48, 64, 100};
+    p.channels = sizes[uniform(0, 12)];
+    const int32_t big = chance(20);
+    p.kernel_h = big ? uniform(12, 21) : uniform(1, 4), p.kernel_w = big ? uniform(12, 21) : uniform(1, 4);
+    p.stride_h = uniform(1, p.kernel_h), p.stride_w = uniform(1, p.kernel_w);
+    p.pad_top = uniform(0, p.kernel_h - 1), p.pad_left = uniform(0, p.kernel_w - 1);
+    p.in_h = uniform(p.kernel_h, p.kernel_h + 10), p.in_w = uniform(p.kernel_w, p.kernel_w + 10);
+    p.out_h = (p.in_h + p.pad_top - p.kernel_h) / p.stride_h + 1;
+    p.out_w = (p.in_w + p.pad_left - p.kernel_w) / p.stride_w + 1;
+    const int32_t pixels = p.in_h * p.in_w;
+    const size_t in_n = (size_t)pixels * p.channels, n = (size_t)p.out_h * p.out_w * p.channels;
+    void *map; size_t map_size;
+    p.input = guarded(in_n, &map, &map_size);
+    if (chance(30)) memset((int8_t *)p.input, chance(50) ? -128 : 127, in_n);  // the int16 sums' extremes
+    int8_t *expected = output_new(n), *got = output_new(n);
+    p.output = expected;
+    sieve_avgpool_s8__scalar(&p);
+    for (int32_t oy = 0; oy < p.out_h; oy++)
+        for (int32_t ox = 0; ox < p.out_w; ox++)
+            for (int32_t c = 0; c < p.channels; c++) {
+                int64_t sum = 0;
+                int32_t count = 0;
+                for (int32_t ky = 0; ky < p.kernel_h; ky++)
+                    for (int32_t kx = 0; kx < p.kernel_w; kx++) {
+                        const int32_t iy = oy * p.stride_h - p.pad_top + ky, ix = ox * p.stride_w - p.pad_left + kx;
+                        if (iy < 0 || iy >= p.in_h || ix < 0 || ix >= p.in_w) continue;
+                        sum += p.input[((size_t)iy * p.in_w + ix) * p.channels + c];
+                        count++;
+                    }
+                if (expected[((size_t)oy * p.out_w + ox) * p.channels + c] != definition_mean(sum, count))
+                    fail("avgpool", 0, index, "scalar differs from the definition");
+            }
+    // The global pool and the channel sums over the whole input.
+    int8_t *global_expected = output_new((size_t)p.channels), *global_got = output_new((size_t)p.channels);
+    int32_t *sums_expected = malloc((size_t)p.channels * sizeof(int32_t)), *sums_got = malloc((size_t)p.channels * sizeof(int32_t));
+    sieve_global_avgpool_s8__scalar(p.input, global_expected, pixels, p.channels);
+    sieve_channel_sums_s8__scalar(p.input, sums_expected, pixels, p.channels);
+    for (int32_t c = 0; c < p.channels; c++) {
+        int64_t sum = 0;
+        for (int32_t i = 0; i < pixels; i++) sum += p.input[(size_t)i * p.channels + c];
+        if (sums_expected[c] != sum || global_expected[c] != definition_mean(sum, pixels))
+            fail("global avgpool", 0, index, "scalar differs from the definition");
+    }
+    for (int32_t isa = 0; isa < SIEVE_ISA_COUNT; isa++) {
+        if (!sieve_isa_available(isa)) continue;
+        sieve_pool_params run = p;
+        run.output = got;
+        memset(got, 0x33, n);
+        sieve_avgpool_run(isa, &run);
+        if (memcmp(expected, got, n) != 0 || !guards_intact(got, n)) {
+            char detail[200];
+            snprintf(detail, sizeof detail, "in %dx%dx%d, kernel %dx%d, stride %dx%d, pad %d/%d", p.in_h, p.in_w, p.channels,
+                     p.kernel_h, p.kernel_w, p.stride_h, p.stride_w, p.pad_top, p.pad_left);
+            fail("avgpool", isa, index, detail);
+        }
+        memset(global_got, 0x33, (size_t)p.channels);
+        sieve_global_avgpool_run(isa, p.input, global_got, pixels, p.channels);
+        if (memcmp(global_expected, global_got, (size_t)p.channels) != 0 || !guards_intact(global_got, (size_t)p.channels))
+            fail("global avgpool", isa, index, "output differs");
+        sieve_channel_sums_run(isa, p.input, sums_got, pixels, p.channels);
+        if (memcmp(sums_expected, sums_got, (size_t)p.channels * sizeof(int32_t)) != 0) fail("channel sums", isa, index, "output differs");
+    }
+    munmap(map, map_size);
+    free((uint8_t *)expected - GUARD);
+    free((uint8_t *)got - GUARD);
+    free((uint8_t *)global_expected - GUARD);
+    free((uint8_t *)global_got - GUARD);
+    free(sums_expected);
+    free(sums_got);
+}
+
 static void check_concat_lut(long index) {
     sieve_concat_params p;
     memset(&p, 0, sizeof p);
@@ -266,9 +350,10 @@ int main(int argc, char **argv) {
         check_mul(i);
         check_concat_lut(i);
         check_maxpool(i);
-        check_add(i);  // last, so the other ops' cases stay what they were for a seed
+        check_add(i);  // after the others, so their cases stay what they were for a seed
+        check_avgpool(i);
     }
-    printf("elementwise: %ld cases of mul, concat, lut and max pool; mul per path:", count);
+    printf("elementwise: %ld cases of mul, concat, lut, max pool and average pools; mul per path:", count);
     for (int32_t isa = 0; isa < SIEVE_ISA_COUNT; isa++) if (sieve_isa_available(isa)) printf(" %s %ld", sieve_isa_name(isa), native_mul[isa]);
     printf("; add per path:");
     for (int32_t isa = 0; isa < SIEVE_ISA_COUNT; isa++) if (sieve_isa_available(isa)) printf(" %s %ld", sieve_isa_name(isa), native_add[isa]);

@@ -26,8 +26,8 @@
 #if defined(__x86_64__)
 SIEVE_DECLARE_PATH(avx2)
 SIEVE_DECLARE_PATH(avx512vnni)
-// Kernels only the x86 paths have (elsewhere dispatch.c runs the scalar ones): ADD, max pool, and
-// the channel sums of a global average pool (x86/<op>_s8__<isa>.c; avx512 serves avx512vnni).
+// The x86 paths' elementwise kernels: ADD, max pool, average pool, and the channel sums of a global
+// average pool (x86/<op>_s8__<isa>.c; avx512 serves avx512vnni).
 void sieve_add_s8__avx512(const sieve_add_params *p);
 void sieve_add_s8__avx2(const sieve_add_params *p);
 void sieve_global_avgpool_s8__avx512(const int8_t *input, int8_t *output, int32_t pixels, int32_t channels);
@@ -36,6 +36,7 @@ void sieve_channel_sums_s8__avx512(const int8_t *input, int32_t *sums, int32_t p
 void sieve_channel_sums_s8__avx2(const int8_t *input, int32_t *sums, int32_t pixels, int32_t channels);
 void sieve_maxpool_s8__avx512(const sieve_pool_params *p);
 void sieve_maxpool_s8__avx2(const sieve_pool_params *p);
+void sieve_avgpool_s8__avx2(const sieve_pool_params *p);  // AVERAGE_POOL: avx2 serves avx512vnni too
 void sieve_mul_s8__avx2(const sieve_mul_params *p);  // MUL: avx2 serves avx512vnni too
 void sieve_lut_s8__avx2(const int8_t *input, int8_t *output, const int8_t *table, int32_t count);  // LUT: vpshufb
 // The avx2 conv's u8 x s8 vpmaddubsw route (x86/conv_s8__avx2_u8.c), taken per op when every weight
@@ -70,6 +71,8 @@ void sieve_mul_s8__neon(const sieve_mul_params *p);  // MUL on every AArch64 pat
 void sieve_add_s8__neon(const sieve_add_params *p);  // ADD on every AArch64 path
 void sieve_lut_s8__neon(const int8_t *input, int8_t *output, const int8_t *table, int32_t count);  // LUT: tbl/tbx
 void sieve_maxpool_s8__neon(const sieve_pool_params *p);  // MAX_POOL on every AArch64 path
+void sieve_avgpool_s8__neon(const sieve_pool_params *p);  // AVERAGE_POOL on every AArch64 path
+void sieve_global_avgpool_s8__neon(const int8_t *input, int8_t *output, int32_t pixels, int32_t channels);
 // The route (SIEVE_ROUTE_*) a packed neon op records in its header: a neon conv may take Winograd
 // F(2,3) (arm/conv_wino_neon.c).
 int32_t sieve_conv_route__neon(const void *packed);

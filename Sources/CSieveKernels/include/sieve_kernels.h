@@ -169,6 +169,7 @@ void sieve_add_run(int32_t isa, const sieve_add_params *p);
 void sieve_global_avgpool_run(int32_t isa, const int8_t *input, int8_t *output, int32_t pixels, int32_t channels);
 void sieve_channel_sums_run(int32_t isa, const int8_t *input, int32_t *sums, int32_t pixels, int32_t channels);
 void sieve_maxpool_run(int32_t isa, const sieve_pool_params *p);
+void sieve_avgpool_run(int32_t isa, const sieve_pool_params *p);
 void sieve_concat_run(int32_t isa, const sieve_concat_params *p);
 void sieve_mul_run(int32_t isa, const sieve_mul_params *p);
 void sieve_lut_run(int32_t isa, const int8_t *input, int8_t *output, const int8_t *table, int32_t count);
