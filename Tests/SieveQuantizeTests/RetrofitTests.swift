@@ -24,6 +24,14 @@ private func vggLike() -> ONNXBuilder {
     return b
 }
 
+/// vggLike() as m.onnx in `dir`, with `count` 16x16 IDX images and labels 0, 1, 2, 0, 1, ...
+private func vggFixture(_ dir: TempDir, count: Int = 40) throws -> (model: String, images: String, labels: String) {
+    vggLike().write(dir.file("m.onnx"))
+    try Data(idxImages(count: count, h: 16, w: 16)).write(to: URL(fileURLWithPath: dir.file("images.idx")))
+    try Data([0, 0, 8, 1, 0, 0, 0, UInt8(count)] + (0..<count).map { UInt8($0 % 3) }).write(to: URL(fileURLWithPath: dir.file("labels.idx")))
+    return (dir.file("m.onnx"), dir.file("images.idx"), dir.file("labels.idx"))
+}
+
 private func graph(_ b: ONNXBuilder) throws -> Graph {
     try ONNXImporter.importGraph(Onnx_ModelProto(serializedBytes: b.bytes()), options: .none)
 }
@@ -83,6 +91,30 @@ func headFitSeparatesSeparableFeatures(kind: HeadKindName) {
     #expect(result.iterations < 300)
 }
 
+/// Soft targets: three groups of points, each with its own class distribution to learn. The
+/// fitted softmax must reproduce the distributions, not the one-hot labels of their top classes.
+@Test func headFitLearnsSoftTargets() {
+    var rng = SplitMix(seed: 5)
+    let n = 300, d = 3, k = 3
+    let targets: [[Float]] = [[0.7, 0.2, 0.1], [0.1, 0.5, 0.4], [0.3, 0.3, 0.4]]
+    var features: [Float] = [], labels: [Int] = [], soft: [Float] = []
+    for i in 0..<n {
+        let group = i % 3
+        for j in 0..<d { features.append((j == group ? 1 : 0) + 0.01 * (rng.uniform() - 0.5)) }
+        soft += targets[group]
+        labels.append(targets[group].indices.max { targets[group][$0] < targets[group][$1] }!)
+    }
+    var fitter = HeadFitter(kind: .confidence, classes: k)
+    fitter.l2 = 0
+    let head = fitter.fit(features: features, labels: labels, soft: soft, count: n, width: d).head
+    for group in 0..<3 {
+        let z = head.logits(features[(group * d)..<((group + 1) * d)])
+        let e = z.map { expf($0 - z.max()!) }
+        let p = e.map { $0 / e.reduce(0, +) }
+        for c in 0..<k { #expect(abs(p[c] - targets[group][c]) < 0.02, "group \(group): softmax \(p), target \(targets[group])") }
+    }
+}
+
 @Test func lbfgsFindsAQuadraticsMinimum() {
     // f(x) = sum_i (i+1) (x_i - i)^2, minimum at x_i = i.
     var x = [Float](repeating: 0, count: 6)
@@ -98,15 +130,12 @@ func headFitSeparatesSeparableFeatures(kind: HeadKindName) {
 func retrofitExportsHeadsThatReimport(pooling: HeadPooling) throws {
     let dir = TempDir()
     let b = vggLike()
-    b.write(dir.file("m.onnx"))
-    let count = 40
-    try Data(idxImages(count: count, h: 16, w: 16)).write(to: URL(fileURLWithPath: dir.file("images.idx")))
-    try Data([0, 0, 8, 1, 0, 0, 0, UInt8(count)] + (0..<count).map { UInt8($0 % 3) }).write(to: URL(fileURLWithPath: dir.file("labels.idx")))
+    let f = try vggFixture(dir)
     var options = RetrofitOptions()
     options.input = .none
     options.pooling = pooling
     options.objective = .confidence
-    let result = try retrofitModel(onnxPath: dir.file("m.onnx"), imagesPath: dir.file("images.idx"), labelsPath: dir.file("labels.idx"), options: options)
+    let result = try retrofitModel(onnxPath: f.model, imagesPath: f.images, labelsPath: f.labels, options: options)
     #expect(result.headOutputs == ["head0", "head1", "head2"])
 
     let withHeads = try ONNXImporter.importGraph(Onnx_ModelProto(serializedBytes: result.bytes), options: .none)
@@ -121,7 +150,7 @@ func retrofitExportsHeadsThatReimport(pooling: HeadPooling) throws {
     }
     // The backbone is untouched: the same final logits as the model without heads.
     let plain = try graph(b)
-    let images = try ImageSet.load(path: dir.file("images.idx"))
+    let images = try ImageSet.load(path: f.images)
     let (e1, e2) = (FloatExecutor(graph: plain), FloatExecutor(graph: withHeads))
     e1.run(pixels: images.image(3)); e2.run(pixels: images.image(3))
     #expect(Array(e1.value(plain.final)) == Array(e2.value(withHeads.final)))
@@ -129,15 +158,13 @@ func retrofitExportsHeadsThatReimport(pooling: HeadPooling) throws {
 
 @Test func retrofitRefusesATapTooSmallForAGrid() throws {
     let dir = TempDir()
-    vggLike().write(dir.file("m.onnx"))
-    try Data(idxImages(count: 4, h: 16, w: 16)).write(to: URL(fileURLWithPath: dir.file("images.idx")))
-    try Data([0, 0, 8, 1, 0, 0, 0, 4, 0, 1, 2, 0]).write(to: URL(fileURLWithPath: dir.file("labels.idx")))
+    let f = try vggFixture(dir, count: 4)
     var options = RetrofitOptions()
     options.input = .none
     options.pooling = .grid2
     options.taps = ["logits"]
     #expect(throws: QuantizeError.self) {
-        _ = try retrofitModel(onnxPath: dir.file("m.onnx"), imagesPath: dir.file("images.idx"), labelsPath: dir.file("labels.idx"), options: options)
+        _ = try retrofitModel(onnxPath: f.model, imagesPath: f.images, labelsPath: f.labels, options: options)
     }
 }
 
@@ -157,15 +184,12 @@ func retrofitExportsHeadsThatReimport(pooling: HeadPooling) throws {
 
 @Test func retrofitGrid4HeadsPoolA4x4GridAndStayCheap() throws {
     let dir = TempDir()
-    vggLike().write(dir.file("m.onnx"))
-    let count = 40
-    try Data(idxImages(count: count, h: 16, w: 16)).write(to: URL(fileURLWithPath: dir.file("images.idx")))
-    try Data([0, 0, 8, 1, 0, 0, 0, UInt8(count)] + (0..<count).map { UInt8($0 % 3) }).write(to: URL(fileURLWithPath: dir.file("labels.idx")))
+    let f = try vggFixture(dir)
     var options = RetrofitOptions()
     options.input = .none
     options.pooling = .grid4
     options.objective = .confidence
-    let result = try retrofitModel(onnxPath: dir.file("m.onnx"), imagesPath: dir.file("images.idx"), labelsPath: dir.file("labels.idx"), options: options)
+    let result = try retrofitModel(onnxPath: f.model, imagesPath: f.images, labelsPath: f.labels, options: options)
     // Tap a (4x16x16, 9216 MACs before it): a grid4 head is 16*4*3 = 192 MACs, more than 2 % (184).
     #expect(result.report.contains { $0.hasPrefix("skipped tap a:") })
     #expect(result.headOutputs == ["head0", "head1"])
@@ -206,5 +230,52 @@ func retrofitExportsHeadsThatReimport(pooling: HeadPooling) throws {
         Issue.record("a 4x4 grid head on a 3x3 tap was accepted")
     } catch {
         #expect("\(error)".contains("a 4x4 grid needs at least 4x4 pixels"), "\(error)")
+    }
+}
+
+/// How often each image's head logits (the head on tap c) pick the class the network's final
+/// logits pick, on the model `bytes`.
+private func headAgreement(_ bytes: [UInt8], images: ImageSet) throws -> Double {
+    let graph = try ONNXImporter.importGraph(Onnx_ModelProto(serializedBytes: bytes), options: .none)
+    let executor = FloatExecutor(graph: graph)
+    func top(_ v: UnsafeBufferPointer<Float>) -> Int { v.indices.max { v[$0] < v[$1] }! }
+    var agree = 0
+    for i in 0..<images.count {
+        executor.run(pixels: images.image(i))
+        if top(executor.value(graph.heads[0].output)) == top(executor.value(graph.final)) { agree += 1 }
+    }
+    return Double(agree) / Double(images.count)
+}
+
+/// `--targets network`: no labels needed, and the heads learn the network's own answers. The
+/// fixture's labels (0, 1, 2, ...) have nothing to do with this random network's answers, so a
+/// head fitted to them agrees with the network far less often than one fitted to its answers.
+@Test func retrofitFitsTheNetworksOwnAnswersWithoutLabels() throws {
+    let dir = TempDir()
+    let f = try vggFixture(dir)
+    var options = RetrofitOptions()
+    options.input = .none
+    options.pooling = .grid2
+    options.objective = .confidence
+    options.taps = ["c"]
+    options.targets = .network
+    let unlabelled = try retrofitModel(onnxPath: f.model, imagesPath: f.images, labelsPath: nil, options: options)
+    #expect(unlabelled.report.contains { $0.hasPrefix("targets: the float network's own answers (no labels)") })
+    // Given labels too, it still fits the network's answers (the labels only go into the report).
+    let network = try retrofitModel(onnxPath: f.model, imagesPath: f.images, labelsPath: f.labels, options: options)
+    #expect(network.bytes == unlabelled.bytes)
+    options.targets = .labels
+    let labels = try retrofitModel(onnxPath: f.model, imagesPath: f.images, labelsPath: f.labels, options: options)
+    let images = try ImageSet.load(path: f.images)
+    let (fromNetwork, fromLabels) = (try headAgreement(network.bytes, images: images), try headAgreement(labels.bytes, images: images))
+    #expect(fromNetwork >= 0.9, "fitted to the network's answers, the head agrees with it on \(fromNetwork) of the images")
+    #expect(fromNetwork > fromLabels + 0.2, "fitted to the labels: \(fromLabels)")
+
+    // Fitting to the labels without labels: an error that names both ways out.
+    do {
+        _ = try retrofitModel(onnxPath: f.model, imagesPath: f.images, labelsPath: nil, options: options)
+        Issue.record("fitting to labels without labels was accepted")
+    } catch {
+        #expect("\(error)".contains("needs --labels") && "\(error)".contains("--targets network"), "\(error)")
     }
 }

@@ -35,8 +35,11 @@ struct HeadFitter {
     }
 
     /// `features`: `count` rows of `width` floats. `labels`: one class per row, each below `classes`.
-    func fit(features: [Float], labels: [Int], count n: Int, width d: Int) -> Result {
+    /// `soft`: optionally, per row a probability for each class (`count` x `classes`), which the
+    /// confidence objective's cross-entropy then takes as its target in place of the label.
+    func fit(features: [Float], labels: [Int], soft: [Float]? = nil, count n: Int, width d: Int) -> Result {
         precondition(features.count == n * d && labels.count == n && n > 0)
+        precondition(soft == nil || (soft!.count == n * classes && kind == .confidence))
         // Standardise each feature: the problem is far better conditioned, and L2 treats features alike.
         var mean = [Double](repeating: 0, count: d), sd = [Double](repeating: 0, count: d)
         for i in 0..<n { for j in 0..<d { mean[j] += Double(features[i * d + j]) } }
@@ -46,7 +49,7 @@ struct HeadFitter {
         var z = [Float](repeating: 0, count: n * d)
         for i in 0..<n { for j in 0..<d { z[i * d + j] = Float((Double(features[i * d + j]) - mean[j]) / sd[j]) } }
 
-        let objective = Objective(z: z, labels: labels, n: n, d: d, k: classes, kind: kind, l2: l2)
+        let objective = Objective(z: z, labels: labels, soft: soft, n: n, d: d, k: classes, kind: kind, l2: l2)
         var theta = [Float](repeating: 0, count: classes * d + classes)
         let iterations = LBFGS(maxIterations: maxIterations).minimise(&theta) { objective.lossAndGradient($0) }
         let loss = objective.lossAndGradient(theta).loss
@@ -72,6 +75,7 @@ struct HeadFitter {
 private struct Objective {
     let z: [Float]
     let labels: [Int]
+    let soft: [Float]?
     let n: Int, d: Int, k: Int
     let kind: HeadKindName
     let l2: Float
@@ -110,8 +114,13 @@ private struct Objective {
                 for c in 0..<k { top = max(top, g[row + c]) }
                 var sum: Float = 0
                 for c in 0..<k { sum += expf(g[row + c] - top) }
-                loss += Double(logf(sum) + top - g[row + y])
-                for c in 0..<k { g[row + c] = (expf(g[row + c] - top) / sum - (c == y ? 1 : 0)) * scale }
+                if let p = soft {
+                    for c in 0..<k { loss += Double(p[row + c] * (logf(sum) + top - g[row + c])) }
+                    for c in 0..<k { g[row + c] = (expf(g[row + c] - top) / sum - p[row + c]) * scale }
+                } else {
+                    loss += Double(logf(sum) + top - g[row + y])
+                    for c in 0..<k { g[row + c] = (expf(g[row + c] - top) / sum - (c == y ? 1 : 0)) * scale }
+                }
             case .exclusion:
                 for c in 0..<k {
                     let x = g[row + c]

@@ -8,12 +8,21 @@ public enum HeadObjective: String, CaseIterable {
     var kind: HeadKindName { self == .exclusion ? .exclusion : .confidence }
 }
 
+/// What each head learns to predict: the training labels, or the frozen network's own answers
+/// (its softmax for confidence heads, its top-1 for exclusion heads). An exit costs accuracy only
+/// where it disagrees with the network, so `network` fits exactly that, and needs no labels:
+/// unlabelled camera frames will do.
+public enum HeadTargets: String, CaseIterable {
+    case labels, network
+}
+
 public struct RetrofitOptions {
     public var input = InputOptions()
     /// ONNX tensor names to put heads on; nil: every candidate tap.
     public var taps: [String]?
     public var objective: HeadObjective = .exclusion
     public var pooling: HeadPooling = .gap
+    public var targets: HeadTargets = .labels
     /// Use at most this many training images.
     public var limit = Int.max
     /// L2 weight on the standardised head weights.
@@ -109,23 +118,36 @@ public func retrofitModel(onnxPath: String, imagesPath: String, labelsPath: Stri
     guard !taps.isEmpty else { throw .invalidModel(reason: "no tap to put a head on (sieve retrofit --taps list shows the candidates)") }
 
     let s = graph.inputShape
-    let data = try TrainingSet.load(images: imagesPath, labels: labelsPath, expect: (s.h, s.w, s.c), classes: classes, limit: options.limit)
+    let data = try TrainingSet.load(images: imagesPath, labels: labelsPath, expect: (s.h, s.w, s.c), classes: classes,
+                                    limit: options.limit, labelsNeeded: options.targets == .labels)
     let n = data.images.count
     guard n >= 2 else { throw .invalidImageData(path: imagesPath, reason: "\(n) image; fitting heads needs at least 2") }
     report.append("training set: \(n) images, \(classes) classes (\(seconds(lap())) to read)")
 
     let bar = Progress.make("features at \(taps.count) taps (\(options.pooling.rawValue)) of \(n) images", enabled: options.progress, lines: true)
-    let features = TapFeatures.extract(graph: graph, taps: taps, pooling: options.pooling, images: data.images, count: n, progress: bar)
+    let answers = options.targets == .network
+    let features = TapFeatures.extract(graph: graph, taps: taps, pooling: options.pooling, images: data.images, count: n,
+                                       answers: answers, progress: bar)
     bar?.finish()
-    report.append("features: \(taps.count) taps x \(n) images, \(options.pooling.rawValue) pooling, float network up to the last tap: \(seconds(lap()))")
+    report.append("features: \(taps.count) taps x \(n) images, \(options.pooling.rawValue) pooling, float network up to "
+                  + (answers ? "its output: \(seconds(lap()))" : "the last tap: \(seconds(lap()))"))
+    let targets = answers ? features.networkAnswers : data.labels!
+    if answers, let labels = data.labels {
+        let agree = zip(labels, targets).filter { $0 == $1 }.count
+        report.append("targets: the float network's own answers (it agrees with the labels on \(percent(Double(agree) / Double(n))) of the training images)")
+    } else if answers {
+        report.append("targets: the float network's own answers (no labels)")
+    }
 
     var fitter = HeadFitter(kind: options.objective.kind, classes: classes)
     fitter.l2 = options.l2
     var fitted: [FittedHead] = []
     for (t, tap) in taps.enumerated() {
-        let result = fitter.fit(features: features.rows[t], labels: data.labels, count: n, width: features.widths[t])
+        // Confidence heads learn the network's whole softmax (how sure it is, not only its answer).
+        let soft = answers && options.objective == .confidence ? features.networkProbabilities : nil
+        let result = fitter.fit(features: features.rows[t], labels: targets, soft: soft, count: n, width: features.widths[t])
         let cost = headMACs(tap, options.pooling, classes: classes)
-        report.append("head \(t): \(tap.name) \(tap.c)x\(tap.h)x\(tap.w), \(options.objective.rawValue), \(features.widths[t]) features: train accuracy \(percent(result.trainAccuracy)), "
+        report.append("head \(t): \(tap.name) \(tap.c)x\(tap.h)x\(tap.w), \(options.objective.rawValue), \(features.widths[t]) features: \(answers ? "agrees with the network on" : "train accuracy") \(percent(result.trainAccuracy)), "
                       + "\(result.iterations) iterations, \(seconds(lap())); head \(cost) MACs (\(String(format: "%.2f", 100 * Double(cost) / Double(max(1, tap.macsBefore)))) % of the backbone before it), an exit here saves \(percent(tap.savedFraction))")
         fitted.append(FittedHead(tap: tap, pooling: options.pooling, kind: options.objective.kind, head: result.head))
     }

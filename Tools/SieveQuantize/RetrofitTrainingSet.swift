@@ -4,13 +4,15 @@ import Foundation
 /// file, or a folder of class folders (the sorted folder names are the classes).
 public struct TrainingSet {
     public let images: ImageSet
-    public let labels: [Int]
+    /// One class per image; nil when no labels were given and none are needed.
+    public let labels: [Int]?
     /// The class folder names, when the images came from class folders.
     public let classNames: [String]?
 
     /// `limit`: use at most this many images (from class folders: an equal share of each class).
+    /// `labelsNeeded: false`: images without a label file are accepted.
     public static func load(images path: String, labels labelPath: String?, expect: (height: Int, width: Int, channels: Int),
-                            classes: Int, limit: Int = Int.max) throws(QuantizeError) -> TrainingSet {
+                            classes: Int, limit: Int = Int.max, labelsNeeded: Bool = true) throws(QuantizeError) -> TrainingSet {
         func fail(_ reason: String) -> QuantizeError { .invalidImageData(path: path, reason: reason) }
         let folders = try classFolders(path)
         if !folders.isEmpty {
@@ -32,10 +34,14 @@ public struct TrainingSet {
             let set = ImageSet(count: labels.count, height: expect.height, width: expect.width, channels: expect.channels, pixels: pixels)
             return TrainingSet(images: set, labels: labels, classNames: folders)
         }
-        guard let labelPath = labelPath else {
-            throw fail("needs --labels (IDX or .npy, one class per image), or give a folder of class folders")
-        }
         var set = try ImageSet.load(path: path, expect: expect, calibration: false)
+        guard let labelPath = labelPath else {
+            guard !labelsNeeded else {
+                throw fail("needs --labels (IDX or .npy, one class per image), or give a folder of class folders, or fit to the network's own answers (--targets network)")
+            }
+            if limit < set.count { set = set.prefix(limit) }
+            return TrainingSet(images: set, labels: nil, classNames: nil)
+        }
         var labels = try loadLabels(labelPath)
         guard labels.count == set.count else {
             throw .invalidLabelData(path: labelPath, reason: "\(labels.count) labels for \(set.count) images in \(path)")
@@ -44,8 +50,7 @@ public struct TrainingSet {
             throw .invalidLabelData(path: labelPath, reason: "label \(labels[bad]) (image \(bad)) is not a class of the model's \(classes) (0...\(classes - 1))")
         }
         if limit < set.count {
-            set = ImageSet(count: limit, height: set.height, width: set.width, channels: set.channels,
-                           pixels: Array(set.pixels[0..<(limit * set.imageSize)]))
+            set = set.prefix(limit)
             labels = Array(labels[0..<limit])
         }
         return TrainingSet(images: set, labels: labels, classNames: nil)
@@ -101,5 +106,12 @@ public struct TrainingSet {
             out[i] = Int(Int64(bitPattern: v))
         }
         return out
+    }
+}
+
+private extension ImageSet {
+    /// The first `count` images.
+    func prefix(_ count: Int) -> ImageSet {
+        ImageSet(count: count, height: height, width: width, channels: channels, pixels: Array(pixels[0..<(count * imageSize)]))
     }
 }

@@ -9,14 +9,15 @@ struct RetrofitCommand: ParsableCommand {
         discussion: """
             Runs the float network once over the training images, pools each tap (gap: per-channel mean; \
             grid2, grid4: a 2x2 or 4x4 grid of means), fits a linear head per tap (exclusion: per-class sigmoid BCE with \
-            pos_weight 4(K-1); confidence: softmax cross-entropy) and writes the same model with the heads as \
+            pos_weight 4(K-1); confidence: softmax cross-entropy) to the labels, or with --targets network to the \
+            network's own answers (its softmax for confidence heads, its top-1 for exclusion heads; no labels needed), and writes the same model with the heads as \
             extra outputs and the sieve.* metadata, ready for sieve quantize and sieve tune. docs/RETROFIT.md.
             """)
 
     @Argument(help: "The trained ONNX model, without heads (as sieve quantize takes it).") var model: String
     @Option(help: "Training images: IDX, uint8 .npy, or a folder of class folders (the sorted folder names are the classes).")
     var images: String?
-    @Option(help: "Training labels, one class per image: IDX or an integer .npy (not with a folder of class folders).")
+    @Option(help: "Training labels, one class per image: IDX or an integer .npy (not with a folder of class folders; optional with --targets network).")
     var labels: String?
     @Option(help: "auto (every candidate tap), list (print the candidates and exit), or comma-separated ONNX tensor names.")
     var taps: String = "auto"
@@ -24,6 +25,8 @@ struct RetrofitCommand: ParsableCommand {
     var kind: String = HeadObjective.exclusion.rawValue
     @Option(help: "Head pooling: \(HeadPooling.allCases.map { $0.rawValue }.joined(separator: " | ")).")
     var head: String = HeadPooling.gap.rawValue
+    @Option(help: "What the heads learn to predict: labels (the training labels) or network (the float network's own answer on each image; no labels needed).")
+    var targets: String = HeadTargets.labels.rawValue
     @Option(help: "Use at most N training images.") var limit: Int?
     @Option(help: "L2 weight on the (standardised) head weights.") var l2: Float = RetrofitOptions().l2
     @OptionGroup var normalisation: NormalisationOptions
@@ -32,6 +35,7 @@ struct RetrofitCommand: ParsableCommand {
     func validate() throws {
         guard HeadObjective(rawValue: kind) != nil else { throw ValidationError("--kind must be exclusion or confidence, not '\(kind)'") }
         guard HeadPooling(rawValue: head) != nil else { throw ValidationError("--head must be \(HeadPooling.allCases.map { $0.rawValue }.joined(separator: ", ")), not '\(head)'") }
+        guard HeadTargets(rawValue: targets) != nil else { throw ValidationError("--targets must be labels or network, not '\(targets)'") }
         if let limit = limit { guard limit >= 2 else { throw ValidationError("--limit must be at least 2") } }
         guard l2.isFinite && l2 >= 0 else { throw ValidationError("--l2 must be a non-negative number") }
         guard !taps.isEmpty, !taps.split(separator: ",", omittingEmptySubsequences: false).contains(where: { $0.isEmpty }) else {
@@ -72,6 +76,7 @@ struct RetrofitCommand: ParsableCommand {
         options.taps = taps == "auto" ? nil : taps.split(separator: ",").map { String($0) }
         options.objective = HeadObjective(rawValue: kind)!
         options.pooling = HeadPooling(rawValue: head)!
+        options.targets = HeadTargets(rawValue: targets)!
         options.limit = limit ?? Int.max
         options.l2 = l2
         options.progress = true
