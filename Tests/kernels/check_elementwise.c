@@ -154,6 +154,22 @@ static void check_mul(long index) {
     free((uint8_t *)got - GUARD);
 }
 
+// One path's pool on `p` (written to `got`) against the scalar kernel's `expected`, guards included.
+static void check_pool_path(const char *op, void (*run)(int32_t, const sieve_pool_params *), int32_t isa, long index,
+                            const sieve_pool_params *p, const int8_t *expected, int8_t *got) {
+    const size_t n = (size_t)p->out_h * p->out_w * p->channels;
+    sieve_pool_params on_path = *p;
+    on_path.output = got;
+    memset(got, 0x33, n);
+    run(isa, &on_path);
+    if (memcmp(expected, got, n) != 0 || !guards_intact(got, n)) {
+        char detail[200];
+        snprintf(detail, sizeof detail, "in %dx%dx%d, kernel %dx%d, stride %dx%d, pad %d/%d", p->in_h, p->in_w, p->channels,
+                 p->kernel_h, p->kernel_w, p->stride_h, p->stride_w, p->pad_top, p->pad_left);
+        fail(op, isa, index, detail);
+    }
+}
+
 // MAX_POOL: random windows, strides and padding (padding < kernel, as load requires), channel counts
 // around every vector width; the scalar kernel against the definition, then every path against it.
 static void check_maxpool(long index) {
@@ -188,16 +204,7 @@ static void check_maxpool(long index) {
             }
     for (int32_t isa = 0; isa < SIEVE_ISA_COUNT; isa++) {
         if (!sieve_isa_available(isa)) continue;
-        sieve_pool_params run = p;
-        run.output = got;
-        memset(got, 0x33, n);
-        sieve_maxpool_run(isa, &run);
-        if (memcmp(expected, got, n) != 0 || !guards_intact(got, n)) {
-            char detail[200];
-            snprintf(detail, sizeof detail, "in %dx%dx%d, kernel %dx%d, stride %dx%d, pad %d/%d", p.in_h, p.in_w, p.channels,
-                     p.kernel_h, p.kernel_w, p.stride_h, p.stride_w, p.pad_top, p.pad_left);
-            fail("maxpool", isa, index, detail);
-        }
+        check_pool_path("maxpool", sieve_maxpool_run, isa, index, &p, expected, got);
     }
     munmap(map, map_size);
     free((uint8_t *)expected - GUARD);
@@ -261,16 +268,7 @@ static void check_avgpool(long index) {
     }
     for (int32_t isa = 0; isa < SIEVE_ISA_COUNT; isa++) {
         if (!sieve_isa_available(isa)) continue;
-        sieve_pool_params run = p;
-        run.output = got;
-        memset(got, 0x33, n);
-        sieve_avgpool_run(isa, &run);
-        if (memcmp(expected, got, n) != 0 || !guards_intact(got, n)) {
-            char detail[200];
-            snprintf(detail, sizeof detail, "in %dx%dx%d, kernel %dx%d, stride %dx%d, pad %d/%d", p.in_h, p.in_w, p.channels,
-                     p.kernel_h, p.kernel_w, p.stride_h, p.stride_w, p.pad_top, p.pad_left);
-            fail("avgpool", isa, index, detail);
-        }
+        check_pool_path("avgpool", sieve_avgpool_run, isa, index, &p, expected, got);
         memset(global_got, 0x33, (size_t)p.channels);
         sieve_global_avgpool_run(isa, p.input, global_got, pixels, p.channels);
         if (memcmp(global_expected, global_got, (size_t)p.channels) != 0 || !guards_intact(global_got, (size_t)p.channels))
