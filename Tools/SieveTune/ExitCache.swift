@@ -15,20 +15,6 @@ public struct ExitCache {
     public let finalLogits: [Float]
     public let labels: [UInt8]
 
-    /// The cached images at `rows` (positions in this cache), in that order.
-    public func subset(_ rows: [Int]) -> ExitCache {
-        let (k, hc) = (classes, headCount)
-        return ExitCache(count: rows.count, classes: k, headCount: hc,
-                         headLogits: rows.flatMap { headLogits[($0 * hc * k)..<(($0 + 1) * hc * k)] },
-                         finalLogits: rows.flatMap { finalLogits[($0 * k)..<(($0 + 1) * k)] },
-                         labels: rows.map { labels[$0] })
-    }
-
-    private init(count: Int, classes: Int, headCount: Int, headLogits: [Float], finalLogits: [Float], labels: [UInt8]) {
-        self.count = count; self.classes = classes; self.headCount = headCount
-        self.headLogits = headLogits; self.finalLogits = finalLogits; self.labels = labels
-    }
-
     /// Runs the model over `indices` of `images`, one interpreter per core.
     public init(model: Model, images: ImageSet, labels: [UInt8], indices: [Int], progress: Bool = false) throws {
         classes = model.classCount

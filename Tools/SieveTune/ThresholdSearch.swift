@@ -27,19 +27,12 @@ public struct ThresholdSearch {
     /// How many standard errors of the accuracy change a setting's accuracy is discounted by
     /// before it is held against the target (0: the raw accuracy on the tuning images).
     public let safety: Double
-    /// Images kept out of the choosing: a setting is chosen on `simulator`'s images and meets the
-    /// budget only if its judged accuracy on these reaches their own target. A search that picks
-    /// among thousands of settings by their accuracy flatters the accuracy of the one it picks (the
-    /// steps that happened to lose nothing on those images); on images it never looked at, the
-    /// judged accuracy is an honest one.
-    public let holdout: (simulator: ExitSimulator, target: Double)?
     public private(set) var evaluations = 0
 
-    public init(simulator: ExitSimulator, target: Double, safety: Double = 0, holdout: (simulator: ExitSimulator, target: Double)? = nil) {
+    public init(simulator: ExitSimulator, target: Double, safety: Double = 0) {
         self.simulator = simulator
         self.target = target
         self.safety = safety
-        self.holdout = holdout
     }
 
     /// The accuracy a setting is judged by: its accuracy on the tuning images less `safety` standard
@@ -50,13 +43,7 @@ public struct ThresholdSearch {
         o.accuracy - safety * 100 * Double(o.lost + o.gained).squareRoot() / Double(o.count)
     }
 
-    /// Does `setting` (whose outcome on the choosing images is `o`) keep the budget? On the held-out
-    /// images when there are any.
-    mutating func meets(_ setting: [HeadRecord], _ o: ExitSimulator.Outcome) -> Bool {
-        guard let holdout else { return judged(o) >= target }
-        evaluations += 1
-        return judged(holdout.simulator.evaluate(setting)) >= holdout.target
-    }
+    func meets(_ o: ExitSimulator.Outcome) -> Bool { judged(o) >= target }
 
     /// The blob's heads with every threshold off and kinds set for `rule`.
     public func base(_ rule: ExitRuleChoice) -> [HeadRecord] {
@@ -97,7 +84,7 @@ public struct ThresholdSearch {
                 var step = 100
                 while step > 1 {
                     setting[h].threshold = Float(step - 1) / 100
-                    if !meets(setting, evaluate(setting)) { break }
+                    if !meets(evaluate(setting)) { break }
                     step -= 1
                 }
                 setting[h].threshold = Float(min(99, max(1, step + 1))) / 100
@@ -105,7 +92,7 @@ public struct ThresholdSearch {
                 var step = 1
                 while step <= 99 {
                     setting[h].threshold = Float(step) / 100
-                    if !meets(setting, evaluate(setting)) { break }
+                    if !meets(evaluate(setting)) { break }
                     step += 1
                 }
                 setting[h].threshold = Float(min(99, max(1, step - 2))) / 100
@@ -137,7 +124,7 @@ public struct ThresholdSearch {
         for start in starts {
             let setting = coordinate(.combined, from: start)
             let o = evaluate(setting)
-            if meets(setting, o), best.map({ o.macs < $0.outcome.macs }) ?? true { best = (setting, o) }
+            if meets(o), best.map({ o.macs < $0.outcome.macs }) ?? true { best = (setting, o) }
         }
         return best?.setting ?? base(rule)
     }
@@ -158,7 +145,7 @@ public struct ThresholdSearch {
                     if which == 0 { trial[h].threshold = value } else { trial[h].exitConfidence = value }
                     if which == 1 && trial[h].threshold == 0 { continue }
                     let o = evaluate(trial)
-                    guard meets(trial, o) else { continue }
+                    guard meets(o) else { continue }
                     if o.macs < bestOutcome.macs || (o.macs == bestOutcome.macs && o.correct > bestOutcome.correct) {
                         best = trial; bestOutcome = o
                     }
@@ -214,7 +201,7 @@ extension ThresholdSearch {
                     trial[p] += k
                     let o = evaluate(setting(trial))
                     let saved = Double(current.macs - o.macs)
-                    guard saved > 0, meets(setting(trial), o) else { continue }
+                    guard meets(o), saved > 0 else { continue }
                     let score = saved / max(judged(current) - judged(o), 0.01)
                     if best.map({ score > $0.score }) ?? true { best = (score, trial, o) }
                 }

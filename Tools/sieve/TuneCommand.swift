@@ -26,9 +26,6 @@ struct TuneCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Standard errors of the accuracy change to hold in reserve when judging a setting against the budget (0: the raw validation accuracy).",
                                discussion: "The standard error is sqrt(lost + gained) / images, from the images whose correctness the exits change."))
     var safety = 1.645
-    @Flag(help: ArgumentHelp("Choose thresholds on every other validation image and hold the budget on the rest.",
-                             discussion: "A search that tries thousands of settings flatters the accuracy of the one it picks; the held-out half never took part in the choice, so the budget holds on new images. The judged column is then the held-out half's."))
-    var holdout = false
     @Flag(help: "Also run every other rule and search and print them side by side.") var compare = false
     @Option(name: [.customShort("o"), .long], help: "Write the blob with the chosen thresholds here.") var output: String?
     @Flag(help: "Print one JSON object.") var json = false
@@ -62,23 +59,9 @@ struct TuneCommand: ParsableCommand {
         let cache = try ExitCache(model: model, images: set, labels: truth, indices: chosen, progress: true)
         let cacheSeconds = Date().timeIntervalSince(start)
         let simulator = ExitSimulator(model: model, cache: cache)
-        let reference = ThresholdSearch(simulator: simulator, target: 0).referenceAccuracy()
-        var searcher = ThresholdSearch(simulator: simulator, target: reference - maxDrop, safety: safety)
-        // --holdout: choose on the even positions, judge on the odd ones, each half against its own no-exit accuracy.
-        var held: (simulator: ExitSimulator, target: Double, reference: Double)? = nil
-        if holdout {
-            guard cache.count >= 2 else {
-                printError("error: --holdout needs at least 2 validation images")
-                throw ExitCode.failure
-            }
-            let choosing = ExitSimulator(model: model, cache: cache.subset(Array(stride(from: 0, to: cache.count, by: 2))))
-            let checking = ExitSimulator(model: model, cache: cache.subset(Array(stride(from: 1, to: cache.count, by: 2))))
-            let (chooseReference, checkReference) = (ThresholdSearch(simulator: choosing, target: 0).referenceAccuracy(),
-                                                     ThresholdSearch(simulator: checking, target: 0).referenceAccuracy())
-            held = (checking, checkReference - maxDrop, checkReference)
-            searcher = ThresholdSearch(simulator: choosing, target: chooseReference - maxDrop, safety: safety,
-                                       holdout: (checking, checkReference - maxDrop))
-        }
+        var searcher = ThresholdSearch(simulator: simulator, target: 0)
+        let reference = searcher.referenceAccuracy()
+        searcher = ThresholdSearch(simulator: simulator, target: reference - maxDrop, safety: safety)
         let searchStart = Date()
         let primary = (ExitRuleChoice(rawValue: rule)!, SearchMethod(rawValue: search)!)
         var combos = [primary]
@@ -91,14 +74,13 @@ struct TuneCommand: ParsableCommand {
             let setting = searcher.search(r, s)
             if rows.isEmpty { chosenSetting = setting }
             let o = simulator.evaluate(setting)
-            let judged = searcher.judged(held.map { $0.simulator.evaluate(setting) } ?? o)
-            rows.append(Row(rule: r.rawValue, search: s.rawValue, accuracy: o.accuracy, judged_accuracy: judged, lost: o.lost, gained: o.gained, mean_macs: o.meanMACs,
+            rows.append(Row(rule: r.rawValue, search: s.rawValue, accuracy: o.accuracy, judged_accuracy: searcher.judged(o), lost: o.lost, gained: o.gained, mean_macs: o.meanMACs,
                             reduction: 100 * (1 - o.meanMACs / Double(simulator.fullMACs)), exits: o.exits,
                             thresholds: setting.map(\.threshold), exit_confidence: setting.map(\.exitConfidence)))
         }
         let searchSeconds = Date().timeIntervalSince(searchStart)
         if let outputFile {
-            let note = "exit thresholds: \(rule) rule, \(search) search, max drop \(maxDrop) points, safety \(safety)\(holdout ? ", half held out" : ""), \(chosen.count) images from \(images)\n"
+            let note = "exit thresholds: \(rule) rule, \(search) search, max drop \(maxDrop) points, safety \(safety), \(chosen.count) images from \(images)\n"
             let tuned = blobWithHeads(model, heads: chosenSetting, provenance: note)
             do { try outputFile.commit(tuned) } catch {
                 printError("error: \(error.description)")
@@ -106,24 +88,13 @@ struct TuneCommand: ParsableCommand {
             }
         }
         if json {
-            struct Holdout: Encodable { let images: Int, reference_accuracy: Double, target_accuracy: Double }
-            struct Report: Encodable {
-                let images: Int, reference_accuracy: Double, target_accuracy: Double, safety: Double, full_macs: Int
-                let holdout: Holdout?  // when set, results' judged_accuracy is the held-out images'
-                let results: [Row]
-            }
+            struct Report: Encodable { let images: Int, reference_accuracy: Double, target_accuracy: Double, safety: Double, full_macs: Int, results: [Row] }
             try printJSON(Report(images: chosen.count, reference_accuracy: reference, target_accuracy: reference - maxDrop, safety: safety,
-                                 full_macs: simulator.fullMACs,
-                                 holdout: held.map { Holdout(images: $0.simulator.cache.count, reference_accuracy: $0.reference, target_accuracy: $0.target) },
-                                 results: rows))
+                                 full_macs: simulator.fullMACs, results: rows))
             return
         }
         print(String(format: "validation: %d images, no-exit int8 accuracy %.2f %%, target %.2f %% (--max-drop %.2f) less %g standard errors (--safety)",
                      chosen.count, reference, reference - maxDrop, maxDrop, safety))
-        if let held {
-            print(String(format: "held out: %d of them (every other image), no-exit %.2f %%, target %.2f %%: thresholds chosen on the rest, judged on these",
-                         held.simulator.cache.count, held.reference, held.target))
-        }
         print(String(format: "cached head logits in %.1f s; %d rule evaluations in %.1f s", cacheSeconds, searcher.evaluations, searchSeconds))
         print("")
         print(pad("rule", 12) + pad("search", 12) + lpad("accuracy", 9) + lpad("judged", 8) + lpad("mean MACs", 13) + lpad("saved", 8) + "  exits per head, final")
