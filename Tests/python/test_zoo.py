@@ -39,6 +39,38 @@ def test_zoo_models_quantise_from_the_default_export_and_run_exactly(tmp_path):
         assert r["logit_spread"] > 0.1, f"{name}: float logits barely vary across pictures ({r['logit_spread']})"
         assert r["reference_images"] == 3 and r["reference_mismatches"] == 0, \
             f"{name}: runtime and reference int8 logits differ on {r['reference_mismatches']} of 3 pictures"
+    # sensitivity.py simulates the int8 tensors Sieve stores: one per op of the blob.
+    sensitivity = zoo_module("sensitivity")
+    simulated = sensitivity.quantised_points(sensitivity.torchvision_models.build("mobilenet_v3_small"))
+    assert len(simulated) == rows["mobilenet_v3_small"]["ops"], [name for name, _ in simulated]
+
+
+def zoo_module(name):
+    sys.path.insert(0, os.path.join(REPO, "Tools", "zoo"))
+    return __import__(name)
+
+
+def test_fake_quantisation_is_int8_and_per_channel_is_finer():
+    import torch
+    sensitivity = zoo_module("sensitivity")
+    torch.manual_seed(0)
+    layer = torch.nn.Identity()
+    fake = sensitivity.FakeQuant([("x", layer)])
+    # Channels of very different ranges, one of them all negative: where per-channel ranges pay.
+    x = torch.randn(4, 3, 8, 8) * torch.tensor([20.0, 1.0, 0.1]).view(1, 3, 1, 1) - torch.tensor([0, 0, 0.5]).view(1, 3, 1, 1)
+    layer(x)
+    fake.calibrating = False
+    assert torch.equal(layer(x), x)  # float mode: untouched
+    fake.mode = {"x": "tensor"}
+    per_tensor = layer(x)
+    assert len(torch.unique(per_tensor)) <= 256
+    assert torch.equal(layer(torch.zeros(1, 3, 1, 1)), torch.zeros(1, 3, 1, 1))  # zero is exact
+    fake.mode = {"x": "channel"}
+    per_channel = layer(x)
+    for c in range(3):
+        assert len(torch.unique(per_channel[:, c])) <= 256
+        assert (per_channel[:, c] - x[:, c]).abs().max() <= (per_tensor[:, c] - x[:, c]).abs().max()
+    assert (per_channel[:, 2] - x[:, 2]).abs().max() < 0.01 < (per_tensor[:, 2] - x[:, 2]).abs().max()
 
 
 def test_training_resolutions_are_progressive_and_end_at_the_last():
