@@ -61,6 +61,9 @@ struct Layer {
     /// Value ids: one input, two for ADD and MUL, 2...4 for CONCAT.
     var inputs: [Int]
     var output: Int
+    /// A link of a CONCAT of more than 4 inputs, split into a chain: its output takes this value's
+    /// (the whole concatenation's) quantisation, so the next link copies it through unchanged.
+    var quantisedAs: Int? = nil
     /// Output clamp in real values (ReLU: 0...inf, ReLU6: 0...6).
     var clampMin: Float = -.infinity
     var clampMax: Float = .infinity

@@ -5,7 +5,7 @@
 extension ONNXImporter {
     mutating func concat(_ n: NodeView) throws(QuantizeError) {
         let count = n.node.input.count
-        guard (2...4).contains(count) else { throw n.unsupported("Concat of \(count) inputs: Sieve concatenates 2...4 tensors (split it into a chain)") }
+        guard count >= 2 else { throw n.unsupported("Concat of \(count) input: Sieve concatenates 2 or more tensors") }
         guard let axis = n.attribute("axis") != nil ? try n.int("axis", 1) : nil else { throw n.badAttribute("axis", "the required axis is missing") }
         var inputs: [Int] = []
         for i in 0..<count {
@@ -17,7 +17,22 @@ extension ONNXImporter {
         guard shapes.allSatisfy({ $0.h == shapes[0].h && $0.w == shapes[0].w }) else {
             throw n.unsupported("inputs of shapes \(shapes.map { $0.description }.joined(separator: ", ")) differ in height or width")
         }
-        try addLayer(n, .concat, inputs: inputs, shape: Shape(c: shapes.reduce(0) { $0 + $1.c }, h: shapes[0].h, w: shapes[0].w))
+        // CONCAT takes 2...4 inputs; more (DenseNet's blocks) become a chain of links, each
+        // concatenating the previous link's output with up to three more inputs.
+        var links: [Int] = []
+        while inputs.count > 4 {
+            let part = Array(inputs[0..<4])
+            let v = graph.values.count
+            let channels = part.reduce(0) { $0 + graph.values[$1].shape.c }
+            graph.values.append(Value(name: "\(n.node.output[0])#part\(links.count + 1)", shape: Shape(c: channels, h: shapes[0].h, w: shapes[0].w),
+                                      producer: graph.layers.count))
+            graph.layers.append(Layer(node: n.name, opType: "Concat", kind: .concat, inputs: part, output: v, order: n.index))
+            links.append(graph.layers.count - 1)
+            inputs = [v] + inputs[4...]
+        }
+        let channels = inputs.reduce(0) { $0 + graph.values[$1].shape.c }
+        let last = try addLayer(n, .concat, inputs: inputs, shape: Shape(c: channels, h: shapes[0].h, w: shapes[0].w))
+        for l in links { graph.layers[l].quantisedAs = graph.layers[last].output }
     }
 
     mutating func mul(_ n: NodeView) throws(QuantizeError) {

@@ -380,6 +380,9 @@ struct ONNXImporter {
         } else if dims == [1, shape.c, shape.h, shape.w] {
             try alias(n, from: n.input(0), to: n.node.output[0])
             rank2.remove(n.node.output[0])
+        } else if dims.count == 5 && dims[0] == 1 && dims[1] * dims[2] == shape.c && dims[3] == shape.h && dims[4] == shape.w {
+            throw n.unsupported("reshaping \(inputDims) to \(target) splits the channels into groups: a channel shuffle "
+                                + "(ShuffleNet's Reshape-Transpose-Reshape), which Sieve does not support")
         } else {
             throw n.unsupported("reshaping \(inputDims) to \(target): only flattening to [1, K] (or a no-op) is supported")
         }

@@ -204,6 +204,7 @@ func activationParams(_ graph: Graph, _ ranges: [Int: (min: Double, max: Double)
             q[layer.output] = QParams(min: r.min, max: r.max)
         }
     }
+    for layer in graph.layers { if let whole = layer.quantisedAs { q[layer.output] = q[whole]! } }
     return q
 }
 

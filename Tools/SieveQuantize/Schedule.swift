@@ -26,7 +26,7 @@ extension Graph {
             }
             guard own.isDisjoint(with: taken) else { throw .invalidModel(reason: "head '\(name)' shares ops with another head") }
             taken.formUnion(own)
-            let ordered = own.sorted { layers[$0].order < layers[$1].order }
+            let ordered = own.sorted { (layers[$0].order, $0) < (layers[$1].order, $1) }  // a Concat's chain links share a node
             var external: Set<Int> = []
             for l in ordered { for input in layers[l].inputs where !own.contains(values[input].producer ?? -1) { external.insert(input) } }
             guard external.count == 1, let tap = external.first else {
@@ -56,7 +56,7 @@ extension Graph {
 
         var order: [Int] = []
         var headStart = [Int](repeating: 0, count: heads.count)
-        let backboneOrder = backbone.sorted { layers[$0].order < layers[$1].order }
+        let backboneOrder = backbone.sorted { (layers[$0].order, $0) < (layers[$1].order, $1) }
         // Heads in tap order: stable on the metadata order for heads sharing a tap.
         for l in backboneOrder {
             order.append(l)
