@@ -130,6 +130,8 @@ import Testing
             b.node("Reshape", ["c1", "groups"], ["y"])
         }
         #expect(shuffle.contains("channel shuffle"), "\(shuffle)")
+        let single = refusal { $0.node("Concat", ["c1"], ["y"], [attr("axis", int: 1)]) }   // torch.cat([x]), legacy exporter
+        #expect(single == "imported", "\(single)")
         let fine = refusal { $0.node("Concat", ["c1", "c1"], ["y"], [attr("axis", int: -3)]) }
         #expect(fine == "imported", "\(fine)")
     }

@@ -1,5 +1,5 @@
 """CONCAT, MUL and LUT end to end: small torch models with a squeeze-excitation block (HardSigmoid and
-Sigmoid), a SqueezeNet fire module (Concat), HardSwish and SiLU, exported with the legacy exporter
+Sigmoid), a SqueezeNet fire module (Concat), a DenseNet block (Concats of up to 7 inputs), HardSwish and SiLU, exported with the legacy exporter
 (opset 17) and the normalisation metadata, quantised by `sieve quantize`; the runtime's int8 logits
 equal the numpy reference's bit for bit (int8 and exact logits), the blob holds the ops the model needs, and
 the runtime's answers (exact logits) agree with the float model on >= 95 % of images of a classifier
@@ -40,6 +40,20 @@ class Fire(nn.Module):
         return torch.cat([torch.relu(self.e1(s)), torch.relu(self.e3(s))], 1)
 
 
+class DenseBlock(nn.Module):
+    """DenseNet's block: each layer reads the concatenation of all before it; the last Concat has 7 inputs."""
+    def __init__(self, cin, growth, layers):
+        super().__init__()
+        self.layers = nn.ModuleList(nn.Sequential(nn.BatchNorm2d(cin + i * growth), nn.ReLU(), nn.Conv2d(cin + i * growth, growth, 3, padding=1))
+                                    for i in range(layers))
+
+    def forward(self, x):
+        features = [x]
+        for layer in self.layers:
+            features.append(layer(torch.cat(features, 1)))
+        return torch.cat(features, 1)
+
+
 def net(*body, channels):
     return nn.Sequential(nn.Conv2d(3, 16, 3, stride=2, padding=1), nn.BatchNorm2d(16), nn.ReLU(), *body,
                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(channels, CLASSES))
@@ -52,6 +66,7 @@ MODELS = {
     "se-sigmoid": (lambda: net(nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), SqueezeExcite(32, nn.Sigmoid()), channels=32),
                    {sb.MUL, sb.LUT}),
     "fire": (lambda: net(Fire(16, 8, 16), Fire(32, 8, 24), channels=48), {sb.CONCAT}),
+    "dense": (lambda: net(DenseBlock(16, 4, 6), channels=40), {sb.CONCAT}),
     "hardswish-silu": (lambda: net(nn.Conv2d(16, 24, 3, padding=1), nn.Hardswish(), nn.Conv2d(24, 24, 3, padding=1), nn.SiLU(),
                                    channels=24), {sb.LUT}),
 }

@@ -5,8 +5,13 @@
 extension ONNXImporter {
     mutating func concat(_ n: NodeView) throws(QuantizeError) {
         let count = n.node.input.count
-        guard count >= 2 else { throw n.unsupported("Concat of \(count) input: Sieve concatenates 2 or more tensors") }
+        guard count >= 1 else { throw n.unsupported("Concat of no inputs") }
         guard let axis = n.attribute("axis") != nil ? try n.int("axis", 1) : nil else { throw n.badAttribute("axis", "the required axis is missing") }
+        if count == 1 {  // torch.cat of a one-tensor list (DenseNet's first layer, legacy exporter): the tensor itself
+            _ = try activation(n, 0)
+            try alias(n, from: n.input(0), to: n.node.output[0])
+            return
+        }
         var inputs: [Int] = []
         for i in 0..<count {
             inputs.append(try activation(n, i))
