@@ -130,7 +130,10 @@ import Testing
             b.node("Reshape", ["c1", "groups"], ["y"])
         }
         #expect(shuffle.contains("channel shuffle"), "\(shuffle)")
-        let single = refusal { $0.node("Concat", ["c1"], ["y"], [attr("axis", int: 1)]) }   // torch.cat([x]), legacy exporter
+        let single = refusal { b in   // torch.cat([x]) from the legacy exporter, then a Concat of it and x
+            b.node("Concat", ["c1"], ["one"], [attr("axis", int: 1)])
+            b.node("Concat", ["one", "c1"], ["y"], [attr("axis", int: 1)])
+        }
         #expect(single == "imported", "\(single)")
         let fine = refusal { $0.node("Concat", ["c1", "c1"], ["y"], [attr("axis", int: -3)]) }
         #expect(fine == "imported", "\(fine)")
