@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "sieve_isa.h"
+#include "conv_grouped.h"
 #if defined(__aarch64__)
 #include <sys/auxv.h>
 #ifndef HWCAP_ASIMDDP
@@ -85,9 +86,9 @@ sieve_conv_params sieve_conv_rows(const sieve_conv_params *p, int32_t row_begin,
 #define ON_PATH(STEP) (void)isa;
 #endif
 
-// Grouped (non-depthwise) convs are rare enough to stay scalar on every path.
+// Grouped (non-depthwise) convs run group by group on the path's kernel (conv_grouped.c).
 size_t sieve_conv_packed_size(int32_t isa, const sieve_conv_params *p) {
-    if (p->groups != 1) return 0;
+    if (p->groups != 1) return sieve_conv_grouped_packed_size(isa, p);
 #define STEP(X) return sieve_conv_packed_size__##X(p)
     ON_PATH(STEP)
 #undef STEP
@@ -96,6 +97,7 @@ size_t sieve_conv_packed_size(int32_t isa, const sieve_conv_params *p) {
 
 void sieve_conv_pack(int32_t isa, const sieve_conv_params *p, void *packed) {
     if (sieve_conv_packed_size(isa, p) == 0) return;
+    if (p->groups != 1) { sieve_conv_grouped_pack(isa, p, packed); return; }
 #define STEP(X) sieve_conv_pack__##X(p, packed)
     ON_PATH(STEP)
 #undef STEP
@@ -103,6 +105,7 @@ void sieve_conv_pack(int32_t isa, const sieve_conv_params *p, void *packed) {
 
 size_t sieve_conv_scratch_size(int32_t isa, const sieve_conv_params *p) {
     if (sieve_conv_packed_size(isa, p) == 0) return 0;
+    if (p->groups != 1) return sieve_conv_grouped_scratch_size(isa, p);
 #define STEP(X) return sieve_conv_scratch_size__##X(p)
     ON_PATH(STEP)
 #undef STEP
@@ -110,6 +113,7 @@ size_t sieve_conv_scratch_size(int32_t isa, const sieve_conv_params *p) {
 }
 
 void sieve_conv_run(int32_t isa, const sieve_conv_params *p, const void *packed, void *scratch) {
+    if (packed != NULL && p->groups != 1) { sieve_conv_grouped_run(isa, p, packed, scratch); return; }
     if (packed != NULL) {
 #define STEP(X) sieve_conv_s8__##X(p, packed, scratch); return
         ON_PATH(STEP)

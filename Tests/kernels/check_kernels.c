@@ -2,7 +2,7 @@
 //
 //   check_kernels [COUNT] [--seed=N] [--expect=neon,neondot,...] [--best=PATH] [--macs=N]
 //
-// For every path this CPU can run (scalar excepted), COUNT random cases of each op: conv (groups 1),
+// For every path this CPU can run (scalar excepted), COUNT random cases of each op: conv (grouped too),
 // depthwise conv and fully connected, through the public dispatch (sieve_*_packed_size / pack /
 // scratch_size / run), compared byte for byte with the scalar kernel of the whole op. Each conv and
 // depthwise case also runs as random bands of output rows (sieve_conv_rows) and each fully connected
@@ -209,6 +209,7 @@ typedef struct {
     long passed[OP_COUNT], native[OP_COUNT], pieces[OP_COUNT];
     long conv_u8, conv_u8_expected;  // avx2 convs on the u8 x s8 route; of the cases built for it
     long conv_wino;                  // avx2 (or neon) convs on the Winograd route
+    long conv_grouped;               // grouped convs run group by group on the path (conv_grouped.c)
     long fc_u8, fc_u8_expected;      // the same for fully connected ops
 } path_stats;
 
@@ -217,9 +218,9 @@ static double op_macs[OP_COUNT];
 
 static void describe_conv(const sieve_conv_params *p, const char *what, int values, const char *requant) {
     fprintf(stderr,
-            "  %s: in %dx%dx%d -> out %dx%dx%d, kernel %dx%d, stride %dx%d, pad top %d left %d, zp in %d out %d, "
+            "  %s: in %dx%dx%d -> out %dx%dx%d (groups %d), kernel %dx%d, stride %dx%d, pad top %d left %d, zp in %d out %d, "
             "act [%d, %d], values %s, shifts %s\n",
-            what, p->in_h, p->in_w, p->in_c, p->out_h, p->out_w, p->out_c, p->kernel_h, p->kernel_w, p->stride_h, p->stride_w,
+            what, p->in_h, p->in_w, p->in_c, p->out_h, p->out_w, p->out_c, p->groups, p->kernel_h, p->kernel_w, p->stride_h, p->stride_w,
             p->pad_top, p->pad_left, p->input_zero_point, p->output_zero_point, p->act_min, p->act_max, values_name(values),
             requant);
 }
@@ -319,6 +320,18 @@ static conv_case conv_case_new(int depthwise, long index) {
             p->in_h = uniform(8, 16);
             p->in_w = uniform(8, 16);
         }
+        // Grouped convs (RegNet's 3x3 with 16 channels a group, ResNeXt's): each group runs on the
+        // path's kernel (conv_grouped.c), so groups of every size the kernels take.
+        const int grouped = !depthwise && !mobilenet && !resnet && chance(14);
+        p->groups = 1;
+        if (grouped) {
+            static const int32_t group_in[] = {1, 2, 3, 4, 8, 16, 17, 24, 48};
+            static const int32_t group_out[] = {1, 3, 4, 8, 16, 17, 24};
+            p->groups = uniform(2, 6);
+            p->in_c = p->groups * PICK(group_in);
+            p->out_c = p->groups * PICK(group_out);
+            if (chance(40)) { p->kernel_h = p->kernel_w = 3; p->groups = uniform(2, 4); p->in_c = p->out_c = 16 * p->groups; }
+        }
         const int same = mobilenet || chance(50);
         const int32_t pt = same ? (p->kernel_h - 1) / 2 : uniform(0, p->kernel_h - 1);
         const int32_t pb = same ? p->kernel_h - 1 - pt : uniform(0, p->kernel_h - 1);
@@ -332,13 +345,13 @@ static conv_case conv_case_new(int depthwise, long index) {
         if (h < p->kernel_h || w < p->kernel_w) continue;
         p->out_h = (h - p->kernel_h) / p->stride_h + 1;
         p->out_w = (w - p->kernel_w) / p->stride_w + 1;
-        const int64_t macs = (int64_t)p->out_h * p->out_w * p->out_c * p->kernel_h * p->kernel_w * (depthwise ? 1 : p->in_c);
+        const int64_t macs = (int64_t)p->out_h * p->out_w * p->out_c * p->kernel_h * p->kernel_w * (depthwise ? 1 : p->in_c / p->groups);
         if (macs <= (large || mobilenet || resnet ? 16 * (int64_t)macs_limit : macs_limit)) break;
     }
-    p->groups = 1;
     int shift_mode;
     modes_new(&c.values, &shift_mode, index);
-    const int32_t k = depthwise ? p->kernel_h * p->kernel_w : p->kernel_h * p->kernel_w * p->in_c;
+    const int32_t cin = p->in_c / p->groups;  // a group's input channels
+    const int32_t k = depthwise ? p->kernel_h * p->kernel_w : p->kernel_h * p->kernel_w * cin;
     const size_t in_size = (size_t)p->in_h * p->in_w * p->in_c;
     const size_t w_size = depthwise ? (size_t)k * p->out_c : (size_t)p->out_c * k;
     c.input = buffer_new(in_size, 0);
@@ -351,7 +364,7 @@ static conv_case conv_case_new(int depthwise, long index) {
     // One pair avx2's u8 x s8 route would saturate (255 * (65 + 64) > 32767, or 255 * -129 < -32768),
     // at columns (2i, 2i + 1) of a kernel row's run as the x86 paths pair them: the whole row when
     // in_c % 4 == 0, else each kernel row of kernel_w * in_c weights (a lone weight never breaks it).
-    const int32_t run = p->in_c % 4 == 0 ? k : p->kernel_w * p->in_c;
+    const int32_t run = cin % 4 == 0 ? k : p->kernel_w * cin;
     if (c.values == VALUES_W7_BROKEN && !depthwise && run >= 2) {
         int8_t *at = c.weights + (size_t)uniform(0, p->out_c - 1) * k + (size_t)uniform(0, k / run - 1) * run + 2 * uniform(0, run / 2 - 1);
         if (chance(50)) { at[0] = 65; at[1] = 64; } else { at[0] = -128; at[1] = -1; }
@@ -433,11 +446,12 @@ static void check_conv(int op, long index) {
             const size_t scratch_size = op == OP_CONV ? sieve_conv_scratch_size(isa, &at_load) : sieve_dwconv_scratch_size(isa, &at_load);
             scratch = buffer_new(scratch_size > 0 ? scratch_size : 1, 1);
             stats[isa].native[op]++;
+            stats[isa].conv_grouped += op == OP_CONV && p->groups > 1;
 #if defined(__x86_64__)
             // The route the pack chose, against what the case was built for: Winograd for every 3x3
             // stride-1 conv of at least 32 2x2 tiles with at least 48 input channels, at most a
             // quarter of them padding to 16, else u8 x s8 when the weights fit it.
-            if (op == OP_CONV && isa == SIEVE_ISA_AVX2) {
+            if (op == OP_CONV && isa == SIEVE_ISA_AVX2 && p->groups == 1) {  // a grouped op's packed data starts with its groups' stride
                 const int32_t route = sieve_conv_route__avx2(packed.ptr);
                 const int wino = p->kernel_h == 3 && p->kernel_w == 3 && p->stride_h == 1 && p->stride_w == 1 &&
                                  (p->out_h + 1) / 2 * ((p->out_w + 1) / 2) >= 32 && p->in_c >= 48 && 4 * ((p->in_c + 15) / 16 * 16) <= 5 * p->in_c;
@@ -459,7 +473,7 @@ static void check_conv(int op, long index) {
 #if defined(__aarch64__)
             // neon: Winograd for every 3x3 stride-1 conv with in_c a multiple of 8 in [32, 2048], out_c
             // >= 32, and at most 1/16 more outputs when rounded up to whole 2x2 tiles; else direct.
-            if (op == OP_CONV && isa == SIEVE_ISA_NEON) {
+            if (op == OP_CONV && isa == SIEVE_ISA_NEON && p->groups == 1) {
                 const int32_t route = sieve_conv_route__neon(packed.ptr);
                 const long area = (long)p->out_h * p->out_w, tiled = 4L * ((p->out_h + 1) / 2) * ((p->out_w + 1) / 2);
                 const int wino = p->kernel_h == 3 && p->kernel_w == 3 && p->stride_h == 1 && p->stride_w == 1 && p->in_c >= 32 &&
@@ -698,6 +712,8 @@ int main(int argc, char **argv) {
                    s->native[op] > 0 ? sieve_isa_name(isa) : "-", s->passed[op] - s->native[op], s->pieces[op], op == OP_FC ? "ranges" : "bands");
         }
         printf("\n");
+        printf("%-11s  grouped convs run group by group: %ld\n", sieve_isa_name(isa), stats[isa].conv_grouped);
+        if (count >= 100 && stats[isa].conv_grouped == 0) { fprintf(stderr, "FAIL: no grouped conv ran on %s\n", sieve_isa_name(isa)); return 1; }
     }
 #if defined(__x86_64__)
     if (sieve_isa_available(SIEVE_ISA_AVX2)) {
