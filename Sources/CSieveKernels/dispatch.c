@@ -258,6 +258,12 @@ void sieve_concat_run(int32_t isa, const sieve_concat_params *p) {
     sieve_concat_s8__scalar(p);
 }
 
+// GATHER is byte copies: one kernel serves every path.
+void sieve_gather_run(int32_t isa, const sieve_gather_params *p) {
+    (void)isa;
+    sieve_gather_s8__scalar(p);
+}
+
 void sieve_lut_run(int32_t isa, const int8_t *input, int8_t *output, const int8_t *table, int32_t count) {
 #if defined(__x86_64__)
     if (isa == SIEVE_ISA_AVX512VNNI || isa == SIEVE_ISA_AVX2) { sieve_lut_s8__avx2(input, output, table, count); return; }

@@ -33,7 +33,7 @@ public enum SectionKind: UInt32, CaseIterable {
 }
 
 public enum OpKind: UInt32, CaseIterable {
-    case conv = 1, depthwiseConv, fullyConnected, maxPool, averagePool, globalAveragePool, add, concat, mul, lut
+    case conv = 1, depthwiseConv, fullyConnected, maxPool, averagePool, globalAveragePool, add, concat, mul, lut, gather
 
     public var name: StaticString {
         switch self {
@@ -47,6 +47,7 @@ public enum OpKind: UInt32, CaseIterable {
         case .concat: return "CONCAT"
         case .mul: return "MUL"
         case .lut: return "LUT"
+        case .gather: return "GATHER"
         }
     }
 

@@ -1,6 +1,6 @@
 import CSieveKernels
 
-/// The kernel parameters of CONCAT, MUL and LUT (docs/FORMAT.md), built once at load.
+/// The kernel parameters of CONCAT, MUL, LUT and GATHER (docs/FORMAT.md), built once at load.
 extension Interpreter {
     static func elementwiseStep(_ model: Model, _ op: OpRecord, tensor: (UInt32) -> UnsafePointer<Int8>,
                                 output: UnsafeMutablePointer<Int8>) -> Step {
@@ -37,6 +37,11 @@ extension Interpreter {
                 broadcast: x1.elementCount == x0.elementCount ? 0 : 1,
                 zero_point0: x0.zeroPoint, zero_point1: x1.zeroPoint, output_zero_point: outT.zeroPoint,
                 multiplier: m[0], shift: s[0], act_min: op.actMin, act_max: op.actMax))
+        case .gather:
+            let inT = model.tensors[Int(op.input0)]
+            return .gather(sieve_gather_params(
+                input: tensor(op.input0), output: output, index: model.pointer(op.weights, as: Int32.self),
+                pixels: Int32(Int(outT.h) * Int(outT.w)), in_c: Int32(inT.c), out_c: Int32(outT.c)))
         default:
             return .lut(input: tensor(op.input0), output: output, table: model.pointer(op.weights, as: Int8.self),
                         count: Int32(outT.elementCount))

@@ -50,6 +50,7 @@ public final class Interpreter {
         case concat(sieve_concat_params)
         case mul(sieve_mul_params)
         case lut(input: UnsafePointer<Int8>, output: UnsafeMutablePointer<Int8>, table: UnsafePointer<Int8>, count: Int32)
+        case gather(sieve_gather_params)
     }
 
     /// - Parameters:
@@ -193,6 +194,7 @@ public final class Interpreter {
         case var .concat(p): sieve_concat_run(isa, &p)
         case var .mul(p): sieve_mul_run(isa, &p)
         case let .lut(input, output, table, count): sieve_lut_run(isa, input, output, table, count)
+        case var .gather(p): sieve_gather_run(isa, &p)
         }
     }
 
@@ -270,7 +272,7 @@ public final class Interpreter {
                 count: Int32(outT.elementCount), zero_point0: inT.zeroPoint, zero_point1: other.zeroPoint,
                 output_zero_point: outT.zeroPoint, multipliers: (m[0], m[1], m[2]), shifts: (s[0], s[1], s[2]),
                 left_shift: op.leftShift, act_min: op.actMin, act_max: op.actMax))
-        case .concat, .mul, .lut:
+        case .concat, .mul, .lut, .gather:
             return elementwiseStep(model, op, tensor: { UnsafePointer(tensor($0)) }, output: output)
         }
     }

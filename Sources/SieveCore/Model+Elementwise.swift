@@ -1,10 +1,10 @@
-/// Load-time checks of the elementwise ops CONCAT, MUL and LUT (docs/FORMAT.md, OPS): shapes,
+/// Load-time checks of the elementwise ops CONCAT, MUL, LUT and GATHER (docs/FORMAT.md, OPS): shapes,
 /// tables and requantisation, and that the fields they do not use are zero.
 extension OpKind {
     /// Ops that read input1.
     public var takesTwoInputs: Bool { self == .add || self == .concat || self == .mul }
-    /// CONCAT, MUL and LUT: no window, no groups, no bias.
-    public var isElementwise: Bool { self == .concat || self == .mul || self == .lut }
+    /// CONCAT, MUL, LUT and GATHER: no window, no groups, no bias.
+    public var isElementwise: Bool { self == .concat || self == .mul || self == .lut || self == .gather }
 }
 
 extension Model {
@@ -14,7 +14,7 @@ extension Model {
         guard geometry.allSatisfy({ $0 == 0 }) else { throw .invalidOp(index: i, reason: "kernel, stride, padding or groups is set on an elementwise op") }
         guard op.bias == DataRef() else { throw .invalidOp(index: i, reason: "unused DataRef bias is not (0, 0)") }
         if kind != .mul {
-            guard op.actMin == -128 && op.actMax == 127 else { throw .invalidOp(index: i, reason: "CONCAT and LUT take no clamp: act_min/act_max must be -128/127") }
+            guard op.actMin == -128 && op.actMax == 127 else { throw .invalidOp(index: i, reason: "CONCAT, LUT and GATHER take no clamp: act_min/act_max must be -128/127") }
             guard op.multipliers == DataRef() && op.shifts == DataRef() else { throw .invalidOp(index: i, reason: "unused DataRef multipliers/shifts is not (0, 0)") }
         }
         let input = tensors[Int(op.input0)], output = tensors[Int(op.output)]
@@ -39,6 +39,16 @@ extension Model {
         case .lut:
             guard input.h == output.h, input.w == output.w, input.c == output.c else { throw .invalidOp(index: i, reason: "lut input and output differ in shape") }
             try checkRef(op.weights, bytes: 256, op: i, field: "weights")
+        case .gather:
+            guard input.h == output.h, input.w == output.w else { throw .invalidOp(index: i, reason: "gather input and output differ in height or width") }
+            guard input.scale == output.scale, input.zeroPoint == output.zeroPoint else {
+                throw .invalidOp(index: i, reason: "gather changes the quantisation")
+            }
+            try checkRef(op.weights, bytes: 4 * Int(output.c), op: i, field: "weights")
+            let index = pointer(op.weights, as: Int32.self)
+            for c in 0..<Int(output.c) where index[c] < 0 || index[c] >= Int32(input.c) {
+                throw .invalidOp(index: i, reason: "a gather index is outside the input's channels")
+            }
         default:
             break
         }

@@ -226,7 +226,7 @@ public struct Model {
             }
             guard op.leftShift >= 0 && op.leftShift <= 20 else { throw .invalidOp(index: i, reason: "left_shift is outside 0...20") }
             try checkRequantization(op, channels: 3, index: i)
-        case .concat, .mul, .lut:
+        case .concat, .mul, .lut, .gather:
             break  // checkElementwise (Model+Elementwise.swift)
         }
         if kind.hasWeights {

@@ -1,6 +1,6 @@
 // Bit-exactness of the elementwise kernels of every path against the scalar kernels: MUL (same
 // shape and per-channel broadcast), ADD, CONCAT (2...4 inputs, tables or plain copies), LUT, MAX_POOL,
-// AVERAGE_POOL, GLOBAL_AVERAGE_POOL and the channel sums, through
+// AVERAGE_POOL, GLOBAL_AVERAGE_POOL, the channel sums and GATHER (each of its index shapes), through
 // the public dispatch (sieve_*_run).
 //
 //   check_elementwise [COUNT] [--seed=N]
@@ -334,6 +334,64 @@ static void check_concat_lut(long index) {
     free((uint8_t *)got - GUARD);
 }
 
+// GATHER: the scalar kernel against the definition for each index shape it copies differently
+// (one run, two interleaved runs, anything else: here shuffles of 2...4 groups and random indices
+// with repeats), then every path through the dispatch.
+static long gather_shapes[3];
+
+static void check_gather(long index) {
+    sieve_gather_params p;
+    p.pixels = uniform(1, 60);
+    p.in_c = uniform(1, 200);
+    int32_t *idx = malloc(sizeof(int32_t) * 2 * 200);
+    const int shape = uniform(0, 3);
+    if (shape == 0) {                                   // a Split's part
+        p.out_c = uniform(1, p.in_c);
+        const int32_t start = uniform(0, p.in_c - p.out_c);
+        for (int32_t c = 0; c < p.out_c; c++) idx[c] = start + c;
+        gather_shapes[0]++;
+    } else if (shape == 1) {                            // two runs interleaved: a half of a 2-group shuffle
+        const int32_t n = uniform(1, p.in_c);
+        const int32_t a = uniform(0, p.in_c - n), b = uniform(0, p.in_c - n);
+        p.out_c = 2 * n;
+        for (int32_t i = 0; i < n; i++) { idx[2 * i] = a + i; idx[2 * i + 1] = b + i; }
+        gather_shapes[n == 1 && b == a + 1 ? 0 : 1]++;  // [a, a + 1] is one run
+    } else if (shape == 2) {                            // a whole shuffle of g groups
+        const int32_t g = uniform(2, 4);
+        p.in_c = (p.in_c + g - 1) / g * g;
+        p.out_c = p.in_c;
+        for (int32_t j = 0; j < p.out_c; j++) idx[j] = (j % g) * (p.in_c / g) + j / g;
+        gather_shapes[g == 2 ? 1 : 2]++;
+    } else {                                            // anything: random indices, repeats allowed
+        p.out_c = uniform(1, 2 * p.in_c);
+        for (int32_t c = 0; c < p.out_c; c++) idx[c] = uniform(0, p.in_c - 1);
+        gather_shapes[2]++;
+    }
+    p.index = idx;
+    void *map; size_t map_size;
+    p.input = guarded((size_t)p.pixels * p.in_c, &map, &map_size);
+    const size_t n = (size_t)p.pixels * p.out_c;
+    int8_t *expected = output_new(n), *got = output_new(n);
+    p.output = expected;
+    sieve_gather_s8__scalar(&p);
+    for (int32_t i = 0; i < p.pixels; i++)
+        for (int32_t c = 0; c < p.out_c; c++)
+            if (expected[(size_t)i * p.out_c + c] != p.input[(size_t)i * p.in_c + idx[c]]) fail("gather", 0, index, "scalar differs from the definition");
+    if (!guards_intact(expected, n)) fail("gather", 0, index, "scalar wrote outside its output");
+    for (int32_t isa = 0; isa < SIEVE_ISA_COUNT; isa++) {
+        if (!sieve_isa_available(isa)) continue;
+        sieve_gather_params run = p;
+        run.output = got;
+        memset(got, 0x33, n);
+        sieve_gather_run(isa, &run);
+        if (memcmp(expected, got, n) != 0 || !guards_intact(got, n)) fail("gather", isa, index, "output differs");
+    }
+    munmap(map, map_size);
+    free(idx);
+    free((uint8_t *)expected - GUARD);
+    free((uint8_t *)got - GUARD);
+}
+
 int main(int argc, char **argv) {
     long count = 2000;
     uint64_t seed = 0xE1E3E175ULL;
@@ -350,8 +408,12 @@ int main(int argc, char **argv) {
         check_maxpool(i);
         check_add(i);  // after the others, so their cases stay what they were for a seed
         check_avgpool(i);
+        check_gather(i);
     }
-    printf("elementwise: %ld cases of mul, concat, lut, max pool and average pools; mul per path:", count);
+    // Each of the kernel's three copy loops must have run.
+    for (int k = 0; k < 3; k++) if (count >= 100 && gather_shapes[k] == 0) { fprintf(stderr, "gather: index shape %d never drawn\n", k); return 1; }
+    printf("elementwise: %ld cases of mul, concat, lut, max pool, average pools and gather (runs %ld, interleaved %ld, other %ld); mul per path:",
+           count, gather_shapes[0], gather_shapes[1], gather_shapes[2]);
     for (int32_t isa = 0; isa < SIEVE_ISA_COUNT; isa++) if (sieve_isa_available(isa)) printf(" %s %ld", sieve_isa_name(isa), native_mul[isa]);
     printf("; add per path:");
     for (int32_t isa = 0; isa < SIEVE_ISA_COUNT; isa++) if (sieve_isa_available(isa)) printf(" %s %ld", sieve_isa_name(isa), native_add[isa]);

@@ -1,5 +1,5 @@
-"""CONCAT, MUL and LUT in a hand-built blob (docs/FORMAT.md alone): the runtime (`sieve eval`) and
-the numpy reference give the same int8 logits, and every new field broken one at a time (checksums
+"""CONCAT, MUL, LUT and GATHER in hand-built blobs (docs/FORMAT.md alone): the runtime (`sieve eval`)
+and the numpy reference give the same int8 logits, and every new field broken one at a time (checksums
 repaired) gets the same verdict from the runtime (`sieve inspect`) and the reference."""
 import struct
 import subprocess
@@ -10,7 +10,7 @@ import pytest
 import sieve_blob as sb
 from conftest import SIEVE_BIN, quantize_multiplier, run_cli
 from test_reference_reader import _section
-from test_validation_parity import OPS, _fix_section, assert_same_verdict
+from test_validation_parity import OPS, TENSORS, _fix_section, assert_same_verdict
 
 CLASSES = 4
 
@@ -84,6 +84,80 @@ CASES = {
 }
 
 
+# ShuffleNet's channel shuffle of 8 channels in 2 groups, and a Split's second half with one channel
+# repeated (FORMAT.md allows repeats).
+SHUFFLE = [0, 4, 1, 5, 2, 6, 3, 7]
+SPLIT = [4, 5, 6, 7, 7]
+
+
+def gather_graph(builder_cls, seed=7):
+    """5x4x3 input -> conv to 8 channels -> GATHER shuffle -> GATHER split part (5 channels) -> FC over
+    every pixel and channel, so a channel in the wrong place changes the logits."""
+    rng = np.random.default_rng(seed)
+    b = builder_cls(CLASSES)
+    t0 = b.tensor(5, 4, 3, 0.05, -10)
+    t1 = b.tensor(5, 4, 8, 0.04, 7)
+    b.weighted(rng, sb.CONV, t0, t1, (8, 3, 3, 3), kernel=(3, 3), stride=(1, 1), pad=(1, 1, 1, 1), groups=1)  # op 0
+    # GATHER keeps the input's quantisation; the builder writes weights as int8, so the int32
+    # indices go in as their little-endian bytes.
+    t2 = b.tensor(5, 4, 8, 0.04, 7)
+    b.op(sb.GATHER, t1, t2, act=(-128, 127), weights=np.asarray(SHUFFLE, "<i4").view(np.int8))          # op 1
+    t3 = b.tensor(5, 4, 5, 0.04, 7)
+    b.op(sb.GATHER, t2, t3, act=(-128, 127), weights=np.asarray(SPLIT, "<i4").view(np.int8))            # op 2
+    t4 = b.tensor(1, 1, CLASSES, 0.08, 3)
+    b.weighted(rng, sb.FULLY_CONNECTED, t3, t4, (CLASSES, 5 * 4 * 5))                                      # op 3
+    return b.build(t0, t4, mean=(0.3, 0.6, 0.5), std=(0.35, 0.2, 0.3))
+
+
+def _gather_index(op, c, value):
+    """Index c of a GATHER op's int32 weights set to value (the DATA section's CRC repaired)."""
+    def mutate(raw):
+        ops, _ = _section(raw, OPS)
+        ref = struct.unpack_from("<I", raw, ops + 128 * op + 64)[0]
+        data, _ = _section(raw, sb.SEC_DATA)
+        struct.pack_into("<i", raw, data + ref + 4 * c, value)
+        _fix_section(raw, sb.SEC_DATA)
+    return mutate
+
+
+def _tensor(t, fmt, at, *values):
+    def mutate(raw):
+        off, _ = _section(raw, TENSORS)
+        struct.pack_into(fmt, raw, off + 32 * t + at, *values)
+        _fix_section(raw, TENSORS)
+    return mutate
+
+
+SHUFFLE_OP, SPLIT_OP = 1, 2
+GATHER_CASES = {
+    "untouched": lambda raw: None,
+    "GATHER index Cin-1 repeated stays legal": _gather_index(SHUFFLE_OP, 0, 7),
+    "GATHER index out of range": _gather_index(SPLIT_OP, 4, 8),
+    "GATHER index negative": _gather_index(SHUFFLE_OP, 2, -1),
+    "GATHER weights short": _op_word(SHUFFLE_OP, 68, 4 * len(SHUFFLE) - 4),
+    "GATHER output scale differs": _tensor(2, "<f", 16, 0.05),
+    "GATHER output zero point differs": _tensor(2, "<i", 20, 8),
+    "GATHER output H and W swapped": _tensor(3, "<2I", 4, 4, 5),   # same size: only GATHER's rule sees it
+    "GATHER clamp": _op_word(SHUFFLE_OP, 52, -127),
+    "GATHER input1 set": _op_word(SHUFFLE_OP, 8, 0),
+    "GATHER kernel": _op_word(SHUFFLE_OP, 16, 1),
+    "GATHER multipliers set": _op_word(SPLIT_OP, 84, 4),
+}
+# What the reference must name for each refused case: the rule the case breaks, not a side effect.
+GATHER_REFERENCE_ERRORS = {
+    "GATHER index out of range": "op 2 (GATHER): an index is outside 0...7",
+    "GATHER index negative": "op 1 (GATHER): an index is outside 0...7",
+    "GATHER weights short": "op 1 (GATHER): weights is 28 bytes, needs 32",
+    "GATHER output scale differs": "op 1 (GATHER): output quantisation differs",
+    "GATHER output zero point differs": "op 1 (GATHER): output quantisation differs",
+    "GATHER output H and W swapped": "op 2 (GATHER): input (5, 4, 8) and output (4, 5, 5) differ in H or W",
+    "GATHER clamp": "op 1 (GATHER): act range [-127, 127]",
+    "GATHER input1 set": "op 1 (GATHER): input1 0x0 not 0xFFFFFFFF",
+    "GATHER kernel": "op 1 (GATHER): unused kernel/stride/padding",
+    "GATHER multipliers set": "op 2 (GATHER): unused DataRef multipliers",
+}
+
+
 @pytest.mark.parametrize("case", CASES, ids=list(CASES))
 def test_runtime_and_reference_agree_on_new_fields(blob_builder, tmp_path, case):
     raw = bytearray(elementwise_graph(blob_builder))
@@ -91,10 +165,30 @@ def test_runtime_and_reference_agree_on_new_fields(blob_builder, tmp_path, case)
     assert_same_verdict(raw, case, tmp_path)
 
 
-@pytest.mark.parametrize("isa", ["scalar", "avx2", "avx512vnni", "neon"])
-def test_runtime_equals_reference_on_hand_built_blob(blob_builder, tmp_path, isa):
-    blob_path = tmp_path / "elementwise.sieve"
-    blob_path.write_bytes(elementwise_graph(blob_builder))
+@pytest.mark.parametrize("case", GATHER_CASES, ids=list(GATHER_CASES))
+def test_runtime_and_reference_agree_on_gather_fields(blob_builder, tmp_path, case):
+    raw = bytearray(gather_graph(blob_builder))
+    GATHER_CASES[case](raw)
+    assert_same_verdict(raw, case, tmp_path)
+
+
+@pytest.mark.parametrize("case", GATHER_CASES, ids=list(GATHER_CASES))
+def test_reference_refuses_gather_cases_for_their_rule(blob_builder, case):
+    # The runtime-side test only compares verdicts; this pins each case to the rule it breaks.
+    raw = bytearray(gather_graph(blob_builder))
+    GATHER_CASES[case](raw)
+    if case not in GATHER_REFERENCE_ERRORS:
+        sb.load(bytes(raw))
+        return
+    with pytest.raises(sb.BlobError) as error:
+        sb.load(bytes(raw))
+    assert str(error.value).startswith(GATHER_REFERENCE_ERRORS[case]), str(error.value)
+
+
+def _runtime_and_reference(blob, tmp_path, isa):
+    """int8 final logits from `sieve eval` (skips when the path is not available) and the reference's run."""
+    blob_path = tmp_path / "hand-built.sieve"
+    blob_path.write_bytes(blob)
     images = np.random.default_rng(9).integers(0, 256, (200, 5, 4, 3), dtype=np.uint8)
     np.save(tmp_path / "images.npy", images)
     np.save(tmp_path / "labels.npy", np.zeros(len(images), np.uint8))
@@ -104,9 +198,21 @@ def test_runtime_equals_reference_on_hand_built_blob(blob_builder, tmp_path, isa
     if proc.returncode != 0 and "not available" in proc.stderr + proc.stdout:
         pytest.skip(f"{isa} is not available on this CPU")
     assert proc.returncode == 0, proc.stderr
-    runtime = np.load(tmp_path / "d.npy")[:, 0]
-    reference = sb.run(sb.load(str(blob_path)), images, keep_all=True)
+    return np.load(tmp_path / "d.npy")[:, 0], sb.run(sb.load(str(blob_path)), images, keep_all=True)
+
+
+@pytest.mark.parametrize("isa", ["scalar", "avx2", "avx512vnni", "neon"])
+def test_runtime_equals_reference_on_hand_built_blob(blob_builder, tmp_path, isa):
+    runtime, reference = _runtime_and_reference(elementwise_graph(blob_builder), tmp_path, isa)
     assert np.array_equal(runtime, reference["final"])
     # The run is not trivially constant: the new ops' outputs vary.
     for t in (2, 4, 5, 6):
         assert len(np.unique(reference["tensors"][t])) > 20, f"tensor {t} hardly varies"
+
+
+@pytest.mark.parametrize("isa", ["scalar", "avx2", "avx512vnni", "neon"])
+def test_runtime_equals_reference_on_gather_blob(blob_builder, tmp_path, isa):
+    runtime, reference = _runtime_and_reference(gather_graph(blob_builder), tmp_path, isa)
+    assert np.array_equal(runtime, reference["final"])
+    # The logits vary, so a channel in the wrong place would show.
+    assert len(np.unique(reference["final"])) > 20

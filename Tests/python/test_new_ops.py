@@ -1,6 +1,7 @@
-"""CONCAT, MUL and LUT end to end: small torch models with a squeeze-excitation block (HardSigmoid and
-Sigmoid), a SqueezeNet fire module (Concat), a DenseNet block (Concats of up to 7 inputs), HardSwish and SiLU, exported with the legacy exporter
-(opset 17) and the normalisation metadata, quantised by `sieve quantize`; the runtime's int8 logits
+"""CONCAT, MUL, LUT and GATHER end to end: small torch models with a squeeze-excitation block (HardSigmoid and
+Sigmoid), a SqueezeNet fire module (Concat), a DenseNet block (Concats of up to 7 inputs), HardSwish and SiLU,
+ShuffleNetV2 units (channel split and shuffle: GATHER), exported with the legacy exporter (opset 17; the
+shuffle also with the default dynamo exporter) and the normalisation metadata, quantised by `sieve quantize`; the runtime's int8 logits
 equal the numpy reference's bit for bit (int8 and exact logits), the blob holds the ops the model needs, and
 the runtime's answers (exact logits) agree with the float model on >= 95 % of images of a classifier
 standardised so that every class wins some images."""
@@ -54,6 +55,43 @@ class DenseBlock(nn.Module):
         return torch.cat(features, 1)
 
 
+def channel_shuffle(x, groups):
+    n, c, h, w = x.shape
+    return x.view(n, groups, c // groups, h, w).transpose(1, 2).reshape(n, c, h, w)
+
+
+class ShuffleUnit(nn.Module):
+    """ShuffleNetV2's unit: stride 1 splits the channels in two and transforms one half, stride 2
+    transforms the input twice; then the halves are concatenated and shuffled in `groups` groups."""
+    def __init__(self, cin, cout, stride, groups=2):
+        super().__init__()
+        half, self.stride, self.groups = cout // 2, stride, groups
+        inner = half if stride == 1 else cin
+
+        def body(c):
+            return nn.Sequential(nn.Conv2d(c, half, 1), nn.BatchNorm2d(half), nn.ReLU(),
+                                 nn.Conv2d(half, half, 3, stride, 1, groups=half), nn.BatchNorm2d(half),
+                                 nn.Conv2d(half, half, 1), nn.BatchNorm2d(half), nn.ReLU())
+        self.branch2 = body(inner)
+        if stride == 2:
+            self.branch1 = nn.Sequential(nn.Conv2d(cin, cin, 3, 2, 1, groups=cin), nn.BatchNorm2d(cin), nn.Conv2d(cin, half, 1), nn.BatchNorm2d(half), nn.ReLU())
+
+    def forward(self, x):
+        if self.stride == 1:
+            a, b = x.chunk(2, dim=1)
+            out = torch.cat([a, self.branch2(b)], 1)
+        else:
+            out = torch.cat([self.branch1(x), self.branch2(x)], 1)
+        return channel_shuffle(out, self.groups)
+
+
+def shuffle_net():
+    """A Split of a plain tensor (one channel run), a shuffle read twice (stored), Splits of a
+    shuffle (each half an interleave of two runs) and a 4-group shuffle (any order): every GATHER
+    kernel branch."""
+    return net(ShuffleUnit(16, 16, 1), ShuffleUnit(16, 32, 2), ShuffleUnit(32, 32, 1, groups=4), channels=32)
+
+
 def net(*body, channels):
     return nn.Sequential(nn.Conv2d(3, 16, 3, stride=2, padding=1), nn.BatchNorm2d(16), nn.ReLU(), *body,
                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(channels, CLASSES))
@@ -69,7 +107,11 @@ MODELS = {
     "dense": (lambda: net(DenseBlock(16, 4, 6), channels=40), {sb.CONCAT}),
     "hardswish-silu": (lambda: net(nn.Conv2d(16, 24, 3, padding=1), nn.Hardswish(), nn.Conv2d(24, 24, 3, padding=1), nn.SiLU(),
                                    channels=24), {sb.LUT}),
+    "shuffle": (shuffle_net, {sb.GATHER, sb.CONCAT}),
+    "shuffle-dynamo": (shuffle_net, {sb.GATHER, sb.CONCAT}),
 }
+# The default (dynamo) exporter: opset 18, Split with num_outputs where the legacy one has Slices.
+DYNAMO = {"shuffle-dynamo"}
 # SiLU's Sigmoid + Mul fuse into one table: no MUL may remain.
 ABSENT = {"hardswish-silu": {sb.MUL}}
 
@@ -96,7 +138,13 @@ def test_new_ops_match_reference_and_float(name, tmp_path):
     model = build().eval()
     x = torch.from_numpy(((images(64, 1).astype(np.float32) / 255 - np.array(MEAN, np.float32)) / np.array(STD, np.float32)).transpose(0, 3, 1, 2).copy())
     with torch.no_grad():
-        model.train()   # BatchNorm statistics of real-looking inputs, so activations are not degenerate
+        # BatchNorm statistics of real-looking inputs, so activations are not degenerate: the whole
+        # batch's (momentum None), not a tenth of the way from the initial 0 and 1.
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.momentum = None
+                m.reset_running_stats()
+        model.train()
         model(x)
         model.eval()
         # Standardise each class logit over these images: with random weights one class would
@@ -107,7 +155,10 @@ def test_new_ops_match_reference_and_float(name, tmp_path):
         fc.weight /= std[:, None]
         fc.bias.copy_((fc.bias - mean) / std)
     path = tmp_path / f"{name}.onnx"
-    torch.onnx.export(model, (torch.zeros(1, 3, SIZE, SIZE),), str(path), dynamo=False, opset_version=17)
+    if name in DYNAMO:
+        torch.onnx.export(model, (torch.zeros(1, 3, SIZE, SIZE),), str(path))
+    else:
+        torch.onnx.export(model, (torch.zeros(1, 3, SIZE, SIZE),), str(path), dynamo=False, opset_version=17)
     proto = onnx.load(str(path))
     for key, value in (("sieve.input_mean", MEAN), ("sieve.input_std", STD)):
         entry = proto.metadata_props.add()

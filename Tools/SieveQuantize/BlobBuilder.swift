@@ -209,11 +209,14 @@ struct BlobBuilder {
         case .lut(let f):
             r = OpRecord(kind: .lut)
             r.weights = data.append(f.table(input: inQ, output: outQ))
+        case .gather(let index):
+            r = OpRecord(kind: .gather)
+            r.weights = data.append(index.map { Int32($0) })
         }
         _ = outS
         r.input0 = index[layer.inputs[0]]!
         r.output = index[layer.output]!
-        if !layer.kind.isPool { (r.actMin, r.actMax) = clamp(layer, outQ) }
+        if !layer.kind.keepsInputQuantisation { (r.actMin, r.actMax) = clamp(layer, outQ) }
         return r
     }
 

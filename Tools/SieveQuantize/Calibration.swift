@@ -125,7 +125,7 @@ struct Calibrator {
     let progress: Progress?
 
     /// Values whose range is calibrated: every layer output except the pools', which keep their input's quantisation.
-    var calibrated: [Int] { graph.layers.filter { !$0.kind.isPool }.map { $0.output } }
+    var calibrated: [Int] { graph.layers.filter { !$0.kind.keepsInputQuantisation }.map { $0.output } }
 
     func ranges() -> [Int: (min: Double, max: Double)] { rangesAndMeans().ranges }
 

@@ -142,6 +142,9 @@ final class FloatExecutor {
             mulFloat(x, UnsafePointer(buffers[layer.inputs[1]]!), graph.values[layer.inputs[1]].shape, y, outS)
         case .lut(let f):
             for i in 0..<outS.count { y[i] = f.apply(x[i]) }
+        case .gather(let index):
+            let plane = outS.h * outS.w
+            for (c, from) in index.enumerated() { (y + c * plane).update(from: x + from * plane, count: plane) }
         }
         if layer.hasClamp {
             let lo = layer.clampMin, hi = layer.clampMax

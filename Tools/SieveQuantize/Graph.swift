@@ -44,12 +44,20 @@ enum LayerKind {
     case mul
     /// An elementwise function of one input, a 256-entry table in int8 (Activation.swift).
     case lut(Activation)
+    /// Channels of the input in the order of `index` (channel shuffles, Split, Slice).
+    case gather([Int])
 
     var isPool: Bool {
         switch self {
         case .maxPool, .averagePool, .globalAveragePool: return true
         default: return false
         }
+    }
+
+    /// Pools and GATHER: the output keeps the input's quantisation (nothing to calibrate, no clamp).
+    var keepsInputQuantisation: Bool {
+        if case .gather = self { return true }
+        return isPool
     }
 }
 

@@ -96,7 +96,7 @@ extension ONNXImporter {
         let fusable: Bool
         switch producer {
         case .mul?: fusable = consumers[resolve(n.input(0))] == 1   // MUL clamps like ADD when nothing else reads it
-        case .concat?, .lut?: fusable = false
+        case .concat?, .lut?, .gather?: fusable = false
         default: fusable = true
         }
         if fusable { return try fuseClamp(n, min: lo, max: hi) }

@@ -13,8 +13,15 @@ extension ONNXImporter {
         guard Self.foldableOps.contains(n.node.opType) else { return false }
         let inputs = n.node.input.filter { !$0.isEmpty }
         if n.node.opType == "Shape" {
-            guard let v = valueOf[n.input(0)] else { return false }
-            let s = graph.values[v].shape
+            let s: Shape
+            if let v = valueOf[n.input(0)] {
+                s = graph.values[v].shape
+            } else if let g = pendingGathers[n.input(0)] {
+                let from = graph.values[g.value].shape
+                s = Shape(c: g.index.count, h: from.h, w: from.w)
+            } else {
+                return false
+            }
             var dims: [Int64] = rank2.contains(n.input(0)) ? [1, Int64(s.count)] : [1, Int64(s.c), Int64(s.h), Int64(s.w)]
             let start = try n.int("start", 0), end = try n.int("end", dims.count)
             let lo = max(0, min(dims.count, start < 0 ? start + dims.count : start)), hi = max(lo, min(dims.count, end < 0 ? end + dims.count : end))

@@ -68,7 +68,7 @@ extension ONNXImporter {
         let layer = graph.layers[l]
         if layer.clampMin >= 0 { return true }
         switch layer.kind {
-        case .maxPool, .averagePool, .globalAveragePool: return isNonNegative(layer.inputs[0])
+        case .maxPool, .averagePool, .globalAveragePool, .gather: return isNonNegative(layer.inputs[0])
         default: return false
         }
     }

@@ -48,6 +48,10 @@ struct ONNXImporter {
     var inputAffine: InputAffine?
     /// Explicit Pad outputs, folded into the padding of the Conv or pool reading them.
     var pendingPads: [String: PendingPad] = [:]
+    /// Channel shuffles in flight (the 5-D view between their Reshapes) and channel gathers that
+    /// only Splits/Slices read (ONNXImport+Channels).
+    var pendingShuffles: [String: PendingShuffle] = [:]
+    var pendingGathers: [String: PendingGather] = [:]
     /// Per-channel affine layers (1x1 depthwise) made from BatchNormalization or Mul/Add by constants,
     /// which the next Conv/Gemm may absorb.
     var affineLayers: Set<Int> = []
@@ -204,6 +208,12 @@ struct ONNXImporter {
             try unsqueeze(n)
         case "Softmax", "LogSoftmax":
             try softmax(n)
+        case "Transpose":
+            try transposeChannelGroups(n)
+        case "Split":
+            try splitChannels(n)
+        case "Slice":
+            try sliceChannels(n)
         default:
             throw .unsupportedOp(opType: node.opType, node: n.name, advice: unsupportedOpAdvice(node.opType))
         }
@@ -231,6 +241,13 @@ struct ONNXImporter {
     func activation(_ n: NodeView, _ i: Int) throws(QuantizeError) -> Int {
         let name = n.input(i)
         guard !name.isEmpty else { throw n.unsupported("input \(i) is missing") }
+        if pendingShuffles[name] != nil {
+            throw n.unsupported("it reads '\(name)', a 5-D view of channel groups; only a channel shuffle (Reshape to "
+                                + "[1, g, C/g, H, W], Transpose [0, 2, 1, 3, 4], Reshape back) is supported")
+        }
+        if pendingGathers[name] != nil {
+            throw n.unsupported("it reads '\(name)', a channel shuffle that only Split/Slice may read")
+        }
         if pendingPads[name] != nil {
             throw n.unsupported("it reads the output of an explicit Pad ('\(name)'); a Pad is only supported right before a Conv or MaxPool, whose padding it becomes")
         }
@@ -242,12 +259,12 @@ struct ONNXImporter {
     }
 
     @discardableResult
-    mutating func addLayer(_ n: NodeView, _ kind: LayerKind, inputs: [Int], shape: Shape) throws(QuantizeError) -> Int {
+    mutating func addLayer(_ n: NodeView, _ kind: LayerKind, inputs: [Int], shape: Shape, output named: String? = nil) throws(QuantizeError) -> Int {
         guard shape.c >= 1, shape.h >= 1, shape.w >= 1, shape.c <= 65535, shape.h <= 65535, shape.w <= 65535, shape.count <= 1 << 26 else {
             throw n.unsupported("its output shape \(shape) is outside what Sieve tensors hold")
         }
-        try requireUnused(n, outputsFrom: 1)
-        let output = n.node.output[0]
+        if named == nil { try requireUnused(n, outputsFrom: 1) }
+        let output = named ?? n.node.output[0]
         let v = graph.values.count
         graph.values.append(Value(name: output, shape: shape, producer: graph.layers.count))
         graph.layers.append(Layer(node: n.name, opType: n.node.opType, kind: kind, inputs: inputs, output: v, order: n.index))
@@ -353,6 +370,7 @@ struct ONNXImporter {
     // MARK: Reshape
 
     mutating func reshape(_ n: NodeView) throws(QuantizeError) {
+        if pendingShuffles[n.input(0)] != nil { return try finishShuffle(n) }
         let x = try activation(n, 0)
         let shape = graph.values[x].shape
         let target = try int64s(n, 1, role: "shape").map { Int($0) }
@@ -380,9 +398,9 @@ struct ONNXImporter {
         } else if dims == [1, shape.c, shape.h, shape.w] {
             try alias(n, from: n.input(0), to: n.node.output[0])
             rank2.remove(n.node.output[0])
-        } else if dims.count == 5 && dims[0] == 1 && dims[1] * dims[2] == shape.c && dims[3] == shape.h && dims[4] == shape.w {
-            throw n.unsupported("reshaping \(inputDims) to \(target) splits the channels into groups: a channel shuffle "
-                                + "(ShuffleNet's Reshape-Transpose-Reshape), which Sieve does not support")
+        } else if dims.count == 5 && dims[0] == 1 && dims[1] * dims[2] == shape.c && dims[3] == shape.h && dims[4] == shape.w
+                    && !rank2.contains(n.input(0)) {
+            try startShuffle(n, x, dims: dims)
         } else {
             throw n.unsupported("reshaping \(inputDims) to \(target): only flattening to [1, K] (or a no-op) is supported")
         }

@@ -167,6 +167,7 @@ public func quantizeModel(onnxPath: String, calibrationPath: String, options: Qu
         case .concat: return "CONCAT"
         case .mul: return "MUL"
         case .lut(let f): return "LUT (\(f.name))"
+        case .gather: return "GATHER"
         }
     }
     var layers: [(name: String, op: String, sqnr: Double)] = []
@@ -192,7 +193,7 @@ func activationParams(_ graph: Graph, _ ranges: [Int: (min: Double, max: Double)
     }
     var q: [Int: QParams] = [graph.input: QParams(min: lo, max: hi)]
     for layer in graph.layers {
-        if layer.kind.isPool {
+        if layer.kind.keepsInputQuantisation {
             q[layer.output] = q[layer.inputs[0]]!
         } else if case .lut(let f) = layer.kind, let fixed = f.fixedQParams {
             q[layer.output] = fixed

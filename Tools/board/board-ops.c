@@ -34,6 +34,7 @@ typedef struct {
     sieve_add_params add;
     sieve_mul_params mul;
     sieve_concat_params concat;
+    sieve_gather_params gather;
     int8_t *in, *out, *table;
     void *packed, *scratch;
 } op;
@@ -177,6 +178,18 @@ static void setup(op *o, int32_t isa, int line) {
             p->inputs[i] = random_bytes((size_t)pixels * p->channels[i], -128, 127);
             p->tables[i] = random_bytes(256, -128, 127);
         }
+    } else if (!strcmp(o->kind, "GATHER")) {
+        // A 2-group channel shuffle of the input's channels, repeated up to out_c: ShuffleNet's
+        // pattern, whose indices form no runs the kernel could copy at once (the dearer form).
+        if (o->out_h != o->in_h || o->out_w != o->in_w) fail("GATHER keeps H and W", line);
+        sieve_gather_params *p = &o->gather;
+        int32_t *index = buffer(4 * (size_t)o->out_c);
+        for (int32_t c = 0; c < o->out_c; c++) {
+            const int32_t j = c % o->in_c;
+            index[c] = (j % 2) * ((o->in_c + 1) / 2) + j / 2;
+        }
+        p->input = o->in; p->output = o->out; p->index = index;
+        p->pixels = o->in_h * o->in_w; p->in_c = o->in_c; p->out_c = o->out_c;
     } else if (strcmp(o->kind, "GLOBAL_AVERAGE_POOL") != 0) {
         fail("unknown op kind", line);
     }
@@ -194,6 +207,7 @@ static void run(const op *o, int32_t isa) {
     else if (!strcmp(o->kind, "MUL")) sieve_mul_run(isa, &o->mul);
     else if (!strcmp(o->kind, "LUT")) sieve_lut_run(isa, o->in, o->out, o->table, (int32_t)in_n);
     else if (!strcmp(o->kind, "CONCAT")) sieve_concat_run(isa, &o->concat);
+    else if (!strcmp(o->kind, "GATHER")) sieve_gather_run(isa, &o->gather);
 }
 
 // Exactly 4 instructions an iteration (subs, add, eor, b.ne), n iterations.

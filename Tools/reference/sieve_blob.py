@@ -76,9 +76,9 @@ HEAD_SIZE = 32
 SEC_MODEL, SEC_TENSORS, SEC_OPS, SEC_HEADS, SEC_LABELS, SEC_DATA, SEC_PROVENANCE = range(1, 8)
 SECTION_NAMES = {1: "MODEL", 2: "TENSORS", 3: "OPS", 4: "HEADS", 5: "LABELS", 6: "DATA", 7: "PROVENANCE"}
 
-CONV, DEPTHWISE_CONV, FULLY_CONNECTED, MAX_POOL, AVERAGE_POOL, GLOBAL_AVERAGE_POOL, ADD, CONCAT, MUL, LUT = range(1, 11)
+CONV, DEPTHWISE_CONV, FULLY_CONNECTED, MAX_POOL, AVERAGE_POOL, GLOBAL_AVERAGE_POOL, ADD, CONCAT, MUL, LUT, GATHER = range(1, 12)
 OP_NAMES = {1: "CONV", 2: "DEPTHWISE_CONV", 3: "FULLY_CONNECTED", 4: "MAX_POOL", 5: "AVERAGE_POOL",
-            6: "GLOBAL_AVERAGE_POOL", 7: "ADD", 8: "CONCAT", 9: "MUL", 10: "LUT"}
+            6: "GLOBAL_AVERAGE_POOL", 7: "ADD", 8: "CONCAT", 9: "MUL", 10: "LUT", 11: "GATHER"}
 TWO_INPUTS = (ADD, CONCAT, MUL)
 NO_TENSOR = 0xFFFFFFFF
 
@@ -127,7 +127,7 @@ class Op:
     act_max: int
     refs: dict          # name -> (offset, size)
     params: tuple
-    weights: np.ndarray = None      # int8, shaped per kind
+    weights: np.ndarray = None      # int8, shaped per kind (GATHER: int32 channel indices)
     bias: np.ndarray = None         # int32 [Cout]
     multipliers: np.ndarray = None  # int32 [Cout] (ADD: 3)
     shifts: np.ndarray = None       # int32 [Cout] (ADD: 3)
@@ -434,7 +434,8 @@ def _validate_op(op, reserved, tensors, producer, input_tensor, data, warnings):
                  DEPTHWISE_CONV: ("weights", "bias", "multipliers", "shifts"),
                  FULLY_CONNECTED: ("weights", "bias", "multipliers", "shifts"),
                  ADD: ("multipliers", "shifts"),
-                 CONCAT: ("weights",), MUL: ("multipliers", "shifts"), LUT: ("weights",)}.get(op.kind, ())
+                 CONCAT: ("weights",), MUL: ("multipliers", "shifts"), LUT: ("weights",),
+                 GATHER: ("weights",)}.get(op.kind, ())
 
     geometry = (op.kernel_h, op.kernel_w, op.stride_h, op.stride_w, op.pad_top, op.pad_left, op.pad_bottom, op.pad_right)
     if spatial:
@@ -448,7 +449,7 @@ def _validate_op(op, reserved, tensors, producer, input_tensor, data, warnings):
         _check(span_h >= 0 and span_w >= 0, f"{where}: kernel larger than the padded input")
         oh, ow = span_h // op.stride_h + 1, span_w // op.stride_w + 1
         _check((y.h, y.w) == (oh, ow), f"{where}: output {y.h}x{y.w}, formula gives {oh}x{ow}")
-    elif op.kind in (FULLY_CONNECTED, ADD, CONCAT, MUL, LUT):
+    elif op.kind in (FULLY_CONNECTED, ADD, CONCAT, MUL, LUT, GATHER):
         _check(not any(geometry), f"{where}: unused kernel/stride/padding fields not zero")
     # GLOBAL_AVERAGE_POOL: FORMAT.md lists "the pools" as having kernel 1...64 but gives GAP no window;
     # its geometry fields are not checked.
@@ -482,10 +483,13 @@ def _validate_op(op, reserved, tensors, producer, input_tensor, data, warnings):
         _check(z.shape in ((1, 1, y.c), y.shape), f"{where}: input1 {z.shape} is neither 1x1x{y.c} nor {y.shape}")
     elif op.kind == LUT:
         _check(x.shape == y.shape, f"{where}: input {x.shape} and output {y.shape} differ")
+    elif op.kind == GATHER:
+        _check((x.h, x.w) == (y.h, y.w), f"{where}: input {x.shape} and output {y.shape} differ in H or W")
+        _check(x.scale == y.scale and x.zero_point == y.zero_point, f"{where}: output quantisation differs from the input's")
 
     if uses_act:
         _check(-128 <= op.act_min <= op.act_max <= 127, f"{where}: act range [{op.act_min}, {op.act_max}] invalid")
-    elif op.kind in (CONCAT, LUT):
+    elif op.kind in (CONCAT, LUT, GATHER):
         _check((op.act_min, op.act_max) == (-128, 127), f"{where}: act range [{op.act_min}, {op.act_max}] not -128...127 (no clamp)")
     elif (op.act_min, op.act_max) not in ((0, 0), (-128, 127)):
         # FORMAT.md's arithmetic for the pools has no clamp; this reference applies none.
@@ -515,6 +519,8 @@ def _validate_op(op, reserved, tensors, producer, input_tensor, data, warnings):
         need = {"multipliers": 4, "shifts": 4}
     elif op.kind == LUT:
         need = {"weights": 256}
+    elif op.kind == GATHER:
+        need = {"weights": 4 * cout}
     else:
         need = {}
     arrays = {}
@@ -525,14 +531,18 @@ def _validate_op(op, reserved, tensors, producer, input_tensor, data, warnings):
         _check(off % 64 == 0, f"{where}: {nm} offset {off} not a multiple of 64")
         _check(off + sz <= len(data), f"{where}: {nm} ({off}, {sz}) outside DATA ({len(data)} bytes)")
         _check(sz >= need[nm], f"{where}: {nm} is {sz} bytes, needs {need[nm]}")
-        if op.kind in (CONCAT, MUL, LUT):
+        if op.kind in (CONCAT, MUL, LUT, GATHER):
             _check(sz == need[nm], f"{where}: {nm} is {sz} bytes, not exactly {need[nm]}")
         end = min(_round_up(off + sz), len(data))
         _check(not any(data[off + sz:end]), f"{where}: {nm} not followed by zero padding")
         raw = data[off:off + need[nm]]
-        arrays[nm] = np.frombuffer(raw, dtype=np.int8 if nm == "weights" else "<i4").copy()
+        arrays[nm] = np.frombuffer(raw, dtype=np.int8 if nm == "weights" and op.kind != GATHER else "<i4").copy()
     if op.kind in (CONCAT, LUT):
         op.weights = arrays["weights"].reshape(-1, 256)     # one table per input
+        return
+    if op.kind == GATHER:
+        op.weights = arrays["weights"]
+        _check(np.all((op.weights >= 0) & (op.weights < cin)), f"{where}: an index is outside 0...{cin - 1}")
         return
     if "weights" in arrays:
         op.weights = arrays["weights"].reshape(wshape)
@@ -754,6 +764,11 @@ def lut(x, op):
     return op.weights[0][x.astype(np.int16) + 128]
 
 
+def gather(x, op):
+    """Output channel c is input channel index[c]: a copy, no arithmetic."""
+    return x[..., op.weights]
+
+
 def run_op(op, values, tensors):
     xt, yt = tensors[op.input0], tensors[op.output]
     x = values[op.input0]
@@ -777,6 +792,8 @@ def run_op(op, values, tensors):
         return mul(x, values[op.input1], op, xt, tensors[op.input1], yt)
     if op.kind == LUT:
         return lut(x, op)
+    if op.kind == GATHER:
+        return gather(x, op)
     raise BlobError(f"op {op.index}: unknown kind {op.kind}")
 
 

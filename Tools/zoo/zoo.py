@@ -31,7 +31,7 @@ import train_zoo  # noqa: E402
 import torch  # noqa: E402
 
 ALL = ["mobilenet_v2", "mobilenet_v3_small", "mobilenet_v3_large", "resnet18", "resnet50", "squeezenet1_1",
-       "efficientnet_b0", "mnasnet1_0", "regnet_x_400mf"]
+       "efficientnet_b0", "mnasnet1_0", "regnet_x_400mf", "shufflenet_v2_x1_0"]
 MEAN = np.array([0.485, 0.456, 0.406], np.float32)
 STD = np.array([0.229, 0.224, 0.225], np.float32)
 SIZE = 224

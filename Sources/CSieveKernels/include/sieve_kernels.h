@@ -75,6 +75,14 @@ typedef struct {
     int32_t pixels;
 } sieve_concat_params;
 
+// GATHER: output channel c of each pixel is input channel index[c] (channel shuffles and splits).
+typedef struct {
+    const int8_t *input;        // [pixels][in_c]
+    int8_t *output;             // [pixels][out_c]
+    const int32_t *index;       // [out_c], each in 0 ... in_c - 1
+    int32_t pixels, in_c, out_c;
+} sieve_gather_params;
+
 // MUL: out = clamp(rq((x0 - zp0) * (x1 - zp1), M, s) + zp_out, act_min, act_max), x1 either the
 // same shape as x0 or one value per channel broadcast over every pixel (squeeze-excitation).
 typedef struct {
@@ -122,6 +130,7 @@ void sieve_channel_sums_s8__scalar(const int8_t *input, int32_t *sums, int32_t p
 void sieve_add_s8__scalar(const sieve_add_params *p);
 void sieve_concat_s8__scalar(const sieve_concat_params *p);
 void sieve_mul_s8__scalar(const sieve_mul_params *p);
+void sieve_gather_s8__scalar(const sieve_gather_params *p);
 // LUT: output[i] = table[input[i] + 128] (sigmoid, hard-swish, ... precomputed by the quantiser).
 void sieve_lut_s8__scalar(const int8_t *input, int8_t *output, const int8_t *table, int32_t count);
 
@@ -172,6 +181,7 @@ void sieve_maxpool_run(int32_t isa, const sieve_pool_params *p);
 void sieve_avgpool_run(int32_t isa, const sieve_pool_params *p);
 void sieve_concat_run(int32_t isa, const sieve_concat_params *p);
 void sieve_mul_run(int32_t isa, const sieve_mul_params *p);
+void sieve_gather_run(int32_t isa, const sieve_gather_params *p);
 void sieve_lut_run(int32_t isa, const int8_t *input, int8_t *output, const int8_t *table, int32_t count);
 
 // The parameters of output rows [row_begin, row_end) of a conv or depthwise conv: a band any
