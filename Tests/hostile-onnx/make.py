@@ -80,3 +80,21 @@ def conv_chain(count):
 # 100,000-node graph.
 save("tensors-5004", conv_chain(5003))
 save("nodes-100000", conv_chain(100_000))
+
+
+# Channel shuffles and splits: a 5-D Reshape whose group dims multiply past 2^63, Split sizes that
+# sum past 2^63, a Slice from INT64_MIN.
+def int64s(name, values):
+    return numpy_helper.from_array(np.array(values, np.int64), name)
+
+
+two = numpy_helper.from_array(np.ones((2, 1, 1, 1), np.float32), "w")
+save("shuffle-groups-2p40x2p40", model(
+    [helper.make_node("Conv", ["x", "w"], ["c"]), helper.make_node("Reshape", ["c", "g"], ["y"])],
+    [two, int64s("g", [1, 1 << 40, 1 << 40, 28, 28])]))
+save("split-sizes-2p62", model(
+    [helper.make_node("Conv", ["x", "w"], ["c"]), helper.make_node("Split", ["c", "s"], ["y", "z"], axis=1)],
+    [two, int64s("s", [1 << 62, 1 << 62])], outputs=("y", "z")))
+save("slice-int64-min", model(
+    [helper.make_node("Conv", ["x", "w"], ["c"]), helper.make_node("Slice", ["c", "lo", "hi", "ax"], ["y"])],
+    [two, int64s("lo", [-(1 << 63)]), int64s("hi", [-(1 << 63)]), int64s("ax", [1])]))

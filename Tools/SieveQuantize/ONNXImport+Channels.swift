@@ -50,9 +50,10 @@ extension ONNXImporter {
         let allowZero = try n.int("allowzero", 0)
         var dims = target
         for i in dims.indices where dims[i] == 0 && allowZero == 0 && i < s.dims.count { dims[i] = s.dims[i] }
-        if let minus = dims.firstIndex(of: -1), dims.filter({ $0 == -1 }).count == 1 {
-            let known = dims.enumerated().filter { $0.offset != minus }.reduce(1) { $0 * $1.element }
-            if known > 0 && shape.count % known == 0 { dims[minus] = shape.count / known }
+        if let minus = dims.firstIndex(of: -1), dims.filter({ $0 == -1 }).count == 1,
+           let known = checkedProduct(dims.enumerated().filter { $0.offset != minus }.map { $0.element }),
+           known > 0 && shape.count % known == 0 {
+            dims[minus] = shape.count / known
         }
         guard dims == [1, shape.c, shape.h, shape.w] else {
             throw n.unsupported("reshaping the shuffled view \(s.dims) to \(target): only back to [1, \(shape.c), \(shape.h), \(shape.w)] is supported")
@@ -80,7 +81,7 @@ extension ONNXImporter {
             let each = (c + parts - 1) / parts
             sizes = (0..<parts).map { max(0, min(each, c - $0 * each)) }
         }
-        guard sizes.count == parts, sizes.allSatisfy({ $0 >= 1 }), sizes.reduce(0, +) == c else {
+        guard sizes.count == parts, sizes.allSatisfy({ (1...c).contains($0) }), sizes.reduce(0, +) == c else {
             throw n.unsupported("split sizes \(sizes) do not cut \(c) channels into \(parts) non-empty parts")
         }
         var first = 0

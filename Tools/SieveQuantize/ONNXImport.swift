@@ -398,7 +398,7 @@ struct ONNXImporter {
         } else if dims == [1, shape.c, shape.h, shape.w] {
             try alias(n, from: n.input(0), to: n.node.output[0])
             rank2.remove(n.node.output[0])
-        } else if dims.count == 5 && dims[0] == 1 && dims[1] * dims[2] == shape.c && dims[3] == shape.h && dims[4] == shape.w
+        } else if dims.count == 5 && dims[0] == 1 && checkedProduct(dims[1...2]) == shape.c && dims[3] == shape.h && dims[4] == shape.w
                     && !rank2.contains(n.input(0)) {
             try startShuffle(n, x, dims: dims)
         } else {
