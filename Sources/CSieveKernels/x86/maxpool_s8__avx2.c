@@ -1,5 +1,7 @@
-// Max pool on AVX2: a byte max over the window, 32 channels at a time; the last channels (fewer than
-// 32) go 16 at a time, then one by one, so nothing is read or written past a pixel's channels.
+// Max pool on AVX2: a byte max over the window, 32 channels at a time. The last channels (fewer than
+// 32) go 16 at a time, the final 16 (or 8) overlapping the block before: max is idempotent, so the
+// overlap writes the same bytes, and nothing is read or written past a pixel's channels. Fewer than
+// 8 channels in all go one by one. (ShuffleNet's 24-channel pool: 8 of 24 channels were scalar.)
 #if defined(__x86_64__)
 #include <string.h>
 #include "sieve_isa.h"
@@ -32,15 +34,35 @@ void sieve_maxpool_s8__avx2(const sieve_pool_params *p) {
                 }
                 _mm256_storeu_si256((__m256i *)(out + c), best);
             }
-            for (; c + 16 <= p->channels; c += 16) {
-                __m128i best = _mm_set1_epi8(-128);
-                for (int32_t ky = 0; ky < rows; ky++) {
-                    for (int32_t kx = 0; kx < cols; kx++) {
-                        const int8_t *in = corner + ((ptrdiff_t)ky * p->in_w + kx) * p->channels + c;
-                        best = _mm_max_epi8(best, _mm_loadu_si128((const __m128i *)in));
+            const int32_t channels = p->channels;
+            if (c < channels && channels >= 16) {
+                for (;; c += 16) {
+                    if (c + 16 > channels) c = channels - 16;  // the overlapping last block
+                    __m128i best = _mm_set1_epi8(-128);
+                    for (int32_t ky = 0; ky < rows; ky++) {
+                        for (int32_t kx = 0; kx < cols; kx++) {
+                            const int8_t *in = corner + ((ptrdiff_t)ky * p->in_w + kx) * channels + c;
+                            best = _mm_max_epi8(best, _mm_loadu_si128((const __m128i *)in));
+                        }
                     }
+                    _mm_storeu_si128((__m128i *)(out + c), best);
+                    if (c + 16 == channels) break;
                 }
-                _mm_storeu_si128((__m128i *)(out + c), best);
+                c = channels;
+            } else if (c < channels && channels >= 8) {
+                for (;; c += 8) {
+                    if (c + 8 > channels) c = channels - 8;
+                    __m128i best = _mm_set1_epi8(-128);
+                    for (int32_t ky = 0; ky < rows; ky++) {
+                        for (int32_t kx = 0; kx < cols; kx++) {
+                            const int8_t *in = corner + ((ptrdiff_t)ky * p->in_w + kx) * channels + c;
+                            best = _mm_max_epi8(best, _mm_loadl_epi64((const __m128i *)in));
+                        }
+                    }
+                    _mm_storel_epi64((__m128i *)(out + c), best);
+                    if (c + 8 == channels) break;
+                }
+                c = channels;
             }
             for (; c < p->channels; c++) {
                 int8_t best = -128;
