@@ -252,8 +252,32 @@ void sieve_mul_run(int32_t isa, const sieve_mul_params *p) {
     sieve_mul_s8__scalar(p);
 }
 
-// CONCAT is copies and table lookups: one kernel serves every path.
+typedef void (*sieve_lut_rows_fn)(const int8_t *, int32_t, int8_t *, int32_t, int32_t, int32_t, const int8_t *);
+
+// CONCAT with the path's LUT kernel: an input whose table is the identity is a copy per pixel; a
+// table runs over the input as `pixels` rows of its channels, written `out_c` bytes apart.
+static void concat_with(const sieve_concat_params *p, sieve_lut_rows_fn lut_rows) {
+    int32_t out_c = 0;
+    for (int32_t k = 0; k < p->input_count; k++) out_c += p->channels[k];
+    int32_t first = 0;
+    for (int32_t k = 0; k < p->input_count; k++) {
+        const int32_t c = p->channels[k];
+        if (p->tables[k] == NULL) {
+            for (int32_t i = 0; i < p->pixels; i++) memcpy(p->output + (size_t)i * out_c + first, p->inputs[k] + (size_t)i * c, (size_t)c);
+        } else {
+            lut_rows(p->inputs[k], c, p->output + first, out_c, p->pixels, c, p->tables[k]);
+        }
+        first += c;
+    }
+}
+
 void sieve_concat_run(int32_t isa, const sieve_concat_params *p) {
+#if defined(__x86_64__)
+    if (isa == SIEVE_ISA_AVX512VNNI || isa == SIEVE_ISA_AVX2) { concat_with(p, sieve_lut_rows_s8__avx2); return; }
+#endif
+#if defined(__aarch64__)
+    if (isa == SIEVE_ISA_NEON || isa == SIEVE_ISA_NEONDOT || isa == SIEVE_ISA_I8MM) { concat_with(p, sieve_lut_rows_s8__neon); return; }
+#endif
     (void)isa;
     sieve_concat_s8__scalar(p);
 }

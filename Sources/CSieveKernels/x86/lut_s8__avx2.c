@@ -1,6 +1,7 @@
 // LUT (docs/FORMAT.md) on AVX2: 32 bytes per step, the 256-byte table as 16 vpshufb tables of 16.
 // Step k looks up every lane with index - 16k saturated into 0x70...0x7F when it lies in [0, 15]
-// and into 0x80...0xFF (vpshufb writes 0) otherwise, so the 16 results OR together.
+// and into 0x80...0xFF (vpshufb writes 0) otherwise, so the 16 results OR together. Rows of a strided
+// 2-D block share the loaded tables: CONCAT runs each input's channels of every pixel as one row.
 #if defined(__x86_64__)
 #include <string.h>
 #include "sieve_isa.h"
@@ -9,10 +10,12 @@
 #include <immintrin.h>
 
 SIEVE_TARGET_BEGIN("avx2")
-void sieve_lut_s8__avx2(const int8_t *input, int8_t *output, const int8_t *table, int32_t count) {
+void sieve_lut_rows_s8__avx2(const int8_t *input, int32_t input_stride, int8_t *output, int32_t output_stride,
+                             int32_t rows, int32_t count, const int8_t *table) {
     __m256i tables[16];
     for (int k = 0; k < 16; k++) tables[k] = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(table + 16 * k)));
     const __m256i bias = _mm256_set1_epi8((char)0x80), step = _mm256_set1_epi8(16), lift = _mm256_set1_epi8(0x70);
+    for (int32_t row = 0; row < rows; row++, input += input_stride, output += output_stride)
     for (int32_t i = 0; i < count; i += 32) {
         const int32_t n = count - i < 32 ? count - i : 32;
         int8_t in[32] = {0}, out[32];
@@ -34,6 +37,10 @@ void sieve_lut_s8__avx2(const int8_t *input, int8_t *output, const int8_t *table
             memcpy(output + i, out, (size_t)n);
         }
     }
+}
+
+void sieve_lut_s8__avx2(const int8_t *input, int8_t *output, const int8_t *table, int32_t count) {
+    sieve_lut_rows_s8__avx2(input, 0, output, 0, 1, count, table);
 }
 SIEVE_TARGET_END
 #endif
