@@ -24,19 +24,17 @@ extension ONNXImporter {
         }
         // CONCAT takes 2...4 inputs; more (DenseNet's blocks) become a chain of links, each
         // concatenating the previous link's output with up to three more inputs.
+        func joined(_ parts: [Int]) -> Shape {
+            Shape(c: parts.reduce(0) { $0 + graph.values[$1].shape.c }, h: shapes[0].h, w: shapes[0].w)
+        }
         var links: [Int] = []
         while inputs.count > 4 {
             let part = Array(inputs[0..<4])
-            let v = graph.values.count
-            let channels = part.reduce(0) { $0 + graph.values[$1].shape.c }
-            graph.values.append(Value(name: "\(n.node.output[0])#part\(links.count + 1)", shape: Shape(c: channels, h: shapes[0].h, w: shapes[0].w),
-                                      producer: graph.layers.count))
-            graph.layers.append(Layer(node: n.name, opType: "Concat", kind: .concat, inputs: part, output: v, order: n.index))
-            links.append(graph.layers.count - 1)
-            inputs = [v] + inputs[4...]
+            let link = try addLayer(n, .concat, inputs: part, shape: joined(part), output: "\(n.node.output[0])#part\(links.count + 1)")
+            links.append(link)
+            inputs = [graph.layers[link].output] + inputs[4...]
         }
-        let channels = inputs.reduce(0) { $0 + graph.values[$1].shape.c }
-        let last = try addLayer(n, .concat, inputs: inputs, shape: Shape(c: channels, h: shapes[0].h, w: shapes[0].w))
+        let last = try addLayer(n, .concat, inputs: inputs, shape: joined(inputs))
         for l in links { graph.layers[l].quantisedAs = graph.layers[last].output }
     }
 
