@@ -16,6 +16,8 @@ public func fuzzFrames(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
     if !word.isEmpty { words.append(String(decoding: word, as: UTF8.self)) }
     guard let options = try? RunOptions.parse(words), !options.help else { return 0 }
     guard options.width <= 4096, options.height <= 4096 else { return 0 }  // keep each run small
+    // A stride of megabytes makes a frame of gigabytes that the byte loop below fills for minutes.
+    guard sieve_frame_bytes(options.format, options.width, options.height, options.stride) <= 64 << 20 else { return 0 }
     let table = (0..<768).map { Int8(truncatingIfNeeded: $0) }
     for channels: Int32 in [1, 3] {
         guard let preprocessor = try? Preprocessor(options: options, inputTable: table, width: 28, height: 20, channels: channels) else { return 0 }
