@@ -72,16 +72,7 @@ import Testing
         }
     }
 
-    static func refusal(_ cut: (inout ONNXBuilder) -> Void) -> String {
-        do {
-            _ = try gathers(model(cut: cut))
-            return "imported"
-        } catch let error as QuantizeError {
-            return error.description
-        } catch {
-            return "\(error)"
-        }
-    }
+    static func refusal(_ cut: (inout ONNXBuilder) -> Void) -> String { importOutcome(model(cut: cut)) }
 
     @Test func refusalsSayWhatIsSupported() {
         let crop = Self.refusal { b in

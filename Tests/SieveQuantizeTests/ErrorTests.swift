@@ -17,6 +17,18 @@ func quantizeError(_ builder: ONNXBuilder, h: Int = 8, w: Int = 8) -> QuantizeEr
     }
 }
 
+/// "imported" when `builder`'s graph imports, else the error's description (the line a user reads).
+func importOutcome(_ builder: ONNXBuilder) -> String {
+    do {
+        _ = try ONNXImporter.importGraph(Onnx_ModelProto(serializedBytes: builder.bytes()), options: .none)
+        return "imported"
+    } catch let error as QuantizeError {
+        return error.description
+    } catch {
+        return "\(error)"
+    }
+}
+
 /// conv -> `op` -> GAP -> Flatten -> Gemm, input [1,1,8,8].
 func modelWith(_ op: String, _ attributes: [Onnx_AttributeProto] = [], name: String? = nil, extraInputs: [String] = []) -> ONNXBuilder {
     var b = ONNXBuilder()

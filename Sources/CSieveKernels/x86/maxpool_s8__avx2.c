@@ -34,33 +34,19 @@ void sieve_maxpool_s8__avx2(const sieve_pool_params *p) {
                 }
                 _mm256_storeu_si256((__m256i *)(out + c), best);
             }
-            const int32_t channels = p->channels;
-            if (c < channels && channels >= 16) {
-                for (;; c += 16) {
-                    if (c + 16 > channels) c = channels - 16;  // the overlapping last block
+            const int32_t channels = p->channels, width = channels >= 16 ? 16 : 8;
+            if (c < channels && channels >= 8) {
+                for (;; c += width) {
+                    if (c + width > channels) c = channels - width;  // the overlapping last block
                     __m128i best = _mm_set1_epi8(-128);
                     for (int32_t ky = 0; ky < rows; ky++) {
                         for (int32_t kx = 0; kx < cols; kx++) {
-                            const int8_t *in = corner + ((ptrdiff_t)ky * p->in_w + kx) * channels + c;
-                            best = _mm_max_epi8(best, _mm_loadu_si128((const __m128i *)in));
+                            const __m128i *in = (const __m128i *)(corner + ((ptrdiff_t)ky * p->in_w + kx) * channels + c);
+                            best = _mm_max_epi8(best, width == 16 ? _mm_loadu_si128(in) : _mm_loadl_epi64(in));
                         }
                     }
-                    _mm_storeu_si128((__m128i *)(out + c), best);
-                    if (c + 16 == channels) break;
-                }
-                c = channels;
-            } else if (c < channels && channels >= 8) {
-                for (;; c += 8) {
-                    if (c + 8 > channels) c = channels - 8;
-                    __m128i best = _mm_set1_epi8(-128);
-                    for (int32_t ky = 0; ky < rows; ky++) {
-                        for (int32_t kx = 0; kx < cols; kx++) {
-                            const int8_t *in = corner + ((ptrdiff_t)ky * p->in_w + kx) * channels + c;
-                            best = _mm_max_epi8(best, _mm_loadl_epi64((const __m128i *)in));
-                        }
-                    }
-                    _mm_storel_epi64((__m128i *)(out + c), best);
-                    if (c + 8 == channels) break;
+                    if (width == 16) _mm_storeu_si128((__m128i *)(out + c), best); else _mm_storel_epi64((__m128i *)(out + c), best);
+                    if (c + width == channels) break;
                 }
                 c = channels;
             }
