@@ -1,6 +1,13 @@
-// Depthwise convolution (depth multiplier 1) on AVX-512: the band is staged padded, weights are
-// widened to int32 at pack time, and each output pixel accumulates 16 channels per zmm with
-// vpmulld, four pixels at a time so every weight load serves four. Multipliers > 1 stay scalar.
+// Depthwise convolution (depth multiplier 1) on AVX-512 VNNI. vpdpbusd adds four u8 x s8 products
+// into each int32 lane, so every output row first restages the input rows its kernel reads as
+// "quads": for each input column and channel, the bytes of four kernel rows side by side (a 3x3
+// kernel's three rows and a zero-weight fourth), as u8 = x + 128 (the bias absorbs 128 * sum(w)).
+// A 3x3 kernel then costs 3 vpdpbusd per 16 channels and output pixel instead of 9 multiplies.
+//
+// Channels go in blocks of 64. The byte and word unpacks that build the quads work within 128-bit
+// lanes, so lane 4L + i of accumulator j holds channel 16L + 4j + i; weights, bias and
+// requantisation constants are packed in that order, and the two saturating packs at the end
+// (also per 128-bit lane) put the bytes back in channel order. Multipliers > 1 stay scalar.
 #if defined(__x86_64__)
 #include "sieve_isa.h"
 #include "sieve_pack.h"
@@ -11,69 +18,148 @@
 
 SIEVE_TARGET_BEGIN("avx512f,avx512bw,avx512vl,avx512vnni")
 #include "requantize_avx512.h"
-#include "dwconv_wide.h"
 
-#define PIXELS 4
+// The packed op, per block of 64 channels (4 accumulators of 16 lanes):
+//   int8  weights[blocks][groups][kernel_w][4][16][4]   (lane's channel, kernel rows 4g...4g+3)
+//   int32 bias[blocks][4][16]                           bias - 128 * sum of the channel's weights
+//   int32 multipliers[blocks][4][16]
+//   sieve_rq_block_avx512 requant[blocks][4]
+typedef struct {
+    const int8_t *weights;
+    const int32_t *bias, *multipliers;
+    const sieve_rq_block_avx512 *requant;
+    int32_t blocks, groups;  // 64-channel blocks; groups of four kernel rows
+} dw_quad_view;
+
+static dw_quad_view dw_quad(const void *packed, const sieve_conv_params *p) {
+    dw_quad_view v;
+    v.blocks = (p->out_c + 63) / 64;
+    v.groups = (p->kernel_h + 3) / 4;
+    v.weights = (const int8_t *)packed;
+    v.bias = (const int32_t *)(v.weights + (size_t)v.blocks * v.groups * p->kernel_w * 256);
+    v.multipliers = v.bias + (size_t)v.blocks * 64;
+    v.requant = (const sieve_rq_block_avx512 *)(v.multipliers + (size_t)v.blocks * 64);
+    return v;
+}
+
+// The channel (within its block) of lane `lane` of accumulator j.
+static inline int32_t quad_channel(int32_t j, int32_t lane) { return 16 * (lane / 4) + 4 * j + lane % 4; }
 
 size_t sieve_dwconv_packed_size__avx512vnni(const sieve_conv_params *p) {
     if (p->out_c != p->in_c) return 0;
-    return dw_wide_size(p) + (size_t)sieve_round_up(p->out_c, 16) / 16 * sizeof(sieve_rq_block_avx512);
+    const size_t blocks = (size_t)(p->out_c + 63) / 64, groups = (size_t)(p->kernel_h + 3) / 4;
+    return blocks * (groups * (size_t)p->kernel_w * 256 + 2 * 64 * sizeof(int32_t) + 4 * sizeof(sieve_rq_block_avx512));
 }
 
 void sieve_dwconv_pack__avx512vnni(const sieve_conv_params *p, void *packed) {
-    dw_wide_pack(p, packed);
-    const dw_wide_view v = dw_wide(packed, p);
-    sieve_rq_block_avx512 *blocks = (sieve_rq_block_avx512 *)v.blocks;
-    for (int32_t c = 0; c < v.cp; c += 16) sieve_rq_block_fill(blocks + c / 16, v.multipliers + c, v.shifts + c);
-}
-
-size_t sieve_dwconv_scratch_size__avx512vnni(const sieve_conv_params *p) { return dw_wide_scratch_size(p); }
-
-static inline __attribute__((always_inline)) void dw_pixels(const sieve_conv_params *p, const int8_t *x, int32_t pixel_stride,
-                                                           int32_t row_stride, const int32_t *w, int32_t cp, const int32_t *bias,
-                                                           const int32_t *multipliers, const sieve_rq_block_avx512 *block,
-                                                           const __m512i zlh[3], int8_t *out, __mmask16 mask, const int pixels) {
-    __m512i acc[PIXELS];
-    for (int j = 0; j < pixels; j++) acc[j] = _mm512_loadu_si512(bias);
-    for (int32_t ky = 0; ky < p->kernel_h; ky++) {
-        for (int32_t kx = 0; kx < p->kernel_w; kx++) {
-            const __m512i wv = _mm512_loadu_si512(w + (size_t)(ky * p->kernel_w + kx) * cp);
-            const int8_t *xt = x + (size_t)ky * row_stride + (size_t)kx * p->in_c;
-            for (int j = 0; j < pixels; j++) {
-                const __m512i xv = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(xt + (size_t)j * pixel_stride)));
-                acc[j] = _mm512_add_epi32(acc[j], _mm512_mullo_epi32(xv, wv));
+    const dw_quad_view v = dw_quad(packed, p);
+    int8_t *weights = (int8_t *)v.weights;
+    int32_t *bias = (int32_t *)v.bias, *multipliers = (int32_t *)v.multipliers;
+    sieve_rq_block_avx512 *requant = (sieve_rq_block_avx512 *)v.requant;
+    const int32_t kw = p->kernel_w;
+    for (int32_t b = 0; b < v.blocks; b++) {
+        for (int32_t j = 0; j < 4; j++) {
+            int32_t shifts[16];
+            for (int32_t lane = 0; lane < 16; lane++) {
+                const int32_t c = b * 64 + quad_channel(j, lane);
+                const int inside = c < p->out_c;
+                uint32_t sum = 0;
+                for (int32_t g = 0; g < v.groups; g++) {
+                    for (int32_t kx = 0; kx < kw; kx++) {
+                        for (int32_t r = 0; r < 4; r++) {
+                            const int32_t ky = 4 * g + r;
+                            const int8_t w = inside && ky < p->kernel_h ? p->weights[((size_t)ky * kw + kx) * p->out_c + c] : 0;
+                            weights[((((size_t)b * v.groups + g) * kw + kx) * 4 + j) * 64 + lane * 4 + r] = w;
+                            sum += (uint32_t)(int32_t)w;
+                        }
+                    }
+                }
+                const size_t at = ((size_t)b * 4 + j) * 16 + lane;
+                bias[at] = inside ? (int32_t)((uint32_t)p->bias[c] - 128u * sum) : 0;  // wraps, as the sum does
+                multipliers[at] = inside ? p->multipliers[c] : 1 << 30;
+                shifts[lane] = inside ? p->shifts[c] : 31;
             }
+            sieve_rq_block_fill(requant + (size_t)b * 4 + j, multipliers + ((size_t)b * 4 + j) * 16, shifts);
         }
     }
-    for (int j = 0; j < pixels; j++) {
-        _mm_mask_storeu_epi8(out + (size_t)j * p->out_c, mask, sieve_rq16_block_avx512(acc[j], multipliers, block, zlh[0], zlh[1], zlh[2]));
+}
+
+// One output row's quads for one channel block: [groups][span_w][4 vectors].
+size_t sieve_dwconv_scratch_size__avx512vnni(const sieve_conv_params *p) {
+    return (size_t)(p->kernel_h + 3) / 4 * (size_t)sieve_conv_span_w(p) * 256;
+}
+
+// The quads output row oy reads, channels [c0, c0 + 64) (masked), padded taps holding the input
+// zero point. Rows past the kernel's read as padding too: their weights are 0.
+static void stage_quads(const sieve_conv_params *p, int32_t oy, int32_t c0, __mmask64 mask, int32_t groups, int32_t span_w,
+                        __m512i *quads) {
+    const int32_t c = p->in_c;
+    const __m512i pad = _mm512_set1_epi8((char)(p->input_zero_point ^ 0x80)), flip = _mm512_set1_epi8((char)0x80);
+    for (int32_t g = 0; g < groups; g++) {
+        const int8_t *rows[4];
+        for (int32_t r = 0; r < 4; r++) {
+            const int32_t ky = 4 * g + r, iy = oy * p->stride_h - p->pad_top + ky;
+            rows[r] = ky < p->kernel_h && iy >= 0 && iy < p->in_h ? p->input + (size_t)iy * p->in_w * c + c0 : 0;
+        }
+        for (int32_t ix = 0; ix < span_w; ix++) {
+            const int32_t x = ix - p->pad_left;
+            const int inside = x >= 0 && x < p->in_w;
+            __m512i v[4];
+            for (int32_t r = 0; r < 4; r++) {
+                v[r] = inside && rows[r] ? _mm512_xor_si512(_mm512_maskz_loadu_epi8(mask, rows[r] + (size_t)x * c), flip) : pad;
+            }
+            const __m512i lo01 = _mm512_unpacklo_epi8(v[0], v[1]), hi01 = _mm512_unpackhi_epi8(v[0], v[1]);
+            const __m512i lo23 = _mm512_unpacklo_epi8(v[2], v[3]), hi23 = _mm512_unpackhi_epi8(v[2], v[3]);
+            __m512i *q = quads + ((size_t)g * span_w + ix) * 4;
+            _mm512_storeu_si512(q + 0, _mm512_unpacklo_epi16(lo01, lo23));
+            _mm512_storeu_si512(q + 1, _mm512_unpackhi_epi16(lo01, lo23));
+            _mm512_storeu_si512(q + 2, _mm512_unpacklo_epi16(hi01, hi23));
+            _mm512_storeu_si512(q + 3, _mm512_unpackhi_epi16(hi01, hi23));
+        }
+    }
+}
+
+// One output row of one channel block from its quads. Inlined with constant groups and kernel_w for
+// 3x3 kernels, so the tap loop unrolls and its 12 weight vectors stay in registers.
+static inline __attribute__((always_inline)) void quad_row(const sieve_conv_params *p, const __m512i *quads, int32_t span_w,
+                                                           const int8_t *weights, const int32_t *bias, const int32_t *multipliers,
+                                                           const sieve_rq_block_avx512 *requant, int8_t *out, __mmask64 mask,
+                                                           const int32_t groups, const int32_t kw) {
+    const __m512i out_zp = _mm512_set1_epi32(p->output_zero_point);
+    const __m512i lo = _mm512_set1_epi8((char)p->act_min), hi = _mm512_set1_epi8((char)p->act_max);
+    for (int32_t ox = 0; ox < p->out_w; ox++) {
+        __m512i acc[4];
+        for (int j = 0; j < 4; j++) acc[j] = _mm512_loadu_si512(bias + 16 * j);
+        for (int32_t g = 0; g < groups; g++) {
+            for (int32_t kx = 0; kx < kw; kx++) {
+                const __m512i *q = quads + ((size_t)g * span_w + (size_t)ox * p->stride_w + kx) * 4;
+                const int8_t *w = weights + ((size_t)g * kw + kx) * 256;
+                for (int j = 0; j < 4; j++) acc[j] = _mm512_dpbusd_epi32(acc[j], _mm512_loadu_si512(q + j), _mm512_loadu_si512(w + 64 * j));
+            }
+        }
+        __m512i r[4];
+        for (int j = 0; j < 4; j++) r[j] = sieve_rq_block_wide_avx512(acc[j], multipliers + 16 * j, requant + j, out_zp);
+        const __m512i bytes = _mm512_packs_epi16(_mm512_packs_epi32(r[0], r[1]), _mm512_packs_epi32(r[2], r[3]));
+        _mm512_mask_storeu_epi8(out + (size_t)ox * p->out_c, mask, _mm512_min_epi8(_mm512_max_epi8(bytes, lo), hi));
     }
 }
 
 void sieve_dwconv_s8__avx512vnni(const sieve_conv_params *p, const void *packed, void *scratch) {
-    sieve_pad_input(p, 0, (uint8_t *)scratch);
-    const int8_t *staged = (const int8_t *)scratch;
-    const int32_t c = p->in_c;
-    const dw_wide_view v = dw_wide(packed, p);
-    const int32_t cp = v.cp;
-    const int32_t row_stride = sieve_conv_span_w(p) * c, pixel_stride = p->stride_w * c;
-    const int32_t *w = v.weights, *bias = v.bias, *multipliers = v.multipliers;
-    const sieve_rq_block_avx512 *blocks = (const sieve_rq_block_avx512 *)v.blocks;
-    const __m512i zlh[3] = {_mm512_set1_epi32(p->output_zero_point), _mm512_set1_epi32(p->act_min), _mm512_set1_epi32(p->act_max)};
-    for (int32_t oy = 0; oy < p->out_h; oy++) {
-        const int8_t *x_row = staged + (size_t)oy * p->stride_h * row_stride;
-        int8_t *out_row = p->output + (size_t)oy * p->out_w * c;
-        for (int32_t c0 = 0; c0 < c; c0 += 16) {
-            const __mmask16 mask = c - c0 >= 16 ? 0xFFFF : (__mmask16)((1u << (c - c0)) - 1);
-            int32_t ox = 0;
-            for (; ox + PIXELS <= p->out_w; ox += PIXELS) {
-                dw_pixels(p, x_row + (size_t)ox * pixel_stride + c0, pixel_stride, row_stride, w + c0, cp, bias + c0, multipliers + c0,
-                          blocks + c0 / 16, zlh, out_row + (size_t)ox * c + c0, mask, PIXELS);
-            }
-            for (; ox < p->out_w; ox++) {
-                dw_pixels(p, x_row + (size_t)ox * pixel_stride + c0, pixel_stride, row_stride, w + c0, cp, bias + c0, multipliers + c0,
-                          blocks + c0 / 16, zlh, out_row + (size_t)ox * c + c0, mask, 1);
-            }
+    const dw_quad_view v = dw_quad(packed, p);
+    const int32_t c = p->in_c, kw = p->kernel_w, span_w = sieve_conv_span_w(p);
+    const int is_3x3 = p->kernel_h == 3 && kw == 3;
+    __m512i *quads = (__m512i *)scratch;
+    for (int32_t b = 0; b < v.blocks; b++) {
+        const int32_t c0 = b * 64;
+        const __mmask64 mask = c - c0 >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << (c - c0)) - 1);
+        const int8_t *weights = v.weights + (size_t)b * v.groups * kw * 256;
+        const int32_t *bias = v.bias + (size_t)b * 64, *multipliers = v.multipliers + (size_t)b * 64;
+        const sieve_rq_block_avx512 *requant = v.requant + (size_t)b * 4;
+        for (int32_t oy = 0; oy < p->out_h; oy++) {
+            stage_quads(p, oy, c0, mask, v.groups, span_w, quads);
+            int8_t *out = p->output + (size_t)oy * p->out_w * c + c0;
+            if (is_3x3) quad_row(p, quads, span_w, weights, bias, multipliers, requant, out, mask, 1, 3);
+            else quad_row(p, quads, span_w, weights, bias, multipliers, requant, out, mask, v.groups, kw);
         }
     }
 }

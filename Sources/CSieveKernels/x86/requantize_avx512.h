@@ -42,9 +42,10 @@ static inline void sieve_rq_block_fill(sieve_rq_block_avx512 *block, const int32
     }
 }
 
-// As sieve_rq16_avx512 with the block's constants.
-static inline __m128i sieve_rq16_block_avx512(__m512i acc, const int32_t *multipliers, const sieve_rq_block_avx512 *block,
-                                              __m512i zero_point, __m512i lo, __m512i hi) {
+// As sieve_rq16_avx512 with the block's constants, before the clamp: sixteen int32 results with the
+// zero point added (for a caller that narrows several vectors at once with saturating packs).
+static inline __m512i sieve_rq_block_wide_avx512(__m512i acc, const int32_t *multipliers, const sieve_rq_block_avx512 *block,
+                                                 __m512i zero_point) {
     const __m512i even = _mm512_srav_epi64(
         _mm512_add_epi64(_mm512_mul_epi32(acc, _mm512_loadu_si512(multipliers)), _mm512_load_si512(block->round_even)),
         _mm512_load_si512(block->shift_even));
@@ -52,10 +53,15 @@ static inline __m128i sieve_rq16_block_avx512(__m512i acc, const int32_t *multip
         _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(acc, 32), _mm512_load_si512(block->multiplier_odd)),
                          _mm512_load_si512(block->round_odd)),
         _mm512_load_si512(block->shift_odd));
-    __m512i r = _mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64(odd, 32));
-    r = _mm512_add_epi32(r, zero_point);
-    r = _mm512_max_epi32(_mm512_min_epi32(r, hi), lo);
-    return _mm512_cvtepi32_epi8(r);
+    const __m512i r = _mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64(odd, 32));
+    return _mm512_add_epi32(r, zero_point);
+}
+
+// As sieve_rq16_avx512 with the block's constants.
+static inline __m128i sieve_rq16_block_avx512(__m512i acc, const int32_t *multipliers, const sieve_rq_block_avx512 *block,
+                                              __m512i zero_point, __m512i lo, __m512i hi) {
+    const __m512i r = sieve_rq_block_wide_avx512(acc, multipliers, block, zero_point);
+    return _mm512_cvtepi32_epi8(_mm512_max_epi32(_mm512_min_epi32(r, hi), lo));
 }
 
 #endif
