@@ -16,7 +16,9 @@ whose ONNX Runtime float logits are EXPECT.npy). The conversion:
   Add                       Add
   MaxPool, AveragePool      MaxPooling2D / AveragePooling2D (pads as for Conv)
   GlobalAveragePool         GlobalAveragePooling2D(keepdims=True)
-  Flatten                   Flatten; it yields HWC order where ONNX flattens CHW, so the Gemm that
+  ReduceMean over H, W      GlobalAveragePooling2D (keepdims as the node says): the dynamo exporter's
+                            global pool
+  Flatten, Reshape to 2-D   Flatten; it yields HWC order where ONNX flattens CHW, so the Gemm that
                             reads it gets its input columns permuted from CHW to HWC order
   Gemm                      Dense (alpha, beta and transB folded into the kernel and bias)
   Constant, Identity        values / pass-through
@@ -179,9 +181,19 @@ class Builder:
                 yshape = (1, shape[1], *y.shape[1:3])
             elif op == "GlobalAveragePool":
                 y, yshape = keras.layers.GlobalAveragePooling2D(keepdims=True)(t), (1, shape[1], 1, 1)
-            elif op == "Flatten":
-                if a.get("axis", 1) != 1:
+            elif op == "ReduceMean":
+                axes = [int(v) for v in (self.const(node.input[1]) if len(node.input) > 1 and node.input[1] else a.get("axes", []))]
+                if len(shape) != 4 or sorted(v % 4 for v in axes) != [2, 3] or a.get("noop_with_empty_axes", 0):
+                    raise ConvertError(f"ReduceMean '{node.name}': only a mean over H and W of an NCHW tensor is supported")
+                keep = bool(a.get("keepdims", 1))
+                y = keras.layers.GlobalAveragePooling2D(keepdims=keep)(t)
+                yshape = (1, shape[1], 1, 1) if keep else (1, shape[1])
+            elif op in ("Flatten", "Reshape"):
+                if op == "Flatten" and a.get("axis", 1) != 1:
                     raise ConvertError(f"Flatten axis {a.get('axis')}: only axis 1 is supported")
+                target = [int(v) for v in self.const(node.input[1])] if op == "Reshape" else [1, -1]
+                if len(target) != 2 or target[0] not in (0, 1) or target[1] not in (-1, int(np.prod(shape[1:]))):
+                    raise ConvertError(f"Reshape '{node.name}' to {target}: only a flatten to [1, -1] is supported")
                 if len(shape) == 4:
                     _, cc, hh, ww = shape
                     # Keras position (h, w, c) holds ONNX index c*H*W + h*W + w.
