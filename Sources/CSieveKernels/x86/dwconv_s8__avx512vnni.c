@@ -119,28 +119,51 @@ static void stage_quads(const sieve_conv_params *p, int32_t oy, int32_t c0, __mm
     }
 }
 
-// One output row of one channel block from its quads. Inlined with constant groups and kernel_w for
-// 3x3 kernels, so the tap loop unrolls and its 12 weight vectors stay in registers.
+// `pixels` (1 or 2) output pixels of one channel block from their quads. Two at a time share the
+// requantisation constants' loads and give the out-of-order core two independent chains.
+static inline __attribute__((always_inline)) void quad_pixels(const sieve_conv_params *p, const __m512i *quads, int32_t span_w,
+                                                              const int8_t *weights, const int32_t *bias, const int32_t *multipliers,
+                                                              const sieve_rq_block_avx512 *requant, int8_t *out, __mmask64 mask,
+                                                              const int32_t groups, const int32_t kw, const int pixels) {
+    const __m512i out_zp = _mm512_set1_epi32(p->output_zero_point);
+    const __m512i lo = _mm512_set1_epi8((char)p->act_min), hi = _mm512_set1_epi8((char)p->act_max);
+    __m512i acc[2][4];
+    for (int n = 0; n < pixels; n++) {
+        for (int j = 0; j < 4; j++) acc[n][j] = _mm512_loadu_si512(bias + 16 * j);
+    }
+    for (int32_t g = 0; g < groups; g++) {
+        for (int32_t kx = 0; kx < kw; kx++) {
+            const int8_t *w = weights + ((size_t)g * kw + kx) * 256;
+            for (int j = 0; j < 4; j++) {
+                const __m512i wv = _mm512_loadu_si512(w + 64 * j);
+                for (int n = 0; n < pixels; n++) {
+                    const __m512i *q = quads + ((size_t)g * span_w + (size_t)n * p->stride_w + kx) * 4;
+                    acc[n][j] = _mm512_dpbusd_epi32(acc[n][j], _mm512_loadu_si512(q + j), wv);
+                }
+            }
+        }
+    }
+    for (int n = 0; n < pixels; n++) {
+        __m512i r[4];
+        for (int j = 0; j < 4; j++) r[j] = sieve_rq_block_wide_avx512(acc[n][j], multipliers + 16 * j, requant + j, out_zp);
+        const __m512i bytes = _mm512_packs_epi16(_mm512_packs_epi32(r[0], r[1]), _mm512_packs_epi32(r[2], r[3]));
+        _mm512_mask_storeu_epi8(out + (size_t)n * p->out_c, mask, _mm512_min_epi8(_mm512_max_epi8(bytes, lo), hi));
+    }
+}
+
+// One output row of one channel block. Inlined with constant groups and kernel_w for 3x3 kernels,
+// so the tap loops unroll.
 static inline __attribute__((always_inline)) void quad_row(const sieve_conv_params *p, const __m512i *quads, int32_t span_w,
                                                            const int8_t *weights, const int32_t *bias, const int32_t *multipliers,
                                                            const sieve_rq_block_avx512 *requant, int8_t *out, __mmask64 mask,
                                                            const int32_t groups, const int32_t kw) {
-    const __m512i out_zp = _mm512_set1_epi32(p->output_zero_point);
-    const __m512i lo = _mm512_set1_epi8((char)p->act_min), hi = _mm512_set1_epi8((char)p->act_max);
-    for (int32_t ox = 0; ox < p->out_w; ox++) {
-        __m512i acc[4];
-        for (int j = 0; j < 4; j++) acc[j] = _mm512_loadu_si512(bias + 16 * j);
-        for (int32_t g = 0; g < groups; g++) {
-            for (int32_t kx = 0; kx < kw; kx++) {
-                const __m512i *q = quads + ((size_t)g * span_w + (size_t)ox * p->stride_w + kx) * 4;
-                const int8_t *w = weights + ((size_t)g * kw + kx) * 256;
-                for (int j = 0; j < 4; j++) acc[j] = _mm512_dpbusd_epi32(acc[j], _mm512_loadu_si512(q + j), _mm512_loadu_si512(w + 64 * j));
-            }
-        }
-        __m512i r[4];
-        for (int j = 0; j < 4; j++) r[j] = sieve_rq_block_wide_avx512(acc[j], multipliers + 16 * j, requant + j, out_zp);
-        const __m512i bytes = _mm512_packs_epi16(_mm512_packs_epi32(r[0], r[1]), _mm512_packs_epi32(r[2], r[3]));
-        _mm512_mask_storeu_epi8(out + (size_t)ox * p->out_c, mask, _mm512_min_epi8(_mm512_max_epi8(bytes, lo), hi));
+    const size_t step = (size_t)p->stride_w * 4;
+    int32_t ox = 0;
+    for (; ox + 2 <= p->out_w; ox += 2) {
+        quad_pixels(p, quads + ox * step, span_w, weights, bias, multipliers, requant, out + (size_t)ox * p->out_c, mask, groups, kw, 2);
+    }
+    if (ox < p->out_w) {
+        quad_pixels(p, quads + ox * step, span_w, weights, bias, multipliers, requant, out + (size_t)ox * p->out_c, mask, groups, kw, 1);
     }
 }
 

@@ -26,13 +26,18 @@ static inline __m128i sieve_rq16_avx512(__m512i acc, const int32_t *multipliers,
     return _mm512_cvtepi32_epi8(r);
 }
 
-// The per-lane constants of a 16-channel block, precomputed at pack time (5 x 64 bytes): the odd
-// lanes' multipliers, and each half's shift and rounding term as 64-bit lanes.
+// The per-lane constants of a 16-channel block, precomputed at pack time (7 x 64 bytes): the odd
+// lanes' multipliers, and each half's shift and rounding term as 64-bit lanes. When every lane's
+// shift s is at least 33 (real layers' usual case) the block also holds s - 32 and 2^(s - 33) for
+// a cheaper exact form (sieve_rq_block_wide_avx512); else high_shift is all 0.
 typedef struct {
     int64_t multiplier_odd[8], shift_even[8], shift_odd[8], round_even[8], round_odd[8];
+    int32_t high_shift[16], high_round[16];
 } sieve_rq_block_avx512;
 
 static inline void sieve_rq_block_fill(sieve_rq_block_avx512 *block, const int32_t *multipliers, const int32_t *shifts) {
+    int high = 1;
+    for (int i = 0; i < 16; i++) high &= shifts[i] >= 33;
     for (int i = 0; i < 8; i++) {
         block->multiplier_odd[i] = multipliers[2 * i + 1];
         block->shift_even[i] = shifts[2 * i];
@@ -40,20 +45,31 @@ static inline void sieve_rq_block_fill(sieve_rq_block_avx512 *block, const int32
         block->round_even[i] = (int64_t)1 << (shifts[2 * i] - 1);
         block->round_odd[i] = (int64_t)1 << (shifts[2 * i + 1] - 1);
     }
+    for (int i = 0; i < 16; i++) {
+        block->high_shift[i] = high ? shifts[i] - 32 : 0;
+        block->high_round[i] = high ? 1 << (shifts[i] - 33) : 0;
+    }
 }
 
 // As sieve_rq16_avx512 with the block's constants, before the clamp: sixteen int32 results with the
 // zero point added (for a caller that narrows several vectors at once with saturating packs).
 static inline __m512i sieve_rq_block_wide_avx512(__m512i acc, const int32_t *multipliers, const sieve_rq_block_avx512 *block,
                                                  __m512i zero_point) {
-    const __m512i even = _mm512_srav_epi64(
-        _mm512_add_epi64(_mm512_mul_epi32(acc, _mm512_loadu_si512(multipliers)), _mm512_load_si512(block->round_even)),
-        _mm512_load_si512(block->shift_even));
-    const __m512i odd = _mm512_srav_epi64(
-        _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(acc, 32), _mm512_load_si512(block->multiplier_odd)),
-                         _mm512_load_si512(block->round_odd)),
-        _mm512_load_si512(block->shift_odd));
-    const __m512i r = _mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64(odd, 32));
+    const __m512i even = _mm512_mul_epi32(acc, _mm512_loadu_si512(multipliers));
+    const __m512i odd = _mm512_mul_epi32(_mm512_srli_epi64(acc, 32), _mm512_load_si512(block->multiplier_odd));
+    if (block->high_shift[0] != 0) {
+        // With P = acc * M and s >= 33: (P + 2^(s-1)) >> s == ((P >> 32) + 2^(s-33)) >> (s - 32)
+        // exactly (the low 32 bits of P cannot carry into the result), and in 32-bit lanes: |P >> 32|
+        // <= 2^30 and 2^(s-33) <= 2^29. The high halves of the even and odd products, then one
+        // 32-bit add and shift.
+        const __m512i high = _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(even, 32), odd);
+        const __m512i r = _mm512_srav_epi32(_mm512_add_epi32(high, _mm512_load_si512(block->high_round)),
+                                            _mm512_load_si512(block->high_shift));
+        return _mm512_add_epi32(r, zero_point);
+    }
+    const __m512i e = _mm512_srav_epi64(_mm512_add_epi64(even, _mm512_load_si512(block->round_even)), _mm512_load_si512(block->shift_even));
+    const __m512i o = _mm512_srav_epi64(_mm512_add_epi64(odd, _mm512_load_si512(block->round_odd)), _mm512_load_si512(block->shift_odd));
+    const __m512i r = _mm512_mask_blend_epi32(0xAAAA, e, _mm512_slli_epi64(o, 32));
     return _mm512_add_epi32(r, zero_point);
 }
 
