@@ -287,3 +287,47 @@ sys.exit(proc.returncode)
     assert "isa" not in rep["engines"]["sieve"]
     check_ratios(rep["ratios"], rep["engines"]["sieve"]["median_us"], rep["engines"], rep["fastest_int8_peer"],
                  rep["fastest_int8_peer_within_1pt"])
+
+
+def test_converter_dynamo_global_pool(tmp_path):
+    """tflite_convert.py on the default (dynamo) export of a conv, BatchNorm, ReLU, global pool and
+    Linear: its ReduceMean over H, W and Reshape to [1, C] convert, and the float Keras and TFLite
+    logits equal ONNX Runtime's; a ReduceMean over channels is refused by name."""
+    torch = pytest.importorskip("torch")
+    import onnx
+    from ai_edge_litert.interpreter import Interpreter  # noqa: F401 (LiteRT present, as the other tests need)
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.BatchNorm2d(8), torch.nn.ReLU(),
+                                torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(8, 4)).eval()
+    path = tmp_path / "pool.onnx"
+    torch.onnx.export(model, (torch.zeros(1, 3, 16, 16),), str(path))
+    proto = onnx.load(str(path))
+    assert {"ReduceMean", "Reshape"} <= {n.op_type for n in proto.graph.node}
+    onnx.save(proto, str(path))  # weights inline
+    x = np.random.default_rng(1).standard_normal((8, 3, 16, 16)).astype(np.float32)
+    session = bench_engines.ort_session(str(path))
+    want = np.concatenate([session.run(None, {session.get_inputs()[0].name: x[i:i + 1]})[0] for i in range(len(x))])
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "want.npy", want)
+    cmd = [sys.executable, CONVERTER, str(path), "--calib", str(tmp_path / "x.npy"), "--check", str(tmp_path / "x.npy"),
+           "--expect", str(tmp_path / "want.npy"), "--float-out", str(tmp_path / "f.tflite"), "--int8-out", str(tmp_path / "q.tflite")]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    info = json.loads(proc.stdout)
+    assert "ReduceMean" in info["onnx_ops"] and info["keras_max_abs_diff"] <= 1e-4 * max(1.0, float(np.abs(want).max()))
+    engine = bench_engines.LiteRtEngine("pool", "float", str(tmp_path / "f.tflite"))
+    got = bench_engines.predictions(engine, [x[i:i + 1] for i in range(len(x))])
+    assert np.abs(got - want).max() <= 1e-3 * max(1.0, float(np.abs(want).max()))
+    # A mean over channels is not a global pool: refused, naming the node.
+    for node in proto.graph.node:
+        if node.op_type == "ReduceMean":
+            axes = next(i for i in proto.graph.initializer if i.name == node.input[1]) if len(node.input) > 1 else None
+            if axes is not None:
+                axes.CopyFrom(onnx.numpy_helper.from_array(np.array([1], np.int64), axes.name))
+            else:
+                node.attribute[:] = [onnx.helper.make_attribute("axes", [1])]
+    bad = tmp_path / "channel-mean.onnx"
+    onnx.save(proto, str(bad))
+    cmd[2] = str(bad)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert proc.returncode != 0 and "ReduceMean" in proc.stderr and "only a mean over H and W" in proc.stderr
