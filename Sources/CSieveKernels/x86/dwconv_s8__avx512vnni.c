@@ -7,7 +7,9 @@
 // Channels go in blocks of 64. The byte and word unpacks that build the quads work within 128-bit
 // lanes, so lane 4L + i of accumulator j holds channel 16L + 4j + i; weights, bias and
 // requantisation constants are packed in that order, and the two saturating packs at the end
-// (also per 128-bit lane) put the bytes back in channel order. Multipliers > 1 stay scalar.
+// (also per 128-bit lane) put the bytes back in channel order. With 16 or 32 channels at stride 1
+// a block holds 4 or 2 neighbouring pixels instead (a 64-byte load of a row covers them), so no lane
+// idles. Multipliers > 1 stay scalar.
 #if defined(__x86_64__)
 #include "sieve_isa.h"
 #include "sieve_pack.h"
@@ -45,6 +47,15 @@ static dw_quad_view dw_quad(const void *packed, const sieve_conv_params *p) {
 // The channel (within its block) of lane `lane` of accumulator j.
 static inline int32_t quad_channel(int32_t j, int32_t lane) { return 16 * (lane / 4) + 4 * j + lane % 4; }
 
+// Output pixels a 64-lane block covers: 64 / C neighbouring pixels for C = 16 or 32 at stride 1
+// (their bytes are contiguous in a row), else 1 pixel and 64 of its channels.
+static inline int32_t block_pixels(const sieve_conv_params *p) {
+    return p->stride_w == 1 && (p->in_c == 16 || p->in_c == 32) ? 64 / p->in_c : 1;
+}
+
+// Bits [0, n) of a 64-bit mask.
+static inline __mmask64 bits_below(int32_t n) { return n >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << n) - 1); }
+
 size_t sieve_dwconv_packed_size__avx512vnni(const sieve_conv_params *p) {
     if (p->out_c != p->in_c) return 0;
     const size_t blocks = (size_t)(p->out_c + 63) / 64, groups = (size_t)(p->kernel_h + 3) / 4;
@@ -61,7 +72,7 @@ void sieve_dwconv_pack__avx512vnni(const sieve_conv_params *p, void *packed) {
         for (int32_t j = 0; j < 4; j++) {
             int32_t shifts[16];
             for (int32_t lane = 0; lane < 16; lane++) {
-                const int32_t c = b * 64 + quad_channel(j, lane);
+                const int32_t c = block_pixels(p) > 1 ? quad_channel(j, lane) % p->out_c : b * 64 + quad_channel(j, lane);
                 const int inside = c < p->out_c;
                 uint32_t sum = 0;
                 for (int32_t g = 0; g < v.groups; g++) {
@@ -93,8 +104,8 @@ size_t sieve_dwconv_scratch_size__avx512vnni(const sieve_conv_params *p) {
 // zero point. Rows past the kernel's read as padding too: their weights are 0.
 static void stage_quads(const sieve_conv_params *p, int32_t oy, int32_t c0, __mmask64 mask, int32_t groups, int32_t span_w,
                         __m512i *quads) {
-    const int32_t c = p->in_c;
-    const __m512i pad = _mm512_set1_epi8((char)(p->input_zero_point ^ 0x80)), flip = _mm512_set1_epi8((char)0x80);
+    const int32_t c = p->in_c, pixels = block_pixels(p);
+    const __m512i pad = _mm512_set1_epi8((char)p->input_zero_point), flip = _mm512_set1_epi8((char)0x80);
     for (int32_t g = 0; g < groups; g++) {
         const int8_t *rows[4];
         for (int32_t r = 0; r < 4; r++) {
@@ -102,11 +113,15 @@ static void stage_quads(const sieve_conv_params *p, int32_t oy, int32_t c0, __mm
             rows[r] = ky < p->kernel_h && iy >= 0 && iy < p->in_h ? p->input + (size_t)iy * p->in_w * c + c0 : 0;
         }
         for (int32_t ix = 0; ix < span_w; ix++) {
+            // The block's pixels x ... x + pixels - 1 inside the input, [first, end), as a byte mask;
+            // the others are padding. The masked load reads only those bytes (no fault past a row).
             const int32_t x = ix - p->pad_left;
-            const int inside = x >= 0 && x < p->in_w;
+            const int32_t first = x < 0 ? -x : 0, end = p->in_w - x < pixels ? p->in_w - x : pixels;
+            const __mmask64 valid = end > first ? mask & bits_below(end * c) & ~bits_below(first * c) : 0;
             __m512i v[4];
             for (int32_t r = 0; r < 4; r++) {
-                v[r] = inside && rows[r] ? _mm512_xor_si512(_mm512_maskz_loadu_epi8(mask, rows[r] + (size_t)x * c), flip) : pad;
+                const int8_t *at = rows[r] ? (const int8_t *)((uintptr_t)rows[r] + (uintptr_t)((intptr_t)x * c)) : 0;
+                v[r] = _mm512_xor_si512(valid && at ? _mm512_mask_loadu_epi8(pad, valid, at) : pad, flip);
             }
             const __m512i lo01 = _mm512_unpacklo_epi8(v[0], v[1]), hi01 = _mm512_unpackhi_epi8(v[0], v[1]);
             const __m512i lo23 = _mm512_unpacklo_epi8(v[2], v[3]), hi23 = _mm512_unpackhi_epi8(v[2], v[3]);
@@ -123,8 +138,9 @@ static void stage_quads(const sieve_conv_params *p, int32_t oy, int32_t c0, __mm
 // requantisation constants' loads and give the out-of-order core two independent chains.
 static inline __attribute__((always_inline)) void quad_pixels(const sieve_conv_params *p, const __m512i *quads, int32_t span_w,
                                                               const int8_t *weights, const int32_t *bias, const int32_t *multipliers,
-                                                              const sieve_rq_block_avx512 *requant, int8_t *out, __mmask64 mask,
+                                                              const sieve_rq_block_avx512 *requant, int8_t *out, const __mmask64 masks[2],
                                                               const int32_t groups, const int32_t kw, const int pixels) {
+    const size_t step = (size_t)block_pixels(p) * p->stride_w;  // quad columns from one block's outputs to the next's
     const __m512i out_zp = _mm512_set1_epi32(p->output_zero_point);
     const __m512i lo = _mm512_set1_epi8((char)p->act_min), hi = _mm512_set1_epi8((char)p->act_max);
     __m512i acc[2][4];
@@ -137,7 +153,7 @@ static inline __attribute__((always_inline)) void quad_pixels(const sieve_conv_p
             for (int j = 0; j < 4; j++) {
                 const __m512i wv = _mm512_loadu_si512(w + 64 * j);
                 for (int n = 0; n < pixels; n++) {
-                    const __m512i *q = quads + ((size_t)g * span_w + (size_t)n * p->stride_w + kx) * 4;
+                    const __m512i *q = quads + ((size_t)g * span_w + (size_t)n * step + kx) * 4;
                     acc[n][j] = _mm512_dpbusd_epi32(acc[n][j], _mm512_loadu_si512(q + j), wv);
                 }
             }
@@ -147,7 +163,7 @@ static inline __attribute__((always_inline)) void quad_pixels(const sieve_conv_p
         __m512i r[4];
         for (int j = 0; j < 4; j++) r[j] = sieve_rq_block_wide_avx512(acc[n][j], multipliers + 16 * j, requant + j, out_zp);
         const __m512i bytes = _mm512_packs_epi16(_mm512_packs_epi32(r[0], r[1]), _mm512_packs_epi32(r[2], r[3]));
-        _mm512_mask_storeu_epi8(out + (size_t)n * p->out_c, mask, _mm512_min_epi8(_mm512_max_epi8(bytes, lo), hi));
+        _mm512_mask_storeu_epi8(out + (size_t)n * block_pixels(p) * p->out_c, masks[n], _mm512_min_epi8(_mm512_max_epi8(bytes, lo), hi));
     }
 }
 
@@ -157,13 +173,18 @@ static inline __attribute__((always_inline)) void quad_row(const sieve_conv_para
                                                            const int8_t *weights, const int32_t *bias, const int32_t *multipliers,
                                                            const sieve_rq_block_avx512 *requant, int8_t *out, __mmask64 mask,
                                                            const int32_t groups, const int32_t kw) {
-    const size_t step = (size_t)p->stride_w * 4;
+    // A step of two blocks covers 2 * pixels outputs; the last block's mask keeps only real ones.
+    const int32_t pixels = block_pixels(p), c = p->out_c;
+    const size_t step = (size_t)pixels * p->stride_w * 4;
     int32_t ox = 0;
-    for (; ox + 2 <= p->out_w; ox += 2) {
-        quad_pixels(p, quads + ox * step, span_w, weights, bias, multipliers, requant, out + (size_t)ox * p->out_c, mask, groups, kw, 2);
+    for (; ox + 2 * pixels <= p->out_w; ox += 2 * pixels) {
+        const __mmask64 masks[2] = {mask, mask};
+        quad_pixels(p, quads + (size_t)(ox / pixels) * step, span_w, weights, bias, multipliers, requant, out + (size_t)ox * c, masks, groups, kw, 2);
     }
-    if (ox < p->out_w) {
-        quad_pixels(p, quads + ox * step, span_w, weights, bias, multipliers, requant, out + (size_t)ox * p->out_c, mask, groups, kw, 1);
+    for (; ox < p->out_w; ox += pixels) {
+        const int32_t left = p->out_w - ox < pixels ? p->out_w - ox : pixels;
+        const __mmask64 masks[2] = {mask & bits_below(left * c), 0};
+        quad_pixels(p, quads + (size_t)(ox / pixels) * step, span_w, weights, bias, multipliers, requant, out + (size_t)ox * c, masks, groups, kw, 1);
     }
 }
 
@@ -174,7 +195,7 @@ void sieve_dwconv_s8__avx512vnni(const sieve_conv_params *p, const void *packed,
     __m512i *quads = (__m512i *)scratch;
     for (int32_t b = 0; b < v.blocks; b++) {
         const int32_t c0 = b * 64;
-        const __mmask64 mask = c - c0 >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << (c - c0)) - 1);
+        const __mmask64 mask = bits_below(block_pixels(p) * (c - c0));
         const int8_t *weights = v.weights + (size_t)b * v.groups * kw * 256;
         const int32_t *bias = v.bias + (size_t)b * 64, *multipliers = v.multipliers + (size_t)b * 64;
         const sieve_rq_block_avx512 *requant = v.requant + (size_t)b * 4;
