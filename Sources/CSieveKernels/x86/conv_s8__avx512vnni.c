@@ -63,12 +63,35 @@ static inline __attribute__((always_inline)) void conv_tile(
             }
         }
     }
-    for (int b = 0; b < blocks; b++) {
-        const __mmask16 mask = b == blocks - 1 ? last_mask : 0xFFFF;
-        for (int j = 0; j < pixels; j++) {
-            const __m128i r = sieve_rq16_block_avx512(acc[j][b], multipliers + 16 * b, shifts + b, zp_lo_hi[0], zp_lo_hi[1], zp_lo_hi[2]);
-            _mm_mask_storeu_epi8(out + (size_t)j * out_stride + 16 * b, mask, r);
+    if (blocks == 2) {
+        // Two pixels' 32 channels narrowed together: vpackssdw of each pixel's two blocks, vpacksswb
+        // of the pixels (both per 128-bit lane), one vpermd back to [pixel 0: channels 0-31 | pixel
+        // 1: 0-31], the clamp on bytes (act_min/act_max lie in int8, so saturating first is exact).
+        const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+        const __m512i lo = _mm512_set1_epi8((char)_mm_cvtsi128_si32(_mm512_castsi512_si128(zp_lo_hi[1])));
+        const __m512i hi = _mm512_set1_epi8((char)_mm_cvtsi128_si32(_mm512_castsi512_si128(zp_lo_hi[2])));
+        const __mmask64 mask = 0xFFFFull | (__mmask64)last_mask << 16;
+        for (int j = 0; j < pixels; j += 2) {
+            const int pair = j + 1 < pixels;
+            __m512i words[2];
+            for (int n = 0; n < 2; n++) {
+                const int at = pair ? j + n : j;
+                words[n] = _mm512_packs_epi32(sieve_rq_block_wide_avx512(acc[at][0], multipliers, shifts, zp_lo_hi[0]),
+                                              sieve_rq_block_wide_avx512(acc[at][1], multipliers + 16, shifts + 1, zp_lo_hi[0]));
+                if (!pair) { words[1] = words[0]; break; }
+            }
+            __m512i bytes = _mm512_permutexvar_epi32(order, _mm512_packs_epi16(words[0], words[1]));
+            bytes = _mm512_min_epi8(_mm512_max_epi8(bytes, lo), hi);
+            int8_t *at = out + (size_t)j * out_stride;
+            _mm512_mask_storeu_epi8(at, mask, bytes);
+            // Bytes 32-63 to the next pixel: the store's base 32 bytes before it, only those bytes written.
+            if (pair) _mm512_mask_storeu_epi8((void *)((uintptr_t)(at + out_stride) - 32), mask << 32, bytes);
         }
+        return;
+    }
+    for (int j = 0; j < pixels; j++) {
+        const __m128i r = sieve_rq16_block_avx512(acc[j][0], multipliers, shifts, zp_lo_hi[0], zp_lo_hi[1], zp_lo_hi[2]);
+        _mm_mask_storeu_epi8(out + (size_t)j * out_stride, last_mask, r);
     }
 }
 

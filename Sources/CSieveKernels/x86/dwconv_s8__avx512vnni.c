@@ -100,49 +100,64 @@ size_t sieve_dwconv_scratch_size__avx512vnni(const sieve_conv_params *p) {
     return (size_t)(p->kernel_h + 3) / 4 * (size_t)sieve_conv_span_w(p) * 256;
 }
 
+// One staged column: the four rows' bytes of the block at input column x, loaded under `valid`
+// (merged into the padding at the edges, where `valid` leaves out the pixels outside the input; the
+// masked loads read only those bytes, so nothing faults past a row), then interleaved into quads.
+static inline __attribute__((always_inline)) void stage_column(const int8_t *const rows[4], intptr_t offset, __mmask64 valid,
+                                                               __m512i pad, __m512i *q, const int edge) {
+    const __m512i flip = _mm512_set1_epi8((char)0x80);
+    __m512i v[4];
+    for (int32_t r = 0; r < 4; r++) {
+        const int8_t *at = (const int8_t *)((uintptr_t)rows[r] + (uintptr_t)offset);
+        if (!rows[r] || !valid) v[r] = pad;
+        else v[r] = edge ? _mm512_mask_loadu_epi8(pad, valid, at) : _mm512_maskz_loadu_epi8(valid, at);
+        v[r] = _mm512_xor_si512(v[r], flip);
+    }
+    const __m512i lo01 = _mm512_unpacklo_epi8(v[0], v[1]), hi01 = _mm512_unpackhi_epi8(v[0], v[1]);
+    const __m512i lo23 = _mm512_unpacklo_epi8(v[2], v[3]), hi23 = _mm512_unpackhi_epi8(v[2], v[3]);
+    _mm512_storeu_si512(q + 0, _mm512_unpacklo_epi16(lo01, lo23));
+    _mm512_storeu_si512(q + 1, _mm512_unpackhi_epi16(lo01, lo23));
+    _mm512_storeu_si512(q + 2, _mm512_unpacklo_epi16(hi01, hi23));
+    _mm512_storeu_si512(q + 3, _mm512_unpackhi_epi16(hi01, hi23));
+}
+
 // The quads output row oy reads, channels [c0, c0 + 64) (masked), padded taps holding the input
-// zero point. Rows past the kernel's read as padding too: their weights are 0.
+// zero point. Rows past the kernel's read as padding too: their weights are 0. Interior columns
+// (every pixel of the block inside the input) take a plain masked load in a loop of their own.
 static void stage_quads(const sieve_conv_params *p, int32_t oy, int32_t c0, __mmask64 mask, int32_t groups, int32_t span_w,
                         __m512i *quads) {
-    const int32_t c = p->in_c, pixels = block_pixels(p);
-    const __m512i pad = _mm512_set1_epi8((char)p->input_zero_point), flip = _mm512_set1_epi8((char)0x80);
+    const int32_t c = p->in_c, in_w = p->in_w, pixels = block_pixels(p), pad_left = p->pad_left;
+    const __m512i pad = _mm512_set1_epi8((char)p->input_zero_point);
+    // Interior columns ix: 0 <= ix - pad_left and ix - pad_left + pixels <= in_w.
+    const int32_t lo = pad_left < 0 ? 0 : (pad_left > span_w ? span_w : pad_left);
+    int32_t hi = pad_left + in_w - pixels + 1;
+    hi = hi < lo ? lo : (hi > span_w ? span_w : hi);
     for (int32_t g = 0; g < groups; g++) {
         const int8_t *rows[4];
         for (int32_t r = 0; r < 4; r++) {
             const int32_t ky = 4 * g + r, iy = oy * p->stride_h - p->pad_top + ky;
-            rows[r] = ky < p->kernel_h && iy >= 0 && iy < p->in_h ? p->input + (size_t)iy * p->in_w * c + c0 : 0;
+            rows[r] = ky < p->kernel_h && iy >= 0 && iy < p->in_h ? p->input + (size_t)iy * in_w * c + c0 : 0;
         }
+        __m512i *q = quads + (size_t)g * span_w * 4;
+        for (int32_t ix = lo; ix < hi; ix++) stage_column(rows, (intptr_t)(ix - pad_left) * c, mask, pad, q + (size_t)ix * 4, 0);
         for (int32_t ix = 0; ix < span_w; ix++) {
-            // The block's pixels x ... x + pixels - 1 inside the input, [first, end), as a byte mask;
-            // the others are padding. The masked load reads only those bytes (no fault past a row).
-            const int32_t x = ix - p->pad_left;
-            const int32_t first = x < 0 ? -x : 0, end = p->in_w - x < pixels ? p->in_w - x : pixels;
+            if (ix == lo) ix = hi;  // the interior is done
+            if (ix >= span_w) break;
+            const int32_t x = ix - pad_left;
+            const int32_t first = x < 0 ? -x : 0, end = in_w - x < pixels ? in_w - x : pixels;
             const __mmask64 valid = end > first ? mask & bits_below(end * c) & ~bits_below(first * c) : 0;
-            __m512i v[4];
-            for (int32_t r = 0; r < 4; r++) {
-                const int8_t *at = rows[r] ? (const int8_t *)((uintptr_t)rows[r] + (uintptr_t)((intptr_t)x * c)) : 0;
-                v[r] = _mm512_xor_si512(valid && at ? _mm512_mask_loadu_epi8(pad, valid, at) : pad, flip);
-            }
-            const __m512i lo01 = _mm512_unpacklo_epi8(v[0], v[1]), hi01 = _mm512_unpackhi_epi8(v[0], v[1]);
-            const __m512i lo23 = _mm512_unpacklo_epi8(v[2], v[3]), hi23 = _mm512_unpackhi_epi8(v[2], v[3]);
-            __m512i *q = quads + ((size_t)g * span_w + ix) * 4;
-            _mm512_storeu_si512(q + 0, _mm512_unpacklo_epi16(lo01, lo23));
-            _mm512_storeu_si512(q + 1, _mm512_unpackhi_epi16(lo01, lo23));
-            _mm512_storeu_si512(q + 2, _mm512_unpacklo_epi16(hi01, hi23));
-            _mm512_storeu_si512(q + 3, _mm512_unpackhi_epi16(hi01, hi23));
+            stage_column(rows, (intptr_t)x * c, valid, pad, q + (size_t)ix * 4, 1);
         }
     }
 }
 
 // `pixels` (1 or 2) output pixels of one channel block from their quads. Two at a time share the
 // requantisation constants' loads and give the out-of-order core two independent chains.
-static inline __attribute__((always_inline)) void quad_pixels(const sieve_conv_params *p, const __m512i *quads, int32_t span_w,
+static inline __attribute__((always_inline)) void quad_pixels(const __m512i *quads, int32_t span_w,
                                                               const int8_t *weights, const int32_t *bias, const int32_t *multipliers,
-                                                              const sieve_rq_block_avx512 *requant, int8_t *out, const __mmask64 masks[2],
-                                                              const int32_t groups, const int32_t kw, const int pixels) {
-    const size_t step = (size_t)block_pixels(p) * p->stride_w;  // quad columns from one block's outputs to the next's
-    const __m512i out_zp = _mm512_set1_epi32(p->output_zero_point);
-    const __m512i lo = _mm512_set1_epi8((char)p->act_min), hi = _mm512_set1_epi8((char)p->act_max);
+                                                              const sieve_rq_block_avx512 *requant, int8_t *out, size_t out_step,
+                                                              size_t step, const __mmask64 masks[2], const int32_t groups, const int32_t kw,
+                                                              const __m512i out_zp, const __m512i lo, const __m512i hi, const int pixels) {
     __m512i acc[2][4];
     for (int n = 0; n < pixels; n++) {
         for (int j = 0; j < 4; j++) acc[n][j] = _mm512_loadu_si512(bias + 16 * j);
@@ -163,7 +178,7 @@ static inline __attribute__((always_inline)) void quad_pixels(const sieve_conv_p
         __m512i r[4];
         for (int j = 0; j < 4; j++) r[j] = sieve_rq_block_wide_avx512(acc[n][j], multipliers + 16 * j, requant + j, out_zp);
         const __m512i bytes = _mm512_packs_epi16(_mm512_packs_epi32(r[0], r[1]), _mm512_packs_epi32(r[2], r[3]));
-        _mm512_mask_storeu_epi8(out + (size_t)n * block_pixels(p) * p->out_c, masks[n], _mm512_min_epi8(_mm512_max_epi8(bytes, lo), hi));
+        _mm512_mask_storeu_epi8(out + (size_t)n * out_step, masks[n], _mm512_min_epi8(_mm512_max_epi8(bytes, lo), hi));
     }
 }
 
@@ -174,17 +189,22 @@ static inline __attribute__((always_inline)) void quad_row(const sieve_conv_para
                                                            const sieve_rq_block_avx512 *requant, int8_t *out, __mmask64 mask,
                                                            const int32_t groups, const int32_t kw) {
     // A step of two blocks covers 2 * pixels outputs; the last block's mask keeps only real ones.
-    const int32_t pixels = block_pixels(p), c = p->out_c;
-    const size_t step = (size_t)pixels * p->stride_w * 4;
+    // Quad columns (step) and output bytes (out_step) from one block's pixels to the next's.
+    const int32_t pixels = block_pixels(p), c = p->out_c, out_w = p->out_w;
+    const size_t step = (size_t)pixels * p->stride_w, out_step = (size_t)pixels * c;
+    const __m512i out_zp = _mm512_set1_epi32(p->output_zero_point);
+    const __m512i lo = _mm512_set1_epi8((char)p->act_min), hi = _mm512_set1_epi8((char)p->act_max);
     int32_t ox = 0;
-    for (; ox + 2 * pixels <= p->out_w; ox += 2 * pixels) {
+    for (; ox + 2 * pixels <= out_w; ox += 2 * pixels, quads += 2 * step * 4) {
         const __mmask64 masks[2] = {mask, mask};
-        quad_pixels(p, quads + (size_t)(ox / pixels) * step, span_w, weights, bias, multipliers, requant, out + (size_t)ox * c, masks, groups, kw, 2);
+        quad_pixels(quads, span_w, weights, bias, multipliers, requant, out + (size_t)ox * c, out_step,
+                    step, masks, groups, kw, out_zp, lo, hi, 2);
     }
-    for (; ox < p->out_w; ox += pixels) {
-        const int32_t left = p->out_w - ox < pixels ? p->out_w - ox : pixels;
+    for (; ox < out_w; ox += pixels, quads += step * 4) {
+        const int32_t left = out_w - ox < pixels ? out_w - ox : pixels;
         const __mmask64 masks[2] = {mask & bits_below(left * c), 0};
-        quad_pixels(p, quads + (size_t)(ox / pixels) * step, span_w, weights, bias, multipliers, requant, out + (size_t)ox * c, masks, groups, kw, 1);
+        quad_pixels(quads, span_w, weights, bias, multipliers, requant, out + (size_t)ox * c, out_step,
+                    step, masks, groups, kw, out_zp, lo, hi, 1);
     }
 }
 
