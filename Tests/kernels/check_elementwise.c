@@ -73,6 +73,9 @@ static void check_add(long index) {
     for (int k = 0; k < 3; k++) {
         p.multipliers[k] = chance(10) ? (chance(50) ? 1 << 30 : INT32_MAX) : (int32_t)(0x40000000u + (uint32_t)(rng_next() % 0x40000000u));
         p.shifts[k] = chance(20) ? uniform(1, 62) : (k < 2 ? uniform(31, 36) : p.left_shift + uniform(29, 34));
+        // An input term with M = 2^30 is a plain shift on avx512 (left by left_shift + 30 - s, or a
+        // rounding right shift, or 0 from 9 bits right): every side of those boundaries.
+        if (k < 2 && p.multipliers[k] == 1 << 30 && chance(60)) p.shifts[k] = p.left_shift + 30 + uniform(-3, 12);
     }
     const int r = uniform(0, 99);
     if (r < 55) { p.act_min = -128; p.act_max = 127; }

@@ -1,6 +1,7 @@
 // Elementwise ADD (docs/FORMAT.md) on AVX-512: the scalar kernel's three requantisations per element,
-// 16 elements at a time. The multipliers and shifts are the same for every element, so the 64-bit
-// products need no per-lane constants.
+// 16 elements at a time, each in its cheapest exact form (a shift for an input term with M = 2^30,
+// the 32-bit form for s >= 33). The multipliers and shifts are the same for every element, so the
+// 64-bit products need no per-lane constants.
 #if defined(__x86_64__)
 #include <string.h>
 #include "sieve_isa.h"
@@ -13,29 +14,79 @@ SIEVE_TARGET_BEGIN("avx512f,avx512bw,avx512vl")
 // rq(x, M, s) on 16 lanes with one M and s. The lane constants are made once per op: the loop
 // stores int8 outputs, which may alias anything, so constants read from the params inside it would
 // be re-read and re-broadcast every iteration.
-typedef struct { __m512i m, s, round; } rq_uniform_avx512_consts;
+typedef struct { __m512i m, s, round, high_round, high_shift; int high; } rq_uniform_avx512_consts;
 
 static inline rq_uniform_avx512_consts rq_uniform_avx512_prepare(int32_t multiplier, int32_t shift) {
     rq_uniform_avx512_consts c;
     c.m = _mm512_set1_epi64(multiplier);
     c.s = _mm512_set1_epi64(shift);
     c.round = _mm512_set1_epi64((int64_t)1 << (shift - 1));
+    // With s >= 33 the 32-bit form of requantize_avx512.h: ((x * M) >> 32) + 2^(s-33), >> (s - 32).
+    c.high = shift >= 33;
+    c.high_round = _mm512_set1_epi32(c.high ? 1 << (shift - 33) : 0);
+    c.high_shift = _mm512_set1_epi32(c.high ? shift - 32 : 0);
     return c;
 }
 
 static inline __m512i rq_uniform_avx512(__m512i x, const rq_uniform_avx512_consts *c) {
-    const __m512i even = _mm512_srav_epi64(_mm512_add_epi64(_mm512_mul_epi32(x, c->m), c->round), c->s);
-    const __m512i odd = _mm512_srav_epi64(_mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(x, 32), c->m), c->round), c->s);
-    return _mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64(odd, 32));
+    const __m512i even = _mm512_mul_epi32(x, c->m), odd = _mm512_mul_epi32(_mm512_srli_epi64(x, 32), c->m);
+    if (c->high) {
+        const __m512i high = _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(even, 32), odd);
+        return _mm512_srav_epi32(_mm512_add_epi32(high, c->high_round), c->high_shift);
+    }
+    const __m512i e = _mm512_srav_epi64(_mm512_add_epi64(even, c->round), c->s);
+    const __m512i o = _mm512_srav_epi64(_mm512_add_epi64(odd, c->round), c->s);
+    return _mm512_mask_blend_epi32(0xAAAA, e, _mm512_slli_epi64(o, 32));
+}
+
+// An input's term rq((x - zp) << left_shift, M, s). With M = 2^30 (the quantiser gives it to the
+// input of the larger scale) and d = x - zp, |d| <= 255, left_shift <= 22 (no wrap), the term is
+// exactly d << e for e = left_shift + 30 - s >= 0, else (d + 2^(k-1)) >> k for k = -e: 0 when
+// k >= 9. One shift instead of a requantisation.
+typedef struct {
+    enum { TERM_REQUANTIZE, TERM_SHIFT_LEFT, TERM_ROUND_RIGHT, TERM_ZERO } mode;
+    __m128i count;
+    __m512i round;
+    rq_uniform_avx512_consts rq;
+} add_term_consts;
+
+static inline add_term_consts add_term_prepare(int32_t multiplier, int32_t shift, int32_t left_shift) {
+    add_term_consts t;
+    t.rq = rq_uniform_avx512_prepare(multiplier, shift);
+    t.count = _mm_cvtsi32_si128(left_shift);
+    t.round = _mm512_setzero_si512();
+    t.mode = TERM_REQUANTIZE;
+    if (multiplier == 1 << 30 && left_shift <= 22) {
+        const int32_t e = left_shift + 30 - shift;
+        if (e >= 0) {
+            t.mode = TERM_SHIFT_LEFT;  // shifts of 32 or more give 0, as the low 32 bits of d * 2^e are
+            t.count = _mm_cvtsi32_si128(e);
+        } else if (-e >= 9) {
+            t.mode = TERM_ZERO;
+        } else {
+            t.mode = TERM_ROUND_RIGHT;
+            t.count = _mm_cvtsi32_si128(-e);
+            t.round = _mm512_set1_epi32(1 << (-e - 1));
+        }
+    }
+    return t;
+}
+
+static inline __m512i add_term(__m512i d, const add_term_consts *t) {
+    switch (t->mode) {
+    case TERM_SHIFT_LEFT: return _mm512_sll_epi32(d, t->count);
+    case TERM_ROUND_RIGHT: return _mm512_sra_epi32(_mm512_add_epi32(d, t->round), t->count);
+    case TERM_ZERO: return _mm512_setzero_si512();
+    default: return rq_uniform_avx512(_mm512_sll_epi32(d, t->count), &t->rq);
+    }
 }
 
 void sieve_add_s8__avx512(const sieve_add_params *p) {
     const __m512i zp0 = _mm512_set1_epi32(p->zero_point0), zp1 = _mm512_set1_epi32(p->zero_point1);
     const __m512i zp = _mm512_set1_epi32(p->output_zero_point), lo = _mm512_set1_epi32(p->act_min), hi = _mm512_set1_epi32(p->act_max);
-    const rq_uniform_avx512_consts c0 = rq_uniform_avx512_prepare(p->multipliers[0], p->shifts[0]);
-    const rq_uniform_avx512_consts c1 = rq_uniform_avx512_prepare(p->multipliers[1], p->shifts[1]);
+    const add_term_consts t0 = add_term_prepare(p->multipliers[0], p->shifts[0], p->left_shift);
+    const add_term_consts t1 = add_term_prepare(p->multipliers[1], p->shifts[1], p->left_shift);
     const rq_uniform_avx512_consts c2 = rq_uniform_avx512_prepare(p->multipliers[2], p->shifts[2]);
-    const unsigned left_shift = (unsigned)p->left_shift;
     const int8_t *const input0 = p->input0, *const input1 = p->input1;
     int8_t *const output = p->output;
     const int32_t count = p->count;
@@ -44,9 +95,7 @@ void sieve_add_s8__avx512(const sieve_add_params *p) {
         const __mmask16 mask = (__mmask16)((1u << n) - 1);
         const __m512i a = _mm512_sub_epi32(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(mask, input0 + i)), zp0);
         const __m512i b = _mm512_sub_epi32(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(mask, input1 + i)), zp1);
-        const __m512i ra = rq_uniform_avx512(_mm512_slli_epi32(a, left_shift), &c0);
-        const __m512i rb = rq_uniform_avx512(_mm512_slli_epi32(b, left_shift), &c1);
-        __m512i v = _mm512_add_epi32(rq_uniform_avx512(_mm512_add_epi32(ra, rb), &c2), zp);
+        __m512i v = _mm512_add_epi32(rq_uniform_avx512(_mm512_add_epi32(add_term(a, &t0), add_term(b, &t1)), &c2), zp);
         v = _mm512_max_epi32(_mm512_min_epi32(v, hi), lo);
         _mm_mask_storeu_epi8(output + i, mask, _mm512_cvtepi32_epi8(v));
     }
