@@ -11,6 +11,7 @@
 #include <immintrin.h>
 
 SIEVE_TARGET_BEGIN("avx512f,avx512bw,avx512vl")
+#include "add_term.h"
 // rq(x, M, s) on 16 lanes with one M and s. The lane constants are made once per op: the loop
 // stores int8 outputs, which may alias anything, so constants read from the params inside it would
 // be re-read and re-broadcast every iteration.
@@ -39,12 +40,9 @@ static inline __m512i rq_uniform_avx512(__m512i x, const rq_uniform_avx512_const
     return _mm512_mask_blend_epi32(0xAAAA, e, _mm512_slli_epi64(o, 32));
 }
 
-// An input's term rq((x - zp) << left_shift, M, s). With M = 2^30 (the quantiser gives it to the
-// input of the larger scale) and d = x - zp, |d| <= 255, left_shift <= 22 (no wrap), the term is
-// exactly d << e for e = left_shift + 30 - s >= 0, else (d + 2^(k-1)) >> k for k = -e: 0 when
-// k >= 9. One shift instead of a requantisation.
+// An input's term (add_term.h): the plan's shift, or a requantisation.
 typedef struct {
-    enum { TERM_REQUANTIZE, TERM_SHIFT_LEFT, TERM_ROUND_RIGHT, TERM_ZERO } mode;
+    add_term_plan plan;
     __m128i count;
     __m512i round;
     rq_uniform_avx512_consts rq;
@@ -52,31 +50,18 @@ typedef struct {
 
 static inline add_term_consts add_term_prepare(int32_t multiplier, int32_t shift, int32_t left_shift) {
     add_term_consts t;
+    t.plan = add_term_plan_for(multiplier, shift, left_shift);
+    t.count = _mm_cvtsi32_si128(t.plan.count);
+    t.round = _mm512_set1_epi32(t.plan.round);
     t.rq = rq_uniform_avx512_prepare(multiplier, shift);
-    t.count = _mm_cvtsi32_si128(left_shift);
-    t.round = _mm512_setzero_si512();
-    t.mode = TERM_REQUANTIZE;
-    if (multiplier == 1 << 30 && left_shift <= 22) {
-        const int32_t e = left_shift + 30 - shift;
-        if (e >= 0) {
-            t.mode = TERM_SHIFT_LEFT;  // shifts of 32 or more give 0, as the low 32 bits of d * 2^e are
-            t.count = _mm_cvtsi32_si128(e);
-        } else if (-e >= 9) {
-            t.mode = TERM_ZERO;
-        } else {
-            t.mode = TERM_ROUND_RIGHT;
-            t.count = _mm_cvtsi32_si128(-e);
-            t.round = _mm512_set1_epi32(1 << (-e - 1));
-        }
-    }
     return t;
 }
 
 static inline __m512i add_term(__m512i d, const add_term_consts *t) {
-    switch (t->mode) {
-    case TERM_SHIFT_LEFT: return _mm512_sll_epi32(d, t->count);
-    case TERM_ROUND_RIGHT: return _mm512_sra_epi32(_mm512_add_epi32(d, t->round), t->count);
-    case TERM_ZERO: return _mm512_setzero_si512();
+    switch (t->plan.mode) {
+    case ADD_TERM_SHIFT_LEFT: return _mm512_sll_epi32(d, t->count);  // counts of 32 or more give 0
+    case ADD_TERM_ROUND_RIGHT: return _mm512_sra_epi32(_mm512_add_epi32(d, t->round), t->count);
+    case ADD_TERM_ZERO: return _mm512_setzero_si512();
     default: return rq_uniform_avx512(_mm512_sll_epi32(d, t->count), &t->rq);
     }
 }
