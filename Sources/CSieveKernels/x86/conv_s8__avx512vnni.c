@@ -38,9 +38,16 @@ size_t sieve_conv_scratch_size__avx512vnni(const sieve_conv_params *p) {
 }
 
 
+// One pixel's two 16-channel blocks requantised and packed to int16 (per 128-bit lane: 4 channels
+// of the first block, then 4 of the second).
+static inline __m512i pixel_words(const __m512i acc[2], const int32_t *multipliers, const sieve_rq_block_avx512 *shifts, __m512i zero_point) {
+    return _mm512_packs_epi32(sieve_rq_block_wide_avx512(acc[0], multipliers, shifts, zero_point),
+                              sieve_rq_block_wide_avx512(acc[1], multipliers + 16, shifts + 1, zero_point));
+}
+
 static inline __attribute__((always_inline)) void conv_tile(
     const sieve_conv_walk *t, int32_t block_stride, const uint8_t *x, const int8_t *w, const int32_t *bias, const int32_t *multipliers,
-    const sieve_rq_block_avx512 *shifts, int8_t *out, int32_t out_stride, __mmask16 last_mask, const __m512i zp_lo_hi[3],
+    const sieve_rq_block_avx512 *shifts, int8_t *out, int32_t out_stride, __mmask16 last_mask, const __m512i zp_lo_hi[5],
     const int pixels, const int blocks) {
     __m512i acc[MAX_TILE_PIXELS][2];
     for (int b = 0; b < blocks; b++) {
@@ -68,20 +75,13 @@ static inline __attribute__((always_inline)) void conv_tile(
         // of the pixels (both per 128-bit lane), one vpermd back to [pixel 0: channels 0-31 | pixel
         // 1: 0-31], the clamp on bytes (act_min/act_max lie in int8, so saturating first is exact).
         const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
-        const __m512i lo = _mm512_set1_epi8((char)_mm_cvtsi128_si32(_mm512_castsi512_si128(zp_lo_hi[1])));
-        const __m512i hi = _mm512_set1_epi8((char)_mm_cvtsi128_si32(_mm512_castsi512_si128(zp_lo_hi[2])));
         const __mmask64 mask = 0xFFFFull | (__mmask64)last_mask << 16;
         for (int j = 0; j < pixels; j += 2) {
-            const int pair = j + 1 < pixels;
-            __m512i words[2];
-            for (int n = 0; n < 2; n++) {
-                const int at = pair ? j + n : j;
-                words[n] = _mm512_packs_epi32(sieve_rq_block_wide_avx512(acc[at][0], multipliers, shifts, zp_lo_hi[0]),
-                                              sieve_rq_block_wide_avx512(acc[at][1], multipliers + 16, shifts + 1, zp_lo_hi[0]));
-                if (!pair) { words[1] = words[0]; break; }
-            }
-            __m512i bytes = _mm512_permutexvar_epi32(order, _mm512_packs_epi16(words[0], words[1]));
-            bytes = _mm512_min_epi8(_mm512_max_epi8(bytes, lo), hi);
+            const int pair = j + 1 < pixels;  // an odd last pixel packs with itself; its copy is not stored
+            const __m512i words0 = pixel_words(acc[j], multipliers, shifts, zp_lo_hi[0]);
+            const __m512i words1 = pair ? pixel_words(acc[j + 1], multipliers, shifts, zp_lo_hi[0]) : words0;
+            __m512i bytes = _mm512_permutexvar_epi32(order, _mm512_packs_epi16(words0, words1));
+            bytes = _mm512_min_epi8(_mm512_max_epi8(bytes, zp_lo_hi[3]), zp_lo_hi[4]);
             int8_t *at = out + (size_t)j * out_stride;
             _mm512_mask_storeu_epi8(at, mask, bytes);
             // Bytes 32-63 to the next pixel: the store's base 32 bytes before it, only those bytes written.
@@ -102,7 +102,7 @@ static inline __attribute__((always_inline)) void conv_tile(
         break;
 
 static void conv_tile_any(const sieve_conv_walk *t, int32_t block_stride, const uint8_t *x, const int8_t *w, const int32_t *bias, const int32_t *m,
-                          const sieve_rq_block_avx512 *s, int8_t *out, int32_t out_stride, __mmask16 last_mask, const __m512i zp_lo_hi[3],
+                          const sieve_rq_block_avx512 *s, int8_t *out, int32_t out_stride, __mmask16 last_mask, const __m512i zp_lo_hi[5],
                           int pixels, int blocks) {
     switch (pixels) {
         TILE_CASE(1) TILE_CASE(2) TILE_CASE(3) TILE_CASE(4) TILE_CASE(5) TILE_CASE(6)
@@ -117,8 +117,9 @@ void sieve_conv_s8__avx512vnni(const sieve_conv_params *p, const void *packed, v
     const uint8_t *staged = (const uint8_t *)scratch;
     const sieve_conv_walk t = sieve_conv_stage(p, 128, (uint8_t *)scratch);
     const int32_t block_stride = v.k4 * 16;
-    const __m512i zp_lo_hi[3] = {_mm512_set1_epi32(p->output_zero_point), _mm512_set1_epi32(p->act_min),
-                                 _mm512_set1_epi32(p->act_max)};
+    // The output zero point, the clamp as int32 lanes, and the clamp as bytes.
+    const __m512i zp_lo_hi[5] = {_mm512_set1_epi32(p->output_zero_point), _mm512_set1_epi32(p->act_min),
+                                 _mm512_set1_epi32(p->act_max), _mm512_set1_epi8((char)p->act_min), _mm512_set1_epi8((char)p->act_max)};
     const int32_t oc_blocks = v.ocp / 16;
     // Near-equal pixel tiles: 14 columns run as 7 + 7, not 8 + 6.
     const int32_t tiles = (p->out_w + MAX_TILE_PIXELS - 1) / MAX_TILE_PIXELS;
