@@ -12,6 +12,7 @@
 
 SIEVE_TARGET_BEGIN("avx512f,avx512bw,avx512vl")
 #include "add_term.h"
+#include "store_avx512.h"
 // rq(x, M, s) on 16 lanes with one M and s. The lane constants are made once per op: the loop
 // stores int8 outputs, which may alias anything, so constants read from the params inside it would
 // be re-read and re-broadcast every iteration.
@@ -82,7 +83,7 @@ void sieve_add_s8__avx512(const sieve_add_params *p) {
         const __m512i b = _mm512_sub_epi32(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(mask, input1 + i)), zp1);
         __m512i v = _mm512_add_epi32(rq_uniform_avx512(_mm512_add_epi32(add_term(a, &t0), add_term(b, &t1)), &c2), zp);
         v = _mm512_max_epi32(_mm512_min_epi32(v, hi), lo);
-        _mm_mask_storeu_epi8(output + i, mask, _mm512_cvtepi32_epi8(v));
+        sieve_store16_avx512(output + i, mask, _mm512_cvtepi32_epi8(v));
     }
 }
 SIEVE_TARGET_END

@@ -12,6 +12,7 @@
 
 SIEVE_TARGET_BEGIN("avx512f,avx512bw,avx512vl,avx512vnni")
 #include "requantize_avx512.h"
+#include "store_avx512.h"
 
 #define MAX_TILE_PIXELS 8
 
@@ -75,7 +76,7 @@ static inline __attribute__((always_inline)) void conv_tile(
         // of the pixels (both per 128-bit lane), one vpermd back to [pixel 0: channels 0-31 | pixel
         // 1: 0-31], the clamp on bytes (act_min/act_max lie in int8, so saturating first is exact).
         const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
-        const __mmask64 mask = 0xFFFFull | (__mmask64)last_mask << 16;
+        const __mmask32 mask = 0xFFFFu | (__mmask32)last_mask << 16;
         for (int j = 0; j < pixels; j += 2) {
             const int pair = j + 1 < pixels;  // an odd last pixel packs with itself; its copy is not stored
             const __m512i words0 = pixel_words(acc[j], multipliers, shifts, zp_lo_hi[0]);
@@ -83,15 +84,14 @@ static inline __attribute__((always_inline)) void conv_tile(
             __m512i bytes = _mm512_permutexvar_epi32(order, _mm512_packs_epi16(words0, words1));
             bytes = _mm512_min_epi8(_mm512_max_epi8(bytes, zp_lo_hi[3]), zp_lo_hi[4]);
             int8_t *at = out + (size_t)j * out_stride;
-            _mm512_mask_storeu_epi8(at, mask, bytes);
-            // Bytes 32-63 to the next pixel: the store's base 32 bytes before it, only those bytes written.
-            if (pair) _mm512_mask_storeu_epi8((void *)((uintptr_t)(at + out_stride) - 32), mask << 32, bytes);
+            sieve_store32_avx512(at, mask, _mm512_castsi512_si256(bytes));
+            if (pair) sieve_store32_avx512(at + out_stride, mask, _mm512_extracti64x4_epi64(bytes, 1));
         }
         return;
     }
     for (int j = 0; j < pixels; j++) {
         const __m128i r = sieve_rq16_block_avx512(acc[j][0], multipliers, shifts, zp_lo_hi[0], zp_lo_hi[1], zp_lo_hi[2]);
-        _mm_mask_storeu_epi8(out + (size_t)j * out_stride, last_mask, r);
+        sieve_store16_avx512(out + (size_t)j * out_stride, last_mask, r);
     }
 }
 

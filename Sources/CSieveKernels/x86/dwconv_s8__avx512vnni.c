@@ -22,6 +22,7 @@
 
 SIEVE_TARGET_BEGIN("avx512f,avx512bw,avx512vl,avx512vnni")
 #include "requantize_avx512.h"
+#include "store_avx512.h"
 
 // The packed op, per block of 64 channels (4 accumulators of 16 lanes):
 //   int8  weights[blocks][groups][kernel_w][4][16][4]   (lane's channel, kernel rows 4g...4g+3)
@@ -120,7 +121,8 @@ static inline __attribute__((always_inline)) void stage_column(const int8_t *con
     for (int32_t r = 0; r < 4; r++) {
         const int8_t *at = (const int8_t *)((uintptr_t)rows[r] + (uintptr_t)offset);
         if (!rows[r] || !valid) v[r] = pad;
-        else v[r] = edge ? _mm512_mask_loadu_epi8(pad, valid, at) : _mm512_maskz_loadu_epi8(valid, at);
+        else if (edge) v[r] = _mm512_mask_loadu_epi8(pad, valid, at);
+        else v[r] = valid == ~(__mmask64)0 ? _mm512_loadu_si512(at) : _mm512_maskz_loadu_epi8(valid, at);
         v[r] = _mm512_xor_si512(v[r], flip);
     }
     const __m512i lo01 = _mm512_unpacklo_epi8(v[0], v[1]), hi01 = _mm512_unpackhi_epi8(v[0], v[1]);
@@ -188,7 +190,7 @@ static inline __attribute__((always_inline)) void quad_pixels(const __m512i *qua
         __m512i r[4];
         for (int j = 0; j < 4; j++) r[j] = sieve_rq_block_wide_avx512(acc[n][j], multipliers + 16 * j, requant + j, out_zp);
         const __m512i bytes = _mm512_packs_epi16(_mm512_packs_epi32(r[0], r[1]), _mm512_packs_epi32(r[2], r[3]));
-        _mm512_mask_storeu_epi8(out + (size_t)n * out_step, masks[n], _mm512_min_epi8(_mm512_max_epi8(bytes, lo), hi));
+        sieve_store64_avx512(out + (size_t)n * out_step, masks[n], _mm512_min_epi8(_mm512_max_epi8(bytes, lo), hi));
     }
 }
 

@@ -8,6 +8,7 @@
 #include <immintrin.h>
 
 SIEVE_TARGET_BEGIN("avx512f,avx512bw,avx512vl,avx512dq")
+#include "store_avx512.h"
 void sieve_maxpool_s8__avx512(const sieve_pool_params *p) {
     for (int32_t oy = 0; oy < p->out_h; oy++) {
         for (int32_t ox = 0; ox < p->out_w; ox++) {
@@ -26,7 +27,7 @@ void sieve_maxpool_s8__avx512(const sieve_pool_params *p) {
                         best = _mm512_max_epi8(best, _mm512_maskz_loadu_epi8(mask, in));
                     }
                 }
-                _mm512_mask_storeu_epi8(out + c0, mask, best);
+                sieve_store64_avx512(out + c0, mask, best);
             }
         }
     }
