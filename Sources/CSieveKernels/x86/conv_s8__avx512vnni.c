@@ -46,6 +46,11 @@ static inline __m512i pixel_words(const __m512i acc[2], const int32_t *multiplie
                               sieve_rq_block_wide_avx512(acc[1], multipliers + 16, shifts + 1, zero_point));
 }
 
+// The same with both blocks' 32-bit-form constants in registers.
+static inline __m512i pixel_words_high(const __m512i acc[2], const sieve_rq_high_regs c[2], __m512i zero_point) {
+    return _mm512_packs_epi32(sieve_rq_high_avx512(acc[0], &c[0], zero_point), sieve_rq_high_avx512(acc[1], &c[1], zero_point));
+}
+
 static inline __attribute__((always_inline)) void conv_tile(
     const sieve_conv_walk *t, int32_t block_stride, const uint8_t *x, const int8_t *w, const int32_t *bias, const int32_t *multipliers,
     const sieve_rq_block_avx512 *shifts, int8_t *out, int32_t out_stride, __mmask16 last_mask, const __m512i zp_lo_hi[5],
@@ -77,10 +82,17 @@ static inline __attribute__((always_inline)) void conv_tile(
         // 1: 0-31], the clamp on bytes (act_min/act_max lie in int8, so saturating first is exact).
         const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
         const __mmask32 mask = 0xFFFFu | (__mmask32)last_mask << 16;
-        for (int j = 0; j < pixels; j += 2) {
+        // The 32-bit form's constants stay in registers across the tile's pixels (read before any
+        // store: an int8 store may alias them as far as the compiler knows).
+        const int high = shifts[0].high_shift[0] != 0 && shifts[1].high_shift[0] != 0;
+        sieve_rq_high_regs c[2];
+        if (high) c[0] = sieve_rq_high_load(multipliers, shifts), c[1] = sieve_rq_high_load(multipliers + 16, shifts + 1);
+        _Pragma("GCC unroll 8") for (int j = 0; j < pixels; j += 2) {
             const int pair = j + 1 < pixels;  // an odd last pixel packs with itself; its copy is not stored
-            const __m512i words0 = pixel_words(acc[j], multipliers, shifts, zp_lo_hi[0]);
-            const __m512i words1 = pair ? pixel_words(acc[j + 1], multipliers, shifts, zp_lo_hi[0]) : words0;
+            const __m512i words0 = high ? pixel_words_high(acc[j], c, zp_lo_hi[0]) : pixel_words(acc[j], multipliers, shifts, zp_lo_hi[0]);
+            const __m512i words1 = !pair ? words0
+                                 : high  ? pixel_words_high(acc[j + 1], c, zp_lo_hi[0])
+                                         : pixel_words(acc[j + 1], multipliers, shifts, zp_lo_hi[0]);
             __m512i bytes = _mm512_permutexvar_epi32(order, _mm512_packs_epi16(words0, words1));
             bytes = _mm512_min_epi8(_mm512_max_epi8(bytes, zp_lo_hi[3]), zp_lo_hi[4]);
             int8_t *at = out + (size_t)j * out_stride;
@@ -89,7 +101,7 @@ static inline __attribute__((always_inline)) void conv_tile(
         }
         return;
     }
-    for (int j = 0; j < pixels; j++) {
+    _Pragma("GCC unroll 8") for (int j = 0; j < pixels; j++) {
         const __m128i r = sieve_rq16_block_avx512(acc[j][0], multipliers, shifts, zp_lo_hi[0], zp_lo_hi[1], zp_lo_hi[2]);
         sieve_store16_avx512(out + (size_t)j * out_stride, last_mask, r);
     }

@@ -170,25 +170,27 @@ static inline __attribute__((always_inline)) void quad_pixels(const __m512i *qua
                                                               const sieve_rq_block_avx512 *requant, int8_t *out, size_t out_step,
                                                               size_t step, const __mmask64 masks[2], const int32_t groups, const int32_t kw,
                                                               const __m512i out_zp, const __m512i lo, const __m512i hi, const int pixels) {
+    // Every loop over pixels and accumulators unrolls, so acc stays in registers (clang otherwise
+    // keeps it on the stack, a store and a load per vpdpbusd).
     __m512i acc[2][4];
-    for (int n = 0; n < pixels; n++) {
-        for (int j = 0; j < 4; j++) acc[n][j] = _mm512_loadu_si512(bias + 16 * j);
+    _Pragma("GCC unroll 2") for (int n = 0; n < pixels; n++) {
+        _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) acc[n][j] = _mm512_loadu_si512(bias + 16 * j);
     }
     for (int32_t g = 0; g < groups; g++) {
         for (int32_t kx = 0; kx < kw; kx++) {
             const int8_t *w = weights + ((size_t)g * kw + kx) * 256;
-            for (int j = 0; j < 4; j++) {
+            _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) {
                 const __m512i wv = _mm512_loadu_si512(w + 64 * j);
-                for (int n = 0; n < pixels; n++) {
+                _Pragma("GCC unroll 2") for (int n = 0; n < pixels; n++) {
                     const __m512i *q = quads + ((size_t)g * span_w + (size_t)n * step + kx) * 4;
                     acc[n][j] = _mm512_dpbusd_epi32(acc[n][j], _mm512_loadu_si512(q + j), wv);
                 }
             }
         }
     }
-    for (int n = 0; n < pixels; n++) {
+    _Pragma("GCC unroll 2") for (int n = 0; n < pixels; n++) {
         __m512i r[4];
-        for (int j = 0; j < 4; j++) r[j] = sieve_rq_block_wide_avx512(acc[n][j], multipliers + 16 * j, requant + j, out_zp);
+        _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) r[j] = sieve_rq_block_wide_avx512(acc[n][j], multipliers + 16 * j, requant + j, out_zp);
         const __m512i bytes = _mm512_packs_epi16(_mm512_packs_epi32(r[0], r[1]), _mm512_packs_epi32(r[2], r[3]));
         sieve_store64_avx512(out + (size_t)n * out_step, masks[n], _mm512_min_epi8(_mm512_max_epi8(bytes, lo), hi));
     }

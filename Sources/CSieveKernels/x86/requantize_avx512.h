@@ -51,6 +51,31 @@ static inline void sieve_rq_block_fill(sieve_rq_block_avx512 *block, const int32
     }
 }
 
+// The high 32 bits of each lane's 64-bit product, in the lane's place: the odd lanes' from `odd`,
+// the even lanes' moved down from dword 1 of `even`'s quadwords by one merge-masked vpshufd.
+static inline __m512i sieve_rq_high_halves(__m512i even, __m512i odd) {
+    return _mm512_mask_shuffle_epi32(odd, 0x5555, even, _MM_PERM_DDBB);
+}
+
+// A block's 32-bit-form constants (high_shift set) in registers, for a caller that requantises many
+// accumulators with them: loaded once, not once per vector.
+typedef struct {
+    __m512i multiplier, multiplier_odd, round, shift;
+} sieve_rq_high_regs;
+
+static inline sieve_rq_high_regs sieve_rq_high_load(const int32_t *multipliers, const sieve_rq_block_avx512 *block) {
+    const sieve_rq_high_regs r = {_mm512_loadu_si512(multipliers), _mm512_load_si512(block->multiplier_odd),
+                                  _mm512_load_si512(block->high_round), _mm512_load_si512(block->high_shift)};
+    return r;
+}
+
+// sieve_rq_block_wide_avx512's 32-bit form with the constants in registers.
+static inline __m512i sieve_rq_high_avx512(__m512i acc, const sieve_rq_high_regs *c, __m512i zero_point) {
+    const __m512i even = _mm512_mul_epi32(acc, c->multiplier);
+    const __m512i odd = _mm512_mul_epi32(_mm512_srli_epi64(acc, 32), c->multiplier_odd);
+    return _mm512_add_epi32(_mm512_srav_epi32(_mm512_add_epi32(sieve_rq_high_halves(even, odd), c->round), c->shift), zero_point);
+}
+
 // As sieve_rq16_avx512 with the block's constants, before the clamp: sixteen int32 results with the
 // zero point added (for a caller that narrows several vectors at once with saturating packs).
 static inline __m512i sieve_rq_block_wide_avx512(__m512i acc, const int32_t *multipliers, const sieve_rq_block_avx512 *block,
@@ -62,8 +87,7 @@ static inline __m512i sieve_rq_block_wide_avx512(__m512i acc, const int32_t *mul
         // exactly (the low 32 bits of P cannot carry into the result), and in 32-bit lanes: |P >> 32|
         // <= 2^30 and 2^(s-33) <= 2^29. The high halves of the even and odd products, then one
         // 32-bit add and shift.
-        const __m512i high = _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(even, 32), odd);
-        const __m512i r = _mm512_srav_epi32(_mm512_add_epi32(high, _mm512_load_si512(block->high_round)),
+        const __m512i r = _mm512_srav_epi32(_mm512_add_epi32(sieve_rq_high_halves(even, odd), _mm512_load_si512(block->high_round)),
                                             _mm512_load_si512(block->high_shift));
         return _mm512_add_epi32(r, zero_point);
     }
