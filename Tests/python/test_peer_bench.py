@@ -331,3 +331,19 @@ def test_converter_dynamo_global_pool(tmp_path):
     cmd[2] = str(bad)
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert proc.returncode != 0 and "ReduceMean" in proc.stderr and "only a mean over H and W" in proc.stderr
+
+
+def test_rounds_report_medians_over_rounds(quantized_blob, cache_dir):
+    """--rounds 3: each engine is timed once a round; its median is the median of its round medians,
+    and each round's ratio is Sieve's median over the fastest int8 peer's in that round."""
+    rep = json.loads(run_peers(MODEL, quantized_blob, "--images", TEST1000_IMAGES, "--limit", 50, "--runs", 3,
+                               "--warmup", 0, "--rounds", 3, "--cache-dir", cache_dir, "--json").stdout)
+    assert rep["rounds"] == 3 and len(rep["round_medians_us"]) == 3 and len(rep["round_ratios"]) == 3
+    for name, r in rep["engines"].items():
+        per_round = sorted(t[name] for t in rep["round_medians_us"])
+        assert r["median_us"] == pytest.approx(per_round[1], rel=1e-12)
+    fastest = rep["fastest_int8_peer"]
+    for t, ratio in zip(rep["round_medians_us"], rep["round_ratios"]):
+        assert ratio == pytest.approx(t["sieve"] / t[fastest], rel=1e-12)
+    check_ratios(rep["ratios"], rep["engines"]["sieve"]["median_us"], rep["engines"], fastest,
+                 rep["fastest_int8_peer_within_1pt"])

@@ -4,7 +4,7 @@
     python3 Tools/bench/peers.py MODEL.onnx BLOB.sieve [--images IDX|NPY] [--labels IDX|NPY]
         [--calib IDX|NPY] [--calib-count N] [--calib-method minmax|entropy|percentile]
         [--activations int8|uint8] [--ort-recipe auto|full-range|reduce-range] [--no-litert]
-        [--tf-python PYTHON] [--runs N] [--warmup N] [--limit N] [--cache-dir DIR] [--json]
+        [--tf-python PYTHON] [--runs N] [--warmup N] [--rounds N] [--limit N] [--cache-dir DIR] [--json]
 
 Engines, every one on the graph that computes the final logits only (the early-exit head outputs
 are cut off and the nodes only they need pruned; the pruned graph's logits are checked against the
@@ -71,6 +71,7 @@ import logging
 import os
 import platform
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -375,13 +376,12 @@ def run(args):
     results = {}
     preds = {}
     for engine in engines:
-        say(f"{engine.name}: accuracy on {count} images, then {args.warmup} + {args.runs} timed runs")
+        say(f"{engine.name}: accuracy on {count} images")
         pred = got if engine is ort_float else predictions(engine, xs)
         preds[engine.name] = pred
         correct = int((pred.argmax(axis=1) == labels).sum())
-        median, p99 = latency_stats(time_engine(engine, xs, args.runs, args.warmup))
-        results[engine.name] = {"kind": engine.kind, "threads": getattr(engine, "threads", 1), "median_us": median,
-                                "p99_us": p99, "accuracy": 100.0 * correct / count, "correct": correct,
+        results[engine.name] = {"kind": engine.kind, "threads": getattr(engine, "threads", 1), "median_us": None,
+                                "p99_us": None, "accuracy": 100.0 * correct / count, "correct": correct,
                                 "recipe": recipes[engine.name], **engine.details()}
     if litert:
         # The converter's check: the float TFLite model computes what the ONNX model does.
@@ -391,7 +391,6 @@ def run(args):
                                  "same_top1": int((preds["litert-float"].argmax(1) == got.argmax(1)).sum())}
         if fdiff > tol:
             raise PeerError(f"the float TFLite model's logits differ from ONNX Runtime's by up to {fdiff:g} (tolerance {tol:g})")
-    del engines, ort_float, preds
     floors = {"ort": call_floor(OrtEngine, args.cache_dir, xs[0]), "openvino": call_floor(OpenVinoEngine, args.cache_dir, xs[0])}
     for name in peers:
         results[name]["call_floor_us"] = floors.get(name.split("-")[0])
@@ -405,10 +404,31 @@ def run(args):
             np.save(labels_arg, np.ascontiguousarray(labels, dtype=np.uint8))
         # One thread, said explicitly when this build of sieve takes --threads (it defaults to 1).
         one = ["--threads", "1"] if "--threads" in run_sieve("bench", "--help") else []
-        say(f"sieve: eval on {count} images, then bench {args.warmup} + {args.runs} runs")
+        say(f"sieve: eval on {count} images")
         ev = json.loads(run_sieve("eval", args.blob, "--images", images_arg, "--labels", labels_arg, *one, "--json"))
-        bench = json.loads(run_sieve("bench", args.blob, "--images", images_arg, "--runs", args.runs,
-                                     "--warmup", args.warmup, *one, "--json"))
+        # Timing in rounds: every peer, then sieve, each round, so that a change in the machine's
+        # speed (a VM's can jump for seconds at a time) reaches every engine alike; medians over rounds.
+        rounds = []
+        for r in range(args.rounds):
+            say(f"round {r + 1} of {args.rounds}: each engine {args.warmup} + {args.runs} timed runs, sieve last")
+            timed = {e.name: latency_stats(time_engine(e, xs, args.runs, args.warmup)) for e in engines}
+            bench = json.loads(run_sieve("bench", args.blob, "--images", images_arg, "--runs", args.runs,
+                                         "--warmup", args.warmup, *one, "--json"))
+            timed["sieve"] = (bench["median_us"], bench["p99_us"])
+            if "exits_median_us" in bench:
+                timed["sieve-exits"] = (bench["exits_median_us"], bench.get("exits_p99_us"))
+            rounds.append(timed)
+    del engines, ort_float, preds
+
+    def over_rounds(name, i):
+        values = [t[name][i] for t in rounds if t[name][i] is not None]
+        return statistics.median(values) if values else None
+
+    for name in peers:
+        results[name]["median_us"], results[name]["p99_us"] = over_rounds(name, 0), over_rounds(name, 1)
+    bench["median_us"], bench["p99_us"] = over_rounds("sieve", 0), over_rounds("sieve", 1)
+    if "exits_median_us" in bench:
+        bench["exits_median_us"], bench["exits_p99_us"] = over_rounds("sieve-exits", 0), over_rounds("sieve-exits", 1)
     if ev.get("images") != count:
         raise PeerError(f"sieve eval ran {ev.get('images')} images, expected {count}")
     full_macs = int(bench["full_macs"])
@@ -458,7 +478,7 @@ def run(args):
         versions["tensorflow"] = litert["converter"].get("tensorflow")
     report = {
         "model": args.model, "model_sha256": model_sha, "blob": args.blob, "images": args.images, "labels": labels_path,
-        "image_count": count, "runs": args.runs, "warmup": args.warmup, "threads": 1, "batch": 1,
+        "image_count": count, "runs": args.runs, "warmup": args.warmup, "rounds": args.rounds, "threads": 1, "batch": 1,
         "cpu": cpu_model(), "cpu_features": features,
         "ort_recipe": {"name": recipe, "description": ORT_RECIPES[recipe], "why": recipe_why, "choice": args.ort_recipe},
         "versions": versions, "full_macs": full_macs, "logits_only": prune_info,
@@ -466,6 +486,9 @@ def run(args):
         "engines": results, "peers": peers, "int8_peers_one_thread": one_thread_int8,
         "fastest_int8_peer": fastest, "fastest_int8_peer_within_1pt": fastest_close, "ratios": ratios,
         "accuracy_flags": flags,
+        # Each round's medians, and Sieve's against the fastest one-thread int8 peer in that round.
+        "round_medians_us": [{n: t[n][0] for n in t} for t in rounds],
+        "round_ratios": [ratio(t["sieve"][0], t[fastest][0]) for t in rounds],
     }
     if "sieve-exits" in results:
         ex = results["sieve-exits"]["median_us"]
@@ -542,6 +565,9 @@ def print_table(rep):
         re_ = rep["ratios_exits"]
         line += f"; with exits on: {re_['fastest-int8-peer']:.2f} and {re_['ort-float']:.2f}"
     print(line)
+    if rep["rounds"] > 1:
+        print(f"each round's sieve / {rep['fastest_int8_peer']}: " + ", ".join(f"{x:.2f}" for x in rep["round_ratios"])
+              + f" (medians above: the median over {rep['rounds']} rounds)")
     e = rep["engines"]
     print(f"call floor, the timed call on a one-node Identity graph: onnxruntime {e['ort-float']['call_floor_us']:.1f} us, "
           f"openvino {e['openvino-qdq']['call_floor_us']:.1f} us (sieve's timing has none)")
@@ -576,12 +602,17 @@ def main(argv=None):
                                         "(default: this one when it has TensorFlow, else CACHE_DIR/tf-env/bin/python)")
     p.add_argument("--runs", type=int, default=200, help="timed runs per engine (default %(default)s, as sieve bench)")
     p.add_argument("--warmup", type=int, default=20, help="untimed warm-up runs first (default %(default)s)")
+    p.add_argument("--rounds", type=int, default=1,
+                   help="time every engine this many times in turn (each round: every peer, then sieve) and report "
+                        "each engine's median over the rounds, with each round's ratio (default %(default)s)")
     p.add_argument("--limit", type=int, help="use only the first N images, for timing and accuracy")
     p.add_argument("--cache-dir", default=os.path.join(REPO, "out", "peers"), help="where the QDQ, TFLite and logits-only models go")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     args = p.parse_args(argv)
     if args.runs < 1:
         p.error("--runs must be at least 1")
+    if args.rounds < 1:
+        p.error("--rounds must be at least 1")
     if args.warmup < 0:
         p.error("--warmup must be at least 0")
     if args.limit is not None and args.limit < 1:
