@@ -11,7 +11,9 @@
 // a block holds 4 or 2 neighbouring pixels instead (a 64-byte load of a row covers them), so no lane
 // idles. At stride 2 every input column is staged for half an output each, so a stride-2 conv whose
 // blocks are mostly empty lanes (16 or 72 channels) runs the avx2 kernel instead, which is faster
-// there (MobileNetV3-small's 112x112x16 one: 33 against 108 us). Multipliers > 1 stay scalar.
+// there (MobileNetV3-small's 112x112x16 one: 33 against 108 us). A 3x3 kernel at stride 1 stages
+// four input rows and computes two output rows from them: the upper with weights (w0, w1, w2, 0),
+// the lower with (0, w0, w1, w2), so each staged column serves twice. Multipliers > 1 stay scalar.
 #if defined(__x86_64__)
 #include "sieve_isa.h"
 #include "sieve_pack.h"
@@ -29,8 +31,9 @@ SIEVE_TARGET_BEGIN("avx512f,avx512bw,avx512vl,avx512vnni")
 //   int32 bias[blocks][4][16]                           bias - 128 * sum of the channel's weights
 //   int32 multipliers[blocks][4][16]
 //   sieve_rq_block_avx512 requant[blocks][4]
+//   int8  lower[blocks][3][4][16][4]   3x3 stride 1 only: the weights one kernel row down (0, w0, w1, w2)
 typedef struct {
-    const int8_t *weights;
+    const int8_t *weights, *lower;
     const int32_t *bias, *multipliers;
     const sieve_rq_block_avx512 *requant;
     int32_t blocks, groups;  // 64-channel blocks; groups of four kernel rows
@@ -44,6 +47,7 @@ static dw_quad_view dw_quad(const void *packed, const sieve_conv_params *p) {
     v.bias = (const int32_t *)(v.weights + (size_t)v.blocks * v.groups * p->kernel_w * 256);
     v.multipliers = v.bias + (size_t)v.blocks * 64;
     v.requant = (const sieve_rq_block_avx512 *)(v.multipliers + (size_t)v.blocks * 64);
+    v.lower = (const int8_t *)(v.requant + (size_t)v.blocks * 4);
     return v;
 }
 
@@ -59,6 +63,9 @@ static inline int32_t block_pixels(const sieve_conv_params *p) {
 // Bits [0, n) of a 64-bit mask.
 static inline __mmask64 bits_below(int32_t n) { return n >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << n) - 1); }
 
+// A 3x3 kernel at stride 1: two output rows a staging (the packed op holds the lower weights).
+static int row_pairs(const sieve_conv_params *p) { return p->kernel_h == 3 && p->kernel_w == 3 && p->stride_h == 1; }
+
 // Stride 2 or more with at most 60 % of the blocks' lanes in use: the avx2 kernel's op.
 static int on_avx2(const sieve_conv_params *p) {
     return p->stride_w >= 2 && block_pixels(p) == 1 && (int64_t)p->in_c * 10 <= (int64_t)(p->in_c + 63) / 64 * 64 * 6;
@@ -68,7 +75,8 @@ size_t sieve_dwconv_packed_size__avx512vnni(const sieve_conv_params *p) {
     if (p->out_c != p->in_c) return 0;
     if (on_avx2(p)) return sieve_dwconv_packed_size__avx2(p);
     const size_t blocks = (size_t)(p->out_c + 63) / 64, groups = (size_t)(p->kernel_h + 3) / 4;
-    return blocks * (groups * (size_t)p->kernel_w * 256 + 2 * 64 * sizeof(int32_t) + 4 * sizeof(sieve_rq_block_avx512));
+    return blocks * (groups * (size_t)p->kernel_w * 256 + 2 * 64 * sizeof(int32_t) + 4 * sizeof(sieve_rq_block_avx512)) +
+           (row_pairs(p) ? blocks * 3 * 256 : 0);
 }
 
 void sieve_dwconv_pack__avx512vnni(const sieve_conv_params *p, void *packed) {
@@ -102,6 +110,13 @@ void sieve_dwconv_pack__avx512vnni(const sieve_conv_params *p, void *packed) {
             }
             sieve_rq_block_fill(requant + (size_t)b * 4 + j, multipliers + ((size_t)b * 4 + j) * 16, shifts);
         }
+    }
+    if (!row_pairs(p)) return;
+    // The lower row's weights: each lane's four bytes (w0, w1, w2, 0) become (0, w0, w1, w2).
+    int8_t *lower = (int8_t *)v.lower;
+    for (size_t i = 0; i < (size_t)v.blocks * 3 * 256; i += 4) {
+        lower[i] = 0;
+        for (int r = 1; r < 4; r++) lower[i + r] = weights[i + r - 1];
     }
 }
 
@@ -137,7 +152,7 @@ static inline __attribute__((always_inline)) void stage_column(const int8_t *con
 // zero point. Rows past the kernel's read as padding too: their weights are 0. Interior columns
 // (every pixel of the block inside the input) take a plain masked load in a loop of their own.
 static void stage_quads(const sieve_conv_params *p, int32_t oy, int32_t c0, __mmask64 mask, int32_t groups, int32_t span_w,
-                        __m512i *quads) {
+                        int32_t rows_read, __m512i *quads) {
     const int32_t c = p->in_c, in_w = p->in_w, pixels = block_pixels(p), pad_left = p->pad_left;
     const __m512i pad = _mm512_set1_epi8((char)p->input_zero_point);
     // Interior columns ix: 0 <= ix - pad_left and ix - pad_left + pixels <= in_w.
@@ -148,7 +163,7 @@ static void stage_quads(const sieve_conv_params *p, int32_t oy, int32_t c0, __mm
         const int8_t *rows[4];
         for (int32_t r = 0; r < 4; r++) {
             const int32_t ky = 4 * g + r, iy = oy * p->stride_h - p->pad_top + ky;
-            rows[r] = ky < p->kernel_h && iy >= 0 && iy < p->in_h ? p->input + (size_t)iy * in_w * c + c0 : 0;
+            rows[r] = ky < rows_read && iy >= 0 && iy < p->in_h ? p->input + (size_t)iy * in_w * c + c0 : 0;
         }
         __m512i *q = quads + (size_t)g * span_w * 4;
         for (int32_t ix = lo; ix < hi; ix++) stage_column(rows, (intptr_t)(ix - pad_left) * c, mask, pad, q + (size_t)ix * 4, 0);
@@ -234,8 +249,18 @@ void sieve_dwconv_s8__avx512vnni(const sieve_conv_params *p, const void *packed,
         const int8_t *weights = v.weights + (size_t)b * v.groups * kw * 256;
         const int32_t *bias = v.bias + (size_t)b * 64, *multipliers = v.multipliers + (size_t)b * 64;
         const sieve_rq_block_avx512 *requant = v.requant + (size_t)b * 4;
+        if (row_pairs(p)) {
+            const int8_t *lower = v.lower + (size_t)b * 3 * 256;
+            for (int32_t oy = 0; oy < p->out_h; oy += 2) {
+                stage_quads(p, oy, c0, mask, 1, span_w, 4, quads);
+                int8_t *out = p->output + (size_t)oy * p->out_w * c + c0;
+                quad_row(p, quads, span_w, weights, bias, multipliers, requant, out, mask, 1, 3);
+                if (oy + 1 < p->out_h) quad_row(p, quads, span_w, lower, bias, multipliers, requant, out + (size_t)p->out_w * c, mask, 1, 3);
+            }
+            continue;
+        }
         for (int32_t oy = 0; oy < p->out_h; oy++) {
-            stage_quads(p, oy, c0, mask, v.groups, span_w, quads);
+            stage_quads(p, oy, c0, mask, v.groups, span_w, p->kernel_h, quads);
             int8_t *out = p->output + (size_t)oy * p->out_w * c + c0;
             if (is_3x3) quad_row(p, quads, span_w, weights, bias, multipliers, requant, out, mask, 1, 3);
             else quad_row(p, quads, span_w, weights, bias, multipliers, requant, out, mask, v.groups, kw);
