@@ -31,7 +31,7 @@ void sieve_conv_pack__avx512vnni(const sieve_conv_params *p, void *packed) {
     sieve_pack_conv_k4(p, 128, 1, packed);
     const sieve_k4_view v = sieve_k4(packed, p->out_c, conv_k(p));
     sieve_rq_block_avx512 *blocks = rq_blocks(packed, p);
-    for (int32_t b = 0; b < v.ocp / 16; b++) sieve_rq_block_fill(blocks + b, v.multipliers + 16 * b, v.shifts + 16 * b);
+    for (int32_t b = 0; b < v.ocp / 16; b++) sieve_rq_block_fill(blocks + b, v.multipliers + 16 * b, v.shifts + 16 * b, p->output_zero_point);
 }
 
 size_t sieve_conv_scratch_size__avx512vnni(const sieve_conv_params *p) {
@@ -47,8 +47,8 @@ static inline __m512i pixel_words(const __m512i acc[2], const int32_t *multiplie
 }
 
 // The same with both blocks' 32-bit-form constants in registers.
-static inline __m512i pixel_words_high(const __m512i acc[2], const sieve_rq_high_regs c[2], __m512i zero_point) {
-    return _mm512_packs_epi32(sieve_rq_high_avx512(acc[0], &c[0], zero_point), sieve_rq_high_avx512(acc[1], &c[1], zero_point));
+static inline __m512i pixel_words_high(const __m512i acc[2], const sieve_rq_high_regs c[2]) {
+    return _mm512_packs_epi32(sieve_rq_high_avx512(acc[0], &c[0]), sieve_rq_high_avx512(acc[1], &c[1]));
 }
 
 static inline __attribute__((always_inline)) void conv_tile(
@@ -89,9 +89,9 @@ static inline __attribute__((always_inline)) void conv_tile(
         if (high) c[0] = sieve_rq_high_load(multipliers, shifts), c[1] = sieve_rq_high_load(multipliers + 16, shifts + 1);
         _Pragma("GCC unroll 8") for (int j = 0; j < pixels; j += 2) {
             const int pair = j + 1 < pixels;  // an odd last pixel packs with itself; its copy is not stored
-            const __m512i words0 = high ? pixel_words_high(acc[j], c, zp_lo_hi[0]) : pixel_words(acc[j], multipliers, shifts, zp_lo_hi[0]);
+            const __m512i words0 = high ? pixel_words_high(acc[j], c) : pixel_words(acc[j], multipliers, shifts, zp_lo_hi[0]);
             const __m512i words1 = !pair ? words0
-                                 : high  ? pixel_words_high(acc[j + 1], c, zp_lo_hi[0])
+                                 : high  ? pixel_words_high(acc[j + 1], c)
                                          : pixel_words(acc[j + 1], multipliers, shifts, zp_lo_hi[0]);
             __m512i bytes = _mm512_permutexvar_epi32(order, _mm512_packs_epi16(words0, words1));
             bytes = _mm512_min_epi8(_mm512_max_epi8(bytes, zp_lo_hi[3]), zp_lo_hi[4]);

@@ -28,16 +28,18 @@ static inline __m128i sieve_rq16_avx512(__m512i acc, const int32_t *multipliers,
 
 // The per-lane constants of a 16-channel block, precomputed at pack time (7 x 64 bytes): the odd
 // lanes' multipliers, and each half's shift and rounding term as 64-bit lanes. When every lane's
-// shift s is at least 33 (real layers' usual case) the block also holds s - 32 and 2^(s - 33) for
-// a cheaper exact form (sieve_rq_block_wide_avx512); else high_shift is all 0.
+// shift s is in [33, 53] (real layers' usual case) the block also holds s - 32 and
+// 2^(s - 33) + zero_point * 2^(s - 32) for a cheaper exact form that adds the output zero point
+// inside the shift (sieve_rq_block_wide_avx512); else high_shift is all 0.
 typedef struct {
     int64_t multiplier_odd[8], shift_even[8], shift_odd[8], round_even[8], round_odd[8];
     int32_t high_shift[16], high_round[16];
 } sieve_rq_block_avx512;
 
-static inline void sieve_rq_block_fill(sieve_rq_block_avx512 *block, const int32_t *multipliers, const int32_t *shifts) {
+static inline void sieve_rq_block_fill(sieve_rq_block_avx512 *block, const int32_t *multipliers, const int32_t *shifts,
+                                       int32_t zero_point) {
     int high = 1;
-    for (int i = 0; i < 16; i++) high &= shifts[i] >= 33;
+    for (int i = 0; i < 16; i++) high &= shifts[i] >= 33 && shifts[i] <= 53;
     for (int i = 0; i < 8; i++) {
         block->multiplier_odd[i] = multipliers[2 * i + 1];
         block->shift_even[i] = shifts[2 * i];
@@ -47,7 +49,7 @@ static inline void sieve_rq_block_fill(sieve_rq_block_avx512 *block, const int32
     }
     for (int i = 0; i < 16; i++) {
         block->high_shift[i] = high ? shifts[i] - 32 : 0;
-        block->high_round[i] = high ? 1 << (shifts[i] - 33) : 0;
+        block->high_round[i] = high ? (int32_t)((1u << (shifts[i] - 33)) + (uint32_t)zero_point * (1u << (shifts[i] - 32))) : 0;
     }
 }
 
@@ -69,11 +71,11 @@ static inline sieve_rq_high_regs sieve_rq_high_load(const int32_t *multipliers, 
     return r;
 }
 
-// sieve_rq_block_wide_avx512's 32-bit form with the constants in registers.
-static inline __m512i sieve_rq_high_avx512(__m512i acc, const sieve_rq_high_regs *c, __m512i zero_point) {
+// sieve_rq_block_wide_avx512's 32-bit form with the constants in registers (zero point included).
+static inline __m512i sieve_rq_high_avx512(__m512i acc, const sieve_rq_high_regs *c) {
     const __m512i even = _mm512_mul_epi32(acc, c->multiplier);
     const __m512i odd = _mm512_mul_epi32(_mm512_srli_epi64(acc, 32), c->multiplier_odd);
-    return _mm512_add_epi32(_mm512_srav_epi32(_mm512_add_epi32(sieve_rq_high_halves(even, odd), c->round), c->shift), zero_point);
+    return _mm512_srav_epi32(_mm512_add_epi32(sieve_rq_high_halves(even, odd), c->round), c->shift);
 }
 
 // As sieve_rq16_avx512 with the block's constants, before the clamp: sixteen int32 results with the
@@ -84,12 +86,12 @@ static inline __m512i sieve_rq_block_wide_avx512(__m512i acc, const int32_t *mul
     const __m512i odd = _mm512_mul_epi32(_mm512_srli_epi64(acc, 32), _mm512_load_si512(block->multiplier_odd));
     if (block->high_shift[0] != 0) {
         // With P = acc * M and s >= 33: (P + 2^(s-1)) >> s == ((P >> 32) + 2^(s-33)) >> (s - 32)
-        // exactly (the low 32 bits of P cannot carry into the result), and in 32-bit lanes: |P >> 32|
-        // <= 2^30 and 2^(s-33) <= 2^29. The high halves of the even and odd products, then one
-        // 32-bit add and shift.
-        const __m512i r = _mm512_srav_epi32(_mm512_add_epi32(sieve_rq_high_halves(even, odd), _mm512_load_si512(block->high_round)),
-                                            _mm512_load_si512(block->high_shift));
-        return _mm512_add_epi32(r, zero_point);
+        // exactly (the low 32 bits of P cannot carry into the result), and adding zp * 2^(s-32)
+        // before the shift adds zp after it. In 32-bit lanes: |P >> 32| <= 2^30, 2^(s-33) <= 2^20
+        // and |zp * 2^(s-32)| <= 2^28 for s <= 53, so the sum cannot wrap. The high halves of the
+        // even and odd products, then one 32-bit add and shift.
+        return _mm512_srav_epi32(_mm512_add_epi32(sieve_rq_high_halves(even, odd), _mm512_load_si512(block->high_round)),
+                                 _mm512_load_si512(block->high_shift));
     }
     const __m512i e = _mm512_srav_epi64(_mm512_add_epi64(even, _mm512_load_si512(block->round_even)), _mm512_load_si512(block->shift_even));
     const __m512i o = _mm512_srav_epi64(_mm512_add_epi64(odd, _mm512_load_si512(block->round_odd)), _mm512_load_si512(block->shift_odd));
