@@ -19,9 +19,7 @@ static void pack_k4(const int8_t *weights, const int32_t *bias, const int32_t *m
     int16_t *w16 = (int16_t *)v.weights;
     memset(w, 0, (size_t)v.ocp * v.k4 * weight_bytes);
     for (int32_t oc = 0; oc < v.ocp; oc++) {
-        // Padding channels (never stored) take a shift inside every path's 32-bit requantisation
-        // form, so a partly filled last block is not pushed onto the 64-bit one.
-        if (oc >= out_c) { b[oc] = 0; m[oc] = 1 << 30; s[oc] = 40; continue; }
+        if (oc >= out_c) { b[oc] = 0; m[oc] = 1 << 30; s[oc] = SIEVE_PADDING_SHIFT; continue; }
         const int8_t *row = weights + (size_t)oc * k;
         uint32_t sum = 0;  // wraps: the bias below is taken modulo 2^32
         for (int32_t i = 0; i < k; i++) {

@@ -5,6 +5,9 @@
 #include "sieve_kernels.h"
 
 #define SIEVE_OC_BLOCK 16
+// The requantisation shift of a padding channel (never stored), with multiplier 2^30: inside every
+// path's 32-bit requantisation form, so a partly filled last block is not pushed onto the 64-bit one.
+#define SIEVE_PADDING_SHIFT 40
 
 static inline int32_t sieve_round_up(int32_t value, int32_t multiple) {
     return (value + multiple - 1) / multiple * multiple;

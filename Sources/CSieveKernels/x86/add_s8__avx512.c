@@ -89,19 +89,16 @@ void sieve_add_s8__avx512(const sieve_add_params *p) {
     const int8_t *const input0 = p->input0, *const input1 = p->input1;
     int8_t *const output = p->output;
     const int32_t count = p->count;
-    // 64 outputs a step narrowed by saturating packs (per 128-bit lane) and one vpermd back to
-    // order, then clamped as bytes (act_min/act_max lie in int8, so saturating first is exact):
-    // vpmovdb per 16 costs more. Both inputs are read before the store, so an output that is one
+    // 64 outputs a step narrowed together, then clamped as bytes (act_min/act_max lie in int8, so
+    // saturating first is exact). Both inputs are read before the store, so an output that is one
     // of the inputs is fine.
-    const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
     const __m512i lo8 = _mm512_set1_epi8((char)p->act_min), hi8 = _mm512_set1_epi8((char)p->act_max);
     int32_t i = 0;
     for (; i + 64 <= count; i += 64) {
         __m512i r[4];
         for (int q = 0; q < 4; q++)
             r[q] = add16(&c, _mm_loadu_si128((const __m128i *)(input0 + i + 16 * q)), _mm_loadu_si128((const __m128i *)(input1 + i + 16 * q)));
-        const __m512i words = _mm512_packs_epi16(_mm512_packs_epi32(r[0], r[1]), _mm512_packs_epi32(r[2], r[3]));
-        const __m512i bytes = _mm512_permutexvar_epi32(order, words);
+        const __m512i bytes = sieve_narrow64_avx512(r[0], r[1], r[2], r[3]);
         _mm512_storeu_si512(output + i, _mm512_min_epi8(_mm512_max_epi8(bytes, lo8), hi8));
     }
     const __m512i lo = _mm512_set1_epi32(p->act_min), hi = _mm512_set1_epi32(p->act_max);

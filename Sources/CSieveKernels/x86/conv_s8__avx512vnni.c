@@ -39,16 +39,12 @@ size_t sieve_conv_scratch_size__avx512vnni(const sieve_conv_params *p) {
 }
 
 
-// One pixel's two 16-channel blocks requantised and packed to int16 (per 128-bit lane: 4 channels
-// of the first block, then 4 of the second).
-static inline __m512i pixel_words(const __m512i acc[2], const int32_t *multipliers, const sieve_rq_block_avx512 *shifts, __m512i zero_point) {
-    return _mm512_packs_epi32(sieve_rq_block_wide_avx512(acc[0], multipliers, shifts, zero_point),
-                              sieve_rq_block_wide_avx512(acc[1], multipliers + 16, shifts + 1, zero_point));
-}
-
-// The same with both blocks' 32-bit-form constants in registers.
-static inline __m512i pixel_words_high(const __m512i acc[2], const sieve_rq_high_regs c[2]) {
-    return _mm512_packs_epi32(sieve_rq_high_avx512(acc[0], &c[0]), sieve_rq_high_avx512(acc[1], &c[1]));
+// One pixel's two 16-channel blocks requantised to int32 (zero point added), by the 32-bit form
+// with its constants in registers (high) or by each block's own form.
+static inline void pixel_rq(const __m512i acc[2], const int high, const sieve_rq_high_regs c[2], const int32_t *multipliers,
+                            const sieve_rq_block_avx512 *shifts, __m512i zero_point, __m512i r[2]) {
+    for (int b = 0; b < 2; b++)
+        r[b] = high ? sieve_rq_high_avx512(acc[b], &c[b]) : sieve_rq_block_wide_avx512(acc[b], multipliers + 16 * b, shifts + b, zero_point);
 }
 
 static inline __attribute__((always_inline)) void conv_tile(
@@ -77,10 +73,8 @@ static inline __attribute__((always_inline)) void conv_tile(
         }
     }
     if (blocks == 2) {
-        // Two pixels' 32 channels narrowed together: vpackssdw of each pixel's two blocks, vpacksswb
-        // of the pixels (both per 128-bit lane), one vpermd back to [pixel 0: channels 0-31 | pixel
-        // 1: 0-31], the clamp on bytes (act_min/act_max lie in int8, so saturating first is exact).
-        const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+        // Two pixels' 32 channels narrowed together to [pixel 0: channels 0-31 | pixel 1: 0-31], the
+        // clamp on bytes (act_min/act_max lie in int8, so saturating first is exact).
         const __mmask32 mask = 0xFFFFu | (__mmask32)last_mask << 16;
         // The 32-bit form's constants stay in registers across the tile's pixels (read before any
         // store: an int8 store may alias them as far as the compiler knows).
@@ -89,11 +83,11 @@ static inline __attribute__((always_inline)) void conv_tile(
         if (high) c[0] = sieve_rq_high_load(multipliers, shifts), c[1] = sieve_rq_high_load(multipliers + 16, shifts + 1);
         _Pragma("GCC unroll 8") for (int j = 0; j < pixels; j += 2) {
             const int pair = j + 1 < pixels;  // an odd last pixel packs with itself; its copy is not stored
-            const __m512i words0 = high ? pixel_words_high(acc[j], c) : pixel_words(acc[j], multipliers, shifts, zp_lo_hi[0]);
-            const __m512i words1 = !pair ? words0
-                                 : high  ? pixel_words_high(acc[j + 1], c)
-                                         : pixel_words(acc[j + 1], multipliers, shifts, zp_lo_hi[0]);
-            __m512i bytes = _mm512_permutexvar_epi32(order, _mm512_packs_epi16(words0, words1));
+            __m512i r[4];
+            pixel_rq(acc[j], high, c, multipliers, shifts, zp_lo_hi[0], r);
+            if (pair) pixel_rq(acc[j + 1], high, c, multipliers, shifts, zp_lo_hi[0], r + 2);
+            else r[2] = r[0], r[3] = r[1];
+            __m512i bytes = sieve_narrow64_avx512(r[0], r[1], r[2], r[3]);
             bytes = _mm512_min_epi8(_mm512_max_epi8(bytes, zp_lo_hi[3]), zp_lo_hi[4]);
             int8_t *at = out + (size_t)j * out_stride;
             sieve_store32_avx512(at, mask, _mm512_castsi512_si256(bytes));

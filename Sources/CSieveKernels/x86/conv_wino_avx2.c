@@ -86,7 +86,7 @@ void sieve_conv_wino_pack__avx2(const sieve_conv_params *p, void *packed) {
         const int in = oc < p->out_c;
         bias[oc] = in ? p->bias[oc] : 0;
         multipliers[oc] = in ? p->multipliers[oc] : 1 << 30;
-        shifts[oc] = in ? p->shifts[oc] : 40;  // padding: inside the 32-bit requantisation form
+        shifts[oc] = in ? p->shifts[oc] : SIEVE_PADDING_SHIFT;
         for (int32_t c = 0; in && c < p->in_c; c++) {
             int16_t tile[16];
             sieve_wino_weights(p, oc, c, tile);

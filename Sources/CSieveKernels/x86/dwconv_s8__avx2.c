@@ -83,7 +83,7 @@ void sieve_dwconv_pack__avx2(const sieve_conv_params *p, void *packed) {
     for (int32_t c = 0; c < v.cp; c++) {
         bias[c] = c < p->out_c ? p->bias[c] : 0;
         m[c] = c < p->out_c ? p->multipliers[c] : 1 << 30;
-        s[c] = c < p->out_c ? p->shifts[c] : 40;  // padding: inside the 32-bit requantisation form
+        s[c] = c < p->out_c ? p->shifts[c] : SIEVE_PADDING_SHIFT;
     }
     int16_t *w = (int16_t *)v.weights;
     for (int32_t pair = 0; pair < v.pairs; pair++) {

@@ -106,7 +106,7 @@ void sieve_dwconv_pack__avx512vnni(const sieve_conv_params *p, void *packed) {
                 const size_t at = ((size_t)b * 4 + j) * 16 + lane;
                 bias[at] = inside ? (int32_t)((uint32_t)p->bias[c] - 128u * sum) : 0;  // wraps, as the sum does
                 multipliers[at] = inside ? p->multipliers[c] : 1 << 30;
-                shifts[lane] = inside ? p->shifts[c] : 40;  // unused lanes: inside the 32-bit form's range
+                shifts[lane] = inside ? p->shifts[c] : SIEVE_PADDING_SHIFT;
             }
             sieve_rq_block_fill(requant + (size_t)b * 4 + j, multipliers + ((size_t)b * 4 + j) * 16, shifts, p->output_zero_point);
         }
