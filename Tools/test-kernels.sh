@@ -17,6 +17,14 @@ if [[ "$which" != aarch64 ]]; then
     echo "== host $(uname -m): cc -O2"
     cc -O2 -std=gnu11 -Wall -I"$include" "${kernels[@]}" "$test" -lm -o "$build/check_kernels_host"
     "$build/check_kernels_host" "$count" "${seed[@]}"
+    # The benchmark programs of Tools/bench keep building; fuse-ops checks on the way that a depthwise
+    # conv run in row bands over a window of its input rows gives the whole run's bytes.
+    echo "== host: Tools/bench programs; fuse-ops banded = whole on scalar and the best path"
+    for bench in kernel-ops fuse-ops; do
+        cc -O2 -std=gnu11 -Wall -fno-strict-aliasing -I"$include" "${kernels[@]}" "Tools/bench/$bench.c" -lm -lpthread -o "$build/$bench"
+    done
+    "$build/fuse-ops" scalar 1 > /dev/null
+    "$build/fuse-ops" best 3 > /dev/null
 fi
 # On an AArch64 host (a Pi) the host run above was the AArch64 run.
 if c_test_host_only; then
