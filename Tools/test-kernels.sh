@@ -2,7 +2,8 @@
 # Bit-exactness of every kernel path against the scalar kernels (Tests/kernels/check_kernels.c):
 # built with the host cc and run natively, then cross-built for AArch64 and run under qemu-aarch64
 # on four CPU models (v8.0 Cortex-A53 and A72: neon; v8.2 Cortex-A76: neondot; max: i8mm too).
-# If clang can target AArch64, the kernels are also built with clang -O3 (as SwiftPM builds them).
+# The host and AArch64 kernels are also built with clang -O3 (as SwiftPM builds them) when clang is
+# there (for AArch64: when it can target it).
 #
 #   Tools/test-kernels.sh [COUNT [WHICH]]   COUNT random cases per op and path (default 2000, about
 #                                           a minute); WHICH: all (default), host or aarch64.
@@ -17,6 +18,13 @@ if [[ "$which" != aarch64 ]]; then
     echo "== host $(uname -m): cc -O2"
     cc -O2 -std=gnu11 -Wall -I"$include" "${kernels[@]}" "$test" -lm -o "$build/check_kernels_host"
     "$build/check_kernels_host" "$count" "${seed[@]}"
+    # clang -O3, as SwiftPM builds the kernels: the two compilers lower some intrinsics differently
+    # (clang once turned vpmuldq into a 64 x 64-bit multiply), so both builds must match scalar.
+    if command -v clang >/dev/null; then
+        echo "== host $(uname -m): clang -O3"
+        clang -O3 -std=gnu11 -Wall -fno-strict-aliasing -I"$include" "${kernels[@]}" "$test" -lm -o "$build/check_kernels_host_clang"
+        "$build/check_kernels_host_clang" "$count" "${seed[@]}"
+    fi
     # The benchmark programs of Tools/bench keep building; fuse-ops checks on the way that a depthwise
     # conv run in row bands over a window of its input rows gives the whole run's bytes.
     echo "== host: Tools/bench programs; fuse-ops banded = whole on scalar and the best path"
