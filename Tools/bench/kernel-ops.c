@@ -11,26 +11,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include "sieve_kernels.h"
+#include "bench_time.h"
 
 #define MAX_RUNS 1000
-
-static double now_us(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec * 1e6 + t.tv_nsec * 1e-3;
-}
-
-static int by_value(const void *a, const void *b) {
-    const double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *values, int n) {
-    qsort(values, (size_t)n, sizeof(double), by_value);
-    return values[n / 2];
-}
 
 static void *buffer(size_t n) {
     const size_t size = (n + 63) / 64 * 64 + 64;
