@@ -12,6 +12,7 @@
 
 SIEVE_TARGET_BEGIN("avx512f,avx512bw,avx512vl")
 #include "add_term.h"
+#include "requantize_avx512.h"
 #include "store_avx512.h"
 // rq(x, M, s) on 16 lanes with one M and s. The lane constants are made once per op: the loop
 // stores int8 outputs, which may alias anything, so constants read from the params inside it would
@@ -31,7 +32,7 @@ static inline rq_uniform_avx512_consts rq_uniform_avx512_prepare(int32_t multipl
 }
 
 static inline __m512i rq_uniform_avx512(__m512i x, const rq_uniform_avx512_consts *c) {
-    const __m512i even = _mm512_mul_epi32(x, c->m), odd = _mm512_mul_epi32(_mm512_srli_epi64(x, 32), c->m);
+    const __m512i even = sieve_mul_epi32_avx512(x, c->m), odd = sieve_mul_epi32_avx512(_mm512_srli_epi64(x, 32), c->m);
     if (c->high) {
         const __m512i high = _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(even, 32), odd);
         return _mm512_srav_epi32(_mm512_add_epi32(high, c->high_round), c->high_shift);
