@@ -1,12 +1,14 @@
-// VGG-S's conv and classifier shapes, one kernel call at a time, against the path's peak loop timed
-// in every round beside them: each op's share of the peak is the ratio of medians of the same run,
+// VGG-S's conv and classifier shapes (SET vgg), or MobileNetV2-224's depthwise convs (SET dw: each
+// distinct shape once, the sum weighted by how often the network has it), one kernel call at a
+// time, against the path's peak loop timed in every round beside them: each op's share of the peak is the ratio of medians of the same run,
 // so a busy host slows both sides (not alike: a 100 us call is interrupted more often than the
 // peak's 12 us burst, so a loaded host lowers the shares). Random data, every shift 38 (real
 // layers' range, the 32-bit requantisation forms).
 //
 //   cc -O3 -fno-strict-aliasing -std=gnu11 -ISources/CSieveKernels/include -o kernel-ops Tools/bench/kernel-ops.c
 //      Sources/CSieveKernels/*.c Sources/CSieveKernels/x86/*.c Sources/CSieveKernels/arm/*.c -lm -lpthread
-//   ./kernel-ops [PATH [RUNS [COLD]]]    PATH avx2 by default; COLD 1 evicts the caches before each call
+//   ./kernel-ops [PATH [RUNS [COLD [SET]]]]    PATH avx2 by default; COLD 1 evicts the caches before
+//   each call; SET vgg (the default) or dw
 #define _GNU_SOURCE
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,6 +47,7 @@ static void requant(int32_t n, const int32_t **bias, const int32_t **multipliers
 typedef struct {
     const char *name;
     int32_t in_hw, in_c, out_c, kernel;  // kernel 0: fully connected, k = in_c
+    int32_t stride, depthwise, count;     // count: how often the network has the shape (0 means 1)
     sieve_conv_params conv;
     sieve_fc_params fc;
     void *packed, *scratch;
@@ -70,26 +73,34 @@ static void op_setup(op *o, int32_t isa) {
         return;
     }
     sieve_conv_params *p = &o->conv;
-    p->in_h = p->in_w = p->out_h = p->out_w = o->in_hw;
+    const int32_t stride = o->stride > 0 ? o->stride : 1, out_hw = (o->in_hw - 1) / stride + 1;
+    p->in_h = p->in_w = o->in_hw;
+    p->out_h = p->out_w = out_hw;
     p->in_c = o->in_c;
     p->out_c = o->out_c;
     p->kernel_h = p->kernel_w = o->kernel;
-    p->stride_h = p->stride_w = 1;
+    p->stride_h = p->stride_w = stride;
     p->pad_top = p->pad_left = o->kernel / 2;
-    p->groups = 1;
-    const size_t k = (size_t)o->kernel * o->kernel * o->in_c;
+    p->groups = 1;  // depthwise convs run their own kernel
+    const size_t k = (size_t)o->kernel * o->kernel * (o->depthwise ? 1 : o->in_c);
     p->input = random_bytes((size_t)o->in_hw * o->in_hw * o->in_c, -128, 127);
     p->weights = random_bytes(k * o->out_c, -127, 127);
     requant(p->out_c, &p->bias, &p->multipliers, &p->shifts);
-    p->output = buffer((size_t)o->in_hw * o->in_hw * o->out_c);
+    p->output = buffer((size_t)out_hw * out_hw * o->out_c);
     p->input_zero_point = -5;
     p->output_zero_point = 3;
     p->act_min = -128;
     p->act_max = 127;
-    o->packed = buffer(sieve_conv_packed_size(isa, p));
-    sieve_conv_pack(isa, p, o->packed);
-    o->scratch = buffer(sieve_conv_scratch_size(isa, p));
-    o->macs = (double)o->in_hw * o->in_hw * o->out_c * k;
+    if (o->depthwise) {
+        o->packed = buffer(sieve_dwconv_packed_size(isa, p));
+        sieve_dwconv_pack(isa, p, o->packed);
+        o->scratch = buffer(sieve_dwconv_scratch_size(isa, p));
+    } else {
+        o->packed = buffer(sieve_conv_packed_size(isa, p));
+        sieve_conv_pack(isa, p, o->packed);
+        o->scratch = buffer(sieve_conv_scratch_size(isa, p));
+    }
+    o->macs = (double)out_hw * out_hw * o->out_c * k;
 }
 
 int main(int argc, char **argv) {
@@ -98,12 +109,22 @@ int main(int argc, char **argv) {
     const int cold = argc > 3 ? atoi(argv[3]) : 0;
     if (isa <= 0 || !sieve_isa_available(isa)) { fprintf(stderr, "kernel-ops: no such SIMD path on this CPU\n"); return 2; }
     if (runs < 1 || runs > MAX_RUNS) runs = 200;
-    static op ops[] = {
+    static op vgg[] = {
         {"stem 28x28x1->32", 28, 1, 32, 3},      {"conv 28x28x32->32", 28, 32, 32, 3}, {"conv 14x14x32->64", 14, 32, 64, 3},
         {"conv 14x14x64->64", 14, 64, 64, 3},    {"conv 7x7x64->128", 7, 64, 128, 3},  {"conv 7x7x128->128", 7, 128, 128, 3},
         {"fc 1152->256", 0, 1152, 256, 0},
     };
-    const int n = (int)(sizeof ops / sizeof ops[0]);
+    static op dw[] = {
+        {"dw 112x112x32 s1", 112, 32, 32, 3, 1, 1, 1}, {"dw 112x112x96 s2", 112, 96, 96, 3, 2, 1, 1},
+        {"dw 56x56x144 s1", 56, 144, 144, 3, 1, 1, 1}, {"dw 56x56x144 s2", 56, 144, 144, 3, 2, 1, 1},
+        {"dw 28x28x192 s1", 28, 192, 192, 3, 1, 1, 2}, {"dw 28x28x192 s2", 28, 192, 192, 3, 2, 1, 1},
+        {"dw 14x14x384 s1", 14, 384, 384, 3, 1, 1, 4}, {"dw 14x14x576 s1", 14, 576, 576, 3, 1, 1, 2},
+        {"dw 14x14x576 s2", 14, 576, 576, 3, 2, 1, 1}, {"dw 7x7x960 s1", 7, 960, 960, 3, 1, 1, 3},
+    };
+    const char *set = argc > 4 ? argv[4] : "vgg";
+    if (strcmp(set, "vgg") != 0 && strcmp(set, "dw") != 0) { fprintf(stderr, "kernel-ops: SET must be vgg or dw\n"); return 2; }
+    op *ops = strcmp(set, "dw") == 0 ? dw : vgg;
+    const int n = ops == dw ? (int)(sizeof dw / sizeof dw[0]) : (int)(sizeof vgg / sizeof vgg[0]);
     srand(1);
     for (int i = 0; i < n; i++) op_setup(&ops[i], isa);
     const size_t evict_size = (size_t)8 << 20;
@@ -117,6 +138,7 @@ int main(int argc, char **argv) {
             if (cold) for (size_t j = 0; j < evict_size; j += 64) evict[j]++;
             const double t0 = now_us();
             if (ops[i].kernel == 0) sieve_fc_run(isa, &ops[i].fc, ops[i].packed, ops[i].scratch, 0, ops[i].fc.out_c);
+            else if (ops[i].depthwise) sieve_dwconv_run(isa, &ops[i].conv, ops[i].packed, ops[i].scratch);
             else sieve_conv_run(isa, &ops[i].conv, ops[i].packed, ops[i].scratch);
             if (r >= 0) ops[i].times[r] = now_us() - t0;
         }
@@ -126,10 +148,12 @@ int main(int argc, char **argv) {
     double total_us = 0, total_macs = 0;
     for (int i = 0; i < n; i++) {
         const double us = median(ops[i].times, runs), gmacs = ops[i].macs / us / 1e3;
-        total_us += us;
-        total_macs += ops[i].macs;
+        const int count = ops[i].count > 0 ? ops[i].count : 1;
+        total_us += count * us;
+        total_macs += count * ops[i].macs;
         printf("%-20s %8.1f us %7.2f GMAC/s %4.0f %%\n", ops[i].name, us, gmacs, 100 * gmacs / peak);
     }
-    printf("%-20s %8.1f us %7.2f GMAC/s %4.0f %%\n", "sum", total_us, total_macs / total_us / 1e3, 100 * total_macs / total_us / 1e3 / peak);
+    printf("%-20s %8.1f us %7.2f GMAC/s %4.0f %%\n", ops == dw ? "network's sum" : "sum", total_us, total_macs / total_us / 1e3,
+           100 * total_macs / total_us / 1e3 / peak);
     return 0;
 }

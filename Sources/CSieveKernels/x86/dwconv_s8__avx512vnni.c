@@ -51,13 +51,22 @@ static dw_quad_view dw_quad(const void *packed, const sieve_conv_params *p) {
     return v;
 }
 
-// The channel (within its block) of lane `lane` of accumulator j.
-static inline int32_t quad_channel(int32_t j, int32_t lane) { return 16 * (lane / 4) + 4 * j + lane % 4; }
+// 3x3 kernels at stride 1 or 2 run slice by slice (the contiguous path, contiguous_block):
+// staging transposes each row's 4x4 dwords first, so accumulator j holds channels 16j...16j+15 in
+// order, and a block of 16 or 32 channels computes only its 1 or 2 slices.
+static inline int contiguous(const sieve_conv_params *p) {
+    return p->kernel_h == 3 && p->kernel_w == 3 && (p->stride_w == 1 || p->stride_w == 2);
+}
 
-// Output pixels a 64-lane block covers: 64 / C neighbouring pixels for C = 16 or 32 at stride 1
-// (their bytes are contiguous in a row), else 1 pixel and 64 of its channels.
+// Output pixels a 64-lane block covers: elsewhere, 64 / C neighbouring pixels for C = 16 or 32 at
+// stride 1 (their bytes are contiguous in a row), else 1 pixel and 64 of its channels.
 static inline int32_t block_pixels(const sieve_conv_params *p) {
-    return p->stride_w == 1 && (p->in_c == 16 || p->in_c == 32) ? 64 / p->in_c : 1;
+    return !contiguous(p) && p->stride_w == 1 && (p->in_c == 16 || p->in_c == 32) ? 64 / p->in_c : 1;
+}
+
+// The channel (within its block) of lane `lane` of accumulator j.
+static inline int32_t quad_channel(const sieve_conv_params *p, int32_t j, int32_t lane) {
+    return contiguous(p) ? 16 * j + lane : 16 * (lane / 4) + 4 * j + lane % 4;
 }
 
 // Bits [0, n) of a 64-bit mask.
@@ -90,7 +99,7 @@ void sieve_dwconv_pack__avx512vnni(const sieve_conv_params *p, void *packed) {
         for (int32_t j = 0; j < 4; j++) {
             int32_t shifts[16];
             for (int32_t lane = 0; lane < 16; lane++) {
-                const int32_t c = block_pixels(p) > 1 ? quad_channel(j, lane) % p->out_c : b * 64 + quad_channel(j, lane);
+                const int32_t c = block_pixels(p) > 1 ? quad_channel(p, j, lane) % p->out_c : b * 64 + quad_channel(p, j, lane);
                 const int inside = c < p->out_c;
                 uint32_t sum = 0;
                 for (int32_t g = 0; g < v.groups; g++) {
@@ -129,9 +138,14 @@ size_t sieve_dwconv_scratch_size__avx512vnni(const sieve_conv_params *p) {
 // One staged column: the four rows' bytes of the block at input column x, loaded under `valid`
 // (merged into the padding at the edges, where `valid` leaves out the pixels outside the input; the
 // masked loads read only those bytes, so nothing faults past a row), then interleaved into quads.
+// In the contiguous layout each row's dwords are transposed 4x4 first (dword 4L + j takes
+// channels 16j + 4L...16j + 4L + 3), so the unpacks leave channels 16j... in accumulator j, and
+// only the block's `slices` accumulators' quads are stored.
 static inline __attribute__((always_inline)) void stage_column(const int8_t *const rows[4], intptr_t offset, __mmask64 valid,
-                                                               __m512i pad, __m512i *q, const int edge) {
+                                                               __m512i pad, __m512i *q, const int edge, const int transpose,
+                                                               const int32_t slices) {
     const __m512i flip = _mm512_set1_epi8((char)0x80);
+    const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
     __m512i v[4];
     for (int32_t r = 0; r < 4; r++) {
         const int8_t *at = (const int8_t *)((uintptr_t)rows[r] + (uintptr_t)offset);
@@ -139,20 +153,23 @@ static inline __attribute__((always_inline)) void stage_column(const int8_t *con
         else if (edge) v[r] = _mm512_mask_loadu_epi8(pad, valid, at);
         else v[r] = valid == ~(__mmask64)0 ? _mm512_loadu_si512(at) : _mm512_maskz_loadu_epi8(valid, at);
         v[r] = _mm512_xor_si512(v[r], flip);
+        if (transpose) v[r] = _mm512_permutexvar_epi32(order, v[r]);
     }
-    const __m512i lo01 = _mm512_unpacklo_epi8(v[0], v[1]), hi01 = _mm512_unpackhi_epi8(v[0], v[1]);
-    const __m512i lo23 = _mm512_unpacklo_epi8(v[2], v[3]), hi23 = _mm512_unpackhi_epi8(v[2], v[3]);
+    const __m512i lo01 = _mm512_unpacklo_epi8(v[0], v[1]), lo23 = _mm512_unpacklo_epi8(v[2], v[3]);
     _mm512_storeu_si512(q + 0, _mm512_unpacklo_epi16(lo01, lo23));
-    _mm512_storeu_si512(q + 1, _mm512_unpackhi_epi16(lo01, lo23));
-    _mm512_storeu_si512(q + 2, _mm512_unpacklo_epi16(hi01, hi23));
-    _mm512_storeu_si512(q + 3, _mm512_unpackhi_epi16(hi01, hi23));
+    if (slices > 1) _mm512_storeu_si512(q + 1, _mm512_unpackhi_epi16(lo01, lo23));
+    if (slices > 2) {
+        const __m512i hi01 = _mm512_unpackhi_epi8(v[0], v[1]), hi23 = _mm512_unpackhi_epi8(v[2], v[3]);
+        _mm512_storeu_si512(q + 2, _mm512_unpacklo_epi16(hi01, hi23));
+        if (slices > 3) _mm512_storeu_si512(q + 3, _mm512_unpackhi_epi16(hi01, hi23));
+    }
 }
 
 // The quads output row oy reads, channels [c0, c0 + 64) (masked), padded taps holding the input
 // zero point. Rows past the kernel's read as padding too: their weights are 0. Interior columns
 // (every pixel of the block inside the input) take a plain masked load in a loop of their own.
 static void stage_quads(const sieve_conv_params *p, int32_t oy, int32_t c0, __mmask64 mask, int32_t groups, int32_t span_w,
-                        int32_t rows_read, __m512i *quads) {
+                        int32_t rows_read, int32_t slices, __m512i *quads) {
     const int32_t c = p->in_c, in_w = p->in_w, pixels = block_pixels(p), pad_left = p->pad_left;
     const __m512i pad = _mm512_set1_epi8((char)p->input_zero_point);
     // Interior columns ix: 0 <= ix - pad_left and ix - pad_left + pixels <= in_w.
@@ -166,14 +183,20 @@ static void stage_quads(const sieve_conv_params *p, int32_t oy, int32_t c0, __mm
             rows[r] = ky < rows_read && iy >= 0 && iy < p->in_h ? p->input + (size_t)iy * in_w * c + c0 : 0;
         }
         __m512i *q = quads + (size_t)g * span_w * 4;
-        for (int32_t ix = lo; ix < hi; ix++) stage_column(rows, (intptr_t)(ix - pad_left) * c, mask, pad, q + (size_t)ix * 4, 0);
+        if (!contiguous(p)) {
+            for (int32_t ix = lo; ix < hi; ix++) stage_column(rows, (intptr_t)(ix - pad_left) * c, mask, pad, q + (size_t)ix * 4, 0, 0, 4);
+        } else if (slices == 4) {
+            for (int32_t ix = lo; ix < hi; ix++) stage_column(rows, (intptr_t)(ix - pad_left) * c, mask, pad, q + (size_t)ix * 4, 0, 1, 4);
+        } else {
+            for (int32_t ix = lo; ix < hi; ix++) stage_column(rows, (intptr_t)(ix - pad_left) * c, mask, pad, q + (size_t)ix * 4, 0, 1, slices);
+        }
         for (int32_t ix = 0; ix < span_w; ix++) {
             if (ix == lo) ix = hi;  // the interior is done
             if (ix >= span_w) break;
             const int32_t x = ix - pad_left;
             const int32_t first = x < 0 ? -x : 0, end = in_w - x < pixels ? in_w - x : pixels;
             const __mmask64 valid = end > first ? mask & bits_below(end * c) & ~bits_below(first * c) : 0;
-            stage_column(rows, (intptr_t)x * c, valid, pad, q + (size_t)ix * 4, 1);
+            stage_column(rows, (intptr_t)x * c, valid, pad, q + (size_t)ix * 4, 1, contiguous(p), slices);
         }
     }
 }
@@ -237,6 +260,118 @@ static inline __attribute__((always_inline)) void quad_row(const sieve_conv_para
     }
 }
 
+// The contiguous path: one 16-channel slice of one or two output rows (two: a row pair, the lower
+// row with the weights one kernel row down), four pixels at a time. The slice's weights and
+// requantisation constants stay in registers and each staged column is loaded once for every
+// output it feeds: the kernel is bound by vpdpbusd and vpmuldq, not by loads (the quads loaded
+// for every product, with weights and constants from memory, ran at about half the speed).
+typedef struct {
+    const __m512i *quads;       // staged column 0, this slice
+    const int8_t *weights[2];   // [kx][4][64] from this slice's first vector: upper and lower row
+    const int32_t *bias, *multipliers;
+    const sieve_rq_block_avx512 *requant;
+    int8_t *out[2];             // pixel 0 of each row, this slice's first channel
+    size_t pixel_bytes;         // output bytes from one pixel to the next
+    int32_t out_w, lanes;       // lanes: channels of the slice inside the tensor (1...16)
+    int32_t output_zero_point, act_min, act_max;
+} slice_job;
+
+static inline __attribute__((always_inline)) __m512i slice_requantize(__m512i acc, const sieve_rq_high_regs *regs, const slice_job *j,
+                                                                      __m512i zp, const int high) {
+    return high ? sieve_rq_high_avx512(acc, regs) : sieve_rq_block_wide_avx512(acc, j->multipliers, j->requant, zp);
+}
+
+// `pixels` (1, 2 or 4) outputs of each row from the staged columns at q.
+static inline __attribute__((always_inline)) void slice_pixels(const slice_job *j, const __m512i *q, size_t ox, const __m512i w[2][3],
+                                                               __m512i bias, const sieve_rq_high_regs *regs, __m512i zp, __m512i lo,
+                                                               __m512i hi, __mmask16 lanes, const int pixels, const int rows,
+                                                               const int stride, const int high) {
+    __m512i acc[2][4];
+    _Pragma("GCC unroll 2") for (int r = 0; r < rows; r++) {
+        _Pragma("GCC unroll 4") for (int n = 0; n < pixels; n++) acc[r][n] = bias;
+    }
+    // Column by column, each loaded once: pixel n reads columns n * stride + kx.
+    _Pragma("GCC unroll 10") for (int col = 0; col < (pixels - 1) * stride + 3; col++) {
+        const __m512i v = _mm512_load_si512(q + (size_t)col * 4);
+        _Pragma("GCC unroll 4") for (int n = 0; n < pixels; n++) {
+            const int kx = col - n * stride;
+            if (kx < 0 || kx > 2) continue;
+            _Pragma("GCC unroll 2") for (int r = 0; r < rows; r++) acc[r][n] = _mm512_dpbusd_epi32(acc[r][n], v, w[r][kx]);
+        }
+    }
+    _Pragma("GCC unroll 2") for (int r = 0; r < rows; r++) {
+        __m512i out[4];
+        _Pragma("GCC unroll 4") for (int n = 0; n < 4; n++) out[n] = n < pixels ? slice_requantize(acc[r][n], regs, j, zp, high) : out[0];
+        const __m512i bytes = _mm512_min_epi8(_mm512_max_epi8(sieve_narrow64_avx512(out[0], out[1], out[2], out[3]), lo), hi);
+        int8_t *at = j->out[r] + ox * j->pixel_bytes;
+        sieve_store16_avx512(at, lanes, _mm512_castsi512_si128(bytes));
+        if (pixels > 1) sieve_store16_avx512(at + j->pixel_bytes, lanes, _mm512_extracti32x4_epi32(bytes, 1));
+        if (pixels > 2) sieve_store16_avx512(at + 2 * j->pixel_bytes, lanes, _mm512_extracti32x4_epi32(bytes, 2));
+        if (pixels > 3) sieve_store16_avx512(at + 3 * j->pixel_bytes, lanes, _mm512_extracti32x4_epi32(bytes, 3));
+    }
+}
+
+static inline __attribute__((always_inline)) void slice_rows(const slice_job *j, const int rows, const int stride, const int high) {
+    const sieve_rq_high_regs regs = sieve_rq_high_load(j->multipliers, j->requant);
+    const __m512i zp = _mm512_set1_epi32(j->output_zero_point), bias = _mm512_loadu_si512(j->bias);
+    const __m512i lo = _mm512_set1_epi8((char)j->act_min), hi = _mm512_set1_epi8((char)j->act_max);
+    const __mmask16 lanes = (__mmask16)((1u << j->lanes) - 1);
+    __m512i w[2][3];
+    _Pragma("GCC unroll 2") for (int r = 0; r < rows; r++) {
+        _Pragma("GCC unroll 3") for (int kx = 0; kx < 3; kx++) w[r][kx] = _mm512_loadu_si512(j->weights[r] + kx * 256);
+    }
+    size_t ox = 0;
+    const size_t out_w = (size_t)j->out_w;
+    for (; ox + 4 <= out_w; ox += 4) slice_pixels(j, j->quads + ox * stride * 4, ox, w, bias, &regs, zp, lo, hi, lanes, 4, rows, stride, high);
+    if (ox + 2 <= out_w) {
+        slice_pixels(j, j->quads + ox * stride * 4, ox, w, bias, &regs, zp, lo, hi, lanes, 2, rows, stride, high);
+        ox += 2;
+    }
+    if (ox < out_w) slice_pixels(j, j->quads + ox * stride * 4, ox, w, bias, &regs, zp, lo, hi, lanes, 1, rows, stride, high);
+}
+
+// slice_rows with its shape's constants, so every loop above unrolls.
+static void slice_rows_dispatch(const slice_job *j, int rows, int stride, int high) {
+    if (rows == 2 && stride == 1) {
+        if (high) slice_rows(j, 2, 1, 1); else slice_rows(j, 2, 1, 0);
+    } else if (rows == 2) {
+        if (high) slice_rows(j, 2, 2, 1); else slice_rows(j, 2, 2, 0);
+    } else if (stride == 1) {
+        if (high) slice_rows(j, 1, 1, 1); else slice_rows(j, 1, 1, 0);
+    } else {
+        if (high) slice_rows(j, 1, 2, 1); else slice_rows(j, 1, 2, 0);
+    }
+}
+
+// The contiguous path's output rows for one block: staged once a row (a row pair at stride 1), then
+// slice by slice; slices wholly past the channels are skipped.
+static void contiguous_block(const sieve_conv_params *p, const dw_quad_view *v, int32_t b, __mmask64 mask, __m512i *quads) {
+    const int32_t c = p->out_c, c0 = b * 64, span_w = sieve_conv_span_w(p), pairs = row_pairs(p);
+    const int32_t slices = (c - c0 + 15) / 16 < 4 ? (c - c0 + 15) / 16 : 4;
+    for (int32_t oy = 0; oy < p->out_h; oy += pairs ? 2 : 1) {
+        stage_quads(p, oy, c0, mask, 1, span_w, pairs ? 4 : 3, slices, quads);
+        const int32_t rows = pairs && oy + 1 < p->out_h ? 2 : 1;
+        for (int32_t s = 0; s < slices; s++) {
+            slice_job j;
+            j.quads = quads + s;
+            j.weights[0] = v->weights + (size_t)b * 3 * 256 + (size_t)s * 64;
+            j.weights[1] = pairs ? v->lower + (size_t)b * 3 * 256 + (size_t)s * 64 : 0;
+            j.bias = v->bias + (size_t)b * 64 + (size_t)s * 16;
+            j.multipliers = v->multipliers + (size_t)b * 64 + (size_t)s * 16;
+            j.requant = v->requant + (size_t)b * 4 + s;
+            j.out[0] = p->output + (size_t)oy * p->out_w * c + c0 + 16 * s;
+            j.out[1] = j.out[0] + (size_t)p->out_w * c;
+            j.pixel_bytes = (size_t)c;
+            j.out_w = p->out_w;
+            j.lanes = c - c0 - 16 * s < 16 ? c - c0 - 16 * s : 16;
+            j.output_zero_point = p->output_zero_point;
+            j.act_min = p->act_min;
+            j.act_max = p->act_max;
+            slice_rows_dispatch(&j, rows, p->stride_w, j.requant->high_shift[0] != 0);
+        }
+    }
+}
+
 void sieve_dwconv_s8__avx512vnni(const sieve_conv_params *p, const void *packed, void *scratch) {
     if (on_avx2(p)) { sieve_dwconv_s8__avx2(p, packed, scratch); return; }
     const dw_quad_view v = dw_quad(packed, p);
@@ -249,10 +384,14 @@ void sieve_dwconv_s8__avx512vnni(const sieve_conv_params *p, const void *packed,
         const int8_t *weights = v.weights + (size_t)b * v.groups * kw * 256;
         const int32_t *bias = v.bias + (size_t)b * 64, *multipliers = v.multipliers + (size_t)b * 64;
         const sieve_rq_block_avx512 *requant = v.requant + (size_t)b * 4;
+        if (contiguous(p)) {
+            contiguous_block(p, &v, b, mask, quads);
+            continue;
+        }
         if (row_pairs(p)) {
             const int8_t *lower = v.lower + (size_t)b * 3 * 256;
             for (int32_t oy = 0; oy < p->out_h; oy += 2) {
-                stage_quads(p, oy, c0, mask, 1, span_w, 4, quads);
+                stage_quads(p, oy, c0, mask, 1, span_w, 4, 4, quads);
                 int8_t *out = p->output + (size_t)oy * p->out_w * c + c0;
                 quad_row(p, quads, span_w, weights, bias, multipliers, requant, out, mask, 1, 3);
                 if (oy + 1 < p->out_h) quad_row(p, quads, span_w, lower, bias, multipliers, requant, out + (size_t)p->out_w * c, mask, 1, 3);
@@ -260,7 +399,7 @@ void sieve_dwconv_s8__avx512vnni(const sieve_conv_params *p, const void *packed,
             continue;
         }
         for (int32_t oy = 0; oy < p->out_h; oy++) {
-            stage_quads(p, oy, c0, mask, v.groups, span_w, p->kernel_h, quads);
+            stage_quads(p, oy, c0, mask, v.groups, span_w, p->kernel_h, 4, quads);
             int8_t *out = p->output + (size_t)oy * p->out_w * c + c0;
             if (is_3x3) quad_row(p, quads, span_w, weights, bias, multipliers, requant, out, mask, 1, 3);
             else quad_row(p, quads, span_w, weights, bias, multipliers, requant, out, mask, v.groups, kw);
