@@ -343,31 +343,35 @@ static void slice_rows_dispatch(const slice_job *j, int rows, int stride, int hi
     }
 }
 
-// The contiguous path's output rows for one block: staged once a row (a row pair at stride 1), then
-// slice by slice; slices wholly past the channels are skipped.
-static void contiguous_block(const sieve_conv_params *p, const dw_quad_view *v, int32_t b, __mmask64 mask, __m512i *quads) {
-    const int32_t c = p->out_c, c0 = b * 64, span_w = sieve_conv_span_w(p), pairs = row_pairs(p);
-    const int32_t slices = (c - c0 + 15) / 16 < 4 ? (c - c0 + 15) / 16 : 4;
+// The contiguous path: output rows (row pairs at stride 1) outer and channel blocks inner, so a
+// row's input stays in cache from one block to the next (block by block, MobileNetV2's 112x112x96
+// input went through L2 twice); each block's columns are staged, then computed slice by slice,
+// slices wholly past the channels skipped.
+static void contiguous_rows(const sieve_conv_params *p, const dw_quad_view *v, __m512i *quads) {
+    const int32_t c = p->out_c, span_w = sieve_conv_span_w(p), pairs = row_pairs(p);
     for (int32_t oy = 0; oy < p->out_h; oy += pairs ? 2 : 1) {
-        stage_quads(p, oy, c0, mask, 1, span_w, pairs ? 4 : 3, slices, quads);
         const int32_t rows = pairs && oy + 1 < p->out_h ? 2 : 1;
-        for (int32_t s = 0; s < slices; s++) {
-            slice_job j;
-            j.quads = quads + s;
-            j.weights[0] = v->weights + (size_t)b * 3 * 256 + (size_t)s * 64;
-            j.weights[1] = pairs ? v->lower + (size_t)b * 3 * 256 + (size_t)s * 64 : 0;
-            j.bias = v->bias + (size_t)b * 64 + (size_t)s * 16;
-            j.multipliers = v->multipliers + (size_t)b * 64 + (size_t)s * 16;
-            j.requant = v->requant + (size_t)b * 4 + s;
-            j.out[0] = p->output + (size_t)oy * p->out_w * c + c0 + 16 * s;
-            j.out[1] = j.out[0] + (size_t)p->out_w * c;
-            j.pixel_bytes = (size_t)c;
-            j.out_w = p->out_w;
-            j.lanes = c - c0 - 16 * s < 16 ? c - c0 - 16 * s : 16;
-            j.output_zero_point = p->output_zero_point;
-            j.act_min = p->act_min;
-            j.act_max = p->act_max;
-            slice_rows_dispatch(&j, rows, p->stride_w, j.requant->high_shift[0] != 0);
+        for (int32_t b = 0; b < v->blocks; b++) {
+            const int32_t c0 = b * 64, slices = (c - c0 + 15) / 16 < 4 ? (c - c0 + 15) / 16 : 4;
+            stage_quads(p, oy, c0, bits_below(c - c0), 1, span_w, pairs ? 4 : 3, slices, quads);
+            for (int32_t s = 0; s < slices; s++) {
+                slice_job j;
+                j.quads = quads + s;
+                j.weights[0] = v->weights + (size_t)b * 3 * 256 + (size_t)s * 64;
+                j.weights[1] = pairs ? v->lower + (size_t)b * 3 * 256 + (size_t)s * 64 : 0;
+                j.bias = v->bias + (size_t)b * 64 + (size_t)s * 16;
+                j.multipliers = v->multipliers + (size_t)b * 64 + (size_t)s * 16;
+                j.requant = v->requant + (size_t)b * 4 + s;
+                j.out[0] = p->output + (size_t)oy * p->out_w * c + c0 + 16 * s;
+                j.out[1] = j.out[0] + (size_t)p->out_w * c;
+                j.pixel_bytes = (size_t)c;
+                j.out_w = p->out_w;
+                j.lanes = c - c0 - 16 * s < 16 ? c - c0 - 16 * s : 16;
+                j.output_zero_point = p->output_zero_point;
+                j.act_min = p->act_min;
+                j.act_max = p->act_max;
+                slice_rows_dispatch(&j, rows, p->stride_w, j.requant->high_shift[0] != 0);
+            }
         }
     }
 }
@@ -378,16 +382,16 @@ void sieve_dwconv_s8__avx512vnni(const sieve_conv_params *p, const void *packed,
     const int32_t c = p->in_c, kw = p->kernel_w, span_w = sieve_conv_span_w(p);
     const int is_3x3 = p->kernel_h == 3 && kw == 3;
     __m512i *quads = (__m512i *)scratch;
+    if (contiguous(p)) {
+        contiguous_rows(p, &v, quads);
+        return;
+    }
     for (int32_t b = 0; b < v.blocks; b++) {
         const int32_t c0 = b * 64;
         const __mmask64 mask = bits_below(block_pixels(p) * (c - c0));
         const int8_t *weights = v.weights + (size_t)b * v.groups * kw * 256;
         const int32_t *bias = v.bias + (size_t)b * 64, *multipliers = v.multipliers + (size_t)b * 64;
         const sieve_rq_block_avx512 *requant = v.requant + (size_t)b * 4;
-        if (contiguous(p)) {
-            contiguous_block(p, &v, b, mask, quads);
-            continue;
-        }
         if (row_pairs(p)) {
             const int8_t *lower = v.lower + (size_t)b * 3 * 256;
             for (int32_t oy = 0; oy < p->out_h; oy += 2) {
