@@ -5,15 +5,17 @@
 // A 3x3 kernel then costs 3 vpdpbusd per 16 channels and output pixel instead of 9 multiplies.
 //
 // Channels go in blocks of 64. The byte and word unpacks that build the quads work within 128-bit
-// lanes, so lane 4L + i of accumulator j holds channel 16L + 4j + i; weights, bias and
+// lanes, so lane 4L + i of accumulator j holds channel 16L + 4j + i (the slices below transpose
+// each row first, for channels 16j...16j + 15 in order); weights, bias and
 // requantisation constants are packed in that order, and the two saturating packs at the end
-// (also per 128-bit lane) put the bytes back in channel order. With 16 or 32 channels at stride 1
-// a block holds 4 or 2 neighbouring pixels instead (a 64-byte load of a row covers them), so no lane
-// idles. At stride 2 every input column is staged for half an output each, so a stride-2 conv whose
-// blocks are mostly empty lanes (16 or 72 channels) runs the avx2 kernel instead, which is faster
-// there (MobileNetV3-small's 112x112x16 one: 33 against 108 us). A 3x3 kernel at stride 1 stages
+// (also per 128-bit lane) put the bytes back in channel order. A 3x3 kernel at stride 1 stages
 // four input rows and computes two output rows from them: the upper with weights (w0, w1, w2, 0),
-// the lower with (0, w0, w1, w2), so each staged column serves twice. Multipliers > 1 stay scalar.
+// the lower with (0, w0, w1, w2), so each staged column serves twice. 3x3 kernels at stride 1 or
+// 2 then run in 16-channel slices (contiguous_rows). Other kernels go a block at a time; with 16
+// or 32 channels at stride 1 a block holds 4 or 2 neighbouring pixels (a 64-byte load of a row
+// covers them), so no lane idles; at stride 2 every input column is staged for half an output
+// each, so one whose blocks are mostly empty lanes runs the avx2 kernel instead, which is faster
+// there. Multipliers > 1 stay scalar.
 #if defined(__x86_64__)
 #include "sieve_isa.h"
 #include "sieve_pack.h"
@@ -75,9 +77,12 @@ static inline __mmask64 bits_below(int32_t n) { return n >= 64 ? ~(__mmask64)0 :
 // A 3x3 kernel at stride 1: two output rows a staging (the packed op holds the lower weights).
 static int row_pairs(const sieve_conv_params *p) { return p->kernel_h == 3 && p->kernel_w == 3 && p->stride_h == 1; }
 
-// Stride 2 or more with at most 60 % of the blocks' lanes in use: the avx2 kernel's op.
+// Outside the contiguous path, stride 2 or more with at most 60 % of the blocks' lanes in use: the
+// avx2 kernel's op. (The slices run 3x3 stride-2 convs of 16, 24 and 72 channels at 0.6-1.0 of
+// the avx2 kernel's time on Zen 4, where the block-at-a-time loop took up to 3 times it.)
 static int on_avx2(const sieve_conv_params *p) {
-    return p->stride_w >= 2 && block_pixels(p) == 1 && (int64_t)p->in_c * 10 <= (int64_t)(p->in_c + 63) / 64 * 64 * 6;
+    return !contiguous(p) && p->stride_w >= 2 && block_pixels(p) == 1 &&
+           (int64_t)p->in_c * 10 <= (int64_t)(p->in_c + 63) / 64 * 64 * 6;
 }
 
 size_t sieve_dwconv_packed_size__avx512vnni(const sieve_conv_params *p) {
