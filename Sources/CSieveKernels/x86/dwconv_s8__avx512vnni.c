@@ -33,9 +33,11 @@ SIEVE_TARGET_BEGIN("avx512f,avx512bw,avx512vl,avx512vnni")
 //   int32 bias[blocks][4][16]                           bias - 128 * sum of the channel's weights
 //   int32 multipliers[blocks][4][16]
 //   sieve_rq_block_avx512 requant[blocks][4]
-//   int8  lower[blocks][3][4][16][4]   3x3 stride 1 only: the weights one kernel row down (0, w0, w1, w2)
+//   int8  lower[blocks][3][4][16][4]   3x3 stride_h 1: the weights one kernel row down (0, w0, w1, w2);
+//                                      3x3 stride_h 2: two kernel rows down (0, 0, w0, w1), then
+//   int8  lower_next[blocks][3][4][16][4]  3x3 stride_h 2: (w2, 0, 0, 0), for the next staged group
 typedef struct {
-    const int8_t *weights, *lower;
+    const int8_t *weights, *lower, *lower_next;
     const int32_t *bias, *multipliers;
     const sieve_rq_block_avx512 *requant;
     int32_t blocks, groups;  // 64-channel blocks; groups of four kernel rows
@@ -50,10 +52,11 @@ static dw_quad_view dw_quad(const void *packed, const sieve_conv_params *p) {
     v.multipliers = v.bias + (size_t)v.blocks * 64;
     v.requant = (const sieve_rq_block_avx512 *)(v.multipliers + (size_t)v.blocks * 64);
     v.lower = (const int8_t *)(v.requant + (size_t)v.blocks * 4);
+    v.lower_next = v.lower + (size_t)v.blocks * 3 * 256;
     return v;
 }
 
-// 3x3 kernels at stride 1 or 2 run slice by slice (the contiguous path, contiguous_block):
+// 3x3 kernels at stride 1 or 2 run slice by slice (the contiguous path, contiguous_rows):
 // staging transposes each row's 4x4 dwords first, so accumulator j holds channels 16j...16j+15 in
 // order, and a block of 16 or 32 channels computes only its 1 or 2 slices.
 static inline int contiguous(const sieve_conv_params *p) {
@@ -77,6 +80,13 @@ static inline __mmask64 bits_below(int32_t n) { return n >= 64 ? ~(__mmask64)0 :
 // A 3x3 kernel at stride 1: two output rows a staging (the packed op holds the lower weights).
 static int row_pairs(const sieve_conv_params *p) { return p->kernel_h == 3 && p->kernel_w == 3 && p->stride_h == 1; }
 
+// A 3x3 kernel at stride_h 2 on the slices: two output rows from two staged groups of four rows,
+// r...r + 3 and r + 4...r + 7 (r the upper output's first input row): the upper output with
+// (w0, w1, w2, 0) on the first, the lower with (0, 0, w0, w1) on the first and (w2, 0, 0, 0) on
+// the second, which is the next pair's first. Each input row is staged once instead of one and a
+// half times on average, for 9 vpdpbusd per two outputs instead of 6.
+static int stride2_pairs(const sieve_conv_params *p) { return contiguous(p) && p->stride_h == 2; }
+
 // Outside the contiguous path, stride 2 or more with at most 60 % of the blocks' lanes in use: the
 // avx2 kernel's op. (The slices run 3x3 stride-2 convs of 16, 24 and 72 channels at 0.6-1.0 of
 // the avx2 kernel's time on Zen 4, where the block-at-a-time loop took up to 3 times it.)
@@ -90,7 +100,7 @@ size_t sieve_dwconv_packed_size__avx512vnni(const sieve_conv_params *p) {
     if (on_avx2(p)) return sieve_dwconv_packed_size__avx2(p);
     const size_t blocks = (size_t)(p->out_c + 63) / 64, groups = (size_t)(p->kernel_h + 3) / 4;
     return blocks * (groups * (size_t)p->kernel_w * 256 + 2 * 64 * sizeof(int32_t) + 4 * sizeof(sieve_rq_block_avx512)) +
-           (row_pairs(p) ? blocks * 3 * 256 : 0);
+           (row_pairs(p) ? blocks * 3 * 256 : 0) + (stride2_pairs(p) ? 2 * blocks * 3 * 256 : 0);
 }
 
 void sieve_dwconv_pack__avx512vnni(const sieve_conv_params *p, void *packed) {
@@ -125,18 +135,30 @@ void sieve_dwconv_pack__avx512vnni(const sieve_conv_params *p, void *packed) {
             sieve_rq_block_fill(requant + (size_t)b * 4 + j, multipliers + ((size_t)b * 4 + j) * 16, shifts, p->output_zero_point);
         }
     }
-    if (!row_pairs(p)) return;
-    // The lower row's weights: each lane's four bytes (w0, w1, w2, 0) become (0, w0, w1, w2).
-    int8_t *lower = (int8_t *)v.lower;
-    for (size_t i = 0; i < (size_t)v.blocks * 3 * 256; i += 4) {
-        lower[i] = 0;
-        for (int r = 1; r < 4; r++) lower[i + r] = weights[i + r - 1];
+    int8_t *lower = (int8_t *)v.lower, *lower_next = (int8_t *)v.lower_next;
+    if (row_pairs(p)) {
+        // The lower row's weights: each lane's four bytes (w0, w1, w2, 0) become (0, w0, w1, w2).
+        for (size_t i = 0; i < (size_t)v.blocks * 3 * 256; i += 4) {
+            lower[i] = 0;
+            for (int r = 1; r < 4; r++) lower[i + r] = weights[i + r - 1];
+        }
+    } else if (stride2_pairs(p)) {
+        // (0, 0, w0, w1) on the first staged group, (w2, 0, 0, 0) on the second.
+        for (size_t i = 0; i < (size_t)v.blocks * 3 * 256; i += 4) {
+            lower[i] = lower[i + 1] = 0;
+            lower[i + 2] = weights[i];
+            lower[i + 3] = weights[i + 1];
+            lower_next[i] = weights[i + 2];
+            lower_next[i + 1] = lower_next[i + 2] = lower_next[i + 3] = 0;
+        }
     }
 }
 
-// One output row's quads for one channel block: [groups][span_w][4 vectors].
+// One output row's quads for one channel block: [groups][span_w][4 vectors]; with stride2_pairs,
+// two groups, kept from one row pair to the next.
 size_t sieve_dwconv_scratch_size__avx512vnni(const sieve_conv_params *p) {
     if (on_avx2(p)) return sieve_dwconv_scratch_size__avx2(p);
+    if (stride2_pairs(p)) return 2 * (size_t)sieve_conv_span_w(p) * 256;
     return (size_t)(p->kernel_h + 3) / 4 * (size_t)sieve_conv_span_w(p) * 256;
 }
 
@@ -272,7 +294,8 @@ static inline __attribute__((always_inline)) void quad_row(const sieve_conv_para
 // for every product, with weights and constants from memory, ran at about half the speed).
 typedef struct {
     const __m512i *quads;       // staged column 0, this slice
-    const int8_t *weights[2];   // [kx][4][64] from this slice's first vector: upper and lower row
+    const __m512i *quads_next;  // stride2_pairs: the second staged group's column 0, this slice
+    const int8_t *weights[3];   // [kx][4][64] from this slice's first vector: upper row, lower row, lower row on quads_next
     const int32_t *bias, *multipliers;
     const sieve_rq_block_avx512 *requant;
     int8_t *out[2];             // pixel 0 of each row, this slice's first channel
@@ -287,10 +310,10 @@ static inline __attribute__((always_inline)) __m512i slice_requantize(__m512i ac
 }
 
 // `pixels` (1, 2 or 4) outputs of each row from the staged columns at q.
-static inline __attribute__((always_inline)) void slice_pixels(const slice_job *j, const __m512i *q, size_t ox, const __m512i w[2][3],
-                                                               __m512i bias, const sieve_rq_high_regs *regs, __m512i zp, __m512i lo,
-                                                               __m512i hi, __mmask16 lanes, const int pixels, const int rows,
-                                                               const int stride, const int high) {
+static inline __attribute__((always_inline)) void slice_pixels(const slice_job *j, const __m512i *q, const __m512i *q_next, size_t ox,
+                                                               const __m512i w[3][3], __m512i bias, const sieve_rq_high_regs *regs,
+                                                               __m512i zp, __m512i lo, __m512i hi, __mmask16 lanes, const int pixels,
+                                                               const int rows, const int stride, const int split, const int high) {
     __m512i acc[2][4];
     _Pragma("GCC unroll 2") for (int r = 0; r < rows; r++) {
         _Pragma("GCC unroll 4") for (int n = 0; n < pixels; n++) acc[r][n] = bias;
@@ -302,6 +325,17 @@ static inline __attribute__((always_inline)) void slice_pixels(const slice_job *
             const int kx = col - n * stride;
             if (kx < 0 || kx > 2) continue;
             _Pragma("GCC unroll 2") for (int r = 0; r < rows; r++) acc[r][n] = _mm512_dpbusd_epi32(acc[r][n], v, w[r][kx]);
+        }
+    }
+    // stride2_pairs: the lower row's third kernel row, from the second staged group.
+    if (split) {
+        _Pragma("GCC unroll 10") for (int col = 0; col < (pixels - 1) * stride + 3; col++) {
+            const __m512i v = _mm512_load_si512(q_next + (size_t)col * 4);
+            _Pragma("GCC unroll 4") for (int n = 0; n < pixels; n++) {
+                const int kx = col - n * stride;
+                if (kx < 0 || kx > 2) continue;
+                acc[1][n] = _mm512_dpbusd_epi32(acc[1][n], v, w[2][kx]);
+            }
         }
     }
     _Pragma("GCC unroll 2") for (int r = 0; r < rows; r++) {
@@ -316,67 +350,100 @@ static inline __attribute__((always_inline)) void slice_pixels(const slice_job *
     }
 }
 
-static inline __attribute__((always_inline)) void slice_rows(const slice_job *j, const int rows, const int stride, const int high) {
+static inline __attribute__((always_inline)) void slice_rows(const slice_job *j, const int rows, const int stride, const int split,
+                                                             const int high) {
     const sieve_rq_high_regs regs = sieve_rq_high_load(j->multipliers, j->requant);
     const __m512i zp = _mm512_set1_epi32(j->output_zero_point), bias = _mm512_loadu_si512(j->bias);
     const __m512i lo = _mm512_set1_epi8((char)j->act_min), hi = _mm512_set1_epi8((char)j->act_max);
     const __mmask16 lanes = (__mmask16)((1u << j->lanes) - 1);
-    __m512i w[2][3];
-    _Pragma("GCC unroll 2") for (int r = 0; r < rows; r++) {
+    __m512i w[3][3];
+    _Pragma("GCC unroll 3") for (int r = 0; r < rows + split; r++) {
         _Pragma("GCC unroll 3") for (int kx = 0; kx < 3; kx++) w[r][kx] = _mm512_loadu_si512(j->weights[r] + kx * 256);
     }
     size_t ox = 0;
     const size_t out_w = (size_t)j->out_w;
-    for (; ox + 4 <= out_w; ox += 4) slice_pixels(j, j->quads + ox * stride * 4, ox, w, bias, &regs, zp, lo, hi, lanes, 4, rows, stride, high);
+#define SLICE_PIXELS(n) \
+    slice_pixels(j, j->quads + ox * stride * 4, split ? j->quads_next + ox * stride * 4 : 0, ox, w, bias, &regs, zp, lo, hi, lanes, n, rows, stride, split, high)
+    for (; ox + 4 <= out_w; ox += 4) SLICE_PIXELS(4);
     if (ox + 2 <= out_w) {
-        slice_pixels(j, j->quads + ox * stride * 4, ox, w, bias, &regs, zp, lo, hi, lanes, 2, rows, stride, high);
+        SLICE_PIXELS(2);
         ox += 2;
     }
-    if (ox < out_w) slice_pixels(j, j->quads + ox * stride * 4, ox, w, bias, &regs, zp, lo, hi, lanes, 1, rows, stride, high);
+    if (ox < out_w) SLICE_PIXELS(1);
+#undef SLICE_PIXELS
 }
 
 // slice_rows with its shape's constants, so every loop above unrolls.
-static void slice_rows_dispatch(const slice_job *j, int rows, int stride, int high) {
-    if (rows == 2 && stride == 1) {
-        if (high) slice_rows(j, 2, 1, 1); else slice_rows(j, 2, 1, 0);
+static void slice_rows_dispatch(const slice_job *j, int rows, int stride, int split, int high) {
+#define SLICE_ROWS(r, st, sp) \
+    if (high) slice_rows(j, r, st, sp, 1); else slice_rows(j, r, st, sp, 0)
+    if (rows == 2 && split) {
+        if (stride == 1) SLICE_ROWS(2, 1, 1); else SLICE_ROWS(2, 2, 1);
     } else if (rows == 2) {
-        if (high) slice_rows(j, 2, 2, 1); else slice_rows(j, 2, 2, 0);
-    } else if (stride == 1) {
-        if (high) slice_rows(j, 1, 1, 1); else slice_rows(j, 1, 1, 0);
+        if (stride == 1) SLICE_ROWS(2, 1, 0); else SLICE_ROWS(2, 2, 0);
     } else {
-        if (high) slice_rows(j, 1, 2, 1); else slice_rows(j, 1, 2, 0);
+        if (stride == 1) SLICE_ROWS(1, 1, 0); else SLICE_ROWS(1, 2, 0);
+    }
+#undef SLICE_ROWS
+}
+
+// One block's slices for output rows [oy, oy + rows): `first` holds the block's staged group for
+// oy, `second` (stride2_pairs) the one after it.
+static void contiguous_block_rows(const sieve_conv_params *p, const dw_quad_view *v, int32_t b, int32_t oy, int32_t rows,
+                                  const __m512i *first, const __m512i *second) {
+    const int32_t c = p->out_c, c0 = b * 64, slices = (c - c0 + 15) / 16 < 4 ? (c - c0 + 15) / 16 : 4;
+    const int split = second != 0 && rows == 2;
+    const size_t at = (size_t)b * 3 * 256;
+    for (int32_t s = 0; s < slices; s++) {
+        slice_job j;
+        j.quads = first + s;
+        j.quads_next = split ? second + s : 0;
+        j.weights[0] = v->weights + at + (size_t)s * 64;
+        j.weights[1] = rows == 2 ? v->lower + at + (size_t)s * 64 : 0;
+        j.weights[2] = split ? v->lower_next + at + (size_t)s * 64 : 0;
+        j.bias = v->bias + (size_t)b * 64 + (size_t)s * 16;
+        j.multipliers = v->multipliers + (size_t)b * 64 + (size_t)s * 16;
+        j.requant = v->requant + (size_t)b * 4 + s;
+        j.out[0] = p->output + (size_t)oy * p->out_w * c + c0 + 16 * s;
+        j.out[1] = j.out[0] + (size_t)p->out_w * c;
+        j.pixel_bytes = (size_t)c;
+        j.out_w = p->out_w;
+        j.lanes = c - c0 - 16 * s < 16 ? c - c0 - 16 * s : 16;
+        j.output_zero_point = p->output_zero_point;
+        j.act_min = p->act_min;
+        j.act_max = p->act_max;
+        slice_rows_dispatch(&j, rows, p->stride_w, split, j.requant->high_shift[0] != 0);
     }
 }
 
-// The contiguous path: output rows (row pairs at stride 1) outer and channel blocks inner, so a
+// The contiguous path. Stride 1: output rows (row pairs) outer and channel blocks inner, so a
 // row's input stays in cache from one block to the next (block by block, MobileNetV2's 112x112x96
 // input went through L2 twice); each block's columns are staged, then computed slice by slice,
-// slices wholly past the channels skipped.
+// slices wholly past the channels skipped. stride2_pairs: blocks outer, so the two staged groups
+// a block keeps from one row pair to the next are the only ones (and stay in cache).
 static void contiguous_rows(const sieve_conv_params *p, const dw_quad_view *v, __m512i *quads) {
     const int32_t c = p->out_c, span_w = sieve_conv_span_w(p), pairs = row_pairs(p);
+    if (stride2_pairs(p)) {
+        __m512i *groups[2] = {quads, quads + (size_t)span_w * 4};
+        for (int32_t b = 0; b < v->blocks; b++) {
+            const int32_t c0 = b * 64, slices = (c - c0 + 15) / 16 < 4 ? (c - c0 + 15) / 16 : 4;
+            const __mmask64 mask = bits_below(c - c0);
+            stage_quads(p, 0, c0, mask, 1, span_w, 4, slices, groups[0]);
+            for (int32_t oy = 0, pair = 0; oy < p->out_h; oy += 2, pair++) {
+                const int32_t rows = oy + 1 < p->out_h ? 2 : 1;
+                __m512i *first = groups[pair % 2], *second = groups[(pair + 1) % 2];
+                if (rows == 2) stage_quads(p, oy + 2, c0, mask, 1, span_w, 4, slices, second);
+                contiguous_block_rows(p, v, b, oy, rows, first, second);
+            }
+        }
+        return;
+    }
     for (int32_t oy = 0; oy < p->out_h; oy += pairs ? 2 : 1) {
         const int32_t rows = pairs && oy + 1 < p->out_h ? 2 : 1;
         for (int32_t b = 0; b < v->blocks; b++) {
             const int32_t c0 = b * 64, slices = (c - c0 + 15) / 16 < 4 ? (c - c0 + 15) / 16 : 4;
             stage_quads(p, oy, c0, bits_below(c - c0), 1, span_w, pairs ? 4 : 3, slices, quads);
-            for (int32_t s = 0; s < slices; s++) {
-                slice_job j;
-                j.quads = quads + s;
-                j.weights[0] = v->weights + (size_t)b * 3 * 256 + (size_t)s * 64;
-                j.weights[1] = pairs ? v->lower + (size_t)b * 3 * 256 + (size_t)s * 64 : 0;
-                j.bias = v->bias + (size_t)b * 64 + (size_t)s * 16;
-                j.multipliers = v->multipliers + (size_t)b * 64 + (size_t)s * 16;
-                j.requant = v->requant + (size_t)b * 4 + s;
-                j.out[0] = p->output + (size_t)oy * p->out_w * c + c0 + 16 * s;
-                j.out[1] = j.out[0] + (size_t)p->out_w * c;
-                j.pixel_bytes = (size_t)c;
-                j.out_w = p->out_w;
-                j.lanes = c - c0 - 16 * s < 16 ? c - c0 - 16 * s : 16;
-                j.output_zero_point = p->output_zero_point;
-                j.act_min = p->act_min;
-                j.act_max = p->act_max;
-                slice_rows_dispatch(&j, rows, p->stride_w, j.requant->high_shift[0] != 0);
-            }
+            contiguous_block_rows(p, v, b, oy, rows, quads, 0);
         }
     }
 }
