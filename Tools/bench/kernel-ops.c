@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "sieve_kernels.h"
+#include "bench_ops.h"
 #include "bench_time.h"
 
 #define MAX_RUNS 1000
@@ -91,15 +92,7 @@ static void op_setup(op *o, int32_t isa) {
     p->output_zero_point = 3;
     p->act_min = -128;
     p->act_max = 127;
-    if (o->depthwise) {
-        o->packed = buffer(sieve_dwconv_packed_size(isa, p));
-        sieve_dwconv_pack(isa, p, o->packed);
-        o->scratch = buffer(sieve_dwconv_scratch_size(isa, p));
-    } else {
-        o->packed = buffer(sieve_conv_packed_size(isa, p));
-        sieve_conv_pack(isa, p, o->packed);
-        o->scratch = buffer(sieve_conv_scratch_size(isa, p));
-    }
+    pack_conv_op(isa, p, o->depthwise, buffer, &o->packed, &o->scratch);
     o->macs = (double)out_hw * out_hw * o->out_c * k;
 }
 

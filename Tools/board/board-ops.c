@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "sieve_kernels.h"
+#include "../bench/bench_ops.h"
 
 #define MAX_OPS 4096
 
@@ -110,15 +111,7 @@ static void conv_setup(op *o, int32_t isa, int depthwise) {
     p->output_zero_point = 3;
     p->act_min = -128;
     p->act_max = 127;
-    if (depthwise) {
-        o->packed = buffer(sieve_dwconv_packed_size(isa, p));
-        sieve_dwconv_pack(isa, p, o->packed);
-        o->scratch = buffer(sieve_dwconv_scratch_size(isa, p));
-    } else {
-        o->packed = buffer(sieve_conv_packed_size(isa, p));
-        sieve_conv_pack(isa, p, o->packed);
-        o->scratch = buffer(sieve_conv_scratch_size(isa, p));
-    }
+    pack_conv_op(isa, p, depthwise, buffer, &o->packed, &o->scratch);
 }
 
 static void setup(op *o, int32_t isa, int line) {
