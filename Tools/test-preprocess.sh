@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Frame preprocessing against docs/FRAMES.md (Tests/kernels/check_preprocess.c): built with the host cc
-# and run natively (with timings; on x86 also without the AVX2 build), then, when valgrind is
+# and run natively (with timings; on x86 also without the AVX-512 and AVX2 builds), then, when valgrind is
 # installed, a smaller run under valgrind on exactly sized heap buffers, then cross-built for
 # AArch64 and run under qemu-aarch64 (Cortex-A72).
 #
@@ -22,6 +22,11 @@ if [[ "$which" != aarch64 ]]; then
         echo "== host $(uname -m): clang -O2 (as swift build compiles the kernels)"
         clang -O2 -std=gnu11 -Wall -I"$include" "${kernels[@]}" "$test" -lm -lpthread -o "$build/check_preprocess_clang"
         "$build/check_preprocess_clang" "$((count / 3 + 1))" "${seed[@]}"
+    fi
+    if [[ "$(uname -m)" == x86_64 ]] && grep -qw avx512vbmi /proc/cpuinfo; then
+        echo "== host without the AVX-512 VBMI build of the 4:2:0 R, G, B path (its AVX2 build)"
+        cc -O2 -std=gnu11 -Wall -DSIEVE_PREPROCESS_NO_AVX512 -I"$include" "${kernels[@]}" "$test" -lm -lpthread -o "$build/check_preprocess_avx2"
+        "$build/check_preprocess_avx2" "$((count / 3 + 1))" "${seed[@]}"
     fi
     if [[ "$(uname -m)" == x86_64 ]]; then
         echo "== host without the AVX2 build of the 4:2:0 R, G, B path (its SSE2 build)"
