@@ -1,5 +1,6 @@
-// VGG-S's conv and classifier shapes (SET vgg), or MobileNetV2-224's depthwise convs (SET dw: each
-// distinct shape once, the sum weighted by how often the network has it), one kernel call at a
+// VGG-S's conv and classifier shapes (SET vgg), or MobileNetV2-224's depthwise convs (SET dw) or
+// its stem and 1x1 convs (SET pw; dw and pw: each distinct shape once, the sum weighted by how
+// often the network has it), one kernel call at a
 // time, against the path's peak loop timed in every round beside them: each op's share of the peak is the ratio of medians of the same run,
 // so a busy host slows both sides (not alike: a 100 us call is interrupted more often than the
 // peak's 12 us burst, so a loaded host lowers the shares). Random data, every shift 38 (real
@@ -8,7 +9,7 @@
 //   cc -O3 -fno-strict-aliasing -std=gnu11 -ISources/CSieveKernels/include -o kernel-ops Tools/bench/kernel-ops.c
 //      Sources/CSieveKernels/*.c Sources/CSieveKernels/x86/*.c Sources/CSieveKernels/arm/*.c -lm -lpthread
 //   ./kernel-ops [PATH [RUNS [COLD [SET]]]]    PATH avx2 by default; COLD 1 evicts the caches before
-//   each call; SET vgg (the default) or dw
+//   each call; SET vgg (the default), dw or pw
 #define _GNU_SOURCE
 #include <stdio.h>
 #include <stdlib.h>
@@ -114,10 +115,23 @@ int main(int argc, char **argv) {
         {"dw 14x14x384 s1", 14, 384, 384, 3, 1, 1, 4}, {"dw 14x14x576 s1", 14, 576, 576, 3, 1, 1, 2},
         {"dw 14x14x576 s2", 14, 576, 576, 3, 2, 1, 1}, {"dw 7x7x960 s1", 7, 960, 960, 3, 1, 1, 3},
     };
+    // MobileNetV2's stem and 1x1 convs (its 35 convs, counted by shape).
+    static op pw[] = {
+        {"stem 224x224x3 s2", 224, 3, 32, 3, 2, 0, 1},  {"pw 112x112 32->16", 112, 32, 16, 1, 1, 0, 1},
+        {"pw 112x112 16->96", 112, 16, 96, 1, 1, 0, 1}, {"pw 56x56 96->24", 56, 96, 24, 1, 1, 0, 1},
+        {"pw 56x56 24->144", 56, 24, 144, 1, 1, 0, 2},  {"pw 56x56 144->24", 56, 144, 24, 1, 1, 0, 1},
+        {"pw 28x28 144->32", 28, 144, 32, 1, 1, 0, 1},  {"pw 28x28 32->192", 28, 32, 192, 1, 1, 0, 3},
+        {"pw 28x28 192->32", 28, 192, 32, 1, 1, 0, 2},  {"pw 14x14 192->64", 14, 192, 64, 1, 1, 0, 1},
+        {"pw 14x14 64->384", 14, 64, 384, 1, 1, 0, 4},  {"pw 14x14 384->64", 14, 384, 64, 1, 1, 0, 3},
+        {"pw 14x14 384->96", 14, 384, 96, 1, 1, 0, 1},  {"pw 14x14 96->576", 14, 96, 576, 1, 1, 0, 3},
+        {"pw 14x14 576->96", 14, 576, 96, 1, 1, 0, 2},  {"pw 7x7 576->160", 7, 576, 160, 1, 1, 0, 1},
+        {"pw 7x7 160->960", 7, 160, 960, 1, 1, 0, 3},   {"pw 7x7 960->160", 7, 960, 160, 1, 1, 0, 2},
+        {"pw 7x7 960->320", 7, 960, 320, 1, 1, 0, 1},   {"pw 7x7 320->1280", 7, 320, 1280, 1, 1, 0, 1},
+    };
     const char *set = argc > 4 ? argv[4] : "vgg";
-    if (strcmp(set, "vgg") != 0 && strcmp(set, "dw") != 0) { fprintf(stderr, "kernel-ops: SET must be vgg or dw\n"); return 2; }
-    op *ops = strcmp(set, "dw") == 0 ? dw : vgg;
-    const int n = ops == dw ? (int)(sizeof dw / sizeof dw[0]) : (int)(sizeof vgg / sizeof vgg[0]);
+    op *ops = strcmp(set, "dw") == 0 ? dw : strcmp(set, "pw") == 0 ? pw : strcmp(set, "vgg") == 0 ? vgg : 0;
+    if (!ops) { fprintf(stderr, "kernel-ops: SET must be vgg, dw or pw\n"); return 2; }
+    const int n = ops == dw ? (int)(sizeof dw / sizeof dw[0]) : ops == pw ? (int)(sizeof pw / sizeof pw[0]) : (int)(sizeof vgg / sizeof vgg[0]);
     srand(1);
     for (int i = 0; i < n; i++) op_setup(&ops[i], isa);
     const size_t evict_size = (size_t)8 << 20;
@@ -146,7 +160,7 @@ int main(int argc, char **argv) {
         total_macs += count * ops[i].macs;
         printf("%-20s %8.1f us %7.2f GMAC/s %4.0f %%\n", ops[i].name, us, gmacs, 100 * gmacs / peak);
     }
-    printf("%-20s %8.1f us %7.2f GMAC/s %4.0f %%\n", ops == dw ? "network's sum" : "sum", total_us, total_macs / total_us / 1e3,
+    printf("%-20s %8.1f us %7.2f GMAC/s %4.0f %%\n", ops != vgg ? "network's sum" : "sum", total_us, total_macs / total_us / 1e3,
            100 * total_macs / total_us / 1e3 / peak);
     return 0;
 }
