@@ -39,11 +39,11 @@ size_t sieve_conv_scratch_size__avx512vnni(const sieve_conv_params *p) {
 }
 
 
-// One pixel's two 16-channel blocks requantised to int32 (zero point added), by the 32-bit form
+// One pixel's one or two 16-channel blocks requantised to int32 (zero point added), by the 32-bit form
 // with its constants in registers (high) or by each block's own form.
 static inline void pixel_rq(const __m512i acc[2], const int high, const sieve_rq_high_regs c[2], const int32_t *multipliers,
-                            const sieve_rq_block_avx512 *shifts, __m512i zero_point, __m512i r[2]) {
-    for (int b = 0; b < 2; b++)
+                            const sieve_rq_block_avx512 *shifts, __m512i zero_point, __m512i r[2], const int blocks) {
+    for (int b = 0; b < blocks; b++)
         r[b] = high ? sieve_rq_high_avx512(acc[b], &c[b]) : sieve_rq_block_wide_avx512(acc[b], multipliers + 16 * b, shifts + b, zero_point);
 }
 
@@ -84,8 +84,8 @@ static inline __attribute__((always_inline)) void conv_tile(
         _Pragma("GCC unroll 8") for (int j = 0; j < pixels; j += 2) {
             const int pair = j + 1 < pixels;  // an odd last pixel packs with itself; its copy is not stored
             __m512i r[4];
-            pixel_rq(acc[j], high, c, multipliers, shifts, zp_lo_hi[0], r);
-            if (pair) pixel_rq(acc[j + 1], high, c, multipliers, shifts, zp_lo_hi[0], r + 2);
+            pixel_rq(acc[j], high, c, multipliers, shifts, zp_lo_hi[0], r, 2);
+            if (pair) pixel_rq(acc[j + 1], high, c, multipliers, shifts, zp_lo_hi[0], r + 2, 2);
             else r[2] = r[0], r[3] = r[1];
             __m512i bytes = sieve_narrow64_avx512(r[0], r[1], r[2], r[3]);
             bytes = _mm512_min_epi8(_mm512_max_epi8(bytes, zp_lo_hi[3]), zp_lo_hi[4]);
@@ -95,9 +95,23 @@ static inline __attribute__((always_inline)) void conv_tile(
         }
         return;
     }
-    _Pragma("GCC unroll 8") for (int j = 0; j < pixels; j++) {
-        const __m128i r = sieve_rq16_block_avx512(acc[j][0], multipliers, shifts, zp_lo_hi[0], zp_lo_hi[1], zp_lo_hi[2]);
-        sieve_store16_avx512(out + (size_t)j * out_stride, last_mask, r);
+    // One block: four pixels' 16 channels narrowed together (a vpmovdb per pixel is two shuffle
+    // uops), the constants in registers as above; a last group of 1-3 pixels repeats its first.
+    const int high = shifts[0].high_shift[0] != 0;
+    sieve_rq_high_regs c[2];
+    if (high) c[0] = sieve_rq_high_load(multipliers, shifts);
+    _Pragma("GCC unroll 8") for (int j = 0; j < pixels; j += 4) {
+        __m512i r[4];
+        _Pragma("GCC unroll 4") for (int n = 0; n < 4; n++) {
+            if (j + n < pixels) pixel_rq(acc[j + n], high, c, multipliers, shifts, zp_lo_hi[0], r + n, 1);
+            else r[n] = r[0];
+        }
+        const __m512i bytes = _mm512_min_epi8(_mm512_max_epi8(sieve_narrow64_avx512(r[0], r[1], r[2], r[3]), zp_lo_hi[3]), zp_lo_hi[4]);
+        int8_t *at = out + (size_t)j * out_stride;
+        sieve_store16_avx512(at, last_mask, _mm512_castsi512_si128(bytes));
+        if (j + 1 < pixels) sieve_store16_avx512(at + out_stride, last_mask, _mm512_extracti32x4_epi32(bytes, 1));
+        if (j + 2 < pixels) sieve_store16_avx512(at + 2 * out_stride, last_mask, _mm512_extracti32x4_epi32(bytes, 2));
+        if (j + 3 < pixels) sieve_store16_avx512(at + 3 * out_stride, last_mask, _mm512_extracti32x4_epi32(bytes, 3));
     }
 }
 
