@@ -30,18 +30,11 @@ size_t sieve_pack_k4_s16_size(int32_t out_c, int32_t k);
 void sieve_pack_k4_s16(const int8_t *weights, const int32_t *bias, const int32_t *multipliers, const int32_t *shifts,
                        int32_t out_c, int32_t k, void *packed);
 
-// A conv's K4 matrix as the x86 paths read it: the scalar order when the input is read directly;
-// otherwise each of the kernel_h rows of kernel_w * in_c weights padded to a multiple of 4, to
-// match sieve_fold_rows. sieve_conv_k4 is its k (a multiple of 4).
+// A conv's K4 matrix as the x86 paths read it: the scalar order when in_c % 4 == 0; otherwise
+// each of the kernel_h rows of kernel_w * in_c weights padded to a multiple of 4, one run per
+// kernel row (sieve_conv_stage). sieve_conv_k4 is its k (a multiple of 4).
 int32_t sieve_conv_k4(const sieve_conv_params *p);
 void sieve_pack_conv_k4(const sieve_conv_params *p, int32_t input_offset, int32_t weight_bytes, void *packed);
-
-// For in_c not a multiple of 4: stages the band padded, then folds each kernel row into channels,
-// dst[span_h][out_w][r4] holding the kernel_w * in_c bytes a kernel row reads at that output
-// column (r4 = that rounded up to 4). The conv is then direct, kernel_h x 1, r4 channels: no
-// im2col copy of all kernel_h rows. dst holds sieve_fold_rows_scratch_size bytes.
-size_t sieve_fold_rows_scratch_size(const sieve_conv_params *p);
-void sieve_fold_rows(const sieve_conv_params *p, int32_t offset, uint8_t *dst);
 
 // How a conv kernel walks the input sieve_conv_stage staged: for output row oy, pixel j, kernel
 // row ky, tap kx and 4-byte column group g, the bytes are at
@@ -51,8 +44,10 @@ typedef struct {
     int32_t pixel_stride, row_stride, tap_stride, pixel_row_stride;
 } sieve_conv_walk;
 
-// Stages a band for the K4 conv kernels (padded, or with rows folded when in_c % 4 != 0), adding
-// offset to every byte, into sieve_conv_stage_size bytes of scratch.
+// Stages a band for the K4 conv kernels (padded with the zero point), adding offset to every
+// byte, into sieve_conv_stage_size bytes of scratch. With in_c % 4 != 0 the walk reads each
+// kernel row as one run of round_up(kernel_w * in_c, 4) bytes (taps_w 1), up to 3 bytes past the
+// padded band on its last row (into the slack).
 size_t sieve_conv_stage_size(const sieve_conv_params *p);
 sieve_conv_walk sieve_conv_stage(const sieve_conv_params *p, int32_t offset, uint8_t *staged);
 

@@ -133,7 +133,7 @@ static void s16_conv(const sieve_conv_params *p, const void *packed, void *scrat
     const sieve_conv_walk t = sieve_conv_stage(p, 0, (uint8_t *)scratch);
     int16_t *x = (int16_t *)((uint8_t *)scratch + stage8_size(p));
     const intptr_t run_len = (intptr_t)t.taps_w * t.groups * 4;
-    // Every int16 a pixel of the band reads (a run is contiguous: taps_w taps of in_c, or one folded row).
+    // Every int16 a pixel of the band reads (a run is contiguous: taps_w taps of in_c, or one kernel row).
     const size_t used = (size_t)(p->out_h - 1) * t.pixel_row_stride + (size_t)(p->out_w - 1) * t.pixel_stride +
                         (size_t)(t.taps_h - 1) * t.row_stride + (size_t)run_len;
     widen((const int8_t *)scratch, x, used);

@@ -131,31 +131,11 @@ static void conv_tile_any(const sieve_conv_walk *t, int32_t block_stride, const 
     }
 }
 
-// The input staged for the tiles. With in_c % 4 != 0 (the RGB stems) the weights hold each kernel
-// row's kernel_w * in_c bytes padded to a multiple of 4 (sieve_fold_rows's layout), and those bytes
-// are contiguous in the padded input, so the tiles broadcast them from it directly: the pad alone,
-// not the fold's copy of every pixel's rows (224x224 RGB 3x3 stem: 41 -> 7 us of staging). The
-// up to 3 bytes a run reads past its kernel_w * in_c have weight 0; the last run's lie in the
-// scratch's slack (it holds more than the padded input + 64 bytes).
-static sieve_conv_walk stage_input(const sieve_conv_params *p, uint8_t *scratch) {
-    if (sieve_conv_is_direct(p)) return sieve_conv_stage(p, 128, scratch);
-    sieve_pad_input(p, 128, scratch);
-    sieve_conv_walk w;
-    w.taps_h = p->kernel_h;
-    w.taps_w = 1;
-    w.groups = sieve_round_up(p->kernel_w * p->in_c, 4) / 4;
-    w.tap_stride = 0;
-    w.row_stride = sieve_conv_span_w(p) * p->in_c;
-    w.pixel_stride = p->stride_w * p->in_c;
-    w.pixel_row_stride = p->stride_h * w.row_stride;
-    return w;
-}
-
 void sieve_conv_s8__avx512vnni(const sieve_conv_params *p, const void *packed, void *scratch) {
     const int32_t k = conv_k(p);
     const sieve_k4_view v = sieve_k4(packed, p->out_c, k);
     const uint8_t *staged = (const uint8_t *)scratch;
-    const sieve_conv_walk t = stage_input(p, (uint8_t *)scratch);
+    const sieve_conv_walk t = sieve_conv_stage(p, 128, (uint8_t *)scratch);
     const int32_t block_stride = v.k4 * 16;
     // The output zero point, the clamp as int32 lanes, and the clamp as bytes.
     const __m512i zp_lo_hi[5] = {_mm512_set1_epi32(p->output_zero_point), _mm512_set1_epi32(p->act_min),
