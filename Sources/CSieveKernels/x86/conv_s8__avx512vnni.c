@@ -49,7 +49,7 @@ static inline void pixel_rq(const __m512i acc[2], const int high, const sieve_rq
 
 static inline __attribute__((always_inline)) void conv_tile(
     const sieve_conv_walk *t, int32_t block_stride, const uint8_t *x, const int8_t *w, const int32_t *bias, const int32_t *multipliers,
-    const sieve_rq_block_avx512 *shifts, int8_t *out, int32_t out_stride, __mmask16 last_mask, const __m512i zp_lo_hi[5],
+    const sieve_rq_block_avx512 *shifts, int8_t *out, int32_t out_stride, __mmask16 last_mask, const __m512i zp_lo_hi[3],
     const int pixels, const int blocks) {
     __m512i acc[MAX_TILE_PIXELS][2];
     for (int b = 0; b < blocks; b++) {
@@ -88,7 +88,7 @@ static inline __attribute__((always_inline)) void conv_tile(
             if (pair) pixel_rq(acc[j + 1], high, c, multipliers, shifts, zp_lo_hi[0], r + 2, 2);
             else r[2] = r[0], r[3] = r[1];
             __m512i bytes = sieve_narrow64_avx512(r[0], r[1], r[2], r[3]);
-            bytes = _mm512_min_epi8(_mm512_max_epi8(bytes, zp_lo_hi[3]), zp_lo_hi[4]);
+            bytes = _mm512_min_epi8(_mm512_max_epi8(bytes, zp_lo_hi[1]), zp_lo_hi[2]);
             int8_t *at = out + (size_t)j * out_stride;
             sieve_store32_avx512(at, mask, _mm512_castsi512_si256(bytes));
             if (pair) sieve_store32_avx512(at + out_stride, mask, _mm512_extracti64x4_epi64(bytes, 1));
@@ -106,7 +106,7 @@ static inline __attribute__((always_inline)) void conv_tile(
             if (j + n < pixels) pixel_rq(acc[j + n], high, c, multipliers, shifts, zp_lo_hi[0], r + n, 1);
             else r[n] = r[0];
         }
-        const __m512i bytes = _mm512_min_epi8(_mm512_max_epi8(sieve_narrow64_avx512(r[0], r[1], r[2], r[3]), zp_lo_hi[3]), zp_lo_hi[4]);
+        const __m512i bytes = _mm512_min_epi8(_mm512_max_epi8(sieve_narrow64_avx512(r[0], r[1], r[2], r[3]), zp_lo_hi[1]), zp_lo_hi[2]);
         int8_t *at = out + (size_t)j * out_stride;
         sieve_store16_avx512(at, last_mask, _mm512_castsi512_si128(bytes));
         if (j + 1 < pixels) sieve_store16_avx512(at + out_stride, last_mask, _mm512_extracti32x4_epi32(bytes, 1));
@@ -122,7 +122,7 @@ static inline __attribute__((always_inline)) void conv_tile(
         break;
 
 static void conv_tile_any(const sieve_conv_walk *t, int32_t block_stride, const uint8_t *x, const int8_t *w, const int32_t *bias, const int32_t *m,
-                          const sieve_rq_block_avx512 *s, int8_t *out, int32_t out_stride, __mmask16 last_mask, const __m512i zp_lo_hi[5],
+                          const sieve_rq_block_avx512 *s, int8_t *out, int32_t out_stride, __mmask16 last_mask, const __m512i zp_lo_hi[3],
                           int pixels, int blocks) {
     switch (pixels) {
         TILE_CASE(1) TILE_CASE(2) TILE_CASE(3) TILE_CASE(4) TILE_CASE(5) TILE_CASE(6)
@@ -137,9 +137,9 @@ void sieve_conv_s8__avx512vnni(const sieve_conv_params *p, const void *packed, v
     const uint8_t *staged = (const uint8_t *)scratch;
     const sieve_conv_walk t = sieve_conv_stage(p, 128, (uint8_t *)scratch);
     const int32_t block_stride = v.k4 * 16;
-    // The output zero point, the clamp as int32 lanes, and the clamp as bytes.
-    const __m512i zp_lo_hi[5] = {_mm512_set1_epi32(p->output_zero_point), _mm512_set1_epi32(p->act_min),
-                                 _mm512_set1_epi32(p->act_max), _mm512_set1_epi8((char)p->act_min), _mm512_set1_epi8((char)p->act_max)};
+    // The output zero point, and the clamp as bytes.
+    const __m512i zp_lo_hi[3] = {_mm512_set1_epi32(p->output_zero_point), _mm512_set1_epi8((char)p->act_min),
+                                 _mm512_set1_epi8((char)p->act_max)};
     const int32_t oc_blocks = v.ocp / 16;
     // Near-equal pixel tiles: 14 columns run as 7 + 7, not 8 + 6.
     const int32_t tiles = (p->out_w + MAX_TILE_PIXELS - 1) / MAX_TILE_PIXELS;

@@ -110,11 +110,4 @@ static inline __m512i sieve_rq_block_wide_avx512(__m512i acc, const int32_t *mul
     return _mm512_add_epi32(r, zero_point);
 }
 
-// As sieve_rq16_avx512 with the block's constants.
-static inline __m128i sieve_rq16_block_avx512(__m512i acc, const int32_t *multipliers, const sieve_rq_block_avx512 *block,
-                                              __m512i zero_point, __m512i lo, __m512i hi) {
-    const __m512i r = sieve_rq_block_wide_avx512(acc, multipliers, block, zero_point);
-    return _mm512_cvtepi32_epi8(_mm512_max_epi32(_mm512_min_epi32(r, hi), lo));
-}
-
 #endif
