@@ -31,8 +31,8 @@ public final class Preprocessor {
                          + (options.stride > 0 ? " with stride \(options.stride)" : "")
                          + " cannot work (4:2:0 needs even sizes, YUYV an even width, the stride at least one row)")
         }
-        let side = min(options.width, options.height)
-        let crop = options.crop ?? ((options.width - side) / 2, (options.height - side) / 2, side, side)
+        let crop = options.crop ?? Preprocessor.centredCrop(frameWidth: options.width, frameHeight: options.height,
+                                                            modelWidth: width, modelHeight: height)
         // In 64 bits: each value is below 2^31, so their sums cannot overflow.
         guard Int64(crop.x) + Int64(crop.w) <= Int64(options.width), Int64(crop.y) + Int64(crop.h) <= Int64(options.height) else {
             throw .frame("the crop \(crop.w)x\(crop.h) at \(crop.x),\(crop.y) does not fit in the \(options.width)x\(options.height) frame")
@@ -51,6 +51,21 @@ public final class Preprocessor {
         guard let scratch = sieve_alloc_aligned(bytes, 64) else { table.deallocate(); throw .outOfMemory(bytes: bytes) }
         self.scratch = scratch
         sieve_preprocess_init(&spec, scratch)
+    }
+
+    /// The default crop: the largest centred region with the model's aspect ratio, so the resize
+    /// never stretches the picture (the centred square for a square model, the whole frame when the
+    /// shapes match). Its other side is rounded to the nearest pixel, at least 1.
+    public static func centredCrop(frameWidth: Int32, frameHeight: Int32, modelWidth: Int32, modelHeight: Int32)
+        -> (x: Int32, y: Int32, w: Int32, h: Int32) {
+        let fw = Int64(frameWidth), fh = Int64(frameHeight), mw = Int64(modelWidth), mh = Int64(modelHeight)
+        var w = fw, h = fh
+        if fw * mh >= fh * mw {
+            w = max(1, min(fw, (fh * mw + mh / 2) / mh))  // the frame is wider than the model: full height
+        } else {
+            h = max(1, min(fh, (fw * mh + mw / 2) / mw))  // taller: full width
+        }
+        return (Int32((fw - w) / 2), Int32((fh - h) / 2), Int32(w), Int32(h))
     }
 
     deinit {

@@ -25,7 +25,8 @@ public struct RunOptions {
           --size WxH        frame width and height in pixels
           --stride N        bytes per row of the first plane, for cameras that pad rows (default: none)
           --input PATH      read frames from PATH instead of stdin ('-' is stdin)
-          --crop X,Y,W,H    the region to classify (default: the centred square)
+          --crop X,Y,W,H    the region to classify (default: the largest centred region
+                            with the model's aspect ratio)
           --invert          invert pixel values (models trained on light-on-dark images)
           --full-range      YUV frames use full range 0-255 (default: limited, 16-235)
           --latest          keep only the newest frame when inference is slower than the camera

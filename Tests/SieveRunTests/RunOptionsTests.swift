@@ -56,6 +56,36 @@ import Testing
         #expect(allocation_counter_stop() == 0)
     }
 
+    /// The default crop keeps the model's aspect ratio: the centred square only for a square model.
+    @Test func defaultCropKeepsTheModelsAspectRatio() throws {
+        let cases: [((Int32, Int32, Int32, Int32), (Int32, Int32, Int32, Int32))] = [
+            ((640, 480, 224, 224), (80, 0, 480, 480)),
+            ((640, 480, 128, 96), (0, 0, 640, 480)),
+            ((640, 480, 96, 128), (140, 0, 360, 480)),
+            ((480, 640, 128, 96), (0, 140, 480, 360)),
+            ((1920, 1080, 320, 240), (240, 0, 1440, 1080)),
+            ((101, 50, 3, 1), (0, 8, 101, 34)),       // 101 / 3 = 33.7 rows, rounded to 34
+            ((1, 1000, 1000, 1), (0, 499, 1, 1)),     // never below one pixel
+        ]
+        for ((fw, fh, mw, mh), want) in cases {
+            let got = Preprocessor.centredCrop(frameWidth: fw, frameHeight: fh, modelWidth: mw, modelHeight: mh)
+            #expect(got == want, "frame \(fw)x\(fh), model \(mw)x\(mh)")
+        }
+        // The same bytes as the explicit crop, and not those of the centred square.
+        func input(_ arguments: [String]) throws -> [Int8] {
+            let options = try RunOptions.parse(["m.sieve", "--format", "gray8", "--size", "64x48"] + arguments)
+            let table = (0..<256).map { Int8(truncatingIfNeeded: $0 - 128) }
+            let preprocessor = try Preprocessor(options: options, inputTable: table, width: 32, height: 24, channels: 1)
+            var frame = [UInt8](repeating: 0, count: 64 * 48)
+            for i in 0..<frame.count { frame[i] = UInt8(truncatingIfNeeded: (i % 64) * 4) }
+            var out = [Int8](repeating: 0, count: 32 * 24)
+            frame.withUnsafeBufferPointer { f in out.withUnsafeMutableBufferPointer { preprocessor.run(frame: f.baseAddress!, into: $0.baseAddress!) } }
+            return out
+        }
+        #expect(try input([]) == input(["--crop", "0,0,64,48"]))
+        #expect(try input([]) != input(["--crop", "8,0,48,48"]))
+    }
+
     @Test func cropOutsideTheFrameIsAnError() throws {
         let options = try RunOptions.parse(["m.sieve", "--format", "gray8", "--size", "100x80", "--crop", "50,0,60,60"])
         #expect(throws: RunError.self) {

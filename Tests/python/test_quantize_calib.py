@@ -78,3 +78,43 @@ def test_bad_calibration_input_names_the_problem(tmp_path):
     err = run_fail("quantize", MODEL, "--calib", empty, "-o", tmp_path / "g.sieve")
     assert "no .jpg" in err, err
     assert not os.path.exists(tmp_path / "e.sieve")
+
+
+def wide_model(path, height, width):
+    """A small grey model with a non-square [1, 1, height, width] input: conv, ReLU, pool, linear."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    rng = np.random.default_rng(5)
+    inits = [numpy_helper.from_array(rng.normal(0, 0.5, (8, 1, 3, 3)).astype(np.float32), "w"),
+             numpy_helper.from_array(rng.normal(0, 0.1, 8).astype(np.float32), "b"),
+             numpy_helper.from_array(rng.normal(0, 0.5, (3, 8)).astype(np.float32), "fw"),
+             numpy_helper.from_array(np.zeros(3, np.float32), "fb")]
+    nodes = [helper.make_node("Conv", ["x", "w", "b"], ["c"], pads=[1, 1, 1, 1], strides=[2, 2]),
+             helper.make_node("Relu", ["c"], ["r"]),
+             helper.make_node("GlobalAveragePool", ["r"], ["p"]),
+             helper.make_node("Flatten", ["p"], ["f"]),
+             helper.make_node("Gemm", ["f", "fw", "fb"], ["y"], transB=1)]
+    graph = helper.make_graph(nodes, "wide", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, height, width])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3])], inits)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), path)
+
+
+def test_non_square_model_calibrates_on_the_whole_picture(tmp_path):
+    """A 32x24 model and 64x48 photos (both 4:3): the default crop is the whole photo, not its centred
+    square, so the folder calibrates exactly like the photos' 2x2 area averages in a .npy."""
+    wide_model(tmp_path / "wide.onnx", 24, 32)
+    rng = np.random.default_rng(9)
+    photos = rng.integers(0, 256, (COUNT, 48, 64), dtype=np.uint8)
+    photos[:, :, :16] //= 3     # a dark left edge: a square crop would drop it
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i, photo in enumerate(photos):
+        Image.fromarray(photo, "L").save(folder / f"{i:03d}.png")
+    # docs/FRAMES.md, "Resize": each output covers one 2x2 block with equal weights, rounded half up.
+    blocks = photos.reshape(COUNT, 24, 2, 32, 2).astype(np.int32).sum(axis=(2, 4))
+    np.save(tmp_path / "averaged.npy", ((blocks + 2) // 4).astype(np.uint8))
+    from_folder, _ = run_cli("quantize", tmp_path / "wide.onnx", "--norm", "none", "--calib", folder, "-o", tmp_path / "a.sieve")
+    from_npy, _ = run_cli("quantize", tmp_path / "wide.onnx", "--norm", "none", "--calib", tmp_path / "averaged.npy",
+                          "-o", tmp_path / "b.sieve")
+    assert f"on {COUNT} calibration images" in from_folder.stdout
+    assert summary(from_folder.stdout) == summary(from_npy.stdout)

@@ -17,7 +17,7 @@ extension ImageSet {
 
     /// The first `limit` JPEG/PNG files of `directory` (by name), each decoded by libjpeg-turbo or
     /// libpng and turned into the model's input size by sieve-run's own preprocessing
-    /// (docs/FRAMES.md: the centred square crop, the resize, RGB or luma), so calibration sees
+    /// (docs/FRAMES.md: the centred crop in the model's aspect ratio, the resize, RGB or luma), so calibration sees
     /// what the camera path feeds the model.
     static func loadFolder(_ directory: String, expect e: (height: Int, width: Int, channels: Int), limit: Int,
                            fail: (String) -> QuantizeError) throws(QuantizeError) -> ImageSet {

@@ -28,7 +28,7 @@ struct BenchCommand: ParsableCommand {
     @OptionGroup var kernel: KernelOptions
     var threads: Int { kernel.threads }
     @Option(help: "Busy processes competing for the cores while timing (0...64).") var contend = 0
-    @Option(help: "Camera frame whose preprocessing (centred square crop, resize, colour, table) is timed: WxH.")
+    @Option(help: "Camera frame whose preprocessing (centred crop in the model's aspect ratio, resize, colour, table) is timed: WxH.")
     var frameSize = "640x480"
     @Option(help: "Its format: gray8, rgb24, bgr24, i420, nv12, yuyv.") var frameFormat = "i420"
     @Flag(help: "Print one JSON object.") var json = false

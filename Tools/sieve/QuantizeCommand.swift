@@ -19,7 +19,7 @@ struct QuantizeCommand: ParsableCommand {
     @Argument(help: "The ONNX model (static [1,C,H,W] input).") var model: String
     @Option(help: """
         Calibration images: a folder of .jpg/.jpeg/.png files (the first --calib-count by name, \
-        centre-cropped and resized to the model's input as sieve-run does), IDX (gzipped or raw), or a uint8 \
+        centre-cropped to the model's aspect ratio and resized to its input as sieve-run does), IDX (gzipped or raw), or a uint8 \
         .npy of one image or many ([H,W], [N,H,W], [H,W,C], [C,H,W], [N,H,W,C], [N,C,H,W]) at the model's input size.
         """) var calib: String
     @Option(name: [.customShort("o"), .long], help: "The .sieve blob to write.") var output: String
