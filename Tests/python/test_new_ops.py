@@ -1,5 +1,6 @@
 """CONCAT, MUL, LUT and GATHER end to end: small torch models with a squeeze-excitation block (HardSigmoid and
 Sigmoid), a SqueezeNet fire module (Concat), a DenseNet block (Concats of up to 7 inputs), HardSwish and SiLU,
+LeakyReLU, PReLU, ELU, SELU, CELU, Softplus, GELU, Tanh and Mish (each a table),
 ShuffleNetV2 units (channel split and shuffle: GATHER), exported with the legacy exporter (opset 17; the
 shuffle also with the default dynamo exporter) and the normalisation metadata, quantised by `sieve quantize`; the runtime's int8 logits
 equal the numpy reference's bit for bit (int8 and exact logits), the blob holds the ops the model needs, and
@@ -109,9 +110,20 @@ MODELS = {
                                    channels=24), {sb.LUT}),
     "shuffle": (shuffle_net, {sb.GATHER, sb.CONCAT}),
     "shuffle-dynamo": (shuffle_net, {sb.GATHER, sb.CONCAT}),
+    # Activations that are tables: LeakyReLU, PReLU with one slope, ELU; SELU, CELU, Softplus; and with
+    # the default exporter GELU (erf and tanh forms), Tanh, Mish.
+    "leaky-prelu-elu": (lambda: net(nn.Conv2d(16, 24, 3, padding=1), nn.LeakyReLU(0.1), nn.Conv2d(24, 24, 3, padding=1), nn.PReLU(init=0.2),
+                                    nn.Conv2d(24, 24, 3, padding=1), nn.ELU(), channels=24), {sb.LUT}),
+    "selu-celu-softplus": (lambda: net(nn.Conv2d(16, 24, 3, padding=1), nn.SELU(), nn.Conv2d(24, 24, 3, padding=1), nn.CELU(0.5),
+                                       nn.Conv2d(24, 24, 3, padding=1), nn.Softplus(), channels=24), {sb.LUT}),
+    "gelu-tanh-mish": (lambda: net(nn.Conv2d(16, 24, 3, padding=1), nn.GELU(), nn.Conv2d(24, 24, 3, padding=1), nn.GELU("tanh"),
+                                   nn.Conv2d(24, 24, 3, padding=1), nn.Tanh(), nn.Conv2d(24, 24, 3, padding=1), nn.Mish(), channels=24), {sb.LUT}),
 }
-# The default (dynamo) exporter: opset 18, Split with num_outputs where the legacy one has Slices.
-DYNAMO = {"shuffle-dynamo"}
+# The default (dynamo) exporter: opset 18, Split with num_outputs where the legacy one has Slices;
+# one Gelu op where the legacy one writes Erf or Tanh arithmetic.
+DYNAMO = {"shuffle-dynamo", "gelu-tanh-mish"}
+# Tables, one per activation (none fused into a conv).
+TABLES = {"leaky-prelu-elu": 3, "selu-celu-softplus": 3, "gelu-tanh-mish": 4}
 # SiLU's Sigmoid + Mul fuse into one table: no MUL may remain.
 ABSENT = {"hardswish-silu": {sb.MUL}}
 
@@ -175,6 +187,8 @@ def test_new_ops_match_reference_and_float(name, tmp_path):
     present = {op.kind for op in blob.ops}
     assert kinds <= present, f"blob ops {sorted(sb.OP_NAMES[k] for k in present)} lack {sorted(sb.OP_NAMES[k] for k in kinds - present)}"
     assert not (ABSENT.get(name, set()) & present), f"blob ops {sorted(sb.OP_NAMES[k] for k in present)}: a pattern was not fused"
+    if name in TABLES:
+        assert sum(op.kind == sb.LUT for op in blob.ops) == TABLES[name], [sb.OP_NAMES[op.kind] for op in blob.ops]
 
     dump, exact_dump = tmp_path / "logits.npy", tmp_path / "exact.npy"
     run_cli("eval", blob_path, "--images", tmp_path / "test.npy", "--labels", tmp_path / "labels.npy", "--dump-logits", dump,

@@ -12,6 +12,21 @@ enum Activation: Equatable {
     case silu
     /// A standalone ReLU/Clip that no producer could absorb.
     case clamp(min: Float, max: Float)
+    /// x for x >= 0, else alpha x (LeakyRelu; PRelu with one slope).
+    case leakyRelu(alpha: Float)
+    /// x for x > 0, else alpha (e^x - 1).
+    case elu(alpha: Float)
+    /// gamma * elu(alpha).
+    case selu(alpha: Float, gamma: Float)
+    /// max(0, x) + min(0, alpha (e^(x / alpha) - 1)).
+    case celu(alpha: Float)
+    case tanh
+    /// x Phi(x), Phi the normal CDF (erf form), or its tanh approximation.
+    case gelu(tanhApproximation: Bool)
+    /// ln(1 + e^x).
+    case softplus
+    /// x tanh(softplus(x)).
+    case mish
 
     var name: String {
         switch self {
@@ -20,6 +35,14 @@ enum Activation: Equatable {
         case .hardSwish: return "hard-swish"
         case .silu: return "silu"
         case .clamp: return "clamp"
+        case .leakyRelu: return "leaky-relu"
+        case .elu: return "elu"
+        case .selu: return "selu"
+        case .celu: return "celu"
+        case .tanh: return "tanh"
+        case let .gelu(approximate): return approximate ? "gelu-tanh" : "gelu"
+        case .softplus: return "softplus"
+        case .mish: return "mish"
         }
     }
 
@@ -30,8 +53,20 @@ enum Activation: Equatable {
         case let .hardSwish(alpha, beta): return x * max(0, min(1, Double(alpha) * x + Double(beta)))
         case .silu: return x / (1 + Foundation.exp(-x))
         case let .clamp(lo, hi): return max(Double(lo), min(Double(hi), x))
+        case let .leakyRelu(alpha): return x >= 0 ? x : Double(alpha) * x
+        case let .elu(alpha): return x > 0 ? x : Double(alpha) * Foundation.expm1(x)
+        case let .selu(alpha, gamma): return Double(gamma) * (x > 0 ? x : Double(alpha) * Foundation.expm1(x))
+        case let .celu(alpha): return max(0, x) + min(0, Double(alpha) * Foundation.expm1(x / Double(alpha)))
+        case .tanh: return Foundation.tanh(x)
+        case .gelu(false): return 0.5 * x * (1 + Foundation.erf(x / 2.0.squareRoot()))
+        case .gelu(true): return 0.5 * x * (1 + Foundation.tanh((2 / Double.pi).squareRoot() * (x + 0.044715 * x * x * x)))
+        case .softplus: return Activation.softplus(x)
+        case .mish: return x * Foundation.tanh(Activation.softplus(x))
         }
     }
+
+    /// ln(1 + e^x) without overflow for large x.
+    private static func softplus(_ x: Double) -> Double { x > 30 ? x : Foundation.log1p(Foundation.exp(x)) }
 
     func apply(_ x: Float) -> Float { Float(apply(Double(x))) }
 

@@ -1,5 +1,6 @@
 /// Importing the ops that became CONCAT, MUL and LUT (docs/FORMAT.md): Concat on channels, Mul of two
-/// activations (squeeze-excitation's per-channel scale), Sigmoid, HardSigmoid, HardSwish, the
+/// activations (squeeze-excitation's per-channel scale), the elementwise activations (Sigmoid,
+/// HardSigmoid, HardSwish, LeakyRelu, PRelu with one slope, Elu, Selu, Celu, Tanh, Gelu, Softplus, Mish), the
 /// x * Sigmoid(x) (SiLU) and x * HardSigmoid(x) (HardSwish) patterns fused into one table, and a
 /// ReLU/Clip that no Conv, Gemm or Add before it can absorb.
 extension ONNXImporter {
@@ -79,10 +80,41 @@ extension ONNXImporter {
             let alpha = try n.float("alpha", 0.2), beta = try n.float("beta", 0.5)
             guard alpha.isFinite && beta.isFinite else { throw n.badAttribute("alpha", "alpha and beta must be finite") }
             f = .hardSigmoid(alpha: alpha, beta: beta)
-        default: f = .hardSwish(alpha: 1.0 / 6.0, beta: 0.5)
+        case "HardSwish": f = .hardSwish(alpha: 1.0 / 6.0, beta: 0.5)
+        case "LeakyRelu": f = .leakyRelu(alpha: try finite(n, "alpha", 0.01))
+        case "PRelu":
+            // One slope for every channel is a table; a slope per channel would need one per channel.
+            let slope = try floats(n, 1, role: "slope")
+            guard slope.data.count == 1 else {
+                throw n.unsupported("a slope per channel (\(slope.data.count) slopes) is not supported: use nn.PReLU() (one slope) or LeakyReLU")
+            }
+            guard slope.data[0].isFinite else { throw n.unsupported("the slope is not finite") }
+            f = .leakyRelu(alpha: slope.data[0])
+        case "Elu": f = .elu(alpha: try finite(n, "alpha", 1))
+        case "Selu": f = .selu(alpha: try finite(n, "alpha", 1.67326319217681884765625), gamma: try finite(n, "gamma", 1.05070102214813232421875))
+        case "Celu":
+            let alpha = try finite(n, "alpha", 1)
+            guard alpha != 0 else { throw n.badAttribute("alpha", "alpha must not be 0") }
+            f = .celu(alpha: alpha)
+        case "Tanh": f = .tanh
+        case "Gelu":
+            switch try n.string("approximate") ?? "none" {
+            case "none": f = .gelu(tanhApproximation: false)
+            case "tanh": f = .gelu(tanhApproximation: true)
+            case let other: throw n.badAttribute("approximate", "'\(other)': expected none or tanh")
+            }
+        case "Softplus": f = .softplus
+        default: f = .mish
         }
         try addLayer(n, .lut(f), inputs: [x], shape: graph.values[x].shape)
         if rank2.contains(n.input(0)) { rank2.insert(n.node.output[0]) }
+    }
+
+    /// A float attribute that must be finite.
+    private func finite(_ n: NodeView, _ name: String, _ d: Float) throws(QuantizeError) -> Float {
+        let v = try n.float(name, d)
+        guard v.isFinite else { throw n.badAttribute(name, "\(v) is not finite") }
+        return v
     }
 
     /// ReLU/Clip: fused into the Conv, Gemm, MatMul, Add or Mul that writes its input for this node alone;

@@ -193,7 +193,7 @@ struct ONNXImporter {
             try pool(n)
         case "Concat":
             try concat(n)
-        case "Sigmoid", "HardSigmoid", "HardSwish":
+        case "Sigmoid", "HardSigmoid", "HardSwish", "LeakyRelu", "PRelu", "Elu", "Selu", "Celu", "Tanh", "Gelu", "Softplus", "Mish":
             try activationTable(n)
         case "GlobalAveragePool":
             let x = try activation(n, 0)

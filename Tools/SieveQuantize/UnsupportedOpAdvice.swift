@@ -12,8 +12,10 @@ func unsupportedOpAdvice(_ opType: String) -> String {
         return "\(opType) is not supported: Sieve runs feed-forward convolutional classifiers"
     case "Softmax", "LogSoftmax":
         return "drop the \(opType): Sieve reads logits (it is dropped automatically when it is the last op on the class logits)"
-    case "Tanh", "Gelu", "Elu", "Selu", "LeakyRelu", "PRelu", "Mish", "Erf":
-        return "this activation is not supported: use ReLU, ReLU6, Sigmoid, HardSigmoid, HardSwish or SiLU"
+    case "Erf":
+        return "Erf is GELU as the legacy exporter writes it at opsets below 20: export with the default exporter (one Gelu op), or use another activation"
+    case "ThresholdedRelu", "Softsign", "Shrink", "HardMax":
+        return "this activation is not supported: use ReLU, ReLU6, LeakyReLU, ELU, GELU, SiLU, Mish, Tanh, Sigmoid, HardSigmoid or HardSwish"
     case "Div", "Sub":
         return "\(opType) is supported only by a per-channel constant (or on the graph input, as normalisation)"
     case "ConvTranspose":
