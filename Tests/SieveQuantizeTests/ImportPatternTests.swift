@@ -372,12 +372,26 @@ func initializerValues(_ b: ONNXBuilder, _ name: String) -> [Float] {
             b.random("w", [4, 1, 3, 3]); b.node("Conv", ["xp", "w"], ["y"])
         }
         #expect(importError(reflect).contains("only constant (zero) padding"))
-        let beforeRelu = classifier { b in
+        // Before an AveragePool with padding of its own that skips padded positions, zeros that count do not fold;
+        // with none of its own, they are count_include_pad's (a depthwise conv: averagePoolCountingPaddingAndReluAfterPools).
+        let mixed = classifier { b in
+            b.int64Initializer("p", [0, 0, 1, 1, 0, 0, 1, 1]); b.node("Pad", ["x", "p"], ["xp"])
+            b.random("w", [4, 1, 3, 3]); b.node("Conv", ["xp", "w"], ["c"])
+            b.node("Pad", ["c", "p"], ["cp"])
+            b.node("AveragePool", ["cp"], ["y"], [attr("kernel_shape", ints: [3, 3]), attr("pads", ints: [1, 1, 1, 1])])
+        }
+        #expect(importError(mixed).contains("does not fold"), "\(importError(mixed))")
+        let counted = classifier { b in
             b.int64Initializer("p", [0, 0, 1, 1, 0, 0, 1, 1]); b.node("Pad", ["x", "p"], ["xp"])
             b.random("w", [4, 1, 3, 3]); b.node("Conv", ["xp", "w"], ["c"])
             b.node("Pad", ["c", "p"], ["cp"]); b.node("AveragePool", ["cp"], ["y"], [attr("kernel_shape", ints: [3, 3])])
         }
-        #expect(importError(beforeRelu).contains("does not fold"), "\(importError(beforeRelu))")
+        let explicit = classifier { b in
+            b.int64Initializer("p", [0, 0, 1, 1, 0, 0, 1, 1]); b.node("Pad", ["x", "p"], ["xp"])
+            b.random("w", [4, 1, 3, 3]); b.node("Conv", ["xp", "w"], ["c"])
+            b.node("AveragePool", ["c"], ["y"], [attr("kernel_shape", ints: [3, 3]), attr("pads", ints: [1, 1, 1, 1]), attr("count_include_pad", int: 1)])
+        }
+        #expect(try maxDifference(finalLogits(counted), finalLogits(explicit)) == 0)
     }
 
     /// MaxPool ceil_mode as extra end padding, against the pool computed directly.
@@ -408,6 +422,35 @@ func initializerValues(_ b: ONNXBuilder, _ name: String) -> [Float] {
             }
         }
         #expect(worst == 0)
+    }
+
+    /// AveragePool counting its padding (PyTorch's default) is a depthwise conv of weights 1/9, padded taps 0;
+    /// a ReLU after it and one after a MaxPool are clamps (the conv's, and a table).
+    @Test func averagePoolCountingPaddingAndReluAfterPools() throws {
+        let b = classifier { b in
+            b.random("w", [4, 1, 3, 3]); b.node("Conv", ["x", "w"], ["c"])  // 6x6
+            b.node("AveragePool", ["c"], ["a"], [attr("kernel_shape", ints: [3, 3]), attr("pads", ints: [1, 1, 1, 1]), attr("count_include_pad", int: 1)])
+            b.node("Relu", ["a"], ["ar"])
+            b.node("MaxPool", ["ar"], ["m"], [attr("kernel_shape", ints: [2, 2]), attr("strides", ints: [2, 2])])  // 3x3
+            b.node("Relu", ["m"], ["y"])
+        }
+        let r = try importAndRun(b)
+        guard case let .conv(p) = r.graph.layers[1].kind else { Issue.record("layer 1 is \(r.graph.layers[1].opType)"); return }
+        #expect(p.groups == 4 && p.kh == 3 && p.padTop == 1 && p.weights.allSatisfy { $0 == 1 / Float(9) } && r.graph.layers[1].clampMin == 0)
+        let x = r.executor.value(r.graph.layers[0].output), avg = r.executor.value(r.graph.layers[1].output)
+        var worst: Float = 0
+        for c in 0..<4 {
+            for oy in 0..<6 {
+                for ox in 0..<6 {
+                    var sum: Float = 0  // padded positions are zeros, and count
+                    for y in max(0, oy - 1)...min(5, oy + 1) { for xx in max(0, ox - 1)...min(5, ox + 1) { sum += x[(c * 6 + y) * 6 + xx] } }
+                    worst = max(worst, abs(avg[(c * 6 + oy) * 6 + ox] - max(0, sum / 9)))
+                }
+            }
+        }
+        #expect(worst < 1e-5)
+        let kinds = r.graph.layers.map { $0.opType }
+        #expect(r.graph.layers.contains { if case .lut(.clamp(0, .infinity)) = $0.kind { return true } else { return false } }, "\(kinds)")
     }
 
     /// AveragePool ceil_mode with count_include_pad 0: the extra windows average their real positions only.

@@ -1,6 +1,7 @@
 """CONCAT, MUL, LUT and GATHER end to end: small torch models with a squeeze-excitation block (HardSigmoid and
 Sigmoid), a SqueezeNet fire module (Concat), a DenseNet block (Concats of up to 7 inputs), HardSwish and SiLU,
-LeakyReLU, PReLU, ELU, SELU, CELU, Softplus, GELU, Tanh and Mish (each a table),
+LeakyReLU, PReLU, ELU, SELU, CELU, Softplus, GELU, Tanh and Mish (each a table), an average pool counting
+its padding (a depthwise conv), ReLUs after a pool or of a tensor read twice (clamp tables),
 ShuffleNetV2 units (channel split and shuffle: GATHER), exported with the legacy exporter (opset 17; the
 shuffle also with the default dynamo exporter) and the normalisation metadata, quantised by `sieve quantize`; the runtime's int8 logits
 equal the numpy reference's bit for bit (int8 and exact logits), the blob holds the ops the model needs, and
@@ -86,6 +87,19 @@ class ShuffleUnit(nn.Module):
         return channel_shuffle(out, self.groups)
 
 
+class PoolsAndSharedReLU(nn.Module):
+    """PyTorch's default AvgPool2d with padding (count_include_pad: a depthwise conv of weights 1/9), a
+    ReLU after a max pool and a ReLU of a conv output that another op reads too (clamp tables)."""
+    def __init__(self, c):
+        super().__init__()
+        self.conv, self.side, self.avg, self.max = nn.Conv2d(c, c, 3, padding=1), nn.Conv2d(c, c, 1), nn.AvgPool2d(3, 1, 1), nn.MaxPool2d(2)
+
+    def forward(self, x):
+        y = self.conv(x)
+        z = torch.relu(y) + self.side(y)
+        return torch.relu(self.max(self.avg(z) - 0.5))
+
+
 def shuffle_net():
     """A Split of a plain tensor (one channel run), a shuffle read twice (stored), Splits of a
     shuffle (each half an interleave of two runs) and a 4-group shuffle (any order): every GATHER
@@ -116,14 +130,16 @@ MODELS = {
                                     nn.Conv2d(24, 24, 3, padding=1), nn.ELU(), channels=24), {sb.LUT}),
     "selu-celu-softplus": (lambda: net(nn.Conv2d(16, 24, 3, padding=1), nn.SELU(), nn.Conv2d(24, 24, 3, padding=1), nn.CELU(0.5),
                                        nn.Conv2d(24, 24, 3, padding=1), nn.Softplus(), channels=24), {sb.LUT}),
+    "pools-shared-relu": (lambda: net(PoolsAndSharedReLU(16), channels=16), {sb.DEPTHWISE_CONV, sb.LUT}),
+    "pools-shared-relu-dynamo": (lambda: net(PoolsAndSharedReLU(16), channels=16), {sb.DEPTHWISE_CONV, sb.LUT}),
     "gelu-tanh-mish": (lambda: net(nn.Conv2d(16, 24, 3, padding=1), nn.GELU(), nn.Conv2d(24, 24, 3, padding=1), nn.GELU("tanh"),
                                    nn.Conv2d(24, 24, 3, padding=1), nn.Tanh(), nn.Conv2d(24, 24, 3, padding=1), nn.Mish(), channels=24), {sb.LUT}),
 }
 # The default (dynamo) exporter: opset 18, Split with num_outputs where the legacy one has Slices;
 # one Gelu op where the legacy one writes Erf or Tanh arithmetic.
-DYNAMO = {"shuffle-dynamo", "gelu-tanh-mish"}
+DYNAMO = {"shuffle-dynamo", "gelu-tanh-mish", "pools-shared-relu-dynamo"}
 # Tables, one per activation (none fused into a conv).
-TABLES = {"leaky-prelu-elu": 3, "selu-celu-softplus": 3, "gelu-tanh-mish": 4}
+TABLES = {"leaky-prelu-elu": 3, "selu-celu-softplus": 3, "gelu-tanh-mish": 4, "pools-shared-relu": 2, "pools-shared-relu-dynamo": 2}
 # SiLU's Sigmoid + Mul fuse into one table: no MUL may remain.
 ABSENT = {"hardswish-silu": {sb.MUL}}
 

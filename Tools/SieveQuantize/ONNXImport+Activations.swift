@@ -118,16 +118,16 @@ extension ONNXImporter {
     }
 
     /// ReLU/Clip: fused into the Conv, Gemm, MatMul, Add or Mul that writes its input for this node alone;
-    /// after a Concat or table (which take no clamp), or a Mul others read too, a table of its own; elsewhere (after a pool,
-    /// on the graph input) refused as before, with the message that says where it may stand.
+    /// after an op that takes no clamp (Concat, table, gather, pool), or one whose output others read too, a
+    /// table of its own; on the graph input refused, with the message that says where it may stand.
     mutating func clampOrLUT(_ n: NodeView, min lo: Float, max hi: Float) throws(QuantizeError) {
         let x = try activation(n, 0)
         let producer = graph.values[x].producer.map { graph.layers[$0].kind }
         let fusable: Bool
         switch producer {
-        case .mul?: fusable = consumers[resolve(n.input(0))] == 1   // MUL clamps like ADD when nothing else reads it
-        case .concat?, .lut?, .gather?: fusable = false
-        default: fusable = true
+        case .conv?, .fullyConnected?, .add?, .mul?: fusable = consumers[resolve(n.input(0))] == 1
+        case nil: fusable = true
+        default: fusable = false
         }
         if fusable { return try fuseClamp(n, min: lo, max: hi) }
         try addLayer(n, .lut(.clamp(min: lo, max: hi)), inputs: [x], shape: graph.values[x].shape)

@@ -614,17 +614,23 @@ struct ONNXImporter {
         let strides = try n.ints("strides") ?? [1, 1]
         guard strides.count == 2 else { throw n.badAttribute("strides", "\(strides) is not two values") }
         var pads = try resolvePads(n, input: inShape, kh: ks[0], kw: ks[1], sh: strides[0], sw: strides[1])
+        let ownPadding = pads.top + pads.left + pads.bottom + pads.right > 0
+        var countIncludePad = n.node.opType == "AveragePool" ? try n.int("count_include_pad", 0) != 0 : false
         if fromPad {
             // Sieve's pools skip padded positions; zero padding before a max pool is the same only on values >= 0.
-            guard isMax, isNonNegative(x) else {
-                throw n.unsupported("an explicit zero Pad before \(isMax ? "a MaxPool of values that may be negative" : "an AveragePool") does not fold: remove the Pad or use the pool's own padding")
+            // Before an average pool with no padding of its own, the zeros count: as count_include_pad.
+            if !isMax && (!ownPadding || countIncludePad) {
+                countIncludePad = true
+            } else {
+                guard isMax, isNonNegative(x) else {
+                    throw n.unsupported("an explicit zero Pad before \(isMax ? "a MaxPool of values that may be negative" : "an AveragePool with padding of its own") does not fold: remove the Pad or use the pool's own padding")
+                }
             }
             try addExplicitPads(n, &pads, extra, kh: ks[0], kw: ks[1])
         }
         let paddedH = inShape.h + pads.top + pads.bottom, paddedW = inShape.w + pads.left + pads.right
         guard paddedH >= ks[0], paddedW >= ks[1] else { throw n.unsupported("the kernel \(ks) is larger than the padded input \(inShape)") }
         var outH = (paddedH - ks[0]) / strides[0] + 1, outW = (paddedW - ks[1]) / strides[1] + 1
-        let countIncludePad = n.node.opType == "AveragePool" ? try n.int("count_include_pad", 0) != 0 : false
         if try n.int("ceil_mode", 0) != 0 {
             // The extra windows of ceil mode as extra end padding; a window starting in the padding is dropped (ONNX, PyTorch).
             func ceilOut(_ size: Int, _ begin: Int, _ padded: Int, _ k: Int, _ s: Int) -> Int {
@@ -655,7 +661,14 @@ struct ONNXImporter {
         if !isMax {
             let hasPadding = pads.top + pads.left + pads.bottom + pads.right > 0
             if countIncludePad && hasPadding {
-                throw n.badAttribute("count_include_pad", "1 with padding: Sieve averages over the positions inside the input only; export with count_include_pad=False")
+                // Padded positions count as zeros (PyTorch's default): a depthwise conv whose weights are
+                // all 1 / (kh kw), exact in int8 (each weight quantises to 127), padded taps at the zero point.
+                let taps = ks[0] * ks[1], c = inShape.c
+                let conv = ConvParams(weights: [Float](repeating: 1 / Float(taps), count: c * taps), bias: [Float](repeating: 0, count: c),
+                                      cout: c, cinPerGroup: 1, kh: ks[0], kw: ks[1], strideH: strides[0], strideW: strides[1],
+                                      padTop: pads.top, padLeft: pads.left, padBottom: pads.bottom, padRight: pads.right, groups: c)
+                try addLayer(n, .conv(conv), inputs: [x], shape: Shape(c: c, h: outH, w: outW))
+                return
             }
             try addLayer(n, .averagePool(p), inputs: [x], shape: Shape(c: inShape.c, h: outH, w: outW))
         } else {
