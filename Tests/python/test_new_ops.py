@@ -1,7 +1,7 @@
 """CONCAT, MUL, LUT and GATHER end to end: small torch models with a squeeze-excitation block (HardSigmoid and
 Sigmoid), a SqueezeNet fire module (Concat), a DenseNet block (Concats of up to 7 inputs), HardSwish and SiLU,
-LeakyReLU, PReLU, ELU, SELU, CELU, Softplus, GELU, Tanh and Mish (each a table), an average pool counting
-its padding (a depthwise conv), ReLUs after a pool or of a tensor read twice (clamp tables),
+LeakyReLU, PReLU, ELU, SELU, CELU, Softplus, GELU, Tanh and Mish (each a table), PReLU with a slope per
+channel (a depthwise conv and an ADD), an average pool counting its padding (a depthwise conv), ReLUs after a pool or of a tensor read twice (clamp tables),
 ShuffleNetV2 units (channel split and shuffle: GATHER), exported with the legacy exporter (opset 17; the
 shuffle also with the default dynamo exporter) and the normalisation metadata, quantised by `sieve quantize`; the runtime's int8 logits
 equal the numpy reference's bit for bit (int8 and exact logits), the blob holds the ops the model needs, and
@@ -100,6 +100,14 @@ class PoolsAndSharedReLU(nn.Module):
         return torch.relu(self.max(self.avg(z) - 0.5))
 
 
+def prelu_net():
+    """PReLU with a slope per channel, spread over [-0.3, 1]: a 1x1 depthwise conv and an ADD."""
+    prelu = nn.PReLU(24)
+    with torch.no_grad():
+        prelu.weight.copy_(torch.linspace(-0.3, 1.0, 24)[torch.randperm(24)])
+    return net(nn.Conv2d(16, 24, 3, padding=1), prelu, nn.Conv2d(24, 24, 3, padding=1), nn.ReLU(), channels=24)
+
+
 def shuffle_net():
     """A Split of a plain tensor (one channel run), a shuffle read twice (stored), Splits of a
     shuffle (each half an interleave of two runs) and a 4-group shuffle (any order): every GATHER
@@ -130,6 +138,8 @@ MODELS = {
                                     nn.Conv2d(24, 24, 3, padding=1), nn.ELU(), channels=24), {sb.LUT}),
     "selu-celu-softplus": (lambda: net(nn.Conv2d(16, 24, 3, padding=1), nn.SELU(), nn.Conv2d(24, 24, 3, padding=1), nn.CELU(0.5),
                                        nn.Conv2d(24, 24, 3, padding=1), nn.Softplus(), channels=24), {sb.LUT}),
+    "prelu-per-channel": (prelu_net, {sb.DEPTHWISE_CONV, sb.ADD}),
+    "prelu-per-channel-dynamo": (prelu_net, {sb.DEPTHWISE_CONV, sb.ADD}),
     "pools-shared-relu": (lambda: net(PoolsAndSharedReLU(16), channels=16), {sb.DEPTHWISE_CONV, sb.LUT}),
     "pools-shared-relu-dynamo": (lambda: net(PoolsAndSharedReLU(16), channels=16), {sb.DEPTHWISE_CONV, sb.LUT}),
     "gelu-tanh-mish": (lambda: net(nn.Conv2d(16, 24, 3, padding=1), nn.GELU(), nn.Conv2d(24, 24, 3, padding=1), nn.GELU("tanh"),
@@ -137,7 +147,7 @@ MODELS = {
 }
 # The default (dynamo) exporter: opset 18, Split with num_outputs where the legacy one has Slices;
 # one Gelu op where the legacy one writes Erf or Tanh arithmetic.
-DYNAMO = {"shuffle-dynamo", "gelu-tanh-mish", "pools-shared-relu-dynamo"}
+DYNAMO = {"shuffle-dynamo", "gelu-tanh-mish", "pools-shared-relu-dynamo", "prelu-per-channel-dynamo"}
 # Tables, one per activation (none fused into a conv).
 TABLES = {"leaky-prelu-elu": 3, "selu-celu-softplus": 3, "gelu-tanh-mish": 4, "pools-shared-relu": 2, "pools-shared-relu-dynamo": 2}
 # SiLU's Sigmoid + Mul fuse into one table: no MUL may remain.

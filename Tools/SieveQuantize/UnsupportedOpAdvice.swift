@@ -5,7 +5,7 @@ func unsupportedOpAdvice(_ opType: String) -> String {
     case "Resize", "Upsample":
         return "\(opType) is not supported; classifiers do not need it: remove it and export at the input size you will run"
     case "Transpose":
-        return "Transpose of activations is not supported outside a channel shuffle (Reshape, Transpose [0, 2, 1, 3, 4], Reshape): export an NCHW model without it"
+        return "Transpose of activations is not supported outside a channel shuffle (Reshape, Transpose [0, 2, 1, 3, 4], Reshape); networks that permute to channels-last or tokens (ConvNeXt, Swin, ViT) do not run on Sieve: export an NCHW convolutional model without it"
     case "Gather", "GatherElements", "GatherND":
         return "\(opType) of activations is not supported: index with constants before export, or remove it"
     case "LSTM", "GRU", "RNN", "Loop", "Scan", "If":
