@@ -453,6 +453,16 @@ func initializerValues(_ b: ONNXBuilder, _ name: String) -> [Float] {
         #expect(r.graph.layers.contains { if case .lut(.clamp(0, .infinity)) = $0.kind { return true } else { return false } }, "\(kinds)")
     }
 
+    /// A dynamic batch axis imports as batch 1, with a note, and computes what the static model does.
+    @Test func dynamicBatchAxisIsBatchOne() throws {
+        var b = modelWith("Relu")
+        b.graph.input = []
+        b.input("x", [1, 1, 8, 8], dynamicAxis: 0)
+        let graph = try ONNXImporter.importGraph(Onnx_ModelProto(serializedBytes: b.bytes()), options: .none)
+        #expect(graph.notes.contains { $0.contains("dynamic batch axis 'N': imported with batch 1") }, "\(graph.notes)")
+        #expect(try maxDifference(finalLogits(b), finalLogits(modelWith("Relu"))) == 0)
+    }
+
     /// AveragePool ceil_mode with count_include_pad 0: the extra windows average their real positions only.
     @Test func averagePoolCeilMode() throws {
         let b = classifier { b in

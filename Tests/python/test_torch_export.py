@@ -2,7 +2,7 @@
 classifiers carry (BatchNorm after a ReLU and after a Linear, ReLU6, an explicit ZeroPad2d,
 MaxPool ceil_mode, the global pool as a mean, a final Softmax, normalisation inside the graph),
 exported with the dynamo exporter (opset 18+, external .onnx.data) and the legacy one at opsets
-11, 13, 17 and 21, quantised, run with `sieve eval`, and compared with the float model in ONNX
+11, 13, 17 and 21 (and both with a dynamic batch axis), quantised, run with `sieve eval`, and compared with the float model in ONNX
 Runtime (top-1 agreement). Also the refusals: no normalisation, an unsupported op."""
 import os
 import subprocess
@@ -136,6 +136,9 @@ def data(tmp_path_factory):
 
 VARIANTS = [("dynamo", {}), ("legacy-11", {"dynamo": False, "opset_version": 11}), ("legacy-13", {"dynamo": False, "opset_version": 13}),
             ("legacy-17", {"dynamo": False, "opset_version": 17}), ("legacy-21", {"dynamo": False, "opset_version": 21})]
+# The tutorials' export: a dynamic batch axis (Sieve runs batch 1, and says so).
+DYNAMIC_BATCH = {"input_names": ["image"], "output_names": ["scores"], "dynamic_axes": {"image": {0: "batch"}, "scores": {0: "batch"}}}
+VARIANTS += [("dynamo-dynamic-batch", DYNAMIC_BATCH), ("legacy-17-dynamic-batch", {"dynamo": False, "opset_version": 17, **DYNAMIC_BATCH})]
 
 
 @pytest.mark.parametrize("name,kwargs", VARIANTS, ids=[v[0] for v in VARIANTS])
@@ -148,6 +151,7 @@ def test_in_graph_normalisation_export(data, tmp_path, name, kwargs):
     blob = tmp_path / "net.sieve"
     proc, _ = run_cli("quantize", model, "--calib", calib_dir / "calib.npy", "--calib-count", 64, "-o", blob)
     assert "dropped Softmax" in proc.stderr and "into the input normalisation" in proc.stderr, proc.stderr
+    assert ("dynamic batch axis 'batch': imported with batch 1" in proc.stderr) == name.endswith("dynamic-batch"), proc.stderr
     reference = float_top1(model, test, normalise_outside=False)
     assert len(set(reference.tolist())) >= 3, "the float model answers (nearly) one class: the comparison would prove nothing"
     agreement = (int8_top1(blob, test, tmp_path) == reference).mean()

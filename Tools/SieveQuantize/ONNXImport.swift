@@ -119,6 +119,10 @@ struct ONNXImporter {
         for (axis, d) in dims.enumerated() {
             switch d.value {
             case .dimValue(let v)? where v > 0: values.append(Int(v))
+            case .dimParam(let p)? where axis == 0:
+                // A dynamic batch (dynamic_axes={"input": {0: "batch"}}): Sieve runs one image at a time.
+                values.append(1)
+                notes.append("graph input '\(input.name)' has a dynamic batch axis '\(p)': imported with batch 1, one image at a time")
             case .dimParam(let p)?:
                 throw .invalidModel(reason: "graph input '\(input.name)' has a dynamic dimension '\(p)' on axis \(axis); export with a static [1,C,H,W] shape")
             default:
