@@ -102,7 +102,8 @@ extension ONNXImporter {
             case let other: throw n.badAttribute("approximate", "'\(other)': expected none or tanh")
             }
         case "Softplus": f = .softplus
-        default: f = .mish
+        case "Mish": f = .mish
+        default: throw .unsupportedOp(opType: n.node.opType, node: n.name, advice: unsupportedOpAdvice(n.node.opType))
         }
         try addLayer(n, .lut(f), inputs: [x], shape: graph.values[x].shape)
         if rank2.contains(n.input(0)) { rank2.insert(n.node.output[0]) }
