@@ -19,6 +19,14 @@ struct ConvParams {
     var groups: Int
 }
 
+extension ConvParams {
+    /// y = scale * x + shift per channel: a 1x1 depthwise conv.
+    static func perChannel(scale: [Float], shift: [Float]) -> ConvParams {
+        ConvParams(weights: scale, bias: shift, cout: scale.count, cinPerGroup: 1, kh: 1, kw: 1, strideH: 1, strideW: 1,
+                   padTop: 0, padLeft: 0, padBottom: 0, padRight: 0, groups: scale.count)
+    }
+}
+
 struct FCParams {
     /// `[cout][k]`, `k` indexing the input flattened in ONNX's (NCHW) order.
     var weights: [Float]

@@ -84,10 +84,10 @@ extension ONNXImporter {
         case "LeakyRelu": f = .leakyRelu(alpha: try finite(n, "alpha", 0.01))
         case "PRelu":
             // One slope for every channel is a table; a slope per channel two ops (perChannelPRelu).
-            let slope = try floats(n, 1, role: "slope")
-            guard slope.data.allSatisfy({ $0.isFinite }) else { throw n.unsupported("a slope is not finite") }
-            guard slope.data.count == 1 else { return try perChannelPRelu(n, x, slope) }
-            f = .leakyRelu(alpha: slope.data[0])
+            let slope = try floats(n, 1, role: "slope").data
+            guard slope.allSatisfy({ $0.isFinite }) else { throw n.unsupported("a slope is not finite") }
+            guard slope.count == 1 else { return try perChannelPRelu(n, x) }
+            f = .leakyRelu(alpha: slope[0])
         case "Elu": f = .elu(alpha: try finite(n, "alpha", 1))
         case "Selu": f = .selu(alpha: try finite(n, "alpha", 1.67326319217681884765625), gamma: try finite(n, "gamma", 1.05070102214813232421875))
         case "Celu":
@@ -111,15 +111,13 @@ extension ONNXImporter {
 
     /// PRelu with slopes a_c <= 1 per channel: y = x + (a_c - 1) min(x, 0), and (a_c - 1) min(x, 0) is
     /// max((a_c - 1) x, 0), a 1x1 depthwise conv clamped at 0; then an ADD of x and it.
-    private mutating func perChannelPRelu(_ n: NodeView, _ x: Int, _ slope: (dims: [Int], data: [Float])) throws(QuantizeError) {
+    private mutating func perChannelPRelu(_ n: NodeView, _ x: Int) throws(QuantizeError) {
         let shape = graph.values[x].shape
-        let dims = Array(slope.dims.drop { $0 == 1 && slope.dims.count > 3 })
-        guard !rank2.contains(n.input(0)), slope.data.count == shape.c, dims == [shape.c, 1, 1] else {
-            throw n.unsupported("slopes of dims \(slope.dims) for a \(shape) tensor: one slope, or one per channel ([C, 1, 1]), is supported")
+        guard !rank2.contains(n.input(0)), let slope = try perChannelConstant(n, 1, channels: shape.c) else {
+            throw n.unsupported("its slopes do not broadcast per channel over a \(shape) tensor: one slope, or one per channel ([C, 1, 1]), is supported")
         }
-        guard slope.data.allSatisfy({ $0 <= 1 }) else { throw n.unsupported("a slope above 1: per-channel slopes are supported up to 1") }
-        let scale = ConvParams(weights: slope.data.map { $0 - 1 }, bias: [Float](repeating: 0, count: shape.c), cout: shape.c, cinPerGroup: 1,
-                               kh: 1, kw: 1, strideH: 1, strideW: 1, padTop: 0, padLeft: 0, padBottom: 0, padRight: 0, groups: shape.c)
+        guard slope.allSatisfy({ $0 <= 1 }) else { throw n.unsupported("a slope above 1: per-channel slopes are supported up to 1") }
+        let scale = ConvParams.perChannel(scale: slope.map { $0 - 1 }, shift: [Float](repeating: 0, count: shape.c))
         let negative = try addLayer(n, .conv(scale), inputs: [x], shape: shape, output: "\(n.node.output[0])#negative")
         graph.layers[negative].clampMin = 0
         try addLayer(n, .add, inputs: [x, graph.layers[negative].output], shape: shape)

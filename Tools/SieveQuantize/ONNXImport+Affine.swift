@@ -101,9 +101,7 @@ extension ONNXImporter {
                 break
             }
         }
-        let c = scale.count
-        let p = ConvParams(weights: scale.map { Float($0) }, bias: shift.map { Float($0) }, cout: c, cinPerGroup: 1, kh: 1, kw: 1,
-                           strideH: 1, strideW: 1, padTop: 0, padLeft: 0, padBottom: 0, padRight: 0, groups: c)
+        let p = ConvParams.perChannel(scale: scale.map { Float($0) }, shift: shift.map { Float($0) })
         guard p.weights.allSatisfy({ $0.isFinite }), p.bias.allSatisfy({ $0.isFinite }) else { throw n.unsupported("its per-channel scale or shift is not finite") }
         let flat = rank2.contains(n.input(0))
         let l = try addLayer(n, .conv(p), inputs: [x], shape: graph.values[x].shape)
