@@ -115,6 +115,32 @@ def shuffle_net():
     return net(ShuffleUnit(16, 16, 1), ShuffleUnit(16, 32, 2), ShuffleUnit(32, 32, 1, groups=4), channels=32)
 
 
+class PooledVectors(nn.Module):
+    """A head reading three pooled vectors side by side: amax over H, W (ReduceMax), the global average
+    and AdaptiveMaxPool2d(1) (ReduceMax with keepdims, or the legacy exporter's whole-image MaxPool),
+    concatenated as [1, K] vectors."""
+    def forward(self, x):
+        pooled = [x.amax((2, 3)), nn.functional.adaptive_avg_pool2d(x, 1).flatten(1), nn.functional.adaptive_max_pool2d(x, 1).flatten(1)]
+        return torch.cat(pooled, 1)
+
+
+def pooled_vectors_net():
+    return nn.Sequential(nn.Conv2d(3, 16, 3, stride=2, padding=1), nn.BatchNorm2d(16), nn.ReLU(), nn.Conv2d(16, 16, 3, padding=1),
+                         nn.BatchNorm2d(16), nn.ReLU(), PooledVectors(), nn.Linear(48, CLASSES))
+
+
+def dilated_net():
+    """Dilated convs, a dense one at dilation 2 and a depthwise one at (2, 4): the dense kernels they sample."""
+    return net(nn.Conv2d(16, 24, 3, padding=2, dilation=2), nn.ReLU(), nn.Conv2d(24, 24, 3, padding=(2, 4), dilation=(2, 4), groups=24),
+               nn.ReLU(), channels=24)
+
+
+def softplus_net():
+    """torch's Softplus as the default exporter writes it: Where(x > 20, x, Softplus(x)), one table
+    (ImportPatternTests checks a threshold that changes the function)."""
+    return net(nn.Conv2d(16, 24, 3, padding=1), nn.Softplus(), nn.Conv2d(24, 24, 3, padding=1), nn.Softplus(), channels=24)
+
+
 def net(*body, channels):
     return nn.Sequential(nn.Conv2d(3, 16, 3, stride=2, padding=1), nn.BatchNorm2d(16), nn.ReLU(), *body,
                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(channels, CLASSES))
@@ -144,12 +170,20 @@ MODELS = {
     "pools-shared-relu-dynamo": (lambda: net(PoolsAndSharedReLU(16), channels=16), {sb.DEPTHWISE_CONV, sb.LUT}),
     "gelu-tanh-mish": (lambda: net(nn.Conv2d(16, 24, 3, padding=1), nn.GELU(), nn.Conv2d(24, 24, 3, padding=1), nn.GELU("tanh"),
                                    nn.Conv2d(24, 24, 3, padding=1), nn.Tanh(), nn.Conv2d(24, 24, 3, padding=1), nn.Mish(), channels=24), {sb.LUT}),
+    "pooled-vectors": (pooled_vectors_net, {sb.MAX_POOL, sb.GLOBAL_AVERAGE_POOL, sb.CONCAT}),
+    "pooled-vectors-dynamo": (pooled_vectors_net, {sb.MAX_POOL, sb.GLOBAL_AVERAGE_POOL, sb.CONCAT}),
+    "dilated": (dilated_net, {sb.CONV, sb.DEPTHWISE_CONV}),
+    "dilated-dynamo": (dilated_net, {sb.CONV, sb.DEPTHWISE_CONV}),
+    "softplus-dynamo": (softplus_net, {sb.LUT}),
 }
 # The default (dynamo) exporter: opset 18, Split with num_outputs where the legacy one has Slices;
-# one Gelu op where the legacy one writes Erf or Tanh arithmetic.
-DYNAMO = {"shuffle-dynamo", "gelu-tanh-mish", "pools-shared-relu-dynamo", "prelu-per-channel-dynamo"}
+# one Gelu op where the legacy one writes Erf or Tanh arithmetic; ReduceMax for amax and adaptive max pools;
+# Softplus with its threshold as Greater and Where.
+DYNAMO = {"shuffle-dynamo", "gelu-tanh-mish", "pools-shared-relu-dynamo", "prelu-per-channel-dynamo", "pooled-vectors-dynamo",
+          "dilated-dynamo", "softplus-dynamo"}
 # Tables, one per activation (none fused into a conv).
-TABLES = {"leaky-prelu-elu": 3, "selu-celu-softplus": 3, "gelu-tanh-mish": 4, "pools-shared-relu": 2, "pools-shared-relu-dynamo": 2}
+TABLES = {"leaky-prelu-elu": 3, "selu-celu-softplus": 3, "gelu-tanh-mish": 4, "pools-shared-relu": 2, "pools-shared-relu-dynamo": 2,
+          "softplus-dynamo": 2}
 # SiLU's Sigmoid + Mul fuse into one table: no MUL may remain.
 ABSENT = {"hardswish-silu": {sb.MUL}}
 

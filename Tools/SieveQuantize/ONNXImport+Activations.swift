@@ -14,11 +14,19 @@ extension ONNXImporter {
             return
         }
         var inputs: [Int] = []
-        for i in 0..<count {
-            inputs.append(try activation(n, i))
-            guard !rank2.contains(n.input(i)) else { throw n.unsupported("Concat of flattened [1, K] tensors is not supported; concatenate before flattening") }
+        for i in 0..<count { inputs.append(try activation(n, i)) }
+        // [1, K] vectors of pooled features (a global average and max pool side by side) are Kx1x1 tensors:
+        // joined along K they are joined along channels. Flattened images are not (their order is c, h, w).
+        let flat = (0..<count).map { rank2.contains(n.input($0)) }
+        if flat.contains(true) {
+            guard !flat.contains(false), inputs.allSatisfy({ graph.values[$0].shape.h == 1 && graph.values[$0].shape.w == 1 }),
+                  axis == 1 || axis == -1 else {
+                throw n.unsupported("Concat of flattened [1, K] tensors is supported only for pooled vectors (Kx1x1) along K; concatenate before flattening")
+            }
+            rank2.insert(n.node.output[0])
+        } else {
+            guard axis == 1 || axis == -3 else { throw n.badAttribute("axis", "\(axis): Sieve concatenates along channels (axis 1 of NCHW) only") }
         }
-        guard axis == 1 || axis == -3 else { throw n.badAttribute("axis", "\(axis): Sieve concatenates along channels (axis 1 of NCHW) only") }
         let shapes = inputs.map { graph.values[$0].shape }
         guard shapes.allSatisfy({ $0.h == shapes[0].h && $0.w == shapes[0].w }) else {
             throw n.unsupported("inputs of shapes \(shapes.map { $0.description }.joined(separator: ", ")) differ in height or width")
@@ -101,7 +109,7 @@ extension ONNXImporter {
             case "tanh": f = .gelu(tanhApproximation: true)
             case let other: throw n.badAttribute("approximate", "'\(other)': expected none or tanh")
             }
-        case "Softplus": f = .softplus
+        case "Softplus": f = .softplus(threshold: .infinity)
         case "Mish": f = .mish
         default: throw .unsupportedOp(opType: n.node.opType, node: n.name, advice: unsupportedOpAdvice(n.node.opType))
         }
@@ -146,4 +154,36 @@ extension ONNXImporter {
         try addLayer(n, .lut(.clamp(min: lo, max: hi)), inputs: [x], shape: graph.values[x].shape)
         if rank2.contains(n.input(0)) { rank2.insert(n.node.output[0]) }
     }
+
+    /// `x > t` with a scalar constant t, kept for the Where of the Softplus threshold below.
+    mutating func greaterThanConstant(_ n: NodeView) throws(QuantizeError) {
+        guard n.node.input.count == 2, valueOf[n.input(0)] != nil, constants[n.input(1)] != nil,
+              let t = try? floats(n, 1, role: "threshold").data, t.count == 1, !t[0].isNaN else {
+            throw .unsupportedOp(opType: "Greater", node: n.name, advice: unsupportedOpAdvice("Greater"))
+        }
+        pendingComparisons[n.node.output[0]] = PendingComparison(value: try activation(n, 0), threshold: t[0])
+    }
+
+    /// Where(x > t, x, Softplus(x)): torch's Softplus (beta 1) as the default exporter writes it. The
+    /// Softplus table, read here alone, becomes the thresholded function; any other Where is refused.
+    mutating func softplusThreshold(_ n: NodeView) throws(QuantizeError) {
+        let advice = "only the Softplus threshold the default exporter writes, Where(x > t, x, Softplus(x)), is supported; "
+            + unsupportedOpAdvice("Where")
+        guard n.node.input.count == 3, let condition = pendingComparisons[n.input(0)], consumers[resolve(n.input(0))] == 1,
+              valueOf[n.input(1)] == condition.value, let s = valueOf[n.input(2)], let l = graph.values[s].producer,
+              graph.layers[l].inputs == [condition.value], consumers[resolve(n.input(2))] == 1,
+              case .lut(.softplus(threshold: .infinity)) = graph.layers[l].kind else {
+            throw .unsupportedOp(opType: "Where", node: n.name, advice: advice)
+        }
+        graph.layers[l].kind = .lut(.softplus(threshold: condition.threshold))
+        let v = graph.layers[l].output
+        graph.values[v].name = n.node.output[0]
+        valueOf[n.node.output[0]] = v
+        if rank2.contains(n.input(2)) { rank2.insert(n.node.output[0]) }
+    }
+}
+
+struct PendingComparison {
+    var value: Int
+    var threshold: Float
 }

@@ -73,17 +73,29 @@ extension ONNXImporter {
         }
     }
 
-    // MARK: ReduceMean, Squeeze, Unsqueeze
+    // MARK: ReduceMean, ReduceMax, Squeeze, Unsqueeze
 
-    mutating func reduceMean(_ n: NodeView) throws(QuantizeError) {
+    /// ReduceMean or ReduceMax over H and W: the global average pool, or a max pool whose one window is the
+    /// whole image (the default exporter writes AdaptiveMaxPool2d(1) and amax((2, 3)) as ReduceMax).
+    mutating func reduceOverPixels(_ n: NodeView) throws(QuantizeError) {
         let x = try activation(n, 0)
-        guard !rank2.contains(n.input(0)) else { throw n.unsupported("ReduceMean of a flattened tensor is not supported") }
+        let op = n.node.opType
+        guard !rank2.contains(n.input(0)) else { throw n.unsupported("\(op) of a flattened tensor is not supported") }
         let keep = try n.int("keepdims", 1)
         let axes = try axes(n).map { $0.map { $0 < 0 ? $0 + 4 : $0 }.sorted() }
         guard axes == [2, 3] else {
-            throw n.unsupported("ReduceMean over axes \(axes.map { "\($0)" } ?? "all"): only the mean over H and W (axes [2, 3], the global average pool) is supported")
+            throw n.unsupported("\(op) over axes \(axes.map { "\($0)" } ?? "all"): only the \(op == "ReduceMax" ? "maximum" : "mean") over H and W (axes [2, 3], the global \(op == "ReduceMax" ? "max" : "average") pool) is supported")
         }
-        try addLayer(n, .globalAveragePool, inputs: [x], shape: Shape(c: graph.values[x].shape.c, h: 1, w: 1))
+        let s = graph.values[x].shape
+        if op == "ReduceMax" {
+            guard s.h <= 64, s.w <= 64 else {
+                throw n.unsupported("ReduceMax over a \(s.h)x\(s.w) image: Sieve's max pool windows are at most 64x64; pool to 64x64 or less first")
+            }
+            let window = PoolParams(kh: s.h, kw: s.w, strideH: s.h, strideW: s.w, padTop: 0, padLeft: 0, padBottom: 0, padRight: 0)
+            try addLayer(n, .maxPool(window), inputs: [x], shape: Shape(c: s.c, h: 1, w: 1))
+        } else {
+            try addLayer(n, .globalAveragePool, inputs: [x], shape: Shape(c: s.c, h: 1, w: 1))
+        }
         if keep == 0 { rank2.insert(n.node.output[0]) }
     }
 

@@ -52,6 +52,8 @@ struct ONNXImporter {
     /// only Splits/Slices read (ONNXImport+Channels).
     var pendingShuffles: [String: PendingShuffle] = [:]
     var pendingGathers: [String: PendingGather] = [:]
+    /// Greater-than comparisons with a constant, which only the Softplus threshold's Where may read.
+    var pendingComparisons: [String: PendingComparison] = [:]
     /// Per-channel affine layers (1x1 depthwise) made from BatchNormalization or Mul/Add by constants,
     /// which the next Conv/Gemm may absorb.
     var affineLayers: Set<Int> = []
@@ -202,8 +204,8 @@ struct ONNXImporter {
         case "GlobalAveragePool":
             let x = try activation(n, 0)
             try addLayer(n, .globalAveragePool, inputs: [x], shape: Shape(c: graph.values[x].shape.c, h: 1, w: 1))
-        case "ReduceMean":
-            try reduceMean(n)
+        case "ReduceMean", "ReduceMax":
+            try reduceOverPixels(n)
         case "Pad":
             try pad(n)
         case "Squeeze":
@@ -212,6 +214,10 @@ struct ONNXImporter {
             try unsqueeze(n)
         case "Softmax", "LogSoftmax":
             try softmax(n)
+        case "Greater":
+            try greaterThanConstant(n)
+        case "Where":
+            try softplusThreshold(n)
         case "Transpose":
             try transposeChannelGroups(n)
         case "Split":
@@ -251,6 +257,9 @@ struct ONNXImporter {
         }
         if pendingGathers[name] != nil {
             throw n.unsupported("it reads '\(name)', a channel shuffle that only Split/Slice may read")
+        }
+        if pendingComparisons[name] != nil {
+            throw n.unsupported("it reads the comparison '\(name)'; a Greater is supported only in the Softplus threshold the default exporter writes, Where(x > t, x, Softplus(x))")
         }
         if pendingPads[name] != nil {
             throw n.unsupported("it reads the output of an explicit Pad ('\(name)'); a Pad is only supported right before a Conv or MaxPool, whose padding it becomes")
@@ -415,15 +424,15 @@ struct ONNXImporter {
     mutating func conv(_ n: NodeView) throws(QuantizeError) {
         var (x, extra, _) = try paddedInput(n)
         let inShape = graph.values[x].shape
-        let (wDims, weights) = try floats(n, 1, role: "weights")
+        var (wDims, weights) = try floats(n, 1, role: "weights")
         guard wDims.count == 4 else { throw n.unsupported("weights of rank \(wDims.count): only 2-D convolutions are supported") }
+        if let ks = try n.ints("kernel_shape"), ks != [wDims[2], wDims[3]] { throw n.badAttribute("kernel_shape", "\(ks) differs from the weights' \([wDims[2], wDims[3]])") }
+        if let d = try n.ints("dilations"), d != [1, 1] { (wDims, weights) = try undilated(n, wDims, weights, dilations: d) }
         let (cout, cinPerGroup, kh, kw) = (wDims[0], wDims[1], wDims[2], wDims[3])
         let groups = try n.int("group", 1)
         guard groups >= 1, cinPerGroup * groups == inShape.c, cout % groups == 0 else {
             throw n.badAttribute("group", "group \(groups) does not fit \(inShape.c) input channels and weights \(wDims)")
         }
-        if let ks = try n.ints("kernel_shape"), ks != [kh, kw] { throw n.badAttribute("kernel_shape", "\(ks) differs from the weights' \([kh, kw])") }
-        if let d = try n.ints("dilations"), d.contains(where: { $0 != 1 }) { throw n.badAttribute("dilations", "\(d): only dilation 1 is supported") }
         let strides = try n.ints("strides") ?? [1, 1]
         guard strides.count == 2 else { throw n.badAttribute("strides", "\(strides) is not two values") }
         var pads = try resolvePads(n, input: inShape, kh: kh, kw: kw, sh: strides[0], sw: strides[1])
@@ -448,6 +457,27 @@ struct ONNXImporter {
             x = dropAbsorbedAffine(a.layer)
         }
         try addLayer(n, .conv(p), inputs: [x], shape: Shape(c: cout, h: outH, w: outW))
+    }
+
+    /// A dilated kernel as the dense kernel it samples: taps `d` apart with zeros between them. The
+    /// products are the same and the zeros add nothing, so the conv is exact; it costs the dense
+    /// kernel's multiply-accumulates (a 3x3 kernel at dilation 2 is 5x5: 25/9 of them), said in a note.
+    mutating func undilated(_ n: NodeView, _ dims: [Int], _ w: [Float], dilations d: [Int]) throws(QuantizeError) -> ([Int], [Float]) {
+        guard d.count == 2, d.allSatisfy({ (1...64).contains($0) }) else { throw n.badAttribute("dilations", "\(d) is not two values in 1...64") }
+        let (kh, kw) = (dims[2], dims[3])
+        let (dh, dw) = ((kh - 1) * d[0] + 1, (kw - 1) * d[1] + 1)
+        guard dh <= 64, dw <= 64 else {
+            throw n.badAttribute("dilations", "\(d): the \(kh)x\(kw) kernel spans \(dh)x\(dw) at this dilation; Sieve kernels are at most 64x64")
+        }
+        var dense = [Float](repeating: 0, count: dims[0] * dims[1] * dh * dw)
+        for plane in 0..<(dims[0] * dims[1]) {
+            for y in 0..<kh {
+                for x in 0..<kw { dense[(plane * dh + y * d[0]) * dw + x * d[1]] = w[(plane * kh + y) * kw + x] }
+            }
+        }
+        let ratio = Double(dh * dw) / Double(kh * kw)
+        notes.append("conv '\(n.name)' has dilation \(d): imported as the dense \(dh)x\(dw) kernel it samples (zeros between the \(kh)x\(kw) taps): exact, at \(String(format: "%.1f", ratio)) times the multiply-accumulates")
+        return ([dims[0], dims[1], dh, dw], dense)
     }
 
     /// Explicit pads [top, left, bottom, right] from `pads` ([x1_begin, x2_begin, x1_end, x2_end]) or `auto_pad`,
@@ -645,6 +675,9 @@ struct ONNXImporter {
             let ceilH = ceilOut(inShape.h, pads.top, paddedH, ks[0], strides[0]), ceilW = ceilOut(inShape.w, pads.left, paddedW, ks[1], strides[1])
             if ceilH != outH || ceilW != outW {
                 guard !countIncludePad else {
+                    if fromPad {
+                        throw n.badAttribute("ceil_mode", "1 after an explicit Pad (whose zeros count in the average) changes the divisor of the extra windows; export with ceil_mode=False, or pad in the pool itself with count_include_pad=False")
+                    }
                     throw n.badAttribute("ceil_mode", "1 with count_include_pad 1 changes the divisor of the extra windows; export with ceil_mode=False or count_include_pad=False")
                 }
                 pads.bottom += (ceilH - 1) * strides[0] + ks[0] - paddedH

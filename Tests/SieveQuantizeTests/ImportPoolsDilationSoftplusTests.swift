@@ -1,0 +1,146 @@
+import SieveTestSupport
+import Foundation
+import Testing
+@testable import SieveQuantize
+
+/// ReduceMax over H and W (a whole-image max pool) and pooled [1, K] vectors side by side, dilated convs
+/// (the dense kernels they sample), and the Softplus threshold the default exporter writes.
+@Suite struct ImportPoolsDilationSoftplusTests {
+    /// x -> Conv(2, pads 1) -> Relu "y" -> `pool` -> Gemm(3) on the [1, K] vector "f".
+    func pooledClassifier(features: Int = 2, _ pool: (inout ONNXBuilder) -> Void) -> ONNXBuilder {
+        var b = ONNXBuilder()
+        b.opset = 18
+        b.input("x", [1, 1, 8, 8])
+        b.random("w", [2, 1, 3, 3])
+        b.node("Conv", ["x", "w"], ["c"], [attr("pads", ints: [1, 1, 1, 1])])
+        b.node("Relu", ["c"], ["y"])
+        pool(&b)
+        b.random("fw", [3, features])
+        b.node("Gemm", ["f", "fw"], ["logits"], [attr("transB", int: 1)])
+        b.output("logits")
+        return b
+    }
+
+    @Test func reduceMaxIsAWholeImageMaxPool() throws {
+        for keep in [Int64(0), 1] {
+            let b = pooledClassifier { b in
+                b.int64Initializer("axes", [2, 3])
+                b.node("ReduceMax", ["y", "axes"], [keep == 1 ? "m" : "f"], [attr("keepdims", int: keep)])
+                if keep == 1 { b.node("Flatten", ["m"], ["f"]) }
+            }
+            let r = try importAndRun(b)
+            let relu = Array(r.executor.value(r.graph.layers[0].output))
+            let pooled = Array(r.executor.value(r.graph.layers[1].output))
+            #expect(pooled == [relu[0..<64].max()!, relu[64..<128].max()!], "keepdims \(keep)")
+            guard case let .maxPool(p) = r.graph.layers[1].kind else { Issue.record("not a max pool"); continue }
+            #expect([p.kh, p.kw, p.strideH, p.strideW] as [Int] == [8, 8, 8, 8])
+        }
+        // Windows are at most 64x64, and only H and W reduce.
+        var big = ONNXBuilder()
+        big.opset = 18
+        big.input("x", [1, 1, 65, 65])
+        big.int64Initializer("axes", [2, 3])
+        big.node("ReduceMax", ["x", "axes"], ["m"])
+        big.output("m")
+        #expect(importError(big).contains("at most 64x64"))
+        let channels = pooledClassifier(features: 2) { b in
+            b.int64Initializer("axes", [1])
+            b.node("ReduceMax", ["y", "axes"], ["f"])
+        }
+        #expect(importError(channels).contains("only the maximum over H and W"))
+    }
+
+    /// torch.cat([x.mean((2, 3)), x.amax((2, 3))], 1): [1, K] vectors joined along K are joined along channels.
+    @Test func pooledVectorsConcatenate() throws {
+        let b = pooledClassifier(features: 4) { b in
+            b.int64Initializer("axes", [2, 3])
+            b.node("ReduceMean", ["y", "axes"], ["mean"], [attr("keepdims", int: 0)])
+            b.node("ReduceMax", ["y", "axes"], ["max"], [attr("keepdims", int: 0)])
+            b.node("Concat", ["mean", "max"], ["f"], [attr("axis", int: 1)])
+        }
+        let r = try importAndRun(b)
+        let relu = Array(r.executor.value(r.graph.layers[0].output))
+        let joined = Array(r.executor.value(r.graph.layers[3].output))
+        let means = [relu[0..<64].reduce(0, +) / 64, relu[64..<128].reduce(0, +) / 64]
+        #expect(maxDifference(Array(joined[0..<2]), means) < 1e-6)
+        #expect(Array(joined[2..<4]) == [relu[0..<64].max()!, relu[64..<128].max()!])
+        // A flattened image is not a channel vector: its order is (c, h, w).
+        let flat = pooledClassifier(features: 256) { b in
+            b.node("Flatten", ["y"], ["a"])
+            b.node("Flatten", ["c"], ["d"])
+            b.node("Concat", ["a", "d"], ["f"], [attr("axis", int: 1)])
+        }
+        #expect(importError(flat).contains("only for pooled vectors"))
+    }
+
+    @Test func dilatedConvIsTheDenseKernelItSamples() throws {
+        let weights = (0..<18).map { Float($0 % 7) - 3 }
+        let b = classifier(yChannels: 2) { b in
+            b.initializer("w", [2, 1, 3, 3], weights)
+            b.node("Conv", ["x", "w"], ["y"], name: "dil", [attr("pads", ints: [2, 2, 2, 2]), attr("dilations", ints: [2, 2])])
+        }
+        let r = try importAndRun(b)
+        #expect(r.graph.notes.contains { $0.contains("conv 'dil' has dilation [2, 2]: imported as the dense 5x5 kernel") })
+        // The dilated conv, computed directly on the normalised input.
+        let x = Array(r.executor.value(r.graph.input))
+        var direct = [Float](repeating: 0, count: 2 * 64)
+        for o in 0..<2 {
+            for y in 0..<8 {
+                for xx in 0..<8 {
+                    var acc: Float = 0
+                    for ky in 0..<3 {
+                        for kx in 0..<3 {
+                            let iy = y + 2 * ky - 2, ix = xx + 2 * kx - 2
+                            if iy >= 0 && iy < 8 && ix >= 0 && ix < 8 { acc += weights[o * 9 + ky * 3 + kx] * x[iy * 8 + ix] }
+                        }
+                    }
+                    direct[(o * 8 + y) * 8 + xx] = acc
+                }
+            }
+        }
+        #expect(maxDifference(Array(r.executor.value(r.graph.layers[0].output)), direct) < 1e-4)
+        var wide = b
+        wide.graph.node[0].attribute[1] = attr("dilations", ints: [1, 40])
+        #expect(importError(wide).contains("spans 3x81"))
+    }
+
+    /// x -> Conv -> Softplus, Greater(conv, t), Where(greater, conv, softplus) -> GAP -> Gemm.
+    func softplusClassifier(threshold: Float, whereInputs: [String] = ["gt", "c", "sp"], greaterReadBy: String? = nil) -> ONNXBuilder {
+        classifier(yChannels: 2) { b in
+            b.random("w", [2, 1, 3, 3])
+            b.node("Conv", ["x", "w"], ["c"], [attr("pads", ints: [1, 1, 1, 1])])
+            b.node("Softplus", ["c"], ["sp"])
+            b.initializer("t", [], [threshold])
+            b.node("Greater", ["c", "t"], ["gt"])
+            if let op = greaterReadBy { b.node(op, ["gt"], ["other"]) }
+            b.node("Where", whereInputs, ["y"])
+        }
+    }
+
+    @Test func softplusThresholdIsOneTable() throws {
+        let r = try importAndRun(softplusClassifier(threshold: 0.5))
+        let tables = r.graph.layers.filter { if case .lut = $0.kind { return true } else { return false } }
+        #expect(tables.count == 1)
+        #expect(tables.first.map { if case .lut(.softplus(threshold: 0.5)) = $0.kind { return true } else { return false } } == true)
+        let conv = Array(r.executor.value(r.graph.layers[0].output)), out = Array(r.executor.value(r.graph.layers[1].output))
+        let expected = conv.map { $0 > 0.5 ? $0 : Float(log1p(exp(Double($0)))) }
+        #expect(maxDifference(out, expected) < 1e-6)
+        #expect(conv.contains { $0 > 0.5 } && conv.contains { $0 < 0.5 }, "both sides of the threshold are tried")
+        // Any other use of the comparison is refused, saying which pattern is supported.
+        #expect(importError(softplusClassifier(threshold: 20, whereInputs: ["gt", "sp", "c"])).contains("only the Softplus threshold"))
+        #expect(importError(softplusClassifier(threshold: 20, greaterReadBy: "Relu")).contains("a Greater is supported only in the Softplus threshold"))
+    }
+
+    /// An explicit Pad before an AveragePool counts its zeros (count_include_pad); with ceil_mode's extra
+    /// windows that is refused, and the message names the Pad, not an attribute the model never set.
+    @Test func ceilModeAveragePoolAfterAnExplicitPadSaysWhy() {
+        let b = classifier { b in
+            b.random("w", [4, 1, 3, 3]); b.node("Conv", ["x", "w"], ["c"])  // 6x6
+            b.int64Initializer("p", [0, 0, 1, 1, 0, 0, 0, 0]); b.node("Pad", ["c", "p"], ["cp"])  // 7x7: ceil mode adds a window
+            b.node("AveragePool", ["cp"], ["y"], [attr("kernel_shape", ints: [2, 2]), attr("strides", ints: [2, 2]), attr("ceil_mode", int: 1)])
+        }
+        let message = importError(b)
+        #expect(message.contains("after an explicit Pad"))
+        #expect(!message.contains("with count_include_pad 1"))
+    }
+}
