@@ -149,7 +149,11 @@ def run_model(name, args, data):
     elif args.train_seconds > 0:
         # Trained weights (train_zoo.py), then BatchNorm statistics measured at 224x224.
         started = time.monotonic()
+        # Without BatchNorm (SqueezeNet) a tenth of the learning rate: at 2e-3, AdamW drives every input of
+        # SqueezeNet's classifier ReLU below 0 within seconds, and the loss stays at ln 10 for good.
+        has_batchnorm = any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
         steps, train_accuracy = train_zoo.train(model, args.train_seconds, args.train_resolutions, seed=args.seed,
+                                                lr=2e-3 if has_batchnorm else 2e-4,
                                                 log=lambda line: print(f"{name}: {line}", file=sys.stderr, flush=True))
         trained = {"train_steps": steps, "train_accuracy": train_accuracy, "train_s": time.monotonic() - started}
         estimate_batchnorm(model, data["bn"])
