@@ -1,6 +1,6 @@
 // VGG-S's conv and classifier shapes (SET vgg), or MobileNetV2-224's depthwise convs (SET dw) or
-// its stem and 1x1 convs (SET pw; dw and pw: each distinct shape once, the sum weighted by how
-// often the network has it), one kernel call at a
+// its stem and 1x1 convs (SET pw), or ResNet-18's 3x3 convs (SET resnet; dw, pw and resnet: each
+// distinct shape once, the sum weighted by how often the network has it), one kernel call at a
 // time, against the path's peak loop timed in every round beside them: each op's share of the peak is the ratio of medians of the same run,
 // so a busy host slows both sides (not alike: a 100 us call is interrupted more often than the
 // peak's 12 us burst, so a loaded host lowers the shares). Random data, every shift 38 (real
@@ -9,7 +9,7 @@
 //   cc -O3 -fno-strict-aliasing -std=gnu11 -ISources/CSieveKernels/include -o kernel-ops Tools/bench/kernel-ops.c
 //      Sources/CSieveKernels/*.c Sources/CSieveKernels/x86/*.c Sources/CSieveKernels/arm/*.c -lm -lpthread
 //   ./kernel-ops [PATH [RUNS [COLD [SET]]]]    PATH avx2 by default; COLD 1 evicts the caches before
-//   each call; SET vgg (the default), dw or pw
+//   each call; SET vgg (the default), dw, pw or resnet
 #define _GNU_SOURCE
 #include <stdio.h>
 #include <stdlib.h>
@@ -128,10 +128,18 @@ int main(int argc, char **argv) {
         {"pw 7x7 160->960", 7, 160, 960, 1, 1, 0, 3},   {"pw 7x7 960->160", 7, 960, 160, 1, 1, 0, 2},
         {"pw 7x7 960->320", 7, 960, 320, 1, 1, 0, 1},   {"pw 7x7 320->1280", 7, 320, 1280, 1, 1, 0, 1},
     };
+    // ResNet-18's 3x3 convs at 224x224 (its 16 in the body, counted by shape; the 7x7 stem and 1x1 shortcuts left out).
+    static op resnet[] = {
+        {"3x3 56x56 64->64", 56, 64, 64, 3, 1, 0, 4},      {"3x3 56x56 64->128 s2", 56, 64, 128, 3, 2, 0, 1},
+        {"3x3 28x28 128->128", 28, 128, 128, 3, 1, 0, 3},  {"3x3 28x28 128->256 s2", 28, 128, 256, 3, 2, 0, 1},
+        {"3x3 14x14 256->256", 14, 256, 256, 3, 1, 0, 3},  {"3x3 14x14 256->512 s2", 14, 256, 512, 3, 2, 0, 1},
+        {"3x3 7x7 512->512", 7, 512, 512, 3, 1, 0, 3},
+    };
     const char *set = argc > 4 ? argv[4] : "vgg";
-    op *ops = strcmp(set, "dw") == 0 ? dw : strcmp(set, "pw") == 0 ? pw : strcmp(set, "vgg") == 0 ? vgg : 0;
-    if (!ops) { fprintf(stderr, "kernel-ops: SET must be vgg, dw or pw\n"); return 2; }
-    const int n = ops == dw ? (int)(sizeof dw / sizeof dw[0]) : ops == pw ? (int)(sizeof pw / sizeof pw[0]) : (int)(sizeof vgg / sizeof vgg[0]);
+    op *ops = strcmp(set, "dw") == 0 ? dw : strcmp(set, "pw") == 0 ? pw : strcmp(set, "resnet") == 0 ? resnet : strcmp(set, "vgg") == 0 ? vgg : 0;
+    if (!ops) { fprintf(stderr, "kernel-ops: SET must be vgg, dw, pw or resnet\n"); return 2; }
+    const int n = ops == dw ? (int)(sizeof dw / sizeof dw[0]) : ops == pw ? (int)(sizeof pw / sizeof pw[0])
+                : ops == resnet ? (int)(sizeof resnet / sizeof resnet[0]) : (int)(sizeof vgg / sizeof vgg[0]);
     srand(1);
     for (int i = 0; i < n; i++) op_setup(&ops[i], isa);
     const size_t evict_size = (size_t)8 << 20;
