@@ -98,6 +98,16 @@ func modelWith(_ op: String, _ attributes: [Onnx_AttributeProto] = [], name: Str
         #expect(quantizeError(zero)?.description.contains("missing or zero dimension on axis 2") == true)
     }
 
+    /// export_params=False leaves the weights as graph inputs with no initializers: the message says so.
+    @Test func weightsAsGraphInputs() {
+        var b = ONNXBuilder()
+        b.input("x", [1, 1, 8, 8])
+        b.input("w", [2, 1, 3, 3])
+        b.node("Conv", ["x", "w"], ["c"])
+        b.output("c")
+        #expect(quantizeError(b)?.description == "invalid model: the graph has 2 inputs ('x', 'w'); Sieve models take one image (weights as graph inputs: export with export_params=True, the default)")
+    }
+
     @Test func notAnONNXFile() throws {
         let dir = TempDir()
         var rng = SplitMix(seed: 9)

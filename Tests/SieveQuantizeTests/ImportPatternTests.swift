@@ -149,6 +149,22 @@ func initializerValues(_ b: ONNXBuilder, _ name: String) -> [Float] {
         #expect(importError(log) == "accepted")
     }
 
+    /// A model that returns its features beside the logits: that output is no exit head (the wrong shape)
+    /// and is left out with a note; an output shaped like the logits is still a head.
+    @Test func extraOutputsThatAreNotLogitsAreLeftOut() throws {
+        var b = modelWith("Relu")
+        b.output("f")  // the pooled 2 features, beside the 3 logits
+        let r = try importAndRun(b)
+        #expect(r.graph.heads.isEmpty)
+        #expect(r.graph.notes.contains { $0.contains("graph output 'f' is 2x1x1 (CxHxW), not the 3 class logits: not an exit head, left out") })
+        #expect(try maxDifference(Array(r.executor.value(r.graph.final)), finalLogits(modelWith("Relu"))) == 0)
+        var head = modelWith("Relu")
+        head.random("hw", [3, 2])
+        head.node("Gemm", ["f", "hw"], ["head"], [attr("transB", int: 1)])
+        head.output("head")
+        #expect(try importAndRun(head).graph.heads.count == 1)
+    }
+
     @Test func reduceMeanIsTheGlobalPoolInEveryForm() throws {
         let reference = try finalLogits(modelWith("Relu"))
         for (opset, keep) in [(Int64(13), Int64(1)), (13, 0), (18, 1), (18, 0)] {

@@ -104,7 +104,8 @@ struct ONNXImporter {
     mutating func importInput(_ g: Onnx_GraphProto) throws(QuantizeError) {
         let inputs = g.input.filter { constants[$0.name] == nil }
         guard inputs.count == 1 else {
-            throw .invalidModel(reason: "the graph has \(inputs.count) inputs (\(inputs.map { "'\($0.name)'" }.joined(separator: ", "))); Sieve models take one image")
+            let weightsAsInputs = inputs.count > 1 && model.graph.initializer.isEmpty ? " (weights as graph inputs: export with export_params=True, the default)" : ""
+            throw .invalidModel(reason: "the graph has \(inputs.count) inputs (\(inputs.map { "'\($0.name)'" }.joined(separator: ", "))); Sieve models take one image\(weightsAsInputs)")
         }
         let input = inputs[0]
         guard input.hasType, case .tensorType(let tensorType)? = input.type.value else {
@@ -756,7 +757,16 @@ struct ONNXImporter {
                 headList.append((output, kind))
             }
         } else {
-            headList = outputs.filter { $0 != finalName }.map { ($0, .exclusion) }
+            // Other outputs of the final logits' shape are exclusion heads; any other output (a model
+            // that also returns its features) is no head and is left out, with a note.
+            for name in outputs where name != finalName {
+                if let v = valueOf[name], graph.values[v].producer != nil, graph.values[v].shape == finalShape {
+                    headList.append((name, .exclusion))
+                } else {
+                    let what = valueOf[name].map { "is \(graph.values[$0].shape) (CxHxW)" } ?? "is not computed from the image"
+                    notes.append("graph output '\(name)' \(what), not the \(classes) class logits: not an exit head, left out (sieve.heads names heads explicitly)")
+                }
+            }
         }
         guard headList.count <= 64 else { throw .invalidModel(reason: "\(headList.count) heads; Sieve supports up to 64") }
         for (name, kind) in headList {
