@@ -104,13 +104,22 @@ def export(net, path, **kwargs):
     return path
 
 
-def float_top1(onnx_path, pixels, normalise_outside):
+def float_outputs(onnx_path, pixels, normalise_outside):
     x = pixels.astype(np.float32).transpose(0, 3, 1, 2) / 255.0
     if normalise_outside:
         x = (x - IMAGENET_MEAN.reshape(1, 3, 1, 1)) / IMAGENET_STD.reshape(1, 3, 1, 1)
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
-    return np.array([session.run(None, {name: x[i:i + 1]})[0].argmax() for i in range(len(x))])
+    return np.concatenate([session.run(None, {name: x[i:i + 1]})[0] for i in range(len(x))])
+
+
+def float_top1(onnx_path, pixels, normalise_outside):
+    return float_outputs(onnx_path, pixels, normalise_outside).argmax(1)
+
+
+def softmax(z):
+    e = np.exp(z - z.max(1, keepdims=True))
+    return e / e.sum(1, keepdims=True)
 
 
 def int8_top1(blob, pixels, tmp_path):
@@ -148,9 +157,14 @@ def test_in_graph_normalisation_export(data, tmp_path, name, kwargs):
     model = export(make_net(normalise=True), tmp_path / "net.onnx", **kwargs)
     if name == "dynamo":
         assert os.path.exists(str(model) + ".data"), "the dynamo exporter no longer writes external data: the test lost its point"
-    blob = tmp_path / "net.sieve"
-    proc, _ = run_cli("quantize", model, "--calib", calib_dir / "calib.npy", "--calib-count", 64, "-o", blob)
+    blob, imported = tmp_path / "net.sieve", tmp_path / "float.npy"
+    proc, _ = run_cli("quantize", model, "--calib", calib_dir / "calib.npy", "--calib-count", 64, "-o", blob, "--dump-float-logits", imported)
     assert "dropped Softmax" in proc.stderr and "into the input normalisation" in proc.stderr, proc.stderr
+    # The float model as Sieve imported it (folds, the normalisation, Softmax dropped) computes what
+    # ONNX Runtime does on the 64 calibration images.
+    calib = np.load(calib_dir / "calib.npy")
+    probabilities = float_outputs(model, calib, normalise_outside=False)
+    assert np.abs(softmax(np.load(imported)) - probabilities).max() < 1e-5
     assert ("dynamic batch axis 'batch': imported with batch 1" in proc.stderr) == name.endswith("dynamic-batch"), proc.stderr
     reference = float_top1(model, test, normalise_outside=False)
     assert len(set(reference.tolist())) >= 3, "the float model answers (nearly) one class: the comparison would prove nothing"

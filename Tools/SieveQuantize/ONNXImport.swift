@@ -416,7 +416,7 @@ struct ONNXImporter {
                     && !rank2.contains(n.input(0)) {
             try startShuffle(n, x, dims: dims)
         } else {
-            throw n.unsupported("reshaping \(inputDims) to \(target): only flattening to [1, K] (or a no-op) is supported")
+            throw n.unsupported("reshaping \(inputDims) to \(target): only flattening to [1, K] (or a no-op) is supported; networks that reshape activations into tokens or groups (attention blocks: MobileViT, EfficientViT, ViT; GroupNorm) do not run on Sieve")
         }
     }
 

@@ -62,6 +62,9 @@ public struct QuantizeResult {
     public let sqnrImageCount: Int
     /// Fraction of the SQNR images on which the int8 model's top class equals the float model's.
     public let top1Agreement: Double
+    /// The float model's final logits (the ONNX graph as imported, in float32) on the SQNR images,
+    /// image after image: to check the import against ONNX Runtime or PyTorch.
+    public let floatLogits: [Float]
     public let opCount: Int
     public let headCount: Int
     /// Seconds spent importing, calibrating, quantising and measuring.
@@ -173,7 +176,7 @@ public func quantizeModel(onnxPath: String, calibrationPath: String, options: Qu
     var layers: [(name: String, op: String, sqnr: Double)] = []
     for i in graph.layers.indices { layers.append((layerNames[i], ops[i], measured.sqnr[i])) }
     return QuantizeResult(blob: blob, layers: layers, calibrationCount: count, sqnrImageCount: sqnrCount,
-                          top1Agreement: measured.agreement, opCount: graph.layers.count, headCount: graph.heads.count,
+                          top1Agreement: measured.agreement, floatLogits: measured.floatLogits, opCount: graph.layers.count, headCount: graph.heads.count,
                           seconds: (tImport, tCalibrate, tCorrect, tQuantize, tMeasure))
 }
 
@@ -218,7 +221,8 @@ func validate(_ blob: [UInt8]) throws(QuantizeError) {
 
 /// Runs the blob with SieveCore's interpreter op by op next to the float executor and returns
 /// each op's SQNR in dB and the top-1 agreement of the final logits.
-func measureSQNR(blob: [UInt8], graph: Graph, images: ImageSet, count: Int, progress: Bool) throws(QuantizeError) -> (sqnr: [Double], agreement: Double) {
+func measureSQNR(blob: [UInt8], graph: Graph, images: ImageSet, count: Int, progress: Bool) throws(QuantizeError)
+    -> (sqnr: [Double], agreement: Double, floatLogits: [Float]) {
     // A 64-aligned copy: the interpreter reads weights in place.
     let memory = UnsafeMutableRawBufferPointer.allocate(byteCount: blob.count, alignment: BlobLayout.alignment)
     defer { memory.deallocate() }
@@ -228,13 +232,13 @@ func measureSQNR(blob: [UInt8], graph: Graph, images: ImageSet, count: Int, prog
     let bar = Progress.make("measuring SQNR on \(count) images", enabled: progress, lines: true)
     defer { bar?.finish() }
 
-    struct Partial { var signal: [Double]; var noise: [Double]; var agree: Int }
+    struct Partial { var signal: [Double]; var noise: [Double]; var agree: Int; var logits: [Float] }
     let layerCount = graph.layers.count
     let partials: [Result<Partial, QuantizeError>] = parallelChunks(count: count, progress: bar) { range in
         let interpreter: Interpreter
         do { interpreter = try Interpreter(model: model) } catch { return .failure(.internalError(reason: "interpreter: \(error)")) }
         let executor = FloatExecutor(graph: graph)
-        var part = Partial(signal: [Double](repeating: 0, count: layerCount), noise: [Double](repeating: 0, count: layerCount), agree: 0)
+        var part = Partial(signal: [Double](repeating: 0, count: layerCount), noise: [Double](repeating: 0, count: layerCount), agree: 0, logits: [])
         let finalOp = graph.layers.firstIndex { $0.output == graph.final }!
         for i in range.indices {
             let pixels = Array(images.image(i))
@@ -266,6 +270,7 @@ func measureSQNR(blob: [UInt8], graph: Graph, images: ImageSet, count: Int, prog
                         if q[k] > q[bestQ] { bestQ = k }
                     }
                     if bestF == bestQ { part.agree += 1 }
+                    part.logits += f
                 }
             }
             range.step()
@@ -274,18 +279,20 @@ func measureSQNR(blob: [UInt8], graph: Graph, images: ImageSet, count: Int, prog
     }
     var signal = [Double](repeating: 0, count: layerCount), noise = signal
     var agree = 0
+    var logits: [Float] = []
     for p in partials {
         switch p {
         case .failure(let e): throw e
         case .success(let part):
             for i in 0..<layerCount { signal[i] += part.signal[i]; noise[i] += part.noise[i] }
             agree += part.agree
+            logits += part.logits
         }
     }
     let sqnr = (0..<layerCount).map { i -> Double in
         noise[i] == 0 ? .infinity : 10 * log10(max(signal[i], 1e-30) / noise[i])
     }
-    return (sqnr, Double(agree) / Double(count))
+    return (sqnr, Double(agree) / Double(count), logits)
 }
 
 /// The float reference model for cross-checks: imports and simplifies the ONNX file exactly as

@@ -36,6 +36,11 @@ struct QuantizeCommand: ParsableCommand {
         Weight bits: 8 (per-channel symmetric [-127, 127]) or 7 ([-63, 63]: exact on AVX2's faster u8 x s8 \
         vpmaddubsw route, for a small accuracy cost; docs/KERNELS.md).
         """) var weightBits: String = "8"
+    @Option(help: """
+        Also write the float model's logits (the ONNX graph as Sieve imports it, run in float32) on the images the SQNR \
+        is measured on (the first 200 calibration images) as a float32 [N, K] .npy, to check the import against \
+        ONNX Runtime or PyTorch on the same pictures.
+        """) var dumpFloatLogits: String?
 
     func validate() throws {
         guard CalibrationMethod(rawValue: method) != nil else {
@@ -55,7 +60,12 @@ struct QuantizeCommand: ParsableCommand {
         // Check the output and create its temporary file first, so a bad path fails before minutes
         // of calibration, and a failed or interrupted run leaves an existing blob alone.
         let file: OutputFile
-        do { file = try OutputFile(path: output, inputs: [model, calib] + (labels.map { [$0] } ?? [])) } catch { throw fail(error.description) }
+        let inputs = [model, calib] + (labels.map { [$0] } ?? [])
+        var logitsFile: OutputFile?
+        do {
+            file = try OutputFile(path: output, inputs: inputs)
+            if let path = dumpFloatLogits { logitsFile = try OutputFile(path: path, inputs: inputs + [output]) }
+        } catch { throw fail(error.description) }
         var options = QuantizeOptions(method: CalibrationMethod(rawValue: method)!, count: calibCount, progress: true)
         options.biasCorrection = !noBiasCorrection
         options.weightBits = Int(weightBits)!
@@ -65,9 +75,15 @@ struct QuantizeCommand: ParsableCommand {
             result = try quantizeModel(onnxPath: model, calibrationPath: calib, options: options)
         } catch {
             file.discard()
+            logitsFile?.discard()
             throw fail("\(error)")
         }
         do { try file.commit(result.blob) } catch { throw fail(error.description) }
+        if let logitsFile {
+            let classes = result.floatLogits.count / max(result.sqnrImageCount, 1)
+            let npy = npyFile(float32: result.floatLogits, shape: [result.sqnrImageCount, classes])
+            do { try logitsFile.commit(npy) } catch { throw fail(error.description) }
+        }
         print(result.summary)
         print("wrote \(output): \(result.blob.count) bytes, \(result.opCount) ops, \(result.headCount) heads")
     }
