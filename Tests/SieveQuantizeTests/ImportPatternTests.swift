@@ -48,9 +48,10 @@ func classifier(c: Int = 1, seed: UInt64 = 7, yChannels: Int = 4, opset: Int64 =
     return b
 }
 
-/// NCHW conv, for checking folds against the arithmetic itself.
-func referenceConv(_ x: [Float], c: Int, h: Int, w: Int, weights: [Float], bias: [Float], cout: Int, k: Int, pad: Int) -> [Float] {
-    let oh = h + 2 * pad - k + 1, ow = w + 2 * pad - k + 1
+/// NCHW conv (taps `dilation` apart), for checking folds against the arithmetic itself.
+func referenceConv(_ x: [Float], c: Int, h: Int, w: Int, weights: [Float], bias: [Float], cout: Int, k: Int, pad: Int, dilation: Int = 1) -> [Float] {
+    let span = dilation * (k - 1) + 1
+    let oh = h + 2 * pad - span + 1, ow = w + 2 * pad - span + 1
     var out = [Float](repeating: 0, count: cout * oh * ow)
     for o in 0..<cout {
         for y in 0..<oh {
@@ -59,7 +60,7 @@ func referenceConv(_ x: [Float], c: Int, h: Int, w: Int, weights: [Float], bias:
                 for ci in 0..<c {
                     for ky in 0..<k {
                         for kx in 0..<k {
-                            let iy = y + ky - pad, ix = xx + kx - pad
+                            let iy = y + dilation * ky - pad, ix = xx + dilation * kx - pad
                             guard iy >= 0, iy < h, ix >= 0, ix < w else { continue }
                             acc += Double(weights[((o * c + ci) * k + ky) * k + kx]) * Double(x[(ci * h + iy) * w + ix])
                         }

@@ -82,22 +82,8 @@ import Testing
         let r = try importAndRun(b)
         #expect(r.graph.notes.contains { $0.contains("conv 'dil' has dilation [2, 2]: imported as the dense 5x5 kernel") })
         // The dilated conv, computed directly on the normalised input.
-        let x = Array(r.executor.value(r.graph.input))
-        var direct = [Float](repeating: 0, count: 2 * 64)
-        for o in 0..<2 {
-            for y in 0..<8 {
-                for xx in 0..<8 {
-                    var acc: Float = 0
-                    for ky in 0..<3 {
-                        for kx in 0..<3 {
-                            let iy = y + 2 * ky - 2, ix = xx + 2 * kx - 2
-                            if iy >= 0 && iy < 8 && ix >= 0 && ix < 8 { acc += weights[o * 9 + ky * 3 + kx] * x[iy * 8 + ix] }
-                        }
-                    }
-                    direct[(o * 8 + y) * 8 + xx] = acc
-                }
-            }
-        }
+        let direct = referenceConv(Array(r.executor.value(r.graph.input)), c: 1, h: 8, w: 8, weights: weights, bias: [0, 0], cout: 2, k: 3, pad: 2,
+                                   dilation: 2)
         #expect(maxDifference(Array(r.executor.value(r.graph.layers[0].output)), direct) < 1e-4)
         var wide = b
         wide.graph.node[0].attribute[1] = attr("dilations", ints: [1, 40])
