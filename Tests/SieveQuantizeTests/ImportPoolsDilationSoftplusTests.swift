@@ -50,6 +50,24 @@ import Testing
         #expect(importError(channels).contains("only the maximum over H and W"))
     }
 
+    /// x.sum((2, 3)): the global average pool times H W, absorbed by the Gemm after it.
+    @Test func reduceSumIsTheAveragePoolTimesThePixels() throws {
+        for keep in [Int64(0), 1] {
+            let b = pooledClassifier { b in
+                b.int64Initializer("axes", [2, 3])
+                b.node("ReduceSum", ["y", "axes"], [keep == 1 ? "s" : "f"], [attr("keepdims", int: keep)])
+                if keep == 1 { b.node("Flatten", ["s"], ["f"]) }
+            }
+            let r = try importAndRun(b)
+            #expect(r.graph.layers.count == 3, "conv, pool, and the Gemm that absorbed the scale")
+            let relu = Array(r.executor.value(r.graph.layers[0].output))
+            let fw = initializerValues(b, "fw")
+            let sums = [relu[0..<64].reduce(0, +), relu[64..<128].reduce(0, +)]
+            let expected = (0..<3).map { o in fw[2 * o] * sums[0] + fw[2 * o + 1] * sums[1] }
+            #expect(maxDifference(Array(r.executor.value(r.graph.final)), expected) < 1e-4, "keepdims \(keep)")
+        }
+    }
+
     /// torch.cat([x.mean((2, 3)), x.amax((2, 3))], 1): [1, K] vectors joined along K are joined along channels.
     @Test func pooledVectorsConcatenate() throws {
         let b = pooledClassifier(features: 4) { b in

@@ -129,6 +129,15 @@ def pooled_vectors_net():
                          nn.BatchNorm2d(16), nn.ReLU(), PooledVectors(), nn.Linear(48, CLASSES))
 
 
+def summed_net():
+    """x.sum((2, 3)) before the classifier: the global average pool times H W, absorbed by the Linear."""
+    class Sum(nn.Module):
+        def forward(self, x):
+            return x.sum((2, 3))
+    return nn.Sequential(nn.Conv2d(3, 16, 3, stride=2, padding=1), nn.BatchNorm2d(16), nn.ReLU(), nn.Conv2d(16, 16, 3, padding=1),
+                         nn.BatchNorm2d(16), nn.ReLU(), Sum(), nn.Linear(16, CLASSES))
+
+
 def dilated_net():
     """Dilated convs, a dense one at dilation 2 and a depthwise one at (2, 4): the dense kernels they sample."""
     return net(nn.Conv2d(16, 24, 3, padding=2, dilation=2), nn.ReLU(), nn.Conv2d(24, 24, 3, padding=(2, 4), dilation=(2, 4), groups=24),
@@ -172,6 +181,7 @@ MODELS = {
                                    nn.Conv2d(24, 24, 3, padding=1), nn.Tanh(), nn.Conv2d(24, 24, 3, padding=1), nn.Mish(), channels=24), {sb.LUT}),
     "pooled-vectors": (pooled_vectors_net, {sb.MAX_POOL, sb.GLOBAL_AVERAGE_POOL, sb.CONCAT}),
     "pooled-vectors-dynamo": (pooled_vectors_net, {sb.MAX_POOL, sb.GLOBAL_AVERAGE_POOL, sb.CONCAT}),
+    "summed-dynamo": (summed_net, {sb.GLOBAL_AVERAGE_POOL}),
     "dilated": (dilated_net, {sb.CONV, sb.DEPTHWISE_CONV}),
     "dilated-dynamo": (dilated_net, {sb.CONV, sb.DEPTHWISE_CONV}),
     "softplus-dynamo": (softplus_net, {sb.LUT}),
@@ -180,7 +190,7 @@ MODELS = {
 # one Gelu op where the legacy one writes Erf or Tanh arithmetic; ReduceMax for amax and adaptive max pools;
 # Softplus with its threshold as Greater and Where.
 DYNAMO = {"shuffle-dynamo", "gelu-tanh-mish", "pools-shared-relu-dynamo", "prelu-per-channel-dynamo", "pooled-vectors-dynamo",
-          "dilated-dynamo", "softplus-dynamo"}
+          "dilated-dynamo", "softplus-dynamo", "summed-dynamo"}
 # Tables, one per activation (none fused into a conv).
 TABLES = {"leaky-prelu-elu": 3, "selu-celu-softplus": 3, "gelu-tanh-mish": 4, "pools-shared-relu": 2, "pools-shared-relu-dynamo": 2,
           "softplus-dynamo": 2}

@@ -75,8 +75,9 @@ extension ONNXImporter {
 
     // MARK: ReduceMean, ReduceMax, Squeeze, Unsqueeze
 
-    /// ReduceMean or ReduceMax over H and W: the global average pool, or a max pool whose one window is the
-    /// whole image (the default exporter writes AdaptiveMaxPool2d(1) and amax((2, 3)) as ReduceMax).
+    /// ReduceMean, ReduceMax or ReduceSum over H and W: the global average pool, a max pool whose one window
+    /// is the whole image (the default exporter writes AdaptiveMaxPool2d(1) and amax((2, 3)) as ReduceMax),
+    /// or the average pool times H W (a per-channel affine, which a Gemm after it absorbs).
     mutating func reduceOverPixels(_ n: NodeView) throws(QuantizeError) {
         let x = try activation(n, 0)
         let op = n.node.opType
@@ -84,7 +85,8 @@ extension ONNXImporter {
         let keep = try n.int("keepdims", 1)
         let axes = try axes(n).map { $0.map { $0 < 0 ? $0 + 4 : $0 }.sorted() }
         guard axes == [2, 3] else {
-            throw n.unsupported("\(op) over axes \(axes.map { "\($0)" } ?? "all"): only the \(op == "ReduceMax" ? "maximum" : "mean") over H and W (axes [2, 3], the global \(op == "ReduceMax" ? "max" : "average") pool) is supported")
+            let what = op == "ReduceMax" ? "maximum" : op == "ReduceSum" ? "sum" : "mean"
+            throw n.unsupported("\(op) over axes \(axes.map { "\($0)" } ?? "all"): only the \(what) over H and W (axes [2, 3], a global pool) is supported")
         }
         let s = graph.values[x].shape
         if op == "ReduceMax" {
@@ -93,6 +95,10 @@ extension ONNXImporter {
             }
             let window = PoolParams(kh: s.h, kw: s.w, strideH: s.h, strideW: s.w, padTop: 0, padLeft: 0, padBottom: 0, padRight: 0)
             try addLayer(n, .maxPool(window), inputs: [x], shape: Shape(c: s.c, h: 1, w: 1))
+        } else if op == "ReduceSum" {
+            let mean = try addLayer(n, .globalAveragePool, inputs: [x], shape: Shape(c: s.c, h: 1, w: 1), output: "\(n.node.output[0])#mean")
+            try applyAffine(n, x: graph.layers[mean].output, scale: [Double](repeating: Double(s.h * s.w), count: s.c),
+                            shift: [Double](repeating: 0, count: s.c))
         } else {
             try addLayer(n, .globalAveragePool, inputs: [x], shape: Shape(c: s.c, h: 1, w: 1))
         }

@@ -205,7 +205,7 @@ struct ONNXImporter {
         case "GlobalAveragePool":
             let x = try activation(n, 0)
             try addLayer(n, .globalAveragePool, inputs: [x], shape: Shape(c: graph.values[x].shape.c, h: 1, w: 1))
-        case "ReduceMean", "ReduceMax":
+        case "ReduceMean", "ReduceMax", "ReduceSum":
             try reduceOverPixels(n)
         case "Pad":
             try pad(n)

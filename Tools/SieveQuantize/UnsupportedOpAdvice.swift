@@ -26,8 +26,6 @@ func unsupportedOpAdvice(_ opType: String) -> String {
         return "\(opType) on activations (dynamic shapes) is not supported: export with a static [1,C,H,W] input"
     case "LayerNormalization", "InstanceNormalization", "GroupNormalization":
         return "\(opType) normalises each image by its own statistics at run time, which int8's fixed scales cannot follow: deploy a network with BatchNorm (folded into its convs) instead"
-    case "ReduceSum":
-        return "ReduceSum is not supported: use the mean over H and W (ReduceMean, AdaptiveAvgPool2d(1)); it differs by a constant factor the next layer absorbs"
     case "Cast":
         return "casting activations is not supported: export a float32 model"
     default:
