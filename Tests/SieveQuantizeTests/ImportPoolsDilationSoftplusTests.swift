@@ -21,14 +21,18 @@ import Testing
         return b
     }
 
+    /// `op` over H and W of "y", keepdims 0, or 1 and a Flatten, into "f".
+    func reducedClassifier(_ op: String, keep: Int64) -> ONNXBuilder {
+        pooledClassifier { b in
+            b.int64Initializer("axes", [2, 3])
+            b.node(op, ["y", "axes"], [keep == 1 ? "r" : "f"], [attr("keepdims", int: keep)])
+            if keep == 1 { b.node("Flatten", ["r"], ["f"]) }
+        }
+    }
+
     @Test func reduceMaxIsAWholeImageMaxPool() throws {
         for keep in [Int64(0), 1] {
-            let b = pooledClassifier { b in
-                b.int64Initializer("axes", [2, 3])
-                b.node("ReduceMax", ["y", "axes"], [keep == 1 ? "m" : "f"], [attr("keepdims", int: keep)])
-                if keep == 1 { b.node("Flatten", ["m"], ["f"]) }
-            }
-            let r = try importAndRun(b)
+            let r = try importAndRun(reducedClassifier("ReduceMax", keep: keep))
             let relu = Array(r.executor.value(r.graph.layers[0].output))
             let pooled = Array(r.executor.value(r.graph.layers[1].output))
             #expect(pooled == [relu[0..<64].max()!, relu[64..<128].max()!], "keepdims \(keep)")
@@ -53,11 +57,7 @@ import Testing
     /// x.sum((2, 3)): the global average pool times H W, absorbed by the Gemm after it.
     @Test func reduceSumIsTheAveragePoolTimesThePixels() throws {
         for keep in [Int64(0), 1] {
-            let b = pooledClassifier { b in
-                b.int64Initializer("axes", [2, 3])
-                b.node("ReduceSum", ["y", "axes"], [keep == 1 ? "s" : "f"], [attr("keepdims", int: keep)])
-                if keep == 1 { b.node("Flatten", ["s"], ["f"]) }
-            }
+            let b = reducedClassifier("ReduceSum", keep: keep)
             let r = try importAndRun(b)
             #expect(r.graph.layers.count == 3, "conv, pool, and the Gemm that absorbed the scale")
             let relu = Array(r.executor.value(r.graph.layers[0].output))
