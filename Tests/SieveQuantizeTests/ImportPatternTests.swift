@@ -159,6 +159,9 @@ func initializerValues(_ b: ONNXBuilder, _ name: String) -> [Float] {
         #expect(r.graph.heads.isEmpty)
         #expect(r.graph.notes.contains { $0.contains("graph output 'f' is 2x1x1 (CxHxW), not the 3 class logits: not an exit head, left out") })
         #expect(try maxDifference(Array(r.executor.value(r.graph.final)), finalLogits(modelWith("Relu"))) == 0)
+        var echo = modelWith("Relu")
+        echo.output("x")  // the input handed back, as some wrappers do
+        #expect(try importAndRun(echo).graph.notes.contains { $0.contains("graph output 'x' is the input image itself, not the 3 class logits") })
         var head = modelWith("Relu")
         head.random("hw", [3, 2])
         head.node("Gemm", ["f", "hw"], ["head"], [attr("transB", int: 1)])

@@ -183,6 +183,15 @@ def test_quantize_refuses_outputs_that_are_not_regular_files_or_inputs(tmp_path)
     assert leftovers(tmp_path, ["m.onnx", "calib.gz", "device", "fifo", "dir"]) == []
 
 
+def test_quantize_unwritable_float_logits_path_leaves_nothing(tmp_path):
+    """--dump-float-logits naming a directory that does not exist fails at once, naming it, and
+    leaves neither the blob nor its temporary file behind."""
+    out = tmp_path / "m.sieve"
+    proc = sieve("quantize", MODEL, "--calib", CALIB, "-o", out, "--dump-float-logits", tmp_path / "no" / "l.npy", timeout=60)
+    one_line_error(proc, f"cannot write {tmp_path / 'no' / 'l.npy'}: no directory")
+    assert leftovers(tmp_path, []) == []
+
+
 def test_quantize_temporary_file_follows_no_symlink(tmp_path):
     """Item 2: a symlink planted at the old predictable temporary name (OUT.tmpPID; exec keeps the
     shell's PID) is neither written through nor removed; the blob arrives by rename."""

@@ -763,7 +763,12 @@ struct ONNXImporter {
                 if let v = valueOf[name], graph.values[v].producer != nil, graph.values[v].shape == finalShape {
                     headList.append((name, .exclusion))
                 } else {
-                    let what = valueOf[name].map { "is \(graph.values[$0].shape) (CxHxW)" } ?? "is not computed from the image"
+                    let what: String
+                    if let v = valueOf[name] {
+                        what = graph.values[v].producer == nil ? "is the input image itself" : "is \(graph.values[v].shape) (CxHxW)"
+                    } else {
+                        what = "is not computed from the image"
+                    }
                     notes.append("graph output '\(name)' \(what), not the \(classes) class logits: not an exit head, left out (sieve.heads names heads explicitly)")
                 }
             }

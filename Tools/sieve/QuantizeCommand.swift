@@ -38,7 +38,7 @@ struct QuantizeCommand: ParsableCommand {
         """) var weightBits: String = "8"
     @Option(help: """
         Also write the float model's logits (the ONNX graph as Sieve imports it, run in float32) on the images the SQNR \
-        is measured on (the first 200 calibration images) as a float32 [N, K] .npy, to check the import against \
+        is measured on (the first 200 calibration images, or all of them if --calib-count is lower) as a float32 [N, K] .npy, to check the import against \
         ONNX Runtime or PyTorch on the same pictures.
         """) var dumpFloatLogits: String?
 
