@@ -40,9 +40,12 @@ build() {
         -Xfrontend -function-sections "$@" -I "$include" -module-name sieve_run \
         -c "$out"/swift/*.swift -o "$out/$name/sieve-run-swift.o"
     # The C kernels (-O2: the hot loops are inline assembly, and -O3 adds 60 KB), each function
-    # in its own section for --gc-sections. arm/ holds the AArch64 paths (empty elsewhere).
+    # in its own section for --gc-sections. arm/ holds the AArch64 paths (empty elsewhere). The
+    # files that only parse arguments, read frames and talk to the OS are not hot: -Os.
+    local file level
     for file in Sources/CSieveKernels/*.c Sources/CSieveKernels/arm/*.c; do
-        "$gcc-gcc" -O2 -std=gnu11 -fno-strict-aliasing -fPIC -ffunction-sections -fdata-sections \
+        case "$(basename "$file")" in args.c|io.c|os.c|latest.c) level=-Os ;; *) level=-O2 ;; esac
+        "$gcc-gcc" "$level" -std=gnu11 -fno-strict-aliasing -fPIC -ffunction-sections -fdata-sections \
             -I "$include" -c "$file" -o "$out/$name/$(basename "$file" .c).o"
     done
 }

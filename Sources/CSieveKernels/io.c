@@ -4,9 +4,11 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include "sieve_io.h"
@@ -151,4 +153,15 @@ int32_t sieve_write_all(int32_t fd, const void *data, size_t count) {
         return wrote < 0 ? -errno : -EIO;
     }
     return 0;
+}
+
+int32_t sieve_format_floats(char *out, size_t size, const float *values, int32_t count) {
+    size_t used = 0;
+    for (int32_t i = 0; i < count; i++) {
+        const size_t room = size - used;  // a value that does not fit is cut by snprintf and not counted
+        const int n = snprintf(out + used, room, isfinite(values[i]) ? "%s%.9g" : "%snull", i ? "," : "", (double)values[i]);
+        if (n < 0 || (size_t)n >= room) break;
+        used += (size_t)n;
+    }
+    return (int32_t)used;
 }

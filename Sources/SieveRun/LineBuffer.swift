@@ -73,6 +73,11 @@ final class LineBuffer {
         }
     }
 
+    /// Floats, comma-separated, with 9 significant digits (they read back the same); null if not finite.
+    func append(_ values: UnsafeBufferPointer<Float>) {
+        count += Int(sieve_format_floats(bytes + count, capacity - count, values.baseAddress, Int32(values.count)))
+    }
+
     /// Nanoseconds as microseconds with one decimal.
     func append(microsecondsFromNanoseconds ns: UInt64) {
         let tenths = Int((ns + 50) / 100)

@@ -14,6 +14,8 @@ public struct RunOptions {
     public var every = 1
     public var threads = 1
     public var exits = true
+    /// Print the classifier's exact logits on every line (with `exits` off only).
+    public var logits = false
     public var maxArena = 256 << 20
     public var help = false
 
@@ -33,6 +35,7 @@ public struct RunOptions {
           --every N         classify every Nth frame (default 1)
           --threads N       threads per inference (default 1)
           --no-exits        run the whole network on every frame
+          --logits          add the classifier's exact logits to each line (with --no-exits)
           --max-arena N     refuse models whose activation arena is above N bytes (K, M suffixes; default 256M)
           --help            this text
         """
@@ -99,6 +102,8 @@ public struct RunOptions {
                 options.maxArena = n
             } else if matches(word, "--no-exits") {
                 options.exits = false
+            } else if matches(word, "--logits") {
+                options.logits = true
             } else {
                 if word.utf8.count > 1 && word.utf8.first == UInt8(ascii: "-") { throw .usage("unknown option '\(word)'") }
                 guard options.model.isEmpty else { throw .usage("unexpected argument '\(word)' (the model is '\(options.model)')") }
@@ -110,6 +115,9 @@ public struct RunOptions {
         guard !options.model.isEmpty else { throw .usage("no model given") }
         guard options.format >= 0 else { throw .usage("--format is required") }
         guard options.width > 0 else { throw .usage("--size is required") }
+        guard !options.logits || !options.exits else {
+            throw .usage("--logits needs --no-exits (an early exit skips the classifier)")
+        }
         return options
     }
 }

@@ -33,7 +33,7 @@ public enum SieveRunMain {
         let source = try FrameSource(path: options.input, frameBytes: frameBytes, latest: options.latest)
         let model = file.model
         let summary = RunSummary(heads: model.heads.count)
-        let line = LineBuffer(capacity: 4096 + model.classCount * 8 + Int(model.blob.section(.labels).count))
+        let line = LineBuffer(capacity: 4096 + model.classCount * (options.logits ? 24 : 8) + Int(model.blob.section(.labels).count))
         let input = interpreter.input.baseAddress!
         var taken = 0
         var writeError: Int32 = 0
@@ -50,7 +50,8 @@ public enum SieveRunMain {
                 let result = interpreter.classify(exits: options.exits)
                 let elapsed = sieve_now_ns() - start
                 summary.record(exitHead: result.exitHead, nanoseconds: elapsed)
-                writeFrameLine(line, index: index, result: result, model: model, survivors: interpreter.survivors, ns: elapsed)
+                writeFrameLine(line, index: index, result: result, model: model, survivors: interpreter.survivors,
+                               logits: options.logits ? interpreter.finalLogits : nil, ns: elapsed)
                 let status = line.write(to: 1)
                 if status != 0 {
                     writeError = -status
@@ -79,9 +80,10 @@ public enum SieveRunMain {
         return 0
     }
 
-    /// {"frame":N,"class":C,"label":"...","exit":H or "final","survivors":[...],"macs":M,"us":T}
+    /// {"frame":N,"class":C,"label":"...","exit":H or "final","survivors":[...],"macs":M,"us":T},
+    /// with "logits":[...] before "us" when asked for.
     static func writeFrameLine(_ line: LineBuffer, index: Int, result: Classification, model: Model,
-                               survivors: UnsafeBufferPointer<UInt8>, ns: UInt64) {
+                               survivors: UnsafeBufferPointer<UInt8>, logits: UnsafeBufferPointer<Float>?, ns: UInt64) {
         line.clear()
         line.append("{\"frame\":"); line.append(index)
         line.append(",\"class\":"); line.append(result.answer)
@@ -96,6 +98,11 @@ public enum SieveRunMain {
             first = false
         }
         line.append("],\"macs\":"); line.append(result.macs)
+        if let logits {
+            line.append(",\"logits\":[")
+            line.append(logits)
+            line.append(UInt8(ascii: "]"))
+        }
         line.append(",\"us\":"); line.append(microsecondsFromNanoseconds: ns)
         line.append("}\n")
     }

@@ -7,10 +7,10 @@ import Testing
     @Test func parsesEveryOption() throws {
         let o = try RunOptions.parse(["m.sieve", "--format", "yuv420p", "--size", "640x480", "--stride", "704", "--input", "/tmp/f",
                                       "--crop", "80,0,480,480", "--invert", "--full-range", "--latest", "--every", "3",
-                                      "--threads", "2", "--no-exits"])
+                                      "--threads", "2", "--no-exits", "--logits"])
         #expect(o.model == "m.sieve" && o.format == Int32(SIEVE_FORMAT_I420) && o.width == 640 && o.height == 480)
         #expect(o.stride == 704 && o.input == "/tmp/f" && o.crop! == (80, 0, 480, 480))
-        #expect(o.invert && o.fullRange && o.latest && o.every == 3 && o.threads == 2 && !o.exits)
+        #expect(o.invert && o.fullRange && o.latest && o.every == 3 && o.threads == 2 && !o.exits && o.logits)
     }
 
     @Test func badWordsAreUsageErrors() {
@@ -25,6 +25,7 @@ import Testing
             (["--format", "gray8", "--size", "4x4"], "no model given"),
             (["m.sieve", "--size", "4x4"], "--format is required"),
             (["m.sieve", "--format"], "--format needs a value"),
+            (["m.sieve", "--format", "gray8", "--size", "4x4", "--logits"], "--logits needs --no-exits"),
         ]
         for (words, message) in cases {
             do {
@@ -118,5 +119,17 @@ import Testing
         raw.withUnsafeBytes { line.append(jsonEscaping: $0) }
         let text = String(decoding: line.contents, as: UTF8.self)
         #expect(text == "a\\\"\\\\\\u000a\\u0000\\u007f\u{e9}")
+    }
+
+    @Test func logitsReadBackAsTheSameFloats() {
+        let line = LineBuffer(capacity: 256)
+        let values: [Float] = [0, -1.5, 3.1415927, 1e-30, -123456.79, Float(1).nextDown, -.infinity]
+        values.withUnsafeBufferPointer { line.append($0) }
+        let words = String(decoding: line.contents, as: UTF8.self).split(separator: ",")
+        #expect(words.count == values.count && words.last == "null")
+        for (word, value) in zip(words.dropLast(), values.dropLast()) { #expect(Float(word) == value, "\(word)") }
+        let short = LineBuffer(capacity: 10)  // stops at a whole value
+        values.withUnsafeBufferPointer { short.append($0) }
+        #expect(String(decoding: short.contents, as: UTF8.self) == "0,-1.5")
     }
 }

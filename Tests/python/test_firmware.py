@@ -83,6 +83,45 @@ def test_qemu_matches_host(firmware, tuned_blob, frames, cpu):
         assert "kernels: neondot" in summary and forced == host
 
 
+def logits_of(rows):
+    return np.array([row["logits"] for row in rows], np.float32)
+
+
+@pytest.mark.parametrize("cpu", ["cortex-a72", "max"])
+def test_qemu_logits_equal_the_host_bit_for_bit(firmware, tuned_blob, frames, cpu):
+    """--logits: the classifier's exact logits on the board are the host's, to the last bit."""
+    part = frames[: 200 * SIZE * SIZE * 3 // 2]
+    host, _ = run([SIEVE_RUN_BIN, "--no-exits", "--logits"], tuned_blob, part)
+    qemu = ["qemu-aarch64", "-L", "/usr/aarch64-linux-gnu", "-cpu", cpu, str(firmware / "sieve-run"), "--no-exits", "--logits"]
+    board, summary = run(qemu, tuned_blob, part)
+    assert re.search(r"kernels: (\w+)", summary).group(1) == CPUS[cpu]
+    assert len(board) == 200 and logits_of(board).shape == (200, 10)
+    assert np.array_equal(logits_of(board), logits_of(host)) and board == host
+
+
+@pytest.mark.parametrize("graph", ["elementwise", "gather"])
+@pytest.mark.parametrize("cpu", list(CPUS))
+def test_qemu_runs_hand_built_blobs_on_every_arm_path(firmware, blob_builder, tmp_path, graph, cpu):
+    """CONCAT, MUL, LUT and GATHER (test_elementwise_validation.py's hand-built blobs) on each ARM
+    path: the board's exact logits equal the host's scalar kernels' (`sieve eval --isa scalar`)."""
+    from test_elementwise_validation import elementwise_graph, gather_graph
+    blob = tmp_path / "hand-built.sieve"
+    blob.write_bytes((elementwise_graph if graph == "elementwise" else gather_graph)(blob_builder))
+    images = np.random.default_rng(9).integers(0, 256, (200, 5, 4, 3), dtype=np.uint8)
+    np.save(tmp_path / "images.npy", images)
+    np.save(tmp_path / "labels.npy", np.zeros(len(images), np.uint8))
+    run_cli("eval", blob, "--images", tmp_path / "images.npy", "--labels", tmp_path / "labels.npy", "--isa", "scalar",
+            "--dump-exact-logits", tmp_path / "exact.npy")
+    scalar = np.load(tmp_path / "exact.npy")[:, 0]
+    assert len(np.unique(scalar)) > 20  # the logits vary, so a wrong op would show
+    qemu = ["qemu-aarch64", "-L", "/usr/aarch64-linux-gnu", "-cpu", cpu, str(firmware / "sieve-run")]
+    proc = subprocess.run(qemu + [str(blob), "--format", "rgb24", "--size", "4x5", "--no-exits", "--logits"],
+                          input=images.tobytes(), capture_output=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr.decode()[-2000:]
+    assert f"kernels: {CPUS[cpu]}" in proc.stderr.decode()
+    assert np.array_equal(logits_of(lines_without_time(proc.stdout.decode())), scalar)
+
+
 def test_armv7_matches_host(firmware, tuned_blob, frames):
     """32-bit Raspberry Pi OS (armv7 hard-float): scalar kernels, the same answers."""
     part = frames[: 200 * SIZE * SIZE * 3 // 2]

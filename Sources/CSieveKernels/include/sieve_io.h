@@ -34,6 +34,11 @@ int32_t sieve_stop_signal(void);
 int32_t sieve_errno_pipe(void);
 int32_t sieve_write_all(int32_t fd, const void *data, size_t count);
 
+// Writes `values` to `out` as "v0,v1,...", each with 9 significant digits (which read back as the
+// same float32), "null" for an infinity or NaN (JSON has no such numbers). Returns the bytes
+// written (whole values only, one byte of `size` kept for snprintf's NUL).
+int32_t sieve_format_floats(char *out, size_t size, const float *values, int32_t count);
+
 // The latest-frame reader: a thread reads whole frames into a fixed ring of `buffers` (>= 3)
 // frame buffers allocated at start; the consumer always gets the newest complete frame, and every
 // complete frame the consumer never took is counted as dropped. Memory never grows.
