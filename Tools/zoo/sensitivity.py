@@ -3,7 +3,8 @@
 
 For a model trained by zoo.py (its --out directory holds MODEL/MODEL-trained.pt, calib.npy and
 eval.npy), simulates 8-bit activations on the tensors Sieve quantises in MobileNet-style blocks
-(torchvision's Conv2dNormActivation, SqueezeExcitation and InvertedResidual, the classifier),
+(torchvision's Conv2dNormActivation, SqueezeExcitation and InvertedResidual, the classifier, and
+Conv2d-BatchNorm2d-ReLU runs in plain Sequentials as MnasNet writes them),
 with ranges from the calibration pictures, and compares the logits with the float model's on the
 held-out pictures. It answers what no change to Sieve can show by itself:
 
@@ -11,7 +12,8 @@ held-out pictures. It answers what no change to Sieve can show by itself:
   int8 runtime with per-tensor tables reaches), and weights alone (per-channel, BatchNorm folded);
 - each tensor alone, the costliest first: is the loss in a few tensors or spread over all;
 - per-channel ranges for one group of tensors at a time (projections and residual adds, whose
-  channels could be rescaled exactly; hard-swish inputs and outputs; squeeze-excitation outputs).
+  channels could be rescaled exactly; hard-swish inputs and outputs; squeeze-excitation outputs;
+  ReLU outputs feeding a depthwise conv, where equalising channel ranges would cost nothing).
 
     python3 Tools/zoo/sensitivity.py OUT/zoo-run mobilenet_v3_small
 
@@ -39,13 +41,35 @@ def pictures(path, count=None):
     return (torch.from_numpy(array).permute(0, 3, 1, 2).float() / 255 - MEAN) / STD
 
 
+def siblings(model):
+    """name -> (the plain Sequential holding it, its index there), for modules in plain Sequentials
+    (MnasNet writes its blocks as Conv2d, BatchNorm2d, ReLU in one Sequential)."""
+    where = {}
+    for name, module in model.named_modules():
+        if type(module) is torch.nn.Sequential:
+            for i, (child, _) in enumerate(module.named_children()):
+                where[f"{name}.{child}" if name else child] = (module, i)
+    return where
+
+
+def next_sibling(where, name, step=1):
+    if name not in where:
+        return None
+    sequence, i = where[name]
+    children = list(sequence.children())
+    return children[i + step] if 0 <= i + step < len(children) else None
+
+
 def quantised_points(model):
     """(name, module) pairs whose outputs Sieve stores as int8 tensors (a global pool written as a
     function in forward(), as MobileNetV2's, is not a module and stays float)."""
     points = []
     in_blocks = {f"{name}.1" for name, module in model.named_modules() if isinstance(module, Conv2dNormActivation)}
+    where = siblings(model)
     for name, module in model.named_modules():
-        if isinstance(module, torch.nn.BatchNorm2d) and name not in in_blocks:
+        if isinstance(module, torch.nn.BatchNorm2d) and isinstance(next_sibling(where, name), torch.nn.ReLU):
+            points.append((f"{name}.relu", next_sibling(where, name)))  # Conv2d, BatchNorm2d, ReLU in a plain Sequential
+        elif isinstance(module, torch.nn.BatchNorm2d) and name not in in_blocks:
             points.append((f"{name}.conv", module))  # a projection written as Conv2d + BatchNorm2d (MobileNetV2)
         elif isinstance(module, Conv2dNormActivation):
             activation = module[2] if len(module) > 2 else None
@@ -57,7 +81,7 @@ def quantised_points(model):
         elif isinstance(module, SqueezeExcitation):
             points += [(f"{name}.pool", module.avgpool), (f"{name}.fc1", module.activation),
                        (f"{name}.fc2", module.fc2), (f"{name}.gate", module.scale_activation), (f"{name}.mul", module)]
-        elif getattr(module, "use_res_connect", False):
+        elif getattr(module, "use_res_connect", False) or getattr(module, "apply_residual", False):
             points.append((f"{name}.add", module))
         elif name.startswith("classifier") and isinstance(module, (torch.nn.Linear, torch.nn.Hardswish, torch.nn.ReLU)):
             points.append((name, module))
@@ -123,7 +147,7 @@ def main():
     parser.add_argument("run", help="a zoo.py --out directory with the model trained")
     parser.add_argument("model", help="e.g. mobilenet_v3_small")
     parser.add_argument("--calib-images", type=int, default=200)
-    parser.add_argument("--top", type=int, default=12, help="tensors listed alone (default 12)")
+    parser.add_argument("--top", type=int, default=12, help="tensors listed alone (default 12; 0: skip that slow part)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     model = torchvision_models.build(args.model)
@@ -151,6 +175,7 @@ def main():
             model(calib[i:i + 50])
         fake.calibrating = False
         names = [name for name, _ in points]
+        where = siblings(model)
 
         def run(mode):
             fake.mode = mode
@@ -167,10 +192,17 @@ def main():
                                   if isinstance(m, torch.nn.Hardswish) and n[:-4] + ".conv" in names],
             "hard-swish outputs": [n for n, m in points if isinstance(m, torch.nn.Hardswish)],
             "squeeze-excitation outputs": [n for n in names if n.endswith(".mul")],
+            # ReLU outputs feeding a depthwise conv: the one place equalising channel ranges is free
+            # (the conv before scales each output channel, the depthwise conv takes it back, both
+            # with per-channel weights); ideal per-channel ranges here bound what it could gain.
+            "depthwise inputs after a ReLU": [n for n in names if n.endswith(".relu") and isinstance(
+                next_sibling(where, n[:-len(".relu")], 2), torch.nn.Conv2d) and next_sibling(where, n[:-len(".relu")], 2).groups > 1],
         }
         for group, members in groups.items():
             if members:
                 print(f"  per tensor, {len(members)} {group} per channel: {compare(run({**every, **{n: 'channel' for n in members}}))}")
+        if not args.top:
+            return
         alone = []
         for name in names:
             out = run({name: "tensor"})
