@@ -147,4 +147,50 @@ import Testing
         #expect(message.contains("after an explicit Pad"))
         #expect(!message.contains("with count_include_pad 1"))
     }
+
+    /// x -> Conv -> GELU as the legacy exporter writes it (Div by sqrt 2 and Erf, or with `tanh` the cubic
+    /// inside a Tanh; then Add 1, Mul by the conv, Mul by `half`), operands in the order given -> GAP -> Gemm.
+    func legacyGeluClassifier(tanh: Bool = false, half: Float = 0.5, swapped: Bool = false) -> ONNXBuilder {
+        classifier(yChannels: 2) { b in
+            b.random("w", [2, 1, 3, 3])
+            b.node("Conv", ["x", "w"], ["c"], [attr("pads", ints: [1, 1, 1, 1])])
+            b.initializer("one", [], [1]); b.initializer("half", [], [half])
+            if tanh {
+                b.initializer("k", [], [0.7978845608]); b.initializer("cubic", [], [0.044715])
+                b.node("Mul", ["c", "c"], ["c2"])
+                b.node("Mul", swapped ? ["c2", "c"] : ["c", "c2"], ["c3"])
+                b.node("Mul", swapped ? ["c3", "cubic"] : ["cubic", "c3"], ["t3"])
+                b.node("Add", swapped ? ["t3", "c"] : ["c", "t3"], ["s"])
+                b.node("Mul", swapped ? ["s", "k"] : ["k", "s"], ["d"])
+                b.node("Tanh", ["d"], ["e"])
+            } else {
+                b.initializer("root2", [], [Float(2).squareRoot()])
+                b.node("Div", ["c", "root2"], ["d"])
+                b.node("Erf", ["d"], ["e"])
+            }
+            b.node("Add", swapped ? ["one", "e"] : ["e", "one"], ["a"])
+            b.node("Mul", swapped ? ["a", "c"] : ["c", "a"], ["m"])
+            b.node("Mul", swapped ? ["half", "m"] : ["m", "half"], ["y"])
+        }
+    }
+
+    @Test func legacyGeluArithmeticIsOneTable() throws {
+        for tanh in [false, true] {
+            for swapped in [false, true] {
+                let r = try importAndRun(legacyGeluClassifier(tanh: tanh, swapped: swapped))
+                #expect(r.graph.layers.map(\.opType) == ["Conv", "Gelu", "GlobalAveragePool", "Gemm"], "tanh \(tanh), swapped \(swapped)")
+                let conv = Array(r.executor.value(r.graph.layers[0].output)), out = Array(r.executor.value(r.graph.layers[1].output))
+                let expected = conv.map { v -> Float in
+                    let x = Double(v)
+                    return Float(0.5 * x * (1 + (tanh ? Foundation.tanh(0.7978845608 * (x + 0.044715 * x * x * x)) : erf(x / 2.0.squareRoot()))))
+                }
+                #expect(maxDifference(out, expected) < 1e-6, "tanh \(tanh), swapped \(swapped)")
+            }
+        }
+        // Not GELU (the last factor is not 0.5): the Erf is refused, naming the one form supported.
+        #expect(importError(legacyGeluClassifier(half: 0.4)).contains("Erf is supported only inside GELU"))
+        // A Tanh that is not GELU's stays an activation of its own.
+        let plain = try importAndRun(legacyGeluClassifier(tanh: true, half: 0.4))
+        #expect(plain.graph.layers.contains { $0.opType == "Tanh" } && !plain.graph.layers.contains { $0.opType == "Gelu" })
+    }
 }

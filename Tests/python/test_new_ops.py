@@ -179,6 +179,10 @@ MODELS = {
     "pools-shared-relu-dynamo": (lambda: net(PoolsAndSharedReLU(16), channels=16), {sb.DEPTHWISE_CONV, sb.LUT}),
     "gelu-tanh-mish": (lambda: net(nn.Conv2d(16, 24, 3, padding=1), nn.GELU(), nn.Conv2d(24, 24, 3, padding=1), nn.GELU("tanh"),
                                    nn.Conv2d(24, 24, 3, padding=1), nn.Tanh(), nn.Conv2d(24, 24, 3, padding=1), nn.Mish(), channels=24), {sb.LUT}),
+    # Legacy exporter below opset 20: GELU as Div, Erf, Add, Mul, Mul, its tanh form as nine Muls, Adds and a
+    # Tanh; each fused back into one table.
+    "gelu-legacy": (lambda: net(nn.Conv2d(16, 24, 3, padding=1), nn.GELU(), nn.Conv2d(24, 24, 3, padding=1), nn.GELU("tanh"),
+                                channels=24), {sb.LUT}),
     "pooled-vectors": (pooled_vectors_net, {sb.MAX_POOL, sb.GLOBAL_AVERAGE_POOL, sb.CONCAT}),
     "pooled-vectors-dynamo": (pooled_vectors_net, {sb.MAX_POOL, sb.GLOBAL_AVERAGE_POOL, sb.CONCAT}),
     "summed-dynamo": (summed_net, {sb.GLOBAL_AVERAGE_POOL}),
@@ -192,10 +196,10 @@ MODELS = {
 DYNAMO = {"shuffle-dynamo", "gelu-tanh-mish", "pools-shared-relu-dynamo", "prelu-per-channel-dynamo", "pooled-vectors-dynamo",
           "dilated-dynamo", "softplus-dynamo", "summed-dynamo"}
 # Tables, one per activation (none fused into a conv).
-TABLES = {"leaky-prelu-elu": 3, "selu-celu-softplus": 3, "gelu-tanh-mish": 4, "pools-shared-relu": 2, "pools-shared-relu-dynamo": 2,
+TABLES = {"gelu-legacy": 2, "leaky-prelu-elu": 3, "selu-celu-softplus": 3, "gelu-tanh-mish": 4, "pools-shared-relu": 2, "pools-shared-relu-dynamo": 2,
           "softplus-dynamo": 2}
 # SiLU's Sigmoid + Mul fuse into one table: no MUL may remain.
-ABSENT = {"hardswish-silu": {sb.MUL}}
+ABSENT = {"hardswish-silu": {sb.MUL}, "gelu-legacy": {sb.MUL}}
 
 
 def images(n, seed):

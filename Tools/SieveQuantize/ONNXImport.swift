@@ -63,6 +63,8 @@ struct ONNXImporter {
     init(model: Onnx_ModelProto, options: InputOptions) { self.model = model; self.options = options }
 
     static func importGraph(_ model: Onnx_ModelProto, options: InputOptions = InputOptions()) throws(QuantizeError) -> Graph {
+        var model = model
+        model.graph.node = legacyGeluFused(model.graph)
         var importer = ONNXImporter(model: model, options: options)
         try importer.run()
         importer.graph.notes = importer.notes

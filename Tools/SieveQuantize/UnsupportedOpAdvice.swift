@@ -13,7 +13,7 @@ func unsupportedOpAdvice(_ opType: String) -> String {
     case "Softmax", "LogSoftmax":
         return "drop the \(opType): Sieve reads logits (it is dropped automatically when it is the last op on the class logits)"
     case "Erf":
-        return "Erf is GELU as the legacy exporter writes it at opsets below 20: export with the default exporter (one Gelu op), or use another activation"
+        return "Erf is supported only inside GELU as the legacy exporter writes it (x * (Erf(x / sqrt 2) + 1) * 0.5); export with the default exporter (one Gelu op), or use another activation"
     case "ThresholdedRelu", "Softsign", "Shrink", "HardMax":
         return "this activation is not supported: use ReLU, ReLU6, LeakyReLU, ELU, GELU, SiLU, Mish, Tanh, Sigmoid, HardSigmoid or HardSwish"
     case "Div", "Sub":

@@ -8,6 +8,7 @@ that difference, or the error.
 
     python3 Tools/zoo/import_check.py [--models a,b,...] [--out DIR] [--sieve PATH]
     python3 Tools/zoo/import_check.py --source timm     # pip install --no-deps timm first
+    python3 Tools/zoo/import_check.py --exporter legacy --opset 11   # torch.onnx.export(..., dynamo=False)
 """
 import argparse
 import os
@@ -42,6 +43,9 @@ def main():
     parser.add_argument("--models", help=f"comma-separated (default: {','.join(DEFAULT)}; with --source timm: {','.join(TIMM_DEFAULT)})")
     parser.add_argument("--out", default="out/import-check")
     parser.add_argument("--sieve", default=os.environ.get("SIEVE_BIN", ".build/release/sieve"))
+    parser.add_argument("--exporter", choices=["dynamo", "legacy"], default="dynamo",
+                        help="torch's default exporter (dynamo) or the TorchScript one (dynamo=False)")
+    parser.add_argument("--opset", type=int, default=17, help="the legacy exporter's opset (default 17)")
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
     torch = torchvision_models.torch
@@ -62,7 +66,10 @@ def main():
             model = getattr(torchvision_models.torchvision.models, name)(num_classes=10, **OPTIONS.get(name, {})).eval()
         onnx_path = os.path.join(args.out, f"{name}.onnx")
         try:
-            torch.onnx.export(model, (torch.zeros(1, 3, size, size),), onnx_path)
+            if args.exporter == "legacy":
+                torch.onnx.export(model, (torch.zeros(1, 3, size, size),), onnx_path, dynamo=False, opset_version=args.opset)
+            else:
+                torch.onnx.export(model, (torch.zeros(1, 3, size, size),), onnx_path)
         except Exception as e:  # noqa: BLE001 (torch's own exporter failing is a result too)
             failed += 1
             print(f"{name}: torch.onnx.export failed: {str(e).splitlines()[0][:200]}", flush=True)
