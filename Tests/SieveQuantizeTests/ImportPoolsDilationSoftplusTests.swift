@@ -108,31 +108,49 @@ import Testing
         #expect(importError(wide).contains("spans 3x81"))
     }
 
-    /// x -> Conv -> Softplus, Greater(conv, t), Where(greater, conv, softplus) -> GAP -> Gemm.
-    func softplusClassifier(threshold: Float, whereInputs: [String] = ["gt", "c", "sp"], greaterReadBy: String? = nil) -> ONNXBuilder {
+    /// x -> Conv -> Softplus, Greater(conv, t), Where(greater, conv, softplus) -> GAP -> Gemm; with a `beta`
+    /// as the default exporter writes nn.Softplus(beta, threshold): s = Mul(conv, beta), Greater(s, t),
+    /// Where(greater, conv, Div(Softplus(s), beta)).
+    func softplusClassifier(threshold: Float, beta: Float? = nil, whereInputs: [String] = ["gt", "c", "sp"], greaterReadBy: String? = nil) -> ONNXBuilder {
         classifier(yChannels: 2) { b in
             b.random("w", [2, 1, 3, 3])
             b.node("Conv", ["x", "w"], ["c"], [attr("pads", ints: [1, 1, 1, 1])])
-            b.node("Softplus", ["c"], ["sp"])
             b.initializer("t", [], [threshold])
-            b.node("Greater", ["c", "t"], ["gt"])
+            if let beta {
+                b.initializer("beta", [], [beta])
+                b.node("Mul", ["c", "beta"], ["s"])
+                b.node("Softplus", ["s"], ["sps"])
+                b.node("Div", ["sps", "beta"], ["sp"])
+                b.node("Greater", ["s", "t"], ["gt"])
+            } else {
+                b.node("Softplus", ["c"], ["sp"])
+                b.node("Greater", ["c", "t"], ["gt"])
+            }
             if let op = greaterReadBy { b.node(op, ["gt"], ["other"]) }
             b.node("Where", whereInputs, ["y"])
         }
     }
 
     @Test func softplusThresholdIsOneTable() throws {
-        let r = try importAndRun(softplusClassifier(threshold: 0.5))
-        let tables = r.graph.layers.filter { if case .lut = $0.kind { return true } else { return false } }
-        #expect(tables.count == 1)
-        #expect(tables.first.map { if case .lut(.softplus(threshold: 0.5)) = $0.kind { return true } else { return false } } == true)
-        let conv = Array(r.executor.value(r.graph.layers[0].output)), out = Array(r.executor.value(r.graph.layers[1].output))
-        let expected = conv.map { $0 > 0.5 ? $0 : Float(log1p(exp(Double($0)))) }
-        #expect(maxDifference(out, expected) < 1e-6)
-        #expect(conv.contains { $0 > 0.5 } && conv.contains { $0 < 0.5 }, "both sides of the threshold are tried")
-        // Any other use of the comparison is refused, saying which pattern is supported.
-        #expect(importError(softplusClassifier(threshold: 20, whereInputs: ["gt", "sp", "c"])).contains("only the Softplus threshold"))
-        #expect(importError(softplusClassifier(threshold: 20, greaterReadBy: "Relu")).contains("a Greater is supported only in the Softplus threshold"))
+        for beta: Float? in [nil, 2] {
+            let r = try importAndRun(softplusClassifier(threshold: 0.5, beta: beta))
+            let tables = r.graph.layers.filter { if case .lut = $0.kind { return true } else { return false } }
+            #expect(r.graph.layers.count == 4 && tables.count == 1, "beta \(String(describing: beta))")
+            let b = beta ?? 1
+            #expect(tables.first.map { if case .lut(.softplus(beta: b, threshold: 0.5)) = $0.kind { return true } else { return false } } == true)
+            let conv = Array(r.executor.value(r.graph.layers[0].output)), out = Array(r.executor.value(r.graph.layers[1].output))
+            let expected = conv.map { b * $0 > 0.5 ? $0 : Float(log1p(exp(Double(b * $0))) / Double(b)) }
+            #expect(maxDifference(out, expected) < 1e-6)
+            #expect(conv.contains { b * $0 > 0.5 } && conv.contains { b * $0 < 0.5 }, "both sides of the threshold are tried")
+        }
+        // Any other use of the comparison is refused, saying which pattern is supported (the pattern is
+        // recognised before the import, so the refusal names the Greater that is not part of it).
+        for beta: Float? in [nil, 2] {
+            let swapped = importError(softplusClassifier(threshold: 20, beta: beta, whereInputs: ["gt", "sp", "c"]))
+            #expect(swapped.contains("'Greater' (node 'Greater_") && swapped.contains("supported only in the Softplus threshold"), "\(swapped)")
+            #expect(importError(softplusClassifier(threshold: 20, beta: beta, greaterReadBy: "Relu"))
+                .contains("a Greater and a Where are supported only in the Softplus threshold the default exporter writes"))
+        }
     }
 
     /// An explicit Pad before an AveragePool counts its zeros (count_include_pad); with ceil_mode's extra

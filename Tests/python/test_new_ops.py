@@ -145,9 +145,11 @@ def dilated_net():
 
 
 def softplus_net():
-    """torch's Softplus as the default exporter writes it: Where(x > 20, x, Softplus(x)), one table
-    (ImportPatternTests checks a threshold that changes the function)."""
-    return net(nn.Conv2d(16, 24, 3, padding=1), nn.Softplus(), nn.Conv2d(24, 24, 3, padding=1), nn.Softplus(), channels=24)
+    """torch's Softplus as the default exporter writes it: Where(x > 20, x, Softplus(x)), and with beta 2 and
+    threshold 3 Where(2 x > 3, x, Softplus(2 x) / 2): one table each (the Swift tests check that the
+    threshold changes the function)."""
+    return net(nn.Conv2d(16, 24, 3, padding=1), nn.Softplus(), nn.Conv2d(24, 24, 3, padding=1), nn.Softplus(beta=2, threshold=3),
+               channels=24)
 
 
 def net(*body, channels):

@@ -23,8 +23,8 @@ enum Activation: Equatable {
     case tanh
     /// x Phi(x), Phi the normal CDF (erf form), or its tanh approximation.
     case gelu(tanhApproximation: Bool)
-    /// ln(1 + e^x), or x above the threshold (PyTorch's Softplus as the default exporter writes it).
-    case softplus(threshold: Float)
+    /// ln(1 + e^(beta x)) / beta, or x where beta x is above the threshold (PyTorch's Softplus).
+    case softplus(beta: Float, threshold: Float)
     /// x tanh(softplus(x)).
     case mish
 
@@ -60,7 +60,9 @@ enum Activation: Equatable {
         case .tanh: return Foundation.tanh(x)
         case .gelu(false): return 0.5 * x * (1 + Foundation.erf(x / 2.0.squareRoot()))
         case .gelu(true): return 0.5 * x * (1 + Foundation.tanh((2 / Double.pi).squareRoot() * (x + 0.044715 * x * x * x)))
-        case let .softplus(threshold): return x > Double(threshold) ? x : Activation.softplus(x)
+        case let .softplus(beta, threshold):
+            let scaled = Double(beta) * x
+            return scaled > Double(threshold) ? x : Activation.softplus(scaled) / Double(beta)
         case .mish: return x * Foundation.tanh(Activation.softplus(x))
         }
     }

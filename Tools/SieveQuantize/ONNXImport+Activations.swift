@@ -109,7 +109,11 @@ extension ONNXImporter {
             case "tanh": f = .gelu(tanhApproximation: true)
             case let other: throw n.badAttribute("approximate", "'\(other)': expected none or tanh")
             }
-        case "Softplus": f = .softplus(threshold: .infinity)
+        case "Softplus":
+            // beta and threshold: only on the node that ActivationPatterns makes of torch's thresholded form.
+            let beta = try finite(n, "beta", 1), threshold = try n.float("threshold", .infinity)
+            guard beta > 0, !threshold.isNaN else { throw n.badAttribute("beta", "beta must be above 0 and the threshold a number") }
+            f = .softplus(beta: beta, threshold: threshold)
         case "Mish": f = .mish
         default: throw .unsupportedOp(opType: n.node.opType, node: n.name, advice: unsupportedOpAdvice(n.node.opType))
         }
@@ -154,36 +158,4 @@ extension ONNXImporter {
         try addLayer(n, .lut(.clamp(min: lo, max: hi)), inputs: [x], shape: graph.values[x].shape)
         if rank2.contains(n.input(0)) { rank2.insert(n.node.output[0]) }
     }
-
-    /// `x > t` with a scalar constant t, kept for the Where of the Softplus threshold below.
-    mutating func greaterThanConstant(_ n: NodeView) throws(QuantizeError) {
-        guard n.node.input.count == 2, valueOf[n.input(0)] != nil, constants[n.input(1)] != nil,
-              let t = try? floats(n, 1, role: "threshold").data, t.count == 1, !t[0].isNaN else {
-            throw .unsupportedOp(opType: "Greater", node: n.name, advice: unsupportedOpAdvice("Greater"))
-        }
-        pendingComparisons[n.node.output[0]] = PendingComparison(value: try activation(n, 0), threshold: t[0])
-    }
-
-    /// Where(x > t, x, Softplus(x)): torch's Softplus (beta 1) as the default exporter writes it. The
-    /// Softplus table, read here alone, becomes the thresholded function; any other Where is refused.
-    mutating func softplusThreshold(_ n: NodeView) throws(QuantizeError) {
-        let advice = "only the Softplus threshold the default exporter writes, Where(x > t, x, Softplus(x)), is supported; "
-            + unsupportedOpAdvice("Where")
-        guard n.node.input.count == 3, let condition = pendingComparisons[n.input(0)], consumers[resolve(n.input(0))] == 1,
-              valueOf[n.input(1)] == condition.value, let s = valueOf[n.input(2)], let l = graph.values[s].producer,
-              graph.layers[l].inputs == [condition.value], consumers[resolve(n.input(2))] == 1,
-              case .lut(.softplus(threshold: .infinity)) = graph.layers[l].kind else {
-            throw .unsupportedOp(opType: "Where", node: n.name, advice: advice)
-        }
-        graph.layers[l].kind = .lut(.softplus(threshold: condition.threshold))
-        let v = graph.layers[l].output
-        graph.values[v].name = n.node.output[0]
-        valueOf[n.node.output[0]] = v
-        if rank2.contains(n.input(2)) { rank2.insert(n.node.output[0]) }
-    }
-}
-
-struct PendingComparison {
-    var value: Int
-    var threshold: Float
 }

@@ -52,8 +52,6 @@ struct ONNXImporter {
     /// only Splits/Slices read (ONNXImport+Channels).
     var pendingShuffles: [String: PendingShuffle] = [:]
     var pendingGathers: [String: PendingGather] = [:]
-    /// Greater-than comparisons with a constant, which only the Softplus threshold's Where may read.
-    var pendingComparisons: [String: PendingComparison] = [:]
     /// Per-channel affine layers (1x1 depthwise) made from BatchNormalization or Mul/Add by constants,
     /// which the next Conv/Gemm may absorb.
     var affineLayers: Set<Int> = []
@@ -64,7 +62,7 @@ struct ONNXImporter {
 
     static func importGraph(_ model: Onnx_ModelProto, options: InputOptions = InputOptions()) throws(QuantizeError) -> Graph {
         var model = model
-        model.graph.node = legacyGeluFused(model.graph)
+        model.graph.node = ActivationPatterns.fused(model.graph)
         var importer = ONNXImporter(model: model, options: options)
         try importer.run()
         importer.graph.notes = importer.notes
@@ -217,10 +215,6 @@ struct ONNXImporter {
             try unsqueeze(n)
         case "Softmax", "LogSoftmax":
             try softmax(n)
-        case "Greater":
-            try greaterThanConstant(n)
-        case "Where":
-            try softplusThreshold(n)
         case "Transpose":
             try transposeChannelGroups(n)
         case "Split":
@@ -260,9 +254,6 @@ struct ONNXImporter {
         }
         if pendingGathers[name] != nil {
             throw n.unsupported("it reads '\(name)', a channel shuffle that only Split/Slice may read")
-        }
-        if pendingComparisons[name] != nil {
-            throw n.unsupported("it reads the comparison '\(name)'; a Greater is supported only in the Softplus threshold the default exporter writes, Where(x > t, x, Softplus(x))")
         }
         if pendingPads[name] != nil {
             throw n.unsupported("it reads the output of an explicit Pad ('\(name)'); a Pad is only supported right before a Conv or MaxPool, whose padding it becomes")

@@ -22,7 +22,9 @@ func unsupportedOpAdvice(_ opType: String) -> String {
         return "ConvTranspose is not supported; classifiers do not need it"
     case "QuantizeLinear", "DequantizeLinear", "QLinearConv", "QLinearMatMul", "ConvInteger", "MatMulInteger":
         return "the model is already quantised: give sieve the float model it came from"
-    case "Shape", "Expand", "Tile", "Range", "NonZero", "Where", "Equal", "Less", "Greater":
+    case "Where", "Greater":
+        return "a Greater and a Where are supported only in the Softplus threshold the default exporter writes, Where(beta x > t, x, Softplus(beta x) / beta); \(opType) on activations otherwise (dynamic shapes) is not: export with a static [1,C,H,W] input"
+    case "Shape", "Expand", "Tile", "Range", "NonZero", "Equal", "Less":
         return "\(opType) on activations (dynamic shapes) is not supported: export with a static [1,C,H,W] input"
     case "LayerNormalization", "InstanceNormalization", "GroupNormalization":
         return "\(opType) normalises each image by its own statistics at run time, which int8's fixed scales cannot follow: deploy a network with BatchNorm (folded into its convs) instead"
