@@ -364,6 +364,31 @@ func initializerValues(_ b: ONNXBuilder, _ name: String) -> [Float] {
 
     // MARK: Pad, pools
 
+    /// timm's TF "same" padding as the legacy exporter writes it: the pads computed from float scalars
+    /// (Ceil, Mul, Div, Clip, Casts), joined (Unsqueeze, Concat, Shape of a constant) and cast to int64.
+    @Test func padsComputedFromFloatConstantsFold() throws {
+        let b = classifier { b in
+            b.initializer("f", [], [0.4]); b.initializer("two", [], [2]); b.initializer("zero", [], [0])
+            b.int64Initializer("axis0", [0]); b.int64Initializer("four", [4]); b.int64Initializer("first", [0])
+            b.node("Ceil", ["f"], ["c"])                                     // 1.0
+            b.node("Mul", ["c", "two"], ["m"]); b.node("Div", ["m", "two"], ["d"])
+            b.node("Clip", ["d", "zero", ""], ["k"])
+            b.node("Cast", ["k"], ["ki"], [attr("to", int: 7)]); b.node("Cast", ["ki"], ["kf"], [attr("to", int: 1)])
+            b.node("Unsqueeze", ["kf", "axis0"], ["u"]); b.node("Concat", ["u", "u"], ["cat"], [attr("axis", int: 0)])  // [1.0, 1.0]
+            b.node("Shape", ["cat"], ["shape"]); b.node("Gather", ["shape", "first"], ["n"], [attr("axis", int: 0)])
+            b.node("Sub", ["four", "n"], ["zeros"]); b.node("ConstantOfShape", ["zeros"], ["z"])          // [0, 0]
+            b.node("Cast", ["cat"], ["ci"], [attr("to", int: 7)])
+            b.node("Concat", ["z", "ci", "z", "ci"], ["pads"], [attr("axis", int: 0)])               // [0, 0, 1, 1, 0, 0, 1, 1]
+            b.node("Pad", ["x", "pads"], ["xp"])
+            b.random("w", [4, 1, 3, 3]); b.node("Conv", ["xp", "w"], ["y"])
+        }
+        let g = try importAndRun(b).graph
+        guard case .conv(let p) = g.layers[0].kind else { Issue.record("no conv"); return }
+        let pads: [Int] = [p.padTop, p.padLeft, p.padBottom, p.padRight]
+        #expect(pads == [1, 1, 1, 1])
+        #expect(g.layers.count == 3)  // the conv, the pool and the Gemm: every constant folded away
+    }
+
     @Test func explicitPadFoldsIntoTheConv() throws {
         for opset in [Int64(13), 18] {
             let b = classifier(opset: opset) { b in

@@ -8,6 +8,7 @@ equal the numpy reference's bit for bit (int8 and exact logits), the blob holds 
 the runtime's answers (exact logits) agree with the float model on >= 95 % of images of a classifier
 standardised so that every class wins some images."""
 import json
+import math
 
 import numpy as np
 import pytest
@@ -129,6 +130,20 @@ def pooled_vectors_net():
                          nn.BatchNorm2d(16), nn.ReLU(), PooledVectors(), nn.Linear(48, CLASSES))
 
 
+class Conv2dSame(nn.Conv2d):
+    """TensorFlow's "same" padding computed at run time, as timm's tf_* networks do: traced by the legacy
+    exporter as float arithmetic on the input size (Ceil, Sub, Mul, Clip, Div, Casts) feeding a Pad."""
+    def forward(self, x):
+        ih, iw = x.size()[-2:]
+        pads = [max((math.ceil(size / self.stride[i]) - 1) * self.stride[i] + self.kernel_size[i] - size, 0) for i, size in enumerate((ih, iw))]
+        x = nn.functional.pad(x, [pads[1] // 2, pads[1] - pads[1] // 2, pads[0] // 2, pads[0] - pads[0] // 2])
+        return nn.functional.conv2d(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
+
+
+def same_padding_net():
+    return net(Conv2dSame(16, 24, 3, stride=2), nn.ReLU(), Conv2dSame(24, 24, 5, groups=24), nn.ReLU(), channels=24)
+
+
 def summed_net():
     """x.sum((2, 3)) before the classifier: the global average pool times H W, absorbed by the Linear."""
     class Sum(nn.Module):
@@ -191,6 +206,7 @@ MODELS = {
     "dilated": (dilated_net, {sb.CONV, sb.DEPTHWISE_CONV}),
     "dilated-dynamo": (dilated_net, {sb.CONV, sb.DEPTHWISE_CONV}),
     "softplus-dynamo": (softplus_net, {sb.LUT}),
+    "same-padding": (same_padding_net, {sb.CONV, sb.DEPTHWISE_CONV}),
 }
 # The default (dynamo) exporter: opset 18, Split with num_outputs where the legacy one has Slices;
 # one Gelu op where the legacy one writes Erf or Tanh arithmetic; ReduceMax for amax and adaptive max pools;

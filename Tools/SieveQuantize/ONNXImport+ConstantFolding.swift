@@ -1,9 +1,11 @@
 /// Folds the small integer subgraphs exporters emit to compute shapes and pads (the legacy
 /// exporter's ZeroPad2d: ConstantOfShape, Concat, Reshape, Slice, Transpose, Cast; `view(N, -1)`:
-/// Shape, Gather, Unsqueeze, Concat) into constants, so the Pad or Reshape reading them sees one.
+/// Shape, Gather, Unsqueeze, Concat) into constants, so the Pad or Reshape reading them sees one;
+/// and arithmetic on float constants (the legacy exporter's TF "same" padding in timm's tf_* networks:
+/// Ceil, Sub, Mul, Add, Clip, Div, Cast of scalars).
 extension ONNXImporter {
     static let foldableOps: Set<String> = ["Shape", "ConstantOfShape", "Concat", "Reshape", "Slice", "Transpose", "Cast", "Gather",
-                                           "Unsqueeze", "Squeeze", "Mul", "Add", "Sub", "Div"]
+                                           "Unsqueeze", "Squeeze", "Mul", "Add", "Sub", "Div", "Ceil", "Floor", "Neg", "Clip", "Max", "Min"]
 
     /// An int64 tensor, row-major.
     struct IntTensor { var dims: [Int]; var data: [Int64] }
@@ -19,6 +21,9 @@ extension ONNXImporter {
             } else if let g = pendingGathers[n.input(0)] {
                 let from = graph.values[g.value].shape
                 s = Shape(c: g.index.count, h: from.h, w: from.w)
+            } else if let t = constants[n.input(0)] {  // a constant's own dims
+                store(n, IntTensor(dims: [t.dims.count], data: t.dims))
+                return true
             } else {
                 return false
             }
@@ -30,7 +35,7 @@ extension ONNXImporter {
             return true
         }
         guard !inputs.isEmpty, inputs.allSatisfy({ constants[$0] != nil }) else { return false }
-        // Only integer tensors: float constant arithmetic stays with the ops that read it.
+        if try foldFloatArithmetic(n) { return true }
         var ints: [IntTensor] = []
         for i in n.node.input.indices where !n.input(i).isEmpty {
             guard let t = try intTensor(n.input(i)) else { return false }
@@ -121,6 +126,100 @@ extension ONNXImporter {
             return false
         }
         store(n, result)
+        return true
+    }
+
+    /// Elementwise arithmetic on constants of which one is float (or a rounding op): computed in double,
+    /// stored as float32, or as int64 for a Cast to an integer type (truncated toward zero, as ONNX Runtime
+    /// does) and for rounding ops on integers. Broadcasts a scalar against a tensor only.
+    private mutating func foldFloatArithmetic(_ n: NodeView) throws(QuantizeError) -> Bool {
+        let op = n.node.opType
+        let structural = ["Unsqueeze", "Squeeze", "Concat"].contains(op)
+        guard structural || ["Add", "Sub", "Mul", "Div", "Ceil", "Floor", "Neg", "Clip", "Max", "Min", "Cast"].contains(op) else { return false }
+        var operands: [(dims: [Int], data: [Double], isFloat: Bool)?] = []
+        for i in n.node.input.indices {
+            let name = n.input(i)
+            guard !name.isEmpty, let t = constants[name] else { operands.append(nil); continue }
+            switch Onnx_TensorProto.DataType(rawValue: Int(t.dataType)) {
+            case .float?, .double?:
+                let (dims, data) = try decodeFloats(t, name: name)
+                operands.append((dims, data.map { Double($0) }, true))
+            default:
+                guard let ints = try intTensor(t, name: name) else { return false }
+                operands.append((ints.dims, ints.data.map { Double($0) }, false))
+            }
+        }
+        guard let first = operands.first ?? nil else { return false }
+        let anyFloat = operands.contains { $0?.isFloat == true }
+        if structural {  // float scalars and vectors (un)squeezed and joined, as the integer path does
+            guard anyFloat else { return false }
+            var proto = Onnx_TensorProto()
+            proto.name = n.node.output[0]
+            proto.dataType = Int32(Onnx_TensorProto.DataType.float.rawValue)
+            if op == "Concat" {
+                let parts = operands.compactMap { $0 }
+                guard parts.allSatisfy({ $0.dims.count <= 1 }) else { return false }
+                proto.floatData = parts.flatMap { $0.data.map { Float($0) } }
+                proto.dims = [Int64(proto.floatData.count)]
+            } else {
+                guard first.isFloat else { return false }
+                proto.floatData = first.data.map { Float($0) }
+                proto.dims = op == "Squeeze" && first.data.count == 1 ? [] : [Int64(first.data.count)]
+            }
+            constants[n.node.output[0]] = proto
+            return true
+        }
+        // Integer arithmetic keeps its own (integer division) path.
+        guard anyFloat || ["Ceil", "Floor", "Neg", "Clip", "Max", "Min", "Cast"].contains(op) else { return false }
+        if ["Add", "Sub", "Mul", "Div"].contains(op) { guard operands.count == 2, operands[1] != nil else { return false } }
+        let present = operands.compactMap { $0 }
+        let count = present.map { $0.data.count }.max() ?? 0
+        guard present.allSatisfy({ $0.data.count == count || $0.data.count == 1 }) else { return false }
+        let dims = present.first { $0.data.count == count }!.dims
+        func at(_ k: Int, _ i: Int) -> Double? { operands.indices.contains(k) ? operands[k].map { $0.data[$0.data.count == 1 ? 0 : i] } : nil }
+        var out: [Double] = []
+        var integer = !anyFloat
+        for i in 0..<count {
+            let x = first.data[first.data.count == 1 ? 0 : i]
+            switch op {
+            case "Add": out.append(x + at(1, i)!)
+            case "Sub": out.append(x - at(1, i)!)
+            case "Mul": out.append(x * at(1, i)!)
+            case "Div": out.append(x / at(1, i)!)
+            case "Ceil": out.append(x.rounded(.up))
+            case "Floor": out.append(x.rounded(.down))
+            case "Neg": out.append(-x)
+            case "Max": out.append(present.map { $0.data[$0.data.count == 1 ? 0 : i] }.max()!)
+            case "Min": out.append(present.map { $0.data[$0.data.count == 1 ? 0 : i] }.min()!)
+            case "Clip":
+                let lo = at(1, i) ?? -.infinity, hi = at(2, i) ?? .infinity
+                out.append(Swift.min(Swift.max(x, lo), hi))
+            default:  // Cast
+                let to = try n.int("to", 1)
+                if [6, 7, 2, 3, 4, 5, 12, 13].contains(to) {
+                    integer = true
+                    out.append(x.rounded(.towardZero))
+                } else if [1, 11].contains(to) {
+                    integer = false
+                    out.append(x)
+                } else {
+                    return false
+                }
+            }
+        }
+        guard out.allSatisfy({ $0.isFinite }) else { throw n.unsupported("folding its constant inputs gives a value that is not finite") }
+        var proto = Onnx_TensorProto()
+        proto.name = n.node.output[0]
+        proto.dims = dims.map { Int64($0) }
+        if integer {
+            guard out.allSatisfy({ abs($0) < 9.0e18 }) else { throw n.unsupported("folding its constant inputs gives an integer out of range") }
+            proto.dataType = Int32(Onnx_TensorProto.DataType.int64.rawValue)
+            proto.int64Data = out.map { Int64($0) }
+        } else {
+            proto.dataType = Int32(Onnx_TensorProto.DataType.float.rawValue)
+            proto.floatData = out.map { Float($0) }
+        }
+        constants[n.node.output[0]] = proto
         return true
     }
 
