@@ -91,7 +91,7 @@ func modelWith(_ op: String, _ attributes: [Onnx_AttributeProto] = [], name: Str
         b.graph.input = []
         b.input("x", [1, 1, 8, 8], dynamicAxis: 2)
         let e = quantizeError(b)
-        #expect(e?.description == "invalid model: graph input 'x' has a dynamic dimension 'N' on axis 2; export with a static [1,C,H,W] shape")
+        #expect(e?.description == "invalid model: graph input 'x' has a dynamic dimension 'N' on axis 2; give its size with --input-size WxH, or export with a static [1,C,H,W] shape")
         var zero = modelWith("Relu")
         zero.graph.input = []
         zero.input("x", [1, 1, 0, 8])

@@ -508,6 +508,22 @@ func initializerValues(_ b: ONNXBuilder, _ name: String) -> [Float] {
         #expect(try maxDifference(finalLogits(b), finalLogits(modelWith("Relu"))) == 0)
     }
 
+    /// A dynamic height and width take --input-size's, with a note; a static one must match it.
+    @Test func dynamicHeightAndWidthTakeTheInputSize() throws {
+        var b = modelWith("Relu")
+        b.graph.input = []
+        b.input("x", [1, 1, 8, 8], dynamicAxis: 2)
+        b.graph.input[0].type.tensorType.shape.dim[3].dimParam = "W"
+        let proto = try Onnx_ModelProto(serializedBytes: b.bytes())
+        let graph = try ONNXImporter.importGraph(proto, options: InputOptions(mean: [0], std: [1], height: 8, width: 8))
+        #expect(graph.notes.contains { $0.contains("has a dynamic height or width: imported at 8x8 (--input-size)") }, "\(graph.notes)")
+        #expect(try maxDifference(finalLogits(b, options: InputOptions(mean: [0], std: [1], height: 8, width: 8)), finalLogits(modelWith("Relu"))) == 0)
+        let wide = try ONNXImporter.importGraph(proto, options: InputOptions(mean: [0], std: [1], height: 6, width: 10))
+        #expect(wide.inputShape == Shape(c: 1, h: 6, w: 10))
+        #expect(importError(modelWith("Relu"), options: InputOptions(mean: [0], std: [1], height: 8, width: 9))
+            .contains("has width 8 in the model, not the 9 of --input-size"))
+    }
+
     /// AveragePool ceil_mode with count_include_pad 0: the extra windows average their real positions only.
     @Test func averagePoolCeilMode() throws {
         let b = classifier { b in

@@ -148,6 +148,9 @@ VARIANTS = [("dynamo", {}), ("legacy-11", {"dynamo": False, "opset_version": 11}
 # The tutorials' export: a dynamic batch axis (Sieve runs batch 1, and says so).
 DYNAMIC_BATCH = {"input_names": ["image"], "output_names": ["scores"], "dynamic_axes": {"image": {0: "batch"}, "scores": {0: "batch"}}}
 VARIANTS += [("dynamo-dynamic-batch", DYNAMIC_BATCH), ("legacy-17-dynamic-batch", {"dynamo": False, "opset_version": 17, **DYNAMIC_BATCH})]
+# Height and width left dynamic too: refused until --input-size gives them.
+DYNAMIC_SIZE = {"input_names": ["image"], "output_names": ["scores"], "dynamic_axes": {"image": {0: "batch", 2: "height", 3: "width"}}}
+VARIANTS += [("legacy-17-dynamic-size", {"dynamo": False, "opset_version": 17, **DYNAMIC_SIZE})]
 
 
 @pytest.mark.parametrize("name,kwargs", VARIANTS, ids=[v[0] for v in VARIANTS])
@@ -158,14 +161,19 @@ def test_in_graph_normalisation_export(data, tmp_path, name, kwargs):
     if name == "dynamo":
         assert os.path.exists(str(model) + ".data"), "the dynamo exporter no longer writes external data: the test lost its point"
     blob, imported = tmp_path / "net.sieve", tmp_path / "float.npy"
-    proc, _ = run_cli("quantize", model, "--calib", calib_dir / "calib.npy", "--calib-count", 64, "-o", blob, "--dump-float-logits", imported)
+    size = []
+    if name.endswith("dynamic-size"):
+        assert "give its size with --input-size WxH" in quantize_fail(model, "--calib", calib_dir / "calib.npy", "-o", blob)
+        size = ["--input-size", f"{SIZE}x{SIZE}"]
+    proc, _ = run_cli("quantize", model, "--calib", calib_dir / "calib.npy", "--calib-count", 64, "-o", blob, "--dump-float-logits", imported, *size)
+    assert ("dynamic height or width: imported at" in proc.stderr) == bool(size), proc.stderr
     assert "dropped Softmax" in proc.stderr and "into the input normalisation" in proc.stderr, proc.stderr
     # The float model as Sieve imported it (folds, the normalisation, Softmax dropped) computes what
     # ONNX Runtime does on the 64 calibration images.
     calib = np.load(calib_dir / "calib.npy")
     probabilities = float_outputs(model, calib, normalise_outside=False)
     assert np.abs(softmax(np.load(imported)) - probabilities).max() < 1e-5
-    assert ("dynamic batch axis 'batch': imported with batch 1" in proc.stderr) == name.endswith("dynamic-batch"), proc.stderr
+    assert ("dynamic batch axis 'batch': imported with batch 1" in proc.stderr) == ("dynamic" in name), proc.stderr
     reference = float_top1(model, test, normalise_outside=False)
     assert len(set(reference.tolist())) >= 3, "the float model answers (nearly) one class: the comparison would prove nothing"
     agreement = (int8_top1(blob, test, tmp_path) == reference).mean()

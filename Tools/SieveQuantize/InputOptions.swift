@@ -9,9 +9,11 @@ public struct InputOptions: Equatable {
     public var std: [Float]?
     /// Class names, one per class.
     public var labels: [String]?
+    /// The input's height and width, for a model whose graph input leaves them dynamic.
+    public var height: Int?, width: Int?
 
-    public init(mean: [Float]? = nil, std: [Float]? = nil, labels: [String]? = nil) {
-        self.mean = mean; self.std = std; self.labels = labels
+    public init(mean: [Float]? = nil, std: [Float]? = nil, labels: [String]? = nil, height: Int? = nil, width: Int? = nil) {
+        self.mean = mean; self.std = std; self.labels = labels; self.height = height; self.width = width
     }
 
     /// torchvision's ImageNet normalisation.

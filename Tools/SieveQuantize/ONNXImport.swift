@@ -119,18 +119,34 @@ struct ONNXImporter {
             throw .invalidModel(reason: "graph input '\(input.name)' has rank \(dims.count); Sieve needs a static [1,C,H,W] image")
         }
         var values: [Int] = []
+        let given = [nil, nil, options.height, options.width]  // --input-size
+        var sized = false
         for (axis, d) in dims.enumerated() {
             switch d.value {
-            case .dimValue(let v)? where v > 0: values.append(Int(v))
+            case .dimValue(let v)? where v > 0:
+                if let size = given[axis], size != Int(v) {
+                    throw .invalidModel(reason: "graph input '\(input.name)' has \(axis == 2 ? "height" : "width") \(v) in the model, not the \(size) of --input-size; leave the option out for a model exported at a fixed size")
+                }
+                values.append(Int(v))
             case .dimParam(let p)? where axis == 0:
                 // A dynamic batch (dynamic_axes={"input": {0: "batch"}}): Sieve runs one image at a time.
                 values.append(1)
                 notes.append("graph input '\(input.name)' has a dynamic batch axis '\(p)': imported with batch 1, one image at a time")
-            case .dimParam(let p)?:
-                throw .invalidModel(reason: "graph input '\(input.name)' has a dynamic dimension '\(p)' on axis \(axis); export with a static [1,C,H,W] shape")
             default:
-                throw .invalidModel(reason: "graph input '\(input.name)' has a missing or zero dimension on axis \(axis); export with a static [1,C,H,W] shape")
+                if let size = given[axis] {  // a dynamic height or width, fixed by --input-size
+                    values.append(size)
+                    sized = true
+                    continue
+                }
+                let what = axis >= 2 ? "; give its size with --input-size WxH, or export with a static [1,C,H,W] shape" : "; export with a static [1,C,H,W] shape"
+                if case .dimParam(let p)? = d.value {
+                    throw .invalidModel(reason: "graph input '\(input.name)' has a dynamic dimension '\(p)' on axis \(axis)\(what)")
+                }
+                throw .invalidModel(reason: "graph input '\(input.name)' has a missing or zero dimension on axis \(axis)\(what)")
             }
+        }
+        if sized {
+            notes.append("graph input '\(input.name)' has a dynamic height or width: imported at \(values[3])x\(values[2]) (--input-size)")
         }
         guard values[0] == 1 else { throw .invalidModel(reason: "graph input '\(input.name)' has batch size \(values[0]); Sieve needs 1") }
         guard (1...4).contains(values[1]) else {

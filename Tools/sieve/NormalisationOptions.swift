@@ -11,11 +11,16 @@ struct NormalisationOptions: ParsableArguments {
     var std: String?
     @Option(help: "Input normalisation by name: imagenet (torchvision's mean/std) or none (input = pixel/255).")
     var norm: String?
+    @Option(help: "The input's width and height, WxH (e.g. 224x224), for a model exported with a dynamic height and width.")
+    var inputSize: String?
 
     func validate() throws {
         if let norm = norm {
             guard InputOptions.named(norm) != nil else { throw ValidationError("--norm must be imagenet or none, not '\(norm)'") }
             guard mean == nil && std == nil else { throw ValidationError("--norm cannot be combined with --mean/--std: give one or the other") }
+        }
+        if let text = inputSize, Self.size(text) == nil {
+            throw ValidationError("--input-size must be WxH with sides of 1 to 65535 pixels (e.g. 224x224), not '\(text)'")
         }
         guard (mean == nil) == (std == nil) else { throw ValidationError("--mean and --std go together: give both (or --norm imagenet|none)") }
         for (name, text) in [("--mean", mean), ("--std", std)] {
@@ -32,7 +37,14 @@ struct NormalisationOptions: ParsableArguments {
         var input = norm.flatMap { InputOptions.named($0) } ?? InputOptions()
         if let m = mean, let s = std { input.mean = Self.numbers(m); input.std = Self.numbers(s) }
         if let path = labels { input.labels = try ClassLabelFile.load(path: path) }
+        if let (width, height) = inputSize.flatMap(Self.size) { input.width = width; input.height = height }
         return input
+    }
+
+    private static func size(_ text: String) -> (Int, Int)? {
+        let parts = text.split(separator: "x", omittingEmptySubsequences: false)
+        guard parts.count == 2, let w = Int(parts[0]), let h = Int(parts[1]), (1...65535).contains(w), (1...65535).contains(h) else { return nil }
+        return (w, h)
     }
 
     private static func numbers(_ text: String) -> [Float]? {
