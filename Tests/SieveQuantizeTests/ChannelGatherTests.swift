@@ -96,5 +96,12 @@ import Testing
             b.node("Transpose", ["c1"], ["a"], [attr("perm", ints: [0, 2, 3, 1])])
         }
         #expect(nhwc.contains("not supported outside a channel shuffle"), "\(nhwc)")
+        // The default exporter's uneven AdaptiveAvgPool2d (VGG at 240x320): the image to the front, then GatherND.
+        let adaptive = Self.refusal { b in
+            b.node("Transpose", ["c1"], ["hwnc"], [attr("perm", ints: [2, 3, 0, 1])])
+            b.int64Initializer("windows", [0, 0])
+            b.node("GatherND", ["hwnc", "windows"], ["w"])
+        }
+        #expect(adaptive.contains("AdaptiveAvgPool2d whose output size does not divide its input"), "\(adaptive)")
     }
 }

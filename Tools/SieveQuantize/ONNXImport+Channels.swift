@@ -25,6 +25,13 @@ extension ONNXImporter {
 
     mutating func transposeChannelGroups(_ n: NodeView) throws(QuantizeError) {
         guard var s = pendingShuffles[n.input(0)] else {
+            // The default exporter's AdaptiveAvgPool2d to a size that does not divide its input: the image moved
+            // to the front (H, W, N, C) for a GatherND of the windows.
+            if try n.ints("perm") == [2, 3, 0, 1], model.graph.node.contains(where: { $0.opType == "GatherND" && $0.input.first == n.node.output[0] }) {
+                throw n.unsupported("it gathers the windows of an AdaptiveAvgPool2d whose output size does not divide its input "
+                                    + "(VGG and AlexNet at sizes other than 224x224): export at a size the pool divides, or pool with "
+                                    + "AdaptiveAvgPool2d(1) before the classifier")
+            }
             throw .unsupportedOp(opType: "Transpose", node: n.name, advice: unsupportedOpAdvice("Transpose"))
         }
         let perm = try n.ints("perm")
