@@ -162,22 +162,12 @@ struct ActivationPatterns {
     /// Float scalars among the initializers and Constant nodes, by name.
     private static func scalarConstants(_ g: Onnx_GraphProto) -> [String: Float] {
         var tensors: [(String, Onnx_TensorProto)] = g.initializer.map { ($0.name, $0) }
-        for node in g.node where node.opType == "Constant" && node.output.count == 1 {
-            if let a = node.attribute.first(where: { $0.name == "value" }) { tensors.append((node.output[0], a.t)) }
-            if let a = node.attribute.first(where: { $0.name == "value_float" }) {
-                var t = Onnx_TensorProto()
-                t.dataType = Int32(Onnx_TensorProto.DataType.float.rawValue)
-                t.floatData = [a.f]
-                tensors.append((node.output[0], t))
-            }
+        for node in g.node where node.opType == "Constant" && node.output.count == 1 && node.attribute.count == 1 {
+            if let t = ONNXImporter.constantTensor(node.attribute[0]) { tensors.append((node.output[0], t)) }
         }
         var scalars: [String: Float] = [:]
-        for (name, t) in tensors where t.dataType == Int32(Onnx_TensorProto.DataType.float.rawValue) && t.dims.allSatisfy({ $0 == 1 }) {
-            if t.floatData.count == 1 {
-                scalars[name] = t.floatData[0]
-            } else if t.floatData.isEmpty && t.rawData.count == 4 {
-                scalars[name] = Float(bitPattern: t.rawData.withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(as: UInt32.self)) })
-            }
+        for (name, t) in tensors where t.dims.allSatisfy({ $0 == 1 }) {
+            if let value = try? ONNXImporter.decodeFloats(t, name: name), value.data.count == 1 { scalars[name] = value.data[0] }
         }
         return scalars
     }

@@ -142,7 +142,7 @@ extension ONNXImporter {
             guard !name.isEmpty, let t = constants[name] else { operands.append(nil); continue }
             switch Onnx_TensorProto.DataType(rawValue: Int(t.dataType)) {
             case .float?, .double?:
-                let (dims, data) = try decodeFloats(t, name: name)
+                let (dims, data) = try ONNXImporter.decodeFloats(t, name: name)
                 operands.append((dims, data.map { Double($0) }, true))
             default:
                 guard let ints = try intTensor(t, name: name) else { return false }

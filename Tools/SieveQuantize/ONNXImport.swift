@@ -299,6 +299,14 @@ struct ONNXImporter {
 
     func constantNode(_ n: NodeView) throws(QuantizeError) -> Onnx_TensorProto {
         guard let a = n.node.attribute.first else { throw n.unsupported("Constant without a value") }
+        guard let t = ONNXImporter.constantTensor(a) else {
+            throw n.badAttribute(a.name, "Constant attributes other than value, value_float(s), value_int(s) are not supported")
+        }
+        return t
+    }
+
+    /// The tensor a Constant node's attribute holds, or nil for attributes Sieve does not read.
+    static func constantTensor(_ a: Onnx_AttributeProto) -> Onnx_TensorProto? {
         var t = Onnx_TensorProto()
         switch a.name {
         case "value": return a.t
@@ -306,7 +314,7 @@ struct ONNXImporter {
         case "value_floats": t.dataType = Int32(Onnx_TensorProto.DataType.float.rawValue); t.floatData = a.floats; t.dims = [Int64(a.floats.count)]
         case "value_int": t.dataType = Int32(Onnx_TensorProto.DataType.int64.rawValue); t.int64Data = [a.i]
         case "value_ints": t.dataType = Int32(Onnx_TensorProto.DataType.int64.rawValue); t.int64Data = a.ints; t.dims = [Int64(a.ints.count)]
-        default: throw n.badAttribute(a.name, "Constant attributes other than value, value_float(s), value_int(s) are not supported")
+        default: return nil
         }
         return t
     }
@@ -319,7 +327,7 @@ struct ONNXImporter {
             if valueOf[name] != nil { throw n.unsupported("the \(role) ('\(name)') is computed by the graph; Sieve needs a constant initializer") }
             throw .invalidModel(reason: "node '\(n.name)' reads '\(name)', which no earlier node writes")
         }
-        return try decodeFloats(t, name: name)
+        return try ONNXImporter.decodeFloats(t, name: name)
     }
 
     func int64s(_ n: NodeView, _ i: Int, role: String) throws(QuantizeError) -> [Int64] {
@@ -328,7 +336,7 @@ struct ONNXImporter {
         return try decodeInt64s(t, name: name)
     }
 
-    func decodeFloats(_ t: Onnx_TensorProto, name: String) throws(QuantizeError) -> (dims: [Int], data: [Float]) {
+    static func decodeFloats(_ t: Onnx_TensorProto, name: String) throws(QuantizeError) -> (dims: [Int], data: [Float]) {
         guard t.dataLocation != .external else {
             throw .invalidModel(reason: "initializer '\(name)' is stored in an external file; save the model with all tensors inside it")
         }
