@@ -98,3 +98,26 @@ save("split-sizes-2p62", model(
 save("slice-int64-min", model(
     [helper.make_node("Conv", ["x", "w"], ["c"]), helper.make_node("Slice", ["c", "lo", "hi", "ax"], ["y"])],
     [two, int64s("lo", [-(1 << 63)]), int64s("hi", [-(1 << 63)]), int64s("ax", [1])]))
+
+# Found by Tools/fuzz-onnx.py, and their kin in the constant folder (shape arithmetic the exporters
+# write): a Reshape of constants without its shape input, integer arithmetic with an empty operand
+# (the Shape of a scalar), -2^63 / -1, a Slice of a constant stepping by 2^63 - 1, int32 shape values
+# fewer than their dims declare, and a Gather of constants without its indices.
+def folded(name, nodes, initializers):
+    """Constant arithmetic feeding a Reshape of the conv output, as a traced shape computation does."""
+    save(name, model([helper.make_node("Conv", ["x", "w"], ["c"]), *nodes, helper.make_node("Reshape", ["c", "shape"], ["y"])],
+                     [conv_weights(), *initializers]))
+
+
+folded("fold-reshape-one-input", [helper.make_node("Reshape", ["k"], ["shape"])], [int64s("k", [1, -1])])
+folded("fold-mul-empty-operand", [helper.make_node("Shape", ["s"], ["e"]), helper.make_node("Mul", ["e", "k"], ["shape"])],
+       [int64s("s", 3), int64s("k", [1])])
+folded("fold-div-int64-min-by-minus-one", [helper.make_node("Div", ["a", "b"], ["shape"])],
+       [int64s("a", [-(1 << 63), 1]), int64s("b", [-1, 1])])
+folded("fold-slice-step-2p63", [helper.make_node("Slice", ["k", "lo", "hi", "ax", "st"], ["shape"])],
+       [int64s("k", [1, -1]), int64s("lo", [1]), int64s("hi", [2]), int64s("ax", [0]), int64s("st", [(1 << 63) - 1])])
+short = declared("shape", TensorProto.INT32, [4])
+short.int32_data.extend([1, -1])
+save("int32-shape-values-short", model([helper.make_node("Conv", ["x", "w"], ["c"]), helper.make_node("Reshape", ["c", "shape"], ["y"])],
+                                       [conv_weights(), short]))
+folded("fold-gather-one-input", [helper.make_node("Gather", ["k"], ["shape"])], [int64s("k", [1, -1])])

@@ -56,12 +56,12 @@ extension ONNXImporter {
             guard ints.allSatisfy({ $0.dims.count == 1 }) else { return false }
             result = IntTensor(dims: [ints.reduce(0) { $0 + $1.data.count }], data: ints.flatMap { $0.data })
         case "Reshape":
+            guard ints.count == 2 else { throw n.unsupported("Reshape needs a data and a shape input") }
             var dims = ints[1].data.map { Int($0) }
             let count = ints[0].data.count
             for i in dims.indices where dims[i] == 0 && i < ints[0].dims.count { dims[i] = ints[0].dims[i] }
             if let m = dims.firstIndex(of: -1) {
-                let known = dims.enumerated().filter { $0.offset != m }.reduce(1) { $0 * $1.element }
-                guard known > 0 else { return false }
+                guard let known = checkedProduct(dims.enumerated().filter { $0.offset != m }.map { $0.element }), known > 0 else { return false }
                 dims[m] = count / known
             }
             guard checkedProduct(dims) == count else { throw n.unsupported("reshaping \(ints[0].dims) to \(ints[1].data)") }
@@ -77,6 +77,7 @@ extension ONNXImporter {
                 result = IntTensor(dims: n.node.opType == "Squeeze" && data.count == 1 ? [] : [data.count], data: data)
             }
         case "Gather":
+            guard ints.count == 2 else { throw n.unsupported("Gather needs a data and an indices input") }
             let data = ints[0], index = ints[1]
             guard data.dims.count == 1, try n.int("axis", 0) == 0 else { return false }
             var out: [Int64] = []
@@ -107,7 +108,7 @@ extension ONNXImporter {
         case "Mul", "Add", "Sub", "Div":
             guard ints.count == 2 else { return false }
             let a = ints[0], b = ints[1]
-            guard a.data.count == b.data.count || a.data.count == 1 || b.data.count == 1 else { return false }
+            guard !a.data.isEmpty, !b.data.isEmpty, a.data.count == b.data.count || a.data.count == 1 || b.data.count == 1 else { return false }
             let count = max(a.data.count, b.data.count)
             var out: [Int64] = []
             for i in 0..<count {
@@ -117,8 +118,9 @@ extension ONNXImporter {
                 case "Add": out.append(x &+ y)
                 case "Sub": out.append(x &- y)
                 default:
-                    guard y != 0 else { throw n.unsupported("integer division by zero") }
-                    out.append(x / y)
+                    let (quotient, overflow) = x.dividedReportingOverflow(by: y)
+                    guard !overflow else { throw n.unsupported("integer division by zero or of -2^63 by -1") }
+                    out.append(quotient)
                 }
             }
             result = IntTensor(dims: a.data.count >= b.data.count ? a.dims : b.dims, data: out)
@@ -247,11 +249,11 @@ extension ONNXImporter {
             if step > 0 {
                 var j = clampIndex(starts[i], 0, d)
                 let e = clampIndex(ends[i], 0, d)
-                while j < e { list.append(Int(j)); j += step }
+                while j < e { list.append(Int(j)); j = j.addingReportingOverflow(step).overflow ? e : j + step }
             } else {
                 var j = clampIndex(starts[i], 0, d - 1)
                 let e = clampIndex(ends[i], -1, d - 1)
-                while j > e { list.append(Int(j)); j += step }
+                while j > e { list.append(Int(j)); j = j.addingReportingOverflow(step).overflow ? e : j + step }
             }
             indices[axis] = list
         }

@@ -382,20 +382,31 @@ struct ONNXImporter {
             throw .invalidModel(reason: "initializer '\(name)' has dims \(t.dims), above the 2^28 values an initializer may hold")
         }
         let count = Int64(product)
+        let values: [Int64]
         switch Onnx_TensorProto.DataType(rawValue: Int(t.dataType)) {
         case .int64?:
             if !t.rawData.isEmpty {
                 guard Int64(t.rawData.count) == count * 8 else { throw .invalidModel(reason: "initializer '\(name)' has \(t.rawData.count) raw bytes for dims \(t.dims)") }
                 var d = [Int64](repeating: 0, count: Int(count))
                 d.withUnsafeMutableBytes { dst in t.rawData.withUnsafeBytes { src in dst.copyMemory(from: src) } }
-                return d
+                values = d
+            } else {
+                values = t.int64Data
             }
-            return t.int64Data
         case .int32?:
-            return t.int32Data.map { Int64($0) }
+            if !t.rawData.isEmpty {
+                guard Int64(t.rawData.count) == count * 4 else { throw .invalidModel(reason: "initializer '\(name)' has \(t.rawData.count) raw bytes for dims \(t.dims)") }
+                var d = [Int32](repeating: 0, count: Int(count))
+                d.withUnsafeMutableBytes { dst in t.rawData.withUnsafeBytes { src in dst.copyMemory(from: src) } }
+                values = d.map { Int64($0) }
+            } else {
+                values = t.int32Data.map { Int64($0) }
+            }
         default:
             throw .invalidModel(reason: "initializer '\(name)' has data type \(t.dataType); int64 is needed here")
         }
+        guard values.count == count else { throw .invalidModel(reason: "initializer '\(name)' holds \(values.count) values, its dims \(t.dims) need \(count)") }
+        return values
     }
 
     // MARK: Reshape
