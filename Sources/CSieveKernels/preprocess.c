@@ -46,12 +46,13 @@ static size_t axis_weight_bound(int32_t src, int32_t dst) {
 static int yuv3_format(const sieve_frame_spec *s) {
     return s->channels == 3 && (s->format == SIEVE_FORMAT_I420 || s->format == SIEVE_FORMAT_NV12);
 }
-static size_t yuv3_sums_bytes(const sieve_frame_spec *s) { return align64(((size_t)s->crop_w + 8) * sizeof(int32_t)); }
+static size_t yuv3_sums_bytes(const sieve_frame_spec *s) { return align64(((size_t)s->crop_w + 16) * sizeof(int32_t)); }
 static size_t yuv3_chroma_bytes(const sieve_frame_spec *s) { return align64(((size_t)s->crop_w + 32) * sizeof(int32_t)); }
+static size_t yuv3_taps_bytes(const sieve_frame_spec *s) { return ((size_t)s->out_w + 3) / 4 * 4 * 16 * sizeof(uint32_t); }
 static size_t yuv3_bytes(const sieve_frame_spec *s) {
     if (!yuv3_format(s)) return 0;
-    return 6 * yuv3_sums_bytes(s) + 3 * yuv3_chroma_bytes(s) + align64(((size_t)s->crop_w + 8) * 4 * sizeof(uint32_t))
-         + align64(((size_t)s->out_w + 1) / 2 * 32 * sizeof(uint32_t)) + align64(((size_t)s->out_w + 1) * 4);
+    return 6 * yuv3_sums_bytes(s) + 3 * yuv3_chroma_bytes(s) + align64(((size_t)s->crop_w + 16) * 4 * sizeof(uint32_t))
+         + align64(((size_t)s->out_w + 1) / 2 * 32 * sizeof(uint32_t)) + yuv3_taps_bytes(s) + align64(((size_t)s->out_w + 3) * 4);
 }
 static void yuv3_init(const sieve_frame_spec *s, uint8_t *scratch);
 
@@ -504,12 +505,17 @@ typedef uint64_t u64x4 __attribute__((vector_size(32)));
 typedef uint8_t u8x8 __attribute__((vector_size(8)));
 typedef uint32_t u32x8 __attribute__((vector_size(32)));
 
+#if defined(__x86_64__) && !defined(SIEVE_PREPROCESS_NO_AVX512)
+#define YUV3_VBMI_TARGET "avx2,avx512f,avx512bw,avx512vl,avx512vbmi"
+#endif
+
 typedef struct {
-    int32_t *sums[2][3];  // column sums of R, G, B of this output row and the next: crop_w + 8 each
+    int32_t *sums[2][3];  // column sums of R, G, B of this output row and the next: crop_w + 16 each
     int32_t *chroma[3];   // V to R, U and V to G, U to B terms, each twice (yuv3_chroma): crop_w + 32 each
-    u32x4 *columns;       // the column sums as (R, G, B, 0): crop_w rounded up to 8, and more read with weight 0
+    u32x4 *columns;       // the column sums as (R, G, B, 0): crop_w rounded up to 16, and more read with weight 0
     u32x8 *x_pairs;       // per pair of output columns, per tap 0 ... 3: (4 x the first's weight, 4 x the second's)
-    uint8_t *values;      // one output row's R, G, B, 0 values before the table: out_w + 1 columns
+    uint32_t *x_taps;     // per output column (out_w rounded up to 4, the extra ones 0): taps 0 ... 3, each weight 4 times
+    uint8_t *values;      // one output row's R, G, B, 0 values before the table: out_w + 3 columns
 } yuv3_work;
 
 static yuv3_work yuv3_layout(const sieve_frame_spec *s, uint8_t *at) {
@@ -520,8 +526,9 @@ static yuv3_work yuv3_layout(const sieve_frame_spec *s, uint8_t *at) {
         w.chroma[c] = (int32_t *)(at + 6 * n + c * m);
     }
     w.columns = (u32x4 *)(at + 6 * n + 3 * m);
-    w.x_pairs = (u32x8 *)(at + 6 * n + 3 * m + align64(((size_t)s->crop_w + 8) * 4 * sizeof(uint32_t)));
-    w.values = (uint8_t *)w.x_pairs + align64(((size_t)s->out_w + 1) / 2 * 32 * sizeof(uint32_t));
+    w.x_pairs = (u32x8 *)(at + 6 * n + 3 * m + align64(((size_t)s->crop_w + 16) * 4 * sizeof(uint32_t)));
+    w.x_taps = (uint32_t *)((uint8_t *)w.x_pairs + align64(((size_t)s->out_w + 1) / 2 * 32 * sizeof(uint32_t)));
+    w.values = (uint8_t *)w.x_taps + yuv3_taps_bytes(s);
     return w;
 }
 
@@ -537,7 +544,7 @@ static void yuv3_init(const sieve_frame_spec *s, uint8_t *scratch) {
     const tap_span *spans = (const tap_span *)(scratch + l.x_spans);
     const uint32_t *weights = (const uint32_t *)(scratch + l.x_weights);
     // Columns past the last block are only ever read with weight 0: defined once here.
-    memset(w.columns, 0, ((size_t)s->crop_w + 8) * sizeof(u32x4));
+    memset(w.columns, 0, ((size_t)s->crop_w + 16) * sizeof(u32x4));
     if (!yuv3_paired(s)) return;
     for (int32_t i = 0; i < s->out_w; i++)
         for (int32_t t = 0; t < 4; t++) {
@@ -547,6 +554,11 @@ static void yuv3_init(const sieve_frame_spec *s, uint8_t *scratch) {
     if (s->out_w % 2 != 0)
         for (int32_t t = 0; t < 4; t++)
             for (int32_t lane = 4; lane < 8; lane++) w.x_pairs[4 * (s->out_w / 2) + t][lane] = 0;
+    for (int32_t i = 0; i < (s->out_w + 3) / 4 * 4; i++)
+        for (int32_t t = 0; t < 4; t++) {
+            const uint32_t weight = i < s->out_w && t < spans[i].count ? weights[spans[i].offset + t] : 0;
+            for (int32_t lane = 0; lane < 4; lane++) w.x_taps[16 * i + 4 * t + lane] = weight;
+        }
 }
 
 // floor(n / d) = (n m) >> shift for every n < 256 d: m = floor(2^shift / d) + 1 errs by less than
@@ -630,9 +642,9 @@ static inline __attribute__((always_inline)) void yuv3_store_columns(const i32x8
 // NULL, next_weight times the values start the next output row's sums (a row shared by the two:
 // converted once; always that row's first). odd: crop_x is odd, so crop pixel x has chroma sample
 // (x + 1) / 2 of the crop, else x / 2.
-static inline __attribute__((always_inline)) void yuv3_add_row(const sieve_frame_spec *s, const uint8_t *luma, const yuv_coefficients *k,
-                                                               int32_t y0, int32_t weight, int32_t *const *sums, int first, int last,
-                                                               int32_t next_weight, int32_t *const *next, yuv3_work w, const int odd) {
+static inline __attribute__((always_inline)) void yuv3_add_row8(const sieve_frame_spec *s, const uint8_t *luma, const yuv_coefficients *k,
+                                                                int32_t y0, int32_t weight, int32_t *const *sums, int first, int last,
+                                                                int32_t next_weight, int32_t *const *next, yuv3_work w, const int odd) {
     // The weights are below 2^15 (yuv3_applies) and the values in 0 ... 255: masked to 15 bits, both
     // are visibly 16-bit numbers, so clang multiplies them with vpmaddwd (one cheap instruction; the
     // 32-bit vpmulld is two slow ones on Intel cores, and SSE2 has none).
@@ -672,6 +684,69 @@ static inline __attribute__((always_inline)) void yuv3_add_row(const sieve_frame
     }
 }
 
+#if defined(__x86_64__) && !defined(SIEVE_PREPROCESS_NO_AVX512)
+// yuv3_add_row with AVX-512, 16 pixels a step: the same arithmetic in 16 lanes (the partial last
+// block read under a mask, so nothing past the row is touched), and the last row's sums
+// interleaved by two 2-source permutes per 4 columns: (R, G) pairs, then B and a zeroed lane.
+__attribute__((target(YUV3_VBMI_TARGET))) static inline void yuv3_add_row16(
+    const sieve_frame_spec *s, const uint8_t *luma, const yuv_coefficients *k, int32_t y0, int32_t weight, int32_t *const *sums, int first,
+    int last, int32_t next_weight, int32_t *const *next, yuv3_work w, const int odd) {
+    const __m512i ky = _mm512_set1_epi32(k->y), offset = _mm512_set1_epi32(32768 - k->y * y0);
+    const __m512i wy = _mm512_set1_epi32(weight & 0x7fff), wn = _mm512_set1_epi32(next_weight & 0x7fff);  // vpmaddwd: below 2^15
+    const __m512i zero = _mm512_setzero_si512(), top = _mm512_set1_epi32(255);
+    // Output vector j holds columns 4j ... 4j + 3. pairs: R (lane 4q) from the first source, G (the
+    // rest) from the second; blues: R and G kept (lanes 4q, 4q + 1), B from the second source.
+    static const int32_t pairs[4][16] = {
+        {0, 16, 16, 16, 1, 17, 17, 17, 2, 18, 18, 18, 3, 19, 19, 19},
+        {4, 20, 20, 20, 5, 21, 21, 21, 6, 22, 22, 22, 7, 23, 23, 23},
+        {8, 24, 24, 24, 9, 25, 25, 25, 10, 26, 26, 26, 11, 27, 27, 27},
+        {12, 28, 28, 28, 13, 29, 29, 29, 14, 30, 30, 30, 15, 31, 31, 31},
+    };
+    static const int32_t blues[4][16] = {
+        {0, 1, 16, 1, 4, 5, 17, 5, 8, 9, 18, 9, 12, 13, 19, 13},
+        {0, 1, 20, 1, 4, 5, 21, 5, 8, 9, 22, 9, 12, 13, 23, 13},
+        {0, 1, 24, 1, 4, 5, 25, 5, 8, 9, 26, 9, 12, 13, 27, 13},
+        {0, 1, 28, 1, 4, 5, 29, 5, 8, 9, 30, 9, 12, 13, 31, 13},
+    };
+    int32_t *const chroma[3] = {w.chroma[0], w.chroma[1], w.chroma[2]}, *const to[3] = {sums[0], sums[1], sums[2]};
+    int32_t *const also[3] = {next ? next[0] : NULL, next ? next[1] : NULL, next ? next[2] : NULL};
+    u32x4 *const columns = w.columns;
+    const int32_t width = s->crop_w;
+    for (int32_t x = 0; x < width; x += 16) {
+        const __m128i bytes = width - x >= 16 ? _mm_loadu_si128((const __m128i *)(luma + x)) : _mm_maskz_loadu_epi8((__mmask16)((1u << (width - x)) - 1), luma + x);
+        const __m512i yt = _mm512_add_epi32(_mm512_mullo_epi32(_mm512_cvtepu8_epi32(bytes), ky), offset);
+        __m512i rgb[3];
+        for (int c = 0; c < 3; c++) {
+            const __m512i term = _mm512_loadu_si512(chroma[c] + x + odd);
+            const __m512i value = _mm512_min_epi32(_mm512_max_epi32(_mm512_srai_epi32(_mm512_add_epi32(yt, term), 16), zero), top);
+            rgb[c] = _mm512_madd_epi16(value, wy);
+            if (!first) rgb[c] = _mm512_add_epi32(rgb[c], _mm512_loadu_si512(to[c] + x));
+            if (!last) _mm512_storeu_si512(to[c] + x, rgb[c]);
+            if (next != NULL) _mm512_storeu_si512(also[c] + x, _mm512_madd_epi16(value, wn));
+        }
+        if (last)
+            for (int j = 0; j < 4; j++) {
+                const __m512i rg = _mm512_permutex2var_epi32(rgb[0], _mm512_loadu_si512(pairs[j]), rgb[1]);
+                _mm512_storeu_si512(columns + x + 4 * j, _mm512_maskz_permutex2var_epi32(0x7777, rg, _mm512_loadu_si512(blues[j]), rgb[2]));
+            }
+    }
+}
+#endif
+
+static inline __attribute__((always_inline)) void yuv3_add_row(const sieve_frame_spec *s, const uint8_t *luma, const yuv_coefficients *k,
+                                                               int32_t y0, int32_t weight, int32_t *const *sums, int first, int last,
+                                                               int32_t next_weight, int32_t *const *next, yuv3_work w, const int odd,
+                                                               const int vbmi) {
+#if defined(__x86_64__) && !defined(SIEVE_PREPROCESS_NO_AVX512)
+    if (vbmi) {
+        yuv3_add_row16(s, luma, k, y0, weight, sums, first, last, next_weight, next, w, odd);
+        return;
+    }
+#endif
+    (void)vbmi;
+    yuv3_add_row8(s, luma, k, y0, weight, sums, first, last, next_weight, next, w, odd);
+}
+
 // The column sums as (R, G, B, 0) per column, 8 columns at a time (an output row whose rows were
 // all added by the previous one, as when enlarging).
 static inline __attribute__((always_inline)) void yuv3_interleave(const sieve_frame_spec *s, int32_t *const *sums, yuv3_work w) {
@@ -698,7 +773,6 @@ static inline __attribute__((always_inline)) void yuv3_lookup(const uint8_t *val
 }
 
 #if defined(__x86_64__) && !defined(SIEVE_PREPROCESS_NO_AVX512)
-#define YUV3_VBMI_TARGET "avx2,avx512f,avx512bw,avx512vl,avx512vbmi"
 // The same with AVX-512 VBMI, 16 columns a step: each channel's 256-entry table is two 128-byte
 // halves in registers, and vpermi2b looks up 64 bytes in one half at once (index bits 0-6); bit 7
 // picks the half and the byte's place in its column the channel. A byte permute then drops every
@@ -726,6 +800,31 @@ __attribute__((target(YUV3_VBMI_TARGET))) static inline void yuv3_lookup_vbmi(co
         _mm512_mask_storeu_epi8(out + 3 * i, ((__mmask64)1 << (3 * n)) - 1, _mm512_permutexvar_epi8(pack, bytes));
     }
 }
+
+// The x resize of one output row, four columns a step (yuv3_paired: at most 4 taps a column). A
+// column's 4 taps are 4 consecutive interleaved columns, so one 64-byte load holds them all; times
+// their weights (x_taps), the four 128-bit quarters of the four products are summed across by two
+// rounds of quarter shuffles, leaving (R, G, B, 0) of the 4 columns in one register.
+__attribute__((target(YUV3_VBMI_TARGET))) static inline void yuv3_resize_quads(const sieve_frame_spec *s, const tap_span *x_spans, yuv3_work w,
+                                                                               uint64_t d, reciprocal q, uint8_t *values) {
+    const __m512i half = _mm512_set1_epi32((int32_t)(d / 2)), m = _mm512_set1_epi64((int64_t)q.m);
+    const __m128i shift = _mm_cvtsi32_si128(q.shift);
+    const int32_t out_w = s->out_w, last = out_w - 1;
+    for (int32_t i = 0; i < out_w; i += 4) {
+        __m512i p[4];
+        for (int k = 0; k < 4; k++) {
+            const int32_t c = i + k < last ? i + k : last;  // past the last column: its taps at weight 0
+            p[k] = _mm512_mullo_epi32(_mm512_loadu_si512(w.columns + x_spans[c].first), _mm512_loadu_si512(w.x_taps + 16 * (i + k)));
+        }
+        const __m512i s01 = _mm512_add_epi32(_mm512_shuffle_i32x4(p[0], p[1], 0x44), _mm512_shuffle_i32x4(p[0], p[1], 0xee));
+        const __m512i s23 = _mm512_add_epi32(_mm512_shuffle_i32x4(p[2], p[3], 0x44), _mm512_shuffle_i32x4(p[2], p[3], 0xee));
+        const __m512i sum = _mm512_add_epi32(_mm512_add_epi32(_mm512_shuffle_i32x4(s01, s23, 0x88), _mm512_shuffle_i32x4(s01, s23, 0xdd)), half);
+        // floor(sum / d) by the reciprocal, in 64-bit lanes: the even 32-bit lanes, then the odd.
+        const __m512i even = _mm512_srl_epi64(_mm512_mul_epu32(sum, m), shift);
+        const __m512i odd = _mm512_srl_epi64(_mm512_mul_epu32(_mm512_srli_epi64(sum, 32), m), shift);
+        _mm_storeu_si128((__m128i *)(values + 4 * i), _mm512_cvtepi32_epi8(_mm512_or_si512(even, _mm512_slli_epi64(odd, 32))));
+    }
+}
 #endif
 
 // One output row from the interleaved column sums, two columns at a time (yuv3_paired). Each
@@ -735,6 +834,13 @@ static inline __attribute__((always_inline)) void yuv3_resize_pairs(const sieve_
     // m < 2^32, zero-extended so that the compiler multiplies 32 x 32 -> 64 bits (one vpmuludq).
     const u64x4 m = __builtin_convertvector((u32x4){0} + (uint32_t)q.m, u64x4), low = (u64x4){0} + 0xffffffffu;
     const int32_t out_w = s->out_w;  // (a local: the byte stores below could alias the spec)
+#if defined(__x86_64__) && !defined(SIEVE_PREPROCESS_NO_AVX512)
+    if (vbmi) {
+        yuv3_resize_quads(s, x_spans, w, d, q, w.values);
+        yuv3_lookup_vbmi(w.values, out_w, table, out);
+        return;
+    }
+#endif
     for (int32_t i = 0; i < out_w; i += 2) {
         const u32x4 *first = w.columns + x_spans[i].first;
         const u32x4 *second = w.columns + x_spans[i + 1 < out_w ? i + 1 : i].first;
@@ -748,12 +854,6 @@ static inline __attribute__((always_inline)) void yuv3_resize_pairs(const sieve_
         memcpy(w.values + 4 * i, &bytes, sizeof bytes);
     }
     // The table lookups in a loop of their own, free of the vector extracts.
-#if defined(__x86_64__) && !defined(SIEVE_PREPROCESS_NO_AVX512)
-    if (vbmi) {
-        yuv3_lookup_vbmi(w.values, out_w, table, out);
-        return;
-    }
-#endif
     yuv3_lookup(w.values, out_w, table, out);
 }
 
@@ -806,15 +906,15 @@ static inline __attribute__((always_inline)) void yuv3_frame(const sieve_frame_s
             const uint8_t *luma = r.y + s->crop_x;
             int32_t *const *sums = w.sums[cur], *const *next = w.sums[1 - cur];
             if (shared && last) {
-                if (first) yuv3_add_row(s, luma, k, y0, weight, sums, 1, 1, next_weight, next, w, odd);
-                else yuv3_add_row(s, luma, k, y0, weight, sums, 0, 1, next_weight, next, w, odd);
+                if (first) yuv3_add_row(s, luma, k, y0, weight, sums, 1, 1, next_weight, next, w, odd, vbmi);
+                else yuv3_add_row(s, luma, k, y0, weight, sums, 0, 1, next_weight, next, w, odd, vbmi);
                 next_carried = span.first + j;
             } else if (first) {
-                if (last) yuv3_add_row(s, luma, k, y0, weight, sums, 1, 1, 0, NULL, w, odd);
-                else yuv3_add_row(s, luma, k, y0, weight, sums, 1, 0, 0, NULL, w, odd);
+                if (last) yuv3_add_row(s, luma, k, y0, weight, sums, 1, 1, 0, NULL, w, odd, vbmi);
+                else yuv3_add_row(s, luma, k, y0, weight, sums, 1, 0, 0, NULL, w, odd, vbmi);
             } else {
-                if (last) yuv3_add_row(s, luma, k, y0, weight, sums, 0, 1, 0, NULL, w, odd);
-                else yuv3_add_row(s, luma, k, y0, weight, sums, 0, 0, 0, NULL, w, odd);
+                if (last) yuv3_add_row(s, luma, k, y0, weight, sums, 0, 1, 0, NULL, w, odd, vbmi);
+                else yuv3_add_row(s, luma, k, y0, weight, sums, 0, 0, 0, NULL, w, odd, vbmi);
             }
         }
         int8_t *out = input + (size_t)oy * s->out_w * 3;
