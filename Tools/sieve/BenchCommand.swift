@@ -85,7 +85,8 @@ struct BenchCommand: ParsableCommand {
         let routes = (0..<model.ops.count).map { interpreter.route(op: $0) }
         let u8Ops = Set((0..<model.ops.count).filter { routes[$0] == .u8 })
         let peakU8 = u8Ops.isEmpty ? nil : PeakRate.measureU8Route(path: interpreter.path)
-        let frames = try FrameBench(size: frameSize, format: frameFormat, interpreter: interpreter)
+        let frames = try FrameBench(size: frameSize, format: frameFormat, interpreter: interpreter,
+                                    pictures: (0..<min(16, set.count)).map { set.image($0) })
         let oneThread = threads > 1 ? try Interpreter(model: model, path: interpreter.path) : nil
         var oneThreadTimes = [Double](repeating: 0, count: oneThread == nil ? 0 : runs)
         let opCount = model.ops.count
@@ -112,7 +113,7 @@ struct BenchCommand: ParsableCommand {
             let exitStart = sieve_now_ns()
             let result = interpreter.classify(exits: true)
             if r >= 0 { exitTimes[r] = Double(sieve_now_ns() - exitStart) / 1000; exitMACs += result.macs }
-            frames.time(image: set.image((r + warmup) % set.count), counted: r >= 0)
+            frames.time(frame: r + warmup, counted: r >= 0)
             if let oneThread {
                 set.image((r + warmup) % set.count).withUnsafeBytes { oneThread.setInput(pixels: $0) }
                 let oneStart = sieve_now_ns()
