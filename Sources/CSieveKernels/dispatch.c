@@ -271,9 +271,18 @@ static void concat_with(const sieve_concat_params *p, sieve_lut_rows_fn lut_rows
     }
 }
 
+#if defined(__x86_64__)
+// The x86 LUT kernel of a path: VBMI's byte permutes where the avx512vnni path's core has them
+// (Ice Lake and later, AMD Zen 4 and later; not Cascade Lake), else vpshufb.
+static sieve_lut_rows_fn lut_rows_x86(int32_t isa) {
+    if (isa == SIEVE_ISA_AVX512VNNI && __builtin_cpu_supports("avx512vbmi")) return sieve_lut_rows_s8__avx512vbmi;
+    return sieve_lut_rows_s8__avx2;
+}
+#endif
+
 void sieve_concat_run(int32_t isa, const sieve_concat_params *p) {
 #if defined(__x86_64__)
-    if (isa == SIEVE_ISA_AVX512VNNI || isa == SIEVE_ISA_AVX2) { concat_with(p, sieve_lut_rows_s8__avx2); return; }
+    if (isa == SIEVE_ISA_AVX512VNNI || isa == SIEVE_ISA_AVX2) { concat_with(p, lut_rows_x86(isa)); return; }
 #endif
 #if defined(__aarch64__)
     if (isa == SIEVE_ISA_NEON || isa == SIEVE_ISA_NEONDOT || isa == SIEVE_ISA_I8MM) { concat_with(p, sieve_lut_rows_s8__neon); return; }
@@ -290,7 +299,7 @@ void sieve_gather_run(int32_t isa, const sieve_gather_params *p) {
 
 void sieve_lut_run(int32_t isa, const int8_t *input, int8_t *output, const int8_t *table, int32_t count) {
 #if defined(__x86_64__)
-    if (isa == SIEVE_ISA_AVX512VNNI || isa == SIEVE_ISA_AVX2) { sieve_lut_s8__avx2(input, output, table, count); return; }
+    if (isa == SIEVE_ISA_AVX512VNNI || isa == SIEVE_ISA_AVX2) { lut_rows_x86(isa)(input, 0, output, 0, 1, count, table); return; }
 #endif
 #if defined(__aarch64__)
     if (isa == SIEVE_ISA_NEON || isa == SIEVE_ISA_NEONDOT || isa == SIEVE_ISA_I8MM) { sieve_lut_s8__neon(input, output, table, count); return; }

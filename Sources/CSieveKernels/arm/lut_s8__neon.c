@@ -1,7 +1,8 @@
 // LUT (docs/FORMAT.md) on NEON, every AArch64 path: the 256-byte table in 16 registers, 16 bytes
 // per step through one tbl and three tbx of 64 bytes each (an index past a quarter leaves the lane
 // to the next quarter's tbx). Rows of a strided 2-D block share the loaded table: CONCAT runs each
-// input's channels of every pixel as one row.
+// input's channels of every pixel as one row. A row's tail is its last 16 bytes looked up again
+// (some written twice, with the same bytes: the output never overlaps the input).
 #if defined(__aarch64__)
 #include <arm_neon.h>
 #include <string.h>
@@ -18,10 +19,14 @@ void sieve_lut_rows_s8__neon(const int8_t *input, int32_t input_stride, int8_t *
     const uint8x16_t bias = vdupq_n_u8(0x80), quarter = vdupq_n_u8(64);
     for (int32_t row = 0; row < rows; row++, input += input_stride, output += output_stride)
     for (int32_t i = 0; i < count; i += 16) {
-        const int32_t n = count - i < 16 ? count - i : 16;
+        int32_t n = count - i < 16 ? count - i : 16;
+        if (n < 16 && count >= 16) {  // the tail: the row's last 16 bytes again (above)
+            i = count - 16;
+            n = 16;
+        }
         uint8_t in[16] = {0}, out[16];
         const uint8_t *src = (const uint8_t *)input + i;
-        if (n < 16) {  // the tail: never read past the input
+        if (n < 16) {  // a row shorter than a step: never read past the input
             memcpy(in, src, (size_t)n);
             src = in;
         }

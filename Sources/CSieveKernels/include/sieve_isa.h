@@ -38,10 +38,12 @@ void sieve_maxpool_s8__avx512(const sieve_pool_params *p);
 void sieve_maxpool_s8__avx2(const sieve_pool_params *p);
 void sieve_avgpool_s8__avx2(const sieve_pool_params *p);  // AVERAGE_POOL: avx2 serves avx512vnni too
 void sieve_mul_s8__avx2(const sieve_mul_params *p);  // MUL: avx2 serves avx512vnni too
-void sieve_lut_s8__avx2(const int8_t *input, int8_t *output, const int8_t *table, int32_t count);  // LUT: vpshufb
-// `rows` rows of `count` bytes, `*_stride` bytes apart (CONCAT's tables).
+// LUT with vpshufb: `rows` rows of `count` bytes, `*_stride` bytes apart (CONCAT's tables; LUT is one row).
 void sieve_lut_rows_s8__avx2(const int8_t *input, int32_t input_stride, int8_t *output, int32_t output_stride,
                              int32_t rows, int32_t count, const int8_t *table);
+// The same with AVX-512 VBMI (vpermt2b), taken on the avx512vnni path when the core has VBMI.
+void sieve_lut_rows_s8__avx512vbmi(const int8_t *input, int32_t input_stride, int8_t *output, int32_t output_stride,
+                                   int32_t rows, int32_t count, const int8_t *table);
 // The avx2 conv's u8 x s8 vpmaddubsw route (x86/conv_s8__avx2_u8.c), taken per op when every weight
 // pair fits its saturating int16 sum.
 int sieve_conv_u8_fits__avx2(const sieve_conv_params *p);

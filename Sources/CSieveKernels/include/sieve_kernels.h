@@ -131,7 +131,8 @@ void sieve_add_s8__scalar(const sieve_add_params *p);
 void sieve_concat_s8__scalar(const sieve_concat_params *p);
 void sieve_mul_s8__scalar(const sieve_mul_params *p);
 void sieve_gather_s8__scalar(const sieve_gather_params *p);
-// LUT: output[i] = table[input[i] + 128] (sigmoid, hard-swish, ... precomputed by the quantiser).
+// LUT: output[i] = table[input[i] + 128] (sigmoid, hard-swish, ... precomputed by the quantiser);
+// the output does not overlap the input (the SIMD kernels look a tail up twice).
 void sieve_lut_s8__scalar(const int8_t *input, int8_t *output, const int8_t *table, int32_t count);
 
 // ---- SIMD paths (docs/KERNELS.md) -------------------------------------------------------------

@@ -2,6 +2,8 @@
 // Step k looks up every lane with index - 16k saturated into 0x70...0x7F when it lies in [0, 15]
 // and into 0x80...0xFF (vpshufb writes 0) otherwise, so the 16 results OR together. Rows of a strided
 // 2-D block share the loaded tables: CONCAT runs each input's channels of every pixel as one row.
+// A row's tail is its last 32 bytes looked up again (some written twice, with the same bytes: the
+// output never overlaps the input), not a copy through the stack.
 #if defined(__x86_64__)
 #include <string.h>
 #include "sieve_isa.h"
@@ -17,10 +19,14 @@ void sieve_lut_rows_s8__avx2(const int8_t *input, int32_t input_stride, int8_t *
     const __m256i bias = _mm256_set1_epi8((char)0x80), step = _mm256_set1_epi8(16), lift = _mm256_set1_epi8(0x70);
     for (int32_t row = 0; row < rows; row++, input += input_stride, output += output_stride)
     for (int32_t i = 0; i < count; i += 32) {
-        const int32_t n = count - i < 32 ? count - i : 32;
+        int32_t n = count - i < 32 ? count - i : 32;
+        if (n < 32 && count >= 32) {  // the tail: the row's last 32 bytes again (above)
+            i = count - 32;
+            n = 32;
+        }
         int8_t in[32] = {0}, out[32];
         const int8_t *src = input + i;
-        if (n < 32) {  // the tail: never read past the input
+        if (n < 32) {  // a row shorter than a step: never read past the input
             memcpy(in, src, (size_t)n);
             src = in;
         }
@@ -37,10 +43,6 @@ void sieve_lut_rows_s8__avx2(const int8_t *input, int32_t input_stride, int8_t *
             memcpy(output + i, out, (size_t)n);
         }
     }
-}
-
-void sieve_lut_s8__avx2(const int8_t *input, int8_t *output, const int8_t *table, int32_t count) {
-    sieve_lut_rows_s8__avx2(input, 0, output, 0, 1, count, table);
 }
 SIEVE_TARGET_END
 #endif
