@@ -3,7 +3,7 @@
 // rows over the whole row at once (every load a full 64 bytes but the row's last), into a buffer
 // on the stack, then each output pixel the max of its window's columns there. Straight from the
 // input, a block narrower than 64 channels was a masked load per tap, slow when it crosses a cache
-// line on Intel cores: ShuffleNetV2's 3x3 pool of 112x112x24 took 82 us, 26 us separable.
+// line on Intel cores: ShuffleNetV2's 3x3 pool of 112x112x24 took 67-88 us, 39-48 separable.
 #if defined(__x86_64__)
 #include <string.h>
 #include "sieve_isa.h"
