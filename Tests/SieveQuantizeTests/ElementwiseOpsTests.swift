@@ -85,6 +85,25 @@ import Testing
         #expect(concatTable(input: q, output: other) != (-128...127).map { Int8($0) })
     }
 
+    /// A CONCAT's output covers its inputs' ranges; an input whose range covers the others' (ShuffleNet's
+    /// pass-through half, the previous unit's output) keeps its quantisation, so it is copied exactly.
+    @Test func concatOutputCoversItsInputs() {
+        func range(_ p: QParams) -> (Double, Double) {
+            (Double(p.scale) * Double(-128 - p.zeroPoint), Double(p.scale) * Double(127 - p.zeroPoint))
+        }
+        let wide = QParams(min: -1, max: 7), narrow = QParams(min: 0, max: 5)
+        #expect(concatParams([narrow, wide]) == wide)
+        #expect(concatTable(input: wide, output: concatParams([narrow, wide])) == (-128...127).map { Int8($0) })
+        let low = QParams(min: -3, max: 1), high = QParams(min: 0, max: 6)
+        let both = concatParams([low, high])
+        #expect(both != low && both != high)
+        for p in [low, high] {
+            let halfStep = Double(both.scale) / 2  // the zero point's rounding moves the range by up to this
+            #expect(range(both).0 <= range(p).0 + halfStep && range(both).1 >= range(p).1 - halfStep, "\(range(both)) covers \(range(p))")
+        }
+        #expect(abs(range(both).1 - range(both).0 - 9) < 0.1, "no wider than the hull: \(range(both))")
+    }
+
     @Test func sigmoidOutputsUseTheWholeUnitRange() {
         let q = Activation.sigmoid.fixedQParams!
         #expect(q.dequantize(-128) == 0 && abs(q.dequantize(127) - 1) < 1e-6)

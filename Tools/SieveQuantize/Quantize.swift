@@ -200,6 +200,8 @@ func activationParams(_ graph: Graph, _ ranges: [Int: (min: Double, max: Double)
             q[layer.output] = q[layer.inputs[0]]!
         } else if case .lut(let f) = layer.kind, let fixed = f.fixedQParams {
             q[layer.output] = fixed
+        } else if case .concat = layer.kind {
+            q[layer.output] = concatParams(layer.inputs.map { q[$0]! })
         } else {
             let r = ranges[layer.output]!
             guard r.min.isFinite && r.max.isFinite else {
@@ -210,6 +212,19 @@ func activationParams(_ graph: Graph, _ ranges: [Int: (min: Double, max: Double)
     }
     for layer in graph.layers { if let whole = layer.quantisedAs { q[layer.output] = q[whole]! } }
     return q
+}
+
+/// A CONCAT's output covers every input's range, and takes an input's quantisation unchanged when
+/// that input's range covers the others': its channels are then copied exactly. In ShuffleNet the
+/// pass-through half is the previous unit's CONCAT, so a stage's units share one quantisation
+/// instead of requantising that half once a unit (rounding errors that add up).
+func concatParams(_ inputs: [QParams]) -> QParams {
+    func range(_ p: QParams) -> (Double, Double) {
+        (Double(p.scale) * Double(-128 - p.zeroPoint), Double(p.scale) * Double(127 - p.zeroPoint))
+    }
+    let lo = inputs.map { range($0).0 }.min()!, hi = inputs.map { range($0).1 }.max()!
+    if let covering = inputs.first(where: { range($0) == (lo, hi) }) { return covering }
+    return QParams(min: lo, max: hi)
 }
 
 func validate(_ blob: [UInt8]) throws(QuantizeError) {
