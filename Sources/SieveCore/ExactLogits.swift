@@ -18,14 +18,47 @@ extension Interpreter {
             sieve_exact_logits(isa, &p, rows, out)
             return
         }
-        let tensorIndex = executionPlan.sources[index].tensor
-        let t = model.tensors[tensorIndex], q = tensor(tensorIndex)
+        let source = executionPlan.sources[index]
+        let writer = model.ops[source.writer]
+        if Interpreter.isExactPool(model, writer) {
+            poolLogits(writer, out)
+            return
+        }
+        let t = model.tensors[source.tensor], q = tensor(source.tensor)
         for c in 0..<model.classCount { out[c] = t.scale * Float(Int32(q[c]) - t.zeroPoint) }
+    }
+
+    /// A global average pool writing logits, whose channel sums stay in int32 (at most 2^24 pixels
+    /// of |x| <= 128): its logits are the exact means. Larger pools are dequantised.
+    static func isExactPool(_ model: Model, _ op: OpRecord) -> Bool {
+        guard op.opKind == .globalAveragePool else { return false }
+        let t = model.tensors[Int(op.input0)]
+        return t.h * t.w <= 1 << 24
+    }
+
+    /// Logits written by a global average pool (SqueezeNet's classifier): the mean of each channel
+    /// before its int8 rounding, `scale * (S[c] / n - zero_point)` in double, rounded to float once.
+    /// The rounded mean keeps only the pool input's step, which a ReLU'd spatial map sets far coarser
+    /// than the gaps between classes. The pool's input is intact: its logits step follows it directly.
+    private func poolLogits(_ pool: OpRecord, _ out: UnsafeMutablePointer<Float>) {
+        let t = model.tensors[Int(pool.input0)], x = tensor(Int(pool.input0))
+        let channels = Int(t.c), pixels = Int(t.h * t.w)
+        let sums = logitSums
+        for c in 0..<channels { sums[c] = 0 }
+        for p in 0..<pixels {
+            let row = p * channels
+            for c in 0..<channels { sums[c] += Int32(x[row + c]) }
+        }
+        let n = Double(pixels), zeroPoint = Double(t.zeroPoint), scale = Double(t.scale)
+        for c in 0..<channels { out[c] = Float(scale * (Double(sums[c]) / n - zeroPoint)) }
     }
 
     /// The channel sums the widest folded pool needs (at least one).
     static func logitSumsNeeded(_ model: Model, _ plan: ExecutionPlan) -> Int {
         var needed = 1
+        for s in plan.sources where isExactPool(model, model.ops[s.writer]) {
+            needed = max(needed, Int(model.tensors[Int(model.ops[s.writer].input0)].c))
+        }
         for s in plan.sources where s.exact {
             let fc = model.ops[s.writer]
             needed = max(needed, s.foldsPool ? Int(model.tensors[Int(fc.input0)].c) : model.tensors[Int(fc.input0)].elementCount)

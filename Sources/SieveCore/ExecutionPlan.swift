@@ -107,7 +107,7 @@ public struct ExecutionPlan {
             let s = sources[source]
             let name = source == model.heads.count ? "the classifier" : "head \(source)"
             let how = s.exact ? (s.foldsPool ? "fully connected accumulators, pool folded in" : "fully connected accumulators")
-                : "int8 tensor dequantised"
+                : Interpreter.isExactPool(model, model.ops[s.writer]) ? "the pool's exact channel means" : "int8 tensor dequantised"
             return "exact logits of \(name) (\(how))"
         case let .exit(head):
             return "exit decision of head \(head)"

@@ -57,4 +57,44 @@ import SieveCore
             }
         }
     }
+
+    /// TinyModel's conv (4 channels) as the classes, its global average pool writing the logits (as in
+    /// SqueezeNet, whose classifier is a conv): input -> CONV -> GLOBAL_AVERAGE_POOL (final).
+    func pooledLogitsModel() throws -> Model {
+        var tiny = TinyModel()
+        tiny.tensors = Array(tiny.tensors[0...2])
+        tiny.ops = Array(tiny.ops[0...1])
+        tiny.heads = []
+        tiny.labels = ["cat", "dog", "bird", "fish"]
+        tiny.info.tensorCount = 3; tiny.info.opCount = 2; tiny.info.headCount = 0
+        tiny.info.classCount = 4; tiny.info.outputTensor = 2
+        return try load(tiny.blob()).get()
+    }
+
+    /// Logits written by a global average pool are its input's channel means before int8 rounding:
+    /// scale * (S_c / pixels - zero_point), in Double, rounded to Float once.
+    @Test func poolLogitsAreTheExactMeans() throws {
+        let model = try pooledLogitsModel()
+        let interpreter = try Interpreter(model: model)
+        let t = model.tensors[1]
+        var rng = SplitMix(seed: 5)
+        var differsFromInt8 = 0
+        for _ in 0..<20 {
+            setRandomFrame(interpreter, &rng)
+            interpreter.run()
+            let map = Array(interpreter.tensor(1))
+            let expected = (0..<4).map { c -> Float in
+                let sum = stride(from: c, to: map.count, by: 4).reduce(0) { $0 + Int(map[$1]) }
+                return Float(Double(t.scale) * (Double(sum) / 36 - Double(t.zeroPoint)))
+            }
+            #expect(Array(interpreter.finalLogits) == expected)
+            let q = Array(interpreter.output)
+            for c in 0..<4 {
+                let rounded = Double(t.scale) * Double(Int32(q[c]) - t.zeroPoint)
+                #expect(abs(rounded - Double(expected[c])) <= Double(t.scale) / 2 * 1.0001)
+                if Float(rounded) != expected[c] { differsFromInt8 += 1 }
+            }
+        }
+        #expect(differsFromInt8 > 0)  // the rounding the exact means skip
+    }
 }

@@ -263,3 +263,38 @@ def test_other_networks_end_to_end(arch, tmp_path):
             "--max-drop", "1.0", "-o", tuned)
     exits = cli_json(run_cli("eval", tuned, "--images", TEST1000_IMAGES, "--labels", TEST1000_LABELS, "--json")[0])
     assert exits["mean_macs"] < exits["full_macs"] and sum(exits["exits"][:-1]) > 0
+
+
+def test_pooled_logits_are_exact_means(blob_builder, tmp_path):
+    """SqueezeNet's ending, from FORMAT.md: a conv to the classes (ReLU), then a GLOBAL_AVERAGE_POOL
+    writing the logits. The exact logits are the pool input's channel means before int8 rounding
+    (FORMAT.md, "Exact logits"): bit for bit the reference's, and finer than the int8 output."""
+    rng = np.random.default_rng(17)
+    classes = 10
+    b = blob_builder(classes)
+    x = b.tensor(28, 28, 1, 0.0157, -3)
+    c1 = b.tensor(14, 14, 8, 0.05, -20)
+    b.weighted(rng, sb.CONV, x, c1, (8, 3, 3, 1), relu=True, kernel=(3, 3), stride=(2, 2), pad=(1, 1, 0, 0), groups=1)
+    c2 = b.tensor(7, 7, classes, 0.08, -128)
+    b.weighted(rng, sb.CONV, c1, c2, (classes, 3, 3, 8), relu=True, kernel=(3, 3), stride=(2, 2), pad=(1, 1, 0, 0),
+               groups=1)
+    out = b.tensor(1, 1, classes, 0.08, -128)
+    b.op(sb.GLOBAL_AVERAGE_POOL, c2, out)
+    path = tmp_path / "pooled-logits.sieve"
+    path.write_bytes(b.build(x, out, labels=fmnist.LABELS, mean=(fmnist.MEAN,), std=(fmnist.STD,), pixel_scale=1 / 255))
+    blob = sb.load(str(path))
+    n = 200
+    dump, exact_dump = tmp_path / "logits.npy", tmp_path / "exact.npy"
+    run_cli("eval", path, "--images", TEST1000_IMAGES, "--labels", TEST1000_LABELS, "--limit", n,
+            "--dump-logits", dump, "--dump-exact-logits", exact_dump)
+    result = sb.run(blob, fmnist.read_idx(TEST1000_IMAGES)[:n], keep_all=True)
+    assert (np.load(dump)[:, 0] == result["final"]).all(), "int8 logits differ from the reference's"
+    exact, reference = np.load(exact_dump), sb.exact_logits(blob, result["tensors"])
+    assert len(np.unique(result["final"])) > 10, "degenerate test network"
+    differ = int((exact != reference).sum())
+    dequantised = (result["final"].astype(np.float64) + 128) * np.float64(np.float32(0.08))
+    finer = int((exact[:, 0] != dequantised.astype(np.float32)).sum())
+    report(f"conv -> GLOBAL_AVERAGE_POOL logits, {n} images: {differ} exact logits differ from the reference's; "
+           f"{finer} of {exact[:, 0].size} differ from the dequantised int8 logits")
+    assert differ == 0, f"{differ} exact logits differ from the reference's"
+    assert finer > exact[:, 0].size // 2, "the exact means should not be the int8 logits dequantised"

@@ -843,6 +843,11 @@ def exact_logits(blob, tensors):
     def source(writer, earliest):
         op = ops[writer]
         out = blob.tensors[op.output]
+        if op.kind == GLOBAL_AVERAGE_POOL and tensors[op.input0].shape[1] * tensors[op.input0].shape[2] <= 1 << 24:
+            tap = blob.tensors[op.input0]
+            x = tensors[op.input0]
+            means = x.astype(_I64).sum(axis=(1, 2)).astype(np.float64) / (x.shape[1] * x.shape[2])
+            return (np.float64(tap.scale) * (means - tap.zero_point)).astype(np.float32)
         if op.kind != FULLY_CONNECTED:
             q = tensors[op.output].reshape(len(tensors[op.output]), -1).astype(np.float64)
             return ((q - out.zero_point) * float(out.scale)).astype(np.float32)
