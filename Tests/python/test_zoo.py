@@ -38,7 +38,7 @@ def test_zoo_models_quantise_from_the_default_export_and_run_exactly(tmp_path):
         assert r["ops"] > 10 and r["macs"] > 10_000_000, f"{name}: {r['ops']} ops, {r['macs']} MACs"
         assert r["logit_spread"] > 0.1, f"{name}: float logits barely vary across pictures ({r['logit_spread']})"
         assert r["reference_images"] == 3 and r["reference_mismatches"] == 0, \
-            f"{name}: runtime and reference int8 logits differ on {r['reference_mismatches']} of 3 pictures"
+            f"{name}: runtime and reference int8 or exact logits differ on {r['reference_mismatches']} of 3 pictures"
     # sensitivity.py simulates the int8 tensors Sieve stores: one per op of the blob.
     sensitivity = zoo_module("sensitivity")
     simulated = sensitivity.quantised_points(sensitivity.torchvision_models.build("mobilenet_v3_small"))

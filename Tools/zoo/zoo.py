@@ -176,10 +176,16 @@ def run_model(name, args, data):
           "--dump-exact-logits", exact, "--dump-logits", raw)
     quantised = np.load(exact)[:, 0, :]
     # The independent int8 reference (Tools/reference, written from docs/FORMAT.md) on the first
-    # images: the runtime must give the same int8 logits, whatever the model's weights are.
+    # images: the runtime must give the same int8 logits and the same exact logits (what answers
+    # are read from), whatever the model's weights are.
     checked = min(args.reference, len(data["eval"]))
-    reference_int8 = sieve_blob.run(sieve_blob.load(blob), data["eval"][:checked])["final"] if checked else None
-    mismatches = int(np.sum(np.any(np.load(raw)[:checked, 0, :] != reference_int8, axis=1))) if checked else None
+    mismatches = None
+    if checked:
+        model = sieve_blob.load(blob)
+        ran = sieve_blob.run(model, data["eval"][:checked], keep_all=True)
+        reference_exact = sieve_blob.exact_logits(model, ran["tensors"])[:, 0, :]
+        mismatches = int(np.sum(np.any(np.load(raw)[:checked, 0, :] != ran["final"], axis=1)
+                                | np.any(quantised[:checked] != reference_exact, axis=1)))
     bench = json.loads(sieve(args.sieve, "bench", blob, "--images", data["eval_path"], "--runs", str(args.runs),
                              "--warmup", "5", "--json").stdout)
     spread = float(np.std(reference, axis=0).mean())
@@ -227,7 +233,8 @@ def main():
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     parser.add_argument("--reference", type=int, default=0,
-                        help="also run the first N images through the independent int8 reference and count mismatches")
+                        help="also run the first N images through the independent int8 reference and count the "
+                             "pictures whose int8 or exact logits differ")
     parser.add_argument("--train-seconds", type=float, default=0,
                         help="train each model this long on one thread (train_zoo.py) instead of random weights")
     parser.add_argument("--train-resolutions", default="64,128,224",
