@@ -41,10 +41,11 @@ build() {
         -c "$out"/swift/*.swift -o "$out/$name/sieve-run-swift.o"
     # The C kernels (-O2: the hot loops are inline assembly, and -O3 adds 60 KB), each function
     # in its own section for --gc-sections. arm/ holds the AArch64 paths (empty elsewhere). The
-    # files that only parse arguments, read frames and talk to the OS are not hot: -Os.
+    # files that only parse arguments, read frames and talk to the OS, the thread pool's bookkeeping
+    # and the blob's checksum (once, at load) are not hot: -Os.
     local file level
     for file in Sources/CSieveKernels/*.c Sources/CSieveKernels/arm/*.c; do
-        case "$(basename "$file")" in args.c|io.c|os.c|latest.c) level=-Os ;; *) level=-O2 ;; esac
+        case "$(basename "$file")" in args.c|io.c|os.c|latest.c|threads.c|crc32c.c) level=-Os ;; *) level=-O2 ;; esac
         "$gcc-gcc" "$level" -std=gnu11 -fno-strict-aliasing -fPIC -ffunction-sections -fdata-sections \
             -I "$include" -c "$file" -o "$out/$name/$(basename "$file" .c).o"
     done

@@ -24,3 +24,13 @@ void sieve_exact_logits(int32_t isa, const sieve_logits_params *p, const uint8_t
         logits[o] = (float)z;
     }
 }
+
+// Logits a global average pool writes: its input's channel means before int8 rounding,
+// scale * (S[c] / pixels - zero_point) in double, rounded to float once. pixels <= 2^24, so
+// the sums stay in int32.
+void sieve_pool_logits(int32_t isa, const int8_t *input, int32_t pixels, int32_t channels, float scale,
+                       int32_t zero_point, int32_t *sums, float *logits) {
+    sieve_channel_sums_run(isa, input, sums, pixels, channels);
+    for (int32_t c = 0; c < channels; c++)
+        logits[c] = (float)((double)scale * ((double)sums[c] / (double)pixels - (double)zero_point));
+}

@@ -41,24 +41,15 @@ extension Interpreter {
     /// The rounded mean keeps only the pool input's step, which a ReLU'd spatial map sets far coarser
     /// than the gaps between classes. The pool's input is intact: its logits step follows it directly.
     private func poolLogits(_ pool: OpRecord, _ out: UnsafeMutablePointer<Float>) {
-        let t = model.tensors[Int(pool.input0)], x = tensor(Int(pool.input0))
-        let channels = Int(t.c), pixels = Int(t.h * t.w)
-        let sums = logitSums
-        for c in 0..<channels { sums[c] = 0 }
-        for p in 0..<pixels {
-            let row = p * channels
-            for c in 0..<channels { sums[c] += Int32(x[row + c]) }
-        }
-        let n = Double(pixels), zeroPoint = Double(t.zeroPoint), scale = Double(t.scale)
-        for c in 0..<channels { out[c] = Float(scale * (Double(sums[c]) / n - zeroPoint)) }
+        let t = model.tensors[Int(pool.input0)]
+        let input = UnsafePointer(tensor(Int(pool.input0)).baseAddress!)
+        sieve_pool_logits(isa, input, Int32(truncatingIfNeeded: t.h &* t.w), Int32(truncatingIfNeeded: t.c),
+                          t.scale, t.zeroPoint, logitSums, out)
     }
 
-    /// The channel sums the widest folded pool needs (at least one).
+    /// The channel sums the widest folded pool, or a pool writing logits, needs (at least one).
     static func logitSumsNeeded(_ model: Model, _ plan: ExecutionPlan) -> Int {
-        var needed = 1
-        for s in plan.sources where isExactPool(model, model.ops[s.writer]) {
-            needed = max(needed, Int(model.tensors[Int(model.ops[s.writer].input0)].c))
-        }
+        var needed = max(1, model.classCount)  // a pool writing logits has a channel per class
         for s in plan.sources where s.exact {
             let fc = model.ops[s.writer]
             needed = max(needed, s.foldsPool ? Int(model.tensors[Int(fc.input0)].c) : model.tensors[Int(fc.input0)].elementCount)

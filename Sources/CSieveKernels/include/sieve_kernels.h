@@ -222,6 +222,9 @@ typedef struct {
 // Rows whose row_mask byte is 0 are set to -inf and cost nothing; row_mask may be NULL. The sums
 // run on path `isa` (integers: every path gives the same ones).
 void sieve_exact_logits(int32_t isa, const sieve_logits_params *p, const uint8_t *row_mask, float *logits);
+// The logits a global average pool writes, as its channel means before int8 rounding (pixels <= 2^24).
+void sieve_pool_logits(int32_t isa, const int8_t *input, int32_t pixels, int32_t channels, float scale,
+                       int32_t zero_point, int32_t *sums, float *logits);
 
 // Head scores from logits; sieve_sigmoid is the one the exit rule uses too.
 float sieve_sigmoid(float z);
