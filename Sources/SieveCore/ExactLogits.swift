@@ -19,21 +19,12 @@ extension Interpreter {
             return
         }
         let source = executionPlan.sources[index]
-        let writer = model.ops[source.writer]
-        if Interpreter.isExactPool(model, writer) {
-            poolLogits(writer, out)
+        if source.poolMeans {
+            poolLogits(model.ops[source.writer], out)
             return
         }
         let t = model.tensors[source.tensor], q = tensor(source.tensor)
         for c in 0..<model.classCount { out[c] = t.scale * Float(Int32(q[c]) - t.zeroPoint) }
-    }
-
-    /// A global average pool writing logits, whose channel sums stay in int32 (at most 2^24 pixels
-    /// of |x| <= 128): its logits are the exact means. Larger pools are dequantised.
-    static func isExactPool(_ model: Model, _ op: OpRecord) -> Bool {
-        guard op.opKind == .globalAveragePool else { return false }
-        let t = model.tensors[Int(op.input0)]
-        return t.h * t.w <= 1 << 24
     }
 
     /// Logits written by a global average pool (SqueezeNet's classifier): the mean of each channel

@@ -22,10 +22,13 @@ public struct ExecutionPlan {
         public let writer: Int
         public let tensor: Int
         /// The writer is fully connected: its accumulators are dequantised without int8 rounding.
-        /// Otherwise the int8 logits tensor is dequantised once the writer has run.
+        /// Otherwise the int8 logits tensor is dequantised (a pool's means read) once the writer has run.
         public let exact: Bool
         /// A global average pool right before the writer, folded in as exact channel sums.
         public let foldsPool: Bool
+        /// The writer is a global average pool whose channel means are read before their int8
+        /// rounding, once it has run (its input is still intact then; at most 2^24 pixels).
+        public var poolMeans = false
         /// The first op the exact computation replaces (the pool or the writer); one past the writer when not exact.
         public var firstReplaced: Int { exact ? (foldsPool ? writer - 1 : writer) : writer + 1 }
     }
@@ -55,7 +58,11 @@ public struct ExecutionPlan {
     /// average pool right before it (not before `earliest`) folded in.
     private static func source(_ model: Model, writer: Int, earliest: Int, tensor: Int) -> LogitSource {
         let fc = model.ops[writer]
-        guard fc.opKind == .fullyConnected else { return LogitSource(writer: writer, tensor: tensor, exact: false, foldsPool: false) }
+        guard fc.opKind == .fullyConnected else {
+            let tap = model.tensors[Int(fc.input0)]
+            return LogitSource(writer: writer, tensor: tensor, exact: false, foldsPool: false,
+                               poolMeans: fc.opKind == .globalAveragePool && tap.h * tap.w <= 1 << 24)
+        }
         var folds = false
         if writer - 1 >= earliest, model.ops[writer - 1].opKind == .globalAveragePool, model.ops[writer - 1].output == fc.input0 {
             let tap = model.tensors[Int(model.ops[writer - 1].input0)]
@@ -107,7 +114,7 @@ public struct ExecutionPlan {
             let s = sources[source]
             let name = source == model.heads.count ? "the classifier" : "head \(source)"
             let how = s.exact ? (s.foldsPool ? "fully connected accumulators, pool folded in" : "fully connected accumulators")
-                : Interpreter.isExactPool(model, model.ops[s.writer]) ? "the pool's exact channel means" : "int8 tensor dequantised"
+                : s.poolMeans ? "the pool's exact channel means" : "int8 tensor dequantised"
             return "exact logits of \(name) (\(how))"
         case let .exit(head):
             return "exit decision of head \(head)"
