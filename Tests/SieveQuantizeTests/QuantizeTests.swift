@@ -263,6 +263,41 @@ func quantizeAndCompare(_ builder: ONNXBuilder, h: Int, w: Int, c: Int = 1, meth
         }
     }
 
+    /// Depthwise multipliers keep few significant bits, so that the x86 kernels requantise with one
+    /// 32-bit multiply (docs/KERNELS.md): M still in [2^30, 2^31), its low bits zero, within 2^-12 of
+    /// the real multiplier, and small enough that every accumulator times M without its zero bits
+    /// stays below 2^31.
+    @Test func shortMultipliers() throws {
+        #expect(fixedPointMultiplier(0.75, significantBits: 12)! == (3 << 29, 31))
+        #expect(fixedPointMultiplier(1.0 - 1e-6, significantBits: 12)! == (1 << 30, 30))  // rounds up, renormalises
+        for m in [0.001234, 0.3, 0.999, 3.7, 123.456] {
+            let (q, s) = fixedPointMultiplier(m, significantBits: 12)!
+            #expect(q >= 1 << 30 && q.trailingZeroBitCount >= 19)
+            #expect(abs(Double(q) / pow(2, Double(s)) - m) / m <= 1.0 / 4096)
+        }
+        #expect(shortMultiplierBits(weightSum: 500) == 13)    // 128 * 500 < 2^16
+        #expect(shortMultiplierBits(weightSum: 9 * 127) == 12)  // never fewer than 12
+        #expect(shortMultiplierBits(weightSum: 0) == 22)
+
+        var rng = SplitMix(seed: 11)
+        let cout = 40, taps = 9
+        let weights = (0..<(cout * taps)).map { _ in 2 * rng.uniform() - 1 }
+        let bias = (0..<cout).map { _ in rng.uniform() - 0.5 }
+        let inQ = QParams(scale: 0.03, zeroPoint: -20), outQ = QParams(scale: 0.04, zeroPoint: 5)
+        let builder = BlobBuilder(graph: Graph(), qparams: [:])
+        let short = try builder.quantizeChannels(name: "dw", weights: weights, bias: bias, cout: cout, perChannel: taps,
+                                                 inQ: inQ, outQ: outQ, shortMultipliers: true)
+        let full = try builder.quantizeChannels(name: "dw", weights: weights, bias: bias, cout: cout, perChannel: taps, inQ: inQ, outQ: outQ)
+        #expect(short.weights == full.weights && short.bias == full.bias && short.shifts == full.shifts)
+        for c in 0..<cout {
+            let bound = Int(abs(short.bias[c])) + 128 * short.weights[(c * taps)..<((c + 1) * taps)].reduce(0) { $0 + abs(Int($1)) }
+            let zeros = min(Int(short.multipliers[c].trailingZeroBitCount), 30)
+            let m = Int(short.multipliers[c]) >> zeros
+            #expect(bound * m + (1 << (Int(short.shifts[c]) - zeros - 1)) < 1 << 31, "channel \(c): bound \(bound), m \(m)")
+            #expect(abs(Double(short.multipliers[c]) / Double(full.multipliers[c]) - 1) <= 1.0 / 4096)
+        }
+    }
+
     @Test func activationParams() {
         let relu = QParams(min: 0, max: 2.55)
         #expect(relu.zeroPoint == -128 && abs(relu.scale - 0.01) < 1e-7)

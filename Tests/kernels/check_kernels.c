@@ -184,6 +184,35 @@ static void requant_new(int32_t out_c, int32_t k, int values, int mode, int32_t 
     }
 }
 
+// Depthwise multipliers as the quantiser rounds them (few significant bits, so the x86 kernels'
+// short-multiplier form applies, sieve_rq_short_lane): for each channel, m is chosen near the
+// largest that keeps |bias| + 128 * sum|w| times m (plus the rounding term) below 2^31, at it, or
+// one past it (the kernels must then keep the 64-bit product), and M = m shifted up into
+// [2^30, 2^31). `at_edge`: every channel exactly at or one past the limit.
+static void shorten_multipliers(int32_t out_c, int32_t taps, const int8_t *weights, const int32_t *bias,
+                                int32_t *multipliers, const int32_t *shifts, int at_edge) {
+    for (int32_t c = 0; c < out_c; c++) {
+        int64_t bound = bias[c] < 0 ? -(int64_t)bias[c] : bias[c];
+        for (int32_t t = 0; t < taps; t++) bound += 128 * (int64_t)(weights[(size_t)t * out_c + c] < 0 ? -weights[(size_t)t * out_c + c] : weights[(size_t)t * out_c + c]);
+        int64_t m = ((int64_t)1 << 31) / (bound > 0 ? bound : 1);  // just past the limit, before rounding terms
+        if (!at_edge) m = m >> uniform(0, 3);
+        if (m >= ((int64_t)1 << 31)) m = ((int64_t)1 << 31) - 1;
+        if (m < 1) m = 1;
+        int32_t bits = 0;
+        while (((int64_t)1 << (bits + 1)) <= m) bits++;  // m in [2^bits, 2^(bits+1))
+        const int32_t t = 30 - bits;
+        if (shifts[c] - t < 1) continue;  // keep the drawn multiplier: no short form for it
+        // At the edge: the largest m with bound * m + 2^(s'-1) < 2^31, or one more.
+        if (at_edge) {
+            const int64_t round = (int64_t)1 << (shifts[c] - t - 1 < 62 ? shifts[c] - t - 1 : 62);
+            int64_t best = round < ((int64_t)1 << 31) ? (((int64_t)1 << 31) - 1 - round) / (bound > 0 ? bound : 1) : 0;
+            if (chance(50)) best++;
+            if (best >= ((int64_t)1 << bits) && best < ((int64_t)1 << (bits + 1))) m = best;
+        }
+        multipliers[c] = (int32_t)(m << t);
+    }
+}
+
 static void clamp_new(int32_t *act_min, int32_t *act_max, int32_t zero_point) {
     const int r = uniform(0, 99);
     if (r < 55) { *act_min = -128; *act_max = 127; }
@@ -374,6 +403,17 @@ static conv_case conv_case_new(int depthwise, long index) {
     }
     requant_new(p->out_c, k, c.values, shift_mode, c.bias, c.multipliers, c.shifts);
     c.requant = shifts_name(shift_mode);
+    if (depthwise && p->out_c == p->in_c && chance(40)) {
+        const int at_edge = chance(50);
+        if (at_edge && chance(50)) {
+            // Accumulators at the bound: every input -128 and every weight of one sign.
+            c.values = VALUES_ALL_MIN;
+            for (size_t i = 0; i < in_size; i++) c.input.ptr[i] = (uint8_t)(int8_t)-128;
+            for (size_t i = 0; i < w_size; i++) c.weights[i] = c.weights[i] == -128 ? 127 : (int8_t)(c.weights[i] < 0 ? -c.weights[i] : c.weights[i]);
+        }
+        shorten_multipliers(p->out_c, k, c.weights, c.bias, c.multipliers, c.shifts, at_edge);
+        c.requant = at_edge ? "short multipliers, at the limit" : "short multipliers";
+    }
     p->input = (const int8_t *)c.input.ptr;
     p->weights = c.weights;
     p->bias = c.bias;

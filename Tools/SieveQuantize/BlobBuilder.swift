@@ -4,16 +4,33 @@ import SieveCore
 /// m = f * 2^e with f in [0.5, 1), M = round(f * 2^31) (2^31 -> 2^30 with e + 1), s = 31 - e.
 /// Multipliers below 2^-32 clamp to the smallest one the format holds (M = 2^30, s = 62), which
 /// turns any int32 accumulator into 0 or +-1; multipliers of 2^30 and more cannot be expressed.
-func fixedPointMultiplier(_ m: Double) -> (multiplier: Int32, shift: Int32)? {
+/// With `significantBits` below 31, f is rounded to that many bits instead (M ends in
+/// 31 - significantBits zero bits): see `shortMultiplierBits`.
+func fixedPointMultiplier(_ m: Double, significantBits: Int = 31) -> (multiplier: Int32, shift: Int32)? {
     guard m.isFinite && m > 0 else { return nil }
-    var f = m.significand / 2            // [0.5, 1)
+    let bits = min(31, max(2, significantBits))
+    let one = Double(1 << bits)
     var e = Int(m.exponent) + 1
-    var q = (f * 2147483648.0).rounded(.toNearestOrAwayFromZero)
-    if q == 2147483648.0 { q = 1073741824.0; e += 1 }
+    var q = (m.significand / 2 * one).rounded(.toNearestOrAwayFromZero)  // f in [0.5, 1), scaled
+    if q == one { q = one / 2; e += 1 }
+    var multiplier = Int64(q) << (31 - bits)
     var shift = 31 - e
-    if shift > 62 { q = 1073741824.0; shift = 62; f = 0.5 }
+    if shift > 62 { multiplier = 1 << 30; shift = 62 }
     guard shift >= 1 else { return nil }
-    return (Int32(q), Int32(shift))
+    return (Int32(multiplier), Int32(shift))
+}
+
+/// Significant bits for the multiplier of a depthwise channel whose quantised weights' magnitudes
+/// sum to `weightSum`: as many as leave `128 * weightSum * M'` below 2^29, with M' the multiplier
+/// without its trailing zero bits, and at least 12. Every accumulator of the channel is its bias plus
+/// at most `128 * weightSum` in magnitude, so the kernels can requantise it with a 32-bit multiply
+/// (docs/KERNELS.md, "Requantisation"), with room for a bias up to three times that; the channel's
+/// scale moves by at most 2^-12 of itself, a thirtieth of an output step at the extremes.
+func shortMultiplierBits(weightSum: Int) -> Int {
+    let bound = 128 * max(weightSum, 1)
+    var log2Ceil = 0
+    while (1 << log2Ceil) < bound { log2Ceil += 1 }
+    return min(31, max(12, 29 - log2Ceil))
 }
 
 /// DATA section contents: every array starts at a multiple of 64 and is zero-padded to the next.
@@ -130,13 +147,14 @@ struct BlobBuilder {
         var r: OpRecord
         switch layer.kind {
         case .conv(let p):
-            let depthwise = p.groups > 1 && p.groups == inS.c && p.cinPerGroup == 1
+            let depthwise = isDepthwise(p, input: layer.inputs[0])
             r = OpRecord(kind: depthwise ? .depthwiseConv : .conv)
             r.kernelH = UInt32(p.kh); r.kernelW = UInt32(p.kw); r.strideH = UInt32(p.strideH); r.strideW = UInt32(p.strideW)
             r.padTop = UInt32(p.padTop); r.padLeft = UInt32(p.padLeft); r.padBottom = UInt32(p.padBottom); r.padRight = UInt32(p.padRight)
             r.groups = UInt32(p.groups)
             let perChannel = p.cinPerGroup * p.kh * p.kw
-            let q = try quantizeChannels(name: name, weights: p.weights, bias: p.bias, cout: p.cout, perChannel: perChannel, inQ: inQ, outQ: outQ)
+            let q = try quantizeChannels(name: name, weights: p.weights, bias: p.bias, cout: p.cout, perChannel: perChannel,
+                                         inQ: inQ, outQ: outQ, shortMultipliers: depthwise)
             // ONNX [cout][cin/g][kh][kw] -> CONV [cout][kh][kw][cin/g], DEPTHWISE [kh][kw][cout].
             var packed = [Int8](repeating: 0, count: q.weights.count)
             for oc in 0..<p.cout {
@@ -229,8 +247,14 @@ struct BlobBuilder {
 
     /// Per-output-channel symmetric weights in [-weightMax, weightMax], int32 bias with the input zero point
     /// folded in, and the requantisation multiplier of each channel.
+    /// Whether conv `p` reading value `input` is a DEPTHWISE_CONV in the blob.
+    func isDepthwise(_ p: ConvParams, input: Int) -> Bool {
+        p.groups > 1 && p.groups == graph.values[input].shape.c && p.cinPerGroup == 1
+    }
+
+    /// `shortMultipliers` (depthwise convs): multipliers rounded to `shortMultiplierBits` bits.
     func quantizeChannels(name: String, weights: [Float], bias: [Float], cout: Int, perChannel: Int,
-                          inQ: QParams, outQ: QParams) throws(QuantizeError) -> QuantizedChannels {
+                          inQ: QParams, outQ: QParams, shortMultipliers: Bool = false) throws(QuantizeError) -> QuantizedChannels {
         var out = QuantizedChannels(weights: [Int8](repeating: 0, count: weights.count), bias: [], multipliers: [], shifts: [])
         let sIn = Double(inQ.scale), sOut = Double(outQ.scale)
         for oc in 0..<cout {
@@ -242,11 +266,12 @@ struct BlobBuilder {
             var sW = maxAbs > 0 ? maxAbs / Double(weightMax) : sOut / (sIn * 256)
             // Keep the quantised bias within 2^29, whatever the weights.
             sW = max(sW, abs(b) / (sIn * 536870912.0))
-            var sum = 0
+            var sum = 0, sumAbs = 0
             for i in row {
                 let q = Int(max(-Double(weightMax), min(Double(weightMax), (Double(weights[i]) / sW).rounded(.toNearestOrAwayFromZero))))
                 out.weights[i] = Int8(q)
                 sum += q
+                sumAbs += abs(q)
             }
             let folded = Int((b / (sIn * sW)).rounded(.toNearestOrAwayFromZero)) - Int(inQ.zeroPoint) * sum
             guard folded >= Int(Int32.min) && folded <= Int(Int32.max) else {
@@ -254,7 +279,8 @@ struct BlobBuilder {
             }
             out.bias.append(Int32(folded))
             let m = sIn * sW / sOut
-            guard let fp = fixedPointMultiplier(m) else {
+            let bits = shortMultipliers ? shortMultiplierBits(weightSum: sumAbs) : 31
+            guard let fp = fixedPointMultiplier(m, significantBits: bits) else {
                 throw .quantization(layer: name, reason: "channel \(oc): requantisation multiplier \(m) is 2^30 or more (output scale \(sOut) is far too small)")
             }
             out.multipliers.append(fp.multiplier)

@@ -9,6 +9,24 @@
 // path's 32-bit requantisation form, so a partly filled last block is not pushed onto the 64-bit one.
 #define SIEVE_PADDING_SHIFT 40
 
+// The short-multiplier requantisation form. When a channel's multiplier M ends in t zero bits
+// (the quantiser rounds depthwise multipliers to a few significant bits, docs/FORMAT.md) and its
+// accumulators are bounded, |acc| <= bound, the exact rule (acc * M + 2^(s-1)) >> s equals
+// (acc * m + 2^(s'-1)) >> s' with m = M >> t and s' = s - t, all in int32 when
+// bound * m + 2^(s'-1) < 2^31: one 32-bit multiply per lane instead of a 64-bit product.
+// Fills *m and *s' and returns 1 when the channel qualifies, else returns 0.
+static inline int sieve_rq_short_lane(int32_t multiplier, int32_t shift, int64_t bound, int32_t *m, int32_t *s) {
+    int32_t t = 0;
+    while (t < shift - 1 && t < 30 && ((multiplier >> t) & 1) == 0) t++;
+    const int64_t small = (int64_t)(multiplier >> t);
+    const int32_t rest = shift - t;
+    if (rest < 1 || rest > 31 || bound < 0 || bound >= ((int64_t)1 << 31)) return 0;
+    if (bound * small + ((int64_t)1 << (rest - 1)) >= ((int64_t)1 << 31)) return 0;
+    *m = (int32_t)small;
+    *s = rest;
+    return 1;
+}
+
 static inline int32_t sieve_round_up(int32_t value, int32_t multiple) {
     return (value + multiple - 1) / multiple * multiple;
 }

@@ -33,6 +33,7 @@ SIEVE_TARGET_BEGIN("avx512f,avx512bw,avx512vl,avx512vnni")
 //   int32 bias[blocks][4][16]                           bias - 128 * sum of the channel's weights
 //   int32 multipliers[blocks][4][16]
 //   sieve_rq_block_avx512 requant[blocks][4]
+//   sieve_rq_short_avx512 short_rq[blocks][4]          3x3 slices: the short-multiplier form, where it holds
 //   int8  lower[blocks][3][4][16][4]   3x3 stride_h 1: the weights one kernel row down (0, w0, w1, w2);
 //                                      3x3 stride_h 2: two kernel rows down (0, 0, w0, w1), then
 //   int8  lower_next[blocks][3][4][16][4]  3x3 stride_h 2: (w2, 0, 0, 0), for the next staged group
@@ -40,6 +41,7 @@ typedef struct {
     const int8_t *weights, *lower, *lower_next;
     const int32_t *bias, *multipliers;
     const sieve_rq_block_avx512 *requant;
+    const sieve_rq_short_avx512 *short_rq;
     int32_t blocks, groups;  // 64-channel blocks; groups of four kernel rows
 } dw_quad_view;
 
@@ -51,7 +53,8 @@ static dw_quad_view dw_quad(const void *packed, const sieve_conv_params *p) {
     v.bias = (const int32_t *)(v.weights + (size_t)v.blocks * v.groups * p->kernel_w * 256);
     v.multipliers = v.bias + (size_t)v.blocks * 64;
     v.requant = (const sieve_rq_block_avx512 *)(v.multipliers + (size_t)v.blocks * 64);
-    v.lower = (const int8_t *)(v.requant + (size_t)v.blocks * 4);
+    v.short_rq = (const sieve_rq_short_avx512 *)(v.requant + (size_t)v.blocks * 4);
+    v.lower = (const int8_t *)(v.short_rq + (size_t)v.blocks * 4);
     v.lower_next = v.lower + (size_t)v.blocks * 3 * 256;
     return v;
 }
@@ -99,7 +102,8 @@ size_t sieve_dwconv_packed_size__avx512vnni(const sieve_conv_params *p) {
     if (p->out_c != p->in_c) return 0;
     if (on_avx2(p)) return sieve_dwconv_packed_size__avx2(p);
     const size_t blocks = (size_t)(p->out_c + 63) / 64, groups = (size_t)(p->kernel_h + 3) / 4;
-    return blocks * (groups * (size_t)p->kernel_w * 256 + 2 * 64 * sizeof(int32_t) + 4 * sizeof(sieve_rq_block_avx512)) +
+    return blocks * (groups * (size_t)p->kernel_w * 256 + 2 * 64 * sizeof(int32_t) + 4 * sizeof(sieve_rq_block_avx512) +
+                     4 * sizeof(sieve_rq_short_avx512)) +
            (row_pairs(p) ? blocks * 3 * 256 : 0) + (stride2_pairs(p) ? 2 * blocks * 3 * 256 : 0);
 }
 
@@ -109,14 +113,17 @@ void sieve_dwconv_pack__avx512vnni(const sieve_conv_params *p, void *packed) {
     int8_t *weights = (int8_t *)v.weights;
     int32_t *bias = (int32_t *)v.bias, *multipliers = (int32_t *)v.multipliers;
     sieve_rq_block_avx512 *requant = (sieve_rq_block_avx512 *)v.requant;
+    sieve_rq_short_avx512 *short_rq = (sieve_rq_short_avx512 *)v.short_rq;
     const int32_t kw = p->kernel_w;
     for (int32_t b = 0; b < v.blocks; b++) {
         for (int32_t j = 0; j < 4; j++) {
             int32_t shifts[16];
+            int64_t bounds[16];  // of the reference accumulator, bias + sum(w * x) with x in [-128, 127]
             for (int32_t lane = 0; lane < 16; lane++) {
                 const int32_t c = block_pixels(p) > 1 ? quad_channel(p, j, lane) % p->out_c : b * 64 + quad_channel(p, j, lane);
                 const int inside = c < p->out_c;
                 uint32_t sum = 0;
+                int64_t bound = inside ? (p->bias[c] < 0 ? -(int64_t)p->bias[c] : p->bias[c]) : 0;
                 for (int32_t g = 0; g < v.groups; g++) {
                     for (int32_t kx = 0; kx < kw; kx++) {
                         for (int32_t r = 0; r < 4; r++) {
@@ -124,6 +131,7 @@ void sieve_dwconv_pack__avx512vnni(const sieve_conv_params *p, void *packed) {
                             const int8_t w = inside && ky < p->kernel_h ? p->weights[((size_t)ky * kw + kx) * p->out_c + c] : 0;
                             weights[((((size_t)b * v.groups + g) * kw + kx) * 4 + j) * 64 + lane * 4 + r] = w;
                             sum += (uint32_t)(int32_t)w;
+                            bound += 128 * (int64_t)(w < 0 ? -w : w);
                         }
                     }
                 }
@@ -131,8 +139,10 @@ void sieve_dwconv_pack__avx512vnni(const sieve_conv_params *p, void *packed) {
                 bias[at] = inside ? (int32_t)((uint32_t)p->bias[c] - 128u * sum) : 0;  // wraps, as the sum does
                 multipliers[at] = inside ? p->multipliers[c] : 1 << 30;
                 shifts[lane] = inside ? p->shifts[c] : SIEVE_PADDING_SHIFT;
+                bounds[lane] = bound;
             }
             sieve_rq_block_fill(requant + (size_t)b * 4 + j, multipliers + ((size_t)b * 4 + j) * 16, shifts, p->output_zero_point);
+            sieve_rq_short_fill(short_rq + (size_t)b * 4 + j, multipliers + ((size_t)b * 4 + j) * 16, shifts, bounds);
         }
     }
     int8_t *lower = (int8_t *)v.lower, *lower_next = (int8_t *)v.lower_next;
@@ -298,22 +308,27 @@ typedef struct {
     const int8_t *weights[3];   // [kx][4][64] from this slice's first vector: upper row, lower row, lower row on quads_next
     const int32_t *bias, *multipliers;
     const sieve_rq_block_avx512 *requant;
+    const sieve_rq_short_avx512 *short_rq;
     int8_t *out[2];             // pixel 0 of each row, this slice's first channel
     size_t pixel_bytes;         // output bytes from one pixel to the next
     int32_t out_w, lanes;       // lanes: channels of the slice inside the tensor (1...16)
     int32_t output_zero_point, act_min, act_max;
 } slice_job;
 
+// How a slice requantises: the 64-bit form, the 32-bit one (high shifts) or the short-multiplier one.
+enum { RQ_WIDE, RQ_HIGH, RQ_SHORT };
+
 static inline __attribute__((always_inline)) __m512i slice_requantize(__m512i acc, const sieve_rq_high_regs *regs, const slice_job *j,
-                                                                      __m512i zp, const int high) {
-    return high ? sieve_rq_high_avx512(acc, regs) : sieve_rq_block_wide_avx512(acc, j->multipliers, j->requant, zp);
+                                                                      __m512i zp, const int form) {
+    if (form == RQ_SHORT) return sieve_rq_short_apply_avx512(acc, regs->multiplier, regs->round, regs->shift);  // zp at the narrowing
+    return form == RQ_HIGH ? sieve_rq_high_avx512(acc, regs) : sieve_rq_block_wide_avx512(acc, j->multipliers, j->requant, zp);
 }
 
 // `pixels` (1, 2 or 4) outputs of each row from the staged columns at q.
 static inline __attribute__((always_inline)) void slice_pixels(const slice_job *j, const __m512i *q, const __m512i *q_next, size_t ox,
                                                                const __m512i w[3][3], __m512i bias, const sieve_rq_high_regs *regs,
-                                                               __m512i zp, __m512i lo, __m512i hi, __mmask16 lanes, const int pixels,
-                                                               const int rows, const int stride, const int split, const int high) {
+                                                               __m512i zp, __m512i zp16, __m512i lo, __m512i hi, __mmask16 lanes, const int pixels,
+                                                               const int rows, const int stride, const int split, const int form) {
     __m512i acc[2][4];
     _Pragma("GCC unroll 2") for (int r = 0; r < rows; r++) {
         _Pragma("GCC unroll 4") for (int n = 0; n < pixels; n++) acc[r][n] = bias;
@@ -340,8 +355,10 @@ static inline __attribute__((always_inline)) void slice_pixels(const slice_job *
     }
     _Pragma("GCC unroll 2") for (int r = 0; r < rows; r++) {
         __m512i out[4];
-        _Pragma("GCC unroll 4") for (int n = 0; n < 4; n++) out[n] = n < pixels ? slice_requantize(acc[r][n], regs, j, zp, high) : out[0];
-        const __m512i bytes = _mm512_min_epi8(_mm512_max_epi8(sieve_narrow64_avx512(out[0], out[1], out[2], out[3]), lo), hi);
+        _Pragma("GCC unroll 4") for (int n = 0; n < 4; n++) out[n] = n < pixels ? slice_requantize(acc[r][n], regs, j, zp, form) : out[0];
+        const __m512i narrow = form == RQ_SHORT ? sieve_narrow64_zp_avx512(out[0], out[1], out[2], out[3], zp16)
+                                                : sieve_narrow64_avx512(out[0], out[1], out[2], out[3]);
+        const __m512i bytes = _mm512_min_epi8(_mm512_max_epi8(narrow, lo), hi);
         int8_t *at = j->out[r] + ox * j->pixel_bytes;
         sieve_store16_avx512(at, lanes, _mm512_castsi512_si128(bytes));
         if (pixels > 1) sieve_store16_avx512(at + j->pixel_bytes, lanes, _mm512_extracti32x4_epi32(bytes, 1));
@@ -351,9 +368,15 @@ static inline __attribute__((always_inline)) void slice_pixels(const slice_job *
 }
 
 static inline __attribute__((always_inline)) void slice_rows(const slice_job *j, const int rows, const int stride, const int split,
-                                                             const int high) {
-    const sieve_rq_high_regs regs = sieve_rq_high_load(j->multipliers, j->requant);
+                                                             const int form) {
+    sieve_rq_high_regs regs = sieve_rq_high_load(j->multipliers, j->requant);
+    if (form == RQ_SHORT) {
+        regs.multiplier = _mm512_load_si512(j->short_rq->multiplier);
+        regs.round = _mm512_load_si512(j->short_rq->round);
+        regs.shift = _mm512_load_si512(j->short_rq->shift);
+    }
     const __m512i zp = _mm512_set1_epi32(j->output_zero_point), bias = _mm512_loadu_si512(j->bias);
+    const __m512i zp16 = _mm512_set1_epi16((short)j->output_zero_point);
     const __m512i lo = _mm512_set1_epi8((char)j->act_min), hi = _mm512_set1_epi8((char)j->act_max);
     const __mmask16 lanes = (__mmask16)((1u << j->lanes) - 1);
     __m512i w[3][3];
@@ -363,7 +386,7 @@ static inline __attribute__((always_inline)) void slice_rows(const slice_job *j,
     size_t ox = 0;
     const size_t out_w = (size_t)j->out_w;
 #define SLICE_PIXELS(n) \
-    slice_pixels(j, j->quads + ox * stride * 4, split ? j->quads_next + ox * stride * 4 : 0, ox, w, bias, &regs, zp, lo, hi, lanes, n, rows, stride, split, high)
+    slice_pixels(j, j->quads + ox * stride * 4, split ? j->quads_next + ox * stride * 4 : 0, ox, w, bias, &regs, zp, zp16, lo, hi, lanes, n, rows, stride, split, form)
     for (; ox + 4 <= out_w; ox += 4) SLICE_PIXELS(4);
     if (ox + 2 <= out_w) {
         SLICE_PIXELS(2);
@@ -374,9 +397,11 @@ static inline __attribute__((always_inline)) void slice_rows(const slice_job *j,
 }
 
 // slice_rows with its shape's constants, so every loop above unrolls.
-static void slice_rows_dispatch(const slice_job *j, int rows, int stride, int split, int high) {
+static void slice_rows_dispatch(const slice_job *j, int rows, int stride, int split, int form) {
 #define SLICE_ROWS(r, st, sp) \
-    if (high) slice_rows(j, r, st, sp, 1); else slice_rows(j, r, st, sp, 0)
+    if (form == RQ_SHORT) slice_rows(j, r, st, sp, RQ_SHORT); \
+    else if (form == RQ_HIGH) slice_rows(j, r, st, sp, RQ_HIGH); \
+    else slice_rows(j, r, st, sp, RQ_WIDE)
     if (rows == 2 && split) {
         if (stride == 1) SLICE_ROWS(2, 1, 1); else SLICE_ROWS(2, 2, 1);
     } else if (rows == 2) {
@@ -404,6 +429,7 @@ static void contiguous_block_rows(const sieve_conv_params *p, const dw_quad_view
         j.bias = v->bias + (size_t)b * 64 + (size_t)s * 16;
         j.multipliers = v->multipliers + (size_t)b * 64 + (size_t)s * 16;
         j.requant = v->requant + (size_t)b * 4 + s;
+        j.short_rq = v->short_rq + (size_t)b * 4 + s;
         j.out[0] = p->output + (size_t)oy * p->out_w * c + c0 + 16 * s;
         j.out[1] = j.out[0] + (size_t)p->out_w * c;
         j.pixel_bytes = (size_t)c;
@@ -412,7 +438,8 @@ static void contiguous_block_rows(const sieve_conv_params *p, const dw_quad_view
         j.output_zero_point = p->output_zero_point;
         j.act_min = p->act_min;
         j.act_max = p->act_max;
-        slice_rows_dispatch(&j, rows, p->stride_w, split, j.requant->high_shift[0] != 0);
+        const int form = j.short_rq->shift[0] != 0 ? RQ_SHORT : j.requant->high_shift[0] != 0 ? RQ_HIGH : RQ_WIDE;
+        slice_rows_dispatch(&j, rows, p->stride_w, split, form);
     }
 }
 

@@ -6,6 +6,8 @@
 
 #include <immintrin.h>
 
+#include "sieve_pack.h"
+
 // _mm512_mul_epi32 as its one instruction, vpmuldq. clang lowers the intrinsic to a 64-bit multiply
 // of sign-extended halves; once it hoists the extension of a loop-invariant operand (the
 // multipliers) out of a loop, it no longer sees the pattern and emits a full 64 x 64-bit multiply,
@@ -68,6 +70,32 @@ static inline void sieve_rq_block_fill(sieve_rq_block_avx512 *block, const int32
 // the even lanes' moved down from dword 1 of `even`'s quadwords by one merge-masked vpshufd.
 static inline __m512i sieve_rq_high_halves(__m512i even, __m512i odd) {
     return _mm512_mask_shuffle_epi32(odd, 0x5555, even, _MM_PERM_DDBB);
+}
+
+// A block's short-multiplier form (sieve_rq_short_lane) when all sixteen lanes qualify, else
+// shift[0] == 0: (acc * m + 2^(s'-1)) >> s' in 32-bit lanes, one vpmulld where the 32-bit form
+// above takes two vpmuldq and a shuffle. |acc * m + round| < 2^31, so nothing wraps; the zero
+// point is left to the caller (sieve_narrow64_zp_avx512 adds it to the int16 halves).
+typedef struct {
+    int32_t multiplier[16], round[16], shift[16];
+} sieve_rq_short_avx512;
+
+static inline void sieve_rq_short_fill(sieve_rq_short_avx512 *block, const int32_t *multipliers, const int32_t *shifts,
+                                       const int64_t *bounds) {
+    int all = 1;
+    for (int i = 0; i < 16; i++) {
+        int32_t m = 0, s = 0;
+        all &= sieve_rq_short_lane(multipliers[i], shifts[i], bounds[i], &m, &s);
+        block->multiplier[i] = m;
+        block->shift[i] = s;
+        block->round[i] = s > 0 ? (int32_t)(1u << (s - 1)) : 0;
+    }
+    if (!all)
+        for (int i = 0; i < 16; i++) block->multiplier[i] = block->shift[i] = block->round[i] = 0;
+}
+
+static inline __m512i sieve_rq_short_apply_avx512(__m512i acc, __m512i multiplier, __m512i round, __m512i shift) {
+    return _mm512_srav_epi32(_mm512_add_epi32(_mm512_mullo_epi32(acc, multiplier), round), shift);
 }
 
 // A block's 32-bit-form constants (high_shift set) in registers, for a caller that requantises many

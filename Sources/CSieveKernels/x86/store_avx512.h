@@ -15,6 +15,15 @@ static inline __m512i sieve_narrow64_avx512(__m512i a, __m512i b, __m512i c, __m
     return _mm512_permutexvar_epi32(order, _mm512_packs_epi16(_mm512_packs_epi32(a, b), _mm512_packs_epi32(c, d)));
 }
 
+// sieve_narrow64_avx512 with a zero point added to the int16 halves (saturating): exact for a
+// result clamped to int8 afterwards, since a lane saturated at either step is already past int8.
+static inline __m512i sieve_narrow64_zp_avx512(__m512i a, __m512i b, __m512i c, __m512i d, __m512i zero_point16) {
+    const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    const __m512i ab = _mm512_adds_epi16(_mm512_packs_epi32(a, b), zero_point16);
+    const __m512i cd = _mm512_adds_epi16(_mm512_packs_epi32(c, d), zero_point16);
+    return _mm512_permutexvar_epi32(order, _mm512_packs_epi16(ab, cd));
+}
+
 static inline void sieve_store64_avx512(void *at, __mmask64 mask, __m512i bytes) {
     if (mask == ~(__mmask64)0) _mm512_storeu_si512(at, bytes);
     else _mm512_mask_storeu_epi8(at, mask, bytes);
