@@ -31,11 +31,18 @@ SIEVE_TARGET_BEGIN("avx2")
 //   sieve_rq_block_avx2[cp / 8], sieve_rq32_block_avx2[cp / 16] (lane order)
 //   int32 lane_bias[cp], lane_multiplier[cp], lane_multiplier_odd[cp] (lane order: per 16 channels,
 //   0-3, 8-11, 4-7, 12-15; the odd multipliers as sieve_odd_lanes would make them)
+//   short_rq[cp / 16]  the short-multiplier form of each block (sieve_rq_short_lane), in lane order
+typedef struct {
+    int32_t multiplier[16], round[16], shift[16];
+    int32_t usable, unused[15];
+} short_rq;
+
 typedef struct {
     const int32_t *bias, *multipliers, *shifts, *lane_bias, *lane_m, *lane_m_odd;
     const int16_t *weights;
     const sieve_rq_block_avx2 *blocks;
     const sieve_rq32_block_avx2 *blocks32;
+    const short_rq *shorts;
     int32_t cp, pairs;
 } dw_view;
 
@@ -52,6 +59,7 @@ static dw_view dw(const void *packed, const sieve_conv_params *p) {
     v.lane_bias = (const int32_t *)(v.blocks32 + v.cp / 16);
     v.lane_m = v.lane_bias + v.cp;
     v.lane_m_odd = v.lane_m + v.cp;
+    v.shorts = (const short_rq *)(v.lane_m_odd + v.cp);
     return v;
 }
 
@@ -59,7 +67,7 @@ size_t sieve_dwconv_packed_size__avx2(const sieve_conv_params *p) {
     if (p->out_c != p->in_c) return 0;
     const size_t cp = (size_t)sieve_round_up(p->out_c, 16), pairs = (size_t)(p->kernel_h * p->kernel_w + 1) / 2;
     return cp * 3 * sizeof(int32_t) + pairs * cp * 2 * sizeof(int16_t) + cp / 8 * sizeof(sieve_rq_block_avx2) +
-           cp / 16 * sizeof(sieve_rq32_block_avx2) + cp * 3 * sizeof(int32_t);
+           cp / 16 * sizeof(sieve_rq32_block_avx2) + cp * 3 * sizeof(int32_t) + cp / 16 * sizeof(short_rq);
 }
 
 // The channel of lane i (0-7) of half h of a 16-channel block.
@@ -113,6 +121,23 @@ void sieve_dwconv_pack__avx2(const sieve_conv_params *p, void *packed) {
             lane_m_odd[16 * b + i] = v.multipliers[16 * b + lane_order(i | 1)];
         }
         sieve_rq32_avx2_fill(blocks32 + b, shifts, 16);
+        // The short-multiplier form: each lane's accumulators are its bias plus at most 128 * sum|w|.
+        short_rq *q = (short_rq *)v.shorts + b;
+        q->usable = 1;
+        for (int i = 0; i < 15; i++) q->unused[i] = 0;
+        for (int i = 0; i < 16; i++) {
+            const int32_t ch = 16 * b + lane_order(i);
+            int64_t bound = ch < p->out_c ? (p->bias[ch] < 0 ? -(int64_t)p->bias[ch] : p->bias[ch]) : 0;
+            for (int32_t t = 0; ch < p->out_c && t < taps; t++) {
+                const int8_t w8 = p->weights[(size_t)t * p->out_c + ch];
+                bound += 128 * (int64_t)(w8 < 0 ? -w8 : w8);
+            }
+            int32_t m = 0, s = 0;
+            q->usable &= sieve_rq_short_lane(v.multipliers[ch], v.shifts[ch], bound, &m, &s);
+            q->multiplier[i] = m;
+            q->shift[i] = s;
+            q->round[i] = s > 0 ? (int32_t)(1u << (s - 1)) : 0;
+        }
     }
 }
 
@@ -227,10 +252,18 @@ typedef struct {
 } lane_rq;
 
 // Requantised int16 (+ zero point, saturated) of one pixel's sums, channels 0-15 as 0-7 | 8-15:
-// vpackssdw of lanes 0-3 | 8-11 and 4-7 | 12-15 puts them in channel order.
-static inline __m256i lane_rq16(const lane_rq *q, __m256i a0, __m256i a1, __m256i zp16) {
-    const __m256i r0 = sieve_rq32_avx2(a0, q->m[0], q->m_odd[0], q->round[0], q->shift[0]);
-    const __m256i r1 = sieve_rq32_avx2(a1, q->m[1], q->m_odd[1], q->round[1], q->shift[1]);
+// vpackssdw of lanes 0-3 | 8-11 and 4-7 | 12-15 puts them in channel order. short_form: the
+// block's short multipliers are in m, with their round and shift (one vpmulld a half).
+static inline __attribute__((always_inline)) __m256i lane_rq16(const lane_rq *q, __m256i a0, __m256i a1, __m256i zp16,
+                                                               const int short_form) {
+    __m256i r0, r1;
+    if (short_form) {
+        r0 = _mm256_srav_epi32(_mm256_add_epi32(_mm256_mullo_epi32(a0, q->m[0]), q->round[0]), q->shift[0]);
+        r1 = _mm256_srav_epi32(_mm256_add_epi32(_mm256_mullo_epi32(a1, q->m[1]), q->round[1]), q->shift[1]);
+    } else {
+        r0 = sieve_rq32_avx2(a0, q->m[0], q->m_odd[0], q->round[0], q->shift[0]);
+        r1 = sieve_rq32_avx2(a1, q->m[1], q->m_odd[1], q->round[1], q->shift[1]);
+    }
     return _mm256_adds_epi16(_mm256_packs_epi32(r0, r1), zp16);
 }
 
@@ -246,12 +279,12 @@ static inline __m256i narrow_two(__m256i a, __m256i b, __m256i lo8, __m256i hi8)
 static inline __attribute__((always_inline)) void dw3x3_full(const int8_t *r0, const int8_t *r1, const int8_t *r2, int32_t c,
                                                             const int16_t *w, int32_t pair_stride, __m256i bias0, __m256i bias1,
                                                             const lane_rq *q, __m256i zp16, __m256i lo8, __m256i hi8, int8_t *out,
-                                                            const int pixels, const int stride) {
+                                                            const int pixels, const int stride, const int short_form) {
     __m256i acc[2 * PIXELS];
     dw3x3_pixels(r0, r1, r2, c, w, pair_stride, bias0, bias1, acc, pixels, stride);
     _Pragma("GCC unroll 8") for (int j = 0; j < pixels; j += 2) {
-        const __m256i a = lane_rq16(q, acc[2 * j], acc[2 * j + 1], zp16);
-        const __m256i b = j + 1 < pixels ? lane_rq16(q, acc[2 * j + 2], acc[2 * j + 3], zp16) : a;
+        const __m256i a = lane_rq16(q, acc[2 * j], acc[2 * j + 1], zp16, short_form);
+        const __m256i b = j + 1 < pixels ? lane_rq16(q, acc[2 * j + 2], acc[2 * j + 3], zp16, short_form) : a;
         const __m256i bytes = narrow_two(a, b, lo8, hi8);
         _mm_storeu_si128((__m128i *)(out + (size_t)j * c), _mm256_castsi256_si128(bytes));
         if (j + 1 < pixels) _mm_storeu_si128((__m128i *)(out + (size_t)(j + 1) * c), _mm256_extracti128_si256(bytes, 1));
@@ -293,13 +326,14 @@ void sieve_dwconv_s8__avx2(const sieve_conv_params *p, const void *packed, void 
             const __m256i bias0 = _mm256_loadu_si256((const __m256i *)(v.lane_bias + c0));
             const __m256i bias1 = _mm256_loadu_si256((const __m256i *)(v.lane_bias + c0 + 8));
             const sieve_rq32_block_avx2 *b32 = v.blocks32 + c0 / 16;
-            const int fast = b32->fast;
+            const short_rq *sq = v.shorts + c0 / 16;
+            const int short_form = sq->usable, fast = b32->fast || short_form;
             lane_rq q;
             for (int h = 0; h < 2; h++) {
-                q.m[h] = _mm256_loadu_si256((const __m256i *)(v.lane_m + c0 + 8 * h));
+                q.m[h] = _mm256_loadu_si256((const __m256i *)((short_form ? sq->multiplier : v.lane_m + c0) + 8 * h));
                 q.m_odd[h] = _mm256_loadu_si256((const __m256i *)(v.lane_m_odd + c0 + 8 * h));
-                q.round[h] = _mm256_load_si256((const __m256i *)(b32->round + 8 * h));
-                q.shift[h] = _mm256_load_si256((const __m256i *)(b32->shift + 8 * h));
+                q.round[h] = _mm256_loadu_si256((const __m256i *)((short_form ? sq->round : b32->round) + 8 * h));
+                q.shift[h] = _mm256_loadu_si256((const __m256i *)((short_form ? sq->shift : b32->shift) + 8 * h));
             }
             for (int32_t ox = 0; ox < p->out_w; ox += step) {
                 const int pixels = p->out_w - ox < step ? p->out_w - ox : step;
@@ -309,7 +343,11 @@ void sieve_dwconv_s8__avx2(const sieve_conv_params *p, const void *packed, void 
                 // The 3x3 tile's kernel rows 0-2 (taps 0, 3, 6: offsets 0, 1 and 6).
                 const int8_t *y0 = xp + offsets[0], *y1 = xp + offsets[1], *y2 = xp + offsets[6];
                 if (tile3 && fast && n == 16) {  // every tile of a 16-channel block, the row's last included
-#define DW3_FULL(px, st) dw3x3_full(y0, y1, y2, c, w, pair_stride, bias0, bias1, &q, zp16, lo8, hi8, out, px, st)
+#define DW3_FULL(px, st)                                                                                     \
+    do {                                                                                                     \
+        if (short_form) dw3x3_full(y0, y1, y2, c, w, pair_stride, bias0, bias1, &q, zp16, lo8, hi8, out, px, st, 1); \
+        else dw3x3_full(y0, y1, y2, c, w, pair_stride, bias0, bias1, &q, zp16, lo8, hi8, out, px, st, 0);        \
+    } while (0)
                     if (p->stride_w == 1) {
                         if (pixels == 4) DW3_FULL(4, 1); else if (pixels == 3) DW3_FULL(3, 1); else if (pixels == 2) DW3_FULL(2, 1); else DW3_FULL(1, 1);
                     } else {
@@ -327,8 +365,11 @@ void sieve_dwconv_s8__avx2(const sieve_conv_params *p, const void *packed, void 
                 else dw_pixels(xp, offsets, pixel_stride, w, v.pairs, pair_stride, bias0, bias1, acc, 1);
                 if (fast) {
                     for (int j = 0; j < pixels; j += 2) {
-                        const __m256i a = lane_rq16(&q, acc[2 * j], acc[2 * j + 1], zp16);
-                        const __m256i b = j + 1 < pixels ? lane_rq16(&q, acc[2 * j + 2], acc[2 * j + 3], zp16) : a;
+                        const __m256i a = short_form ? lane_rq16(&q, acc[2 * j], acc[2 * j + 1], zp16, 1)
+                                                     : lane_rq16(&q, acc[2 * j], acc[2 * j + 1], zp16, 0);
+                        const __m256i b = j + 1 >= pixels ? a
+                                          : short_form ? lane_rq16(&q, acc[2 * j + 2], acc[2 * j + 3], zp16, 1)
+                                                       : lane_rq16(&q, acc[2 * j + 2], acc[2 * j + 3], zp16, 0);
                         const __m256i bytes = narrow_two(a, b, lo8, hi8);
                         sieve_store_n_avx2(out + (size_t)j * c, _mm256_castsi256_si128(bytes), n);
                         if (j + 1 < pixels) sieve_store_n_avx2(out + (size_t)(j + 1) * c, _mm256_extracti128_si256(bytes, 1), n);
