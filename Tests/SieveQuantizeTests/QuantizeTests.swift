@@ -278,6 +278,7 @@ func quantizeAndCompare(_ builder: ONNXBuilder, h: Int, w: Int, c: Int = 1, meth
         #expect(shortMultiplierBits(weightSum: 500) == 13)    // 128 * 500 < 2^16
         #expect(shortMultiplierBits(weightSum: 9 * 127) == 12)  // never fewer than 12
         #expect(shortMultiplierBits(weightSum: 0) == 22)
+        #expect(shortMultiplierBits(weightSum: 144 * 40) == nil)  // a 1x1 conv over 144 channels keeps 31 bits
 
         var rng = SplitMix(seed: 11)
         let cout = 40, taps = 9

@@ -184,16 +184,20 @@ static void requant_new(int32_t out_c, int32_t k, int values, int mode, int32_t 
     }
 }
 
-// Depthwise multipliers as the quantiser rounds them (few significant bits, so the x86 kernels'
+// Multipliers as the quantiser rounds them for convs (few significant bits, so the x86 kernels'
 // short-multiplier form applies, sieve_rq_short_lane): for each channel, m is chosen near the
 // largest that keeps |bias| + 128 * sum|w| times m (plus the rounding term) below 2^31, at it, or
 // one past it (the kernels must then keep the 64-bit product), and M = m shifted up into
-// [2^30, 2^31). `at_edge`: every channel exactly at or one past the limit.
-static void shorten_multipliers(int32_t out_c, int32_t taps, const int8_t *weights, const int32_t *bias,
-                                int32_t *multipliers, const int32_t *shifts, int at_edge) {
+// [2^30, 2^31). `at_edge`: every channel exactly at or one past the limit. Weight i of channel c
+// is at weights[i * tap_stride + c * channel_stride] (depthwise: [k][out_c]; conv: [out_c][k]).
+static void shorten_multipliers(int32_t out_c, int32_t k, const int8_t *weights, size_t tap_stride, size_t channel_stride,
+                                const int32_t *bias, int32_t *multipliers, const int32_t *shifts, int at_edge) {
     for (int32_t c = 0; c < out_c; c++) {
         int64_t bound = bias[c] < 0 ? -(int64_t)bias[c] : bias[c];
-        for (int32_t t = 0; t < taps; t++) bound += 128 * (int64_t)(weights[(size_t)t * out_c + c] < 0 ? -weights[(size_t)t * out_c + c] : weights[(size_t)t * out_c + c]);
+        for (int32_t t = 0; t < k; t++) {
+            const int8_t w = weights[(size_t)t * tap_stride + (size_t)c * channel_stride];
+            bound += 128 * (int64_t)(w < 0 ? -w : w);
+        }
         int64_t m = ((int64_t)1 << 31) / (bound > 0 ? bound : 1);  // just past the limit, before rounding terms
         if (!at_edge) m = m >> uniform(0, 3);
         if (m >= ((int64_t)1 << 31)) m = ((int64_t)1 << 31) - 1;
@@ -403,7 +407,7 @@ static conv_case conv_case_new(int depthwise, long index) {
     }
     requant_new(p->out_c, k, c.values, shift_mode, c.bias, c.multipliers, c.shifts);
     c.requant = shifts_name(shift_mode);
-    if (depthwise && p->out_c == p->in_c && chance(40)) {
+    if ((depthwise ? p->out_c == p->in_c : p->groups == 1) && chance(40)) {
         const int at_edge = chance(50);
         if (at_edge && chance(50)) {
             // Accumulators at the bound: every input -128 and every weight of one sign.
@@ -411,7 +415,8 @@ static conv_case conv_case_new(int depthwise, long index) {
             for (size_t i = 0; i < in_size; i++) c.input.ptr[i] = (uint8_t)(int8_t)-128;
             for (size_t i = 0; i < w_size; i++) c.weights[i] = c.weights[i] == -128 ? 127 : (int8_t)(c.weights[i] < 0 ? -c.weights[i] : c.weights[i]);
         }
-        shorten_multipliers(p->out_c, k, c.weights, c.bias, c.multipliers, c.shifts, at_edge);
+        if (depthwise) shorten_multipliers(p->out_c, k, c.weights, (size_t)p->out_c, 1, c.bias, c.multipliers, c.shifts, at_edge);
+        else shorten_multipliers(p->out_c, k, c.weights, 1, (size_t)k, c.bias, c.multipliers, c.shifts, at_edge);
         c.requant = at_edge ? "short multipliers, at the limit" : "short multipliers";
     }
     p->input = (const int8_t *)c.input.ptr;

@@ -243,7 +243,7 @@ extension BlobBuilder {
         case .conv(let p):
             return try quantizeChannels(name: name, weights: p.weights, bias: p.bias, cout: p.cout,
                                         perChannel: p.cinPerGroup * p.kh * p.kw, inQ: inQ, outQ: outQ,
-                                        shortMultipliers: isDepthwise(p, input: layer.inputs[0]))
+                                        shortMultipliers: true)
         case .fullyConnected(let p):
             return try quantizeChannels(name: name, weights: p.weights, bias: p.bias, cout: p.cout, perChannel: p.k, inQ: inQ, outQ: outQ)
         default:

@@ -20,17 +20,21 @@ func fixedPointMultiplier(_ m: Double, significantBits: Int = 31) -> (multiplier
     return (Int32(multiplier), Int32(shift))
 }
 
-/// Significant bits for the multiplier of a depthwise channel whose quantised weights' magnitudes
-/// sum to `weightSum`: as many as leave `128 * weightSum * M'` below 2^29, with M' the multiplier
-/// without its trailing zero bits, and at least 12. Every accumulator of the channel is its bias plus
-/// at most `128 * weightSum` in magnitude, so the kernels can requantise it with a 32-bit multiply
-/// (docs/KERNELS.md, "Requantisation"), with room for a bias up to three times that; the channel's
-/// scale moves by at most 2^-12 of itself, a thirtieth of an output step at the extremes.
-func shortMultiplierBits(weightSum: Int) -> Int {
+/// Significant bits for the multiplier of a conv channel whose quantised weights' magnitudes sum to
+/// `weightSum`: as many as leave `128 * weightSum * M'` below 2^29, with M' the multiplier without
+/// its trailing zero bits, and at least 12; nil (keep all 31) where that would take fewer than 11.
+/// Every accumulator of the channel is its bias plus at most `128 * weightSum` in magnitude, so the
+/// x86 kernels can requantise it with one 32-bit multiply instead of a 64-bit product
+/// (docs/KERNELS.md, "Requantisation"), with room for a bias up to three times that (twice at 11).
+/// The channel's scale moves by at most 2^-12 of itself, a thirtieth of an output step at the
+/// extremes. Every 3x3 depthwise channel qualifies (9 * 127 * 128 < 2^18), and the 1x1 convs with
+/// few input channels that spend as long requantising as multiplying.
+func shortMultiplierBits(weightSum: Int) -> Int? {
     let bound = 128 * max(weightSum, 1)
     var log2Ceil = 0
     while (1 << log2Ceil) < bound { log2Ceil += 1 }
-    return min(31, max(12, 29 - log2Ceil))
+    let bits = 29 - log2Ceil
+    return bits < 11 ? nil : min(31, max(12, bits))
 }
 
 /// DATA section contents: every array starts at a multiple of 64 and is zero-padded to the next.
@@ -147,14 +151,14 @@ struct BlobBuilder {
         var r: OpRecord
         switch layer.kind {
         case .conv(let p):
-            let depthwise = isDepthwise(p, input: layer.inputs[0])
+            let depthwise = p.groups > 1 && p.groups == inS.c && p.cinPerGroup == 1
             r = OpRecord(kind: depthwise ? .depthwiseConv : .conv)
             r.kernelH = UInt32(p.kh); r.kernelW = UInt32(p.kw); r.strideH = UInt32(p.strideH); r.strideW = UInt32(p.strideW)
             r.padTop = UInt32(p.padTop); r.padLeft = UInt32(p.padLeft); r.padBottom = UInt32(p.padBottom); r.padRight = UInt32(p.padRight)
             r.groups = UInt32(p.groups)
             let perChannel = p.cinPerGroup * p.kh * p.kw
             let q = try quantizeChannels(name: name, weights: p.weights, bias: p.bias, cout: p.cout, perChannel: perChannel,
-                                         inQ: inQ, outQ: outQ, shortMultipliers: depthwise)
+                                         inQ: inQ, outQ: outQ, shortMultipliers: true)
             // ONNX [cout][cin/g][kh][kw] -> CONV [cout][kh][kw][cin/g], DEPTHWISE [kh][kw][cout].
             var packed = [Int8](repeating: 0, count: q.weights.count)
             for oc in 0..<p.cout {
@@ -247,12 +251,8 @@ struct BlobBuilder {
 
     /// Per-output-channel symmetric weights in [-weightMax, weightMax], int32 bias with the input zero point
     /// folded in, and the requantisation multiplier of each channel.
-    /// Whether conv `p` reading value `input` is a DEPTHWISE_CONV in the blob.
-    func isDepthwise(_ p: ConvParams, input: Int) -> Bool {
-        p.groups > 1 && p.groups == graph.values[input].shape.c && p.cinPerGroup == 1
-    }
-
-    /// `shortMultipliers` (depthwise convs): multipliers rounded to `shortMultiplierBits` bits.
+    /// `shortMultipliers` (convs, not fully connected layers): multipliers rounded to
+    /// `shortMultiplierBits` bits where it allows.
     func quantizeChannels(name: String, weights: [Float], bias: [Float], cout: Int, perChannel: Int,
                           inQ: QParams, outQ: QParams, shortMultipliers: Bool = false) throws(QuantizeError) -> QuantizedChannels {
         var out = QuantizedChannels(weights: [Int8](repeating: 0, count: weights.count), bias: [], multipliers: [], shifts: [])
@@ -279,7 +279,7 @@ struct BlobBuilder {
             }
             out.bias.append(Int32(folded))
             let m = sIn * sW / sOut
-            let bits = shortMultipliers ? shortMultiplierBits(weightSum: sumAbs) : 31
+            let bits = shortMultipliers ? shortMultiplierBits(weightSum: sumAbs) ?? 31 : 31
             guard let fp = fixedPointMultiplier(m, significantBits: bits) else {
                 throw .quantization(layer: name, reason: "channel \(oc): requantisation multiplier \(m) is 2^30 or more (output scale \(sOut) is far too small)")
             }

@@ -18,20 +18,42 @@ SIEVE_TARGET_BEGIN("avx512f,avx512bw,avx512vl,avx512vnni")
 
 static inline int32_t conv_k(const sieve_conv_params *p) { return sieve_conv_k4(p); }
 
-// The K4 layout, then one sieve_rq_block_avx512 per 16 output channels.
+// The K4 layout, then one sieve_rq_block_avx512 and one sieve_rq_short_avx512 per 16 output channels.
 size_t sieve_conv_packed_size__avx512vnni(const sieve_conv_params *p) {
-    return sieve_pack_k4_size(p->out_c, conv_k(p)) + (size_t)sieve_round_up(p->out_c, 16) / 16 * sizeof(sieve_rq_block_avx512);
+    return sieve_pack_k4_size(p->out_c, conv_k(p)) +
+           (size_t)sieve_round_up(p->out_c, 16) / 16 * (sizeof(sieve_rq_block_avx512) + sizeof(sieve_rq_short_avx512));
 }
 
 static sieve_rq_block_avx512 *rq_blocks(const void *packed, const sieve_conv_params *p) {
     return (sieve_rq_block_avx512 *)((uint8_t *)packed + sieve_pack_k4_size(p->out_c, conv_k(p)));
 }
 
+static sieve_rq_short_avx512 *rq_shorts(const void *packed, const sieve_conv_params *p) {
+    return (sieve_rq_short_avx512 *)(rq_blocks(packed, p) + sieve_round_up(p->out_c, 16) / 16);
+}
+
 void sieve_conv_pack__avx512vnni(const sieve_conv_params *p, void *packed) {
     sieve_pack_conv_k4(p, 128, 1, packed);
     const sieve_k4_view v = sieve_k4(packed, p->out_c, conv_k(p));
     sieve_rq_block_avx512 *blocks = rq_blocks(packed, p);
-    for (int32_t b = 0; b < v.ocp / 16; b++) sieve_rq_block_fill(blocks + b, v.multipliers + 16 * b, v.shifts + 16 * b, p->output_zero_point);
+    sieve_rq_short_avx512 *shorts = rq_shorts(packed, p);
+    const size_t k = (size_t)p->kernel_h * p->kernel_w * p->in_c;  // weights per output channel, scalar order
+    for (int32_t b = 0; b < v.ocp / 16; b++) {
+        sieve_rq_block_fill(blocks + b, v.multipliers + 16 * b, v.shifts + 16 * b, p->output_zero_point);
+        // The short-multiplier form: a channel's accumulators are its bias plus at most 128 * sum|w|.
+        int64_t bounds[16];
+        for (int32_t i = 0; i < 16; i++) {
+            const int32_t c = 16 * b + i;
+            bounds[i] = 0;
+            if (c >= p->out_c) continue;
+            bounds[i] = p->bias[c] < 0 ? -(int64_t)p->bias[c] : p->bias[c];
+            for (size_t j = 0; j < k; j++) {
+                const int8_t w = p->weights[(size_t)c * k + j];
+                bounds[i] += 128 * (int64_t)(w < 0 ? -w : w);
+            }
+        }
+        sieve_rq_short_fill(shorts + b, v.multipliers + 16 * b, v.shifts + 16 * b, bounds);
+    }
 }
 
 size_t sieve_conv_scratch_size__avx512vnni(const sieve_conv_params *p) {
@@ -39,18 +61,46 @@ size_t sieve_conv_scratch_size__avx512vnni(const sieve_conv_params *p) {
 }
 
 
-// One pixel's one or two 16-channel blocks requantised to int32 (zero point added), by the 32-bit form
-// with its constants in registers (high) or by each block's own form.
-static inline void pixel_rq(const __m512i acc[2], const int high, const sieve_rq_high_regs c[2], const int32_t *multipliers,
+// How a tile requantises: each block's own form, the 32-bit form with its constants in registers
+// (every block's shifts high), or the short-multiplier form (every block's multipliers short).
+enum { RQ_OWN, RQ_HIGH, RQ_SHORT };
+
+// A tile's form, and its constants in registers (read before any store: an int8 store may alias
+// them as far as the compiler knows).
+static inline int tile_form(const int32_t *multipliers, const sieve_rq_block_avx512 *shifts, const sieve_rq_short_avx512 *shorts,
+                            const int blocks, sieve_rq_high_regs c[2]) {
+    int high = 1, short_form = 1;
+    for (int b = 0; b < blocks; b++) high &= shifts[b].high_shift[0] != 0, short_form &= shorts[b].shift[0] != 0;
+    for (int b = 0; b < blocks; b++) {
+        if (short_form) {
+            c[b].multiplier = _mm512_load_si512(shorts[b].multiplier);
+            c[b].round = _mm512_load_si512(shorts[b].round);
+            c[b].shift = _mm512_load_si512(shorts[b].shift);
+        } else if (high) {
+            c[b] = sieve_rq_high_load(multipliers + 16 * b, shifts + b);
+        }
+    }
+    return short_form ? RQ_SHORT : high ? RQ_HIGH : RQ_OWN;
+}
+
+// One pixel's one or two 16-channel blocks requantised to int32: the zero point added, except in
+// the short form, whose narrowing adds it (sieve_narrow64_zp_avx512).
+static inline void pixel_rq(const __m512i acc[2], const int form, const sieve_rq_high_regs c[2], const int32_t *multipliers,
                             const sieve_rq_block_avx512 *shifts, __m512i zero_point, __m512i r[2], const int blocks) {
     for (int b = 0; b < blocks; b++)
-        r[b] = high ? sieve_rq_high_avx512(acc[b], &c[b]) : sieve_rq_block_wide_avx512(acc[b], multipliers + 16 * b, shifts + b, zero_point);
+        r[b] = form == RQ_SHORT  ? sieve_rq_short_apply_avx512(acc[b], c[b].multiplier, c[b].round, c[b].shift)
+               : form == RQ_HIGH ? sieve_rq_high_avx512(acc[b], &c[b])
+                                 : sieve_rq_block_wide_avx512(acc[b], multipliers + 16 * b, shifts + b, zero_point);
+}
+
+static inline __m512i narrow64(const int form, __m512i a, __m512i b, __m512i c, __m512i d, __m512i zp16) {
+    return form == RQ_SHORT ? sieve_narrow64_zp_avx512(a, b, c, d, zp16) : sieve_narrow64_avx512(a, b, c, d);
 }
 
 static inline __attribute__((always_inline)) void conv_tile(
     const sieve_conv_walk *t, int32_t block_stride, const uint8_t *x, const int8_t *w, const int32_t *bias, const int32_t *multipliers,
-    const sieve_rq_block_avx512 *shifts, int8_t *out, int32_t out_stride, __mmask16 last_mask, const __m512i zp_lo_hi[3],
-    const int pixels, const int blocks) {
+    const sieve_rq_block_avx512 *shifts, const sieve_rq_short_avx512 *shorts, int8_t *out, int32_t out_stride, __mmask16 last_mask,
+    const __m512i zp_lo_hi[4], const int pixels, const int blocks) {
     __m512i acc[MAX_TILE_PIXELS][2];
     for (int b = 0; b < blocks; b++) {
         const __m512i initial = _mm512_loadu_si512(bias + 16 * b);
@@ -76,18 +126,16 @@ static inline __attribute__((always_inline)) void conv_tile(
         // Two pixels' 32 channels narrowed together to [pixel 0: channels 0-31 | pixel 1: 0-31], the
         // clamp on bytes (act_min/act_max lie in int8, so saturating first is exact).
         const __mmask32 mask = 0xFFFFu | (__mmask32)last_mask << 16;
-        // The 32-bit form's constants stay in registers across the tile's pixels (read before any
-        // store: an int8 store may alias them as far as the compiler knows).
-        const int high = shifts[0].high_shift[0] != 0 && shifts[1].high_shift[0] != 0;
+        // The constants stay in registers across the tile's pixels.
         sieve_rq_high_regs c[2];
-        if (high) c[0] = sieve_rq_high_load(multipliers, shifts), c[1] = sieve_rq_high_load(multipliers + 16, shifts + 1);
+        const int form = tile_form(multipliers, shifts, shorts, 2, c);
         _Pragma("GCC unroll 8") for (int j = 0; j < pixels; j += 2) {
             const int pair = j + 1 < pixels;  // an odd last pixel packs with itself; its copy is not stored
             __m512i r[4];
-            pixel_rq(acc[j], high, c, multipliers, shifts, zp_lo_hi[0], r, 2);
-            if (pair) pixel_rq(acc[j + 1], high, c, multipliers, shifts, zp_lo_hi[0], r + 2, 2);
+            pixel_rq(acc[j], form, c, multipliers, shifts, zp_lo_hi[0], r, 2);
+            if (pair) pixel_rq(acc[j + 1], form, c, multipliers, shifts, zp_lo_hi[0], r + 2, 2);
             else r[2] = r[0], r[3] = r[1];
-            __m512i bytes = sieve_narrow64_avx512(r[0], r[1], r[2], r[3]);
+            __m512i bytes = narrow64(form, r[0], r[1], r[2], r[3], zp_lo_hi[3]);
             bytes = _mm512_min_epi8(_mm512_max_epi8(bytes, zp_lo_hi[1]), zp_lo_hi[2]);
             int8_t *at = out + (size_t)j * out_stride;
             sieve_store32_avx512(at, mask, _mm512_castsi512_si256(bytes));
@@ -97,16 +145,15 @@ static inline __attribute__((always_inline)) void conv_tile(
     }
     // One block: four pixels' 16 channels narrowed together (a vpmovdb per pixel is two shuffle
     // uops), the constants in registers as above; a last group of 1-3 pixels repeats its first.
-    const int high = shifts[0].high_shift[0] != 0;
     sieve_rq_high_regs c[2];
-    if (high) c[0] = sieve_rq_high_load(multipliers, shifts);
+    const int form = tile_form(multipliers, shifts, shorts, 1, c);
     _Pragma("GCC unroll 8") for (int j = 0; j < pixels; j += 4) {
         __m512i r[4];
         _Pragma("GCC unroll 4") for (int n = 0; n < 4; n++) {
-            if (j + n < pixels) pixel_rq(acc[j + n], high, c, multipliers, shifts, zp_lo_hi[0], r + n, 1);
+            if (j + n < pixels) pixel_rq(acc[j + n], form, c, multipliers, shifts, zp_lo_hi[0], r + n, 1);
             else r[n] = r[0];
         }
-        const __m512i bytes = _mm512_min_epi8(_mm512_max_epi8(sieve_narrow64_avx512(r[0], r[1], r[2], r[3]), zp_lo_hi[1]), zp_lo_hi[2]);
+        const __m512i bytes = _mm512_min_epi8(_mm512_max_epi8(narrow64(form, r[0], r[1], r[2], r[3], zp_lo_hi[3]), zp_lo_hi[1]), zp_lo_hi[2]);
         int8_t *at = out + (size_t)j * out_stride;
         sieve_store16_avx512(at, last_mask, _mm512_castsi512_si128(bytes));
         if (j + 1 < pixels) sieve_store16_avx512(at + out_stride, last_mask, _mm512_extracti32x4_epi32(bytes, 1));
@@ -117,13 +164,13 @@ static inline __attribute__((always_inline)) void conv_tile(
 
 #define TILE_CASE(n)                                                                                         \
     case n:                                                                                                  \
-        if (blocks == 2) conv_tile(t, block_stride, x, w, bias, m, s, out, out_stride, last_mask, zp_lo_hi, n, 2);         \
-        else conv_tile(t, block_stride, x, w, bias, m, s, out, out_stride, last_mask, zp_lo_hi, n, 1);                     \
+        if (blocks == 2) conv_tile(t, block_stride, x, w, bias, m, s, sh, out, out_stride, last_mask, zp_lo_hi, n, 2);     \
+        else conv_tile(t, block_stride, x, w, bias, m, s, sh, out, out_stride, last_mask, zp_lo_hi, n, 1);                 \
         break;
 
 static void conv_tile_any(const sieve_conv_walk *t, int32_t block_stride, const uint8_t *x, const int8_t *w, const int32_t *bias, const int32_t *m,
-                          const sieve_rq_block_avx512 *s, int8_t *out, int32_t out_stride, __mmask16 last_mask, const __m512i zp_lo_hi[3],
-                          int pixels, int blocks) {
+                          const sieve_rq_block_avx512 *s, const sieve_rq_short_avx512 *sh, int8_t *out, int32_t out_stride,
+                          __mmask16 last_mask, const __m512i zp_lo_hi[4], int pixels, int blocks) {
     switch (pixels) {
         TILE_CASE(1) TILE_CASE(2) TILE_CASE(3) TILE_CASE(4) TILE_CASE(5) TILE_CASE(6)
         TILE_CASE(7) TILE_CASE(8)
@@ -137,9 +184,9 @@ void sieve_conv_s8__avx512vnni(const sieve_conv_params *p, const void *packed, v
     const uint8_t *staged = (const uint8_t *)scratch;
     const sieve_conv_walk t = sieve_conv_stage(p, 128, (uint8_t *)scratch);
     const int32_t block_stride = v.k4 * 16;
-    // The output zero point, and the clamp as bytes.
-    const __m512i zp_lo_hi[3] = {_mm512_set1_epi32(p->output_zero_point), _mm512_set1_epi8((char)p->act_min),
-                                 _mm512_set1_epi8((char)p->act_max)};
+    // The output zero point, the clamp as bytes, and the zero point as int16 (the short form's).
+    const __m512i zp_lo_hi[4] = {_mm512_set1_epi32(p->output_zero_point), _mm512_set1_epi8((char)p->act_min),
+                                 _mm512_set1_epi8((char)p->act_max), _mm512_set1_epi16((short)p->output_zero_point)};
     const int32_t oc_blocks = v.ocp / 16;
     // Near-equal pixel tiles: 14 columns run as 7 + 7, not 8 + 6.
     const int32_t tiles = (p->out_w + MAX_TILE_PIXELS - 1) / MAX_TILE_PIXELS;
@@ -160,7 +207,7 @@ void sieve_conv_s8__avx512vnni(const sieve_conv_params *p, const void *packed, v
             for (int32_t tile = 0; tile < tiles; tile++) {
                 const int32_t pixels = p->out_w / tiles + (tile < p->out_w % tiles ? 1 : 0);
                 conv_tile_any(&t, block_stride, x_row + (size_t)ox * t.pixel_stride, v.weights + (size_t)ob * block_stride, v.bias + 16 * ob,
-                              v.multipliers + 16 * ob, rq_blocks(packed, p) + ob, out_row + (size_t)ox * p->out_c + 16 * ob, p->out_c,
+                              v.multipliers + 16 * ob, rq_blocks(packed, p) + ob, rq_shorts(packed, p) + ob, out_row + (size_t)ox * p->out_c + 16 * ob, p->out_c,
                               last_mask, zp_lo_hi, pixels, blocks);
                 ox += pixels;
             }
