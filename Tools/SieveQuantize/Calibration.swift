@@ -124,8 +124,17 @@ struct Calibrator {
     let percentile: Double
     let progress: Progress?
 
-    /// Values whose range is calibrated: every layer output except the pools', which keep their input's quantisation.
-    var calibrated: [Int] { graph.layers.filter { !$0.kind.keepsInputQuantisation }.map { $0.output } }
+    /// Values whose range is calibrated: every layer output except those whose quantisation follows
+    /// from elsewhere (pools keep their input's, a CONCAT covers its inputs', some tables have a
+    /// fixed one: `activationParams`), which would only cost passes over their values.
+    var calibrated: [Int] {
+        graph.layers.filter { layer in
+            if layer.kind.keepsInputQuantisation { return false }
+            if case .concat = layer.kind { return false }
+            if case .lut(let f) = layer.kind, f.fixedQParams != nil { return false }
+            return true
+        }.map { $0.output }
+    }
 
     func ranges() -> [Int: (min: Double, max: Double)] { rangesAndMeans().ranges }
 
