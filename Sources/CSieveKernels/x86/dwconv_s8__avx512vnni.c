@@ -33,7 +33,7 @@ SIEVE_TARGET_BEGIN("avx512f,avx512bw,avx512vl,avx512vnni")
 //   int32 bias[blocks][4][16]                           bias - 128 * sum of the channel's weights
 //   int32 multipliers[blocks][4][16]
 //   sieve_rq_block_avx512 requant[blocks][4]
-//   sieve_rq_short_avx512 short_rq[blocks][4]          3x3 slices: the short-multiplier form, where it holds
+//   sieve_rq_short_avx512 short_rq[blocks][4]          the short-multiplier form, where it holds
 //   int8  lower[blocks][3][4][16][4]   3x3 stride_h 1: the weights one kernel row down (0, w0, w1, w2);
 //                                      3x3 stride_h 2: two kernel rows down (0, 0, w0, w1), then
 //   int8  lower_next[blocks][3][4][16][4]  3x3 stride_h 2: (w2, 0, 0, 0), for the next staged group
@@ -242,9 +242,10 @@ static void stage_quads(const sieve_conv_params *p, int32_t oy, int32_t c0, __mm
 // requantisation constants' loads and give the out-of-order core two independent chains.
 static inline __attribute__((always_inline)) void quad_pixels(const __m512i *quads, int32_t span_w,
                                                               const int8_t *weights, const int32_t *bias, const int32_t *multipliers,
-                                                              const sieve_rq_block_avx512 *requant, int8_t *out, size_t out_step,
-                                                              size_t step, const __mmask64 masks[2], const int32_t groups, const int32_t kw,
-                                                              const __m512i out_zp, const __m512i lo, const __m512i hi, const int pixels) {
+                                                              const sieve_rq_block_avx512 *requant, const sieve_rq_short_avx512 *shorts,
+                                                              int8_t *out, size_t out_step, size_t step, const __mmask64 masks[2],
+                                                              const int32_t groups, const int32_t kw, const __m512i out_zp, const __m512i zp16,
+                                                              const __m512i lo, const __m512i hi, const int pixels, const int short_form) {
     // Every loop over pixels and accumulators unrolls, so acc stays in registers (clang otherwise
     // keeps it on the stack, a store and a load per vpdpbusd).
     __m512i acc[2][4];
@@ -265,8 +266,15 @@ static inline __attribute__((always_inline)) void quad_pixels(const __m512i *qua
     }
     _Pragma("GCC unroll 2") for (int n = 0; n < pixels; n++) {
         __m512i r[4];
-        _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) r[j] = sieve_rq_block_wide_avx512(acc[n][j], multipliers + 16 * j, requant + j, out_zp);
-        const __m512i bytes = _mm512_packs_epi16(_mm512_packs_epi32(r[0], r[1]), _mm512_packs_epi32(r[2], r[3]));
+        _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) {
+            r[j] = short_form ? sieve_rq_short_apply_avx512(acc[n][j], _mm512_load_si512(shorts[j].multiplier),
+                                                            _mm512_load_si512(shorts[j].round), _mm512_load_si512(shorts[j].shift))
+                              : sieve_rq_block_wide_avx512(acc[n][j], multipliers + 16 * j, requant + j, out_zp);
+        }
+        __m512i ab = _mm512_packs_epi32(r[0], r[1]), cd = _mm512_packs_epi32(r[2], r[3]);
+        // The short form's zero point goes on the int16 halves (sieve_narrow64_zp_avx512 argues why).
+        if (short_form) ab = _mm512_adds_epi16(ab, zp16), cd = _mm512_adds_epi16(cd, zp16);
+        const __m512i bytes = _mm512_packs_epi16(ab, cd);
         sieve_store64_avx512(out + (size_t)n * out_step, masks[n], _mm512_min_epi8(_mm512_max_epi8(bytes, lo), hi));
     }
 }
@@ -275,25 +283,31 @@ static inline __attribute__((always_inline)) void quad_pixels(const __m512i *qua
 // so the tap loops unroll.
 static inline __attribute__((always_inline)) void quad_row(const sieve_conv_params *p, const __m512i *quads, int32_t span_w,
                                                            const int8_t *weights, const int32_t *bias, const int32_t *multipliers,
-                                                           const sieve_rq_block_avx512 *requant, int8_t *out, __mmask64 mask,
-                                                           const int32_t groups, const int32_t kw) {
+                                                           const sieve_rq_block_avx512 *requant, const sieve_rq_short_avx512 *shorts,
+                                                           int8_t *out, __mmask64 mask, const int32_t groups, const int32_t kw) {
     // A step of two blocks covers 2 * pixels outputs; the last block's mask keeps only real ones.
     // Quad columns (step) and output bytes (out_step) from one block's pixels to the next's.
     const int32_t pixels = block_pixels(p), c = p->out_c, out_w = p->out_w;
     const size_t step = (size_t)pixels * p->stride_w, out_step = (size_t)pixels * c;
-    const __m512i out_zp = _mm512_set1_epi32(p->output_zero_point);
+    const __m512i out_zp = _mm512_set1_epi32(p->output_zero_point), zp16 = _mm512_set1_epi16((short)p->output_zero_point);
     const __m512i lo = _mm512_set1_epi8((char)p->act_min), hi = _mm512_set1_epi8((char)p->act_max);
+    // The short form when all four accumulators' blocks have it.
+    const int short_form = shorts[0].shift[0] != 0 && shorts[1].shift[0] != 0 && shorts[2].shift[0] != 0 && shorts[3].shift[0] != 0;
     int32_t ox = 0;
     for (; ox + 2 * pixels <= out_w; ox += 2 * pixels, quads += 2 * step * 4) {
         const __mmask64 masks[2] = {mask, mask};
-        quad_pixels(quads, span_w, weights, bias, multipliers, requant, out + (size_t)ox * c, out_step,
-                    step, masks, groups, kw, out_zp, lo, hi, 2);
+        if (short_form)
+            quad_pixels(quads, span_w, weights, bias, multipliers, requant, shorts, out + (size_t)ox * c, out_step, step, masks, groups, kw,
+                        out_zp, zp16, lo, hi, 2, 1);
+        else
+            quad_pixels(quads, span_w, weights, bias, multipliers, requant, shorts, out + (size_t)ox * c, out_step, step, masks, groups, kw,
+                        out_zp, zp16, lo, hi, 2, 0);
     }
     for (; ox < out_w; ox += pixels, quads += step * 4) {
         const int32_t left = out_w - ox < pixels ? out_w - ox : pixels;
         const __mmask64 masks[2] = {mask & bits_below(left * c), 0};
-        quad_pixels(quads, span_w, weights, bias, multipliers, requant, out + (size_t)ox * c, out_step,
-                    step, masks, groups, kw, out_zp, lo, hi, 1);
+        quad_pixels(quads, span_w, weights, bias, multipliers, requant, shorts, out + (size_t)ox * c, out_step, step, masks, groups, kw,
+                    out_zp, zp16, lo, hi, 1, short_form);
     }
 }
 
@@ -491,21 +505,22 @@ void sieve_dwconv_s8__avx512vnni(const sieve_conv_params *p, const void *packed,
         const int8_t *weights = v.weights + (size_t)b * v.groups * kw * 256;
         const int32_t *bias = v.bias + (size_t)b * 64, *multipliers = v.multipliers + (size_t)b * 64;
         const sieve_rq_block_avx512 *requant = v.requant + (size_t)b * 4;
+        const sieve_rq_short_avx512 *shorts = v.short_rq + (size_t)b * 4;
         if (row_pairs(p)) {
             const int8_t *lower = v.lower + (size_t)b * 3 * 256;
             for (int32_t oy = 0; oy < p->out_h; oy += 2) {
                 stage_quads(p, oy, c0, mask, 1, span_w, 4, 4, quads);
                 int8_t *out = p->output + (size_t)oy * p->out_w * c + c0;
-                quad_row(p, quads, span_w, weights, bias, multipliers, requant, out, mask, 1, 3);
-                if (oy + 1 < p->out_h) quad_row(p, quads, span_w, lower, bias, multipliers, requant, out + (size_t)p->out_w * c, mask, 1, 3);
+                quad_row(p, quads, span_w, weights, bias, multipliers, requant, shorts, out, mask, 1, 3);
+                if (oy + 1 < p->out_h) quad_row(p, quads, span_w, lower, bias, multipliers, requant, shorts, out + (size_t)p->out_w * c, mask, 1, 3);
             }
             continue;
         }
         for (int32_t oy = 0; oy < p->out_h; oy++) {
             stage_quads(p, oy, c0, mask, v.groups, span_w, p->kernel_h, 4, quads);
             int8_t *out = p->output + (size_t)oy * p->out_w * c + c0;
-            if (is_3x3) quad_row(p, quads, span_w, weights, bias, multipliers, requant, out, mask, 1, 3);
-            else quad_row(p, quads, span_w, weights, bias, multipliers, requant, out, mask, v.groups, kw);
+            if (is_3x3) quad_row(p, quads, span_w, weights, bias, multipliers, requant, shorts, out, mask, 1, 3);
+            else quad_row(p, quads, span_w, weights, bias, multipliers, requant, shorts, out, mask, v.groups, kw);
         }
     }
 }
