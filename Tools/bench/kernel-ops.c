@@ -8,8 +8,9 @@
 //
 //   cc -O3 -fno-strict-aliasing -std=gnu11 -ISources/CSieveKernels/include -o kernel-ops Tools/bench/kernel-ops.c
 //      Sources/CSieveKernels/*.c Sources/CSieveKernels/x86/*.c Sources/CSieveKernels/arm/*.c -lm -lpthread
-//   ./kernel-ops [PATH [RUNS [COLD [SET]]]]    PATH avx2 by default; COLD 1 evicts the caches before
-//   each call; SET vgg (the default), dw, pw or resnet
+//   ./kernel-ops [PATH [RUNS [COLD [SET [short]]]]]    PATH avx2 by default; COLD 1 evicts the caches
+//   before each call; SET vgg (the default), dw, pw or resnet; short: conv multipliers rounded as
+//   the quantiser rounds them (the kernels' short-multiplier form)
 #define _GNU_SOURCE
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +33,27 @@ static int8_t *random_bytes(size_t n, int lo, int hi) {
     int8_t *p = buffer(n);
     for (size_t i = 0; i < n; i++) p[i] = (int8_t)(lo + rand() % (hi - lo + 1));
     return p;
+}
+
+// SHORT: multipliers rounded as the quantiser rounds real conv layers' (shortMultiplierBits in
+// Tools/SieveQuantize/BlobBuilder.swift), so the kernels take the short-multiplier form where it holds.
+static int short_multipliers;
+
+static void shorten(const sieve_conv_params *p, int depthwise, int32_t *multipliers) {
+    const size_t k = (size_t)p->kernel_h * p->kernel_w * (depthwise ? 1 : (size_t)p->in_c);
+    for (int32_t c = 0; c < p->out_c; c++) {
+        int64_t sum = 0;
+        for (size_t t = 0; t < k; t++) {
+            const int8_t w = depthwise ? p->weights[t * (size_t)p->out_c + (size_t)c] : p->weights[(size_t)c * k + t];
+            sum += w < 0 ? -w : w;
+        }
+        int32_t log2_ceil = 0;
+        while (((int64_t)1 << log2_ceil) < 128 * (sum > 0 ? sum : 1)) log2_ceil++;
+        int32_t bits = 29 - log2_ceil;
+        if (bits < 11) continue;
+        bits = bits < 12 ? 12 : bits > 31 ? 31 : bits;
+        multipliers[c] = (int32_t)(((uint32_t)multipliers[c] >> (31 - bits)) << (31 - bits));
+    }
 }
 
 static void requant(int32_t n, const int32_t **bias, const int32_t **multipliers, const int32_t **shifts) {
@@ -88,6 +110,7 @@ static void op_setup(op *o, int32_t isa) {
     p->input = random_bytes((size_t)o->in_hw * o->in_hw * o->in_c, -128, 127);
     p->weights = random_bytes(k * o->out_c, -127, 127);
     requant(p->out_c, &p->bias, &p->multipliers, &p->shifts);
+    if (short_multipliers) shorten(p, o->depthwise, (int32_t *)p->multipliers);
     p->output = buffer((size_t)out_hw * out_hw * o->out_c);
     p->input_zero_point = -5;
     p->output_zero_point = 3;
@@ -136,6 +159,7 @@ int main(int argc, char **argv) {
         {"3x3 7x7 512->512", 7, 512, 512, 3, 1, 0, 3},
     };
     const char *set = argc > 4 ? argv[4] : "vgg";
+    short_multipliers = argc > 5 && strcmp(argv[5], "short") == 0;
     op *ops = strcmp(set, "dw") == 0 ? dw : strcmp(set, "pw") == 0 ? pw : strcmp(set, "resnet") == 0 ? resnet : strcmp(set, "vgg") == 0 ? vgg : 0;
     if (!ops) { fprintf(stderr, "kernel-ops: SET must be vgg, dw, pw or resnet\n"); return 2; }
     const int n = ops == dw ? (int)(sizeof dw / sizeof dw[0]) : ops == pw ? (int)(sizeof pw / sizeof pw[0])
