@@ -172,23 +172,14 @@ size_t sieve_dwconv_scratch_size__avx512vnni(const sieve_conv_params *p) {
     return (size_t)(p->kernel_h + 3) / 4 * (size_t)sieve_conv_span_w(p) * 256;
 }
 
-// One staged column: the four rows' bytes of the block at input column x, loaded under `valid`
-// (merged into the padding at the edges, where `valid` leaves out the pixels outside the input; the
-// masked loads read only those bytes, so nothing faults past a row), then interleaved into quads.
-// In the contiguous layout each row's dwords are transposed 4x4 first (dword 4L + j takes
-// channels 16j + 4L...16j + 4L + 3), so the unpacks leave channels 16j... in accumulator j, and
-// only the block's `slices` accumulators' quads are stored.
-static inline __attribute__((always_inline)) void stage_column(const int8_t *const rows[4], intptr_t offset, __mmask64 valid,
-                                                               __m512i pad, __m512i *q, const int edge, const int transpose,
-                                                               const int32_t slices) {
+// Four rows' bytes of the block at one input column, flipped to u8 and interleaved into quads. In
+// the contiguous layout each row's dwords are transposed 4x4 first (dword 4L + j takes channels
+// 16j + 4L...16j + 4L + 3), so the unpacks leave channels 16j... in accumulator j, and only the
+// block's `slices` accumulators' quads are stored.
+static inline __attribute__((always_inline)) void store_quads(__m512i v[4], __m512i *q, const int transpose, const int32_t slices) {
     const __m512i flip = _mm512_set1_epi8((char)0x80);
     const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
-    __m512i v[4];
     for (int32_t r = 0; r < 4; r++) {
-        const int8_t *at = (const int8_t *)((uintptr_t)rows[r] + (uintptr_t)offset);
-        if (!rows[r] || !valid) v[r] = pad;
-        else if (edge) v[r] = _mm512_mask_loadu_epi8(pad, valid, at);
-        else v[r] = valid == ~(__mmask64)0 ? _mm512_loadu_si512(at) : _mm512_maskz_loadu_epi8(valid, at);
         v[r] = _mm512_xor_si512(v[r], flip);
         if (transpose) v[r] = _mm512_permutexvar_epi32(order, v[r]);
     }
@@ -199,6 +190,30 @@ static inline __attribute__((always_inline)) void stage_column(const int8_t *con
         const __m512i hi01 = _mm512_unpackhi_epi8(v[0], v[1]), hi23 = _mm512_unpackhi_epi8(v[2], v[3]);
         _mm512_storeu_si512(q + 2, _mm512_unpacklo_epi16(hi01, hi23));
         if (slices > 3) _mm512_storeu_si512(q + 3, _mm512_unpackhi_epi16(hi01, hi23));
+    }
+}
+
+// One staged column at an edge: the four rows loaded under `valid`, merged into the padding (valid
+// leaves out the pixels outside the input; the masked loads read only those bytes, so nothing
+// faults past a row).
+static inline __attribute__((always_inline)) void stage_edge_column(const int8_t *const rows[4], intptr_t offset, __mmask64 valid,
+                                                                    __m512i pad, __m512i *q, const int transpose, const int32_t slices) {
+    __m512i v[4];
+    for (int32_t r = 0; r < 4; r++) {
+        const int8_t *at = (const int8_t *)((uintptr_t)rows[r] + (uintptr_t)offset);
+        v[r] = !rows[r] || !valid ? pad : _mm512_mask_loadu_epi8(pad, valid, at);
+    }
+    store_quads(v, q, transpose, slices);
+}
+
+// `count` interior columns from `from[r]`, a step of `steps[r]` bytes a column (a row above or
+// below the input reads a vector of the zero point with step 0): no branch per column.
+static inline __attribute__((always_inline)) void stage_interior(const int8_t *const from[4], const size_t steps[4], int32_t count,
+                                                                 __mmask64 mask, __m512i *q, const int transpose, const int32_t slices) {
+    for (int32_t i = 0; i < count; i++, q += 4) {
+        __m512i v[4];
+        for (int32_t r = 0; r < 4; r++) v[r] = _mm512_maskz_loadu_epi8(mask, from[r] + (size_t)i * steps[r]);
+        store_quads(v, q, transpose, slices);
     }
 }
 
@@ -213,27 +228,28 @@ static void stage_quads(const sieve_conv_params *p, int32_t oy, int32_t c0, __mm
     const int32_t lo = pad_left < 0 ? 0 : (pad_left > span_w ? span_w : pad_left);
     int32_t hi = pad_left + in_w - pixels + 1;
     hi = hi < lo ? lo : (hi > span_w ? span_w : hi);
+    int8_t pad_row[64] __attribute__((aligned(64)));
+    _mm512_store_si512(pad_row, pad);
     for (int32_t g = 0; g < groups; g++) {
-        const int8_t *rows[4];
+        const int8_t *rows[4], *from[4];
+        size_t steps[4];
         for (int32_t r = 0; r < 4; r++) {
             const int32_t ky = 4 * g + r, iy = oy * p->stride_h - p->pad_top + ky;
             rows[r] = ky < rows_read && iy >= 0 && iy < p->in_h ? p->input + (size_t)iy * in_w * c + c0 : 0;
+            from[r] = rows[r] ? rows[r] + (intptr_t)(lo - pad_left) * c : pad_row;
+            steps[r] = rows[r] ? (size_t)c : 0;
         }
         __m512i *q = quads + (size_t)g * span_w * 4;
-        if (!contiguous(p)) {
-            for (int32_t ix = lo; ix < hi; ix++) stage_column(rows, (intptr_t)(ix - pad_left) * c, mask, pad, q + (size_t)ix * 4, 0, 0, 4);
-        } else if (slices == 4) {
-            for (int32_t ix = lo; ix < hi; ix++) stage_column(rows, (intptr_t)(ix - pad_left) * c, mask, pad, q + (size_t)ix * 4, 0, 1, 4);
-        } else {
-            for (int32_t ix = lo; ix < hi; ix++) stage_column(rows, (intptr_t)(ix - pad_left) * c, mask, pad, q + (size_t)ix * 4, 0, 1, slices);
-        }
+        if (!contiguous(p)) stage_interior(from, steps, hi - lo, mask, q + (size_t)lo * 4, 0, 4);
+        else if (slices == 4) stage_interior(from, steps, hi - lo, mask, q + (size_t)lo * 4, 1, 4);
+        else stage_interior(from, steps, hi - lo, mask, q + (size_t)lo * 4, 1, slices);
         for (int32_t ix = 0; ix < span_w; ix++) {
             if (ix == lo) ix = hi;  // the interior is done
             if (ix >= span_w) break;
             const int32_t x = ix - pad_left;
             const int32_t first = x < 0 ? -x : 0, end = in_w - x < pixels ? in_w - x : pixels;
             const __mmask64 valid = end > first ? mask & bits_below(end * c) & ~bits_below(first * c) : 0;
-            stage_column(rows, (intptr_t)x * c, valid, pad, q + (size_t)ix * 4, 1, contiguous(p), slices);
+            stage_edge_column(rows, (intptr_t)x * c, valid, pad, q + (size_t)ix * 4, contiguous(p), slices);
         }
     }
 }
