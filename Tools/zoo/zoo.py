@@ -141,24 +141,27 @@ def run_model(name, args, data):
     model = torchvision_models.build(name, seed=args.seed)
     trained = {}
     saved = os.path.join(args.weights, name, f"{name}-trained.pt") if args.weights else None
-    if saved and os.path.isfile(saved):
+    resumed = saved is not None and os.path.isfile(saved)
+    if resumed:
         # Weights trained by an earlier run (its --out directory), BatchNorm statistics included.
         model.load_state_dict(torch.load(saved))
         model.eval()
         trained = {"weights": saved}
-    elif args.train_seconds > 0:
-        # Trained weights (train_zoo.py), then BatchNorm statistics measured at 224x224.
+    if args.train_seconds > 0:
+        # Trained weights (train_zoo.py), then BatchNorm statistics measured at 224x224. From --weights
+        # this is a warm restart (a fresh cosine schedule) on pictures the first run did not draw.
         started = time.monotonic()
         # Without BatchNorm (SqueezeNet) a tenth of the learning rate: at 2e-3, AdamW drives every input of
         # SqueezeNet's classifier ReLU below 0 within seconds, and the loss stays at ln 10 for good.
         has_batchnorm = any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
-        steps, train_accuracy = train_zoo.train(model, args.train_seconds, args.train_resolutions, seed=args.seed,
+        steps, train_accuracy = train_zoo.train(model, args.train_seconds, args.train_resolutions,
+                                                seed=args.seed + (1 if resumed else 0),
                                                 lr=2e-3 if has_batchnorm else 2e-4,
                                                 log=lambda line: print(f"{name}: {line}", file=sys.stderr, flush=True))
-        trained = {"train_steps": steps, "train_accuracy": train_accuracy, "train_s": time.monotonic() - started}
+        trained.update({"train_steps": steps, "train_accuracy": train_accuracy, "train_s": time.monotonic() - started})
         estimate_batchnorm(model, data["bn"])
         torch.save(model.state_dict(), os.path.join(directory, f"{name}-trained.pt"))  # to study it later
-    else:
+    elif not resumed:
         # Random weights: realistic activations, and a last layer that gives the classes margins.
         estimate_batchnorm(model, data["bn"])
         fit_last_layer(model, data["fit"], data["fit_labels"], 10)
@@ -240,7 +243,8 @@ def main():
     parser.add_argument("--train-resolutions", default="64,128,224",
                         help="progressive training resolutions (default 64,128,224: half the time at the first)")
     parser.add_argument("--weights", help="an earlier run's --out directory: reuse its MODEL/MODEL-trained.pt "
-                        "instead of training (models without one are trained or random as usual)")
+                        "instead of training, or with --train-seconds train it further (models without one are "
+                        "trained or random as usual)")
     parser.add_argument("--json", help="write the report here (default OUT/zoo.json)")
     args = parser.parse_args()
     try:
