@@ -52,8 +52,8 @@ def report(quantized_blob, cache_dir):
     return json.loads(quick(quantized_blob, cache_dir, "--json").stdout)
 
 
-def check_ratios(ratios, sieve_us, engines, fastest, fastest_close):
-    for name in PEERS:
+def check_ratios(ratios, sieve_us, engines, fastest, fastest_close, peers=PEERS):
+    for name in peers:
         assert ratios[name] == pytest.approx(sieve_us / engines[name]["median_us"], rel=1e-12)
     assert ratios["fastest-int8-peer"] == pytest.approx(sieve_us / engines[fastest]["median_us"], rel=1e-12)
     if fastest_close is None:
@@ -347,3 +347,21 @@ def test_rounds_report_medians_over_rounds(quantized_blob, cache_dir):
         assert ratio == pytest.approx(t["sieve"] / t[fastest], rel=1e-12)
     check_ratios(rep["ratios"], rep["engines"]["sieve"]["median_us"], rep["engines"], fastest,
                  rep["fastest_int8_peer_within_1pt"])
+
+
+def test_isa_avx2_holds_sieve_and_openvino_back(quantized_blob, cache_dir):
+    """--isa avx2: Sieve runs its avx2 path and OpenVINO its AVX2 kernels (named in the report); the
+    engines that cannot be held back (ONNX Runtime int8, LiteRT) are left out, ort-float stays as the
+    accuracy reference."""
+    if not bench_engines.cpu_features()["avx2"]:
+        pytest.skip("not an x86 CPU with AVX2: there is no AVX2 to hold the engines to")
+    rep = json.loads(quick(quantized_blob, cache_dir, "--isa", "avx2", "--json").stdout)
+    assert rep["isa_limit"] == "avx2"
+    assert rep["engines"]["sieve"]["isa"] == "avx2"
+    assert rep["peers"] == ["ort-float", "openvino-qdq"] and rep["int8_peers_one_thread"] == ["openvino-qdq"]
+    assert "tflite" not in rep["models"] and "ort-qdq" not in rep["engines"]
+    kernels = rep["engines"]["openvino-qdq"]["kernels"]
+    assert any("avx2" in k for k in kernels), kernels
+    assert not any(k.startswith("brgconv_avx512") or k.startswith("jit_avx512_1x1") for k in kernels), kernels
+    check_ratios(rep["ratios"], rep["engines"]["sieve"]["median_us"], rep["engines"], rep["fastest_int8_peer"],
+                 rep["fastest_int8_peer_within_1pt"], peers=rep["peers"])

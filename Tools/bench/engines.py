@@ -241,6 +241,18 @@ class OpenVinoEngine:
                 d[key.lower()] = str(self.compiled.get_property(key))
             except Exception:  # noqa: BLE001 - a property this version lacks
                 pass
+        # The kernels it compiled, by name and count (jit_avx2_I8, brgconv_avx512_I8, ...): which ISA ran.
+        kernels = {}
+        try:
+            for op in self.compiled.get_runtime_model().get_ordered_ops():
+                info = op.get_rt_info()
+                name = info["primitiveType"].astype(str) if "primitiveType" in info else ""
+                if name and not name.startswith("unknown"):
+                    kernels[name] = kernels.get(name, 0) + 1
+        except Exception:  # noqa: BLE001 - a runtime model this version does not describe
+            pass
+        if kernels:
+            d["kernels"] = dict(sorted(kernels.items(), key=lambda kv: -kv[1]))
         return d
 
 

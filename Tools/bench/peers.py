@@ -4,7 +4,8 @@
     python3 Tools/bench/peers.py MODEL.onnx BLOB.sieve [--images IDX|NPY] [--labels IDX|NPY]
         [--calib IDX|NPY] [--calib-count N] [--calib-method minmax|entropy|percentile]
         [--activations int8|uint8] [--ort-recipe auto|full-range|reduce-range] [--no-litert]
-        [--tf-python PYTHON] [--runs N] [--warmup N] [--rounds N] [--limit N] [--cache-dir DIR] [--json]
+        [--tf-python PYTHON] [--runs N] [--warmup N] [--rounds N] [--limit N] [--cache-dir DIR]
+        [--isa best|avx2] [--json]
 
 Engines, every one on the graph that computes the final logits only (the early-exit head outputs
 are cut off and the nodes only they need pruned; the pruned graph's logits are checked against the
@@ -43,6 +44,13 @@ the CPU it runs on; the report names the recipe of every engine:
                    --json`
   sieve-exits      the same blob with its tuned early exits on (bench's exits_median_us), when this
                    build of sieve reports it; its isa and peak_gmacs are shown when reported too
+
+--isa avx2 measures an AVX2 host's standing on a CPU that has more: Sieve runs `--isa avx2` and
+OpenVINO runs with ONEDNN_MAX_CPU_ISA=AVX2 (its oneDNN kernels, which the report lists by name,
+then take their AVX2 forms; OpenVINO's global pool stays AVX-512). ONNX Runtime's int8 kernels and
+LiteRT pick theirs from CPUID and cannot be held back, so ort-qdq and LiteRT are left out; ort-float
+still gives the accuracy reference, its time unlimited. Not an AVX2 host: the cores' widths and
+clocks are this CPU's.
 
 One thread everywhere but the -2t rows: ORT intra_op 1, inter_op 1, sequential; OpenVINO
 INFERENCE_NUM_THREADS 1, PERFORMANCE_HINT LATENCY, NUM_STREAMS 1; LiteRT num_threads 1 (2). Each
@@ -241,6 +249,11 @@ def run(args):
     if not os.path.isfile(labels_path):
         raise PeerError(f"labels not found: {labels_path} (pass --labels)")
 
+    if args.isa == "avx2":
+        if not cpu_features()["avx2"]:
+            raise PeerError("--isa avx2: this CPU has no AVX2")
+        os.environ["ONEDNN_MAX_CPU_ISA"] = "AVX2"   # read when OpenVINO's oneDNN first dispatches
+        args.no_litert = True
     import onnx
     import onnxruntime
     import openvino
@@ -342,7 +355,7 @@ def run(args):
                 "calibration": {**calib_info, "method": args.calib_method}}
 
     qdq_full = qdq_model(False)
-    qdq_ort = qdq_model(True) if recipe == "reduce-range" else qdq_full
+    qdq_ort = qdq_model(True) if recipe == "reduce-range" and args.isa != "avx2" else qdq_full
     models = {"qdq": qdq_full}
     if qdq_ort is not qdq_full:
         models["qdq-reduce-range"] = qdq_ort
@@ -359,6 +372,10 @@ def run(args):
     }
     engines = [ort_float, OrtEngine("ort-qdq", "int8", qdq_ort["path"]),
                OpenVinoEngine("openvino-qdq", "int8", qdq_full["path"])]
+    if args.isa == "avx2":   # ONNX Runtime's int8 kernels cannot be held to AVX2
+        engines = [e for e in engines if e.name != "ort-qdq"]
+        recipes["ort-float"] += " (its kernels not limited to AVX2: the accuracy reference)"
+        recipes["openvino-qdq"] += ", ONEDNN_MAX_CPU_ISA=AVX2"
     if litert:
         engines += [LiteRtEngine("litert-float", "float", litert["float_path"], 1),
                     LiteRtEngine("litert-float-2t", "float", litert["float_path"], 2),
@@ -404,6 +421,8 @@ def run(args):
             np.save(labels_arg, np.ascontiguousarray(labels, dtype=np.uint8))
         # One thread, said explicitly when this build of sieve takes --threads (it defaults to 1).
         one = ["--threads", "1"] if "--threads" in run_sieve("bench", "--help") else []
+        if args.isa == "avx2":
+            one += ["--isa", "avx2"]
         say(f"sieve: eval on {count} images")
         ev = json.loads(run_sieve("eval", args.blob, "--images", images_arg, "--labels", labels_arg, *one, "--json"))
         # Timing in rounds: every peer, then sieve, each round, so that a change in the machine's
@@ -479,7 +498,7 @@ def run(args):
     report = {
         "model": args.model, "model_sha256": model_sha, "blob": args.blob, "images": args.images, "labels": labels_path,
         "image_count": count, "runs": args.runs, "warmup": args.warmup, "rounds": args.rounds, "threads": 1, "batch": 1,
-        "cpu": cpu_model(), "cpu_features": features,
+        "cpu": cpu_model(), "cpu_features": features, "isa_limit": args.isa if args.isa != "best" else None,
         "ort_recipe": {"name": recipe, "description": ORT_RECIPES[recipe], "why": recipe_why, "choice": args.ort_recipe},
         "versions": versions, "full_macs": full_macs, "logits_only": prune_info,
         "qdq": qdq_ort, "models": models,
@@ -514,7 +533,7 @@ def print_table(rep):
     v = rep["versions"]
     s = rep["engines"]["sieve"]
     print(f"{show(rep['model'])} vs {show(rep['blob'])}: {rep['runs']} runs after {rep['warmup']} warm-up, batch 1, "
-          f"1 thread (LiteRT also 2), {rep['image_count']} images from {show(rep['images'])}")
+          f"1 thread{' (LiteRT also 2)' if 'tflite' in rep['models'] else ''}, {rep['image_count']} images from {show(rep['images'])}")
     f = rep["cpu_features"]
     isa = "AVX-512 VNNI" if f["avx512_vnni"] else "AVX-VNNI" if f["avx_vnni"] else "AVX2, no VNNI" if f["avx2"] else f["arch"]
     print(f"CPU: {rep['cpu']}, {isa}; onnxruntime {v['onnxruntime']}, openvino {v['openvino']}"
@@ -525,8 +544,15 @@ def print_table(rep):
     facts += [f"peak {s['peak_gmacs']:.1f} GMAC/s"] if isinstance(s.get("peak_gmacs"), (int, float)) else []
     if facts:
         print("sieve: " + ", ".join(facts))
+    if rep.get("isa_limit"):
+        print(f"held to {rep['isa_limit'].upper()}: sieve --isa {rep['isa_limit']}, OpenVINO ONEDNN_MAX_CPU_ISA="
+              f"{rep['isa_limit'].upper()}; ONNX Runtime int8 and LiteRT left out (they cannot be held back)")
+    ov_kernels = rep["engines"].get("openvino-qdq", {}).get("kernels")
+    if ov_kernels:
+        print("openvino kernels: " + ", ".join(f"{k} x{n}" for k, n in ov_kernels.items()))
     o = rep["ort_recipe"]
-    print(f"onnxruntime int8 recipe: {o['description']} ({o['why']})")
+    if "ort-qdq" in rep["engines"]:
+        print(f"onnxruntime int8 recipe: {o['description']} ({o['why']})")
     for key, q in rep["models"].items():
         if key == "tflite":
             c = q["converter"]
@@ -607,6 +633,9 @@ def main(argv=None):
                         "each engine's median over the rounds, with each round's ratio (default %(default)s)")
     p.add_argument("--limit", type=int, help="use only the first N images, for timing and accuracy")
     p.add_argument("--cache-dir", default=os.path.join(REPO, "out", "peers"), help="where the QDQ, TFLite and logits-only models go")
+    p.add_argument("--isa", choices=["best", "avx2"], default="best",
+                   help="avx2: Sieve and OpenVINO held to AVX2 on a CPU that has more, ONNX Runtime int8 and LiteRT "
+                        "left out (see above); default: every engine's best")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     args = p.parse_args(argv)
     if args.runs < 1:
