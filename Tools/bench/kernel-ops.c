@@ -8,9 +8,10 @@
 //
 //   cc -O3 -fno-strict-aliasing -std=gnu11 -ISources/CSieveKernels/include -o kernel-ops Tools/bench/kernel-ops.c
 //      Sources/CSieveKernels/*.c Sources/CSieveKernels/x86/*.c Sources/CSieveKernels/arm/*.c -lm -lpthread
-//   ./kernel-ops [PATH [RUNS [COLD [SET [short]]]]]    PATH avx2 by default; COLD 1 evicts the caches
-//   before each call; SET vgg (the default), dw, pw or resnet; short: conv multipliers rounded as
-//   the quantiser rounds them (the kernels' short-multiplier form)
+//   ./kernel-ops [PATH [RUNS [COLD [SET [short] [w7]]]]]    PATH avx2 by default; COLD 1 evicts the
+//   caches before each call; SET vgg (the default), dw, pw or resnet; short: conv multipliers
+//   rounded as the quantiser rounds them (the kernels' short-multiplier form); w7: weights in
+//   [-63, 63] as --weight-bits 7 makes them (the avx2 path's u8 x s8 route)
 #define _GNU_SOURCE
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +39,8 @@ static int8_t *random_bytes(size_t n, int lo, int hi) {
 // SHORT: multipliers rounded as the quantiser rounds real conv layers' (shortMultiplierBits in
 // Tools/SieveQuantize/BlobBuilder.swift), so the kernels take the short-multiplier form where it holds.
 static int short_multipliers;
+// W7: weights in [-63, 63], as `sieve quantize --weight-bits 7` makes them (avx2's u8 x s8 route).
+static int weights7;
 
 static void shorten(const sieve_conv_params *p, int depthwise, int32_t *multipliers) {
     const size_t k = (size_t)p->kernel_h * p->kernel_w * (depthwise ? 1 : (size_t)p->in_c);
@@ -108,7 +111,7 @@ static void op_setup(op *o, int32_t isa) {
     p->groups = 1;  // depthwise convs run their own kernel
     const size_t k = (size_t)o->kernel * o->kernel * (o->depthwise ? 1 : o->in_c);
     p->input = random_bytes((size_t)o->in_hw * o->in_hw * o->in_c, -128, 127);
-    p->weights = random_bytes(k * o->out_c, -127, 127);
+    p->weights = random_bytes(k * o->out_c, weights7 ? -63 : -127, weights7 ? 63 : 127);
     requant(p->out_c, &p->bias, &p->multipliers, &p->shifts);
     if (short_multipliers) shorten(p, o->depthwise, (int32_t *)p->multipliers);
     p->output = buffer((size_t)out_hw * out_hw * o->out_c);
@@ -159,7 +162,11 @@ int main(int argc, char **argv) {
         {"3x3 7x7 512->512", 7, 512, 512, 3, 1, 0, 3},
     };
     const char *set = argc > 4 ? argv[4] : "vgg";
-    short_multipliers = argc > 5 && strcmp(argv[5], "short") == 0;
+    for (int i = 5; i < argc; i++) {
+        if (strcmp(argv[i], "short") == 0) short_multipliers = 1;
+        else if (strcmp(argv[i], "w7") == 0) weights7 = 1;
+        else { fprintf(stderr, "kernel-ops: unknown option %s (short, w7)\n", argv[i]); return 2; }
+    }
     op *ops = strcmp(set, "dw") == 0 ? dw : strcmp(set, "pw") == 0 ? pw : strcmp(set, "resnet") == 0 ? resnet : strcmp(set, "vgg") == 0 ? vgg : 0;
     if (!ops) { fprintf(stderr, "kernel-ops: SET must be vgg, dw, pw or resnet\n"); return 2; }
     const int n = ops == dw ? (int)(sizeof dw / sizeof dw[0]) : ops == pw ? (int)(sizeof pw / sizeof pw[0])
