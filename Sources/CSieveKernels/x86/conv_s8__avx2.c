@@ -138,7 +138,7 @@ static void s16_conv(const sieve_conv_params *p, const void *packed, void *scrat
                         (size_t)(t.taps_h - 1) * t.row_stride + (size_t)run_len;
     widen((const int8_t *)scratch, x, used);
 
-    sieve_conv_band_avx2(p, v, blocks, blocks32, t, (const uint8_t *)x, (const uint8_t *)v.weights, sizeof(int16_t), sieve_conv_tile_s16__avx2);
+    sieve_conv_band_avx2(p, v, blocks, blocks32, t, (const uint8_t *)x, (const uint8_t *)v.weights, sizeof(int16_t), sieve_conv_tile_s16__avx2, 0);
 }
 
 // The path's entry points pick the route per op at pack time: Winograd F(2,3) (conv_wino_avx2.c)

@@ -124,6 +124,65 @@ static const int16_t ones16[16] __attribute__((aligned(32))) = {1, 1, 1, 1, 1, 1
                      : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11",      \
                        "xmm12", "xmm13", "xmm14", "xmm15", "cc", "memory")
 
+// The tile of a block's first 8 channels only (a last block of 1-8, as out_c = 24 or 40 leave):
+// half the multiplies of the full tile, whose upper 8 channels would be padding. The K4 layout is
+// the same (a 4-column group is 16 channels x 4 bytes; the first 32 bytes are channels 0-7), so w
+// steps by 64; the accumulators are ymm 2j, each stored to both halves of acc (the upper half is
+// not stored to the output).
+#define PIXH(P, A)                                         \
+    "vpbroadcastd (%[" #P "],%[i]), %%ymm14\n\t"           \
+    "vpmaddubsw %%ymm12, %%ymm14, %%ymm15\n\t"             \
+    "vpmaddwd %[ones], %%ymm15, %%ymm15\n\t"               \
+    "vpaddd %%ymm15, %%ymm" #A ", %%ymm" #A "\n\t"
+#define HALF1 PIXH(p0, 0)
+#define HALF2 HALF1 PIXH(p1, 2)
+#define HALF3 HALF2 PIXH(p2, 4)
+#define HALF4 HALF3 PIXH(p3, 6)
+#define HALF5 HALF4 PIXH(p4, 8)
+#define HALF6 HALF5 PIXH(p5, 10)
+#define LOAD1(A) "vmovdqa %%ymm12, %%ymm" #A "\n\t"
+#define STORE1(A) "vmovdqu %%ymm" #A ", 64*" #A "/2(%[acc])\n\t" "vmovdqu %%ymm" #A ", 32+64*" #A "/2(%[acc])\n\t"
+
+#define HALF_TILE_ASM(PIXELS)                                                                                                \
+    __asm__ volatile("vmovdqu (%[bias]), %%ymm12\n\t"                                                                        \
+                     LOAD1(0) LOAD1(2) LOAD1(4) LOAD1(6) LOAD1(8) LOAD1(10)                                                 \
+                     "1:\n\t"                                                                                                \
+                     "mov %[len], %[i]\n\t"                                                                                  \
+                     "2:\n\t"                                                                                                \
+                     "vmovdqa (%[w]), %%ymm12\n\t" PIXELS "add $64, %[w]\n\t"                                                \
+                     "add $4, %[i]\n\t"                                                                                      \
+                     "jnz 2b\n\t"                                                                                            \
+                     "add %[stride], %[p0]\n\t"                                                                              \
+                     "add %[stride], %[p1]\n\t"                                                                              \
+                     "add %[stride], %[p2]\n\t"                                                                              \
+                     "add %[stride], %[p3]\n\t"                                                                              \
+                     "add %[stride], %[p4]\n\t"                                                                              \
+                     "add %[stride], %[p5]\n\t"                                                                              \
+                     "dec %[runs]\n\t"                                                                                       \
+                     "jnz 1b\n\t"                                                                                            \
+                     STORE1(0) STORE1(2) STORE1(4) STORE1(6) STORE1(8) STORE1(10)                                           \
+                     : [p0] "+r"(p0), [p1] "+r"(p1), [p2] "+r"(p2), [p3] "+r"(p3), [p4] "+r"(p4), [p5] "+r"(p5), [w] "+r"(w), \
+                       [runs] "+r"(runs), [i] "=&r"(i)                                                                       \
+                     : [len] "r"(len), [stride] "r"(stride), [bias] "r"(bias), [acc] "r"(acc),                               \
+                       [ones] "m"(*(const __m256i *)ones16)                                                                  \
+                     : "xmm0", "xmm2", "xmm4", "xmm6", "xmm8", "xmm10", "xmm12", "xmm14", "xmm15", "cc", "memory")
+
+static void conv_half_tile(const uint8_t *const x[CONV_TILE_PIXELS], const void *w, const int32_t *bias, intptr_t runs,
+                           intptr_t run_len, intptr_t run_stride, __m256i acc[2 * CONV_TILE_PIXELS], int pixels) {
+    const uint8_t *p0 = x[0], *p1 = x[1], *p2 = x[2], *p3 = x[3], *p4 = x[4], *p5 = x[5];
+    const intptr_t len = -run_len, stride = run_stride;
+    intptr_t i;
+    switch (pixels) {
+    case 6: HALF_TILE_ASM(HALF6); break;
+    case 5: HALF_TILE_ASM(HALF5); break;
+    case 4: HALF_TILE_ASM(HALF4); break;
+    case 3: HALF_TILE_ASM(HALF3); break;
+    case 2: HALF_TILE_ASM(HALF2); break;
+    default: HALF_TILE_ASM(HALF1); break;
+    }
+    (void)i;
+}
+
 // A sieve_conv_tile_avx2 (conv_band_avx2.h) on bytes.
 static void conv_tile(const uint8_t *const x[CONV_TILE_PIXELS], const void *w, const int32_t *bias, intptr_t runs, intptr_t run_len,
                       intptr_t run_stride, __m256i acc[2 * CONV_TILE_PIXELS], int pixels) {
@@ -148,7 +207,7 @@ void sieve_conv_u8_s8__avx2(const sieve_conv_params *p, const void *packed, void
     const sieve_rq_block_avx2 *blocks = rq_blocks(packed, p);
     const sieve_rq32_block_avx2 *blocks32 = rq32_blocks(packed, p);
     const sieve_conv_walk t = sieve_conv_stage(p, 128, (uint8_t *)scratch);
-    sieve_conv_band_avx2(p, v, blocks, blocks32, t, (const uint8_t *)scratch, (const uint8_t *)v.weights, 1, conv_tile);
+    sieve_conv_band_avx2(p, v, blocks, blocks32, t, (const uint8_t *)scratch, (const uint8_t *)v.weights, 1, conv_tile, conv_half_tile);
 }
 
 // The u8 route's peak: 32 vpmaddubsw + vpmaddwd (by ones) + vpaddd triples (ymm, 32 MACs each) per
