@@ -9,6 +9,27 @@
 
 #define CONV_TILE_PIXELS 6
 
+// The tiles' assembly shares its operands (the pixels' pointers p0-p5, the weights w, runs and the
+// loop counter i) and its step to the next run: every pixel's pointer `stride` bytes on.
+#define SIEVE_TILE_OUTPUTS                                                                                   \
+    [p0] "+r"(p0), [p1] "+r"(p1), [p2] "+r"(p2), [p3] "+r"(p3), [p4] "+r"(p4), [p5] "+r"(p5), [w] "+r"(w), \
+        [runs] "+r"(runs), [i] "=&r"(i)
+#define SIEVE_TILE_NEXT_RUN_ASM                                                                   \
+    "add %[stride], %[p0]\n\t" "add %[stride], %[p1]\n\t" "add %[stride], %[p2]\n\t"             \
+    "add %[stride], %[p3]\n\t" "add %[stride], %[p4]\n\t" "add %[stride], %[p5]\n\t"             \
+    "dec %[runs]\n\t" "jnz 1b\n\t"
+
+// A tile's assembly for its pixel count: ASM(STEPS1) ... ASM(STEPS6), STEPSn the n pixels' steps.
+#define SIEVE_TILE_SWITCH(ASM, STEPS) \
+    switch (pixels) {                 \
+    case 6: ASM(STEPS##6); break;     \
+    case 5: ASM(STEPS##5); break;     \
+    case 4: ASM(STEPS##4); break;     \
+    case 3: ASM(STEPS##3); break;     \
+    case 2: ASM(STEPS##2); break;     \
+    default: ASM(STEPS##1); break;    \
+    }
+
 // acc = bias + the products of `pixels` pixels (x[j]: end of the pixel's first run, in bytes) by 16
 // channels' weights w, over `runs` runs of run_len elements (a multiple of 4), run_stride elements apart.
 typedef void sieve_conv_tile_avx2(const uint8_t *const x[CONV_TILE_PIXELS], const void *w, const int32_t *bias, intptr_t runs, intptr_t run_len,

@@ -87,17 +87,9 @@ static size_t s16_scratch_size(const sieve_conv_params *p) { return stage8_size(
                      "vmovdqa 96(%[w]), %%ymm13\n\t" PIXELS(4) "sub $-128, %[w]\n\t"                                         \
                      "add $8, %[i]\n\t"                                                                                      \
                      "jnz 2b\n\t"                                                                                            \
-                     "add %[stride], %[p0]\n\t"                                                                              \
-                     "add %[stride], %[p1]\n\t"                                                                              \
-                     "add %[stride], %[p2]\n\t"                                                                              \
-                     "add %[stride], %[p3]\n\t"                                                                              \
-                     "add %[stride], %[p4]\n\t"                                                                              \
-                     "add %[stride], %[p5]\n\t"                                                                              \
-                     "dec %[runs]\n\t"                                                                                       \
-                     "jnz 1b\n\t"                                                                                            \
+                     SIEVE_TILE_NEXT_RUN_ASM                                                                                 \
                      STORE2(0, 1) STORE2(2, 3) STORE2(4, 5) STORE2(6, 7) STORE2(8, 9) STORE2(10, 11)                        \
-                     : [p0] "+r"(p0), [p1] "+r"(p1), [p2] "+r"(p2), [p3] "+r"(p3), [p4] "+r"(p4), [p5] "+r"(p5), [w] "+r"(w), \
-                       [runs] "+r"(runs), [i] "=&r"(i)                                                                       \
+                     : SIEVE_TILE_OUTPUTS                                                                                    \
                      : [len] "r"(len), [stride] "r"(stride), [bias] "r"(bias), [acc] "r"(acc)                                \
                      : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11",      \
                        "xmm12", "xmm13", "xmm14", "xmm15", "cc", "memory")
@@ -108,14 +100,7 @@ void sieve_conv_tile_s16__avx2(const uint8_t *const x[CONV_TILE_PIXELS], const v
     const uint8_t *p0 = x[0], *p1 = x[1], *p2 = x[2], *p3 = x[3], *p4 = x[4], *p5 = x[5];
     const intptr_t len = -2 * run_len, stride = 2 * run_stride;
     intptr_t i;
-    switch (pixels) {
-    case 6: TILE_ASM(PIXELS6); break;
-    case 5: TILE_ASM(PIXELS5); break;
-    case 4: TILE_ASM(PIXELS4); break;
-    case 3: TILE_ASM(PIXELS3); break;
-    case 2: TILE_ASM(PIXELS2); break;
-    default: TILE_ASM(PIXELS1); break;
-    }
+    SIEVE_TILE_SWITCH(TILE_ASM, PIXELS);
     (void)i;
 }
 
