@@ -84,7 +84,8 @@ def test_training_resolutions_are_progressive_and_end_at_the_last():
 def test_zoo_refuses_bad_training_options(tmp_path):
     for option, value, expected in [("--train-resolutions", "64,abc", "--train-resolutions"),
                                     ("--train-resolutions", "16", "resolution"),
-                                    ("--train-seconds", "-5", "--train-seconds")]:
+                                    ("--train-seconds", "-5", "--train-seconds"),
+                                    ("--sieve", str(tmp_path / "no-sieve"), "no sieve CLI")]:
         proc = subprocess.run([sys.executable, os.path.join(REPO, "Tools", "zoo", "zoo.py"), "--out", str(tmp_path),
                                option, value], capture_output=True, text=True, timeout=300)
         assert proc.returncode != 0 and expected in proc.stderr, (option, value, proc.stderr)

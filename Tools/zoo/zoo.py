@@ -227,7 +227,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", default=",".join(ALL), help=f"comma-separated (default: all of {', '.join(ALL)})")
     parser.add_argument("--out", default="out/zoo")
-    parser.add_argument("--sieve", default=os.environ.get("SIEVE_BIN", ".build/release/sieve"))
+    parser.add_argument("--sieve", default=os.environ.get("SIEVE_BIN", os.path.join(HERE, "..", "..", ".build", "release", "sieve")),
+                        help="the sieve CLI (default: $SIEVE_BIN, else this checkout's .build/release/sieve)")
     parser.add_argument("--images", type=int, default=500, help="held-out images compared (default 500)")
     parser.add_argument("--calib-images", type=int, default=200)
     parser.add_argument("--bn-images", type=int, default=200)
@@ -253,6 +254,9 @@ def main():
         parser.error(f"--train-resolutions: expected comma-separated integers, got {args.train_resolutions!r}")
     if args.train_seconds < 0 or any(r < 32 for r in args.train_resolutions):
         parser.error("--train-seconds must be >= 0 and every training resolution >= 32")
+    # Before any training: a run that trains for an hour must not fail at its first `sieve quantize`.
+    if not (os.path.isfile(args.sieve) and os.access(args.sieve, os.X_OK)):
+        parser.error(f"--sieve: no sieve CLI at {args.sieve} (swift build -c release, or pass --sieve / set SIEVE_BIN)")
     torch.set_num_threads(args.threads)
     data = prepare_data(args)
     rows = []
