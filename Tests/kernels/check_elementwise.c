@@ -77,6 +77,16 @@ static void check_add(long index) {
         // rounding right shift, or 0 from 9 bits right): every side of those boundaries.
         if (k < 2 && p.multipliers[k] == 1 << 30 && chance(60)) p.shifts[k] = p.left_shift + 30 + uniform(-3, 12);
     }
+    // As the quantiser writes them (docs/FORMAT.md): the larger-scale input's term a shift (M = 2^30,
+    // s = 31), the other's s in 31...33 (avx512 takes it to the 32-bit form by shifting its input
+    // further left), the output's s above 32: the kernels' fast loops.
+    if (chance(30)) {
+        const int big = uniform(0, 1);
+        p.left_shift = 20;
+        p.multipliers[big] = 1 << 30, p.shifts[big] = 31;
+        p.shifts[1 - big] = uniform(31, 33);
+        p.shifts[2] = uniform(33, 53);
+    }
     const int r = uniform(0, 99);
     if (r < 55) { p.act_min = -128; p.act_max = 127; }
     else if (r < 75) { p.act_min = p.output_zero_point; p.act_max = 127; }
