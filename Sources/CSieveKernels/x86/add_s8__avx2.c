@@ -52,8 +52,7 @@ static inline add_term_consts add_term_prepare(int32_t multiplier, int32_t shift
 }
 
 // The quantiser's terms in their fastest forms, fixed at compile time in the 32-output loop: a
-// shift (M = 2^30), or the 32-bit requantisation after rq(d << L, M, s) == rq(d << (L + k), M,
-// s + k) with s + k = 33 (exact; |d| <= 255, so d << (L + k) cannot wrap while L + k <= 23).
+// shift (M = 2^30), or the 32-bit requantisation (add_term_high_k).
 enum { TERM_ANY, TERM_SHIFT, TERM_HIGH };
 
 typedef struct {
@@ -66,8 +65,8 @@ static inline term_fast term_fast_prepare(const add_term_consts *t, int32_t mult
     term_fast f = {TERM_ANY, t->count, rq_high_avx2_prepare(multiplier, shift)};
     if (t->plan.mode == ADD_TERM_SHIFT_LEFT) {
         f.form = TERM_SHIFT;
-    } else if (t->plan.mode == ADD_TERM_REQUANTIZE && (shift >= 33 || left_shift + 33 - shift <= 23)) {
-        const int32_t k = shift >= 33 ? 0 : 33 - shift;
+    } else if (t->plan.mode == ADD_TERM_REQUANTIZE && add_term_high_k(shift, left_shift) >= 0) {
+        const int32_t k = add_term_high_k(shift, left_shift);
         f.form = TERM_HIGH;
         f.count = _mm_cvtsi32_si128(left_shift + k);
         f.rq = rq_high_avx2_prepare(multiplier, shift + k);

@@ -53,12 +53,11 @@ typedef struct {
 static inline add_term_consts add_term_prepare(int32_t multiplier, int32_t shift, int32_t left_shift) {
     add_term_consts t;
     t.plan = add_term_plan_for(multiplier, shift, left_shift);
-    // rq(d << L, M, s) == rq(d << (L + k), M, s + k) exactly; with s + k = 33 the requantisation takes
-    // the 32-bit form. The quantiser's terms have s >= 31 and L = 20, so k <= 2; d << (L + k) cannot
-    // wrap while L + k <= 23 (|d| <= 255).
-    if (t.plan.mode == ADD_TERM_REQUANTIZE && shift < 33 && left_shift + 33 - shift <= 23) {
-        t.plan.count = left_shift + 33 - shift;
-        shift = 33;
+    // The quantiser's terms have s >= 31 and L = 20: shifted 1-2 bits further, the 32-bit form (add_term.h).
+    const int32_t k = add_term_high_k(shift, left_shift);
+    if (t.plan.mode == ADD_TERM_REQUANTIZE && k > 0) {
+        t.plan.count = left_shift + k;
+        shift += k;
     }
     t.count = _mm_cvtsi32_si128(t.plan.count);
     t.round = _mm512_set1_epi32(t.plan.round);

@@ -33,4 +33,11 @@ static inline add_term_plan add_term_plan_for(int32_t multiplier, int32_t shift,
     return t;
 }
 
+// rq(d << L, M, s) == rq(d << (L + k), M, s + k) exactly; the k >= 0 that gives s + k >= 33 (the
+// 32-bit requantisation form), or -1 when d << (L + k) could wrap (|d| <= 255: L + k <= 23).
+static inline int32_t add_term_high_k(int32_t shift, int32_t left_shift) {
+    const int32_t k = shift >= 33 ? 0 : 33 - shift;
+    return left_shift + k <= 23 ? k : -1;
+}
+
 #endif
