@@ -13,7 +13,9 @@ held-out pictures. It answers what no change to Sieve can show by itself:
 - each tensor alone, the costliest first: is the loss in a few tensors or spread over all;
 - per-channel ranges for one group of tensors at a time (projections and residual adds, whose
   channels could be rescaled exactly; hard-swish inputs and outputs; squeeze-excitation outputs;
-  ReLU outputs feeding a depthwise conv, where equalising channel ranges would cost nothing).
+  ReLU outputs feeding a depthwise conv, where equalising channel ranges would cost nothing);
+- with --gain N, each tensor alone per channel and the rest per tensor, the N that gain most: is
+  there one tensor whose channel ranges hold the network back.
 
     python3 Tools/zoo/sensitivity.py OUT/zoo-run mobilenet_v3_small
 
@@ -148,6 +150,8 @@ def main():
     parser.add_argument("model", help="e.g. mobilenet_v3_small")
     parser.add_argument("--calib-images", type=int, default=200)
     parser.add_argument("--top", type=int, default=12, help="tensors listed alone (default 12; 0: skip that slow part)")
+    parser.add_argument("--gain", type=int, default=0,
+                        help="list the N tensors that gain most from per-channel ranges alone (default 0: skip, it is slow)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     model = torchvision_models.build(args.model)
@@ -201,6 +205,18 @@ def main():
         for group, members in groups.items():
             if members:
                 print(f"  per tensor, {len(members)} {group} per channel: {compare(run({**every, **{n: 'channel' for n in members}}))}")
+        if args.gain:
+            gains = []
+            for name in names:
+                out = run({**every, name: "channel"})
+                gains.append((10 * torch.log10((reference ** 2).sum() / ((reference - out) ** 2).sum()).item(),
+                              (out.argmax(1) == reference.argmax(1)).float().mean().item(), name))
+            gains.sort(reverse=True)
+            print(f"each tensor alone per channel, the rest per tensor, the {args.gain} that gain most:")
+            for sqnr, agreement, name in gains[:args.gain]:
+                lo, hi = fake.ranges[name]
+                print(f"  {name:36s} agreement {100 * agreement:5.1f} %, logit SQNR {sqnr:6.2f} dB   "
+                      f"range [{lo.min().item():.2f}, {hi.max().item():.2f}], median channel top {hi.median().item():.2f}")
         if not args.top:
             return
         alone = []
