@@ -308,6 +308,17 @@ void sieve_lut_run(int32_t isa, const int8_t *input, int8_t *output, const int8_
     sieve_lut_s8__scalar(input, output, table, count);
 }
 
+// Only VBMI's byte permutes look 64 bytes up in a whole table at once; on the other paths a lookup
+// per group and a blend cost more than the scalar kernel's one load per byte.
+void sieve_lut_grouped_run(int32_t isa, const sieve_lut_grouped_params *p) {
+    if (p->groups == 1) { sieve_lut_run(isa, p->input, p->output, p->tables, p->pixels * p->channels); return; }
+#if defined(__x86_64__)
+    if (isa == SIEVE_ISA_AVX512VNNI && __builtin_cpu_supports("avx512vbmi")) { sieve_lut_grouped_s8__avx512vbmi(p); return; }
+#endif
+    (void)isa;
+    sieve_lut_grouped_s8__scalar(p);
+}
+
 uint64_t sieve_peak_macs(int32_t isa, uint64_t iterations) {
 #define STEP(X) return sieve_peak_macs__##X(iterations)
     ON_PATH(STEP)

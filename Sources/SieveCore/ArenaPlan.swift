@@ -31,7 +31,8 @@ public struct ArenaPlan {
 
         let sizes = model.tensors.map { roundUp($0.elementCount, BlobLayout.alignment) }
         let used = (0..<count).filter { first[$0] != Int.max }
-        let order = used.sorted { sizes[$0] != sizes[$1] ? sizes[$0] > sizes[$1] : $0 < $1 }
+        var order = used
+        insertionSort(&order) { sizes[$0] != sizes[$1] ? sizes[$0] > sizes[$1] : $0 < $1 }
         var offsets = [Int](repeating: 0, count: count)
         var placed: [Int] = []
         var high = 0
@@ -39,7 +40,7 @@ public struct ArenaPlan {
             // Candidate offsets: 0 and the end of every conflicting placed tensor; take the lowest that fits.
             let conflicts = placed.filter { first[$0] <= last[t] && first[t] <= last[$0] }
             var candidates = [0] + conflicts.map { offsets[$0] + sizes[$0] }
-            candidates.sort()
+            insertionSort(&candidates, by: <)
             for start in candidates {
                 let fits = conflicts.allSatisfy { start + sizes[t] <= offsets[$0] || offsets[$0] + sizes[$0] <= start }
                 if fits { offsets[t] = start; break }
@@ -50,5 +51,18 @@ public struct ArenaPlan {
         self.offsets = offsets
         self.bytes = high + BlobLayout.alignment
         self.unsharedBytes = used.reduce(0) { $0 + sizes[$1] } + BlobLayout.alignment
+    }
+}
+
+/// Sorts in place by a strict total order. The standard library's sort would bring two merge-sort
+/// specialisations (3.4 KB) into the board binary; these arrays hold a model's tensors, sorted once
+/// at load.
+private func insertionSort(_ a: inout [Int], by less: (Int, Int) -> Bool) {
+    guard a.count > 1 else { return }
+    for i in 1..<a.count {
+        let x = a[i]
+        var j = i
+        while j > 0 && less(x, a[j - 1]) { a[j] = a[j - 1]; j -= 1 }
+        a[j] = x
     }
 }

@@ -43,8 +43,12 @@ extension Interpreter {
                 input: tensor(op.input0), output: output, index: model.pointer(op.weights, as: Int32.self),
                 pixels: Int32(Int(outT.h) * Int(outT.w)), in_c: Int32(inT.c), out_c: Int32(outT.c)))
         default:
-            return .lut(input: tensor(op.input0), output: output, table: model.pointer(op.weights, as: Int8.self),
-                        count: Int32(outT.elementCount))
+            // One table is groups 1 (docs/FORMAT.md: groups 0); table groups carry their channel map after the tables.
+            let groups = max(1, Int(op.groups))
+            return .lut(sieve_lut_grouped_params(
+                input: tensor(op.input0), output: output, tables: model.pointer(op.weights, as: Int8.self),
+                map: groups > 1 ? model.pointer(op.weights, as: UInt8.self) + 256 * groups : nil,
+                pixels: Int32(Int(outT.h) * Int(outT.w)), channels: Int32(outT.c), groups: Int32(groups)))
         }
     }
 }

@@ -49,7 +49,7 @@ public final class Interpreter {
         case add(sieve_add_params)
         case concat(sieve_concat_params)
         case mul(sieve_mul_params)
-        case lut(input: UnsafePointer<Int8>, output: UnsafeMutablePointer<Int8>, table: UnsafePointer<Int8>, count: Int32)
+        case lut(sieve_lut_grouped_params)
         case gather(sieve_gather_params)
     }
 
@@ -193,7 +193,7 @@ public final class Interpreter {
         case var .add(p): sieve_add_run(isa, &p)
         case var .concat(p): sieve_concat_run(isa, &p)
         case var .mul(p): sieve_mul_run(isa, &p)
-        case let .lut(input, output, table, count): sieve_lut_run(isa, input, output, table, count)
+        case var .lut(p): sieve_lut_grouped_run(isa, &p)
         case var .gather(p): sieve_gather_run(isa, &p)
         }
     }

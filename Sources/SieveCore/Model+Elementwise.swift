@@ -1,3 +1,5 @@
+import CSieveKernels
+
 /// Load-time checks of the elementwise ops CONCAT, MUL, LUT and GATHER (docs/FORMAT.md, OPS): shapes,
 /// tables and requantisation, and that the fields they do not use are zero.
 extension OpKind {
@@ -10,7 +12,8 @@ extension OpKind {
 extension Model {
     func checkElementwise(_ op: OpRecord, index i: Int) throws(SieveError) {
         let kind = op.opKind!
-        let geometry = [op.kernelH, op.kernelW, op.strideH, op.strideW, op.padTop, op.padLeft, op.padBottom, op.padRight, op.groups]
+        // A LUT's groups is its table count (checked below), zero on the others.
+        let geometry = [op.kernelH, op.kernelW, op.strideH, op.strideW, op.padTop, op.padLeft, op.padBottom, op.padRight, kind == .lut ? 0 : op.groups]
         guard geometry.allSatisfy({ $0 == 0 }) else { throw .invalidOp(index: i, reason: "kernel, stride, padding or groups is set on an elementwise op") }
         guard op.bias == DataRef() else { throw .invalidOp(index: i, reason: "unused DataRef bias is not (0, 0)") }
         if kind != .mul {
@@ -38,7 +41,14 @@ extension Model {
             try checkRequantization(op, channels: 1, index: i)
         case .lut:
             guard input.h == output.h, input.w == output.w, input.c == output.c else { throw .invalidOp(index: i, reason: "lut input and output differ in shape") }
-            try checkRef(op.weights, bytes: 256, op: i, field: "weights")
+            let groups = Int(op.groups)
+            guard groups == 0 || (groups >= 2 && groups <= Int(SIEVE_LUT_MAX_GROUPS) && input.c <= UInt32(SIEVE_LUT_GROUPED_MAX_CHANNELS)) else {
+                throw .invalidOp(index: i, reason: "lut groups is neither 0 (one table) nor 2...16 tables over at most 4096 channels")
+            }
+            try checkRef(op.weights, bytes: groups == 0 ? 256 : 256 * groups + Int(input.c), op: i, field: "weights")
+            guard groups == 0 || sieve_lut_map_valid(pointer(op.weights, as: UInt8.self) + 256 * groups, Int32(input.c), Int32(groups)) != 0 else {
+                throw .invalidOp(index: i, reason: "a lut channel names a table past its table count")
+            }
         case .gather:
             guard input.h == output.h, input.w == output.w else { throw .invalidOp(index: i, reason: "gather input and output differ in height or width") }
             guard input.scale == output.scale, input.zeroPoint == output.zeroPoint else {

@@ -101,6 +101,52 @@ import Testing
         }
     }
 
+    /// The model with its LUT given three tables, one per channel (docs/FORMAT.md, LUT with table groups).
+    static let groupTables: [Int8] = lutTable + concatTables[0..<256] + concatTables[512..<768]
+    static func groupedModel(map: [UInt8] = [2, 0, 1], groups: UInt32 = 3) -> TinyModel {
+        var m = model()
+        m.ops[1].groups = groups
+        m.ops[1].weights = m.addArray(int8: groupTables + map.map { Int8(bitPattern: $0) })
+        return m
+    }
+
+    @Test func groupedLUTReadsEachChannelsTableOnEveryPath() throws {
+        let model = try load(Self.groupedModel().blob()).get()
+        var rng = SplitMix(seed: 12)
+        let pixels = (0..<32).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+        for path in KernelPath.available {
+            let interpreter = try Interpreter(model: model, path: path)
+            pixels.withUnsafeBytes { interpreter.setInput(pixels: $0) }
+            interpreter.run(op: 0)
+            interpreter.run(op: 1)
+            let input = Array(interpreter.tensor(1)), output = Array(interpreter.tensor(2))
+            let table = [2, 0, 1]
+            #expect(output == input.enumerated().map { i, q in Self.groupTables[256 * table[i % 3] + Int(q) + 128] },
+                    "\(path): out = T[map[c]][q + 128]")
+            #expect(Set(output).count > 10, "the test would not notice a wrong table")
+        }
+    }
+
+    @Test func groupedLUTWithABadMapOrTableCountIsRefused() throws {
+        let cases: [(TinyModel, String)] = [
+            (Self.groupedModel(map: [2, 3, 1]), "names a table"),
+            (Self.groupedModel(groups: 1), "lut groups"),
+            (Self.groupedModel(groups: 17), "lut groups"),
+        ]
+        for (m, words) in cases {
+            guard case .failure(let error) = load(m.blob()) else { Issue.record("loaded: \(words)"); continue }
+            #expect("\(error)".contains(words), "\(error)")
+        }
+        var short = Self.groupedModel()
+        short.ops[1].weights = short.addArray(int8: Self.groupTables)   // no channel map
+        guard case .failure(let error) = load(short.blob()) else { Issue.record("loaded without its map"); return }
+        #expect("\(error)".contains("weights"), "\(error)")
+        var other = Self.model()
+        other.ops[3].groups = 2   // groups on a MUL
+        guard case .failure(let mulError) = load(other.blob()) else { Issue.record("loaded a MUL with groups"); return }
+        #expect("\(mulError)".contains("groups"), "\(mulError)")
+    }
+
     @Test func concatReadsAnInputWrittenLaterIsRefused() throws {
         var m = Self.model()
         m.ops[4].input2 = 6   // written by the op after the concat

@@ -1,5 +1,6 @@
 // Bit-exactness of the elementwise kernels of every path against the scalar kernels: MUL (same
-// shape and per-channel broadcast), ADD, CONCAT (2...4 inputs, tables or plain copies), LUT, MAX_POOL,
+// shape and per-channel broadcast), ADD, CONCAT (2...4 inputs, tables or plain copies), LUT (one table
+// or a table per channel group), MAX_POOL,
 // AVERAGE_POOL, GLOBAL_AVERAGE_POOL, the channel sums and GATHER (each of its index shapes), through
 // the public dispatch (sieve_*_run).
 //
@@ -348,6 +349,44 @@ static void check_concat_lut(long index) {
     free((uint8_t *)got - GUARD);
 }
 
+// LUT with channel groups: the scalar kernel against the definition, then every path. Channel
+// counts below and above a 64-byte step (so a step covers several pixels, or a pixel several
+// steps, and the step's first channel wraps), up to the format's limit now and then.
+static void check_lut_grouped(long index) {
+    sieve_lut_grouped_params p;
+    p.groups = uniform(2, SIEVE_LUT_MAX_GROUPS);
+    p.channels = chance(5) ? uniform(1, SIEVE_LUT_GROUPED_MAX_CHANNELS) : uniform(1, 200);
+    p.pixels = uniform(1, chance(5) ? 3 : 60);
+    int8_t *tables = malloc((size_t)256 * p.groups);
+    uint8_t *group_map = malloc((size_t)p.channels);
+    for (int32_t i = 0; i < 256 * p.groups; i++) tables[i] = (int8_t)rng_next();
+    for (int32_t c = 0; c < p.channels; c++) group_map[c] = (uint8_t)uniform(0, p.groups - 1);
+    p.tables = tables;
+    p.map = group_map;
+    void *map; size_t map_size;
+    p.input = guarded((size_t)p.pixels * p.channels, &map, &map_size);
+    const size_t n = (size_t)p.pixels * p.channels;
+    int8_t *expected = output_new(n), *got = output_new(n);
+    p.output = expected;
+    sieve_lut_grouped_s8__scalar(&p);
+    for (size_t i = 0; i < n; i++)
+        if (expected[i] != tables[256 * group_map[i % p.channels] + p.input[i] + 128]) fail("lut grouped", 0, index, "scalar differs from the definition");
+    if (!guards_intact(expected, n)) fail("lut grouped", 0, index, "scalar wrote outside its output");
+    for (int32_t isa = 0; isa < SIEVE_ISA_COUNT; isa++) {
+        if (!sieve_isa_available(isa)) continue;
+        sieve_lut_grouped_params run = p;
+        run.output = got;
+        memset(got, 0x33, n);
+        sieve_lut_grouped_run(isa, &run);
+        if (memcmp(expected, got, n) != 0 || !guards_intact(got, n)) fail("lut grouped", isa, index, "output differs");
+    }
+    munmap(map, map_size);
+    free(tables);
+    free(group_map);
+    free((uint8_t *)expected - GUARD);
+    free((uint8_t *)got - GUARD);
+}
+
 // GATHER: the scalar kernel against the definition for each index shape it copies differently
 // (one run, two interleaved runs, anything else: here shuffles of 2...4 groups and random indices
 // with repeats), then every path through the dispatch.
@@ -423,10 +462,11 @@ int main(int argc, char **argv) {
         check_add(i);  // after the others, so their cases stay what they were for a seed
         check_avgpool(i);
         check_gather(i);
+        check_lut_grouped(i);
     }
     // Each of the kernel's three copy loops must have run.
     for (int k = 0; k < 3; k++) if (count >= 100 && gather_shapes[k] == 0) { fprintf(stderr, "gather: index shape %d never drawn\n", k); return 1; }
-    printf("elementwise: %ld cases of mul, concat, lut, max pool, average pools and gather (runs %ld, interleaved %ld, other %ld); mul per path:",
+    printf("elementwise: %ld cases of mul, concat, lut, grouped lut, max pool, average pools and gather (runs %ld, interleaved %ld, other %ld); mul per path:",
            count, gather_shapes[0], gather_shapes[1], gather_shapes[2]);
     for (int32_t isa = 0; isa < SIEVE_ISA_COUNT; isa++) if (sieve_isa_available(isa)) printf(" %s %ld", sieve_isa_name(isa), native_mul[isa]);
     printf("; add per path:");

@@ -15,8 +15,12 @@ from test_validation_parity import OPS, TENSORS, _fix_section, assert_same_verdi
 CLASSES = 4
 
 
-def elementwise_graph(builder_cls, seed=5):
-    """5x4x3 input -> conv -> LUT -> (GAP, MUL broadcast) -> CONCAT of three -> MUL same shape -> GAP -> FC."""
+LUT_GROUP_MAP = [2, 0, 1, 1, 2, 0]   # the grouped LUT's table for each of its 6 channels
+
+
+def elementwise_graph(builder_cls, seed=5, lut_groups=0):
+    """5x4x3 input -> conv -> LUT -> (GAP, MUL broadcast) -> CONCAT of three -> MUL same shape -> GAP -> FC.
+    With lut_groups = 3, the LUT has a table per channel group (channel c reads LUT_GROUP_MAP[c])."""
     rng = np.random.default_rng(seed)
     b = builder_cls(CLASSES)
 
@@ -33,7 +37,11 @@ def elementwise_graph(builder_cls, seed=5):
     t1 = tensor(5, 4, 6)
     b.weighted(rng, sb.CONV, t0, t1, (6, 3, 3, 3), kernel=(3, 3), stride=(1, 1), pad=(1, 1, 1, 1), groups=1)  # op 0
     t2 = tensor(5, 4, 6)
-    b.op(sb.LUT, t1, t2, act=(-128, 127), weights=rng.integers(-128, 128, 256))                          # op 1
+    if lut_groups:
+        b.op(sb.LUT, t1, t2, act=(-128, 127), groups=lut_groups,
+             weights=np.concatenate([rng.integers(-128, 128, 256 * lut_groups), LUT_GROUP_MAP]))            # op 1
+    else:
+        b.op(sb.LUT, t1, t2, act=(-128, 127), weights=rng.integers(-128, 128, 256))                      # op 1
     t3 = tensor(1, 1, 6, like=t2)
     b.op(sb.GLOBAL_AVERAGE_POOL, t2, t3)                                                                     # op 2
     t4 = tensor(5, 4, 6)
@@ -81,6 +89,29 @@ CASES = {
     "LUT input1 set": _op_word(LUT_OP, 8, 0),
     "LUT clamp": _op_word(LUT_OP, 56, 100),
     "LUT kernel": _op_word(LUT_OP, 16, 1),
+}
+
+
+def _lut_map_entry(c, value):
+    """The grouped LUT's table for channel c set to value (the DATA section's CRC repaired)."""
+    def mutate(raw):
+        ops, _ = _section(raw, OPS)
+        ref = struct.unpack_from("<I", raw, ops + 128 * LUT_OP + 64)[0]
+        data, _ = _section(raw, sb.SEC_DATA)
+        raw[data + ref + 256 * 3 + c] = value
+        _fix_section(raw, sb.SEC_DATA)
+    return mutate
+
+
+GROUPED_LUT_CASES = {
+    "untouched": lambda raw: None,
+    "LUT channel names table 2 of 3 stays legal": _lut_map_entry(5, 2),
+    "LUT channel names a table past the count": _lut_map_entry(3, 3),
+    "LUT groups 1": _op_word(LUT_OP, 48, 1),
+    "LUT groups 17": _op_word(LUT_OP, 48, 17),
+    "LUT groups 2 with three tables' bytes": _op_word(LUT_OP, 48, 2),
+    "LUT groups 0 with three tables' bytes": _op_word(LUT_OP, 48, 0),
+    "LUT grouped map short": _op_word(LUT_OP, 68, 256 * 3 + 5),
 }
 
 
@@ -165,6 +196,13 @@ def test_runtime_and_reference_agree_on_new_fields(blob_builder, tmp_path, case)
     assert_same_verdict(raw, case, tmp_path)
 
 
+@pytest.mark.parametrize("case", GROUPED_LUT_CASES, ids=list(GROUPED_LUT_CASES))
+def test_runtime_and_reference_agree_on_grouped_lut_fields(blob_builder, tmp_path, case):
+    raw = bytearray(elementwise_graph(blob_builder, lut_groups=3))
+    GROUPED_LUT_CASES[case](raw)
+    assert_same_verdict(raw, case, tmp_path)
+
+
 @pytest.mark.parametrize("case", GATHER_CASES, ids=list(GATHER_CASES))
 def test_runtime_and_reference_agree_on_gather_fields(blob_builder, tmp_path, case):
     raw = bytearray(gather_graph(blob_builder))
@@ -209,6 +247,17 @@ def test_runtime_equals_reference_on_hand_built_blob(blob_builder, tmp_path, isa
     # The run is not trivially constant: the new ops' outputs vary.
     for t in (2, 4, 5, 6):
         assert len(np.unique(reference["tensors"][t])) > 20, f"tensor {t} hardly varies"
+
+
+@pytest.mark.parametrize("isa", ["scalar", "avx2", "avx512vnni"])
+def test_runtime_equals_reference_on_grouped_lut_blob(blob_builder, tmp_path, isa):
+    runtime, reference = _runtime_and_reference(elementwise_graph(blob_builder, lut_groups=3), tmp_path, isa)
+    assert np.array_equal(runtime, reference["final"])
+    lut_in, lut_out = reference["tensors"][1], reference["tensors"][2]
+    op = sb.load(elementwise_graph(blob_builder, lut_groups=3)).ops[LUT_OP]
+    for c, table in enumerate(LUT_GROUP_MAP):   # each channel through its own group's table
+        assert np.array_equal(lut_out[..., c], op.weights[table][lut_in[..., c].astype(np.int16) + 128])
+    assert len(np.unique(reference["final"])) > 20
 
 
 @pytest.mark.parametrize("isa", ["scalar", "avx2", "avx512vnni"])

@@ -77,6 +77,7 @@ SEC_MODEL, SEC_TENSORS, SEC_OPS, SEC_HEADS, SEC_LABELS, SEC_DATA, SEC_PROVENANCE
 SECTION_NAMES = {1: "MODEL", 2: "TENSORS", 3: "OPS", 4: "HEADS", 5: "LABELS", 6: "DATA", 7: "PROVENANCE"}
 
 CONV, DEPTHWISE_CONV, FULLY_CONNECTED, MAX_POOL, AVERAGE_POOL, GLOBAL_AVERAGE_POOL, ADD, CONCAT, MUL, LUT, GATHER = range(1, 12)
+LUT_MAX_GROUPS, LUT_GROUPED_MAX_CHANNELS = 16, 4096   # FORMAT.md, LUT with table groups
 OP_NAMES = {1: "CONV", 2: "DEPTHWISE_CONV", 3: "FULLY_CONNECTED", 4: "MAX_POOL", 5: "AVERAGE_POOL",
             6: "GLOBAL_AVERAGE_POOL", 7: "ADD", 8: "CONCAT", 9: "MUL", 10: "LUT", 11: "GATHER"}
 TWO_INPUTS = (ADD, CONCAT, MUL)
@@ -456,6 +457,9 @@ def _validate_op(op, reserved, tensors, producer, input_tensor, data, warnings):
 
     if op.kind in (CONV, DEPTHWISE_CONV):
         _check(op.groups >= 1, f"{where}: groups {op.groups} < 1")
+    elif op.kind == LUT:  # the table count: 0 for one table, else 2...16 tables, one per channel group
+        _check(op.groups == 0 or 2 <= op.groups <= LUT_MAX_GROUPS, f"{where}: lut groups {op.groups} not 0 or 2...{LUT_MAX_GROUPS}")
+        _check(op.groups == 0 or cin <= LUT_GROUPED_MAX_CHANNELS, f"{where}: lut with table groups has {cin} channels, more than {LUT_GROUPED_MAX_CHANNELS}")
     else:
         _check(op.groups == 0, f"{where}: unused groups field {op.groups} not zero")
     if op.kind == CONV:
@@ -518,7 +522,7 @@ def _validate_op(op, reserved, tensors, producer, input_tensor, data, warnings):
     elif op.kind == MUL:
         need = {"multipliers": 4, "shifts": 4}
     elif op.kind == LUT:
-        need = {"weights": 256}
+        need = {"weights": 256 if op.groups == 0 else 256 * op.groups + cin}
     elif op.kind == GATHER:
         need = {"weights": 4 * cout}
     else:
@@ -537,8 +541,15 @@ def _validate_op(op, reserved, tensors, producer, input_tensor, data, warnings):
         _check(not any(data[off + sz:end]), f"{where}: {nm} not followed by zero padding")
         raw = data[off:off + need[nm]]
         arrays[nm] = np.frombuffer(raw, dtype=np.int8 if nm == "weights" and op.kind != GATHER else "<i4").copy()
+    if op.kind == LUT and op.groups:
+        tables = 256 * op.groups
+        op.weights = arrays["weights"][:tables].reshape(-1, 256)     # one table per channel group
+        op.table_of_channel = arrays["weights"][tables:].view(np.uint8).astype(np.int64)
+        _check(np.all(op.table_of_channel < op.groups), f"{where}: a channel names a table outside 0...{op.groups - 1}")
+        return
     if op.kind in (CONCAT, LUT):
         op.weights = arrays["weights"].reshape(-1, 256)     # one table per input
+        op.table_of_channel = None
         return
     if op.kind == GATHER:
         op.weights = arrays["weights"]
@@ -761,7 +772,10 @@ def mul(x0, x1, op, t0, t1, yt):
 
 
 def lut(x, op):
-    return op.weights[0][x.astype(np.int16) + 128]
+    """out = T[q + 128]; with table groups, channel c's table is T[table_of_channel[c]]."""
+    if op.table_of_channel is None:
+        return op.weights[0][x.astype(np.int16) + 128]
+    return op.weights[op.table_of_channel, x.astype(np.int64) + 128]
 
 
 def gather(x, op):

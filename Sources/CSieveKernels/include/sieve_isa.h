@@ -44,6 +44,8 @@ void sieve_lut_rows_s8__avx2(const int8_t *input, int32_t input_stride, int8_t *
 // The same with AVX-512 VBMI (vpermt2b), taken on the avx512vnni path when the core has VBMI.
 void sieve_lut_rows_s8__avx512vbmi(const int8_t *input, int32_t input_stride, int8_t *output, int32_t output_stride,
                                    int32_t rows, int32_t count, const int8_t *table);
+// LUT with channel groups on VBMI: a lookup per group and a blend by each lane's group, 64 bytes a step.
+void sieve_lut_grouped_s8__avx512vbmi(const sieve_lut_grouped_params *p);
 // The avx2 conv's u8 x s8 vpmaddubsw route (x86/conv_s8__avx2_u8.c), taken per op when every weight
 // pair fits its saturating int16 sum.
 int sieve_conv_u8_fits__avx2(const sieve_conv_params *p);

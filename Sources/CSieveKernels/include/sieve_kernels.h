@@ -135,6 +135,23 @@ void sieve_gather_s8__scalar(const sieve_gather_params *p);
 // the output does not overlap the input (the SIMD kernels look a tail up twice).
 void sieve_lut_s8__scalar(const int8_t *input, int8_t *output, const int8_t *table, int32_t count);
 
+// LUT with channel groups: channel c of every pixel goes through table map[c]. The conv before it
+// gives each group of channels its own scale (its requantisation is per channel anyway), so a
+// tensor whose channels span very different ranges keeps them all fine-grained.
+#define SIEVE_LUT_MAX_GROUPS 16
+#define SIEVE_LUT_GROUPED_MAX_CHANNELS 4096
+typedef struct {
+    const int8_t *input;        // [pixels][channels]
+    int8_t *output;             // [pixels][channels], not overlapping the input
+    const int8_t *tables;       // [groups][256]
+    const uint8_t *map;         // [channels], each below groups; unused with one table
+    int32_t pixels, channels;   // with groups: channels 1 ... SIEVE_LUT_GROUPED_MAX_CHANNELS
+    int32_t groups;             // 1 (one table: the plain LUT) or 2 ... SIEVE_LUT_MAX_GROUPS
+} sieve_lut_grouped_params;
+void sieve_lut_grouped_s8__scalar(const sieve_lut_grouped_params *p);
+// 1 if every channel's table is below `groups` (the load-time check of a grouped LUT's map).
+int32_t sieve_lut_map_valid(const uint8_t *map, int32_t channels, int32_t groups);
+
 // ---- SIMD paths (docs/KERNELS.md) -------------------------------------------------------------
 // One binary carries every path of its architecture; sieve_isa_best() picks at load.
 enum {
@@ -184,6 +201,8 @@ void sieve_concat_run(int32_t isa, const sieve_concat_params *p);
 void sieve_mul_run(int32_t isa, const sieve_mul_params *p);
 void sieve_gather_run(int32_t isa, const sieve_gather_params *p);
 void sieve_lut_run(int32_t isa, const int8_t *input, int8_t *output, const int8_t *table, int32_t count);
+// A LUT op, one table or grouped (the interpreter's one entry for both).
+void sieve_lut_grouped_run(int32_t isa, const sieve_lut_grouped_params *p);
 
 // The parameters of output rows [row_begin, row_end) of a conv or depthwise conv: a band any
 // kernel computes on its own (threads split a layer this way).

@@ -4,6 +4,7 @@
 // the avx2 kernel's 16 rounds of `vpshufb` per 32 bytes. Tails are masked loads and stores, so the
 // kernel neither reads nor writes past a row. CONCAT runs each input's
 // channels of every pixel as one row (ShuffleNet's concats of 116 channels: 64 + a masked 52).
+// The grouped LUT does this once per table group and keeps each lane's own group's answer.
 #if defined(__x86_64__)
 #include "sieve_isa.h"
 #include "sieve_target.h"
@@ -28,6 +29,33 @@ void sieve_lut_rows_s8__avx512vbmi(const int8_t *input, int32_t input_stride, in
         for (int32_t i = 0; i < whole; i += 64)
             _mm512_storeu_si512(output + i, lookup(_mm512_loadu_si512(input + i), t0, t1, t2, t3));
         if (tail) _mm512_mask_storeu_epi8(output + whole, tail, lookup(_mm512_maskz_loadu_epi8(tail, input + whole), t0, t1, t2, t3));
+    }
+}
+
+// Each lane's group comes from the map extended past its end (ext[i] = map[i mod channels]): the
+// 64 lanes of a step starting at channel o are ext[o ... o + 63], whatever the channel count.
+void sieve_lut_grouped_s8__avx512vbmi(const sieve_lut_grouped_params *p) {
+    const int32_t channels = p->channels, groups = p->groups;
+    uint8_t ext[SIEVE_LUT_GROUPED_MAX_CHANNELS + 64];
+    for (int32_t i = 0; i < channels + 64; i++) ext[i] = p->map[i % channels];
+    const int64_t count = (int64_t)p->pixels * channels;
+    const int32_t advance = 64 % channels;
+    int32_t channel = 0;  // the channel of the step's first lane
+    for (int64_t i = 0; i < count; i += 64) {
+        const __mmask64 lanes = count - i >= 64 ? ~(__mmask64)0 : ~(__mmask64)0 >> (64 - (count - i));
+        const __m512i index = _mm512_xor_si512(_mm512_maskz_loadu_epi8(lanes, p->input + i), _mm512_set1_epi8((char)0x80));
+        const __mmask64 upper = _mm512_movepi8_mask(index);
+        const __m512i group = _mm512_loadu_si512(ext + channel);
+        __m512i r = _mm512_setzero_si512();
+        for (int32_t g = 0; g < groups; g++) {
+            const int8_t *t = p->tables + 256 * g;
+            const __m512i low = _mm512_permutex2var_epi8(_mm512_loadu_si512(t), index, _mm512_loadu_si512(t + 64));
+            const __m512i high = _mm512_permutex2var_epi8(_mm512_loadu_si512(t + 128), index, _mm512_loadu_si512(t + 192));
+            r = _mm512_mask_mov_epi8(r, _mm512_cmpeq_epi8_mask(group, _mm512_set1_epi8((char)g)), _mm512_mask_blend_epi8(upper, low, high));
+        }
+        _mm512_mask_storeu_epi8(p->output + i, lanes, r);
+        channel += advance;
+        if (channel >= channels) channel -= channels;
     }
 }
 SIEVE_TARGET_END
