@@ -41,12 +41,12 @@ struct BiasCorrector {
             if logitsSource(l) != nil {
                 g.layers[l].shiftBias(m0.map { -$0 })
             } else {
-                let step = Float(qparams[g.layers[l].output]!.scale)
+                let out = qparams[g.layers[l].output]!
                 var best = m0.map { _ in Float.infinity }
                 var shift = m0.map { -$0 }
                 for j in 0..<BiasCorrector.candidates {
                     let f = Float(j) / Float(BiasCorrector.candidates - 1) - 0.5
-                    let trial = m0.map { -$0 + f * step }
+                    let trial = m0.indices.map { -m0[$0] + f * out.channel($0).scale }
                     var t = g
                     t.layers[l].shiftBias(trial)
                     let e = try meanError(t, layer: l, target: target[l]!)
@@ -114,7 +114,11 @@ struct BiasCorrector {
                 } else {
                     for op in 0...l { interpreter.run(op: op) }
                     let q = interpreter.tensor(Int(model.ops[l].output))
-                    for (p, v) in q.enumerated() { sums[p % channels] += Double(t.scale) * Double(Int32(v) - t.zeroPoint) }
+                    let out = qparams[graph.layers[l].output]!
+                    for (p, v) in q.enumerated() {
+                        let c = out.channel(p % channels)  // the tensor's quantisation, or its channel group's
+                        sums[p % channels] += Double(c.scale) * Double(Int32(v) - c.zeroPoint)
+                    }
                 }
             }
             let plane = Double(t.h * t.w)

@@ -73,12 +73,13 @@ extension BiasCorrector {
                     g.layers[l].shiftBias(m0.map { -$0 })
                 } else {
                     let m0 = try requant.means(bias: g.layers[l]).enumerated().map { Float($0.element - target[l]![$0.offset]) }
-                    let step = Float(qparams[g.layers[l].output]!.scale)
+                    let out = qparams[g.layers[l].output]!
+                    let step = m0.indices.map { out.channel($0).scale }
                     var trials: [Layer] = []
                     for j in 0..<BiasCorrector.candidates {
                         let f = Float(j) / Float(BiasCorrector.candidates - 1) - 0.5
                         var t = g.layers[l]
-                        t.shiftBias(m0.map { -$0 + f * step })
+                        t.shiftBias(m0.indices.map { -m0[$0] + f * step[$0] })
                         trials.append(t)
                     }
                     let means = try requant.means(trials: trials)
@@ -89,7 +90,7 @@ extension BiasCorrector {
                             // nil: this trial bias would change the channel's weight scale (a bias near 2^29 steps).
                             guard let mean = means[j][c] else { continue }
                             let e = Float(mean - target[l]![c])
-                            if abs(e) < best[c] { best[c] = abs(e); shift[c] = -m0[c] + (Float(j) / Float(BiasCorrector.candidates - 1) - 0.5) * step }
+                            if abs(e) < best[c] { best[c] = abs(e); shift[c] = -m0[c] + (Float(j) / Float(BiasCorrector.candidates - 1) - 0.5) * step[c] }
                         }
                     }
                     g.layers[l].shiftBias(shift)
@@ -136,7 +137,7 @@ struct Requantizer {
     let threads: Int
     let channels: Int
     let multipliers: [Int32], shifts: [Int32]
-    let zeroPoint: Int32, scale: Float
+    let zeroPoint: Int32
     let layer: Layer
     /// The blob's own per-channel tables, for the C loops (the model outlives the requantizer).
     private let multiplierTable: UnsafePointer<Int32>, shiftTable: UnsafePointer<Int32>
@@ -145,7 +146,7 @@ struct Requantizer {
         self.model = model; op = model.ops[index]; self.builder = builder; self.layer = layer
         self.sums = sums; self.count = count; self.threads = threads
         let out = model.tensors[Int(op.output)]
-        channels = Int(out.c); zeroPoint = out.zeroPoint; scale = out.scale
+        channels = Int(out.c); zeroPoint = out.zeroPoint
         multiplierTable = model.pointer(op.multipliers, as: Int32.self)
         shiftTable = model.pointer(op.shifts, as: Int32.self)
         multipliers = (0..<channels).map { [multiplierTable] in multiplierTable[$0] }
@@ -203,7 +204,8 @@ struct Requantizer {
                 guard biases[j][ch] != nil else { return nil }
                 var total: Int64 = 0
                 for p in parts { total += p[ch * n + j] }
-                return Double(scale) * (Double(total) / Double(pixels) - Double(zeroPoint))
+                let q = builder.qparams[layer.output]!.channel(ch)  // the tensor's, or its channel group's
+                return Double(q.scale) * (Double(total) / Double(pixels) - Double(q.zeroPoint))
             }
         }
     }

@@ -230,7 +230,12 @@ struct BlobBuilder {
             r.input1 = index[layer.inputs[1]]!
         case .lut(let f):
             r = OpRecord(kind: .lut)
-            r.weights = data.append(f.table(input: inQ, output: outQ))
+            if let groups = inQ.groups {  // a table per channel group, then each channel's group
+                r.groups = UInt32(groups.params.count)
+                r.weights = data.append(groups.params.flatMap { f.table(input: $0, output: outQ) } + groups.map.map { Int8(bitPattern: $0) })
+            } else {
+                r.weights = data.append(f.table(input: inQ, output: outQ))
+            }
         case .gather(let index):
             r = OpRecord(kind: .gather)
             r.weights = data.append(index.map { Int32($0) })
@@ -256,8 +261,10 @@ struct BlobBuilder {
     func quantizeChannels(name: String, weights: [Float], bias: [Float], cout: Int, perChannel: Int,
                           inQ: QParams, outQ: QParams, shortMultipliers: Bool = false) throws(QuantizeError) -> QuantizedChannels {
         var out = QuantizedChannels(weights: [Int8](repeating: 0, count: weights.count), bias: [], multipliers: [], shifts: [])
-        let sIn = Double(inQ.scale), sOut = Double(outQ.scale)
+        let sIn = Double(inQ.scale)
         for oc in 0..<cout {
+            // With table groups each channel has its group's scale and zero point (LutGroups.swift).
+            let channelQ = outQ.channel(oc), sOut = Double(channelQ.scale)
             let row = (oc * perChannel)..<((oc + 1) * perChannel)
             var maxAbs = 0.0
             for i in row { maxAbs = max(maxAbs, Double(abs(weights[i]))) }
@@ -273,16 +280,20 @@ struct BlobBuilder {
                 sum += q
                 sumAbs += abs(q)
             }
-            let folded = Int((b / (sIn * sW)).rounded(.toNearestOrAwayFromZero)) - Int(inQ.zeroPoint) * sum
-            guard folded >= Int(Int32.min) && folded <= Int(Int32.max) else {
-                throw .quantization(layer: name, reason: "channel \(oc): the bias with the zero point folded in does not fit int32")
-            }
-            out.bias.append(Int32(folded))
+            var folded = Int((b / (sIn * sW)).rounded(.toNearestOrAwayFromZero)) - Int(inQ.zeroPoint) * sum
             let m = sIn * sW / sOut
             let bits = shortMultipliers ? shortMultiplierBits(weightSum: sumAbs) ?? 31 : 31
             guard let fp = fixedPointMultiplier(m, significantBits: bits) else {
                 throw .quantization(layer: name, reason: "channel \(oc): requantisation multiplier \(m) is 2^30 or more (output scale \(sOut) is far too small)")
             }
+            // The kernel adds the tensor's zero point; a channel group's own is the rest, moved into
+            // the bias through the channel's multiplier (exact to a small fraction of a step).
+            let zeroPointShift = Double(channelQ.zeroPoint - outQ.zeroPoint)
+            folded += Int((zeroPointShift * Double(sign: .plus, exponent: Int(fp.shift), significand: 1) / Double(fp.multiplier)).rounded(.toNearestOrAwayFromZero))
+            guard folded >= Int(Int32.min) && folded <= Int(Int32.max) else {
+                throw .quantization(layer: name, reason: "channel \(oc): the bias with the zero point folded in does not fit int32")
+            }
+            out.bias.append(Int32(folded))
             out.multipliers.append(fp.multiplier)
             out.shifts.append(fp.shift)
         }

@@ -40,6 +40,8 @@ public struct QuantizeOptions {
     /// on the faster exact u8 x s8 vpmaddubsw route, docs/KERNELS.md).
     public var weightBits = 8
     public static let weightBitChoices = [7, 8]
+    /// Most scales a conv output read only by a table may have, one per channel group (LutGroups.swift); 1: one scale.
+    public var lutGroups = 4
     /// Input normalisation and labels from the command line (InputOptions.swift).
     public var input = InputOptions()
 
@@ -102,6 +104,9 @@ public func quantizeModel(onnxPath: String, calibrationPath: String, options: Qu
         throw .invalidOption(name: "weight bits", reason: "must be 7 or 8, not \(options.weightBits)")
     }
     let weightMax = (1 << (options.weightBits - 1)) - 1
+    guard options.lutGroups >= 1 && options.lutGroups <= 16 else {
+        throw .invalidOption(name: "lut groups", reason: "must be 1 (one scale per tensor) ... 16, not \(options.lutGroups)")
+    }
     guard options.percentile > 50 && options.percentile <= 100 else {
         throw .invalidCalibrationData(path: calibrationPath, reason: "percentile \(options.percentile) is not in (50, 100]")
     }
@@ -121,10 +126,17 @@ public func quantizeModel(onnxPath: String, calibrationPath: String, options: Qu
 
     let count = min(options.count, images.count)
     let progress = Progress.make("calibrating \(count) images (\(options.method.rawValue)\(options.method == .minmax ? "" : ", 2 passes"))", enabled: options.progress, lines: true)
-    let (ranges, floatMeans) = Calibrator(graph: graph, images: images, count: count, method: options.method,
-                                          percentile: options.percentile, progress: progress).rangesAndMeans()
+    var calibrator = Calibrator(graph: graph, images: images, count: count, method: options.method,
+                                percentile: options.percentile, progress: progress)
+    if options.lutGroups > 1 { calibrator.grouping = LutGrouping(maxGroups: options.lutGroups) }
+    let (ranges, floatMeans, groupRanges) = calibrator.rangesAndMeans()
     progress?.finish()
-    let qparams = try activationParams(graph, ranges)
+    let qparams = try activationParams(graph, ranges, groups: groupRanges)
+    if options.progress {
+        printImportNotes(groupRanges.keys.sorted().map { v in
+            "'\(graph.values[v].name)' (\(graph.values[v].shape.c) channels, read by a table) gets a scale per channel group: \(groupRanges[v]!.ranges.count) groups (--lut-groups 1: one scale)"
+        })
+    }
     let tCalibrate = lap()
 
     let sourceName = (onnxPath as NSString).lastPathComponent
@@ -152,7 +164,7 @@ public func quantizeModel(onnxPath: String, calibrationPath: String, options: Qu
     let tQuantize = lap()
 
     let sqnrCount = max(1, min(options.sqnrCount, count))
-    let measured = try measureSQNR(blob: draft, graph: graph, images: images, count: sqnrCount, progress: options.progress)
+    let measured = try measureSQNR(blob: draft, graph: graph, qparams: qparams, images: images, count: sqnrCount, progress: options.progress)
     let layerNames = graph.layers.map { graph.values[$0.output].name }
     for (name, sqnr) in zip(layerNames, measured.sqnr) { provenance += "sqnr \(sanitized(name)): \(formatDB(sqnr))\n" }
     let blob = try builder.build(provenance: provenance)
@@ -186,7 +198,8 @@ func sanitized(_ s: String) -> String {
 }
 
 /// Quantisation of every value: the input from its exact range, pools from their input, the rest calibrated.
-func activationParams(_ graph: Graph, _ ranges: [Int: (min: Double, max: Double)]) throws(QuantizeError) -> [Int: QParams] {
+func activationParams(_ graph: Graph, _ ranges: [Int: (min: Double, max: Double)],
+                      groups: [Int: Calibrator.GroupRanges] = [:]) throws(QuantizeError) -> [Int: QParams] {
     var lo = Double.infinity, hi = -Double.infinity
     for c in 0..<graph.inputShape.c {
         for p in [0, 255] {
@@ -208,6 +221,12 @@ func activationParams(_ graph: Graph, _ ranges: [Int: (min: Double, max: Double)
                 throw .quantization(layer: graph.values[layer.output].name, reason: "the float activations reach \(r.min)...\(r.max) on the calibration images")
             }
             q[layer.output] = QParams(min: r.min, max: r.max)
+            if let g = groups[layer.output] {
+                guard g.ranges.allSatisfy({ $0.min.isFinite && $0.max.isFinite }) else {
+                    throw .quantization(layer: graph.values[layer.output].name, reason: "a channel group's float activations are not finite")
+                }
+                q[layer.output]!.groups = ChannelGroups(map: g.map, params: g.ranges.map { QParams(min: $0.min, max: $0.max) })
+            }
         }
     }
     for layer in graph.layers { if let whole = layer.quantisedAs { q[layer.output] = q[whole]! } }
@@ -236,7 +255,7 @@ func validate(_ blob: [UInt8]) throws(QuantizeError) {
 
 /// Runs the blob with SieveCore's interpreter op by op next to the float executor and returns
 /// each op's SQNR in dB and the top-1 agreement of the final logits.
-func measureSQNR(blob: [UInt8], graph: Graph, images: ImageSet, count: Int, progress: Bool) throws(QuantizeError)
+func measureSQNR(blob: [UInt8], graph: Graph, qparams: [Int: QParams] = [:], images: ImageSet, count: Int, progress: Bool) throws(QuantizeError)
     -> (sqnr: [Double], agreement: Double, floatLogits: [Float]) {
     // A 64-aligned copy: the interpreter reads weights in place.
     let memory = UnsafeMutableRawBufferPointer.allocate(byteCount: blob.count, alignment: BlobLayout.alignment)
@@ -266,9 +285,11 @@ func measureSQNR(blob: [UInt8], graph: Graph, images: ImageSet, count: Int, prog
                 let q = interpreter.tensor(Int(record.output))
                 let f = executor.value(graph.layers[op].output)
                 let c = Int(t.c), plane = Int(t.h) * Int(t.w)
-                let scale = t.scale, zp = t.zeroPoint
+                let groups = qparams[graph.layers[op].output]?.groups
                 var signal = 0.0, noise = 0.0
                 for ch in 0..<c {
+                    let channelQ = groups.map { $0.params[Int($0.map[ch])] }
+                    let scale = channelQ?.scale ?? t.scale, zp = channelQ?.zeroPoint ?? t.zeroPoint
                     for p in 0..<plane {
                         let x = f[ch * plane + p]
                         let d = scale * Float(Int32(q[p * c + ch]) - zp)

@@ -37,6 +37,11 @@ struct QuantizeCommand: ParsableCommand {
         vpmaddubsw route, for a small accuracy cost; docs/KERNELS.md).
         """) var weightBits: String = "8"
     @Option(help: """
+        Most scales a conv output read only by an activation table may have, one per group of channels of similar \
+        range (1 ... 16; 1: one scale per tensor). Used where a few wide channels would leave the rest a coarse \
+        step (docs/MODEL.md, "Table groups").
+        """) var lutGroups: Int = 4
+    @Option(help: """
         Also write the float model's logits (the ONNX graph as Sieve imports it, run in float32) on the images the SQNR \
         is measured on (the first 200 calibration images, or all of them if --calib-count is lower) as a float32 [N, K] .npy, to check the import against \
         ONNX Runtime or PyTorch on the same pictures.
@@ -50,6 +55,7 @@ struct QuantizeCommand: ParsableCommand {
         guard let bits = Int(weightBits), QuantizeOptions.weightBitChoices.contains(bits) else {
             throw ValidationError("--weight-bits must be 7 or 8, not '\(weightBits)'")
         }
+        guard (1...16).contains(lutGroups) else { throw ValidationError("--lut-groups must be 1 ... 16, not \(lutGroups)") }
     }
 
     func run() throws {
@@ -69,6 +75,7 @@ struct QuantizeCommand: ParsableCommand {
         var options = QuantizeOptions(method: CalibrationMethod(rawValue: method)!, count: calibCount, progress: true)
         options.biasCorrection = !noBiasCorrection
         options.weightBits = Int(weightBits)!
+        options.lutGroups = lutGroups
         let result: QuantizeResult
         do {
             options.input = try normalisation.inputOptions(labels: labels)
