@@ -34,10 +34,12 @@ void sieve_lut_rows_s8__avx512vbmi(const int8_t *input, int32_t input_stride, in
 
 // Each lane's group comes from the map extended past its end (ext[i] = map[i mod channels]): the
 // 64 lanes of a step starting at channel o are ext[o ... o + 63], whatever the channel count.
-void sieve_lut_grouped_s8__avx512vbmi(const sieve_lut_grouped_params *p) {
-    const int32_t channels = p->channels, groups = p->groups;
-    uint8_t ext[SIEVE_LUT_GROUPED_MAX_CHANNELS + 64];
-    for (int32_t i = 0; i < channels + 64; i++) ext[i] = p->map[i % channels];
+// `groups` is a constant where it is inlined for 2, 3 or 4 tables, which then stay in registers.
+static inline __attribute__((always_inline)) void grouped_steps(const sieve_lut_grouped_params *p, const uint8_t *ext, int32_t groups) {
+    __m512i t[SIEVE_LUT_MAX_GROUPS][4];
+    for (int32_t g = 0; g < groups; g++)
+        for (int k = 0; k < 4; k++) t[g][k] = _mm512_loadu_si512(p->tables + 256 * g + 64 * k);
+    const int32_t channels = p->channels;
     const int64_t count = (int64_t)p->pixels * channels;
     const int32_t advance = 64 % channels;
     int32_t channel = 0;  // the channel of the step's first lane
@@ -48,14 +50,24 @@ void sieve_lut_grouped_s8__avx512vbmi(const sieve_lut_grouped_params *p) {
         const __m512i group = _mm512_loadu_si512(ext + channel);
         __m512i r = _mm512_setzero_si512();
         for (int32_t g = 0; g < groups; g++) {
-            const int8_t *t = p->tables + 256 * g;
-            const __m512i low = _mm512_permutex2var_epi8(_mm512_loadu_si512(t), index, _mm512_loadu_si512(t + 64));
-            const __m512i high = _mm512_permutex2var_epi8(_mm512_loadu_si512(t + 128), index, _mm512_loadu_si512(t + 192));
+            const __m512i low = _mm512_permutex2var_epi8(t[g][0], index, t[g][1]);
+            const __m512i high = _mm512_permutex2var_epi8(t[g][2], index, t[g][3]);
             r = _mm512_mask_mov_epi8(r, _mm512_cmpeq_epi8_mask(group, _mm512_set1_epi8((char)g)), _mm512_mask_blend_epi8(upper, low, high));
         }
         _mm512_mask_storeu_epi8(p->output + i, lanes, r);
         channel += advance;
         if (channel >= channels) channel -= channels;
+    }
+}
+
+void sieve_lut_grouped_s8__avx512vbmi(const sieve_lut_grouped_params *p) {
+    uint8_t ext[SIEVE_LUT_GROUPED_MAX_CHANNELS + 64];
+    for (int32_t i = 0; i < p->channels + 64; i++) ext[i] = p->map[i % p->channels];
+    switch (p->groups) {
+    case 2: grouped_steps(p, ext, 2); break;
+    case 3: grouped_steps(p, ext, 3); break;
+    case 4: grouped_steps(p, ext, 4); break;
+    default: grouped_steps(p, ext, p->groups); break;
     }
 }
 SIEVE_TARGET_END
