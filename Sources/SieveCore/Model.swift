@@ -215,6 +215,7 @@ public struct Model {
             guard output.h == 1 && output.w == 1 else { throw .invalidOp(index: i, reason: "fully connected output is not 1x1xC") }
             try checkRef(op.weights, bytes: cout * input.elementCount, op: i, field: "weights")
         case .maxPool, .averagePool, .globalAveragePool:
+            guard op.groups == 0 else { throw .invalidOp(index: i, reason: "groups is set on a pool or ADD") }
             guard cin == cout, input.scale == output.scale, input.zeroPoint == output.zeroPoint else {
                 throw .invalidOp(index: i, reason: "pooling changes the channel count or the quantisation")
             }
@@ -224,6 +225,7 @@ public struct Model {
             guard input.h == output.h, input.w == output.w, input.c == output.c, other.h == output.h, other.w == output.w, other.c == output.c else {
                 throw .invalidOp(index: i, reason: "add inputs and output differ in shape")
             }
+            guard op.groups == 0 else { throw .invalidOp(index: i, reason: "groups is set on a pool or ADD") }
             guard op.leftShift >= 0 && op.leftShift <= 20 else { throw .invalidOp(index: i, reason: "left_shift is outside 0...20") }
             try checkRequantization(op, channels: 3, index: i)
         case .concat, .mul, .lut, .gather:

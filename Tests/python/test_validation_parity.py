@@ -103,6 +103,8 @@ CASES = {
     "op bytes after params": _op_field(NOT_ADD, 127),
     "ADD left_shift stays legal": _op_field([sb.ADD], 96, ),
     "head reserved": _set_in_section(HEADS, 28),
+    "pool groups": _op_field([sb.MAX_POOL, sb.AVERAGE_POOL, sb.GLOBAL_AVERAGE_POOL], 48),
+    "ADD groups": _op_field([sb.ADD], 48),
 }
 
 
