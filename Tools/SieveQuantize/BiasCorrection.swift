@@ -104,6 +104,8 @@ struct BiasCorrector {
             do { interpreter = try Interpreter(model: model) } catch { return .failure(.internalError(reason: "interpreter: \(error)")) }
             let t = model.tensors[Int(model.ops[l].output)]
             let channels = Int(t.c)
+            let out = qparams[graph.layers[l].output]!
+            let channelQ = (0..<channels).map { out.channel($0) }  // the tensor's quantisation, or its channel group's
             var sums = [Double](repeating: 0, count: channels)
             for i in range.indices {
                 images.image(i).withUnsafeBytes { interpreter.setInput(pixels: $0) }
@@ -114,9 +116,8 @@ struct BiasCorrector {
                 } else {
                     for op in 0...l { interpreter.run(op: op) }
                     let q = interpreter.tensor(Int(model.ops[l].output))
-                    let out = qparams[graph.layers[l].output]!
                     for (p, v) in q.enumerated() {
-                        let c = out.channel(p % channels)  // the tensor's quantisation, or its channel group's
+                        let c = channelQ[p % channels]
                         sums[p % channels] += Double(c.scale) * Double(Int32(v) - c.zeroPoint)
                     }
                 }

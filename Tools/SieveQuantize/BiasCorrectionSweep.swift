@@ -199,12 +199,14 @@ struct Requantizer {
             guard let part else { throw .internalError(reason: "out of memory correcting the biases of \(layer.node)") }
             parts.append(part)
         }
+        let out = builder.qparams[layer.output]!
+        let channelQ = (0..<c).map { out.channel($0) }  // the tensor's quantisation, or its channel group's
         return (0..<n).map { j in
             (0..<c).map { ch -> Double? in
                 guard biases[j][ch] != nil else { return nil }
                 var total: Int64 = 0
                 for p in parts { total += p[ch * n + j] }
-                let q = builder.qparams[layer.output]!.channel(ch)  // the tensor's, or its channel group's
+                let q = channelQ[ch]
                 return Double(q.scale) * (Double(total) / Double(pixels) - Double(q.zeroPoint))
             }
         }

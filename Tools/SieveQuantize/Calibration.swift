@@ -213,8 +213,9 @@ struct Calibrator {
         // Non-finite activations: report them as they are (quantisation refuses them), no histograms.
         if method == .minmax || merged.contains(where: { !$0.0.isFinite || !$0.1.isFinite }) {
             for (j, v) in values.enumerated() { result[v] = (Double(merged[j].0), Double(merged[j].1)) }
-            let groups = groupMinMax.mapValues { $0.map { (min: Double($0.0), max: Double($0.1)) } }
-            return (result, means, groups.reduce(into: [:]) { $0[$1.key] = (groupMaps[$1.key]!, $1.value) })
+            var groups: [Int: GroupRanges] = [:]
+            for (v, extent) in groupMinMax { groups[v] = (groupMaps[v]!, extent.map { (min: Double($0.0), max: Double($0.1)) }) }
+            return (result, means, groups)
         }
         // Pass 2: histograms over the observed ranges, and over each channel group's.
         let grouped = Array(groupMaps.keys).sorted()
