@@ -157,6 +157,10 @@ struct BlobBuilder {
             r.padTop = UInt32(p.padTop); r.padLeft = UInt32(p.padLeft); r.padBottom = UInt32(p.padBottom); r.padRight = UInt32(p.padRight)
             r.groups = UInt32(p.groups)
             let perChannel = p.cinPerGroup * p.kh * p.kw
+            // A grouped input (ChannelGroups.swift): output channel c reads input channel c alone.
+            if inQ.groups != nil && !p.isDepthwise(inputChannels: inS.c) {
+                throw .internalError(reason: "\(name): channel groups on the input of a conv that mixes channels")
+            }
             let q = try quantizeChannels(name: name, weights: p.weights, bias: p.bias, cout: p.cout, perChannel: perChannel,
                                          inQ: inQ, outQ: outQ, shortMultipliers: true)
             // ONNX [cout][cin/g][kh][kw] -> CONV [cout][kh][kw][cin/g], DEPTHWISE [kh][kw][cout].
@@ -176,6 +180,7 @@ struct BlobBuilder {
             r.bias = data.append(q.bias); r.multipliers = data.append(q.multipliers); r.shifts = data.append(q.shifts)
         case .fullyConnected(let p):
             r = OpRecord(kind: .fullyConnected)
+            if inQ.groups != nil { throw .internalError(reason: "\(name): channel groups on a fully connected layer's input") }
             let q = try quantizeChannels(name: name, weights: p.weights, bias: p.bias, cout: p.cout, perChannel: p.k, inQ: inQ, outQ: outQ)
             // ONNX flattens NCHW (k = c*H*W + y*W + x); Sieve's input is NHWC (k = (y*W + x)*C + c).
             var packed = q.weights
@@ -243,7 +248,14 @@ struct BlobBuilder {
         _ = outS
         r.input0 = index[layer.inputs[0]]!
         r.output = index[layer.output]!
-        if !layer.kind.keepsInputQuantisation { (r.actMin, r.actMax) = clamp(layer, outQ) }
+        if !layer.kind.keepsInputQuantisation {
+            (r.actMin, r.actMax) = clamp(layer, outQ)
+            // One clamp serves every channel group only where each group's is the same (a ReLU-like
+            // clamp before a depthwise conv: ChannelGrouping.candidates).
+            if let groups = outQ.groups, layer.hasClamp, groups.params.contains(where: { clamp(layer, $0) != (r.actMin, r.actMax) }) {
+                throw .internalError(reason: "\(name): a channel group's output clamp differs from the tensor's")
+            }
+        }
         return r
     }
 
@@ -261,10 +273,11 @@ struct BlobBuilder {
     func quantizeChannels(name: String, weights: [Float], bias: [Float], cout: Int, perChannel: Int,
                           inQ: QParams, outQ: QParams, shortMultipliers: Bool = false) throws(QuantizeError) -> QuantizedChannels {
         var out = QuantizedChannels(weights: [Int8](repeating: 0, count: weights.count), bias: [], multipliers: [], shifts: [])
-        let sIn = Double(inQ.scale)
         for oc in 0..<cout {
-            // With table groups each channel has its group's scale and zero point (LutGroups.swift).
+            // With channel groups each channel has its group's scale and zero point (ChannelGroups.swift);
+            // a grouped input is a depthwise conv's, whose output channel oc reads input channel oc.
             let channelQ = outQ.channel(oc), sOut = Double(channelQ.scale)
+            let sIn = Double(inQ.channel(oc).scale)
             let row = (oc * perChannel)..<((oc + 1) * perChannel)
             var maxAbs = 0.0
             for i in row { maxAbs = max(maxAbs, Double(abs(weights[i]))) }

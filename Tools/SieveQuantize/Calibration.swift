@@ -31,9 +31,9 @@ struct QParams: Equatable {
 
     func dequantize(_ q: Int8) -> Float { scale * Float(Int32(q) - zeroPoint) }
 
-    /// A conv output read only by a table (LutGroups.swift): each channel group has its own scale and
-    /// zero point; `scale` and `zeroPoint` above are then the blob's nominal ones (the conv kernel adds
-    /// that zero point, the bias the rest).
+    /// A conv output read only by a table or a depthwise conv (ChannelGroups.swift): each channel
+    /// group has its own scale (and, before a table, zero point); `scale` and `zeroPoint` above are
+    /// then the blob's nominal ones (the conv kernel adds that zero point, the bias the rest).
     var groups: ChannelGroups? = nil
 
     /// Channel c's quantisation: its group's, or the tensor's.
@@ -131,8 +131,8 @@ struct Calibrator {
     let method: CalibrationMethod
     let percentile: Double
     let progress: Progress?
-    /// Table groups (LutGroups.swift); nil: every tensor one scale.
-    var grouping: LutGrouping? = nil
+    /// Channel groups (ChannelGroups.swift); nil: every tensor one scale.
+    var grouping: ChannelGrouping? = nil
 
     /// Values whose range is calibrated: every layer output except those whose quantisation follows
     /// from elsewhere (pools keep their input's, a CONCAT covers its inputs', some tables have a
@@ -150,7 +150,7 @@ struct Calibrator {
 
     typealias Range = (min: Double, max: Double)
     /// A grouped value's channel groups and each group's range.
-    typealias GroupRanges = (map: [UInt8], ranges: [Range])
+    typealias GroupRanges = (map: [UInt8], ranges: [Range], reader: GroupedReader)
 
     /// The ranges, and per layer with a bias its float output's mean per channel (what bias
     /// correction aims at, gathered in the first pass rather than in a pass of its own), and the
@@ -158,8 +158,9 @@ struct Calibrator {
     func rangesAndMeans() -> (ranges: [Int: Range], means: [Int: [Double]], groups: [Int: GroupRanges]) {
         let values = calibrated
         let biased = graph.layers.indices.filter { graph.layers[$0].hasBias }
-        let candidates = grouping == nil ? [] : LutGrouping.candidates(graph).filter { values.contains($0) }
-        // Pass 1: min and max (per channel for the candidates for table groups), and the channel sums.
+        let readers = grouping?.candidates(graph) ?? [:]
+        let candidates = readers.keys.sorted().filter { values.contains($0) }
+        // Pass 1: min and max (per channel for the candidates for channel groups), and the channel sums.
         let pass1: [([(Float, Float)], [Int: [Double]], [[(Float, Float)]])] = parallelChunks(count: count, progress: progress, passes: method == .minmax ? 1 : 2, pass: 0) { range in
             let executor = FloatExecutor(graph: graph)
             var stats = [(Float, Float)](repeating: (.infinity, -.infinity), count: values.count)
@@ -195,7 +196,7 @@ struct Calibrator {
             for part in pass1.dropFirst() { for c in channels.indices { channels[c] = (min(channels[c].0, part.2[j][c].0), max(channels[c].1, part.2[j][c].1)) } }
             guard channels.allSatisfy({ $0.0.isFinite && $0.1.isFinite }),
                   let map = grouping!.groups(lo: channels.map { $0.0 }, hi: channels.map { $0.1 },
-                                             weight: LutGrouping.consumerWeight(graph, value: v)) else { continue }
+                                             weight: ChannelGrouping.consumerWeight(graph, value: v), reader: readers[v]!) else { continue }
             var extent = [(Float, Float)](repeating: (.infinity, -.infinity), count: Int(map.max()!) + 1)
             for c in channels.indices { let g = Int(map[c]); extent[g] = (min(extent[g].0, channels[c].0), max(extent[g].1, channels[c].1)) }
             groupMaps[v] = map; groupMinMax[v] = extent
@@ -214,7 +215,7 @@ struct Calibrator {
         if method == .minmax || merged.contains(where: { !$0.0.isFinite || !$0.1.isFinite }) {
             for (j, v) in values.enumerated() { result[v] = (Double(merged[j].0), Double(merged[j].1)) }
             var groups: [Int: GroupRanges] = [:]
-            for (v, extent) in groupMinMax { groups[v] = (groupMaps[v]!, extent.map { (min: Double($0.0), max: Double($0.1)) }) }
+            for (v, extent) in groupMinMax { groups[v] = (groupMaps[v]!, extent.map { (min: Double($0.0), max: Double($0.1)) }, readers[v]!) }
             return (result, means, groups)
         }
         // Pass 2: histograms over the observed ranges, and over each channel group's.
@@ -244,7 +245,7 @@ struct Calibrator {
             groups[v] = (groupMaps[v]!, groupHists[j].map { h in
                 let r = method == .percentile ? h.percentileRange(percentile) : h.mseRange()
                 return (min: r.0, max: r.1)
-            })
+            }, readers[v]!)
         }
         // Logits keep their whole observed range: they decide exits and answers, and clipping the
         // top would tie the leading classes at 127 (measured: head 0 argmax agreed with float on

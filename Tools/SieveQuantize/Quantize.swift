@@ -40,8 +40,10 @@ public struct QuantizeOptions {
     /// on the faster exact u8 x s8 vpmaddubsw route, docs/KERNELS.md).
     public var weightBits = 8
     public static let weightBitChoices = [7, 8]
-    /// Most scales a conv output read only by a table may have, one per channel group (LutGroups.swift); 1: one scale.
+    /// Most scales a conv output read only by a table may have, one per channel group (ChannelGroups.swift); 1: one scale.
     public var lutGroups = 4
+    /// The same for a conv output read only by a depthwise conv (free at run time); 1: one scale.
+    public var depthwiseGroups = 16
     /// Input normalisation and labels from the command line (InputOptions.swift).
     public var input = InputOptions()
 
@@ -104,8 +106,11 @@ public func quantizeModel(onnxPath: String, calibrationPath: String, options: Qu
         throw .invalidOption(name: "weight bits", reason: "must be 7 or 8, not \(options.weightBits)")
     }
     let weightMax = (1 << (options.weightBits - 1)) - 1
-    guard options.lutGroups >= 1 && options.lutGroups <= 16 else {
-        throw .invalidOption(name: "lut groups", reason: "must be 1 (one scale per tensor) ... 16, not \(options.lutGroups)")
+    guard options.lutGroups >= 1 && options.lutGroups <= ChannelGrouping.maxTableGroups else {
+        throw .invalidOption(name: "lut groups", reason: "must be 1 (one scale per tensor) ... \(ChannelGrouping.maxTableGroups), not \(options.lutGroups)")
+    }
+    guard options.depthwiseGroups >= 1 && options.depthwiseGroups <= ChannelGrouping.maxDepthwiseGroups else {
+        throw .invalidOption(name: "depthwise groups", reason: "must be 1 (one scale per tensor) ... \(ChannelGrouping.maxDepthwiseGroups), not \(options.depthwiseGroups)")
     }
     guard options.percentile > 50 && options.percentile <= 100 else {
         throw .invalidCalibrationData(path: calibrationPath, reason: "percentile \(options.percentile) is not in (50, 100]")
@@ -128,13 +133,16 @@ public func quantizeModel(onnxPath: String, calibrationPath: String, options: Qu
     let progress = Progress.make("calibrating \(count) images (\(options.method.rawValue)\(options.method == .minmax ? "" : ", 2 passes"))", enabled: options.progress, lines: true)
     var calibrator = Calibrator(graph: graph, images: images, count: count, method: options.method,
                                 percentile: options.percentile, progress: progress)
-    if options.lutGroups > 1 { calibrator.grouping = LutGrouping(maxGroups: options.lutGroups) }
+    calibrator.grouping = ChannelGrouping(tableGroups: options.lutGroups, depthwiseGroups: options.depthwiseGroups)
     let (ranges, floatMeans, groupRanges) = calibrator.rangesAndMeans()
     progress?.finish()
     let qparams = try activationParams(graph, ranges, groups: groupRanges)
     if options.progress {
         printImportNotes(groupRanges.keys.sorted().map { v in
-            "'\(graph.values[v].name)' (\(graph.values[v].shape.c) channels, read by a table) gets a scale per channel group: \(groupRanges[v]!.ranges.count) groups (--lut-groups 1: one scale)"
+            let g = groupRanges[v]!
+            let reader = g.reader == .table ? "read by a table" : "read by a depthwise conv"
+            let option = g.reader == .table ? "--lut-groups 1" : "--depthwise-groups 1"
+            return "'\(graph.values[v].name)' (\(graph.values[v].shape.c) channels, \(reader)) gets a scale per channel group: \(g.ranges.count) groups (\(option): one scale)"
         })
     }
     let tCalibrate = lap()
@@ -225,7 +233,11 @@ func activationParams(_ graph: Graph, _ ranges: [Int: (min: Double, max: Double)
                 guard g.ranges.allSatisfy({ $0.min.isFinite && $0.max.isFinite }) else {
                     throw .quantization(layer: graph.values[layer.output].name, reason: "a channel group's float activations are not finite")
                 }
-                q[layer.output]!.groups = ChannelGroups(map: g.map, params: g.ranges.map { QParams(min: $0.min, max: $0.max) })
+                // Before a depthwise conv the groups share the tensor's zero point: the conv pads with it.
+                let zp = q[layer.output]!.zeroPoint
+                q[layer.output]!.groups = ChannelGroups(map: g.map, params: g.ranges.map {
+                    g.reader == .depthwise ? QParams(min: $0.min, max: $0.max, zeroPoint: zp) : QParams(min: $0.min, max: $0.max)
+                })
             }
         }
     }

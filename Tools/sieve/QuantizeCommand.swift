@@ -42,6 +42,11 @@ struct QuantizeCommand: ParsableCommand {
         step (docs/MODEL.md, "Table groups").
         """) var lutGroups: Int = 4
     @Option(help: """
+        Most scales a conv output read only by a depthwise conv may have, one per group of channels of similar range \
+        (1 ... 64; 1: one scale per tensor). Free at run time: the depthwise conv takes each channel's scale into its \
+        own multiplier (docs/MODEL.md, "Channel groups").
+        """) var depthwiseGroups: Int = 16
+    @Option(help: """
         Also write the float model's logits (the ONNX graph as Sieve imports it, run in float32) on the images the SQNR \
         is measured on (the first 200 calibration images, or all of them if --calib-count is lower) as a float32 [N, K] .npy, to check the import against \
         ONNX Runtime or PyTorch on the same pictures.
@@ -56,6 +61,7 @@ struct QuantizeCommand: ParsableCommand {
             throw ValidationError("--weight-bits must be 7 or 8, not '\(weightBits)'")
         }
         guard (1...16).contains(lutGroups) else { throw ValidationError("--lut-groups must be 1 ... 16, not \(lutGroups)") }
+        guard (1...64).contains(depthwiseGroups) else { throw ValidationError("--depthwise-groups must be 1 ... 64, not \(depthwiseGroups)") }
     }
 
     func run() throws {
@@ -76,6 +82,7 @@ struct QuantizeCommand: ParsableCommand {
         options.biasCorrection = !noBiasCorrection
         options.weightBits = Int(weightBits)!
         options.lutGroups = lutGroups
+        options.depthwiseGroups = depthwiseGroups
         let result: QuantizeResult
         do {
             options.input = try normalisation.inputOptions(labels: labels)

@@ -15,6 +15,7 @@ logits with the float model's (ONNX Runtime) on held-out images. Prints one tabl
 import argparse
 import json
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -169,7 +170,8 @@ def run_model(name, args, data):
     reference = float_logits(onnx_path, data["eval"])
     noisy = float_logits(onnx_path, data["eval"], noise_db=40)
     started = time.monotonic()
-    quantized = sieve(args.sieve, "quantize", onnx_path, "--calib", data["calib_path"], "--norm", "imagenet", "-o", blob)
+    quantized = sieve(args.sieve, "quantize", onnx_path, "--calib", data["calib_path"], "--norm", "imagenet", "-o", blob,
+                      *shlex.split(args.quantize_args))
     quantize_s = time.monotonic() - started
     with open(os.path.join(directory, "quantize.log"), "w") as log:  # the per-layer SQNR table among it
         log.write(quantized.stdout + quantized.stderr)
@@ -246,6 +248,8 @@ def main():
     parser.add_argument("--weights", help="an earlier run's --out directory: reuse its MODEL/MODEL-trained.pt "
                         "instead of training, or with --train-seconds train it further (models without one are "
                         "trained or random as usual)")
+    parser.add_argument("--quantize-args", default="",
+                        help="more options for sieve quantize, to compare quantiser settings (e.g. '--depthwise-groups 1')")
     parser.add_argument("--json", help="write the report here (default OUT/zoo.json)")
     args = parser.parse_args()
     try:
